@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from queueloop.fields import EncryptedJSONField
+
+
+class Workspace(models.Model):
+    """The tenant: every channel, post and account belongs to exactly one workspace."""
+
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=100, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        EDITOR = "editor", "Editor"
+        VIEWER = "viewer", "Viewer"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.EDITOR)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "user"], name="membership_unique_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.workspace} ({self.role})"
+
+
+class SocialAccount(models.Model):
+    class Provider(models.TextChoices):
+        X = "x", "X (Twitter)"
+        SANDBOX = "sandbox", "Sandbox"
+        WEBHOOK = "webhook", "Webhook"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        NEEDS_RECONNECT = "needs_reconnect", "Needs reconnect"
+        DISABLED = "disabled", "Disabled"
+
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="social_accounts"
+    )
+    provider = models.CharField(max_length=10, choices=Provider.choices)
+    handle = models.CharField(max_length=100)
+    external_id = models.CharField(max_length=100, blank=True)
+    # OAuth tokens, webhook URL + secret: encrypted with FIELD_ENCRYPTION_KEY, never logged.
+    credentials = EncryptedJSONField(blank=True, default=dict)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    # Set when the owner was told the account needs reconnecting; cleared on reconnect,
+    # so one incident sends one email however many slots fail.
+    reconnect_notified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["provider", "handle"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "provider", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="socialaccount_unique_external_id",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"@{self.handle} ({self.get_provider_display()})"
+
+
+class Notice(models.Model):
+    """Something a user must know (a failed slot, an account to reconnect); also emailed."""
+
+    class Kind(models.TextChoices):
+        ACCOUNT_RECONNECT = "account_reconnect", "Account needs reconnect"
+        TIMESLOT_FAILED = "timeslot_failed", "Timeslot failed"
+        TIMESLOT_UNCONFIRMED = "timeslot_unconfirmed", "Delivery unconfirmed"
+        TIMESLOT_MISSED = "timeslot_missed", "Timeslot missed"
+        QUEUE_EMPTY = "queue_empty", "Queue empty"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="notices")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    message = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["workspace", "-created_at"], name="notice_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.message[:60]}"

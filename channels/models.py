@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import zoneinfo
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+
+def validate_timezone(value: str) -> None:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(
+            "%(value)s is not an IANA time zone (for example Europe/Berlin).",
+            params={"value": value},
+        ) from None
+
+
+class Channel(models.Model):
+    """An evergreen queue of posts published to a group of accounts at the schedules' times."""
+
+    class Mode(models.TextChoices):
+        LOOP = "loop", "Loop (evergreen: recycle posts forever)"
+        ONCE = "once", "Once (drain the queue)"
+
+    workspace = models.ForeignKey(
+        "accounts.Workspace", on_delete=models.CASCADE, related_name="channels"
+    )
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=100)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    accounts = models.ManyToManyField(
+        "accounts.SocialAccount", related_name="channels", blank=True
+    )
+    is_paused = models.BooleanField(default=False)
+    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.LOOP)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "slug"], name="channel_unique_slug")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+class QueueEntry(models.Model):
+    """A post's place in a channel's queue, with its publication history in that channel."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="entries")
+    post = models.ForeignKey("posts.Post", on_delete=models.CASCADE, related_name="entries")
+    position = models.PositiveIntegerField(default=0)
+    times_published = models.PositiveIntegerField(default=0)
+    last_published_at = models.DateTimeField(null=True, blank=True)
+    max_publications = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Stop after this many publications; empty = forever."
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        verbose_name_plural = "queue entries"
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "post"], name="queueentry_unique_post")
+        ]
+        indexes = [
+            # Serves next-post selection: active entries of one channel in loop order.
+            models.Index(
+                fields=["channel", "last_published_at", "position", "id"],
+                condition=models.Q(is_active=True),
+                name="queueentry_next_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} #{self.position}: post {self.post_id}"

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Post(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        READY = "ready", "Ready"
+        ARCHIVED = "archived", "Archived"
+
+    workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="posts")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="posts",
+    )
+    text = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.READY)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="After this moment the post is never published again."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.text[:50]
+
+    def texts(self) -> list[str]:
+        """The main text then the variations, in rotation order (uses prefetched rows)."""
+        return [self.text] + [v.text for v in self.variations.all()]
+
+
+class Variation(models.Model):
+    """An alternative text used on a later loop: X rejects a repeated identical post."""
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="variations")
+    text = models.TextField()
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.text[:50]

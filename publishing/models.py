@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+
+class Delivery(models.Model):
+    """One timeslot's publication to one account: the unit of at-most-once sending."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        # The provider call may or may not have posted (crash or timeout mid-call); a
+        # non-idempotent provider is never called again for it. A person decides.
+        UNCONFIRMED = "unconfirmed", "Unconfirmed"
+
+    FINISHED = (Status.SENT, Status.FAILED, Status.UNCONFIRMED)
+
+    timeslot = models.ForeignKey(
+        "scheduling.Timeslot", on_delete=models.CASCADE, related_name="deliveries"
+    )
+    account = models.ForeignKey(
+        "accounts.SocialAccount", on_delete=models.CASCADE, related_name="deliveries"
+    )
+    post = models.ForeignKey("posts.Post", on_delete=models.SET_NULL, null=True, related_name="deliveries")
+    text = models.TextField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    external_id = models.CharField(max_length=100, blank=True)
+    url = models.URLField(max_length=500, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    # When a retryable error happened: not before this moment.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    sending_started_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["timeslot", "account"], name="delivery_unique_account")
+        ]
+        indexes = [
+            # The watchdog's "stuck pending/sending" query.
+            models.Index(
+                fields=["status", "created_at"],
+                condition=Q(status__in=["pending", "sending"]),
+                name="delivery_unfinished_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} ← timeslot {self.timeslot_id} ({self.status})"
+
+
+class SandboxPost(models.Model):
+    """What the sandbox network 'published': an in-app timeline per sandbox account."""
+
+    account = models.ForeignKey(
+        "accounts.SocialAccount", on_delete=models.CASCADE, related_name="sandbox_posts"
+    )
+    delivery = models.OneToOneField(
+        Delivery, on_delete=models.SET_NULL, null=True, blank=True, related_name="sandbox_post"
+    )
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.account}: {self.text[:40]}"

@@ -1,0 +1,80 @@
+"""Social network providers: one module each, one small interface.
+
+`get_provider(name)` returns an object with `max_length`, `idempotent`, `text_length(text)`,
+`validate(text) -> list[str]`, `publish(delivery) -> Published` and `check(account)`.
+Provider errors are classified so the delivery logic can decide without knowing the network:
+
+- Transient: nothing was posted (5xx before/without effect, connection refused); retry with
+  backoff. `maybe_sent=True` means the request may have reached the network (timeout while
+  waiting for the answer): a non-idempotent provider must not retry it.
+- RateLimited(reset_at): nothing was posted; retry at reset_at.
+- AuthFailed: credentials are bad; the account needs reconnecting.
+- Rejected: the network refused this text for good (duplicate, too long...).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from accounts.models import SocialAccount
+    from publishing.models import Delivery
+
+
+class ProviderError(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class Transient(ProviderError):
+    def __init__(self, message: str, *, maybe_sent: bool = False):
+        super().__init__(message)
+        self.maybe_sent = maybe_sent
+
+
+class RateLimited(ProviderError):
+    def __init__(self, message: str, *, reset_at: dt.datetime):
+        super().__init__(message)
+        self.reset_at = reset_at
+
+
+class AuthFailed(ProviderError):
+    pass
+
+
+class Rejected(ProviderError):
+    pass
+
+
+@dataclass(frozen=True)
+class Published:
+    external_id: str
+    url: str = ""
+
+
+class Provider(Protocol):
+    name: str
+    max_length: int
+    # True when repeating a call cannot post twice (the receiver dedupes by a key).
+    idempotent: bool
+
+    def text_length(self, text: str) -> int: ...
+
+    def validate(self, text: str) -> list[str]: ...
+
+    def publish(self, delivery: Delivery) -> Published: ...
+
+    def check(self, account: SocialAccount) -> str: ...
+
+
+def get_provider(name: str) -> Provider:
+    from publishing.providers import sandbox, webhook, x
+
+    providers = {"sandbox": sandbox.provider, "webhook": webhook.provider, "x": x.provider}
+    try:
+        return providers[name]
+    except KeyError:
+        raise ValueError(f"Unknown provider {name!r}") from None

@@ -1,0 +1,47 @@
+"""The sandbox network: posts land on an in-app timeline per account (demos, staging)."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+
+from publishing.providers import Published, Rejected
+
+
+class SandboxProvider:
+    name = "sandbox"
+    max_length = 500
+    # The timeline row is unique per delivery, so a repeated call cannot post twice.
+    idempotent = True
+
+    def text_length(self, text: str) -> int:
+        return len(text)
+
+    def validate(self, text: str) -> list[str]:
+        if not text.strip():
+            return ["The text is empty."]
+        if len(text) > self.max_length:
+            return [f"The sandbox allows {self.max_length} characters; this text has {len(text)}."]
+        return []
+
+    def publish(self, delivery) -> Published:
+        from publishing.models import SandboxPost
+
+        errors = self.validate(delivery.text)
+        if errors:
+            raise Rejected(" ".join(errors))
+        try:
+            with transaction.atomic():
+                row = SandboxPost.objects.create(
+                    account_id=delivery.account_id, delivery=delivery, text=delivery.text
+                )
+        except IntegrityError:
+            row = SandboxPost.objects.get(delivery=delivery)
+        url = reverse("sandbox_timeline", args=[delivery.account_id]) + f"#post-{row.id}"
+        return Published(external_id=f"sandbox-{row.id}", url=url)
+
+    def check(self, account) -> str:
+        return "The sandbox is always reachable."
+
+
+provider = SandboxProvider()

@@ -1,0 +1,242 @@
+"""Queue Loop settings: everything that differs between machines comes from the environment.
+
+With nothing set, the app runs in its zero-setup shape: a SQLite file under var/ and the
+embedded Redis that `make run` starts on a Unix socket under var/. Set DATABASE_URL and
+REDIS_URL to use real servers (production, CI).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from queueloop.env import env_bool, env_int, env_list, env_seconds, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("QUEUELOOP_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env_bool("DEBUG", False)
+
+
+def _dev_secret_key() -> str:
+    # Development only: a random key kept in var/ so sessions survive restarts,
+    # and nothing secret is ever committed.
+    path = VAR_DIR / "dev-secret-key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is false")
+    SECRET_KEY = _dev_secret_key()
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "recurrence",
+    "accounts",
+    "channels",
+    "posts",
+    "scheduling",
+    "publishing",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "queueloop.urls"
+WSGI_APPLICATION = "queueloop.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'queueloop.sqlite3'}"
+try:
+    _db = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))
+except Exception as exc:  # dj-database-url raises several types for a bad URL
+    raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite as a real multi-process database (web + worker + beat share the file):
+    # WAL lets readers run beside the one writer, the busy timeout makes a writer wait
+    # instead of failing, and IMMEDIATE transactions take the write lock up front so two
+    # writers cannot deadlock upgrading read locks.
+    _db["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+# Storage and the ORM work in UTC; each channel has its own IANA zone for display and
+# for expanding its rules. django-recurrence (de)serialises with the current zone, so
+# it must stay UTC: see scheduling/rules.py.
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+RECURRENCE_USE_TZ = False
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
+
+# --- Security (production defaults; DEBUG relaxes them for http://localhost) -----------
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = not DEBUG
+SECURE_CONTENT_TYPE_NOSNIFF = True
+if env_bool("BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Secrets at rest ------------------------------------------------------------------
+# Comma-separated Fernet keys, newest first: the first encrypts, all decrypt, so a key can
+# be rotated without downtime (see README, "Rotating the encryption key").
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEY", [])
+if not FIELD_ENCRYPTION_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEY must be set when DEBUG is false "
+            '(make one with: python -c "from cryptography.fernet import Fernet; '
+            'print(Fernet.generate_key().decode())")'
+        )
+    # Development only: derived from the (uncommitted, random) dev SECRET_KEY.
+    FIELD_ENCRYPTION_KEYS = [
+        base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()
+    ]
+
+# --- Redis / Celery -------------------------------------------------------------------
+EMBEDDED_REDIS_SOCKET = VAR_DIR / "redis" / "redis.sock"
+REDIS_URL = env_str("REDIS_URL") or f"redis+socket://{EMBEDDED_REDIS_SOCKET}"
+if not REDIS_URL.startswith(("redis://", "rediss://", "redis+socket://")):
+    raise ImproperlyConfigured(
+        f"REDIS_URL={REDIS_URL!r} must start with redis://, rediss:// or redis+socket://"
+    )
+
+PLANNER_HORIZON = env_seconds("PLANNER_HORIZON", 75 * 60, minimum=60)
+MISSED_AFTER = env_seconds("MISSED_AFTER", 30 * 60, minimum=60)
+WATCHDOG_GRACE = env_seconds("WATCHDOG_GRACE", 60, minimum=1)
+SEND_TIMEOUT = env_seconds("SEND_TIMEOUT", 120, minimum=5)
+PLANNER_BATCH_SIZE = env_int("PLANNER_BATCH_SIZE", 500, minimum=1)
+if MISSED_AFTER <= WATCHDOG_GRACE:
+    raise ImproperlyConfigured("MISSED_AFTER must be longer than WATCHDOG_GRACE")
+
+CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+# A task is acknowledged after it ran, so a worker that dies mid-task leaves the message
+# for another worker; every task is written to be safe to run twice (token + claim).
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# ETA messages stay unacknowledged in the worker until their time. Redis re-delivers an
+# unacknowledged message after visibility_timeout, so it must exceed the furthest ETA we
+# ever enqueue (the planner horizon) by a wide margin, or every slot would run twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3 * 3600, minimum=3600),
+}
+if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= PLANNER_HORIZON.total_seconds() * 2:
+    raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must exceed twice PLANNER_HORIZON")
+# Warm shutdown: a stopping worker gives its ETA messages back to the broker (Celery 5.5+).
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = 10.0
+CELERY_WORKER_ENABLE_SOFT_SHUTDOWN_ON_IDLE = True
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 60, minimum=1)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 90, minimum=2)
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# --- Email ----------------------------------------------------------------------------
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Queue Loop <queueloop@localhost>")
+EMAIL_URL = env_str("EMAIL_URL")
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+if EMAIL_URL:
+    _email = urlparse(EMAIL_URL)
+    if _email.scheme not in {"smtp", "smtps"} or not _email.hostname:
+        raise ImproperlyConfigured("EMAIL_URL must look like smtp://user:password@host:587")
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = _email.hostname
+    EMAIL_PORT = _email.port or (465 if _email.scheme == "smtps" else 587)
+    EMAIL_HOST_USER = unquote(_email.username or "")
+    EMAIL_HOST_PASSWORD = unquote(_email.password or "")
+    EMAIL_USE_SSL = _email.scheme == "smtps"
+    EMAIL_USE_TLS = not EMAIL_USE_SSL and parse_qs(_email.query).get("tls", ["1"])[0] == "1"
+
+# --- X (Twitter) ----------------------------------------------------------------------
+X_CLIENT_ID = env_str("X_CLIENT_ID")
+X_CLIENT_SECRET = env_str("X_CLIENT_SECRET")
+X_API_BASE = env_str("X_API_BASE", "https://api.x.com")
+X_HTTP_TIMEOUT = env_int("X_HTTP_TIMEOUT", 20, minimum=1)
+WEBHOOK_HTTP_TIMEOUT = env_int("WEBHOOK_HTTP_TIMEOUT", 15, minimum=1)
+
+# --- REST API -------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}

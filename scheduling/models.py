@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import recurrence.fields
+from django.db import models
+from django.db.models import Q
+
+
+class Schedule(models.Model):
+    """One or more recurrence rules, expanded in the channel's wall-clock time.
+
+    The rules' DTSTART is ignored (django-recurrence stores it in UTC with no TZID): rules
+    are anchored at local midnight of `starts_on` instead, see scheduling/rules.py.
+    """
+
+    channel = models.ForeignKey("channels.Channel", on_delete=models.CASCADE, related_name="schedules")
+    name = models.CharField(max_length=100)
+    recurrence = recurrence.fields.RecurrenceField()
+    starts_on = models.DateField(default=dt.date(2020, 1, 6))  # a Monday: weekly rules anchor here
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["channel", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.channel}: {self.name}"
+
+
+class Timeslot(models.Model):
+    """One moment at which a channel publishes: planned from a schedule, or a pinned post."""
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        PUBLISHING = "publishing", "Publishing"
+        PUBLISHED = "published", "Published"
+        PARTIAL = "partial", "Partly published"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+        MISSED = "missed", "Missed"
+        CANCELED = "canceled", "Canceled"
+
+    TERMINAL = (
+        Status.PUBLISHED,
+        Status.PARTIAL,
+        Status.FAILED,
+        Status.SKIPPED,
+        Status.MISSED,
+        Status.CANCELED,
+    )
+
+    channel = models.ForeignKey("channels.Channel", on_delete=models.CASCADE, related_name="timeslots")
+    # Deleting a schedule deletes its slots (a deleted slot's messages are no-ops); to keep
+    # history, deactivate the schedule instead.
+    schedule = models.ForeignKey(
+        Schedule, on_delete=models.CASCADE, null=True, blank=True, related_name="timeslots"
+    )
+    post = models.ForeignKey(
+        "posts.Post",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="pinned_timeslots",
+        help_text="The pinned post; empty for a queue slot, which takes the channel's next post.",
+    )
+    publish_at = models.DateTimeField()
+    # The rule occurrence this slot was planned for. It never changes when a user moves the
+    # slot, so re-planning recognises a moved (detached) slot and never plans it twice.
+    planned_for = models.DateTimeField(null=True, blank=True)
+    # Every enqueued message carries the token; rotating it makes old messages no-ops.
+    token = models.UUIDField(default=uuid.uuid4)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.SCHEDULED)
+    published_post = models.ForeignKey(
+        "posts.Post",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="published_timeslots",
+    )
+    published_text = models.TextField(blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    detached = models.BooleanField(default=False)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["publish_at", "id"]
+        constraints = [
+            # Planning is idempotent: a schedule has one live slot per instant...
+            models.UniqueConstraint(
+                fields=["schedule", "publish_at"],
+                condition=~Q(status="canceled"),
+                name="timeslot_unique_schedule_publish_at",
+            ),
+            # ...and one slot per rule occurrence, wherever a user moved it.
+            models.UniqueConstraint(
+                fields=["schedule", "planned_for"], name="timeslot_unique_schedule_occurrence"
+            ),
+            models.CheckConstraint(
+                condition=Q(schedule__isnull=False) | Q(post__isnull=False),
+                name="timeslot_schedule_or_pinned_post",
+            ),
+        ]
+        indexes = [
+            # The watchdog's and planner's "due and still scheduled" query.
+            models.Index(
+                fields=["publish_at"],
+                condition=Q(status="scheduled"),
+                name="timeslot_due_scheduled_idx",
+            ),
+            models.Index(fields=["channel", "publish_at"], name="timeslot_channel_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} @ {self.publish_at:%Y-%m-%d %H:%M}Z ({self.status})"
+
+    @property
+    def is_pinned(self) -> bool:
+        return self.post_id is not None
+
+
+class PlannerState(models.Model):
+    """A single row: how far ahead the planner has planned, and when it last ran."""
+
+    key = models.CharField(max_length=20, unique=True, default="default")
+    planned_until = models.DateTimeField(null=True, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_run_created = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"planned until {self.planned_until}"

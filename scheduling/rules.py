@@ -1,0 +1,145 @@
+"""Recurrence rules expanded in a channel's wall-clock time.
+
+Why not django-recurrence's own `between()`: it stores DTSTART in UTC with no TZID and
+converts datetimes with Django's *current* time zone, so a "09:00 Europe/Berlin" rule
+would drift by an hour across DST. Instead we take only the rules from the field and
+expand them ourselves with a *naive local* anchor (local midnight of the schedule's
+`starts_on`), then attach the channel's zone with zoneinfo:
+
+- a local time that does not exist (spring forward, 02:30 in New York) gets fold=0, which
+  zoneinfo resolves with the offset before the gap: 02:30 EST == 03:30 EDT, i.e. the slot
+  moves forward by the gap;
+- a local time that happens twice (fall back, 01:30) also gets fold=0: the first one.
+  The second 01:30 is never generated, so the slot publishes once.
+
+RDATE/EXDATE/UNTIL values are wall-clock times in the channel's zone (settings keep
+TIME_ZONE=UTC and RECURRENCE_USE_TZ=False so django-recurrence hands them back unshifted).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import zoneinfo
+
+import dateutil.rrule
+import recurrence
+from django.core.exceptions import ValidationError
+
+UTC = dt.UTC
+
+# Seconds per unit of each frequency that a whole number of days can skip without
+# changing the rule's phase (MONTHLY/YEARLY are cheap to iterate and are left alone).
+_UNIT_SECONDS = {
+    dateutil.rrule.WEEKLY: 7 * 86400,
+    dateutil.rrule.DAILY: 86400,
+    dateutil.rrule.HOURLY: 3600,
+    dateutil.rrule.MINUTELY: 60,
+    dateutil.rrule.SECONDLY: 1,
+}
+# Refuse rules that would flood a channel: at most one slot a minute.
+MIN_INTERVAL_SECONDS = 60
+
+
+def parse(text: str) -> recurrence.Recurrence:
+    """Parse RFC 5545 rule text (RRULE/EXRULE/RDATE/EXDATE lines) or raise ValidationError."""
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError("Enter at least one rule, for example RRULE:FREQ=DAILY;BYHOUR=9")
+    try:
+        value = recurrence.deserialize(text)
+    except (recurrence.exceptions.DeserializationError, ValueError, KeyError, IndexError) as exc:
+        raise ValidationError(f"Not a valid recurrence rule: {exc}") from None
+    validate(value)
+    return value
+
+
+def validate(value: recurrence.Recurrence) -> None:
+    if not value.rrules and not value.rdates:
+        raise ValidationError("A schedule needs at least one RRULE or RDATE.")
+    for rule in value.rrules:
+        seconds = _UNIT_SECONDS.get(rule.freq)
+        if seconds is not None and seconds * (rule.interval or 1) < MIN_INTERVAL_SECONDS:
+            raise ValidationError("A schedule may fire at most once a minute.")
+    try:
+        # Building the rules catches values dateutil rejects (BYHOUR=25, bad BYSETPOS...).
+        anchor = dt.datetime(2020, 1, 6)  # noqa: DTZ001 - deliberately naive local time
+        for rule in [*value.rrules, *value.exrules]:
+            rule.to_dateutil_rrule(dtstart=anchor)
+    except (ValueError, TypeError) as exc:
+        raise ValidationError(f"Not a valid recurrence rule: {exc}") from None
+
+
+def _naive_wall_time(value: dt.datetime | dt.date) -> dt.datetime:
+    if not isinstance(value, dt.datetime):
+        return dt.datetime.combine(value, dt.time())
+    if value.tzinfo is not None:
+        # A value that has not been through the database yet: store/reload would turn it
+        # into UTC wall time, so do the same here and behave identically before a save.
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def _anchor_for(rule, anchor: dt.datetime, window_start: dt.datetime) -> dt.datetime:
+    """Move the anchor forward by whole periods so expansion does not iterate since 2020."""
+    unit = _UNIT_SECONDS.get(rule.freq)
+    if unit is None or rule.count:
+        return anchor  # COUNT is relative to the real anchor; MONTHLY/YEARLY are cheap.
+    period = unit * (rule.interval or 1)
+    step_days = math.lcm(period, 86400) // 86400
+    days_behind = (window_start - anchor).days - 1
+    if days_behind < step_days:
+        return anchor
+    return anchor + dt.timedelta(days=(days_behind // step_days) * step_days)
+
+
+def occurrences(
+    value: recurrence.Recurrence,
+    *,
+    tz: zoneinfo.ZoneInfo,
+    starts_on: dt.date,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> list[dt.datetime]:
+    """The rule's instants in [start, end) as aware UTC datetimes, sorted, without repeats."""
+    anchor = dt.datetime.combine(starts_on, dt.time())
+    # Local bounds with margin: the local day around a DST change is 23 or 25 hours long.
+    local_lo = start.astimezone(tz).replace(tzinfo=None) - dt.timedelta(hours=3)
+    local_hi = end.astimezone(tz).replace(tzinfo=None) + dt.timedelta(hours=3)
+
+    ruleset = dateutil.rrule.rruleset()
+    for rule in value.rrules:
+        ruleset.rrule(rule.to_dateutil_rrule(dtstart=_anchor_for(rule, anchor, local_lo)))
+    for rule in value.exrules:
+        ruleset.exrule(rule.to_dateutil_rrule(dtstart=_anchor_for(rule, anchor, local_lo)))
+    for rdate in value.rdates:
+        ruleset.rdate(_naive_wall_time(rdate))
+    for exdate in value.exdates:
+        ruleset.exdate(_naive_wall_time(exdate))
+
+    instants: set[dt.datetime] = set()
+    for local in ruleset.between(local_lo, local_hi, inc=True):
+        if local < anchor:
+            continue
+        instant = local.replace(tzinfo=tz, fold=0).astimezone(UTC)
+        if start <= instant < end:
+            instants.add(instant)
+    return sorted(instants)
+
+
+def describe(value: recurrence.Recurrence) -> str:
+    """A human-readable summary ("weekly, each Monday, Friday at 14:00")."""
+    parts = []
+    for rule in value.rrules:
+        text = rule.to_text()
+        hours = getattr(rule, "byhour", None) or []
+        minutes = getattr(rule, "byminute", None) or [0]
+        if hours:
+            times = ", ".join(f"{h:02d}:{m:02d}" for h in hours for m in minutes)
+            text = f"{text} at {times}"
+        parts.append(text)
+    if value.rdates:
+        parts.append(f"plus {len(value.rdates)} extra date(s)")
+    if value.exdates or value.exrules:
+        parts.append("with exceptions")
+    return "; ".join(parts) or "no rules"

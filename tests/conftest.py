@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from queueloop.celery import app as celery_app
+
+
+def pytest_report_header(config):
+    from tests.settings import SERVICES
+
+    db = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    lines = [f"queueloop: database={db} broker={settings.CELERY_BROKER_URL.split('://')[0]}"]
+    lines += [f"queueloop: {why}" for why in SERVICES.values()]
+    return lines
+
+
+def pytest_collection_modifyitems(config, items):
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        skip = pytest.mark.skip(
+            reason="needs PostgreSQL (row locks and real concurrency); SQLite serialises writers"
+        )
+        for item in items:
+            if "postgres" in item.keywords:
+                item.add_marker(skip)
+
+
+class Broker:
+    """The real Redis queue our publish messages go to, inspected directly."""
+
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+
+    def _client(self, conn):
+        return conn.default_channel.client
+
+    def purge(self) -> None:
+        with celery_app.connection_for_write() as conn:
+            self._client(conn).delete(self.queue)
+
+    def messages(self) -> list[dict]:
+        import base64
+        import json
+
+        with celery_app.connection_for_write() as conn:
+            raw = self._client(conn).lrange(self.queue, 0, -1)
+        out = []
+        for item in raw:
+            envelope = json.loads(item)
+            body = json.loads(base64.b64decode(envelope["body"]))
+            out.append(
+                {
+                    "task": envelope["headers"]["task"],
+                    "args": body[0],
+                    "eta": envelope["headers"].get("eta"),
+                }
+            )
+        return out
+
+    def publish_messages(self) -> list[dict]:
+        return [m for m in self.messages() if m["task"] == "publishing.publish_timeslot"]
+
+
+@pytest.fixture
+def broker():
+    b = Broker()
+    b.purge()
+    yield b
+    b.purge()
+
+
+@pytest.fixture
+def worker(transactional_db, broker):
+    """A real Celery worker (threads) consuming the real broker, in this process."""
+    from celery.contrib.testing.worker import start_worker
+
+    with start_worker(
+        celery_app,
+        pool="threads",
+        concurrency=4,
+        perform_ping_check=False,
+        loglevel="WARNING",
+        shutdown_timeout=20,
+    ) as w:
+        yield w
+    connection.close()
+
+
+def wait_for(predicate, *, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):
+    """Poll until predicate() is truthy; fail with a message after timeout (no blind sleeps)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

@@ -1,0 +1,92 @@
+"""Test settings: real PostgreSQL and Redis when they answer, SQLite and the embedded Redis
+when they do not.
+
+QUEUELOOP_REQUIRE_SERVICES=1 (set by .ci/run) turns a missing server into an error, so CI
+can never pass by quietly testing against the fallbacks.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import socket
+import tempfile
+from pathlib import Path
+
+_REQUIRE = os.environ.get("QUEUELOOP_REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"}
+_RUN_ID = os.environ.get("QUEUELOOP_TEST_RUN_ID") or str(os.getpid())
+_PG_URL = os.environ.get("QUEUELOOP_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/queueloop")
+_REDIS_URL = os.environ.get("QUEUELOOP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _postgres_answers(url: str) -> str | None:
+    import psycopg2
+
+    try:
+        psycopg2.connect(url.rsplit("/", 1)[0] + "/postgres", connect_timeout=3).close()
+    except psycopg2.OperationalError as exc:
+        return str(exc).strip().splitlines()[0]
+    return None
+
+
+def _redis_answers(url: str) -> str | None:
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=3).ping()
+    except (redis.RedisError, OSError) as exc:
+        return str(exc)
+    return None
+
+
+SERVICES: dict[str, str] = {}
+
+if not os.environ.get("DATABASE_URL"):
+    problem = _postgres_answers(_PG_URL)
+    if problem is None:
+        os.environ["DATABASE_URL"] = _PG_URL
+    elif _REQUIRE:
+        raise RuntimeError(f"QUEUELOOP_REQUIRE_SERVICES is set but PostgreSQL is unreachable: {problem}")
+    else:
+        SERVICES["postgres"] = f"PostgreSQL unreachable ({problem}); testing on SQLite"
+
+_embedded_socket: Path | None = None
+if not os.environ.get("REDIS_URL"):
+    problem = _redis_answers(_REDIS_URL)
+    if problem is None:
+        os.environ["REDIS_URL"] = _REDIS_URL
+    elif _REQUIRE:
+        raise RuntimeError(f"QUEUELOOP_REQUIRE_SERVICES is set but Redis is unreachable: {problem}")
+    else:
+        from queueloop import embedded_redis
+
+        _embedded_socket = Path(tempfile.mkdtemp(prefix="ql-redis-")) / "redis.sock"
+        _process = embedded_redis.start(_embedded_socket)
+        atexit.register(embedded_redis.stop, _process)
+        os.environ["REDIS_URL"] = f"redis+socket://{_embedded_socket}"
+        SERVICES["redis"] = f"Redis unreachable ({problem}); testing on the embedded Redis"
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-used-anywhere-else-0123456789")
+# A fixed test key (never a production one) so encryption is exercised for real.
+os.environ.setdefault("FIELD_ENCRYPTION_KEY", "pAqN2lVbX3M0f3kq2Kq8c0oWc2Cq2b2cS9oVh2Vx1aQ=")
+os.environ.setdefault("QUEUELOOP_VAR_DIR", tempfile.mkdtemp(prefix="ql-var-"))
+
+from queueloop.settings import *  # noqa: E402, F403
+from queueloop.settings import DATABASES  # noqa: E402
+
+DEBUG = False
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+SECURE_SSL_REDIRECT = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not Django's in-memory default: worker threads need their own connections.
+    DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.mkdtemp()) / f"test-{_RUN_ID}.sqlite3")}
+else:
+    # One database per run, so parallel runs on one machine never collide.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_queueloop_{_RUN_ID}"}
+
+# Each run has its own Celery queue on the shared Redis, for the same reason.
+CELERY_TASK_DEFAULT_QUEUE = f"queueloop-test-{_RUN_ID}"
+TEST_HOSTNAME = socket.gethostname()
