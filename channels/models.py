@@ -29,9 +29,7 @@ class Channel(models.Model):
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=100)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
-    accounts = models.ManyToManyField(
-        "accounts.SocialAccount", related_name="channels", blank=True
-    )
+    accounts = models.ManyToManyField("accounts.SocialAccount", related_name="channels", blank=True)
     is_paused = models.BooleanField(default=False)
     mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.LOOP)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -10,7 +10,9 @@ class Post(models.Model):
         READY = "ready", "Ready"
         ARCHIVED = "archived", "Archived"
 
-    workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="posts")
+    workspace = models.ForeignKey(
+        "accounts.Workspace", on_delete=models.CASCADE, related_name="posts"
+    )
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

@@ -24,7 +24,9 @@ class Delivery(models.Model):
     account = models.ForeignKey(
         "accounts.SocialAccount", on_delete=models.CASCADE, related_name="deliveries"
     )
-    post = models.ForeignKey("posts.Post", on_delete=models.SET_NULL, null=True, related_name="deliveries")
+    post = models.ForeignKey(
+        "posts.Post", on_delete=models.SET_NULL, null=True, related_name="deliveries"
+    )
     text = models.TextField()
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     external_id = models.CharField(max_length=100, blank=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -34,9 +34,13 @@ REASON_QUEUE_EMPTY = "Skipped: queue empty (no active, unexpired post to publish
 REASON_PAUSED = "Skipped: the channel was paused."
 REASON_NO_ACCOUNTS = "Failed: the channel has no active accounts."
 REASON_POST_GONE = "Skipped: the pinned post was archived or has expired."
+UNCONFIRMED_TIMEOUT = "Timed out mid-call: it may or may not have posted. Check the account."
+UNCONFIRMED_WORKER_LOST = (
+    "The worker stopped mid-call: it may or may not have posted. Check the account."
+)
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     STALE = "stale"  # gone, token rotated, or no longer scheduled: a no-op
     EARLY = "early"  # re-enqueued for its ETA with the same token
     LOST_RACE = "lost_race"  # another worker claimed it first
@@ -150,7 +154,9 @@ def timeslot_publish(*, timeslot_id: int, token: str, now: dt.datetime | None = 
             return Outcome.FAILED
         deliveries = Delivery.objects.bulk_create(
             [
-                Delivery(timeslot_id=slot.id, account=account, post=post, text=text, dispatched_at=now)
+                Delivery(
+                    timeslot_id=slot.id, account=account, post=post, text=text, dispatched_at=now
+                )
                 for account in accounts
             ]
         )
@@ -160,8 +166,8 @@ def timeslot_publish(*, timeslot_id: int, token: str, now: dt.datetime | None = 
 
 
 def dispatch_deliveries(delivery_ids: list[int], *, eta: dt.datetime | None = None) -> None:
-    from queueloop.celery import app as celery_app
     from publishing.tasks import deliver
+    from queueloop.celery import app as celery_app
 
     with celery_app.producer_or_acquire() as producer:
         for delivery_id in delivery_ids:
@@ -185,9 +191,19 @@ def _set(delivery_id: int, *, expected: str = Delivery.Status.SENDING, **fields)
 
 def _retry_later(delivery: Delivery, *, at: dt.datetime, error: str, now: dt.datetime) -> None:
     if at > _deadline(delivery):
-        _set(delivery.id, status=Delivery.Status.FAILED, last_error=f"{error} Gave up: too late to post.")
+        _set(
+            delivery.id,
+            status=Delivery.Status.FAILED,
+            last_error=f"{error} Gave up: too late to post.",
+        )
         return
-    if _set(delivery.id, status=Delivery.Status.PENDING, last_error=error, next_attempt_at=at, dispatched_at=now):
+    if _set(
+        delivery.id,
+        status=Delivery.Status.PENDING,
+        last_error=error,
+        next_attempt_at=at,
+        dispatched_at=now,
+    ):
         transaction.on_commit(lambda: dispatch_deliveries([delivery.id], eta=at))
 
 
@@ -235,7 +251,9 @@ def delivery_send(*, delivery_id: int, now: dt.datetime | None = None) -> str:
             if exc.maybe_sent and not provider.idempotent:
                 _set(delivery.id, status=Delivery.Status.UNCONFIRMED, last_error=exc.message)
             else:
-                _retry_later(delivery, at=now + _backoff(delivery.attempts), error=exc.message, now=now)
+                _retry_later(
+                    delivery, at=now + _backoff(delivery.attempts), error=exc.message, now=now
+                )
         except AuthFailed as exc:
             account_mark_needs_reconnect(account=account, error=exc.message, now=now)
             _set(delivery.id, status=Delivery.Status.FAILED, last_error=exc.message)
@@ -249,7 +267,7 @@ def delivery_send(*, delivery_id: int, now: dt.datetime | None = None) -> str:
                 _set(
                     delivery.id,
                     status=Delivery.Status.UNCONFIRMED,
-                    last_error="Timed out mid-call: it may or may not have posted. Check the account.",
+                    last_error=UNCONFIRMED_TIMEOUT,
                 )
         else:
             _set(
@@ -288,7 +306,9 @@ def timeslot_settle(*, timeslot_id: int, now: dt.datetime | None = None) -> str 
             .exclude(status=Delivery.Status.SENT)
             .select_related("account")
         )
-        reason = "; ".join(f"{d.account}: {d.get_status_display()} — {d.last_error}" for d in problems)
+        reason = "; ".join(
+            f"{d.account}: {d.get_status_display()} — {d.last_error}" for d in problems
+        )
         status = Timeslot.Status.PARTIAL if sent else Timeslot.Status.FAILED
     settled = Timeslot.objects.filter(id=timeslot_id, status=Timeslot.Status.PUBLISHING).update(
         status=status, reason=reason, published_at=now, updated_at=now
@@ -299,7 +319,9 @@ def timeslot_settle(*, timeslot_id: int, now: dt.datetime | None = None) -> str 
         notice_create(
             workspace_id=slot.channel.workspace_id,
             kind=Notice.Kind.TIMESLOT_UNCONFIRMED if unconfirmed else Notice.Kind.TIMESLOT_FAILED,
-            message=f"A slot of {slot.channel.name} ended {slot.get_status_display().lower()}: {reason}",
+            message=(
+                f"A slot of {slot.channel.name} ended {slot.get_status_display().lower()}: {reason}"
+            ),
         )
     return status if settled else None
 
@@ -322,7 +344,9 @@ def deliveries_recover(*, now: dt.datetime, channel: Channel | None = None) -> R
     stale_pending = list(
         Delivery.objects.filter(scope, status=Delivery.Status.PENDING)
         .filter(dispatched_at__lt=now - settings.WATCHDOG_GRACE)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=now - settings.WATCHDOG_GRACE))
+        .filter(
+            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=now - settings.WATCHDOG_GRACE)
+        )
         .values_list("id", flat=True)[:5000]
     )
     if stale_pending:
@@ -341,14 +365,18 @@ def deliveries_recover(*, now: dt.datetime, channel: Channel | None = None) -> R
     )
     for delivery in stuck:
         if get_provider(delivery.account.provider).idempotent:
-            if _set(delivery.id, status=Delivery.Status.PENDING, dispatched_at=now,
-                    last_error="The worker stopped mid-call; sending again (idempotent)."):
+            if _set(
+                delivery.id,
+                status=Delivery.Status.PENDING,
+                dispatched_at=now,
+                last_error="The worker stopped mid-call; sending again (idempotent).",
+            ):
                 transaction.on_commit(lambda d=delivery.id: dispatch_deliveries([d]))
                 result.redispatched += 1
         elif _set(
             delivery.id,
             status=Delivery.Status.UNCONFIRMED,
-            last_error="The worker stopped mid-call: it may or may not have posted. Check the account.",
+            last_error=UNCONFIRMED_WORKER_LOST,
         ):
             result.unconfirmed += 1
             timeslot_settle(timeslot_id=delivery.timeslot_id, now=now)

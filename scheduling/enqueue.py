@@ -59,7 +59,9 @@ def on_commit(messages: Iterable[Message]) -> None:
         transaction.on_commit(lambda: send_now(messages))
 
 
-def enqueue_due(*, until: dt.datetime, now: dt.datetime | None = None, batch_size: int | None = None, **filters) -> int:
+def enqueue_due(
+    *, until: dt.datetime, now: dt.datetime | None = None, batch_size: int | None = None, **filters
+) -> int:
     """Enqueue every scheduled, not yet enqueued slot due before `until`, in batches.
 
     Two queries a batch: lock the rows (skipping rows another planner holds) and stamp

@@ -15,7 +15,9 @@ class Schedule(models.Model):
     are anchored at local midnight of `starts_on` instead, see scheduling/rules.py.
     """
 
-    channel = models.ForeignKey("channels.Channel", on_delete=models.CASCADE, related_name="schedules")
+    channel = models.ForeignKey(
+        "channels.Channel", on_delete=models.CASCADE, related_name="schedules"
+    )
     name = models.CharField(max_length=100)
     recurrence = recurrence.fields.RecurrenceField()
     starts_on = models.DateField(default=dt.date(2020, 1, 6))  # a Monday: weekly rules anchor here
@@ -52,7 +54,9 @@ class Timeslot(models.Model):
         Status.CANCELED,
     )
 
-    channel = models.ForeignKey("channels.Channel", on_delete=models.CASCADE, related_name="timeslots")
+    channel = models.ForeignKey(
+        "channels.Channel", on_delete=models.CASCADE, related_name="timeslots"
+    )
     # Deleting a schedule deletes its slots (a deleted slot's messages are no-ops); to keep
     # history, deactivate the schedule instead.
     schedule = models.ForeignKey(

@@ -99,9 +99,7 @@ def planner_run(
     if start < end:
         last_id = 0
         while True:
-            batch = list(
-                _plannable_schedules().filter(id__gt=last_id).order_by("id")[:batch_size]
-            )
+            batch = list(_plannable_schedules().filter(id__gt=last_id).order_by("id")[:batch_size])
             if not batch:
                 break
             last_id = batch[-1].id
@@ -229,7 +227,10 @@ def channel_save(*, channel: Channel, now: dt.datetime | None = None) -> Channel
     with transaction.atomic():
         before = Channel.objects.filter(pk=channel.pk).values("timezone", "is_paused").first()
         channel.save()
-        if before is None or before != {"timezone": channel.timezone, "is_paused": channel.is_paused}:
+        if before is None or before != {
+            "timezone": channel.timezone,
+            "is_paused": channel.is_paused,
+        }:
             for schedule in channel.schedules.all():
                 schedule.channel = channel
                 schedule_reconcile(schedule=schedule, now=now)
@@ -331,8 +332,8 @@ class WatchdogResult:
 
 def timeslots_mark_missed(*, now: dt.datetime, channel: Channel | None = None) -> int:
     """Slots still scheduled past MISSED_AFTER: missed, with a reason, the owners told."""
-    from accounts.services import notice_create
     from accounts.models import Notice
+    from accounts.services import notice_create
 
     cutoff = now - settings.MISSED_AFTER
     with transaction.atomic():
@@ -354,12 +355,16 @@ def timeslots_mark_missed(*, now: dt.datetime, channel: Channel | None = None) -
         for slots in by_channel.values():
             ch = slots[0].channel
             times = ", ".join(
-                timezone.localtime(s.publish_at, ch.tz).strftime("%Y-%m-%d %H:%M") for s in slots[:5]
+                timezone.localtime(s.publish_at, ch.tz).strftime("%Y-%m-%d %H:%M")
+                for s in slots[:5]
             )
             notice_create(
                 workspace_id=ch.workspace_id,
                 kind=Notice.Kind.TIMESLOT_MISSED,
-                message=f"{len(slots)} slot(s) of {ch.name} were missed ({times} {ch.timezone}). {reason}",
+                message=(
+                    f"{len(slots)} slot(s) of {ch.name} were missed "
+                    f"({times} {ch.timezone}). {reason}"
+                ),
             )
     return len(rows)
 
@@ -392,7 +397,9 @@ def timeslots_requeue_overdue(*, now: dt.datetime, channel: Channel | None = Non
             return total
 
 
-def watchdog_run(*, now: dt.datetime | None = None, channel: Channel | None = None) -> WatchdogResult:
+def watchdog_run(
+    *, now: dt.datetime | None = None, channel: Channel | None = None
+) -> WatchdogResult:
     from publishing import services as publishing_services
 
     now = now or timezone.now()

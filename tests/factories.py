@@ -98,7 +98,9 @@ class ScheduleFactory(factory.django.DjangoModelFactory):
 
     channel = factory.SubFactory(ChannelFactory)
     name = "daily"
-    recurrence = factory.LazyFunction(lambda: recurrence.deserialize("RRULE:FREQ=DAILY;BYHOUR=9;BYMINUTE=0"))
+    recurrence = factory.LazyFunction(
+        lambda: recurrence.deserialize("RRULE:FREQ=DAILY;BYHOUR=9;BYMINUTE=0")
+    )
     starts_on = dt.date(2020, 1, 6)
 
 

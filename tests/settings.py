@@ -46,7 +46,9 @@ if not os.environ.get("DATABASE_URL"):
     if problem is None:
         os.environ["DATABASE_URL"] = _PG_URL
     elif _REQUIRE:
-        raise RuntimeError(f"QUEUELOOP_REQUIRE_SERVICES is set but PostgreSQL is unreachable: {problem}")
+        raise RuntimeError(
+            f"QUEUELOOP_REQUIRE_SERVICES is set but PostgreSQL is unreachable: {problem}"
+        )
     else:
         SERVICES["postgres"] = f"PostgreSQL unreachable ({problem}); testing on SQLite"
 
@@ -82,7 +84,9 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not Django's in-memory default: worker threads need their own connections.
-    DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.mkdtemp()) / f"test-{_RUN_ID}.sqlite3")}
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(Path(tempfile.mkdtemp()) / f"test-{_RUN_ID}.sqlite3")
+    }
 else:
     # One database per run, so parallel runs on one machine never collide.
     DATABASES["default"]["TEST"] = {"NAME": f"test_queueloop_{_RUN_ID}"}

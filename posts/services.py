@@ -1,0 +1,116 @@
+"""Post writes: compose, validate against every network the post will reach, queue or pin.
+
+The web form, the API and the CSV import all call these, so a text that X would reject is
+refused the same way everywhere, with X's weighted count in the message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+
+from accounts.models import SocialAccount, Workspace
+from channels.models import Channel, QueueEntry
+from posts.models import Post, Variation
+from publishing.providers import get_provider
+
+
+def text_errors(*, text: str, channels: Sequence[Channel]) -> list[str]:
+    """Every reason a network of these channels would refuse `text` (empty list = fine)."""
+    if not text or not text.strip():
+        return ["The text is empty."]
+    providers = set(
+        SocialAccount.objects.filter(channels__in=channels)
+        .exclude(status=SocialAccount.Status.DISABLED)
+        .values_list("provider", flat=True)
+    )
+    errors: list[str] = []
+    for name in sorted(providers):
+        errors.extend(get_provider(name).validate(text))
+    return errors
+
+
+def _validate_texts(texts: Sequence[str], channels: Sequence[Channel]) -> None:
+    errors: list[str] = []
+    for index, text in enumerate(texts):
+        label = "Text" if index == 0 else f"Variation {index}"
+        errors.extend(f"{label}: {e}" for e in text_errors(text=text, channels=channels))
+    if errors:
+        raise ValidationError(errors)
+
+
+def queue_entry_add(*, channel: Channel, post: Post) -> QueueEntry:
+    """Append a post to the end of a channel's queue (or return its existing entry)."""
+    entry = QueueEntry.objects.filter(channel=channel, post=post).first()
+    if entry is not None:
+        if not entry.is_active:
+            entry.is_active = True
+            entry.save(update_fields=["is_active"])
+        return entry
+    last = QueueEntry.objects.filter(channel=channel).aggregate(m=Max("position"))["m"]
+    return QueueEntry.objects.create(channel=channel, post=post, position=(last or 0) + 1)
+
+
+@transaction.atomic
+def post_create(
+    *,
+    workspace: Workspace,
+    text: str,
+    channels: Sequence[Channel] = (),
+    author=None,
+    variations: Sequence[str] = (),
+    status: str = Post.Status.READY,
+    expires_at: dt.datetime | None = None,
+    publish_at: dt.datetime | None = None,
+) -> Post:
+    """Create a post; queue it in each channel, or pin it to `publish_at` on each channel."""
+    from scheduling.services import timeslot_pin
+
+    foreign = [c.slug for c in channels if c.workspace_id != workspace.id]
+    if foreign:
+        raise ValidationError(f"Unknown channel(s): {', '.join(foreign)}")
+    variations = [v for v in variations if v and v.strip()]
+    _validate_texts([text, *variations], channels)
+    post = Post.objects.create(
+        workspace=workspace, author=author, text=text, status=status, expires_at=expires_at
+    )
+    Variation.objects.bulk_create(
+        [Variation(post=post, text=v, position=i) for i, v in enumerate(variations, start=1)]
+    )
+    for channel in channels:
+        if publish_at is not None:
+            timeslot_pin(post=post, channel=channel, publish_at=publish_at)
+        else:
+            queue_entry_add(channel=channel, post=post)
+    return post
+
+
+@transaction.atomic
+def post_update(
+    *, post: Post, text: str, variations: Sequence[str] | None = None, expires_at=None, status=None
+) -> Post:
+    channels = list(Channel.objects.filter(entries__post=post).distinct())
+    new_variations = (
+        [v for v in variations if v and v.strip()]
+        if variations is not None
+        else [v.text for v in post.variations.all()]
+    )
+    _validate_texts([text, *new_variations], channels)
+    post.text = text
+    post.expires_at = expires_at
+    if status is not None:
+        post.status = status
+    post.save()
+    if variations is not None:
+        post.variations.all().delete()
+        Variation.objects.bulk_create(
+            [
+                Variation(post=post, text=v, position=i)
+                for i, v in enumerate(new_variations, start=1)
+            ]
+        )
+    return post
