@@ -47,7 +47,7 @@ class Broker:
         with celery_app.connection_for_write() as conn:
             raw = self._client(conn).lrange(self.queue, 0, -1)
         out = []
-        for item in raw:
+        for item in reversed(raw):  # kombu LPUSHes and consumers BRPOP: oldest is last
             envelope = json.loads(item)
             body = json.loads(base64.b64decode(envelope["body"]))
             out.append(
