@@ -1,0 +1,86 @@
+"""A real local HTTP webhook receiver for tests, drills and benchmarks.
+
+It records every request (arrival time, Idempotency-Key, body, signature) and acts on each
+key once, as a well-behaved receiver does. Its behaviour is switchable per test: answer
+after a delay, answer with a status code, or hang until released (a worker killed mid-call).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Received:
+    key: str
+    body: bytes
+    signature: str
+    arrived: float  # time.time()
+
+    @property
+    def payload(self) -> dict:
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    delay: float = 0.0
+    status: int = 200
+    hang: threading.Event | None = None  # when set: requests wait until it is set
+    requests: list[Received] = field(default_factory=list)
+    acted_on: dict[str, Received] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/hook"
+
+    def start(self) -> Receiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                item = Received(
+                    key=self.headers.get("Idempotency-Key", ""),
+                    body=body,
+                    signature=self.headers.get("X-QueueLoop-Signature", ""),
+                    arrived=time.time(),
+                )
+                with receiver._lock:
+                    receiver.requests.append(item)
+                if receiver.hang is not None:
+                    receiver.hang.wait(30)
+                if receiver.delay:
+                    time.sleep(receiver.delay)
+                with receiver._lock:
+                    receiver.acted_on.setdefault(item.key, item)
+                self.send_response(receiver.status)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b'{"ok": true}')
+
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.hang is not None:
+            self.hang.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def keys(self) -> list[str]:
+        with self._lock:
+            return [r.key for r in self.requests]

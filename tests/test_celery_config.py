@@ -1,0 +1,43 @@
+"""Celery's configuration is part of the at-most-once design: check it, not just hope."""
+
+from __future__ import annotations
+
+from celery.schedules import crontab
+from django.conf import settings
+
+from queueloop.celery import app
+
+
+def test_broker_settings_keep_eta_messages_safe():
+    conf = app.conf
+    assert conf.task_serializer == "json" and conf.accept_content == ["json"]
+    assert conf.task_acks_late is True
+    assert conf.worker_prefetch_multiplier == 1
+    # ETA messages wait unacknowledged in the worker: Redis must not re-deliver them
+    # before their time, or every slot would run twice.
+    visibility = conf.broker_transport_options["visibility_timeout"]
+    assert visibility > 2 * settings.PLANNER_HORIZON.total_seconds()
+    assert conf.worker_soft_shutdown_timeout > 0
+
+
+def test_every_task_of_ours_has_time_limits():
+    app.loader.import_default_modules()
+    ours = [t for name, t in app.tasks.items() if not name.startswith("celery.")]
+    assert {t.name for t in ours} >= {
+        "publishing.publish_timeslot",
+        "publishing.deliver",
+        "scheduling.plan_upcoming",
+        "scheduling.watchdog",
+        "accounts.send_notice_email",
+    }
+    for task in ours:
+        assert task.soft_time_limit and task.time_limit, task.name
+        assert task.soft_time_limit < task.time_limit, task.name
+
+
+def test_beat_plans_hourly_at_minute_zero_and_runs_the_watchdog_every_minute():
+    schedule = app.conf.beat_schedule
+    assert schedule["plan-upcoming"]["task"] == "scheduling.plan_upcoming"
+    assert schedule["plan-upcoming"]["schedule"] == crontab(minute=0)
+    assert schedule["watchdog"]["task"] == "scheduling.watchdog"
+    assert schedule["watchdog"]["schedule"] == 60.0

@@ -1,0 +1,145 @@
+"""The webhook provider against a real local HTTP receiver."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import threading
+
+import pytest
+import time_machine
+from django.test import override_settings
+
+from publishing import services
+from publishing.models import Delivery
+from scheduling.models import Timeslot
+from tests.factories import ChannelFactory, QueueEntryFactory, ScheduleFactory, SocialAccountFactory
+from tests.receiver import Receiver
+
+UTC = dt.UTC
+T0 = dt.datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+SECRET = "whsec-test-0123456789"
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver().start()
+    yield r
+    r.stop()
+
+
+def webhook_channel(receiver, *, sandbox: bool = False):
+    channel = ChannelFactory(with_sandbox=sandbox, slug="tech")
+    account = SocialAccountFactory(
+        workspace=channel.workspace,
+        provider="webhook",
+        handle="hook",
+        credentials={"url": receiver.url, "secret": SECRET},
+    )
+    channel.accounts.add(account)
+    QueueEntryFactory(channel=channel, post__text="Hello from Queue Loop")
+    return channel, account
+
+
+def publish(channel) -> Timeslot:
+    slot = Timeslot.objects.create(
+        channel=channel, schedule=ScheduleFactory(channel=channel), publish_at=T0, planned_for=T0
+    )
+    with time_machine.travel(T0, tick=False):
+        services.timeslot_publish(timeslot_id=slot.id, token=str(slot.token))
+    return slot
+
+
+def send_all(slot, at=T0):
+    with time_machine.travel(at, tick=False):
+        for delivery in Delivery.objects.filter(timeslot=slot):
+            services.delivery_send(delivery_id=delivery.id)
+
+
+@pytest.mark.django_db
+def test_webhook_posts_signed_json_with_the_idempotency_key(receiver):
+    channel, _ = webhook_channel(receiver)
+    slot = publish(channel)
+    send_all(slot)
+    delivery = Delivery.objects.get(timeslot=slot)
+    assert delivery.status == Delivery.Status.SENT
+    [request] = receiver.requests
+    assert request.key == str(delivery.id)
+    assert request.payload == {
+        "text": "Hello from Queue Loop",
+        "post_id": delivery.post_id,
+        "timeslot_id": slot.id,
+        "delivery_id": delivery.id,
+        "channel": "tech",
+        "account": "hook",
+    }
+    # The documented recipe, computed independently of our code.
+    expected = "sha256=" + hmac.new(SECRET.encode(), request.body, hashlib.sha256).hexdigest()
+    assert request.signature == expected
+    slot.refresh_from_db()
+    assert slot.status == Timeslot.Status.PUBLISHED
+
+
+@pytest.mark.django_db
+def test_server_error_is_retried_with_backoff_then_sent(receiver):
+    channel, _ = webhook_channel(receiver)
+    slot = publish(channel)
+    receiver.status = 503
+    send_all(slot)
+    delivery = Delivery.objects.get(timeslot=slot)
+    assert delivery.status == Delivery.Status.PENDING
+    assert delivery.next_attempt_at == T0 + dt.timedelta(seconds=5)
+    assert "503" in delivery.last_error
+    # Too early: the retry is refused until next_attempt_at.
+    send_all(slot, at=T0 + dt.timedelta(seconds=2))
+    assert len(receiver.requests) == 1
+    receiver.status = 200
+    send_all(slot, at=T0 + dt.timedelta(seconds=6))
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.SENT and delivery.attempts == 2
+    assert set(receiver.keys()) == {str(delivery.id)}
+
+
+@pytest.mark.django_db
+@override_settings(WEBHOOK_HTTP_TIMEOUT=0.5)
+def test_call_that_timed_out_is_resent_with_the_same_key_and_acted_on_once(receiver):
+    channel, _ = webhook_channel(receiver)
+    slot = publish(channel)
+    receiver.hang = threading.Event()  # the receiver got the request but never answered
+    send_all(slot)
+    delivery = Delivery.objects.get(timeslot=slot)
+    assert delivery.status == Delivery.Status.PENDING  # idempotent: safe to send again
+    receiver.hang.set()
+    receiver.hang = None
+    send_all(slot, at=T0 + dt.timedelta(seconds=10))
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.SENT
+    assert receiver.keys() == [str(delivery.id)] * 2
+    assert list(receiver.acted_on) == [str(delivery.id)]
+
+
+@pytest.mark.django_db
+def test_refused_post_fails_and_one_of_two_failing_makes_the_slot_partial(receiver):
+    channel, _ = webhook_channel(receiver, sandbox=True)
+    receiver.status = 422
+    slot = publish(channel)
+    send_all(slot)
+    slot.refresh_from_db()
+    assert slot.status == Timeslot.Status.PARTIAL
+    assert "HTTP 422" in slot.reason
+    statuses = dict(Delivery.objects.values_list("account__provider", "status"))
+    assert statuses == {"webhook": "failed", "sandbox": "sent"}
+
+
+@pytest.mark.django_db
+def test_retries_stop_at_missed_after_with_a_reason(receiver):
+    channel, _ = webhook_channel(receiver)
+    receiver.status = 500
+    slot = publish(channel)
+    send_all(slot, at=T0 + dt.timedelta(minutes=29, seconds=58))
+    delivery = Delivery.objects.get(timeslot=slot)
+    assert delivery.status == Delivery.Status.FAILED
+    assert "too late" in delivery.last_error
+    slot.refresh_from_db()
+    assert slot.status == Timeslot.Status.FAILED and "too late" in slot.reason
