@@ -413,3 +413,40 @@ def watchdog_run(
     result.deliveries_redispatched = stuck.redispatched
     result.deliveries_unconfirmed = stuck.unconfirmed
     return result
+
+
+# --- Admin: requeue selected slots -------------------------------------------------------
+# (Added for the admin's "requeue selected" action; kept separate from the watchdog above.)
+
+
+def timeslots_requeue(*, timeslots, now: dt.datetime | None = None) -> list[Timeslot]:
+    """Give each still-`scheduled` slot a new token and a fresh publish message.
+
+    Any message already on the broker for these slots becomes a no-op (its token is stale),
+    so requeueing is always safe, whatever the broker holds. Slots inside the planner
+    horizon get their message after commit (ETA = their time, or now if overdue); later
+    slots only get the new token with `enqueued_at` cleared, so the planner enqueues them
+    when they come near (ETAs beyond the horizon would outlive the visibility timeout).
+    Returns the slots requeued; anything not `scheduled` any more is left alone.
+    """
+    now = now or timezone.now()
+    ids = [t.pk for t in timeslots]
+    horizon_end = now + settings.PLANNER_HORIZON
+    with transaction.atomic():
+        rows = list(
+            Timeslot.objects.select_for_update()
+            .filter(id__in=ids, status=Timeslot.Status.SCHEDULED)
+            .order_by("id")
+        )
+        messages = []
+        for row in rows:
+            row.token = uuid.uuid4()
+            row.updated_at = now
+            if row.publish_at < horizon_end:
+                row.enqueued_at = now
+                messages.append(enqueue.Message(row.id, row.token, max(row.publish_at, now)))
+            else:
+                row.enqueued_at = None
+        Timeslot.objects.bulk_update(rows, ["token", "enqueued_at", "updated_at"])
+        enqueue.on_commit(messages)
+    return rows

@@ -106,3 +106,64 @@ class ScheduleFactory(factory.django.DjangoModelFactory):
 
 def rule(text: str) -> recurrence.Recurrence:
     return recurrence.deserialize(text)
+
+
+# --- Added for the admin tests (appended) -------------------------------------------------
+
+
+class NoticeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "accounts.Notice"
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    kind = "queue_empty"
+    message = factory.Sequence(lambda n: f"Notice {n}: the queue of #channel will be empty")
+
+
+class TimeslotFactory(factory.django.DjangoModelFactory):
+    """A planned (schedule) slot two hours ahead; pass schedule=None, post=... for a pinned one."""
+
+    class Meta:
+        model = "scheduling.Timeslot"
+
+    channel = factory.SubFactory(ChannelFactory)
+    schedule = factory.SubFactory(ScheduleFactory, channel=factory.SelfAttribute("..channel"))
+    publish_at = factory.Sequence(
+        lambda n: dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(hours=2, minutes=n)
+    )
+    planned_for = factory.LazyAttribute(lambda t: t.publish_at if t.schedule else None)
+
+
+class PlannerStateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "scheduling.PlannerState"
+        django_get_or_create = ("key",)
+
+    key = "default"
+
+
+class DeliveryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "publishing.Delivery"
+
+    timeslot = factory.SubFactory(TimeslotFactory)
+    account = factory.SubFactory(
+        SocialAccountFactory, workspace=factory.SelfAttribute("..timeslot.channel.workspace")
+    )
+    post = factory.SubFactory(
+        PostFactory, workspace=factory.SelfAttribute("..timeslot.channel.workspace")
+    )
+    text = factory.LazyAttribute(lambda d: d.post.text)
+    status = "sent"
+    attempts = 1
+    external_id = factory.Sequence(lambda n: f"1700000000{n:06d}")
+    url = factory.LazyAttribute(lambda d: f"https://example.com/status/{d.external_id}")
+
+
+class SandboxPostFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "publishing.SandboxPost"
+
+    account = factory.SubFactory(SocialAccountFactory)
+    text = factory.Sequence(lambda n: f"Sandbox post {n}")
+

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+
+from posts.models import Post, Variation
+from queueloop.admin_mixins import (
+    ScopedRelatedFilter,
+    WorkspaceScopedAdmin,
+    WorkspaceScopedMixin,
+    admin_link,
+    changelist_link,
+    count_subquery,
+    truncate,
+)
+
+
+def _channels_of(post: Post | None):
+    from channels.models import Channel
+
+    if post is None or post.pk is None:
+        return []
+    return list(Channel.objects.filter(entries__post=post).distinct())
+
+
+def _check_text(form: forms.ModelForm, text: str | None, post: Post | None) -> None:
+    """The same check as compose: every network the post is queued on must accept it."""
+    from posts.services import text_errors
+
+    if text is None:
+        return
+    for error in text_errors(text=text, channels=_channels_of(post)):
+        form.add_error("text", error)
+
+
+class PostAdminForm(forms.ModelForm):
+    class Meta:
+        model = Post
+        fields = ("workspace", "author", "text", "status", "expires_at")
+
+    def clean(self):
+        cleaned = super().clean()
+        _check_text(self, cleaned.get("text"), self.instance)
+        workspace, author = cleaned.get("workspace"), cleaned.get("author")
+        if workspace is not None and author is not None:
+            if not author.memberships.filter(workspace=workspace).exists():
+                self.add_error("author", f"{author} is not a member of {workspace}.")
+        return cleaned
+
+
+class VariationAdminForm(forms.ModelForm):
+    class Meta:
+        model = Variation
+        fields = ("post", "text", "position")
+
+    def clean(self):
+        cleaned = super().clean()
+        post = cleaned.get("post") or getattr(self.instance, "post", None)
+        _check_text(self, cleaned.get("text"), post)
+        return cleaned
+
+
+class VariationInline(WorkspaceScopedMixin, admin.TabularInline):
+    model = Variation
+    form = VariationAdminForm
+    extra = 0
+    fields = ("position", "text")
+    ordering = ("position", "id")
+
+
+@admin.register(Post)
+class PostAdmin(WorkspaceScopedAdmin):
+    form = PostAdminForm
+    list_display = (
+        "id",
+        "text_short",
+        "status",
+        "workspace_link",
+        "author",
+        "variations",
+        "queues",
+        "expires_at",
+        "created_at",
+    )
+    list_display_links = ("id", "text_short")
+    list_filter = (
+        "status",
+        ("expires_at", admin.EmptyFieldListFilter),
+        ("workspace", ScopedRelatedFilter),
+    )
+    search_fields = ("text", "variations__text", "author__username", "workspace__name")
+    list_select_related = ("workspace", "author")
+    autocomplete_fields = ("workspace", "author")
+    date_hierarchy = "created_at"
+    readonly_fields = ("created_at",)
+    inlines = (VariationInline,)
+
+    def get_queryset(self, request):
+        from channels.models import QueueEntry
+
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                n_variations=count_subquery(Variation, "post"),
+                n_queues=count_subquery(QueueEntry, "post", is_active=True),
+            )
+        )
+
+    @admin.display(description="text", ordering="text")
+    def text_short(self, obj):
+        return truncate(obj.text, 70)
+
+    @admin.display(description="workspace", ordering="workspace__name")
+    def workspace_link(self, obj):
+        return admin_link(obj.workspace)
+
+    @admin.display(description="variations", ordering="n_variations")
+    def variations(self, obj):
+        return obj.n_variations
+
+    @admin.display(description="in queues", ordering="n_queues")
+    def queues(self, obj):
+        from channels.models import QueueEntry
+
+        return changelist_link(QueueEntry, obj.n_queues, post__id__exact=obj.pk)
+
+
+@admin.register(Variation)
+class VariationAdmin(WorkspaceScopedAdmin):
+    form = VariationAdminForm
+    list_display = ("id", "text_short", "post_link", "position")
+    search_fields = ("text", "post__text")
+    list_select_related = ("post",)
+    autocomplete_fields = ("post",)
+    ordering = ("post", "position", "id")
+
+    @admin.display(description="text", ordering="text")
+    def text_short(self, obj):
+        return truncate(obj.text, 70)
+
+    @admin.display(description="post")
+    def post_link(self, obj):
+        return admin_link(obj.post, truncate(obj.post.text, 50))
