@@ -23,6 +23,9 @@ from scheduling.models import Timeslot
 
 log = logging.getLogger(__name__)
 
+# Messages per Redis pipeline flush (kombu's Producer.batch).
+BATCH = 500
+
 
 @dataclass(frozen=True)
 class Message:
@@ -35,21 +38,22 @@ def send_now(messages: list[Message]) -> int:
     """Send publish messages through one pooled producer; return how many went out."""
     from publishing.tasks import publish_timeslot
 
-    sent = 0
     try:
-        with celery_app.producer_or_acquire() as producer:
+        with celery_app.producer_or_acquire() as producer, producer.batch(max_size=BATCH):
+            # One Redis pipeline round trip per BATCH messages instead of one per message.
             for message in messages:
                 publish_timeslot.apply_async(
                     (message.timeslot_id, str(message.token)), eta=message.eta, producer=producer
                 )
-                sent += 1
     except Exception:
-        unsent = [m.timeslot_id for m in messages[sent:]]
-        log.exception("broker refused %d publish message(s); the watchdog will retry", len(unsent))
-        Timeslot.objects.filter(id__in=unsent, status=Timeslot.Status.SCHEDULED).update(
-            enqueued_at=None
-        )
-    return sent
+        # We cannot know which pipelined writes landed: mark them all not enqueued. The
+        # watchdog sends them again; a duplicate is harmless (same token, one claim wins).
+        log.exception("broker refused publish messages; the watchdog will retry them")
+        Timeslot.objects.filter(
+            id__in=[m.timeslot_id for m in messages], status=Timeslot.Status.SCHEDULED
+        ).update(enqueued_at=None)
+        return 0
+    return len(messages)
 
 
 def on_commit(messages: Iterable[Message]) -> None:
