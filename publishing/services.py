@@ -169,10 +169,13 @@ def dispatch_deliveries(delivery_ids: list[int], *, eta: dt.datetime | None = No
     from publishing.tasks import deliver
     from queueloop.celery import app as celery_app
 
-    # If the broker refuses, the deliveries stay pending and the watchdog re-dispatches them.
-    with celery_app.producer_or_acquire() as producer, producer.batch(max_size=500):
-        for delivery_id in delivery_ids:
-            deliver.apply_async((delivery_id,), eta=eta, producer=producer)
+    try:
+        with celery_app.producer_or_acquire() as producer, producer.batch(max_size=500):
+            for delivery_id in delivery_ids:
+                deliver.apply_async((delivery_id,), eta=eta, producer=producer)
+    except Exception:
+        # The deliveries stay pending; the watchdog re-dispatches them after WATCHDOG_GRACE.
+        log.exception("broker refused %d deliver message(s)", len(delivery_ids))
 
 
 # --- Deliveries --------------------------------------------------------------------------
