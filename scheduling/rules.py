@@ -54,9 +54,37 @@ def parse(text: str) -> recurrence.Recurrence:
     return value
 
 
+# RFC 5545 ranges (absolute values, never 0) that dateutil does not check itself: out of
+# range it silently iterates to year 9999 (BYMONTH=13) or fails while expanding
+# (BYMONTHDAY=40).
+_BY_RANGES = {"bymonth": 12, "bymonthday": 31, "byyearday": 366, "byweekno": 53}
+
+
+def _as_list(values) -> list:
+    if values is None:
+        return []
+    return list(values) if isinstance(values, list | tuple | set) else [values]
+
+
+def _check_parts(rule) -> None:
+    if rule.interval is not None and rule.interval < 1:
+        # dateutil never advances with INTERVAL=0: expanding the rule would hang.
+        raise ValidationError("INTERVAL must be 1 or more.")
+    if rule.count is not None and rule.count < 1:
+        raise ValidationError("COUNT must be 1 or more.")
+    for name, limit in _BY_RANGES.items():
+        for v in _as_list(getattr(rule, name, None)):
+            if v == 0 or abs(v) > limit or (name == "bymonth" and v < 0):
+                raise ValidationError(f"{name.upper()}={v} is out of range.")
+    if len(_as_list(getattr(rule, "bysecond", None))) > 1:
+        raise ValidationError("A schedule may fire at most once a minute: use one BYSECOND value.")
+
+
 def validate(value: recurrence.Recurrence) -> None:
     if not value.rrules and not value.rdates:
         raise ValidationError("A schedule needs at least one RRULE or RDATE.")
+    for rule in [*value.rrules, *value.exrules]:
+        _check_parts(rule)
     for rule in value.rrules:
         seconds = _UNIT_SECONDS.get(rule.freq)
         if seconds is not None and seconds * (rule.interval or 1) < MIN_INTERVAL_SECONDS:
@@ -131,7 +159,10 @@ def describe(value: recurrence.Recurrence) -> str:
     """A human-readable summary ("weekly, each Monday, Friday at 14:00")."""
     parts = []
     for rule in value.rrules:
-        text = rule.to_text()
+        try:
+            text = rule.to_text()
+        except (IndexError, KeyError, ValueError, TypeError):
+            text = recurrence.serialize(recurrence.Recurrence(rrules=[rule]))
         hours = getattr(rule, "byhour", None) or []
         minutes = getattr(rule, "byminute", None) or [0]
         if hours:
