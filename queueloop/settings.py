@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
 import dj_database_url
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from queueloop.env import env_bool, env_int, env_list, env_seconds, env_str
@@ -53,6 +54,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "drf_spectacular",
     "recurrence",
     "accounts",
     "channels",
@@ -92,8 +94,10 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'queueloop.sqlite3'}"
+# Read before the try: a bad DB_CONN_MAX_AGE must be reported as itself, not as a bad URL.
+_conn_max_age = env_int("DB_CONN_MAX_AGE", 0, minimum=0)
 try:
-    _db = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))
+    _db = dj_database_url.parse(DATABASE_URL, conn_max_age=_conn_max_age)
 except Exception as exc:  # dj-database-url raises several types for a bad URL
     raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
 if _db["ENGINE"] == "django.db.backends.sqlite3":
@@ -158,6 +162,15 @@ if not FIELD_ENCRYPTION_KEYS:
     FIELD_ENCRYPTION_KEYS = [
         base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()
     ]
+# Check the keys now: a malformed key must stop start-up, not the first credentials read.
+for _index, _key in enumerate(FIELD_ENCRYPTION_KEYS, start=1):
+    try:
+        Fernet(_key.encode())
+    except (ValueError, TypeError):
+        raise ImproperlyConfigured(
+            f"FIELD_ENCRYPTION_KEY: key {_index} of {len(FIELD_ENCRYPTION_KEYS)} is not a Fernet "
+            "key (32 url-safe base64-encoded bytes)"
+        ) from None
 
 # --- Redis / Celery -------------------------------------------------------------------
 EMBEDDED_REDIS_SOCKET = VAR_DIR / "redis" / "redis.sock"
@@ -231,6 +244,18 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Queue Loop API",
+    "DESCRIPTION": (
+        "Channels, posts, schedules, timeslots and deliveries of the workspaces you belong to. "
+        "Authenticate with `Authorization: Token <key>`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
 }
 
 LOGGING = {
