@@ -7,11 +7,13 @@ refused the same way everywhere, with X's weighted count in the message.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Sequence
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from accounts.models import SocialAccount, Workspace
 from channels.models import Channel, QueueEntry
@@ -113,4 +115,28 @@ def post_update(
                 for i, v in enumerate(new_variations, start=1)
             ]
         )
+    return post
+
+
+REASON_POST_ARCHIVED = "Canceled: the post was archived."
+
+
+@transaction.atomic
+def post_archive(*, post: Post, now: dt.datetime | None = None) -> Post:
+    """Archive a post: it leaves every queue's rotation and its pinned slots are canceled.
+
+    Nothing is deleted, so its publication history stays; setting it back to ready puts it
+    in rotation again (pinned slots stay canceled).
+    """
+    from scheduling.models import Timeslot
+
+    now = now or timezone.now()
+    Post.objects.filter(pk=post.pk).update(status=Post.Status.ARCHIVED)
+    Timeslot.objects.filter(post=post, status=Timeslot.Status.SCHEDULED).update(
+        status=Timeslot.Status.CANCELED,
+        reason=REASON_POST_ARCHIVED,
+        token=uuid.uuid4(),
+        updated_at=now,
+    )
+    post.status = Post.Status.ARCHIVED
     return post
