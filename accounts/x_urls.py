@@ -1,5 +1,11 @@
-"""URLs of the X connect flow (OAuth 2.0 PKCE and pasted OAuth 1.0a keys)."""
+"""URLs of the X connect flow (OAuth 2.0 PKCE and pasted OAuth 1.0a keys), under /connect/x/."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from accounts import x_views
+
+urlpatterns = [
+    path("start/", x_views.connect_start, name="x_connect_start"),
+    path("callback/", x_views.connect_callback, name="x_connect_callback"),
+    path("keys/", x_views.connect_keys, name="x_connect_keys"),
+]

@@ -167,3 +167,15 @@ class SandboxPostFactory(factory.django.DjangoModelFactory):
     account = factory.SubFactory(SocialAccountFactory)
     text = factory.Sequence(lambda n: f"Sandbox post {n}")
 
+
+# --- X accounts (tests/test_x_*.py, tests/test_check_accounts.py) -------------------------
+
+
+class XAccountFactory(SocialAccountFactory):
+    """An X account; pass credentials=... (e.g. tokens issued by tests.fake_x.FakeX) and
+    external_id=<the fake user's id>."""
+
+    provider = SocialAccount.Provider.X
+    handle = factory.Sequence(lambda n: f"xuser{n}")
+    external_id = "1001"
+    credentials = factory.LazyFunction(dict)

@@ -1,0 +1,377 @@
+"""A fake X API, as a requests transport adapter: tests mount it on the sessions our code
+makes (publishing.providers.x.transport_hook), so everything above the HTTP boundary —
+tweepy, OAuth 1.0a signing, our token handling — runs for real.
+
+It implements what Queue Loop uses:
+
+- POST /2/oauth2/token — authorization_code (checks the PKCE verifier against the challenge
+  given to `authorize()`, the redirect URI and the client's Basic credentials) and
+  refresh_token (single-use refresh tokens, rotated like X does).
+- GET /2/users/me and POST /2/tweets — bearer tokens (OAuth 2.0 user context, expiring) or
+  OAuth 1.0a (the HMAC-SHA1 signature is verified with the registered secrets). Posting the
+  same text twice for one user gets X's 403 duplicate answer.
+
+Failures are scripted per endpoint with `script()`; `hang_on()` makes an endpoint never
+answer (it raises ReadTimeout, after checking the client asked for a timeout at all).
+Every request is recorded in `calls`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+import json
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+import requests
+from oauthlib.oauth1 import Client as OAuth1Client
+from oauthlib.oauth1.rfc5849.utils import parse_authorization_header
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
+
+HOSTS = ("https://api.twitter.com", "https://api.x.com")
+CLIENT_ID = "fake-client-id"
+CLIENT_SECRET = "fake-client-secret-0123456789abcdef"
+REDIRECT_URI = "http://testserver/connect/x/callback/"
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    headers: dict
+    body: bytes
+    timeout: object
+
+    @property
+    def form(self) -> dict:
+        return dict(parse_qsl(self.body.decode())) if self.body else {}
+
+    @property
+    def json(self) -> dict:
+        return json.loads(self.body) if self.body else {}
+
+    @property
+    def bearer(self) -> str | None:
+        auth = self.headers.get("Authorization", "")
+        return auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
+
+
+@dataclass
+class User:
+    id: str
+    username: str
+    name: str = "Fake User"
+    tweets: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Scripted:
+    status: int
+    body: object = None
+    headers: dict = field(default_factory=dict)
+    exception: BaseException | None = None
+
+
+class FakeX(BaseAdapter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[Call] = []
+        self.users: dict[str, User] = {}
+        self.access_tokens: dict[str, tuple[str, float]] = {}  # token -> (user id, expires)
+        self.refresh_tokens: dict[str, str] = {}  # token -> user id (single use)
+        self.oauth1_keys: dict[tuple[str, str], tuple[str, str, str]] = {}
+        self.codes: dict[str, dict] = {}
+        self.scripts: dict[tuple[str, str], list[Scripted]] = {}
+        self.hanging: set[tuple[str, str]] = set()
+        self.on_refresh = None  # called (with the refresh token) before a refresh is answered
+        self.issued: set[str] = {CLIENT_SECRET}  # every secret handed out, for log checks
+        self._ids = itertools.count(1_800_000_000_000_000_000)
+
+    # --- Setting up ---------------------------------------------------------------------
+
+    def mount(self, session: requests.Session) -> None:
+        for host in HOSTS:
+            session.mount(host, self)
+
+    def add_user(self, user_id: str = "1001", username: str = "queueloop") -> User:
+        return self.users.setdefault(user_id, User(id=user_id, username=username))
+
+    def _secret(self, prefix: str) -> str:
+        value = f"{prefix}-{secrets.token_urlsafe(24)}"
+        self.issued.add(value)
+        return value
+
+    def issue_tokens(self, user_id: str = "1001", *, expires_in: int = 7200) -> dict:
+        """Tokens as the token endpoint would answer them."""
+        self.add_user(user_id)
+        access, refresh = self._secret("at"), self._secret("rt")
+        self.access_tokens[access] = (user_id, time.time() + expires_in)
+        self.refresh_tokens[refresh] = user_id
+        return {
+            "token_type": "bearer",
+            "expires_in": expires_in,
+            "access_token": access,
+            "refresh_token": refresh,
+            "scope": "tweet.read tweet.write users.read offline.access",
+        }
+
+    def issue_oauth1_keys(self, user_id: str = "1001") -> dict:
+        self.add_user(user_id)
+        keys = {
+            "consumer_key": self._secret("ck"),
+            "consumer_secret": self._secret("cs"),
+            "access_token": self._secret("oat"),
+            "access_token_secret": self._secret("oats"),
+        }
+        self.oauth1_keys[(keys["consumer_key"], keys["access_token"])] = (
+            keys["consumer_secret"],
+            keys["access_token_secret"],
+            user_id,
+        )
+        return keys
+
+    def revoke(self, token: str) -> None:
+        self.access_tokens.pop(token, None)
+        self.refresh_tokens.pop(token, None)
+
+    def authorize(self, params: dict, *, user_id: str = "1001", username: str = "queueloop"):
+        """What X does when the user clicks "Authorize app": returns the callback query."""
+        assert params["response_type"] == "code"
+        assert params["client_id"] == CLIENT_ID
+        assert params["code_challenge_method"] == "S256"
+        self.add_user(user_id, username)
+        # Not added to `issued`: a code is single-use and useless without the PKCE verifier
+        # and the client secret, and Django's DEBUG template log prints request paths.
+        code = f"code-{secrets.token_urlsafe(24)}"
+        self.codes[code] = {
+            "challenge": params["code_challenge"],
+            "redirect_uri": params["redirect_uri"],
+            "user_id": user_id,
+            "scope": params["scope"],
+        }
+        return {"code": code, "state": params["state"]}
+
+    def script(self, method: str, path: str, status: int, body=None, headers=None) -> None:
+        """The next call to method+path gets this answer instead of the normal one."""
+        self.scripts.setdefault((method, path), []).append(
+            Scripted(status=status, body=body, headers=headers or {})
+        )
+
+    def script_exception(self, method: str, path: str, exception: BaseException) -> None:
+        self.scripts.setdefault((method, path), []).append(Scripted(0, exception=exception))
+
+    def hang_on(self, method: str, path: str) -> None:
+        """The endpoint receives (and acts on) the request but never answers."""
+        self.hanging.add((method, path))
+
+    # --- Inspecting ---------------------------------------------------------------------
+
+    def calls_to(self, method: str, path: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method and c.path == path]
+
+    def tweets(self, user_id: str = "1001") -> list[dict]:
+        return self.users[user_id].tweets if user_id in self.users else []
+
+    # --- The transport ------------------------------------------------------------------
+
+    def close(self) -> None:
+        pass
+
+    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
+        parts = urlsplit(request.url)
+        body = request.body or b""
+        if isinstance(body, str):
+            body = body.encode()
+        call = Call(request.method, parts.path, dict(request.headers), body, timeout)
+        self.calls.append(call)
+        key = (request.method, parts.path)
+        queue = self.scripts.get(key)
+        if queue:
+            scripted = queue.pop(0)
+            if scripted.exception is not None:
+                raise scripted.exception
+            return self._response(request, scripted.status, scripted.body, scripted.headers)
+        if key in self.hanging:
+            assert timeout is not None, "no timeout: a silent X would hang this worker forever"
+            self._route(request, call)  # X got it and acted on it...
+            raise requests.ReadTimeout(f"fake X never answered {request.method} {parts.path}")
+        status, payload, headers = self._route(request, call)
+        return self._response(request, status, payload, headers)
+
+    def _response(self, request, status: int, payload, headers=None) -> requests.Response:
+        response = requests.Response()
+        response.status_code = status
+        response.reason = requests.status_codes._codes.get(status, ("",))[0].upper()
+        response.headers = CaseInsensitiveDict(headers or {})
+        if payload is not None:
+            response.headers.setdefault("content-type", "application/json; charset=utf-8")
+            response._content = (
+                payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+            )
+        else:
+            response._content = b""
+        response.url = request.url
+        response.request = request
+        response.encoding = "utf-8"
+        return response
+
+    def _route(self, request, call: Call):
+        if call.method == "POST" and call.path == "/2/oauth2/token":
+            return self._token(call)
+        if call.method == "GET" and call.path == "/2/users/me":
+            user = self._authenticate(request, call)
+            if user is None:
+                return self._unauthorized()
+            return 200, {"data": {"id": user.id, "name": user.name, "username": user.username}}, {}
+        if call.method == "POST" and call.path == "/2/tweets":
+            user = self._authenticate(request, call)
+            if user is None:
+                return self._unauthorized()
+            text = call.json.get("text", "")
+            if any(t["text"] == text for t in user.tweets):
+                return (
+                    403,
+                    {
+                        "detail": "You are not allowed to create a Tweet with duplicate content.",
+                        "type": "about:blank",
+                        "title": "Forbidden",
+                        "status": 403,
+                    },
+                    {},
+                )
+            tweet = {"id": str(next(self._ids)), "text": text}
+            user.tweets.append(tweet)
+            return 201, {"data": {"id": tweet["id"], "text": text}}, {}
+        return 404, {"title": "Not Found", "detail": f"no route {call.path}"}, {}
+
+    @staticmethod
+    def _unauthorized():
+        body = {"title": "Unauthorized", "type": "about:blank", "status": 401}
+        return 401, {**body, "detail": "Unauthorized"}, {}
+
+    def _authenticate(self, request, call: Call) -> User | None:
+        if call.bearer is not None:
+            found = self.access_tokens.get(call.bearer)
+            if found is None or found[1] < time.time():
+                return None
+            return self.users[found[0]]
+        header = call.headers.get("Authorization", "")
+        if not header.startswith("OAuth "):
+            return None
+        params = dict(parse_authorization_header(header))
+        keys = self.oauth1_keys.get((params.get("oauth_consumer_key"), params.get("oauth_token")))
+        if keys is None:
+            return None
+        consumer_secret, token_secret, user_id = keys
+        signer = OAuth1Client(
+            params["oauth_consumer_key"],
+            client_secret=consumer_secret,
+            resource_owner_key=params["oauth_token"],
+            resource_owner_secret=token_secret,
+            nonce=params["oauth_nonce"],
+            timestamp=params["oauth_timestamp"],
+        )
+        _, signed_headers, _ = signer.sign(request.url, call.method)
+        expected = dict(parse_authorization_header(signed_headers["Authorization"]))
+        if expected["oauth_signature"] != params["oauth_signature"]:
+            return None
+        return self.users[user_id]
+
+    def _client_authenticated(self, call: Call) -> bool:
+        auth = call.headers.get("Authorization", "")
+        if not auth.startswith("Basic "):
+            return False
+        expected = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+        return auth == f"Basic {expected}"
+
+    def _token(self, call: Call):
+        form = call.form
+        bad = {
+            "error": "invalid_request",
+            "error_description": "Value passed for the token was invalid.",
+        }
+        if not self._client_authenticated(call):
+            unauthorized = {
+                "error": "unauthorized_client",
+                "error_description": "Missing valid authorization header",
+            }
+            return 401, unauthorized, {}
+        if form.get("grant_type") == "authorization_code":
+            grant = self.codes.pop(form.get("code", ""), None)
+            if grant is None or form.get("redirect_uri") != grant["redirect_uri"]:
+                return 400, bad, {}
+            digest = hashlib.sha256(form.get("code_verifier", "").encode()).digest()
+            challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+            if challenge != grant["challenge"]:
+                return 400, bad, {}
+            return 200, self.issue_tokens(grant["user_id"]), {}
+        if form.get("grant_type") == "refresh_token":
+            if self.on_refresh is not None:
+                self.on_refresh(form.get("refresh_token"))
+            user_id = self.refresh_tokens.pop(form.get("refresh_token", ""), None)
+            if user_id is None:
+                return 400, bad, {}
+            return 200, self.issue_tokens(user_id), {}
+        return 400, {"error": "unsupported_grant_type"}, {}
+
+
+# --- Fixtures (import them into a test module) --------------------------------------------
+
+LOUD_LOGGERS = (
+    "",
+    "urllib3",
+    "urllib3.connectionpool",
+    "requests",
+    "requests_oauthlib",
+    "requests_oauthlib.oauth1_auth",
+    "oauthlib",
+    "oauthlib.oauth1.rfc5849",
+    "tweepy",
+    "tweepy.client",
+    "publishing",
+    "accounts",
+    "django",
+    "celery",
+)
+
+
+@pytest.fixture
+def fake_x(monkeypatch, settings):
+    """A fresh fake X mounted on every session publishing.providers.x makes."""
+    from publishing.providers import x
+
+    settings.X_CLIENT_ID = CLIENT_ID
+    settings.X_CLIENT_SECRET = CLIENT_SECRET
+    settings.X_API_BASE = "https://api.x.com"
+    settings.X_HTTP_TIMEOUT = 7
+    fake = FakeX()
+    monkeypatch.setattr(x, "transport_hook", fake.mount)
+    return fake
+
+
+@pytest.fixture
+def secrets_never_logged(caplog, fake_x):
+    """Everything logs at DEBUG during the test; afterwards no token or secret the fake
+    handed out (nor the app's client secret) may appear in any record."""
+    for name in LOUD_LOGGERS:
+        caplog.set_level(logging.DEBUG, logger=name or None)
+    yield caplog
+    # At fixture teardown caplog.records is the teardown phase's; read every phase.
+    records = [r for when in ("setup", "call") for r in caplog.get_records(when)]
+    handler = logging.Formatter("%(name)s %(levelname)s %(message)s")
+    logged = []
+    for record in records:
+        logged.append(handler.format(record))
+        logged.append(repr(record.args))
+    everything = "\n".join(logged)
+    if fake_x.calls:
+        assert records, "X was called but nothing was logged: is the log capture working?"
+    leaked = [s for s in fake_x.issued if s in everything]
+    assert not leaked, f"{len(leaked)} secret(s) appeared in the logs"
