@@ -79,16 +79,7 @@ class ScheduleAdmin(WorkspaceScopedAdmin):
 
     @admin.display(description="rules")
     def rules_text(self, obj):
-        value = obj.recurrence
-        if value is None:
-            return "-"
-        parts = [rule.to_text() for rule in value.rrules]
-        parts += [f"except {rule.to_text()}" for rule in value.exrules]
-        if value.rdates:
-            parts.append(f"+{len(value.rdates)} date(s)")
-        if value.exdates:
-            parts.append(f"-{len(value.exdates)} date(s)")
-        return "; ".join(parts) or "-"
+        return rules.describe(obj.recurrence) if obj.recurrence else "-"
 
     @admin.display(description="scheduled slots", ordering="n_upcoming")
     def upcoming(self, obj):
