@@ -76,6 +76,13 @@ def _check_parts(rule) -> None:
         for v in _as_list(getattr(rule, name, None)):
             if v == 0 or abs(v) > limit or (name == "bymonth" and v < 0):
                 raise ValidationError(f"{name.upper()}={v} is out of range.")
+    for name, top in (("byhour", 23), ("byminute", 59), ("bysecond", 59)):
+        for v in _as_list(getattr(rule, name, None)):
+            if not 0 <= v <= top:
+                raise ValidationError(
+                    f"Not a valid recurrence rule: {name[2:]} must be in 0..{top} "
+                    f"({name.upper()}={v})."
+                )
     if len(_as_list(getattr(rule, "bysecond", None))) > 1:
         raise ValidationError("A schedule may fire at most once a minute: use one BYSECOND value.")
 

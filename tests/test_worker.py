@@ -87,6 +87,10 @@ def test_same_message_delivered_twice_publishes_once(worker):
     # Count finished runs of the publish task (Celery's own signal) until all three
     # messages — the original and both duplicates — have been consumed.
     wait_for(lambda: len(finished_publish_runs(slot.id)) >= 3, what="all three messages to run")
+    wait_for(
+        lambda: Timeslot.objects.get(id=slot.id).status == Timeslot.Status.PUBLISHED,
+        what="the one delivery to finish",
+    )
     runs = finished_publish_runs(slot.id)
     assert runs.count("dispatched") == 1
     assert set(runs) - {"dispatched"} <= {"stale", "lost_race"}
