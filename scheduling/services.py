@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 REASON_SCHEDULE_CHANGED = "Canceled: the schedule no longer has this time."
 REASON_USER_CANCELED = "Canceled by a user."
 REASON_SCHEDULE_OFF = "Canceled: the schedule was turned off."
+REASON_CHANNEL_PAUSED = "Canceled: the channel was paused."
+# Slots canceled for these reasons come back if the rule, schedule or channel does.
+REVIVABLE_REASONS = (REASON_SCHEDULE_CHANGED, REASON_SCHEDULE_OFF, REASON_CHANNEL_PAUSED)
 
 
 def _reason_missed() -> str:
@@ -80,6 +83,7 @@ def planner_run(
     until: dt.datetime | None = None,
     dry_run: bool = False,
     batch_size: int | None = None,
+    channel_ids: tuple[int, int] | None = None,
 ) -> PlanResult:
     """Create the slots of [watermark, now + horizon) for every active schedule, then enqueue.
 
@@ -87,6 +91,11 @@ def planner_run(
     from further back than MISSED_AFTER: those slots could only be marked missed.
     Per batch of schedules: one SELECT (schedules + channels), one INSERT; then two
     queries per batch of slots to enqueue. Never one query per row.
+
+    `channel_ids=(first, last)` plans and enqueues only the channels with ids in that
+    inclusive range, so several workers can share one run (bench/: batches of channels as
+    tasks). Such a partial run leaves the watermark alone: whoever split the run advances
+    it once every part is done (a part that moved it would make the others plan nothing).
     """
     now = now or timezone.now()
     batch_size = batch_size or settings.PLANNER_BATCH_SIZE
@@ -96,10 +105,15 @@ def planner_run(
     start = max(state.planned_until or now, floor)
     result = PlanResult(start=start, end=end)
 
+    schedules = _plannable_schedules()
+    scope = {}
+    if channel_ids is not None:
+        scope = {"channel_id__gte": channel_ids[0], "channel_id__lte": channel_ids[1]}
+        schedules = schedules.filter(**scope)
     if start < end:
         last_id = 0
         while True:
-            batch = list(_plannable_schedules().filter(id__gt=last_id).order_by("id")[:batch_size])
+            batch = list(schedules.filter(id__gt=last_id).order_by("id")[:batch_size])
             if not batch:
                 break
             last_id = batch[-1].id
@@ -127,7 +141,9 @@ def planner_run(
 
     if dry_run:
         return result
-    result.enqueued = enqueue.enqueue_due(until=end, now=now, batch_size=batch_size)
+    result.enqueued = enqueue.enqueue_due(until=end, now=now, batch_size=batch_size, **scope)
+    if channel_ids is not None:
+        return result
     PlannerState.objects.filter(pk=state.pk).update(
         planned_until=max(end, state.planned_until or end),
         last_run_at=now,
@@ -176,14 +192,19 @@ def schedule_reconcile(*, schedule: Schedule, now: dt.datetime | None = None) ->
             to_cancel.append(slot.id)
         elif (
             slot.status == Timeslot.Status.CANCELED
-            and slot.reason in (REASON_SCHEDULE_CHANGED, REASON_SCHEDULE_OFF)
+            and slot.reason in REVIVABLE_REASONS
             and slot.planned_for in wanted
             and slot.planned_for not in live_times
         ):
             # An edit took this time away and a later edit gave it back.
             to_revive.append(slot)
 
-    reason = REASON_SCHEDULE_CHANGED if schedule.is_active else REASON_SCHEDULE_OFF
+    if channel.is_paused:
+        reason = REASON_CHANNEL_PAUSED
+    elif not schedule.is_active:
+        reason = REASON_SCHEDULE_OFF
+    else:
+        reason = REASON_SCHEDULE_CHANGED
     canceled = Timeslot.objects.filter(id__in=to_cancel, status=Timeslot.Status.SCHEDULED).update(
         status=Timeslot.Status.CANCELED, reason=reason, token=uuid.uuid4(), updated_at=now
     )

@@ -174,3 +174,24 @@ def test_invalid_rules_are_refused(broker, frozen):
     with pytest.raises(ValidationError, match="Not a valid recurrence rule"):
         services.rules.parse("RRULE:FREQ=DAILY;BYHOUR=24")
     assert not Schedule.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pausing_cancels_with_that_reason_and_resuming_brings_the_slots_back(broker, frozen):
+    channel = ChannelFactory()
+    schedule = services.schedule_save(
+        schedule=Schedule(
+            channel=channel, name="q", recurrence=rule("RRULE:FREQ=HOURLY;BYMINUTE=30")
+        )
+    )
+    assert live(schedule) == {at(8, 30)}
+    channel.is_paused = True
+    services.channel_save(channel=channel)
+    assert live(schedule) == set()
+    assert set(Timeslot.objects.values_list("reason", flat=True)) == {
+        services.REASON_CHANNEL_PAUSED
+    }
+    channel.is_paused = False
+    services.channel_save(channel=channel)
+    assert live(schedule) == {at(8, 30)}
+    assert Timeslot.objects.count() == 1
