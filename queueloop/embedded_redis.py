@@ -57,6 +57,10 @@ def start(socket_path: Path, *, timeout: float = 10.0) -> subprocess.Popen | Non
             "warning",
         ],
         stdout=subprocess.DEVNULL,
+        # Its own session: a terminal's Ctrl-C (sent to the whole foreground process group)
+        # must not kill the broker under a worker that is still shutting down; whoever
+        # started it stops it last, with stop().
+        start_new_session=True,
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

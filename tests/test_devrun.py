@@ -1,0 +1,243 @@
+"""`make run` end to end: the launcher starts everything on SQLite + the embedded Redis, serves
+HTTP, and Ctrl-C (SIGINT) stops every process it started, exiting 0."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+START_DEADLINE = 50.0  # ~15 s on an idle machine; generous for a loaded CI box
+STOP_DEADLINE = 15.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def zero_setup_env(var_dir: str, port: int) -> dict[str, str]:
+    """This process's environment minus everything the test settings added or chose."""
+    dropped = {
+        "DATABASE_URL",
+        "REDIS_URL",
+        "DJANGO_SETTINGS_MODULE",
+        "SECRET_KEY",
+        "FIELD_ENCRYPTION_KEY",
+        "DEBUG",
+        "DEMO_PASSWORD",
+    }
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in dropped and not k.startswith(("QUEUELOOP_", "PYTEST_"))
+    }
+    env.update(QUEUELOOP_VAR_DIR=var_dir, QUEUELOOP_PORT=str(port))
+    return env
+
+
+class Output:
+    """Drains the launcher's stdout in a thread (so its children never block on a full
+    pipe) and lets the test wait for a line."""
+
+    def __init__(self, stream):
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, stream) -> None:
+        for line in iter(stream.readline, ""):
+            with self._lock:
+                self.lines.append(line)
+
+    def text(self) -> str:
+        with self._lock:
+            return "".join(self.lines)
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def wait_until(predicate, *, deadline: float, what: str, output: Output):
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}; launcher output:\n{output.text()}")
+
+
+def http_status(url: str) -> int | None:
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(url, timeout=2) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+class Launcher:
+    """`python -m queueloop.devrun` in the zero-setup shape: no DATABASE_URL, no REDIS_URL."""
+
+    def __init__(self):
+        # A short path: Unix socket paths (the embedded Redis) are limited to ~107 bytes.
+        self.var_dir = tempfile.mkdtemp(prefix="ql-devrun-")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.pids: set[int] = set()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "queueloop.devrun"],
+            cwd=BASE_DIR,
+            env=zero_setup_env(self.var_dir, self.port),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.output = Output(self.process.stdout)
+
+    def wait_for(self, predicate, *, timeout: float, what: str):
+        return wait_until(
+            predicate, deadline=time.monotonic() + timeout, what=what, output=self.output
+        )
+
+    def wait_until_running(self) -> None:
+        def started() -> bool:
+            self.children()  # remember every pid, so even a failed start leaves no orphan
+            return "Press Ctrl-C" in self.output.text() or self.process.poll() is not None
+
+        self.wait_for(started, timeout=START_DEADLINE, what="the URL box")
+        assert self.process.poll() is None, self.output.text()
+
+    def children(self) -> list[psutil.Process]:
+        try:
+            children = psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+        self.pids |= {child.pid for child in children}
+        return children
+
+    def wait_until_children_gone(self) -> None:
+        # Reaped by the launcher or, if orphaned, by init: give that a moment, bounded.
+        self.wait_for(
+            lambda: not [pid for pid in self.pids if alive(pid)],
+            timeout=5,
+            what="every child to exit",
+        )
+
+    def cleanup(self) -> None:
+        """Never leave a process behind, even when the test failed."""
+        if self.process.poll() is None:
+            self.children()
+            self.process.terminate()  # the launcher's own clean stop first
+            try:
+                self.process.wait(timeout=STOP_DEADLINE)
+            except subprocess.TimeoutExpired:
+                self.children()
+                self.process.kill()
+                self.process.wait()
+        for pid in self.pids:
+            if alive(pid):
+                psutil.Process(pid).kill()
+        shutil.rmtree(self.var_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def launcher():
+    launcher = Launcher()
+    yield launcher
+    launcher.cleanup()
+
+
+def test_make_run_starts_everything_and_ctrl_c_stops_everything(launcher):
+    launcher.wait_until_running()
+    text = launcher.output.text()
+    assert f"URL:       {launcher.url}" in text
+    assert "Login:     demo / queueloop-demo" in text
+    assert "embedded Redis" in text and "sqlite3" in text
+    assert " ready." in text  # the worker connected to the embedded Redis
+
+    status = launcher.wait_for(
+        lambda: http_status(launcher.url + "admin/login/"), timeout=10, what="HTTP"
+    )
+    assert status in (200, 301, 302), status
+
+    commands = [" ".join(child.cmdline()) for child in launcher.children()]
+    assert sum("celery" in c and " worker " in c for c in commands) == 1, commands
+    assert sum("celery" in c and " beat " in c for c in commands) == 1, commands
+    assert sum("runserver" in c for c in commands) == 1, commands
+    assert sum("redis-server" in c for c in commands) == 1, commands
+
+    launcher.process.send_signal(signal.SIGINT)
+    assert launcher.process.wait(timeout=STOP_DEADLINE) == 0, launcher.output.text()
+    launcher.wait_until_children_gone()
+    assert "[queueloop] stopped" in launcher.output.text()
+
+
+def test_a_child_that_dies_stops_the_rest_and_fails(launcher):
+    launcher.wait_until_running()
+    children = launcher.children()
+    beat = next(c for c in children if " beat " in " ".join(c.cmdline()))
+    beat.kill()
+
+    assert launcher.process.wait(timeout=STOP_DEADLINE) == 1, launcher.output.text()
+    assert f"beat (pid {beat.pid}) exited unexpectedly" in launcher.output.text()
+    launcher.wait_until_children_gone()
+
+
+@pytest.mark.parametrize("port", ["eighty", "70000"])
+def test_bad_port_is_a_clear_error(port, tmp_path):
+    env = zero_setup_env(str(tmp_path), 0)
+    env["QUEUELOOP_PORT"] = port
+    result = subprocess.run(
+        [sys.executable, "-m", "queueloop.devrun"],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    assert f"QUEUELOOP_PORT={port!r} is not a port number" in result.stderr
+
+
+def test_busy_port_is_a_clear_error_and_starts_nothing(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "queueloop.devrun"],
+            cwd=BASE_DIR,
+            env=zero_setup_env(str(tmp_path), port),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 1
+    assert f"port {port} is in use" in result.stdout
+    assert not (tmp_path / "redis" / "redis.sock").exists()  # checked before Redis starts

@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import datetime as dt
+from io import StringIO
+
+import pytest
+import time_machine
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from accounts.models import Membership, SocialAccount, Workspace
+from channels.models import Channel, QueueEntry
+from posts.models import Post, Variation
+from scheduling.models import Schedule, Timeslot
+
+NOW = dt.datetime(2026, 6, 1, 10, 2, tzinfo=dt.UTC)  # a Monday
+
+
+def seed(*args: str) -> str:
+    out = StringIO()
+    call_command("seed_demo", *args, stdout=out)
+    return out.getvalue()
+
+
+def counts() -> dict[str, int]:
+    models = (
+        get_user_model(),
+        Workspace,
+        Membership,
+        SocialAccount,
+        Channel,
+        QueueEntry,
+        Post,
+        Variation,
+        Schedule,
+        Timeslot,
+    )
+    return {model.__name__: model.objects.count() for model in models}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_seeding_twice_creates_nothing_new(broker):
+    with time_machine.travel(NOW, tick=False):
+        first_out = seed()
+        first = counts()
+        second_out = seed()
+    assert counts() == first
+    assert first["Workspace"] == 1 and first["SocialAccount"] == 3 and first["Channel"] == 2
+    assert first["Post"] == 8 and first["Variation"] >= 2 and first["Schedule"] == 2
+    assert "created  workspace 'Demo'" in first_out
+    assert not [line for line in second_out.splitlines() if line.startswith("created")]
+    assert "exists   workspace 'Demo'" in second_out
+    assert "Demo login: username 'demo', password 'queueloop-demo'" in second_out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_workspace_shape(broker):
+    seed()
+    user = get_user_model().objects.get(username="demo")
+    assert user.is_staff and not user.is_superuser and user.email == "demo@example.com"
+    workspace = Workspace.objects.get(name="Demo")
+    assert Membership.objects.get(workspace=workspace, user=user).role == "owner"
+    assert set(workspace.social_accounts.values_list("provider", "handle")) == {
+        ("sandbox", "queueloop_demo"),
+        ("sandbox", "ql_news"),
+        ("sandbox", "ql_tips"),
+    }
+    tech = Channel.objects.get(workspace=workspace, name="#tech")
+    news = Channel.objects.get(workspace=workspace, name="#news")
+    assert (tech.timezone, tech.mode, tech.accounts.count()) == ("Europe/Berlin", "loop", 2)
+    assert (news.timezone, news.mode, news.accounts.count()) == ("America/New_York", "once", 1)
+    assert tech.entries.count() + news.entries.count() == 8
+    assert all(p.author == user for p in Post.objects.all())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tech_schedule_has_planned_slots_at_once(broker):
+    with time_machine.travel(NOW, tick=False):
+        seed()
+    tech = Schedule.objects.get(channel__name="#tech")
+    slots = list(tech.timeslots.order_by("publish_at"))
+    # Every 5 minutes over the 75-minute planner horizon, from "now" on: no past slots.
+    assert len(slots) == 15
+    assert slots[0].publish_at == dt.datetime(2026, 6, 1, 10, 5, tzinfo=dt.UTC)
+    assert all(s.status == Timeslot.Status.SCHEDULED and s.enqueued_at for s in slots)
+    # ... and their publish messages are on the broker right away.
+    assert len(broker.publish_messages()) == 15
+    news = Schedule.objects.get(channel__name="#news")
+    assert str(news.recurrence).count("BYDAY=MO,TU,WE,TH,FR") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_user_can_log_in(broker, client):
+    seed()
+    assert client.login(username="demo", password="queueloop-demo")
+    assert client.get("/admin/").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_password_comes_from_the_environment(broker, client, monkeypatch):
+    monkeypatch.setenv("DEMO_PASSWORD", "another-demo-pass")
+    out = seed()
+    assert "password 'another-demo-pass'" in out
+    assert client.login(username="demo", password="another-demo-pass")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_superuser_flag_and_reset(broker):
+    seed()
+    old_workspace = Workspace.objects.get(slug="demo").pk
+    out = seed("--reset", "--superuser")
+    assert "--reset: deleted the Demo workspace" in out
+    assert get_user_model().objects.get(username="demo").is_superuser
+    assert Workspace.objects.get(slug="demo").pk != old_workspace
+    assert Workspace.objects.count() == 1 and Post.objects.count() == 8
+
+
+@pytest.mark.django_db
+def test_bad_arguments_are_a_clear_error():
+    with pytest.raises(CommandError, match="unrecognized arguments: --nope"):
+        call_command("seed_demo", "--nope")
+    assert not Workspace.objects.exists()
+
+
+@pytest.mark.django_db
+def test_empty_demo_password_is_refused(monkeypatch):
+    monkeypatch.setenv("DEMO_PASSWORD", "")
+    with pytest.raises(CommandError, match="DEMO_PASSWORD"):
+        call_command("seed_demo", stdout=StringIO())
+    assert not Workspace.objects.exists()
