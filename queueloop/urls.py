@@ -1,11 +1,88 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from accounts import views as account_views
+from channels import views as channel_views
+from posts import views as post_views
 from publishing import views as publishing_views
+from scheduling import views as scheduling_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("queueloop.api_urls")),
     path("connect/x/", include("accounts.x_urls")),
     path("sandbox/<int:account_id>/", publishing_views.sandbox_timeline, name="sandbox_timeline"),
+    # --- Web UI ---
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", scheduling_views.dashboard, name="dashboard"),
+    path("calendar/", scheduling_views.calendar, name="calendar"),
+    path("workspace/switch/", account_views.workspace_switch, name="workspace_switch"),
+    path("notices/<int:notice_id>/dismiss/", account_views.notice_dismiss, name="notice_dismiss"),
+    path("notices/dismiss-all/", account_views.notices_dismiss_all, name="notices_dismiss_all"),
+    # Accounts
+    path("accounts/", account_views.account_list, name="account_list"),
+    path("accounts/sandbox/", account_views.account_add_sandbox, name="account_add_sandbox"),
+    path("accounts/webhook/", account_views.account_add_webhook, name="account_add_webhook"),
+    path(
+        "accounts/<int:account_id>/disable/", account_views.account_disable, name="account_disable"
+    ),
+    path("accounts/<int:account_id>/enable/", account_views.account_enable, name="account_enable"),
+    # Channels, their queue and schedules
+    path("channels/", channel_views.channel_list, name="channel_list"),
+    path("channels/new/", channel_views.channel_create, name="channel_create"),
+    path("channels/<int:channel_id>/", channel_views.channel_detail, name="channel_detail"),
+    path(
+        "channels/<int:channel_id>/settings/",
+        channel_views.channel_settings,
+        name="channel_settings",
+    ),
+    path("channels/<int:channel_id>/pause/", channel_views.channel_pause, name="channel_pause"),
+    path(
+        "channels/<int:channel_id>/queue/<int:entry_id>/move/",
+        channel_views.queue_move,
+        name="queue_move",
+    ),
+    path(
+        "channels/<int:channel_id>/queue/<int:entry_id>/remove/",
+        channel_views.queue_remove,
+        name="queue_remove",
+    ),
+    path(
+        "channels/<int:channel_id>/queue/<int:entry_id>/requeue/",
+        channel_views.queue_requeue,
+        name="queue_requeue",
+    ),
+    path(
+        "channels/<int:channel_id>/queue/<int:entry_id>/max/",
+        channel_views.queue_max,
+        name="queue_max",
+    ),
+    path(
+        "channels/<int:channel_id>/schedules/new/",
+        scheduling_views.schedule_create,
+        name="schedule_create",
+    ),
+    path(
+        "channels/<int:channel_id>/schedules/preview/",
+        scheduling_views.schedule_preview,
+        name="schedule_preview",
+    ),
+    path("schedules/<int:schedule_id>/", scheduling_views.schedule_edit, name="schedule_edit"),
+    path(
+        "schedules/<int:schedule_id>/toggle/",
+        scheduling_views.schedule_toggle,
+        name="schedule_toggle",
+    ),
+    path("slots/<int:timeslot_id>/move/", scheduling_views.timeslot_move, name="timeslot_move"),
+    path(
+        "slots/<int:timeslot_id>/cancel/", scheduling_views.timeslot_cancel, name="timeslot_cancel"
+    ),
+    # Posts
+    path("posts/", post_views.post_list, name="post_list"),
+    path("posts/new/", post_views.post_create, name="post_create"),
+    path("posts/length/", post_views.post_length, name="post_length"),
+    path("posts/<int:post_id>/", post_views.post_edit, name="post_edit"),
+    path("posts/<int:post_id>/share/", post_views.post_share, name="post_share"),
 ]

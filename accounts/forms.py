@@ -1,0 +1,75 @@
+"""Forms for social accounts added from the web UI (sandbox and webhook; X has its own flow)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.db import transaction
+
+from accounts.models import SocialAccount, Workspace
+
+
+def _unique_handle(form: forms.Form, workspace: Workspace, provider: str) -> str:
+    handle = form.cleaned_data["handle"].strip().lstrip("@")
+    if SocialAccount.objects.filter(workspace=workspace, provider=provider, handle=handle).exists():
+        raise forms.ValidationError(f"This workspace already has a {provider} account @{handle}.")
+    return handle
+
+
+class SandboxAccountForm(forms.Form):
+    handle = forms.SlugField(
+        max_length=100,
+        help_text="Letters, digits, - and _. Its posts appear on an in-app timeline.",
+    )
+
+    def __init__(self, *args, workspace: Workspace, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.workspace = workspace
+
+    def clean_handle(self) -> str:
+        return _unique_handle(self, self.workspace, SocialAccount.Provider.SANDBOX)
+
+    def save(self) -> SocialAccount:
+        return SocialAccount.objects.create(
+            workspace=self.workspace,
+            provider=SocialAccount.Provider.SANDBOX,
+            handle=self.cleaned_data["handle"],
+        )
+
+
+class WebhookAccountForm(forms.Form):
+    handle = forms.SlugField(max_length=100, label="Name", help_text="How the account is shown.")
+    url = forms.URLField(
+        label="URL",
+        max_length=500,
+        assume_scheme="https",
+        help_text="Each post is sent here as a signed JSON POST.",
+    )
+    # Never rendered back (render_value=False): secrets are write-only in the UI.
+    secret = forms.CharField(
+        min_length=16,
+        max_length=200,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="At least 16 characters; used to sign each request (HMAC-SHA256).",
+    )
+
+    def __init__(self, *args, workspace: Workspace, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.workspace = workspace
+
+    def clean_handle(self) -> str:
+        return _unique_handle(self, self.workspace, SocialAccount.Provider.WEBHOOK)
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"]
+        if not url.lower().startswith(("https://", "http://")):
+            raise forms.ValidationError("Use an http:// or https:// URL.")
+        return url
+
+    @transaction.atomic
+    def save(self) -> SocialAccount:
+        return SocialAccount.objects.create(
+            workspace=self.workspace,
+            provider=SocialAccount.Provider.WEBHOOK,
+            handle=self.cleaned_data["handle"],
+            credentials={"url": self.cleaned_data["url"], "secret": self.cleaned_data["secret"]},
+        )

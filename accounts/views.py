@@ -1,0 +1,191 @@
+"""Workspace plumbing shared by every page, the workspace switcher, accounts and notices.
+
+Every page is wrapped in `workspace_view`: it requires a login, resolves the current
+workspace (kept in the session, defaulting to the user's first membership) and refuses
+any state-changing request from a viewer with 403. Views then scope every lookup to
+`request.workspace`, so another workspace's object is a 404 (invariant 4).
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from functools import cache, wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from accounts.forms import SandboxAccountForm, WebhookAccountForm
+from accounts.models import Membership, Notice, SocialAccount
+from channels.models import Channel
+
+SESSION_WORKSPACE = "workspace_id"
+SESSION_TZ = "display_tz"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def workspace_view(view):
+    """Login required; sets request.workspace/.membership/.memberships/.can_edit/.display_tz."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        memberships = list(
+            Membership.objects.filter(user=request.user)
+            .select_related("workspace")
+            .order_by("workspace__name", "id")
+        )
+        if not memberships:
+            return render(request, "accounts/no_workspace.html")
+        wanted = request.session.get(SESSION_WORKSPACE)
+        current = next((m for m in memberships if m.workspace_id == wanted), memberships[0])
+        request.memberships = memberships
+        request.membership = current
+        request.workspace = current.workspace
+        request.can_edit = current.role != Membership.Role.VIEWER
+        if request.method not in SAFE_METHODS and not request.can_edit:
+            raise PermissionDenied("Viewers can look but not change anything.")
+        request.display_tz = display_timezone(request)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@cache
+def timezone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def display_timezone(request: HttpRequest) -> str:
+    """The zone for times that belong to no channel: the viewer's pick, else the first
+    channel's zone, else UTC."""
+    chosen = request.session.get(SESSION_TZ)
+    if chosen and chosen in timezone_names():
+        return chosen
+    first = (
+        Channel.objects.filter(workspace=request.workspace)
+        .order_by("name", "id")
+        .values_list("timezone", flat=True)
+        .first()
+    )
+    return first or "UTC"
+
+
+def redirect_back(request: HttpRequest, fallback: str, *args) -> HttpResponse:
+    """Back to the form's `next` (same host only), else to `fallback`."""
+    target = request.POST.get("next") or request.GET.get("next")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
+    return redirect(fallback, *args)
+
+
+@workspace_view
+@require_POST
+def workspace_switch(request: HttpRequest) -> HttpResponse:
+    wanted = request.POST.get("workspace", "")
+    membership = next((m for m in request.memberships if str(m.workspace_id) == wanted), None)
+    if membership is None:
+        messages.error(request, "You are not a member of that workspace.")
+    else:
+        request.session[SESSION_WORKSPACE] = membership.workspace_id
+        request.session.pop(SESSION_TZ, None)
+        messages.success(request, f"Switched to {membership.workspace.name}.")
+    return redirect("dashboard")
+
+
+@workspace_view
+def account_list(request: HttpRequest) -> HttpResponse:
+    accounts = (
+        SocialAccount.objects.filter(workspace=request.workspace)
+        .prefetch_related("channels")
+        .order_by("provider", "handle")
+    )
+    return render(
+        request,
+        "accounts/account_list.html",
+        {
+            "accounts": accounts,
+            "sandbox_form": SandboxAccountForm(workspace=request.workspace),
+            "webhook_form": WebhookAccountForm(workspace=request.workspace),
+        },
+    )
+
+
+def _add_account(request: HttpRequest, form_class, label: str) -> HttpResponse:
+    form = form_class(request.POST, workspace=request.workspace)
+    if form.is_valid():
+        account = form.save()
+        messages.success(request, f"{label} account @{account.handle} added.")
+        return redirect("account_list")
+    accounts = SocialAccount.objects.filter(workspace=request.workspace).prefetch_related(
+        "channels"
+    )
+    context = {
+        "accounts": accounts,
+        "sandbox_form": SandboxAccountForm(workspace=request.workspace),
+        "webhook_form": WebhookAccountForm(workspace=request.workspace),
+    }
+    context["sandbox_form" if form_class is SandboxAccountForm else "webhook_form"] = form
+    return render(request, "accounts/account_list.html", context, status=400)
+
+
+@workspace_view
+@require_POST
+def account_add_sandbox(request: HttpRequest) -> HttpResponse:
+    return _add_account(request, SandboxAccountForm, "Sandbox")
+
+
+@workspace_view
+@require_POST
+def account_add_webhook(request: HttpRequest) -> HttpResponse:
+    return _add_account(request, WebhookAccountForm, "Webhook")
+
+
+def _set_status(request: HttpRequest, account_id: int, status: str, verb: str) -> HttpResponse:
+    account = get_object_or_404(SocialAccount, id=account_id, workspace=request.workspace)
+    SocialAccount.objects.filter(id=account.id).update(status=status)
+    messages.success(request, f"{account} {verb}.")
+    return redirect_back(request, "account_list")
+
+
+@workspace_view
+@require_POST
+def account_disable(request: HttpRequest, account_id: int) -> HttpResponse:
+    return _set_status(request, account_id, SocialAccount.Status.DISABLED, "disabled")
+
+
+@workspace_view
+@require_POST
+def account_enable(request: HttpRequest, account_id: int) -> HttpResponse:
+    # An X account that was failing comes back as "needs reconnect" only through its check;
+    # enabling trusts the user and lets the next delivery (or check) tell.
+    return _set_status(request, account_id, SocialAccount.Status.ACTIVE, "enabled")
+
+
+@workspace_view
+@require_POST
+def notice_dismiss(request: HttpRequest, notice_id: int) -> HttpResponse:
+    notice = get_object_or_404(Notice, id=notice_id, workspace=request.workspace)
+    Notice.objects.filter(id=notice.id, dismissed_at__isnull=True).update(
+        dismissed_at=timezone.now()
+    )
+    if request.headers.get("HX-Request"):
+        return HttpResponse("")
+    return redirect_back(request, "dashboard")
+
+
+@workspace_view
+@require_POST
+def notices_dismiss_all(request: HttpRequest) -> HttpResponse:
+    count = Notice.objects.filter(workspace=request.workspace, dismissed_at__isnull=True).update(
+        dismissed_at=timezone.now()
+    )
+    messages.success(request, f"Dismissed {count} notice(s).")
+    return redirect_back(request, "dashboard")

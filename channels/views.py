@@ -1,0 +1,215 @@
+"""Channel pages: the list, a channel's queue/schedules/upcoming slots/history, settings."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from accounts.views import redirect_back, workspace_view
+from channels.forms import ChannelForm, QueueMaxForm, QueueMoveForm, error_messages
+from channels.models import Channel, QueueEntry
+from posts.services import queue_entry_add
+from scheduling import rules, selectors
+from scheduling.services import channel_save
+
+UPCOMING_LIMIT = 10
+UPCOMING_MORE = 50
+HISTORY_LIMIT = 30
+
+
+def _channel(request: HttpRequest, channel_id: int) -> Channel:
+    return get_object_or_404(Channel, id=channel_id, workspace=request.workspace)
+
+
+@workspace_view
+def channel_list(request: HttpRequest) -> HttpResponse:
+    channels = list(
+        Channel.objects.filter(workspace=request.workspace)
+        .annotate(
+            queue_size=Count("entries", filter=Q(entries__is_active=True), distinct=True),
+            schedule_count=Count("schedules", filter=Q(schedules__is_active=True), distinct=True),
+        )
+        .prefetch_related("accounts")
+        .order_by("name")
+    )
+    next_slots = selectors.upcoming_by_channel(channels=channels, now=timezone.now(), limit=1)
+    for channel in channels:
+        channel.next_slot = (next_slots.get(channel.id) or [None])[0]
+    return render(request, "channels/channel_list.html", {"channels": channels})
+
+
+def _queue_context(channel: Channel, upcoming: list[selectors.UpcomingSlot]) -> dict:
+    entries = list(
+        QueueEntry.objects.filter(channel=channel)
+        .select_related("post")
+        .annotate(variation_count=Count("post__variations"))
+        .order_by("position", "id")
+    )
+    first_use: dict[int, selectors.UpcomingSlot] = {}
+    for slot in upcoming:
+        if slot.post is not None and not slot.pinned:
+            first_use.setdefault(slot.post.id, slot)
+    for entry in entries:
+        entry.next_slot = first_use.get(entry.post_id)
+    return {
+        "channel": channel,
+        "active_entries": [e for e in entries if e.is_active],
+        "inactive_entries": [e for e in entries if not e.is_active],
+    }
+
+
+@workspace_view
+def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
+    channel = get_object_or_404(
+        Channel.objects.prefetch_related("accounts"), id=channel_id, workspace=request.workspace
+    )
+    now = timezone.now()
+    more = request.GET.get("more") == "1"
+    upcoming = selectors.upcoming_for_channel(
+        channel=channel, now=now, limit=UPCOMING_MORE if more else UPCOMING_LIMIT
+    )
+    schedules = list(channel.schedules.order_by("-is_active", "name"))
+    for schedule in schedules:
+        schedule.description = rules.describe(schedule.recurrence)
+    context = {
+        **_queue_context(channel, upcoming),
+        "upcoming": upcoming,
+        "show_more": not more and len(upcoming) >= UPCOMING_LIMIT,
+        "schedules": schedules,
+        "history": selectors.history_for_channel(channel=channel, limit=HISTORY_LIMIT),
+        "now": now,
+    }
+    return render(request, "channels/channel_detail.html", context)
+
+
+@workspace_view
+def channel_create(request: HttpRequest) -> HttpResponse:
+    form = ChannelForm(request.POST or None, workspace=request.workspace)
+    if request.method == "POST" and form.is_valid():
+        try:
+            channel = form.save()
+        except ValidationError:
+            pass
+        else:
+            messages.success(request, f"Channel {channel.name} created. Now add a schedule.")
+            return redirect("channel_detail", channel.id)
+    return render(
+        request,
+        "channels/channel_form.html",
+        {"form": form, "channel": None},
+        status=400 if form.errors else 200,
+    )
+
+
+@workspace_view
+def channel_settings(request: HttpRequest, channel_id: int) -> HttpResponse:
+    channel = _channel(request, channel_id)
+    form = ChannelForm(request.POST or None, instance=channel, workspace=request.workspace)
+    if request.method == "POST" and form.is_valid():
+        try:
+            form.save()
+        except ValidationError:
+            pass
+        else:
+            messages.success(request, "Channel settings saved.")
+            return redirect("channel_detail", channel.id)
+    return render(
+        request,
+        "channels/channel_form.html",
+        {"form": form, "channel": _channel(request, channel_id)},
+        status=400 if form.errors else 200,
+    )
+
+
+@workspace_view
+@require_POST
+def channel_pause(request: HttpRequest, channel_id: int) -> HttpResponse:
+    channel = _channel(request, channel_id)
+    channel.is_paused = request.POST.get("paused") == "1"
+    try:
+        channel_save(channel=channel)
+    except ValidationError as exc:
+        messages.error(request, " ".join(error_messages(exc)))
+    else:
+        messages.success(
+            request,
+            f"{channel.name} paused: nothing publishes until you resume it."
+            if channel.is_paused
+            else f"{channel.name} resumed: its schedules are planned again.",
+        )
+    return redirect_back(request, "channel_detail", channel.id)
+
+
+# --- Queue ---------------------------------------------------------------------------------
+
+
+def _entry(request: HttpRequest, channel_id: int, entry_id: int) -> QueueEntry:
+    return get_object_or_404(
+        QueueEntry.objects.select_related("channel", "post"),
+        id=entry_id,
+        channel_id=channel_id,
+        channel__workspace=request.workspace,
+    )
+
+
+def _queue_response(request: HttpRequest, channel: Channel) -> HttpResponse:
+    """The queue fragment for htmx, or back to the channel page without JavaScript."""
+    if request.headers.get("HX-Request"):
+        now = timezone.now()
+        upcoming = selectors.upcoming_for_channel(channel=channel, now=now, limit=UPCOMING_LIMIT)
+        context = {
+            **_queue_context(channel, upcoming),
+            # The queue's order changes which post each coming slot takes: refresh that
+            # list too (an out-of-band swap), so the page never contradicts itself.
+            "refresh_upcoming": True,
+            "upcoming": upcoming,
+            "show_more": len(upcoming) >= UPCOMING_LIMIT,
+            "now": now,
+        }
+        return render(request, "channels/_queue.html", context)
+    return redirect("channel_detail", channel.id)
+
+
+@workspace_view
+@require_POST
+def queue_move(request: HttpRequest, channel_id: int, entry_id: int) -> HttpResponse:
+    entry = _entry(request, channel_id, entry_id)
+    form = QueueMoveForm(request.POST)
+    if form.is_valid():
+        form.save(entry)
+    return _queue_response(request, entry.channel)
+
+
+@workspace_view
+@require_POST
+def queue_remove(request: HttpRequest, channel_id: int, entry_id: int) -> HttpResponse:
+    entry = _entry(request, channel_id, entry_id)
+    entry.delete()
+    if not request.headers.get("HX-Request"):
+        messages.success(request, f"“{entry.post}” removed from {entry.channel.name}'s queue.")
+    return _queue_response(request, entry.channel)
+
+
+@workspace_view
+@require_POST
+def queue_requeue(request: HttpRequest, channel_id: int, entry_id: int) -> HttpResponse:
+    entry = _entry(request, channel_id, entry_id)
+    queue_entry_add(channel=entry.channel, post=entry.post)
+    return _queue_response(request, entry.channel)
+
+
+@workspace_view
+@require_POST
+def queue_max(request: HttpRequest, channel_id: int, entry_id: int) -> HttpResponse:
+    entry = _entry(request, channel_id, entry_id)
+    form = QueueMaxForm(request.POST)
+    if form.is_valid():
+        form.save(entry)
+    else:
+        messages.error(request, "Max publications must be a whole number from 1 (or empty).")
+    return _queue_response(request, entry.channel)

@@ -1,0 +1,200 @@
+"""The compose/edit form. It only coordinates: every rule (length per network, workspace,
+archived posts, times in the past) is enforced by posts.services / scheduling.services, and
+their ValidationError lands on the form with nothing saved."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Workspace
+from channels.forms import error_messages
+from channels.models import Channel, QueueEntry
+from posts import services
+from posts.models import Post
+from scheduling.forms import localize
+from scheduling.services import timeslot_pin
+
+EXTRA_VARIATION_ROWS = 2
+MIN_VARIATION_ROWS = 3
+ARCHIVED_CHOICE = (Post.Status.ARCHIVED, "Archived (never published again)")
+DATETIME_LOCAL = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
+
+
+class ListWidget(forms.Widget):
+    """Several inputs sharing one name (the variation rows); rendered by the template."""
+
+    def value_from_datadict(self, data, files, name):
+        return data.getlist(name) if hasattr(data, "getlist") else data.get(name, [])
+
+
+class VariationsField(forms.Field):
+    widget = ListWidget
+
+    def to_python(self, value) -> list[str]:
+        return [v.strip() for v in (value or []) if v and v.strip()]
+
+
+class PostForm(forms.Form):
+    text = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 5, "placeholder": "What do you want to share?"}),
+        strip=False,
+    )
+    variations = VariationsField(
+        required=False,
+        help_text="Alternative texts used on later loops: X rejects a repeated identical post.",
+    )
+    channels = forms.ModelMultipleChoiceField(
+        queryset=Channel.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    status = forms.ChoiceField(
+        choices=[(Post.Status.READY, "Ready"), (Post.Status.DRAFT, "Draft (not published)")],
+        initial=Post.Status.READY,
+        widget=forms.RadioSelect,
+    )
+    pin_at = forms.DateTimeField(
+        required=False,
+        input_formats=DATETIME_LOCAL,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        label="Pin to a time",
+        help_text="Publish once at this time instead of joining the queue.",
+    )
+    expires_at = forms.DateTimeField(
+        required=False,
+        input_formats=DATETIME_LOCAL,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        label="Stop publishing after",
+    )
+
+    def __init__(self, *args, workspace: Workspace, post: Post | None = None, **kwargs):
+        self.workspace = workspace
+        self.post = post
+        if post is not None and "initial" not in kwargs:
+            zone = self._zone_for(self._current_channels(post))
+            kwargs["initial"] = {
+                "text": post.text,
+                "variations": [v.text for v in post.variations.all()],
+                "channels": self._current_channels(post),
+                "status": post.status,
+                "expires_at": post.expires_at.astimezone(zone).replace(tzinfo=None)
+                if post.expires_at
+                else None,
+            }
+        super().__init__(*args, **kwargs)
+        self.fields["channels"].queryset = Channel.objects.filter(workspace=workspace).order_by(
+            "name"
+        )
+        if post is not None:
+            self.fields["status"].choices = [*self.fields["status"].choices, ARCHIVED_CHOICE]
+
+    # --- helpers for the template and for saving ---------------------------------------
+
+    @staticmethod
+    def _current_channels(post: Post) -> list[Channel]:
+        return [e.channel for e in post.entries.all() if e.is_active]
+
+    @staticmethod
+    def _zone_for(channels) -> dt.tzinfo:
+        channels = sorted(channels, key=lambda c: c.name)
+        return channels[0].tz if channels else dt.UTC
+
+    def variation_rows(self) -> list[str]:
+        if self.is_bound:
+            values = [v for v in self.data.getlist("variations") if v.strip()]
+        else:
+            values = list(self.initial.get("variations") or [])
+        rows = max(MIN_VARIATION_ROWS, len(values) + (EXTRA_VARIATION_ROWS if values else 0))
+        return values + [""] * (rows - len(values))
+
+    def zone_name(self) -> str:
+        channels = self.cleaned_data.get("channels") if hasattr(self, "cleaned_data") else None
+        if channels is None:
+            channels = self.initial.get("channels") or []
+        zone = self._zone_for(channels)
+        return str(zone) if zone is not dt.UTC else "UTC"
+
+    def _aware(self, value: dt.datetime | None) -> dt.datetime | None:
+        if value is None:
+            return None
+        # Read the datetime-local input as wall time in the first chosen channel's zone.
+        return localize(value.replace(tzinfo=None), self._zone_for(self.cleaned_data["channels"]))
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("pin_at") and not data.get("channels"):
+            self.add_error("channels", "Choose the channel(s) to pin the post to.")
+        return data
+
+    # --- saving ------------------------------------------------------------------------
+
+    def save(self, *, author, share_now: bool = False) -> Post:
+        """Create or update the post through the services; on a ValidationError the form
+        gets the messages and the transaction is rolled back (nothing saved)."""
+        data = self.cleaned_data
+        channels = list(data["channels"])
+        if share_now and not channels:
+            self.add_error("channels", "Choose the channel(s) to share the post to.")
+            raise ValidationError("no channel")
+        publish_at = timezone.now() if share_now else self._aware(data.get("pin_at"))
+        try:
+            with transaction.atomic():
+                if self.post is None:
+                    return services.post_create(
+                        workspace=self.workspace,
+                        text=data["text"],
+                        channels=channels,
+                        author=author,
+                        variations=data["variations"],
+                        status=data["status"],
+                        expires_at=self._aware(data.get("expires_at")),
+                        publish_at=publish_at,
+                    )
+                return self._update(channels, publish_at)
+        except ValidationError as exc:
+            for message in error_messages(exc):
+                self.add_error(None, message)
+            raise
+
+    def _update(self, channels: list[Channel], publish_at: dt.datetime | None) -> Post:
+        data = self.cleaned_data
+        post = self.post
+        current = {e.channel_id: e for e in post.entries.all()}
+        # post_update checks the channels the post is queued in; the channels it newly
+        # joins or is pinned to must accept the texts too.
+        targets = (
+            channels
+            if publish_at is not None
+            else [c for c in channels if c.id not in current or not current[c.id].is_active]
+        )
+        texts = [("Text", data["text"])] + [
+            (f"Variation {i}", v) for i, v in enumerate(data["variations"], start=1)
+        ]
+        errors = [
+            f"{label}: {error}"
+            for label, text in texts
+            for error in services.text_errors(text=text, channels=targets)
+        ]
+        if targets and errors:
+            raise ValidationError(errors)
+        post = services.post_update(
+            post=post,
+            text=data["text"],
+            variations=data["variations"],
+            expires_at=self._aware(data.get("expires_at")),
+            status=data["status"],
+        )
+        if publish_at is not None:
+            for channel in channels:
+                timeslot_pin(post=post, channel=channel, publish_at=publish_at)
+            return post
+        wanted = {c.id for c in channels}
+        for channel in channels:
+            services.queue_entry_add(channel=channel, post=post)
+        # Unticked channels: the post leaves their queue (its history there goes too).
+        # Inactive entries (used up in `once` mode) were not shown ticked: left alone.
+        QueueEntry.objects.filter(post=post, is_active=True).exclude(channel_id__in=wanted).delete()
+        return post

@@ -1,0 +1,154 @@
+"""Post pages: the list, compose/edit (with a live X length counter), share now."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.views import redirect_back, workspace_view
+from channels.forms import error_messages
+from channels.models import Channel
+from posts import selectors
+from posts.forms import PostForm
+from posts.models import Post
+from posts.services import text_errors
+from publishing.providers.x import provider as x_provider
+from scheduling.services import post_share_now
+
+PAGE_SIZE = 50
+
+
+@workspace_view
+def post_list(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", "")
+    if status not in Post.Status.values:
+        status = ""
+    search = request.GET.get("q", "").strip()
+    posts = selectors.posts_for_list(workspace=request.workspace, status=status, search=search)
+    page = Paginator(posts, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "posts/post_list.html",
+        {
+            "page": page,
+            "posts": page.object_list,
+            "status": status,
+            "q": search,
+            "statuses": Post.Status.choices,
+            "channels": list(Channel.objects.filter(workspace=request.workspace)),
+        },
+    )
+
+
+def _compose_response(request, form: PostForm, post: Post | None) -> HttpResponse:
+    return render(
+        request,
+        "posts/post_form.html",
+        {"form": form, "post": post, "x_limit": x_provider.max_length},
+        status=400 if form.errors else 200,
+    )
+
+
+def _saved_message(request, form: PostForm, post: Post, share_now: bool) -> None:
+    channels = [c.name for c in form.cleaned_data["channels"]]
+    pin_at = form.cleaned_data.get("pin_at")
+    if share_now:
+        messages.success(request, f"Sharing now to {', '.join(channels)}.")
+    elif pin_at:
+        messages.success(
+            request,
+            f"Pinned to {pin_at:%a %d %b %Y %H:%M} ({form.zone_name()}) on {', '.join(channels)}.",
+        )
+    elif channels:
+        messages.success(request, f"Saved and queued in {', '.join(channels)}.")
+    else:
+        messages.success(request, "Saved. Assign it to a channel to publish it.")
+
+
+@workspace_view
+def post_create(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        initial = {}
+        if request.GET.get("channel"):
+            initial["channels"] = Channel.objects.filter(
+                workspace=request.workspace, id__in=request.GET.getlist("channel")
+            )
+        return _compose_response(
+            request, PostForm(workspace=request.workspace, initial=initial), None
+        )
+    form = PostForm(request.POST, workspace=request.workspace)
+    share_now = request.POST.get("action") == "share_now"
+    if form.is_valid():
+        try:
+            post = form.save(author=request.user, share_now=share_now)
+        except ValidationError:
+            pass
+        else:
+            _saved_message(request, form, post, share_now)
+            return redirect("post_list")
+    return _compose_response(request, form, None)
+
+
+@workspace_view
+def post_edit(request: HttpRequest, post_id: int) -> HttpResponse:
+    post = selectors.post_for_edit(workspace=request.workspace, post_id=post_id)
+    if post is None:
+        raise Http404("No such post in this workspace.")
+    if request.method != "POST":
+        return _compose_response(request, PostForm(workspace=request.workspace, post=post), post)
+    form = PostForm(request.POST, workspace=request.workspace, post=post)
+    share_now = request.POST.get("action") == "share_now"
+    if form.is_valid():
+        try:
+            form.save(author=request.user, share_now=share_now)
+        except ValidationError:
+            pass
+        else:
+            _saved_message(request, form, post, share_now)
+            return redirect("post_list")
+    return _compose_response(request, form, post)
+
+
+@workspace_view
+@require_POST
+def post_share(request: HttpRequest, post_id: int) -> HttpResponse:
+    """Share an existing post now on one channel (a pinned slot at this moment)."""
+    post = get_object_or_404(Post, id=post_id, workspace=request.workspace)
+    channel = get_object_or_404(
+        Channel, id=request.POST.get("channel") or 0, workspace=request.workspace
+    )
+    errors = text_errors(text=post.text, channels=[channel])
+    if errors:
+        messages.error(request, " ".join(errors))
+        return redirect_back(request, "post_list")
+    try:
+        post_share_now(post=post, channel=channel)
+    except ValidationError as exc:
+        messages.error(request, " ".join(error_messages(exc)))
+    else:
+        messages.success(request, f"Sharing “{post}” on {channel.name} now.")
+    return redirect_back(request, "post_list")
+
+
+@workspace_view
+@require_GET
+def post_length(request: HttpRequest) -> HttpResponse:
+    """htmx: X's exact weighted length of the text (twitter-text v3), for the counter."""
+    text = request.GET.get("text")
+    if text is None:
+        text = next(iter(request.GET.getlist("variations")), "")
+    count = x_provider.text_length(text) if text else 0
+    return render(
+        request,
+        "posts/_length.html",
+        {
+            "count": count,
+            "limit": x_provider.max_length,
+            "remaining": x_provider.max_length - count,
+            "over": count > x_provider.max_length,
+        },
+    )

@@ -1,0 +1,71 @@
+// Live X length counter for the compose form.
+//
+// On every keystroke this approximates X's weighted count (twitter-text v3) right here;
+// when typing pauses, htmx asks the server for the exact count (publishing.providers.x,
+// the same code that validates on save) and swaps it in. The approximation follows v3:
+// text is NFC-normalised; code points in the "light" ranges weigh 1, all others 2;
+// each URL weighs 23 (t.co); each emoji (sequence) weighs 2.
+(function () {
+  "use strict";
+  var LIGHT = [[0x0000, 0x10ff], [0x2000, 0x200d], [0x2010, 0x201f], [0x2032, 0x2037]];
+  var URL_WEIGHT = 23;
+  var URL_RE = /(?:https?:\/\/|www\.)[^\s<>"]+|\b[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?:com|org|net|io|dev|co|app|ai|de|uk|fr|nl|me|info|edu|gov)\b(?:\/[^\s<>"]*)?/gi;
+  var EMOJI_RE = /\p{Extended_Pictographic}|\p{Regional_Indicator}/u;
+  var segmenter = typeof Intl !== "undefined" && Intl.Segmenter ? new Intl.Segmenter(undefined, { granularity: "grapheme" }) : null;
+
+  function weightOf(codePoint) {
+    for (var i = 0; i < LIGHT.length; i++) {
+      if (codePoint >= LIGHT[i][0] && codePoint <= LIGHT[i][1]) return 1;
+    }
+    return 2;
+  }
+
+  function weigh(text) {
+    var total = 0;
+    var graphemes = segmenter ? Array.from(segmenter.segment(text), function (s) { return s.segment; }) : Array.from(text);
+    graphemes.forEach(function (g) {
+      if (EMOJI_RE.test(g)) { total += 2; return; }
+      for (var ch of g) total += weightOf(ch.codePointAt(0));
+    });
+    return total;
+  }
+
+  function approximateLength(text) {
+    text = text.normalize("NFC");
+    var urls = 0;
+    var rest = text.replace(URL_RE, function () { urls += 1; return ""; });
+    return weigh(rest) + urls * URL_WEIGHT;
+  }
+
+  function render(textarea) {
+    var target = document.querySelector(textarea.getAttribute("data-counter"));
+    if (!target) return;
+    var limit = parseInt(textarea.getAttribute("data-limit"), 10) || 280;
+    var count = textarea.value ? approximateLength(textarea.value) : 0;
+    var cls = "counter approx" + (count > limit ? " over" : (limit - count < 20 ? " near" : ""));
+    target.innerHTML = '<span class="' + cls + '" title="Approximate; the exact count follows when you pause">' + count + "/" + limit + "</span>";
+  }
+
+  // First ticked channel's zone: the zone the pin time is read in (as on the server).
+  function updatePinZone(form) {
+    var label = document.getElementById("pin-zone");
+    if (!label) return;
+    var first = form.querySelector('input[name="channels"]:checked');
+    label.textContent = first ? first.getAttribute("data-tz") : "UTC";
+  }
+
+  window.queueloopApproximateLength = approximateLength;
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var form = document.getElementById("compose-form");
+    if (!form) return;
+    form.querySelectorAll("textarea[data-counter]").forEach(function (textarea) {
+      textarea.addEventListener("input", function () { render(textarea); });
+      render(textarea);
+    });
+    form.addEventListener("change", function (event) {
+      if (event.target.name === "channels") updatePinZone(form);
+    });
+    updatePinZone(form);
+  });
+})();
