@@ -1,3 +1,42 @@
-"""REST API v1 (/api/v1/): filled in by the API module."""
+"""REST API v1 (/api/v1/): token auth, scoped to the workspaces the user belongs to.
 
-urlpatterns: list = []
+Get a token with `POST /api/v1/auth/token/` (username, password) or in the admin; send it
+as `Authorization: Token <key>`. The OpenAPI schema is at schema/, Swagger UI at docs/.
+"""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.routers import DefaultRouter
+
+from accounts.api import SocialAccountViewSet, WorkspaceViewSet
+from channels.api import ChannelViewSet
+from posts.api import PostViewSet
+from publishing.api import DeliveryViewSet
+from queueloop.api_common import API_PARSERS
+from scheduling.api import ScheduleViewSet, TimeslotViewSet
+
+app_name = "api"
+
+
+class ObtainToken(ObtainAuthToken):
+    """Exchange a username and password for the user's API token."""
+
+    parser_classes = API_PARSERS
+
+
+router = DefaultRouter()
+router.register("workspaces", WorkspaceViewSet, basename="workspace")
+router.register("accounts", SocialAccountViewSet, basename="account")
+router.register("channels", ChannelViewSet, basename="channel")
+router.register("posts", PostViewSet, basename="post")
+router.register("schedules", ScheduleViewSet, basename="schedule")
+router.register("timeslots", TimeslotViewSet, basename="timeslot")
+router.register("deliveries", DeliveryViewSet, basename="delivery")
+
+urlpatterns = [
+    path("auth/token/", ObtainToken.as_view(), name="token"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("", include(router.urls)),
+]

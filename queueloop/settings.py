@@ -256,6 +256,13 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "AccountStatusEnum": "accounts.models.SocialAccount.Status",
+        "PostStatusEnum": "posts.models.Post.Status",
+        "NewPostStatusEnum": ["ready", "draft"],
+        "TimeslotStatusEnum": "scheduling.models.Timeslot.Status",
+        "DeliveryStatusEnum": "publishing.models.Delivery.Status",
+    },
 }
 
 LOGGING = {

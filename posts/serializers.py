@@ -1,0 +1,202 @@
+"""API representations of posts, and the input of POST /api/v1/posts/ (queue or pin).
+
+Channels are named by slug, as `curl --data channels=tech` users type them. A slug is
+unique only inside a workspace, so `workspace` (a slug) picks one when the user belongs to
+several workspaces that have a channel of that name.
+"""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from accounts.models import Workspace
+from channels.models import Channel, QueueEntry
+from posts.models import Post
+from posts.services import text_errors
+from queueloop.api_common import AwareDateTimeField, StringListField, roles_for
+from scheduling.models import Timeslot
+
+MAX_TEXT = 10_000
+MAX_VARIATIONS = 20
+MAX_CHANNELS = 100
+
+
+class QueueEntrySummarySerializer(serializers.ModelSerializer):
+    channel = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    channel_id = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = QueueEntry
+        fields = [
+            "channel",
+            "channel_id",
+            "position",
+            "is_active",
+            "times_published",
+            "last_published_at",
+            "max_publications",
+        ]
+        read_only_fields = fields
+
+
+class PinnedTimeslotSerializer(serializers.ModelSerializer):
+    channel = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    channel_id = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Timeslot
+        fields = ["id", "channel", "channel_id", "publish_at", "status", "reason"]
+        read_only_fields = fields
+
+
+class PostSerializer(serializers.ModelSerializer):
+    workspace = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    variations = serializers.SerializerMethodField()
+    queue = QueueEntrySummarySerializer(source="entries", many=True, read_only=True)
+    pinned = PinnedTimeslotSerializer(source="pinned_timeslots", many=True, read_only=True)
+
+    class Meta:
+        model = Post
+        fields = [
+            "id",
+            "workspace",
+            "author",
+            "text",
+            "variations",
+            "status",
+            "expires_at",
+            "created_at",
+            "queue",
+            "pinned",
+        ]
+        read_only_fields = fields
+
+    def get_variations(self, obj: Post) -> list[str]:
+        return [v.text for v in obj.variations.all()]
+
+
+def _text_field(**kwargs) -> serializers.CharField:
+    return serializers.CharField(max_length=MAX_TEXT, **kwargs)
+
+
+def _variations_field() -> StringListField:
+    return StringListField(
+        child=_text_field(allow_blank=True),
+        required=False,
+        max_length=MAX_VARIATIONS,
+        help_text="Alternative texts, rotated on each loop (X refuses repeated identical text).",
+    )
+
+
+class PostCreateSerializer(serializers.Serializer):
+    """Create a post and queue it in its channels, or pin it to `publish_at` on each."""
+
+    text = _text_field()
+    channels = StringListField(
+        child=serializers.CharField(max_length=100),
+        required=False,
+        max_length=MAX_CHANNELS,
+        split_commas=True,
+        help_text="Channel slugs. In form data repeat the field (channels=a&channels=b) or "
+        "separate with commas.",
+    )
+    variations = _variations_field()
+    publish_at = AwareDateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="Pin the post to this moment (ISO 8601 with offset) instead of queueing it.",
+    )
+    expires_at = AwareDateTimeField(
+        required=False, allow_null=True, help_text="Never publish the post after this moment."
+    )
+    status = serializers.ChoiceField(
+        choices=[Post.Status.READY, Post.Status.DRAFT], default=Post.Status.READY
+    )
+    workspace = serializers.SlugField(
+        required=False,
+        max_length=100,
+        help_text="Workspace slug; needed only when your channels' slugs are ambiguous or "
+        "you belong to several workspaces and give no channel.",
+    )
+
+    def validate(self, attrs):
+        roles = roles_for(self.context["request"])
+        slugs = list(dict.fromkeys(attrs.get("channels") or []))
+        workspace = None
+        if slug := attrs.get("workspace"):
+            workspace = Workspace.objects.filter(id__in=list(roles), slug=slug).first()
+            if workspace is None:
+                raise serializers.ValidationError(
+                    {"workspace": f"Unknown workspace: {slug}. You are not a member of it."}
+                )
+        channels = self._resolve_channels(slugs, roles=roles, workspace=workspace)
+        if channels:
+            workspace = Workspace.objects.get(id=channels[0].workspace_id)
+        elif workspace is None:
+            if len(roles) != 1:
+                raise serializers.ValidationError(
+                    {"workspace": "You belong to several workspaces: say which one (its slug)."}
+                )
+            workspace = Workspace.objects.get(id=next(iter(roles)))
+        if attrs.get("publish_at") is not None and not channels:
+            raise serializers.ValidationError(
+                {"publish_at": "Pick at least one channel to pin the post to."}
+            )
+        self._check_texts(attrs, channels)
+        attrs["workspace"] = workspace
+        attrs["channels"] = channels
+        return attrs
+
+    def _resolve_channels(self, slugs, *, roles, workspace) -> list[Channel]:
+        if not slugs:
+            return []
+        qs = Channel.objects.filter(slug__in=slugs)
+        qs = (
+            qs.filter(workspace=workspace) if workspace else qs.filter(workspace_id__in=list(roles))
+        )
+        by_slug: dict[str, list[Channel]] = {}
+        for channel in qs.select_related("workspace"):
+            by_slug.setdefault(channel.slug, []).append(channel)
+        unknown = [s for s in slugs if s not in by_slug]
+        if unknown:
+            raise serializers.ValidationError(
+                {"channels": f"Unknown channel(s): {', '.join(unknown)}."}
+            )
+        ambiguous = sorted(s for s, found in by_slug.items() if len(found) > 1)
+        if ambiguous:
+            names = sorted({c.workspace.slug for s in ambiguous for c in by_slug[s]})
+            raise serializers.ValidationError(
+                {
+                    "channels": f"Channel(s) {', '.join(ambiguous)} exist in several of your "
+                    f"workspaces ({', '.join(names)}): pass workspace to pick one."
+                }
+            )
+        channels = [by_slug[s][0] for s in slugs]
+        if len({c.workspace_id for c in channels}) > 1:
+            raise serializers.ValidationError(
+                {"channels": "These channels belong to different workspaces: one post each."}
+            )
+        return channels
+
+    def _check_texts(self, attrs, channels) -> None:
+        errors: dict[str, list[str]] = {}
+        if not attrs["text"].strip():
+            errors["text"] = ["The text is empty."]
+        elif problems := text_errors(text=attrs["text"], channels=channels):
+            errors["text"] = problems
+        variations = [v for v in attrs.get("variations") or [] if v.strip()]
+        for index, text in enumerate(variations, start=1):
+            for problem in text_errors(text=text, channels=channels):
+                errors.setdefault("variations", []).append(f"Variation {index}: {problem}")
+        if errors:
+            raise serializers.ValidationError(errors)
+
+
+class PostUpdateSerializer(serializers.Serializer):
+    """Edit a post's text, variations, expiry or status (archived leaves every queue)."""
+
+    text = _text_field()
+    variations = _variations_field()
+    expires_at = AwareDateTimeField(required=False, allow_null=True)
+    status = serializers.ChoiceField(choices=Post.Status.choices, required=False)

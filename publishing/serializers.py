@@ -1,0 +1,34 @@
+"""API representation of deliveries (one timeslot's publication to one account)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from accounts.serializers import SocialAccountSummarySerializer
+from publishing.models import Delivery
+
+
+class DeliverySerializer(serializers.ModelSerializer):
+    account = SocialAccountSummarySerializer(read_only=True)
+    channel = serializers.IntegerField(
+        source="timeslot.channel_id", read_only=True, help_text="Channel id."
+    )
+
+    class Meta:
+        model = Delivery
+        fields = [
+            "id",
+            "timeslot",
+            "channel",
+            "account",
+            "post",
+            "text",
+            "status",
+            "external_id",
+            "url",
+            "attempts",
+            "last_error",
+            "sent_at",
+            "created_at",
+        ]
+        read_only_fields = fields

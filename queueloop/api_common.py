@@ -1,0 +1,225 @@
+"""Shared pieces of the REST API: workspace scoping, roles, input fields, error mapping.
+
+Every viewset sees only rows of the workspaces the token's user is a member of (invariant
+4): a foreign id is simply not in the queryset, so it is a 404, never a 403 that would
+reveal it exists. Viewers read; owners and editors write (403 otherwise). A Django
+ValidationError raised by a service becomes a 400, like a serializer error (invariant 3).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from rest_framework import serializers, viewsets
+from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.fields import empty
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
+
+from accounts.models import Membership
+
+WRITE_ROLES = frozenset({Membership.Role.OWNER, Membership.Role.EDITOR})
+VIEWER_MESSAGE = "Your role in this workspace is viewer: you can read but not change anything."
+
+
+def roles_for(request) -> dict[int, str]:
+    """{workspace_id: role} of the request's user; one query, cached on the request."""
+    roles = getattr(request, "_queueloop_roles", None)
+    if roles is None:
+        user = request.user
+        roles = (
+            dict(Membership.objects.filter(user=user).values_list("workspace_id", "role"))
+            if user and user.is_authenticated
+            else {}
+        )
+        request._queueloop_roles = roles
+    return roles
+
+
+def can_write(request, workspace_id: int) -> bool:
+    return roles_for(request).get(workspace_id) in WRITE_ROLES
+
+
+class WorkspaceRolePermission(BasePermission):
+    """Reads for members; writes only for owners and editors of the object's workspace."""
+
+    message = VIEWER_MESSAGE
+
+    def has_permission(self, request, view) -> bool:
+        if request.method in SAFE_METHODS:
+            return True
+        return any(role in WRITE_ROLES for role in roles_for(request).values())
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        if request.method in SAFE_METHODS:
+            return True
+        return can_write(request, view.workspace_id_of(obj))
+
+
+class StrictJSONParser(JSONParser):
+    """JSON, refusing unpaired surrogates ("\\ud800"): valid JSON syntax, but no text can
+    hold them, and echoing one back in an error message would crash the renderer."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        data = super().parse(stream, media_type, parser_context)
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ParseError("JSON parse error - unpaired surrogate in a string.") from None
+        return data
+
+
+API_PARSERS = [StrictJSONParser, FormParser, MultiPartParser]
+
+
+def django_error_to_drf(exc: DjangoValidationError) -> ValidationError:
+    return ValidationError(serializers.as_serializer_error(exc))
+
+
+class WorkspaceScopedViewSet(viewsets.GenericViewSet):
+    """A viewset over one model, restricted to the user's workspaces.
+
+    `workspace_field` is the lookup path from the model to its workspace
+    ("workspace", "channel__workspace", "timeslot__channel__workspace").
+    """
+
+    permission_classes = [IsAuthenticated, WorkspaceRolePermission]
+    parser_classes = API_PARSERS
+    workspace_field = "workspace"
+
+    def base_queryset(self):
+        raise NotImplementedError
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no user
+            return self.base_queryset().none()
+        ids = list(roles_for(self.request))
+        qs = self.base_queryset().filter(**{f"{self.workspace_field}__in": ids})
+        if self.action == "list":
+            qs = self.filter_list(qs, self.request.query_params)
+        return qs
+
+    def filter_list(self, qs, params):
+        """Filters from the query string (lists only); every viewset adds its own."""
+        slug = params.get("workspace")
+        if slug:
+            qs = qs.filter(**{f"{self.workspace_field}__slug": slug})
+        return qs
+
+    def workspace_id_of(self, obj) -> int:
+        *path, last = self.workspace_field.split("__")
+        for name in path:
+            obj = getattr(obj, name)
+        return getattr(obj, f"{last}_id")
+
+    def handle_exception(self, exc):
+        if isinstance(exc, DjangoValidationError):
+            exc = django_error_to_drf(exc)
+        return super().handle_exception(exc)
+
+
+# --- Input helpers -------------------------------------------------------------------------
+
+NAIVE_MESSAGE = (
+    "Include a time zone offset, for example 2026-06-01T14:00:00+02:00 or "
+    "2026-06-01T12:00:00Z: a time without one is ambiguous."
+)
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 date-time that must carry its UTC offset: a naive time is refused."""
+
+    default_error_messages = {"naive": NAIVE_MESSAGE}
+
+    def enforce_timezone(self, value):
+        if timezone.is_naive(value):
+            self.fail("naive")
+        return super().enforce_timezone(value)
+
+
+class FormBooleanField(serializers.BooleanField):
+    """A boolean that keeps its default when form data leaves it out.
+
+    (DRF reads a missing checkbox as False, so a form-encoded POST without is_active would
+    create an inactive schedule.)
+    """
+
+    default_empty_html = empty
+
+
+class StringListField(serializers.ListField):
+    """A list of strings from JSON, or from form data by repeating the field.
+
+    A single string is accepted as a one-item list; with `split_commas`, "a,b" is two items
+    (slugs never contain commas), so `curl --data channels=tech,news` works too.
+    """
+
+    def __init__(self, *, split_commas: bool = False, **kwargs):
+        self.split_commas = split_commas
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            data = [data]
+        values = super().to_internal_value(data)
+        if self.split_commas:
+            values = [part.strip() for v in values for part in v.split(",") if part.strip()]
+        return values
+
+
+def _is_number(value: str) -> bool:
+    return value.isascii() and value.isdigit() and len(value) <= 18
+
+
+def query_int(params, name: str) -> int | None:
+    value = params.get(name)
+    if value in (None, ""):
+        return None
+    if not _is_number(value):
+        raise ValidationError({name: f"{name} must be a number."})
+    return int(value)
+
+
+def query_datetime(params, name: str) -> dt.datetime | None:
+    value = params.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        # A "+" in a query string arrives as a space when the client did not escape it.
+        parsed = parse_datetime(value.replace(" ", "+"))
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise ValidationError({name: f"{name} must be an ISO 8601 date-time."})
+    if timezone.is_naive(parsed):
+        raise ValidationError({name: NAIVE_MESSAGE})
+    return parsed
+
+
+def query_choices(params, name: str, choices) -> list[str]:
+    """A comma-separated list of allowed values (?status=failed,partial)."""
+    value = params.get(name)
+    if not value:
+        return []
+    allowed = {c for c, _ in choices}
+    values = [v.strip() for v in value.split(",") if v.strip()]
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        raise ValidationError(
+            {name: f"Unknown {name}: {', '.join(bad)}. Choose from {', '.join(sorted(allowed))}."}
+        )
+    return values
+
+
+def filter_channel(qs, params, field: str = "channel"):
+    """?channel=<id> or ?channel=<slug>."""
+    value = params.get("channel")
+    if not value:
+        return qs
+    if _is_number(value):
+        return qs.filter(**{f"{field}_id": query_int(params, "channel")})
+    return qs.filter(**{f"{field}__slug": value})

@@ -1,0 +1,119 @@
+"""API representations of schedules (rules as RFC 5545 text) and timeslots."""
+
+from __future__ import annotations
+
+import recurrence
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from channels.models import Channel
+from channels.serializers import ChannelSummarySerializer
+from queueloop.api_common import AwareDateTimeField, FormBooleanField, roles_for
+from scheduling import rules
+from scheduling.models import Schedule, Timeslot
+
+RULE_HELP = (
+    "RFC 5545 rule lines (RRULE/EXRULE/RDATE/EXDATE), one per line, in the channel's wall-clock "
+    "time, e.g. RRULE:FREQ=WEEKLY;BYDAY=MO,WE,FR;BYHOUR=14;BYMINUTE=0"
+)
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class RuleField(serializers.Field):
+    """A recurrence as RFC 5545 text, validated with scheduling.rules.parse."""
+
+    def to_representation(self, value) -> str:
+        return recurrence.serialize(value) if value else ""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise serializers.ValidationError("Enter the rules as text.")
+        if len(data) > 5000:
+            raise serializers.ValidationError("Too many rules (at most 5000 characters).")
+        text = "\n".join(line.strip() for line in data.replace("\r", "\n").split("\n"))
+        try:
+            return rules.parse(text)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
+
+
+class MemberChannelField(serializers.PrimaryKeyRelatedField):
+    """A channel id, only among the channels of the user's workspaces."""
+
+    default_error_messages = {"does_not_exist": "Unknown channel: {pk_value}."}
+
+    def get_queryset(self):
+        request = self.context.get("request")
+        if request is None:
+            return Channel.objects.none()
+        return Channel.objects.filter(workspace_id__in=list(roles_for(request)))
+
+
+class ScheduleSerializer(serializers.ModelSerializer):
+    channel = MemberChannelField(help_text="Channel id (cannot change after creation).")
+    rule = RuleField(source="recurrence", help_text=RULE_HELP)
+    description = serializers.SerializerMethodField(help_text="The rules in words.")
+    is_active = FormBooleanField(default=True)
+
+    class Meta:
+        model = Schedule
+        fields = [
+            "id",
+            "channel",
+            "name",
+            "rule",
+            "description",
+            "starts_on",
+            "is_active",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance is not None and not isinstance(self.instance, list | tuple):
+            # A schedule stays on its channel; make a new one elsewhere instead.
+            self.fields["channel"].read_only = True
+
+    def get_description(self, obj: Schedule) -> str:
+        return rules.describe(obj.recurrence)
+
+
+class TimeslotSerializer(serializers.ModelSerializer):
+    channel = ChannelSummarySerializer(read_only=True)
+    publish_at_local = serializers.SerializerMethodField(
+        help_text="publish_at in the channel's time zone."
+    )
+    is_pinned = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Timeslot
+        fields = [
+            "id",
+            "channel",
+            "schedule",
+            "post",
+            "is_pinned",
+            "publish_at",
+            "publish_at_local",
+            "status",
+            "reason",
+            "detached",
+            "published_post",
+            "published_text",
+            "published_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_publish_at_local(self, obj: Timeslot) -> str:
+        return timezone.localtime(obj.publish_at, obj.channel.tz).isoformat()
+
+
+class TimeslotRescheduleSerializer(serializers.Serializer):
+    publish_at = AwareDateTimeField(help_text="The new time, ISO 8601 with offset.")
