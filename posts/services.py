@@ -12,13 +12,14 @@ from collections.abc import Sequence
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from accounts.models import SocialAccount, Workspace
 from channels.models import Channel, QueueEntry
 from posts.models import Post, Variation
 from publishing.providers import get_provider
+from scheduling.models import Timeslot
 
 
 def text_errors(*, text: str, channels: Sequence[Channel]) -> list[str]:
@@ -95,7 +96,13 @@ def post_create(
 def post_update(
     *, post: Post, text: str, variations: Sequence[str] | None = None, expires_at=None, status=None
 ) -> Post:
-    channels = list(Channel.objects.filter(entries__post=post).distinct())
+    # Every channel the post can still reach: its queues and its scheduled pinned slots.
+    channels = list(
+        Channel.objects.filter(
+            Q(entries__post=post)
+            | Q(timeslots__post=post, timeslots__status=Timeslot.Status.SCHEDULED)
+        ).distinct()
+    )
     new_variations = (
         [v for v in variations if v and v.strip()]
         if variations is not None
