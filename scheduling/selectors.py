@@ -28,6 +28,9 @@ from scheduling.models import Schedule, Timeslot
 # How far ahead projections look, widened step by step until `limit` slots are found.
 _PROJECTION_WINDOWS = (dt.timedelta(days=2), dt.timedelta(days=14), dt.timedelta(days=400))
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# The calendar predicts each slot's post only for weeks starting within this: beyond, the
+# replay from now would be long (an every-minute rule) and the guess much less useful.
+PREDICT_AHEAD = dt.timedelta(days=21)
 # A calendar never replays more than this many slots per channel (an every-minute rule
 # four weeks ahead): beyond it, queue slots are shown without a predicted post.
 MAX_SIMULATED_SLOTS = 5000
@@ -35,7 +38,7 @@ MAX_SIMULATED_SLOTS = 5000
 PROBLEM_PAUSED = "The channel is paused: this slot will be skipped."
 PROBLEM_QUEUE_EMPTY = "The queue will be empty: this slot will be skipped."
 PROBLEM_PINNED_GONE = "The pinned post is archived or will have expired: skipped."
-PROBLEM_NOT_PREDICTED = "Too far ahead to predict the post."
+PROBLEM_NOT_PREDICTED = "Takes the queue's next post (too far ahead to predict which)."
 
 
 @dataclass
@@ -55,6 +58,11 @@ class UpcomingSlot:
     @property
     def is_projected(self) -> bool:
         return self.timeslot is None
+
+    @property
+    def is_warning(self) -> bool:
+        """Something the user should look at (not just "too far ahead to predict")."""
+        return bool(self.problem) and self.problem != PROBLEM_NOT_PREDICTED
 
     @property
     def local_time(self) -> dt.datetime:
@@ -250,7 +258,12 @@ def _sort_key(slot: UpcomingSlot) -> tuple:
 
 
 def _upcoming(
-    channels: Sequence[Channel], *, now: dt.datetime, limit: int, until: dt.datetime | None = None
+    channels: Sequence[Channel],
+    *,
+    now: dt.datetime,
+    limit: int,
+    until: dt.datetime | None = None,
+    since: dt.datetime | None = None,
 ) -> dict[int, list[UpcomingSlot]]:
     """Per channel: its next `limit` slots (up to `until` if given), each with its post.
 
@@ -259,16 +272,22 @@ def _upcoming(
 
     Projections start at `now`, not at the planner's watermark: an occurrence that has no
     row yet (whatever the reason) is one the planner will still create.
+
+    With `since` (a calendar far ahead), only slots from `since` on are listed and queue
+    slots are not predicted: the prediction would need every slot from now to there.
     """
     ids = [c.id for c in channels]
     if not ids:
         return {}
+    predict = since is None
+    start = _window_start(now) if predict else max(since, _window_start(now))
+    project_from = now if predict else max(since, now)
     rows_by_channel: dict[int, list[Timeslot]] = defaultdict(list)
-    for row in _scheduled_slots(ids, start=_window_start(now), end=until):
+    for row in _scheduled_slots(ids, start=start, end=until):
         rows_by_channel[row.channel_id].append(row)
-    entries = _entries(ids)
+    entries = _entries(ids) if predict else {}
     schedules = _schedules(ids)
-    planned = _planned_keys([s.id for ss in schedules.values() for s in ss], start=now)
+    planned = _planned_keys([s.id for ss in schedules.values() for s in ss], start=project_from)
 
     result = {}
     for channel in channels:
@@ -277,13 +296,20 @@ def _upcoming(
         for end in windows:
             slots = _from_rows(channel, [r for r in rows if r.publish_at < end])
             slots += _projections(
-                channel, schedules.get(channel.id, []), planned, start=now, end=end
+                channel, schedules.get(channel.id, []), planned, start=project_from, end=end
             )
             if len(slots) >= limit:
                 break
         slots.sort(key=_sort_key)
-        # Simulate the whole prefix (a later window's cut never changes earlier picks).
-        result[channel.id] = _simulate(channel, slots[:limit], entries.get(channel.id, []))
+        slots = slots[:limit]
+        if predict:
+            # Simulate the whole prefix (a later window's cut never changes earlier picks).
+            result[channel.id] = _simulate(channel, slots, entries.get(channel.id, []))
+        else:
+            for slot in slots:
+                if not slot.pinned:
+                    slot.problem = PROBLEM_NOT_PREDICTED
+            result[channel.id] = slots
     return result
 
 
@@ -336,7 +362,9 @@ def slots_between(
             )
         )
     if end > _window_start(now):
-        coming = _upcoming(channels, now=now, limit=MAX_SIMULATED_SLOTS * 2, until=end)
+        # Predict posts up to PREDICT_AHEAD; a week further out lists its slots only.
+        since = start if start - now > PREDICT_AHEAD else None
+        coming = _upcoming(channels, now=now, limit=MAX_SIMULATED_SLOTS * 2, until=end, since=since)
         out += [s for slots in coming.values() for s in slots if s.publish_at >= start]
     out.sort(key=lambda s: (s.publish_at, s.channel.name))
     return out

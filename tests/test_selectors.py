@@ -214,3 +214,16 @@ def test_dashboard_and_calendar_selectors_span_channels():
         workspace=first.workspace, start=NOW, end=NOW + dt.timedelta(days=7), now=NOW
     )
     assert len(week) == 14 and all(isinstance(s.post, Post) for s in week)
+
+
+def test_calendar_far_ahead_lists_slots_without_replaying_from_now():
+    channel = ChannelFactory()
+    QueueEntryFactory(channel=channel)
+    ScheduleFactory(channel=channel, recurrence=rule("RRULE:FREQ=MINUTELY;INTERVAL=1"))
+    start = NOW + dt.timedelta(weeks=30)
+    week = selectors.slots_between(
+        workspace=channel.workspace, start=start, end=start + dt.timedelta(days=1), now=NOW
+    )
+    assert len(week) == 24 * 60
+    assert all(s.post is None and s.problem == selectors.PROBLEM_NOT_PREDICTED for s in week)
+    assert not any(s.is_warning for s in week)
