@@ -180,6 +180,17 @@ if not REDIS_URL.startswith(("redis://", "rediss://", "redis+socket://")):
         f"REDIS_URL={REDIS_URL!r} must start with redis://, rediss:// or redis+socket://"
     )
 
+# The cache holds short-lived counters (login throttling) shared by every web process.
+_cache_url = REDIS_URL.replace("redis+socket://", "unix://", 1)
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": _cache_url,
+        "KEY_PREFIX": "queueloop-cache",
+        "TIMEOUT": 900,
+    }
+}
+
 PLANNER_HORIZON = env_seconds("PLANNER_HORIZON", 75 * 60, minimum=60)
 MISSED_AFTER = env_seconds("MISSED_AFTER", 30 * 60, minimum=60)
 WATCHDOG_GRACE = env_seconds("WATCHDOG_GRACE", 60, minimum=1)

@@ -94,3 +94,5 @@ else:
 # Each run has its own Celery queue on the shared Redis, for the same reason.
 CELERY_TASK_DEFAULT_QUEUE = f"queueloop-test-{_RUN_ID}"
 TEST_HOSTNAME = socket.gethostname()
+# ...and its own cache keys (login throttling counters).
+CACHES["default"]["KEY_PREFIX"] = f"queueloop-test-{_RUN_ID}"  # noqa: F405
