@@ -159,10 +159,9 @@ def _publish_claimed(*, timeslot_id: int, now: dt.datetime) -> Outcome:
         entry = QueueEntry.objects.filter(channel=channel, post=post).first()
         text = _rotate_text(post, entry.times_published if entry else 0)
         if entry is not None:
-            # A pinned publication counts in the loop, so the queue does not repeat it next.
-            entry.times_published += 1
-            entry.last_published_at = now
-            entry.save(update_fields=["times_published", "last_published_at"])
+            # A pinned publication counts in the loop, so the queue does not repeat it
+            # next (and in `once` mode it is used up).
+            _record_use(entry, channel=channel, now=now)
     else:
         entry = next_entry(channel=channel, now=now)
         if entry is None:

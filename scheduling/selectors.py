@@ -208,9 +208,8 @@ def _simulate(
             times = state.times_published if state else 0
             slot.text, slot.times_published = _rotate(post, times), times
             if state is not None:
-                # A pinned publication counts in the loop (not deactivating, as the publisher).
-                state.times_published += 1
-                state.last_published_at = at
+                # A pinned publication counts in the loop, as in the publisher's _record_use.
+                _use(state, channel=channel, at=at)
             continue
         candidates = [s for s in states if s.usable(at)]
         if not candidates:
@@ -220,14 +219,19 @@ def _simulate(
         post = state.entry.post
         slot.post, slot.times_published = post, state.times_published
         slot.text = _rotate(post, state.times_published)
-        state.times_published += 1
-        state.last_published_at = at
-        max_pub = state.entry.max_publications
-        if channel.mode == Channel.Mode.ONCE or (
-            max_pub is not None and state.times_published >= max_pub
-        ):
-            state.is_active = False
+        _use(state, channel=channel, at=at)
     return slots
+
+
+def _use(state: _EntryState, *, channel: Channel, at: dt.datetime) -> None:
+    """Mirror of publishing.services._record_use on the in-memory state."""
+    state.times_published += 1
+    state.last_published_at = at
+    max_pub = state.entry.max_publications
+    if channel.mode == Channel.Mode.ONCE or (
+        max_pub is not None and state.times_published >= max_pub
+    ):
+        state.is_active = False
 
 
 def _rotate(post: Post, times_published: int) -> str:

@@ -226,3 +226,18 @@ def test_pinned_post_publishes_itself_and_counts_in_the_loop():
     assert pinned.published_post == first
     # "first" was just published by the pin, so the queue's next slot takes "second".
     assert published_texts(channel, 1) == ["second"]
+
+
+@pytest.mark.django_db
+def test_pinned_publication_uses_up_the_entry_in_once_mode():
+    channel = ChannelFactory(mode=Channel.Mode.ONCE)
+    first = QueueEntryFactory(channel=channel, position=1, post__text="first").post
+    QueueEntryFactory(channel=channel, position=2, post__text="second")
+    pinned = Timeslot.objects.create(channel=channel, post=first, publish_at=T0)
+    with time_machine.travel(T0, tick=False):
+        services.timeslot_publish(timeslot_id=pinned.id, token=str(pinned.token))
+    assert not QueueEntry.objects.get(post=first).is_active
+    schedule = ScheduleFactory(channel=channel)
+    later = [run_slot(channel, T0 + dt.timedelta(hours=i), schedule=schedule) for i in (1, 2)]
+    assert later[0].published_text == "second"
+    assert later[1].status == Timeslot.Status.SKIPPED
