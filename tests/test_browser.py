@@ -11,10 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 
@@ -37,7 +37,11 @@ from tests.factories import (
 )
 
 CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(settings.BASE_DIR) / "static" / "screenshots"
+# Screenshots go to a temporary folder so a test run never dirties the checkout; refresh
+# the README's pictures with QUEUELOOP_SCREENSHOT_DIR=static/screenshots make test.
+SCREENSHOTS = Path(
+    os.environ.get("QUEUELOOP_SCREENSHOT_DIR") or tempfile.mkdtemp(prefix="ql-screenshots-")
+)
 PASSWORD = "correct horse battery staple"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
