@@ -96,3 +96,5 @@ CELERY_TASK_DEFAULT_QUEUE = f"queueloop-test-{_RUN_ID}"
 TEST_HOSTNAME = socket.gethostname()
 # ...and its own cache keys (login throttling counters).
 CACHES["default"]["KEY_PREFIX"] = f"queueloop-test-{_RUN_ID}"  # noqa: F405
+# collectstatic's target exists (empty) so WhiteNoise does not warn on every request.
+STATIC_ROOT = Path(tempfile.mkdtemp(prefix="ql-static-"))
