@@ -1,11 +1,12 @@
-"""Forms for social accounts added from the web UI (sandbox and webhook; X has its own flow)."""
+"""Forms for social accounts added from the web UI (sandbox and webhook; X has its own flow).
+They validate; accounts.services creates."""
 
 from __future__ import annotations
 
 from django import forms
-from django.db import transaction
 
 from accounts.models import SocialAccount, Workspace
+from accounts.services import account_create_sandbox, account_create_webhook
 
 
 def _unique_handle(form: forms.Form, workspace: Workspace, provider: str) -> str:
@@ -29,11 +30,7 @@ class SandboxAccountForm(forms.Form):
         return _unique_handle(self, self.workspace, SocialAccount.Provider.SANDBOX)
 
     def save(self) -> SocialAccount:
-        return SocialAccount.objects.create(
-            workspace=self.workspace,
-            provider=SocialAccount.Provider.SANDBOX,
-            handle=self.cleaned_data["handle"],
-        )
+        return account_create_sandbox(workspace=self.workspace, handle=self.cleaned_data["handle"])
 
 
 class WebhookAccountForm(forms.Form):
@@ -65,11 +62,10 @@ class WebhookAccountForm(forms.Form):
             raise forms.ValidationError("Use an http:// or https:// URL.")
         return url
 
-    @transaction.atomic
     def save(self) -> SocialAccount:
-        return SocialAccount.objects.create(
+        return account_create_webhook(
             workspace=self.workspace,
-            provider=SocialAccount.Provider.WEBHOOK,
             handle=self.cleaned_data["handle"],
-            credentials={"url": self.cleaned_data["url"], "secret": self.cleaned_data["secret"]},
+            url=self.cleaned_data["url"],
+            secret=self.cleaned_data["secret"],
         )

@@ -16,10 +16,10 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from accounts import services
 from accounts.forms import SandboxAccountForm, WebhookAccountForm
 from accounts.models import Membership, Notice, SocialAccount
 from channels.models import Channel
@@ -150,7 +150,7 @@ def account_add_webhook(request: HttpRequest) -> HttpResponse:
 
 def _set_status(request: HttpRequest, account_id: int, status: str, verb: str) -> HttpResponse:
     account = get_object_or_404(SocialAccount, id=account_id, workspace=request.workspace)
-    SocialAccount.objects.filter(id=account.id).update(status=status)
+    services.account_set_status(account=account, status=status)
     messages.success(request, f"{account} {verb}.")
     return redirect_back(request, "account_list")
 
@@ -173,9 +173,7 @@ def account_enable(request: HttpRequest, account_id: int) -> HttpResponse:
 @require_POST
 def notice_dismiss(request: HttpRequest, notice_id: int) -> HttpResponse:
     notice = get_object_or_404(Notice, id=notice_id, workspace=request.workspace)
-    Notice.objects.filter(id=notice.id, dismissed_at__isnull=True).update(
-        dismissed_at=timezone.now()
-    )
+    services.notice_dismiss(notice=notice)
     if request.headers.get("HX-Request"):
         return HttpResponse("")
     return redirect_back(request, "dashboard")
@@ -184,8 +182,6 @@ def notice_dismiss(request: HttpRequest, notice_id: int) -> HttpResponse:
 @workspace_view
 @require_POST
 def notices_dismiss_all(request: HttpRequest) -> HttpResponse:
-    count = Notice.objects.filter(workspace=request.workspace, dismissed_at__isnull=True).update(
-        dismissed_at=timezone.now()
-    )
+    count = services.notices_dismiss_all(workspace=request.workspace)
     messages.success(request, f"Dismissed {count} notice(s).")
     return redirect_back(request, "dashboard")

@@ -6,11 +6,11 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
 from django.utils.text import slugify
 
 from accounts.models import SocialAccount, Workspace
-from channels.models import Channel, QueueEntry
+from channels.models import Channel
+from channels.services import DIRECTIONS
 from scheduling.services import channel_save
 
 
@@ -97,43 +97,14 @@ class ChannelForm(forms.ModelForm):
 
 
 class QueueMaxForm(forms.Form):
+    """Validates the cap; the view saves it with channels.services.queue_entry_set_max."""
+
     max_publications = forms.IntegerField(
         min_value=1, max_value=10_000, required=False, help_text="Empty: forever."
     )
 
-    def save(self, entry: QueueEntry) -> QueueEntry:
-        entry.max_publications = self.cleaned_data["max_publications"]
-        # Raising the limit above what was already published brings a spent entry back;
-        # `once` mode deactivates by use, so leave those alone.
-        reactivate = entry.channel.mode == Channel.Mode.LOOP and (
-            entry.max_publications is None or entry.times_published < entry.max_publications
-        )
-        QueueEntry.objects.filter(pk=entry.pk).update(
-            max_publications=entry.max_publications,
-            is_active=F("is_active") if not reactivate else True,
-        )
-        entry.refresh_from_db()
-        return entry
-
 
 class QueueMoveForm(forms.Form):
-    direction = forms.ChoiceField(choices=[("up", "Up"), ("down", "Down")])
+    """Validates the direction; the view moves with channels.services.queue_entry_move."""
 
-    @transaction.atomic
-    def save(self, entry: QueueEntry) -> None:
-        """Swap the entry with its neighbour, renumbering the queue 1..n (ties had ids)."""
-        entries = list(
-            QueueEntry.objects.select_for_update()
-            .filter(channel_id=entry.channel_id)
-            .order_by("position", "id")
-        )
-        index = next(i for i, e in enumerate(entries) if e.pk == entry.pk)
-        other = index - 1 if self.cleaned_data["direction"] == "up" else index + 1
-        if 0 <= other < len(entries):
-            entries[index], entries[other] = entries[other], entries[index]
-        changed = []
-        for position, row in enumerate(entries, start=1):
-            if row.position != position:
-                row.position = position
-                changed.append(row)
-        QueueEntry.objects.bulk_update(changed, ["position"])
+    direction = forms.ChoiceField(choices=[(d, d.capitalize()) for d in DIRECTIONS])

@@ -13,7 +13,12 @@ from django.views.decorators.http import require_POST
 from accounts.views import redirect_back, workspace_view
 from channels.forms import ChannelForm, QueueMaxForm, QueueMoveForm, error_messages
 from channels.models import Channel, QueueEntry
-from posts.services import queue_entry_add
+from channels.services import (
+    queue_entry_move,
+    queue_entry_reactivate,
+    queue_entry_remove,
+    queue_entry_set_max,
+)
 from scheduling import rules, selectors
 from scheduling.services import channel_save
 
@@ -181,7 +186,7 @@ def queue_move(request: HttpRequest, channel_id: int, entry_id: int) -> HttpResp
     entry = _entry(request, channel_id, entry_id)
     form = QueueMoveForm(request.POST)
     if form.is_valid():
-        form.save(entry)
+        queue_entry_move(entry=entry, direction=form.cleaned_data["direction"])
     return _queue_response(request, entry.channel)
 
 
@@ -189,7 +194,7 @@ def queue_move(request: HttpRequest, channel_id: int, entry_id: int) -> HttpResp
 @require_POST
 def queue_remove(request: HttpRequest, channel_id: int, entry_id: int) -> HttpResponse:
     entry = _entry(request, channel_id, entry_id)
-    entry.delete()
+    queue_entry_remove(entry=entry)
     if not request.headers.get("HX-Request"):
         messages.success(request, f"“{entry.post}” removed from {entry.channel.name}'s queue.")
     return _queue_response(request, entry.channel)
@@ -199,7 +204,7 @@ def queue_remove(request: HttpRequest, channel_id: int, entry_id: int) -> HttpRe
 @require_POST
 def queue_requeue(request: HttpRequest, channel_id: int, entry_id: int) -> HttpResponse:
     entry = _entry(request, channel_id, entry_id)
-    queue_entry_add(channel=entry.channel, post=entry.post)
+    queue_entry_reactivate(entry=entry)
     return _queue_response(request, entry.channel)
 
 
@@ -209,7 +214,7 @@ def queue_max(request: HttpRequest, channel_id: int, entry_id: int) -> HttpRespo
     entry = _entry(request, channel_id, entry_id)
     form = QueueMaxForm(request.POST)
     if form.is_valid():
-        form.save(entry)
+        queue_entry_set_max(entry=entry, max_publications=form.cleaned_data["max_publications"])
     else:
         messages.error(request, "Max publications must be a whole number from 1 (or empty).")
     return _queue_response(request, entry.channel)

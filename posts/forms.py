@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from accounts.models import Workspace
 from channels.forms import error_messages
-from channels.models import Channel, QueueEntry
+from channels.models import Channel
+from channels.services import post_queues_set
 from posts import services
 from posts.models import Post
 from scheduling.forms import localize
@@ -191,10 +192,6 @@ class PostForm(forms.Form):
             for channel in channels:
                 timeslot_pin(post=post, channel=channel, publish_at=publish_at)
             return post
-        wanted = {c.id for c in channels}
-        for channel in channels:
-            services.queue_entry_add(channel=channel, post=post)
-        # Unticked channels: the post leaves their queue (its history there goes too).
-        # Inactive entries (used up in `once` mode) were not shown ticked: left alone.
-        QueueEntry.objects.filter(post=post, is_active=True).exclude(channel_id__in=wanted).delete()
+        # Ticked channels are joined, unticked ones left (inactive entries are kept).
+        post_queues_set(post=post, channels=channels)
         return post

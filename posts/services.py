@@ -12,11 +12,12 @@ from collections.abc import Sequence
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import SocialAccount, Workspace
-from channels.models import Channel, QueueEntry
+from channels.models import Channel
+from channels.services import queue_entry_add  # moved there; still importable from here
 from posts.models import Post, Variation
 from publishing.providers import get_provider
 from scheduling.models import Timeslot
@@ -44,18 +45,6 @@ def _validate_texts(texts: Sequence[str], channels: Sequence[Channel]) -> None:
         errors.extend(f"{label}: {e}" for e in text_errors(text=text, channels=channels))
     if errors:
         raise ValidationError(errors)
-
-
-def queue_entry_add(*, channel: Channel, post: Post) -> QueueEntry:
-    """Append a post to the end of a channel's queue (or return its existing entry)."""
-    entry = QueueEntry.objects.filter(channel=channel, post=post).first()
-    if entry is not None:
-        if not entry.is_active:
-            entry.is_active = True
-            entry.save(update_fields=["is_active"])
-        return entry
-    last = QueueEntry.objects.filter(channel=channel).aggregate(m=Max("position"))["m"]
-    return QueueEntry.objects.create(channel=channel, post=post, position=(last or 0) + 1)
 
 
 @transaction.atomic
