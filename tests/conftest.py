@@ -20,12 +20,11 @@ def pytest_report_header(config):
 
 def pytest_collection_modifyitems(config, items):
     if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
-        skip = pytest.mark.skip(
-            reason="needs PostgreSQL (row locks and real concurrency); SQLite serialises writers"
-        )
+        default = "needs PostgreSQL (row locks and real concurrency); SQLite serialises writers"
         for item in items:
-            if "postgres" in item.keywords:
-                item.add_marker(skip)
+            marker = item.get_closest_marker("postgres")
+            if marker is not None:
+                item.add_marker(pytest.mark.skip(reason=marker.kwargs.get("reason", default)))
 
 
 class Broker:

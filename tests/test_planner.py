@@ -72,8 +72,9 @@ def _planner_queries(n_channels: int) -> int:
     return len(ctx.captured_queries)
 
 
-# PostgreSQL only: Django splits SQLite INSERTs at 999 parameters, so there the count grows.
-@pytest.mark.postgres
+@pytest.mark.postgres(
+    reason="needs PostgreSQL: Django splits SQLite INSERTs at 999 parameters, so the count grows"
+)
 @pytest.mark.django_db(transaction=True)
 def test_planner_query_count_does_not_grow_with_channels(broker):
     small = _planner_queries(20)
