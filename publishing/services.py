@@ -16,7 +16,7 @@ from enum import StrEnum
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import Notice, SocialAccount
@@ -366,6 +366,29 @@ def timeslot_settle(*, timeslot_id: int, now: dt.datetime | None = None) -> str 
 class RecoverResult:
     redispatched: int = 0
     unconfirmed: int = 0
+    settled: int = 0
+
+
+def timeslots_settle_stuck(*, now: dt.datetime, channel: Channel | None = None) -> int:
+    """Settle 'publishing' slots whose deliveries have all finished.
+
+    The last delivery settles its slot right after recording its own result; a worker
+    killed between those two steps (or a database that went away) leaves the slot
+    'publishing' for ever. Nothing else would close it, so the watchdog does.
+    """
+    unfinished = Delivery.objects.filter(
+        timeslot=OuterRef("pk"), status__in=[Delivery.Status.PENDING, Delivery.Status.SENDING]
+    )
+    qs = Timeslot.objects.filter(
+        status=Timeslot.Status.PUBLISHING, updated_at__lt=now - settings.WATCHDOG_GRACE
+    ).exclude(Exists(unfinished))
+    if channel is not None:
+        qs = qs.filter(channel=channel)
+    settled = 0
+    for timeslot_id in qs.values_list("id", flat=True)[:5000]:
+        if timeslot_settle(timeslot_id=timeslot_id, now=now):
+            settled += 1
+    return settled
 
 
 def deliveries_recover(*, now: dt.datetime, channel: Channel | None = None) -> RecoverResult:
@@ -416,4 +439,5 @@ def deliveries_recover(*, now: dt.datetime, channel: Channel | None = None) -> R
         ):
             result.unconfirmed += 1
             timeslot_settle(timeslot_id=delivery.timeslot_id, now=now)
+    result.settled = timeslots_settle_stuck(now=now, channel=channel)
     return result

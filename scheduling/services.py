@@ -42,11 +42,37 @@ def _reason_missed() -> str:
 # --- Planner -----------------------------------------------------------------------------
 
 
+# How far back a planner outage is recorded as missed slots (older occurrences are only
+# counted in the notice's time range, not stored one by one).
+MISSED_GAP_LIMIT = dt.timedelta(days=7)
+
+
+def _reason_planner_down(start: dt.datetime, end: dt.datetime) -> str:
+    return (
+        "Missed: the planner (celery beat) was not running from "
+        f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC, so this slot was never planned "
+        "and was not sent late."
+    )
+
+
+def _notify_planner_gap(missed_by_workspace: dict[int, int], *, reason: str) -> None:
+    from accounts.models import Notice
+    from accounts.services import notice_create
+
+    for workspace_id, count in missed_by_workspace.items():
+        notice_create(
+            workspace_id=workspace_id,
+            kind=Notice.Kind.TIMESLOT_MISSED,
+            message=f"{count} slot(s) were missed. {reason}",
+        )
+
+
 @dataclass
 class PlanResult:
     start: dt.datetime
     end: dt.datetime
     created: int = 0
+    missed: int = 0
     enqueued: int = 0
     would_create: list[tuple[str, dt.datetime]] = field(default_factory=list)
 
@@ -104,6 +130,14 @@ def planner_run(
     floor = now - settings.MISSED_AFTER
     start = max(state.planned_until or now, floor)
     result = PlanResult(start=start, end=end)
+    # The planner was down past MISSED_AFTER (beat stopped): the occurrences of that gap are
+    # recorded as missed, with a reason, instead of vanishing — but never published late,
+    # and never more than MISSED_GAP_LIMIT back.
+    gap_start = gap_end = None
+    if state.planned_until and state.planned_until < floor:
+        gap_start, gap_end = max(state.planned_until, now - MISSED_GAP_LIMIT), floor
+    gap_reason = _reason_planner_down(gap_start, gap_end) if gap_start is not None else ""
+    missed_by_workspace: dict[int, int] = {}
 
     schedules = _plannable_schedules()
     scope = {}
@@ -119,12 +153,23 @@ def planner_run(
             last_id = batch[-1].id
             by_schedule = {s.id: s for s in batch}
             slots = [t for schedule in batch for t in _slots_for(schedule, start=start, end=end)]
+            if gap_start is not None and not dry_run:
+                for schedule in batch:
+                    for t in _slots_for(schedule, start=gap_start, end=gap_end):
+                        t.status, t.reason = Timeslot.Status.MISSED, gap_reason
+                        slots.append(t)
             existing = set(
                 Timeslot.objects.filter(
-                    schedule_id__in=by_schedule, planned_for__gte=start, planned_for__lt=end
+                    schedule_id__in=by_schedule,
+                    planned_for__gte=min(start, gap_start or start),
+                    planned_for__lt=end,
                 ).values_list("schedule_id", "planned_for")
             )
             slots = [t for t in slots if (t.schedule_id, t.planned_for) not in existing]
+            for t in slots:
+                if t.status == Timeslot.Status.MISSED:
+                    ws = by_schedule[t.schedule_id].channel.workspace_id
+                    missed_by_workspace[ws] = missed_by_workspace.get(ws, 0) + 1
             if dry_run:
                 for t in slots:
                     schedule = by_schedule[t.schedule_id]
@@ -135,12 +180,14 @@ def planner_run(
                 # ignore_conflicts: the unique (schedule, planned_for) makes a concurrent
                 # second planner (two beats by mistake) a no-op for the same slots.
                 Timeslot.objects.bulk_create(slots, ignore_conflicts=True)
-                result.created += len(slots)
+                result.created += sum(t.status == Timeslot.Status.SCHEDULED for t in slots)
+                result.missed += sum(t.status == Timeslot.Status.MISSED for t in slots)
             if len(batch) < batch_size:
                 break
 
     if dry_run:
         return result
+    _notify_planner_gap(missed_by_workspace, reason=gap_reason)
     result.enqueued = enqueue.enqueue_due(until=end, now=now, batch_size=batch_size, **scope)
     if channel_ids is not None:
         return result
@@ -349,6 +396,7 @@ class WatchdogResult:
     enqueued: int = 0
     deliveries_redispatched: int = 0
     deliveries_unconfirmed: int = 0
+    settled: int = 0
 
 
 def timeslots_mark_missed(*, now: dt.datetime, channel: Channel | None = None) -> int:
@@ -433,6 +481,7 @@ def watchdog_run(
     stuck = publishing_services.deliveries_recover(now=now, channel=channel)
     result.deliveries_redispatched = stuck.redispatched
     result.deliveries_unconfirmed = stuck.unconfirmed
+    result.settled = stuck.settled
     return result
 
 

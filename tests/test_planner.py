@@ -7,6 +7,7 @@ import time_machine
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from accounts.models import Notice
 from channels.models import Channel
 from scheduling import services
 from scheduling.models import PlannerState, Timeslot
@@ -57,10 +58,21 @@ def test_planner_never_plans_further_back_than_missed_after(broker):
     ScheduleFactory(recurrence=every_hour_at(0))
     with time_machine.travel(NOW, tick=False):
         services.planner_run()
+    broker.purge()
     with time_machine.travel(NOW + dt.timedelta(days=7), tick=False):
-        services.planner_run()
-    # A week down creates no week of past slots: only the first run's and the new window's.
-    assert Timeslot.objects.count() == 2 + 2
+        result = services.planner_run()
+    # A week down publishes no week of past slots: only the new window is scheduled...
+    assert Timeslot.objects.filter(status="scheduled").count() == 2 + 2
+    assert len(broker.publish_messages()) == 2
+    # ...but the outage's occurrences are not silently dropped: each is recorded as missed
+    # with a reason (11:15 on day 0 to 30 min before now), and the owner is told once.
+    missed = Timeslot.objects.filter(status="missed")
+    assert result.missed == missed.count() == 7 * 24 - 1 - 1
+    assert {m.reason for m in missed} == {
+        "Missed: the planner (celery beat) was not running from 2026-06-01 11:15 to "
+        "2026-06-08 09:30 UTC, so this slot was never planned and was not sent late."
+    }
+    assert Notice.objects.get(kind="timeslot_missed").message.startswith("166 slot(s) were missed")
 
 
 def _planner_queries(n_channels: int) -> int:

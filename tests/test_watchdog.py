@@ -126,3 +126,24 @@ def test_watchdog_repairs_a_lost_message_end_to_end_with_a_worker(worker):
         lambda: Timeslot.objects.get(id=slot.id).status == "published", what="the requeued slot"
     )
     assert SandboxPost.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_slot_left_publishing_after_its_last_delivery_is_settled(broker):
+    channel = ChannelFactory()
+    with time_machine.travel(NOW - dt.timedelta(minutes=5), tick=False):
+        slot = pinned(channel, NOW)
+    with time_machine.travel(NOW, tick=False):
+        from publishing import services as publishing
+
+        publishing.timeslot_publish(timeslot_id=slot.id, token=str(slot.token))
+        # The worker recorded 'sent' and was killed before settling the slot.
+        Delivery.objects.update(status="sent", sent_at=NOW)
+    slot.refresh_from_db()
+    assert slot.status == "publishing"
+    with time_machine.travel(NOW + dt.timedelta(seconds=30), tick=False):
+        assert services.watchdog_run().settled == 0  # within the grace: maybe still settling
+    with time_machine.travel(NOW + dt.timedelta(minutes=2), tick=False):
+        assert services.watchdog_run().settled == 1
+    slot.refresh_from_db()
+    assert slot.status == "published"

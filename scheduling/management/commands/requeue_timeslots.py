@@ -38,6 +38,7 @@ class Command(BaseCommand):
         result = services.watchdog_run(now=now, channel=target)
         self.stdout.write(
             f"missed {result.missed}, re-enqueued {result.requeued} overdue, enqueued "
-            f"{result.enqueued} never-enqueued, re-dispatched {result.deliveries_redispatched} "
+            f"{result.enqueued} never-enqueued, settled {result.settled} stuck, re-dispatched "
+            f"{result.deliveries_redispatched} "
             f"deliveries, {result.deliveries_unconfirmed} unconfirmed"
         )
