@@ -100,7 +100,9 @@ def validate(value: recurrence.Recurrence) -> None:
         # Building the rules catches values dateutil rejects (BYHOUR=25, bad BYSETPOS...).
         anchor = dt.datetime(2020, 1, 6)  # noqa: DTZ001 - deliberately naive local time
         for rule in [*value.rrules, *value.exrules]:
-            rule.to_dateutil_rrule(dtstart=anchor)
+            # dateutil reports some impossible combinations only when iterating
+            # (MINUTELY;INTERVAL=27;BYHOUR=0): take the first occurrence to find out.
+            next(iter(rule.to_dateutil_rrule(dtstart=anchor)), None)
     except (ValueError, TypeError) as exc:
         raise ValidationError(f"Not a valid recurrence rule: {exc}") from None
 

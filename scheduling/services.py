@@ -79,6 +79,19 @@ class PlanResult:
 
 def _slots_for(schedule: Schedule, *, start: dt.datetime, end: dt.datetime) -> list[Timeslot]:
     channel = schedule.channel
+    try:
+        instants = rules.occurrences(
+            schedule.recurrence,
+            tz=channel.tz,
+            starts_on=schedule.starts_on,
+            start=start,
+            end=end,
+        )
+    except ValueError:
+        # A rule saved before validation caught this kind of mistake must not stop the
+        # planner for every other channel: log it and plan the rest.
+        log.exception("schedule %s has a rule that cannot be expanded", schedule.pk)
+        return []
     return [
         Timeslot(
             channel_id=channel.id,
@@ -87,13 +100,7 @@ def _slots_for(schedule: Schedule, *, start: dt.datetime, end: dt.datetime) -> l
             planned_for=instant,
             token=uuid.uuid4(),
         )
-        for instant in rules.occurrences(
-            schedule.recurrence,
-            tz=channel.tz,
-            starts_on=schedule.starts_on,
-            start=start,
-            end=end,
-        )
+        for instant in instants
     ]
 
 

@@ -3,43 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 import pytest
 import time_machine
-from django.db import connection
 
 from publishing import services
 from publishing.models import Delivery
 from scheduling.models import Timeslot
+from tests.conftest import race
 from tests.factories import ChannelFactory, QueueEntryFactory, ScheduleFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 T0 = dt.datetime(2026, 6, 1, 9, 0, tzinfo=dt.UTC)
-
-
-def race(*calls):
-    """Run the calls in threads released at the same instant; return their results."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-    errors: list = []
-
-    def run(i, call):
-        try:
-            barrier.wait()
-            results[i] = call()
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert not errors, errors
-    return results
 
 
 def test_two_slots_due_at_once_take_two_different_posts():

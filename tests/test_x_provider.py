@@ -5,7 +5,6 @@ publishing.services.delivery_send exactly as the Celery task runs them."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
 from http.client import RemoteDisconnected
 
@@ -25,6 +24,7 @@ from publishing.providers import x as x_provider
 from publishing.services import deliveries_recover, delivery_send
 from scheduling.models import Timeslot
 from tests import fake_x as fakes
+from tests.conftest import race
 from tests.factories import ChannelFactory, MembershipFactory, PostFactory, XAccountFactory
 
 fake_x = fakes.fake_x
@@ -436,30 +436,6 @@ def test_tokens_another_worker_already_refreshed_are_used_without_refreshing(
     assert published.external_id
     assert fake_x.calls_to("POST", TOKEN) == []
     assert fake_x.calls_to("POST", TWEETS)[0].bearer == newer["access_token"]
-
-
-def race(*calls):
-    """Run the calls in threads (each with its own database connection) released at once."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-    errors: list = []
-
-    def run(i, call):
-        try:
-            barrier.wait()
-            results[i] = call()
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert not errors, errors
-    return results
 
 
 @pytest.mark.postgres

@@ -55,6 +55,26 @@ class Published:
     url: str = ""
 
 
+class PlainTextProvider:
+    """Length is plain characters; the only rules are "not empty" and a maximum length."""
+
+    label = "This network"
+    max_length = 0
+
+    def text_length(self, text: str) -> int:
+        return len(text)
+
+    def validate(self, text: str) -> list[str]:
+        if not text.strip():
+            return ["The text is empty."]
+        if len(text) > self.max_length:
+            return [
+                f"{self.label} takes at most {self.max_length} characters; this text has "
+                f"{len(text)}."
+            ]
+        return []
+
+
 class Provider(Protocol):
     name: str
     max_length: int

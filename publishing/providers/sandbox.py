@@ -5,24 +5,15 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from publishing.providers import Published, Rejected
+from publishing.providers import PlainTextProvider, Published, Rejected
 
 
-class SandboxProvider:
+class SandboxProvider(PlainTextProvider):
+    label = "The sandbox"
     name = "sandbox"
     max_length = 500
     # The timeline row is unique per delivery, so a repeated call cannot post twice.
     idempotent = True
-
-    def text_length(self, text: str) -> int:
-        return len(text)
-
-    def validate(self, text: str) -> list[str]:
-        if not text.strip():
-            return ["The text is empty."]
-        if len(text) > self.max_length:
-            return [f"The sandbox allows {self.max_length} characters; this text has {len(text)}."]
-        return []
 
     def publish(self, delivery) -> Published:
         from publishing.models import SandboxPost

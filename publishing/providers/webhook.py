@@ -16,7 +16,7 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
-from publishing.providers import Published, RateLimited, Rejected, Transient
+from publishing.providers import PlainTextProvider, Published, RateLimited, Rejected, Transient
 
 SIGNATURE_HEADER = "X-QueueLoop-Signature"
 
@@ -37,20 +37,11 @@ def payload_for(delivery) -> dict:
     }
 
 
-class WebhookProvider:
+class WebhookProvider(PlainTextProvider):
+    label = "A webhook"
     name = "webhook"
     max_length = 10_000
     idempotent = True
-
-    def text_length(self, text: str) -> int:
-        return len(text)
-
-    def validate(self, text: str) -> list[str]:
-        if not text.strip():
-            return ["The text is empty."]
-        if len(text) > self.max_length:
-            return [f"Webhooks take at most {self.max_length} characters; this has {len(text)}."]
-        return []
 
     def publish(self, delivery) -> Published:
         credentials = delivery.account.credentials
