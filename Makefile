@@ -32,3 +32,22 @@ format: $(VENV)/.dev
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3* var/redis staticfiles
+
+# Benchmarks (bench/README.md): real PostgreSQL and Redis on 127.0.0.1, in the bench's own
+# database and Redis db (BENCH_DATABASE_URL, BENCH_REDIS_URL). One table, then one JSON line.
+$(VENV)/.bench: requirements.txt bench/requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r bench/requirements.txt
+	touch $@
+
+bench: $(VENV)/.bench
+	$(BIN)/python -m bench.run
+
+bench-quick: $(VENV)/.bench
+	$(BIN)/python -m bench.run --quick
+
+# Reliability drills (drills/README.md): real worker/beat/Redis/PostgreSQL processes, faults
+# injected, recovery measured. `make drills` is the full run (~15 min, 500 slots);
+# DRILLS_ARGS="--quick" is the subset `make test` runs, "--only 2,4" picks scenarios.
+.PHONY: drills
+drills: $(VENV)/.dev
+	$(BIN)/python -m drills $(DRILLS_ARGS)

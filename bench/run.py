@@ -1,0 +1,1281 @@
+"""Queue Loop benchmarks: one run, one table, one final JSON line.
+
+    python -m bench.run            # full: N=10,000 channels, M=2,000 hot slots
+    python -m bench.run --quick    # the same six scenarios, smaller, under 3 minutes
+    python -m bench.run profile-publish --m 500   # where a hot slot's CPU goes (pyinstrument)
+
+Everything runs on this machine against real PostgreSQL and Redis, in the bench's own
+database (dropped and recreated; BENCH_DATABASE_URL) and Redis db (BENCH_REDIS_URL), with
+real `celery -A queueloop worker` processes and a local asyncio webhook receiver that
+answers after 100 ms. See bench/README.md for what each scenario measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+os.environ.setdefault("QUEUELOOP_VAR_DIR", tempfile.mkdtemp(prefix="ql-bench-var-"))
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+UTC = dt.UTC
+QUEUE = os.environ.get("BENCH_QUEUE", "queueloop-bench")
+PLAN_QUEUE = f"{QUEUE}-plan"
+RECEIVER_DELAY = 0.1
+POOL = "threads"
+# One worker: 64 threads, so 2,000 100-ms calls need >= 3.1 s of wall time. Two workers:
+# 32 threads each, the same total concurrency: PostgreSQL allows 100 connections on this
+# machine (shared with other users), and each running task holds one.
+ONE_WORKER = (1, 64)
+TWO_WORKERS = (2, 32)
+
+
+# --- Plumbing ----------------------------------------------------------------------------
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _db_url() -> str:
+    import django.conf
+
+    return django.conf.settings.DATABASE_URL
+
+
+def _admin_conn():
+    import psycopg2
+
+    url = urlparse(os.environ["DATABASE_URL"])
+    conn = psycopg2.connect(
+        host=url.hostname,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        dbname="postgres",
+    )
+    conn.autocommit = True
+    return conn, url.path.lstrip("/")
+
+
+def database_create() -> None:
+    conn, name = _admin_conn()
+    if "bench" not in name:
+        raise SystemExit(f"refusing to recreate database {name!r}: its name must contain 'bench'")
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+
+
+def database_drop() -> None:
+    from django.db import connections
+
+    connections.close_all()
+    conn, name = _admin_conn()
+    if "bench" in name:
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
+
+
+def redis_client():
+    import redis
+    from django.conf import settings
+
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+def redis_cleanup() -> None:
+    """Delete only the bench's keys in the bench's Redis db (never FLUSHDB)."""
+    r = redis_client()
+    keys = [QUEUE, PLAN_QUEUE, "unacked", "unacked_index", "unacked_mutex"]
+    for pattern in ("bench:*", "_kombu.binding*", f"{QUEUE}*"):
+        keys += list(r.scan_iter(pattern, count=1000))
+    if keys:
+        r.delete(*keys)
+
+
+def truncate_all() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute(
+            "TRUNCATE accounts_workspace, scheduling_plannerstate, "
+            "django_celery_beat_periodictask, django_celery_beat_clockedschedule, "
+            "django_celery_beat_periodictasks RESTART IDENTITY CASCADE"
+        )
+        cur.execute("DROP TABLE IF EXISTS bench_due")
+
+
+class Proc:
+    """A child process in its own process group, stopped by its own id only."""
+
+    def __init__(
+        self, name: str, cmd: list[str], env: dict | None = None, logdir: Path | None = None
+    ):
+        self.name = name
+        self.log_path = logdir / f"{name}.log"
+        self.log = open(self.log_path, "wb")
+        self.popen = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def stop(self, sig=signal.SIGQUIT, timeout: float = 10) -> None:
+        if self.popen.poll() is None:
+            try:
+                os.killpg(self.popen.pid, sig)
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(5)
+            except ProcessLookupError:
+                pass
+        self.log.close()
+
+    def tail(self, n: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+
+class Receiver:
+    def __init__(self, logdir: Path, delay: float = RECEIVER_DELAY):
+        self.proc = subprocess.Popen(
+            [PY, "-m", "bench.receiver", "--delay", str(delay)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=open(logdir / "receiver.log", "wb"),
+            start_new_session=True,
+            text=True,
+        )
+        line = self.proc.stdout.readline()
+        self.port = int(line.split()[1])
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+
+    def _call(self, method: str, path: str):
+        import requests
+
+        return requests.request(method, f"http://127.0.0.1:{self.port}{path}", timeout=30)
+
+    def reset(self) -> None:
+        self._call("POST", "/reset")
+
+    def records(self) -> list[tuple[str, float, object]]:
+        return self._call("GET", "/records").json()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(10)
+
+
+def workers_start(
+    count: int, concurrency: int, logdir: Path, tag: str, *, pool=POOL, queue=QUEUE, wait=True
+):
+    r = redis_client()
+    for key in r.scan_iter("bench:ready:*"):
+        r.delete(key)
+    procs = []
+    for i in range(1, count + 1):
+        cmd = [
+            PY,
+            "-m",
+            "celery",
+            "-A",
+            "queueloop",
+            "worker",
+            "-P",
+            pool,
+            "-c",
+            str(concurrency),
+            "-Q",
+            queue,
+            "-n",
+            f"bench{i}-{tag}@%h",
+            "-l",
+            "WARNING",
+        ]
+        procs.append(Proc(f"worker-{tag}-{i}", cmd, logdir=logdir))
+    if wait:
+        workers_wait(procs)
+    return procs
+
+
+def workers_wait(procs) -> None:
+    """Until every worker has sent worker_ready (bench/tasks.py)."""
+    r = redis_client()
+    count = len(procs)
+    deadline = time.monotonic() + 90
+    while sum(1 for _ in r.scan_iter("bench:ready:*")) < count:
+        if time.monotonic() > deadline or any(p.popen.poll() is not None for p in procs):
+            raise RuntimeError("worker did not start:\n" + "\n".join(p.tail() for p in procs))
+        time.sleep(0.1)
+
+
+def workers_stop(procs) -> None:
+    for p in procs:
+        p.stop()
+
+
+def rss_mb(pid: int) -> float:
+    import psutil
+
+    proc = psutil.Process(pid)
+    total = proc.memory_info().rss
+    for child in proc.children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total / 2**20
+
+
+def cpu_seconds(procs) -> float:
+    """User + system CPU of the worker processes (and their pool children) so far."""
+    import psutil
+
+    total = 0.0
+    for p in procs:
+        proc = psutil.Process(p.pid)
+        for one in [proc, *proc.children(recursive=True)]:
+            try:
+                times = one.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+    return total
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def lateness_stats(late: list[float]) -> dict:
+    return {
+        "p50": round(percentile(late, 50), 3),
+        "p95": round(percentile(late, 95), 3),
+        "p99": round(percentile(late, 99), 3),
+        "max": round(max(late), 3) if late else None,
+        "min": round(min(late), 3) if late else None,
+    }
+
+
+def wait_until(predicate, *, timeout: float, interval: float = 0.5) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
+def sleep_until(when: float) -> None:
+    delay = when - time.time()
+    if delay > 0:
+        time.sleep(delay)
+
+
+def queue_len(queue: str = QUEUE) -> int:
+    return redis_client().llen(queue)
+
+
+# --- Data --------------------------------------------------------------------------------
+
+
+def make_workspace(slug: str):
+    from accounts.models import Workspace
+
+    return Workspace.objects.create(name=slug, slug=slug)
+
+
+def make_channels(workspace, n: int):
+    from channels.models import Channel
+
+    return Channel.objects.bulk_create(
+        [Channel(workspace=workspace, name=f"#c{i}", slug=f"c{i}") for i in range(n)],
+        batch_size=2000,
+    )
+
+
+def daily_rule(at: dt.datetime):
+    import recurrence
+
+    return recurrence.deserialize(
+        f"RRULE:FREQ=DAILY;BYHOUR={at.hour};BYMINUTE={at.minute};BYSECOND={at.second}"
+    )
+
+
+def make_schedules(channels, times_for) -> None:
+    """times_for(i) -> list of aware UTC instants; one daily schedule per instant."""
+    from scheduling.models import Schedule
+
+    rows = [
+        Schedule(channel=ch, name=f"s{k}", recurrence=daily_rule(at))
+        for i, ch in enumerate(channels)
+        for k, at in enumerate(times_for(i))
+    ]
+    Schedule.objects.bulk_create(rows, batch_size=2000)
+
+
+def make_publishable(workspace, channels, url: str) -> None:
+    """One webhook account (to the receiver) and one ready post in each channel's queue."""
+    from accounts.models import SocialAccount
+    from channels.models import Channel, QueueEntry
+    from posts.models import Post
+
+    accounts = SocialAccount.objects.bulk_create(
+        [
+            SocialAccount(
+                workspace=workspace,
+                provider="webhook",
+                handle=f"hook{i}",
+                credentials={"url": url, "secret": f"secret-{i}"},
+            )
+            for i in range(len(channels))
+        ],
+        batch_size=2000,
+    )
+    Channel.accounts.through.objects.bulk_create(
+        [
+            Channel.accounts.through(channel_id=ch.id, socialaccount_id=acc.id)
+            for ch, acc in zip(channels, accounts, strict=True)
+        ],
+        batch_size=2000,
+    )
+    posts = Post.objects.bulk_create(
+        [Post(workspace=workspace, text=f"Evergreen post {i}") for i in range(len(channels))],
+        batch_size=2000,
+    )
+    QueueEntry.objects.bulk_create(
+        [
+            QueueEntry(channel=ch, post=post, position=0)
+            for ch, post in zip(channels, posts, strict=True)
+        ],
+        batch_size=2000,
+    )
+
+
+# --- Scenario 1: planner -----------------------------------------------------------------
+
+
+def plan_once(args) -> None:
+    """Child process: one planner_run, measured; prints one JSON line."""
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from scheduling import enqueue
+    from scheduling.services import planner_run
+
+    queries = [0]
+    broker = [0.0]
+
+    def count(execute, sql, params, many, context):
+        queries[0] += 1
+        return execute(sql, params, many, context)
+
+    real_send_now = enqueue.send_now
+
+    def timed_send_now(messages):
+        t = time.perf_counter()
+        try:
+            return real_send_now(messages)
+        finally:
+            broker[0] += time.perf_counter() - t
+
+    enqueue.send_now = timed_send_now
+    connection.ensure_connection()
+    # Warm the broker connection pool outside the timing, as a running worker has it.
+    from queueloop.celery import app
+
+    with app.producer_or_acquire():
+        pass
+    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    now = dt.datetime.fromisoformat(args.now)
+    until = dt.datetime.fromisoformat(args.until)
+    profiler = None
+    if args.profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.001)
+        profiler.start()
+    with connection.execute_wrapper(count):
+        started, cpu = time.perf_counter(), time.process_time()
+        result = planner_run(now=now, until=until)
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    if profiler:
+        profiler.stop()
+        print(profiler.output_text(unicode=False, color=False), file=sys.stderr)
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out = {
+        "created": result.created,
+        "enqueued": result.enqueued,
+        "seconds": round(elapsed, 3),
+        "cpu_seconds": round(cpu, 3),
+        "broker_seconds": round(broker[0], 3),
+        "queries": queries[0],
+        "rss_before_mb": round(base_rss, 1),
+        "peak_rss_mb": round(peak_rss, 1),
+    }
+    print(json.dumps(out), flush=True)
+
+
+def planner_data(n: int):
+    """N channels x 2 daily schedules, each firing once in [now, now + 75 min)."""
+    from django.db import connection
+
+    truncate_all()
+    redis_cleanup()
+    ws = make_workspace("planner")
+    channels = make_channels(ws, n)
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    until = now + dt.timedelta(minutes=75)
+
+    # Times spread over minutes 16..73 of the window (the hourly run plans 15+ min ahead).
+    def times_for(i: int):
+        a = now + dt.timedelta(minutes=16 + i % 29, seconds=(i * 7) % 60)
+        return [a, a + dt.timedelta(minutes=29)]
+
+    make_schedules(channels, times_for)
+    with connection.cursor() as cur:
+        cur.execute("VACUUM ANALYZE")
+    return channels, now, until
+
+
+def plan_in_child(now, until, *, profile: bool = False) -> dict:
+    cmd = [PY, "-m", "bench.run", "plan-once", "--now", now.isoformat()]
+    cmd += ["--until", until.isoformat()] + (["--profile"] if profile else [])
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    if out.returncode:
+        raise RuntimeError(f"plan-once failed:\n{out.stderr[-3000:]}")
+    if profile:
+        print(out.stderr)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def profile_planner(args) -> None:
+    """One planner_run over N channels x 2 schedules in a child process, profiled."""
+    import django
+
+    database_create()
+    django.setup()
+    from django.core.management import call_command
+
+    try:
+        call_command("migrate", verbosity=0)
+        _, now, until = planner_data(args.n)
+        print(json.dumps(plan_in_child(now, until, profile=not args.no_profiler)))
+    finally:
+        redis_cleanup()
+        database_drop()
+
+
+def _planner_reset() -> None:
+    """Forget the slots and messages of a planner run (keeps queue bindings and workers)."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("TRUNCATE scheduling_timeslot, scheduling_plannerstate CASCADE")
+        cur.execute("VACUUM ANALYZE scheduling_timeslot")
+    redis_client().delete(QUEUE, "bench:plan:done")
+
+
+def _planner_split(channels, now, until, procs) -> dict:
+    from bench.tasks import plan_batch
+    from scheduling.models import PlannerState, Timeslot
+
+    PlannerState.objects.create(key="default")  # created once, before the parts run
+    ids = [c.id for c in channels]
+    per_task = max(50, math.ceil(len(ids) / 20))
+    r = redis_client()
+    started = time.time()
+    batches = [ids[i : i + per_task] for i in range(0, len(ids), per_task)]
+    for batch in batches:
+        plan_batch.apply_async(
+            (batch[0], batch[-1], now.isoformat(), until.isoformat()), queue=PLAN_QUEUE
+        )
+    wait_until(lambda: r.llen("bench:plan:done") >= len(batches), timeout=600, interval=0.05)
+    parts = [json.loads(x) for x in r.lrange("bench:plan:done", 0, -1)]
+    elapsed = max(p["finished"] for p in parts) - started
+    enqueued = sum(p["enqueued"] for p in parts)
+    return {
+        "workers": 2,
+        "tasks": len(batches),
+        "channels_per_task": per_task,
+        "created": sum(p["created"] for p in parts),
+        "enqueued": enqueued,
+        "seconds": round(elapsed, 3),
+        "per_second": round(enqueued / elapsed, 1),
+        "processes_used": len({p["pid"] for p in parts}),
+        "task_seconds_sum": round(sum(p["finished"] - p["started"] for p in parts), 2),
+        "messages_on_broker": queue_len(),
+        "timeslots_in_db": Timeslot.objects.count(),
+        "worker_rss_mb": round(rss_mb(procs[0].pid), 1),
+    }
+
+
+def scenario_planner(n: int, logdir: Path, reps: int) -> dict:
+    """One process, then 2 workers; `reps` times, alternating, reporting the medians.
+
+    On a shared machine the load changes from minute to minute: pairs of runs next to each
+    other and the median of several are what make the two comparable.
+    """
+    log(f"planner: {n} channels x 2 schedules, {reps} round(s)")
+    channels, now, until = planner_data(n)
+    redis_cleanup()
+    procs = workers_start(1, 2, logdir, "plan", pool="prefork", queue=PLAN_QUEUE)
+    singles, splits = [], []
+    try:
+        for _ in range(reps):
+            _planner_reset()
+            single = plan_in_child(now, until)
+            single["messages_on_broker"] = queue_len()
+            single["per_second"] = round(single["enqueued"] / single["seconds"], 1)
+            single["broker_per_second"] = round(
+                single["enqueued"] / max(single["broker_seconds"], 1e-9)
+            )
+            log(f"planner, one process: {single}")
+            _planner_reset()
+            split = _planner_split(channels, now, until, procs)
+            split["speedup"] = round(split["per_second"] / single["per_second"], 2)
+            log(f"planner, split: {split}")
+            singles.append(single)
+            splits.append(split)
+    finally:
+        workers_stop(procs)
+        redis_cleanup()
+
+    def median_of(runs):
+        return sorted(runs, key=lambda r: r["per_second"])[len(runs) // 2]
+
+    single, split = dict(median_of(singles)), dict(median_of(splits))
+    single["all_per_second"] = [r["per_second"] for r in singles]
+    split["all_per_second"] = [r["per_second"] for r in splits]
+    split["all_speedups"] = [r["speedup"] for r in splits]
+    split["speedup"] = round(split["per_second"] / single["per_second"], 2)
+    return {"channels": n, "schedules": 2 * n, "one_process": single, "two_workers": split}
+
+
+# --- Scenarios 2-5: hot minute, raw ETA, django-celery-beat, minute poller ----------------
+
+
+@dataclass
+class HotResult:
+    name: str
+    setup: str
+    items: int
+    arrived: int = 0
+    duplicates: int = 0
+    lost: int = 0
+    stats: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {
+            "setup": self.setup,
+            "items": self.items,
+            "arrived": self.arrived,
+            "duplicates": self.duplicates,
+            "lost": self.lost,
+            **self.stats,
+            **self.extra,
+        }
+
+
+def _arrivals(receiver: Receiver, items: set) -> tuple[dict, int]:
+    """First arrival per item, and the duplicate count (requests beyond one per key)."""
+    records = receiver.records()
+    first: dict = {}
+    seen_keys: set = set()
+    duplicates = 0
+    for key, arrived, item in records:
+        if key in seen_keys:
+            duplicates += 1
+            continue
+        seen_keys.add(key)
+        if item in items and (item not in first or arrived < first[item]):
+            first[item] = arrived
+    return first, duplicates
+
+
+def _lead(m: int, quick: bool) -> float:
+    # Time for the messages to reach the worker(s) before the hot second.
+    return (4 if quick else 10) + m / 400
+
+
+def scenario_hot_minute(m: int, workers: tuple[int, int], receiver, logdir, quick) -> HotResult:
+    from django.db.models import Count
+
+    from scheduling.models import PlannerState, Timeslot
+    from scheduling.services import planner_run
+
+    count, conc = workers
+    setup = f"{count} worker{'s' if count > 1 else ''} x {POOL} {conc}"
+    log(f"hot minute: {m} slots, {setup}")
+    truncate_all()
+    redis_cleanup()
+    receiver.reset()
+    procs = workers_start(count, conc, logdir, f"hot{count}", wait=False)
+    try:
+        ws = make_workspace("hot")
+        channels = make_channels(ws, m)
+        make_publishable(ws, channels, receiver.url)
+        workers_wait(procs)
+        now = dt.datetime.now(UTC)
+        t0 = (now + dt.timedelta(seconds=_lead(m, quick))).replace(microsecond=0)
+        make_schedules(channels, lambda i: [t0])
+        PlannerState.objects.all().delete()
+        started = time.perf_counter()
+        result = planner_run(now=now, until=t0 + dt.timedelta(seconds=1))
+        plan_seconds = time.perf_counter() - started
+        sleep_until(t0.timestamp() - 0.3)
+        held = queue_len() == 0
+        cpu_before = cpu_seconds(procs)
+        ids = set(Timeslot.objects.values_list("id", flat=True))
+        live = (Timeslot.Status.SCHEDULED, Timeslot.Status.PUBLISHING)
+
+        def done():
+            first, _ = _arrivals(receiver, ids)
+            return len(first) >= len(ids) and not Timeslot.objects.filter(status__in=live).exists()
+
+        wait_until(done, timeout=120 + m / 20)
+        worker_cpu = cpu_seconds(procs) - cpu_before
+        rss = max(rss_mb(p.pid) for p in procs)
+    finally:
+        workers_stop(procs)
+    first, duplicates = _arrivals(receiver, ids)
+    due = dict(Timeslot.objects.values_list("id", "publish_at"))
+    late = [first[i] - due[i].timestamp() for i in first]
+    terminal_with_reason = set(
+        Timeslot.objects.filter(status__in=Timeslot.TERMINAL)
+        .exclude(reason="")
+        .values_list("id", flat=True)
+    )
+    lost = len([i for i in ids if i not in first and i not in terminal_with_reason])
+    statuses = dict(
+        Timeslot.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n")
+    )
+    out = HotResult(
+        "hot minute (Queue Loop)", setup, m, len(first), duplicates, lost, lateness_stats(late)
+    )
+    out.extra = {
+        "planned": result.created,
+        "enqueued": result.enqueued,
+        "plan_seconds": round(plan_seconds, 2),
+        "all_held_before_due": held,
+        "worker_cpu_ms_per_item": round(worker_cpu * 1000 / m, 1),
+        "statuses": statuses,
+        "worker_rss_mb": round(rss, 1),
+    }
+    log(f"  -> {out.as_dict()}")
+    return out
+
+
+def scenario_raw_eta(m: int, workers: tuple[int, int], receiver, logdir, quick) -> HotResult:
+    from bench.tasks import post_hook
+
+    count, conc = workers
+    setup = f"{count} worker{'s' if count > 1 else ''} x {POOL} {conc}"
+    log(f"raw Celery ETA floor: {m} bare tasks, {setup}")
+    redis_cleanup()
+    receiver.reset()
+    procs = workers_start(count, conc, logdir, f"raw{count}")
+    try:
+        t0 = (dt.datetime.now(UTC) + dt.timedelta(seconds=_lead(m, quick))).replace(microsecond=0)
+        started = time.perf_counter()
+        for i in range(m):
+            post_hook.apply_async((f"raw-{i}", i, receiver.url), eta=t0)
+        enqueue_seconds = time.perf_counter() - started
+        sleep_until(t0.timestamp() - 0.3)
+        held = queue_len() == 0
+        cpu_before = cpu_seconds(procs)
+        items = set(range(m))
+        wait_until(lambda: len(_arrivals(receiver, items)[0]) >= m, timeout=60 + m / 20)
+        worker_cpu = cpu_seconds(procs) - cpu_before
+        rss = max(rss_mb(p.pid) for p in procs)
+    finally:
+        workers_stop(procs)
+    first, duplicates = _arrivals(receiver, items)
+    late = [first[i] - t0.timestamp() for i in first]
+    out = HotResult("floor: raw Celery ETA", setup, m, len(first), duplicates, m - len(first))
+    out.stats = lateness_stats(late)
+    out.extra = {
+        "apply_async_per_second": round(m / enqueue_seconds),
+        "all_held_before_due": held,
+        "worker_cpu_ms_per_item": round(worker_cpu * 1000 / m, 1),
+        "worker_rss_mb": round(rss, 1),
+    }
+    log(f"  -> {out.as_dict()}")
+    return out
+
+
+def scenario_celery_beat(m: int, receiver, logdir, quick) -> HotResult:
+    from django_celery_beat.models import ClockedSchedule, PeriodicTask
+
+    count, conc = ONE_WORKER
+    setup = f"DatabaseScheduler + 1 worker x {POOL} {conc}"
+    log(f"django-celery-beat: {m} one-off clocked tasks, {setup}")
+    truncate_all()
+    redis_cleanup()
+    receiver.reset()
+    # How fast entries can be created here, to put the due time just after the last one.
+    started = time.perf_counter()
+    for i in range(20):
+        clocked = ClockedSchedule.objects.create(clocked_time=dt.datetime.now(UTC))
+        PeriodicTask.objects.create(
+            name=f"calibrate-{i}", task="bench.post_hook", clocked=clocked, one_off=True
+        )
+    per_entry = (time.perf_counter() - started) / 20
+    PeriodicTask.objects.all().delete()
+    ClockedSchedule.objects.all().delete()
+    procs = workers_start(count, conc, logdir, "beat")
+    beat = Proc(
+        "beat-dbscheduler",
+        [
+            PY,
+            "-m",
+            "celery",
+            "-A",
+            "bench.celery_app",
+            "beat",
+            "-l",
+            "WARNING",
+            "-S",
+            "django_celery_beat.schedulers:DatabaseScheduler",
+        ],
+        env={"BENCH_BEAT": "dbscheduler"},
+        logdir=logdir,
+    )
+    try:
+        # Entries are created one by one, as an app does when users schedule posts.
+        t0 = (
+            dt.datetime.now(UTC) + dt.timedelta(seconds=_lead(m, quick) + m * per_entry * 1.5)
+        ).replace(microsecond=0)
+        started = time.perf_counter()
+        for i in range(m):
+            clocked = ClockedSchedule.objects.create(clocked_time=t0)
+            PeriodicTask.objects.create(
+                name=f"post-{i}",
+                task="bench.post_hook",
+                clocked=clocked,
+                one_off=True,
+                args=json.dumps([f"beat-{i}", i, receiver.url]),
+            )
+        create_seconds = time.perf_counter() - started
+        ready_before_due = time.time() < t0.timestamp() - 1
+        items = set(range(m))
+        sleep_until(t0.timestamp())
+        wait_until(lambda: len(_arrivals(receiver, items)[0]) >= m, timeout=120 + m / 10)
+    finally:
+        beat.stop()
+        workers_stop(procs)
+    first, duplicates = _arrivals(receiver, items)
+    late = [first[i] - t0.timestamp() for i in first]
+    out = HotResult("peer: django-celery-beat", setup, m, len(first), duplicates, m - len(first))
+    out.stats = lateness_stats(late)
+    out.extra = {
+        "create_seconds": round(create_seconds, 2),
+        "created_per_second": round(m / create_seconds),
+        "created_before_due": ready_before_due,
+    }
+    log(f"  -> {out.as_dict()}")
+    return out
+
+
+def scenario_poller(m: int, receiver, logdir, quick) -> HotResult:
+    from django.db import connection
+
+    count, conc = ONE_WORKER
+    setup = f"beat every 60 s + 1 worker x {POOL} {conc}"
+    log(f"minute poller: {m} rows, {setup}")
+    truncate_all()
+    redis_cleanup()
+    receiver.reset()
+    # Due at second 30 of a minute: the expected phase (a poller's wait is 0-60 s).
+    now = dt.datetime.now(UTC)
+    t0 = now.replace(second=30, microsecond=0)
+    while t0 < now + dt.timedelta(seconds=8):
+        t0 += dt.timedelta(minutes=1)
+    with connection.cursor() as cur:
+        cur.execute(
+            "CREATE TABLE bench_due (key text PRIMARY KEY, item integer, url text, "
+            "due timestamptz NOT NULL, sent_at timestamptz)"
+        )
+        cur.execute("CREATE INDEX bench_due_unsent ON bench_due (due) WHERE sent_at IS NULL")
+        cur.executemany(
+            "INSERT INTO bench_due (key, item, url, due) VALUES (%s, %s, %s, %s)",
+            [(f"poll-{i}", i, receiver.url, t0) for i in range(m)],
+        )
+    procs = workers_start(count, conc, logdir, "poller")
+    beat = Proc(
+        "beat-poller",
+        [
+            PY,
+            "-m",
+            "celery",
+            "-A",
+            "bench.celery_app",
+            "beat",
+            "-l",
+            "WARNING",
+            "-s",
+            str(logdir / "celerybeat-poller"),
+        ],
+        env={"BENCH_BEAT": "poller"},
+        logdir=logdir,
+    )
+    try:
+        items = set(range(m))
+        sleep_until(t0.timestamp())
+        wait_until(lambda: len(_arrivals(receiver, items)[0]) >= m, timeout=90 + m / 20)
+    finally:
+        beat.stop()
+        workers_stop(procs)
+    first, duplicates = _arrivals(receiver, items)
+    late = [first[i] - t0.timestamp() for i in first]
+    out = HotResult("peer: minute poller", setup, m, len(first), duplicates, m - len(first))
+    out.stats = lateness_stats(late)
+    out.extra = {"due_second_of_minute": 30}
+    log(f"  -> {out.as_dict()}")
+    return out
+
+
+# --- Scenario 6: worker memory -----------------------------------------------------------
+
+
+def scenario_worker_rss(held: int, logdir: Path) -> dict:
+    from scheduling import enqueue
+
+    count, conc = ONE_WORKER
+    log(f"worker RSS: {held} ETA tasks held, 1 worker x {POOL} {conc}")
+    redis_cleanup()
+    procs = workers_start(count, conc, logdir, "rss")
+    try:
+        idle = rss_mb(procs[0].pid)
+        eta = dt.datetime.now(UTC) + dt.timedelta(minutes=60)
+        messages = [enqueue.Message(10**9 + i, uuid.uuid4(), eta) for i in range(held)]
+        started = time.perf_counter()
+        for i in range(0, held, 2000):
+            enqueue.send_now(messages[i : i + 2000])
+        enqueue_seconds = time.perf_counter() - started
+        r = redis_client()
+        t = time.perf_counter()
+        ok = wait_until(
+            lambda: r.llen(QUEUE) == 0 and r.hlen("unacked") >= held, timeout=300, interval=0.5
+        )
+        fetch_seconds = time.perf_counter() - t
+        time.sleep(1)
+        loaded = rss_mb(procs[0].pid)
+        out = {
+            "held": held,
+            "all_held": ok,
+            "unacked_in_redis": r.hlen("unacked"),
+            "rss_idle_mb": round(idle, 1),
+            "rss_mb": round(loaded, 1),
+            "kb_per_task": round((loaded - idle) * 1024 / held, 2),
+            "batch_enqueue_per_second": round(held / enqueue_seconds),
+            "worker_fetch_seconds": round(fetch_seconds, 1),
+        }
+    finally:
+        for p in procs:
+            p.stop(signal.SIGKILL)
+        redis_cleanup()
+    log(f"  -> {out}")
+    return out
+
+
+# --- Profile: where a hot slot's CPU goes ------------------------------------------------
+
+
+def profile_publish(args) -> None:
+    """In one process, no broker: M slots through timeslot_publish + delivery_send, profiled.
+
+    The receiver answers at once here, so the figures are our bookkeeping's cost per slot
+    (plus one local HTTP round trip), the CPU that a worker spends in a hot minute.
+    """
+    import django
+
+    database_create()
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection, connections
+    from pyinstrument import Profiler
+
+    from publishing import services
+    from publishing.models import Delivery
+    from scheduling.models import Timeslot
+    from scheduling.services import planner_run
+
+    call_command("migrate", verbosity=0)
+    receiver = Receiver(Path(tempfile.mkdtemp(prefix="ql-bench-prof-")), delay=0)
+    try:
+        ws = make_workspace("profile")
+        channels = make_channels(ws, args.m)
+        make_publishable(ws, channels, receiver.url)
+        now = dt.datetime.now(UTC).replace(microsecond=0)
+        make_schedules(channels, lambda i: [now + dt.timedelta(minutes=20)])
+        planner_run(now=now, until=now + dt.timedelta(minutes=21))
+        redis_cleanup()
+        slots = list(Timeslot.objects.values_list("id", "token", "publish_at"))
+        services.dispatch_deliveries = lambda ids, eta=None: None  # no broker in the profile
+        queries = [0]
+
+        def count(execute, sql, params, many, context):
+            queries[0] += 1
+            return execute(sql, params, many, context)
+
+        def task_boundary():
+            # What Celery's Django fixup does before and after every task (with
+            # CELERY_DB_REUSE_MAX unset): close the connections, so each task connects anew.
+            if not args.reuse_connections:
+                connections.close_all()
+
+        from publishing.providers import get_provider
+
+        t = time.perf_counter()
+        get_provider("webhook")  # imports every provider module (x: twitter_text)
+        provider_import = time.perf_counter() - t
+        profiler = Profiler(interval=0.001)
+        cprofile = None
+        if args.cprofile:
+            import cProfile
+
+            cprofile = cProfile.Profile(time.process_time)
+        with connection.execute_wrapper(count):
+            if cprofile:
+                cprofile.enable()
+            elif not args.no_profiler:
+                profiler.start()
+            started, cpu = time.perf_counter(), time.process_time()
+            for id_, token, at in slots:
+                task_boundary()
+                services.timeslot_publish(timeslot_id=id_, token=str(token), now=at)
+                task_boundary()
+                for d in Delivery.objects.filter(timeslot_id=id_).values_list("id", flat=True):
+                    services.delivery_send(delivery_id=d, now=at)
+                task_boundary()
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+            if cprofile:
+                import pstats
+
+                cprofile.disable()
+                pstats.Stats(cprofile).sort_stats("cumulative").print_stats(45)
+            elif not args.no_profiler:
+                profiler.stop()
+                print(profiler.output_text(unicode=False, color=False, show_all=False))
+        summary = {
+            "slots": len(slots),
+            "seconds": round(elapsed, 3),
+            "ms_per_slot": round(elapsed * 1000 / len(slots), 2),
+            "cpu_ms_per_slot": round(cpu * 1000 / len(slots), 2),
+            "first_get_provider_seconds": round(provider_import, 3),
+            "queries_per_slot": round(queries[0] / len(slots), 1),
+            "connections_per_slot": 0 if args.reuse_connections else 3,
+        }
+        print(json.dumps(summary))
+    finally:
+        receiver.stop()
+        database_drop()
+
+
+# --- Report ------------------------------------------------------------------------------
+
+
+def machine() -> dict:
+    import psutil
+
+    return {
+        "host": socket.gethostname(),
+        "cores": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+    }
+
+
+def _fmt(x, digits=2):
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:.{digits}f}"
+    return str(x)
+
+
+def render_table(results: dict) -> str:
+    header = ["scenario", "setup", "n", "p50 s", "p95 s", "p99 s", "max s", "dup", "lost", "other"]
+    rows = []
+    if "planner" in results:
+        p = results["planner"]
+        one, two = p["one_process"], p["two_workers"]
+        rows.append(
+            [
+                "1 planner",
+                "planner_run, 1 process",
+                f"{p['channels']} ch x 2",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                f"{one['per_second']:.0f} slots/s (median of {one.get('all_per_second')}; "
+                f"{one['seconds']:.1f} s, broker {one['broker_seconds']:.1f} s), "
+                f"{one['queries']} queries, peak RSS {one['peak_rss_mb']:.0f} MB",
+            ]
+        )
+        rows.append(
+            [
+                "1 planner",
+                f"2 workers, {two['tasks']} tasks",
+                f"{p['channels']} ch x 2",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                f"{two['per_second']:.0f} slots/s (median of {two.get('all_per_second')}), "
+                f"speed-up {two['speedup']:.2f}x (pairs: {two.get('all_speedups')})",
+            ]
+        )
+    for key, label in [
+        ("hot_minute_1", "2 hot minute"),
+        ("hot_minute_2", "2 hot minute"),
+        ("raw_eta_1", "3 floor: raw ETA"),
+        ("raw_eta_2", "3 floor: raw ETA"),
+        ("celery_beat", "4 django-celery-beat"),
+        ("poller", "5 minute poller"),
+    ]:
+        r = results.get(key)
+        if not r:
+            continue
+        other = ""
+        if "apply_async_per_second" in r:
+            other = (
+                f"worker CPU {r['worker_cpu_ms_per_item']} ms/task; "
+                f"apply_async {r['apply_async_per_second']}/s"
+            )
+        if "create_seconds" in r:
+            other = f"created M entries in {r['create_seconds']:.1f} s"
+        if "plan_seconds" in r:
+            other = (
+                f"worker CPU {r['worker_cpu_ms_per_item']} ms/slot; planned+enqueued in "
+                f"{r['plan_seconds']:.1f} s; {r['statuses']}"
+            )
+        rows.append(
+            [
+                label,
+                r["setup"],
+                str(r["items"]),
+                _fmt(r["p50"]),
+                _fmt(r["p95"]),
+                _fmt(r["p99"]),
+                _fmt(r["max"]),
+                str(r["duplicates"]),
+                str(r["lost"]),
+                other,
+            ]
+        )
+    if "worker_rss" in results:
+        w = results["worker_rss"]
+        rows.append(
+            [
+                "6 worker memory",
+                f"1 worker x {POOL} {ONE_WORKER[1]}",
+                f"{w['held']} ETA held",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                f"RSS {w['rss_mb']:.0f} MB (idle {w['rss_idle_mb']:.0f} MB, "
+                f"{w['kb_per_task']:.1f} KB/task); "
+                f"Producer.batch {w['batch_enqueue_per_second']}/s",
+            ]
+        )
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "| " + " | ".join(str(c).ljust(widths[i]) for i, c in enumerate(r)) + " |"  # noqa: E731
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(header), sep, *(line(r) for r in rows)])
+
+
+def targets(results: dict) -> dict:
+    p = results["planner"]
+    t = {}
+    rate = p["one_process"]["per_second"]
+    t["planner_one_process_ge_1500_per_s"] = {"value": rate, "met": rate >= 1500}
+    sp = p["two_workers"]["speedup"]
+    t["planner_two_workers_ge_1.6x"] = {"value": sp, "met": sp >= 1.6}
+    for n in (1, 2):
+        hot, raw = results[f"hot_minute_{n}"], results[f"raw_eta_{n}"]
+        ratio = hot["p99"] / raw["p99"] if raw["p99"] else float("inf")
+        t[f"hot_p99_le_2x_raw_eta_{n}w"] = {
+            "value": round(ratio, 2),
+            "hot_p99": hot["p99"],
+            "raw_p99": raw["p99"],
+            "met": ratio <= 2,
+        }
+    beat, hot1 = results["celery_beat"], results["hot_minute_1"]
+    adv = beat["p99"] / hot1["p99"] if hot1["p99"] else float("inf")
+    t["hot_p99_5x_lower_than_celery_beat"] = {"value": round(adv, 2), "met": adv >= 5}
+    keys = ["hot_minute_1", "hot_minute_2", "raw_eta_1", "raw_eta_2", "celery_beat", "poller"]
+    dup = sum(results[k]["duplicates"] for k in keys)
+    lost = sum(results[k]["lost"] for k in keys)
+    t["zero_duplicates_zero_lost"] = {"duplicates": dup, "lost": lost, "met": dup == 0 == lost}
+    rss = results["worker_rss"]["rss_mb"]
+    t["worker_rss_le_400mb"] = {
+        "value": rss,
+        "held": results["worker_rss"]["held"],
+        "met": rss <= 400,
+    }
+    return t
+
+
+def run_all(args) -> None:
+    quick = args.quick
+    n = args.channels or (2_000 if quick else 10_000)
+    m = args.hot or (200 if quick else 2_000)
+    held = args.held or (5_000 if quick else 20_000)
+    logdir = Path(tempfile.mkdtemp(prefix="ql-bench-logs-"))
+    started = time.time()
+    results: dict = {
+        "mode": "quick" if quick else "full",
+        "date": dt.datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "config": {
+            "pool": POOL,
+            "one_worker": f"1 x {ONE_WORKER[1]} threads",
+            "two_workers": f"2 x {TWO_WORKERS[1]} threads",
+            "receiver_delay_s": RECEIVER_DELAY,
+        },
+    }
+    log(f"logs in {logdir}; database {_db_name()}; redis {os.environ['REDIS_URL']}")
+    database_create()
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    receiver = None
+    try:
+        call_command("migrate", verbosity=0)
+        receiver = Receiver(logdir)
+        scenarios = {
+            "planner": lambda: scenario_planner(n, logdir, 1 if quick else 3),
+            "hot_minute_1": lambda: scenario_hot_minute(m, ONE_WORKER, receiver, logdir, quick),
+            "raw_eta_1": lambda: scenario_raw_eta(m, ONE_WORKER, receiver, logdir, quick),
+            "hot_minute_2": lambda: scenario_hot_minute(m, TWO_WORKERS, receiver, logdir, quick),
+            "raw_eta_2": lambda: scenario_raw_eta(m, TWO_WORKERS, receiver, logdir, quick),
+            "celery_beat": lambda: scenario_celery_beat(m, receiver, logdir, quick),
+            "poller": lambda: scenario_poller(m, receiver, logdir, quick),
+            "worker_rss": lambda: scenario_worker_rss(held, logdir),
+        }
+        for name, run in scenarios.items():
+            if args.only and name not in args.only:
+                continue
+            result = run()
+            results[name] = result.as_dict() if isinstance(result, HotResult) else result
+    finally:
+        if receiver:
+            receiver.stop()
+        try:
+            redis_cleanup()
+        finally:
+            if not args.keep_db:
+                database_drop()
+    results["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["targets"] = targets(results) if not args.only else {}
+    results["seconds"] = round(time.time() - started, 1)
+    shutil.rmtree(os.environ["QUEUELOOP_VAR_DIR"], ignore_errors=True)
+    print()
+    mach = results["machine"]
+    print(
+        f"Queue Loop bench ({results['mode']}) {results['date']} on {mach['host']}: "
+        f"{mach['cores']} cores, {mach['memory_gb']} GB, load {mach['load_avg_at_start']} -> "
+        f"{mach['load_avg_at_end']}; receiver answers after {RECEIVER_DELAY * 1000:.0f} ms"
+    )
+    print(render_table(results))
+    print()
+    for name, target in results["targets"].items():
+        print(f"  {'MET   ' if target['met'] else 'MISSED'} {name}: {target}")
+    print(json.dumps(results, separators=(",", ":")))
+
+
+def _db_name() -> str:
+    return urlparse(os.environ["DATABASE_URL"]).path.lstrip("/")
+
+
+def main() -> None:
+    import bench.settings  # noqa: F401 - pins DATABASE_URL/REDIS_URL to the bench's own
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--channels", type=int, help="planner channels N")
+    parser.add_argument("--hot", type=int, help="hot-minute slots M")
+    parser.add_argument("--held", type=int, help="ETA tasks held for the memory figure")
+    parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument(
+        "--only", nargs="+", help="run only these scenarios (planner, hot_minute_1, ...)"
+    )
+    once = sub.add_parser("plan-once")
+    once.add_argument("--now", required=True)
+    once.add_argument("--until", required=True)
+    once.add_argument("--profile", action="store_true")
+    pplan = sub.add_parser("profile-planner")
+    pplan.add_argument("--n", type=int, default=2000)
+    pplan.add_argument("--no-profiler", action="store_true")
+    prof = sub.add_parser("profile-publish")
+    prof.add_argument("--m", type=int, default=300)
+    prof.add_argument("--reuse-connections", action="store_true")
+    prof.add_argument("--no-profiler", action="store_true")
+    prof.add_argument("--cprofile", action="store_true", help="CPU-time profile (cProfile)")
+    args = parser.parse_args()
+    if args.command == "plan-once":
+        plan_once(args)
+    elif args.command == "profile-planner":
+        profile_planner(args)
+    elif args.command == "profile-publish":
+        profile_publish(args)
+    else:
+        run_all(args)
+
+
+if __name__ == "__main__":
+    main()
