@@ -27,6 +27,9 @@ def text_errors(*, text: str, channels: Sequence[Channel]) -> list[str]:
     """Every reason a network of these channels would refuse `text` (empty list = fine)."""
     if not text or not text.strip():
         return ["The text is empty."]
+    if "\x00" in text:
+        # PostgreSQL cannot store NUL in text; refuse it here with a message, not a 500.
+        return ["The text contains a NUL character (\\x00); remove it."]
     providers = set(
         SocialAccount.objects.filter(channels__in=channels)
         .exclude(status=SocialAccount.Status.DISABLED)

@@ -38,3 +38,11 @@ def test_editing_a_pinned_post_checks_the_pinned_channels_networks_too():
         services.post_update(post=post, text=LONG)
     post.refresh_from_db()
     assert post.text == "short"
+
+
+@pytest.mark.django_db
+def test_nul_characters_are_refused_with_a_message_not_a_crash():
+    channel = ChannelFactory()
+    with pytest.raises(ValidationError, match="NUL character"):
+        services.post_create(workspace=channel.workspace, text="a\x00b", channels=[channel])
+    assert not Post.objects.exists()

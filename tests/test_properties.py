@@ -116,3 +116,28 @@ def test_random_texts_never_crash_validation(text):
         assert isinstance(errors, list)
         assert all(isinstance(e, str) and e for e in errors)
         assert provider.text_length(text) >= 0
+
+
+@pytest.mark.django_db
+@pytest.mark.timeout(600)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.text(alphabet=st.characters(blacklist_characters="\x00"), min_size=1, max_size=400))
+def test_random_post_texts_never_crash_rendering(text):
+    from django.test import Client
+    from django.utils.html import escape
+
+    from tests.factories import ChannelFactory, MembershipFactory, PostFactory, QueueEntryFactory
+
+    member = MembershipFactory()
+    channel = ChannelFactory(workspace=member.workspace)
+    post = PostFactory(workspace=member.workspace, text=text)
+    QueueEntryFactory(channel=channel, post=post)
+    client = Client()
+    client.force_login(member.user)
+    for url in ("/", "/posts/", f"/posts/{post.id}/", f"/channels/{channel.id}/", "/calendar/"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+    page = client.get("/posts/").content.decode()
+    first_line = text.strip().splitlines()[0][:30] if text.strip() else ""
+    if first_line:
+        assert escape(first_line) in page or first_line not in page
