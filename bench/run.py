@@ -39,6 +39,7 @@ PY = sys.executable
 UTC = dt.UTC
 QUEUE = os.environ.get("BENCH_QUEUE", "queueloop-bench")
 PLAN_QUEUE = f"{QUEUE}-plan"
+PEER_QUEUE = f"{QUEUE}-peer"  # the minute poller's own (bench/settings.py)
 RECEIVER_DELAY = 0.1
 POOL = "threads"
 # One worker: 64 threads, so 2,000 100-ms calls need >= 3.1 s of wall time. Two workers:
@@ -114,6 +115,13 @@ def redis_cleanup() -> None:
         r.delete(*keys)
 
 
+def redis_reset() -> None:
+    """Between scenarios: empty the queues, keep the bindings live workers rely on."""
+    redis_client().delete(
+        QUEUE, PLAN_QUEUE, "unacked", "unacked_index", "unacked_mutex", "bench:plan:done"
+    )
+
+
 def truncate_all() -> None:
     from django.db import connection
 
@@ -123,7 +131,6 @@ def truncate_all() -> None:
             "django_celery_beat_periodictask, django_celery_beat_clockedschedule, "
             "django_celery_beat_periodictasks RESTART IDENTITY CASCADE"
         )
-        cur.execute("DROP TABLE IF EXISTS bench_due")
 
 
 class Proc:
@@ -147,6 +154,13 @@ class Proc:
     @property
     def pid(self) -> int:
         return self.popen.pid
+
+    def send(self, sig) -> None:
+        if self.popen.poll() is None:
+            try:
+                os.killpg(self.popen.pid, sig)
+            except ProcessLookupError:
+                pass
 
     def stop(self, sig=signal.SIGQUIT, timeout: float = 10) -> None:
         if self.popen.poll() is None:
@@ -242,8 +256,30 @@ def workers_wait(procs) -> None:
 
 
 def workers_stop(procs) -> None:
+    for p in procs:  # signal them all first: each takes a moment to exit
+        p.send(signal.SIGQUIT)
     for p in procs:
         p.stop()
+
+
+class Workers:
+    """Worker processes kept across consecutive scenarios that share a configuration."""
+
+    def __init__(self, logdir: Path):
+        self.logdir, self.key, self.procs, self.started = logdir, None, [], 0
+
+    def get(self, config: tuple[int, int]) -> list:
+        if self.key != config:
+            self.stop()
+            self.started += 1
+            count, conc = config
+            self.procs = workers_start(count, conc, self.logdir, f"{count}x{conc}-{self.started}")
+            self.key = config
+        return self.procs
+
+    def stop(self) -> None:
+        workers_stop(self.procs)
+        self.procs, self.key = [], None
 
 
 def rss_mb(pid: int) -> float:
@@ -460,7 +496,7 @@ def planner_data(n: int):
     from django.db import connection
 
     truncate_all()
-    redis_cleanup()
+    redis_reset()
     ws = make_workspace("planner")
     channels = make_channels(ws, n)
     now = dt.datetime.now(UTC).replace(microsecond=0)
@@ -557,7 +593,6 @@ def scenario_planner(n: int, logdir: Path, reps: int) -> dict:
     """
     log(f"planner: {n} channels x 2 schedules, {reps} round(s)")
     channels, now, until = planner_data(n)
-    redis_cleanup()
     procs = workers_start(1, 2, logdir, "plan", pool="prefork", queue=PLAN_QUEUE)
     singles, splits = [], []
     try:
@@ -578,7 +613,7 @@ def scenario_planner(n: int, logdir: Path, reps: int) -> dict:
             splits.append(split)
     finally:
         workers_stop(procs)
-        redis_cleanup()
+        redis_reset()
 
     def median_of(runs):
         return sorted(runs, key=lambda r: r["per_second"])[len(runs) // 2]
@@ -635,10 +670,10 @@ def _arrivals(receiver: Receiver, items: set) -> tuple[dict, int]:
 
 def _lead(m: int, quick: bool) -> float:
     # Time for the messages to reach the worker(s) before the hot second.
-    return (4 if quick else 10) + m / 400
+    return (3 if quick else 10) + m / 400
 
 
-def scenario_hot_minute(m: int, workers: tuple[int, int], receiver, logdir, quick) -> HotResult:
+def scenario_hot_minute(m: int, workers: tuple[int, int], receiver, pool, quick) -> HotResult:
     from django.db.models import Count
 
     from scheduling.models import PlannerState, Timeslot
@@ -648,36 +683,32 @@ def scenario_hot_minute(m: int, workers: tuple[int, int], receiver, logdir, quic
     setup = f"{count} worker{'s' if count > 1 else ''} x {POOL} {conc}"
     log(f"hot minute: {m} slots, {setup}")
     truncate_all()
-    redis_cleanup()
+    redis_reset()
     receiver.reset()
-    procs = workers_start(count, conc, logdir, f"hot{count}", wait=False)
-    try:
-        ws = make_workspace("hot")
-        channels = make_channels(ws, m)
-        make_publishable(ws, channels, receiver.url)
-        workers_wait(procs)
-        now = dt.datetime.now(UTC)
-        t0 = (now + dt.timedelta(seconds=_lead(m, quick))).replace(microsecond=0)
-        make_schedules(channels, lambda i: [t0])
-        PlannerState.objects.all().delete()
-        started = time.perf_counter()
-        result = planner_run(now=now, until=t0 + dt.timedelta(seconds=1))
-        plan_seconds = time.perf_counter() - started
-        sleep_until(t0.timestamp() - 0.3)
-        held = queue_len() == 0
-        cpu_before = cpu_seconds(procs)
-        ids = set(Timeslot.objects.values_list("id", flat=True))
-        live = (Timeslot.Status.SCHEDULED, Timeslot.Status.PUBLISHING)
+    procs = pool.get(workers)
+    ws = make_workspace("hot")
+    channels = make_channels(ws, m)
+    make_publishable(ws, channels, receiver.url)
+    now = dt.datetime.now(UTC)
+    t0 = (now + dt.timedelta(seconds=_lead(m, quick))).replace(microsecond=0)
+    make_schedules(channels, lambda i: [t0])
+    PlannerState.objects.all().delete()
+    started = time.perf_counter()
+    result = planner_run(now=now, until=t0 + dt.timedelta(seconds=1))
+    plan_seconds = time.perf_counter() - started
+    sleep_until(t0.timestamp() - 0.3)
+    held = queue_len() == 0
+    cpu_before = cpu_seconds(procs)
+    ids = set(Timeslot.objects.values_list("id", flat=True))
+    live = (Timeslot.Status.SCHEDULED, Timeslot.Status.PUBLISHING)
 
-        def done():
-            first, _ = _arrivals(receiver, ids)
-            return len(first) >= len(ids) and not Timeslot.objects.filter(status__in=live).exists()
+    def done():
+        first, _ = _arrivals(receiver, ids)
+        return len(first) >= len(ids) and not Timeslot.objects.filter(status__in=live).exists()
 
-        wait_until(done, timeout=120 + m / 20)
-        worker_cpu = cpu_seconds(procs) - cpu_before
-        rss = max(rss_mb(p.pid) for p in procs)
-    finally:
-        workers_stop(procs)
+    wait_until(done, timeout=120 + m / 20)
+    worker_cpu = cpu_seconds(procs) - cpu_before
+    rss = max(rss_mb(p.pid) for p in procs)
     first, duplicates = _arrivals(receiver, ids)
     due = dict(Timeslot.objects.values_list("id", "publish_at"))
     late = [first[i] - due[i].timestamp() for i in first]
@@ -706,30 +737,27 @@ def scenario_hot_minute(m: int, workers: tuple[int, int], receiver, logdir, quic
     return out
 
 
-def scenario_raw_eta(m: int, workers: tuple[int, int], receiver, logdir, quick) -> HotResult:
+def scenario_raw_eta(m: int, workers: tuple[int, int], receiver, pool, quick) -> HotResult:
     from bench.tasks import post_hook
 
     count, conc = workers
     setup = f"{count} worker{'s' if count > 1 else ''} x {POOL} {conc}"
     log(f"raw Celery ETA floor: {m} bare tasks, {setup}")
-    redis_cleanup()
+    redis_reset()
     receiver.reset()
-    procs = workers_start(count, conc, logdir, f"raw{count}")
-    try:
-        t0 = (dt.datetime.now(UTC) + dt.timedelta(seconds=_lead(m, quick))).replace(microsecond=0)
-        started = time.perf_counter()
-        for i in range(m):
-            post_hook.apply_async((f"raw-{i}", i, receiver.url), eta=t0)
-        enqueue_seconds = time.perf_counter() - started
-        sleep_until(t0.timestamp() - 0.3)
-        held = queue_len() == 0
-        cpu_before = cpu_seconds(procs)
-        items = set(range(m))
-        wait_until(lambda: len(_arrivals(receiver, items)[0]) >= m, timeout=60 + m / 20)
-        worker_cpu = cpu_seconds(procs) - cpu_before
-        rss = max(rss_mb(p.pid) for p in procs)
-    finally:
-        workers_stop(procs)
+    procs = pool.get(workers)
+    t0 = (dt.datetime.now(UTC) + dt.timedelta(seconds=_lead(m, quick))).replace(microsecond=0)
+    started = time.perf_counter()
+    for i in range(m):
+        post_hook.apply_async((f"raw-{i}", i, receiver.url), eta=t0)
+    enqueue_seconds = time.perf_counter() - started
+    sleep_until(t0.timestamp() - 0.3)
+    held = queue_len() == 0
+    cpu_before = cpu_seconds(procs)
+    items = set(range(m))
+    wait_until(lambda: len(_arrivals(receiver, items)[0]) >= m, timeout=60 + m / 20)
+    worker_cpu = cpu_seconds(procs) - cpu_before
+    rss = max(rss_mb(p.pid) for p in procs)
     first, duplicates = _arrivals(receiver, items)
     late = [first[i] - t0.timestamp() for i in first]
     out = HotResult("floor: raw Celery ETA", setup, m, len(first), duplicates, m - len(first))
@@ -744,14 +772,14 @@ def scenario_raw_eta(m: int, workers: tuple[int, int], receiver, logdir, quick) 
     return out
 
 
-def scenario_celery_beat(m: int, receiver, logdir, quick) -> HotResult:
+def scenario_celery_beat(m: int, receiver, pool, logdir, quick) -> HotResult:
     from django_celery_beat.models import ClockedSchedule, PeriodicTask
 
-    count, conc = ONE_WORKER
+    conc = ONE_WORKER[1]
     setup = f"DatabaseScheduler + 1 worker x {POOL} {conc}"
     log(f"django-celery-beat: {m} one-off clocked tasks, {setup}")
     truncate_all()
-    redis_cleanup()
+    redis_reset()
     receiver.reset()
     # How fast entries can be created here, to put the due time just after the last one.
     started = time.perf_counter()
@@ -763,7 +791,7 @@ def scenario_celery_beat(m: int, receiver, logdir, quick) -> HotResult:
     per_entry = (time.perf_counter() - started) / 20
     PeriodicTask.objects.all().delete()
     ClockedSchedule.objects.all().delete()
-    procs = workers_start(count, conc, logdir, "beat")
+    pool.get(ONE_WORKER)
     beat = Proc(
         "beat-dbscheduler",
         [
@@ -803,7 +831,6 @@ def scenario_celery_beat(m: int, receiver, logdir, quick) -> HotResult:
         wait_until(lambda: len(_arrivals(receiver, items)[0]) >= m, timeout=120 + m / 10)
     finally:
         beat.stop()
-        workers_stop(procs)
     first, duplicates = _arrivals(receiver, items)
     late = [first[i] - t0.timestamp() for i in first]
     out = HotResult("peer: django-celery-beat", setup, m, len(first), duplicates, m - len(first))
@@ -817,21 +844,38 @@ def scenario_celery_beat(m: int, receiver, logdir, quick) -> HotResult:
     return out
 
 
-def scenario_poller(m: int, receiver, logdir, quick) -> HotResult:
+@dataclass
+class Poller:
+    t0: dt.datetime
+    setup: str
+    items: set
+    procs: list
+    beat: Proc
+
+    @property
+    def fires_at(self) -> float:
+        return self.t0.timestamp() + 30  # the next second 0 after the due second 30
+
+
+def poller_start(m: int, receiver, logdir) -> Poller:
+    """Rows due at second 30 of a minute; its own worker (on its own queue) and beat.
+
+    Due at second 30: the expected phase (a poller's wait is anywhere in 0-60 s). The wait
+    until the beat fires may be used by scenarios that neither use the receiver nor the
+    default queue's consumers (run_all: the planner, worker memory).
+    """
     from django.db import connection
 
     count, conc = ONE_WORKER
     setup = f"beat every 60 s + 1 worker x {POOL} {conc}"
     log(f"minute poller: {m} rows, {setup}")
-    truncate_all()
-    redis_cleanup()
     receiver.reset()
-    # Due at second 30 of a minute: the expected phase (a poller's wait is 0-60 s).
     now = dt.datetime.now(UTC)
     t0 = now.replace(second=30, microsecond=0)
     while t0 < now + dt.timedelta(seconds=8):
         t0 += dt.timedelta(minutes=1)
     with connection.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS bench_due")
         cur.execute(
             "CREATE TABLE bench_due (key text PRIMARY KEY, item integer, url text, "
             "due timestamptz NOT NULL, sent_at timestamptz)"
@@ -841,7 +885,7 @@ def scenario_poller(m: int, receiver, logdir, quick) -> HotResult:
             "INSERT INTO bench_due (key, item, url, due) VALUES (%s, %s, %s, %s)",
             [(f"poll-{i}", i, receiver.url, t0) for i in range(m)],
         )
-    procs = workers_start(count, conc, logdir, "poller")
+    procs = workers_start(count, conc, logdir, "poller", queue=PEER_QUEUE)
     beat = Proc(
         "beat-poller",
         [
@@ -859,18 +903,27 @@ def scenario_poller(m: int, receiver, logdir, quick) -> HotResult:
         env={"BENCH_BEAT": "poller"},
         logdir=logdir,
     )
+    return Poller(t0, setup, set(range(m)), procs, beat)
+
+
+def poller_finish(poller: Poller, receiver) -> HotResult:
+    from django.db import connection
+
+    m = len(poller.items)
     try:
-        items = set(range(m))
-        sleep_until(t0.timestamp())
-        wait_until(lambda: len(_arrivals(receiver, items)[0]) >= m, timeout=90 + m / 20)
+        sleep_until(poller.t0.timestamp())
+        wait_until(lambda: len(_arrivals(receiver, poller.items)[0]) >= m, timeout=90 + m / 20)
     finally:
-        beat.stop()
-        workers_stop(procs)
-    first, duplicates = _arrivals(receiver, items)
-    late = [first[i] - t0.timestamp() for i in first]
-    out = HotResult("peer: minute poller", setup, m, len(first), duplicates, m - len(first))
+        poller.beat.stop()
+        workers_stop(poller.procs)
+    first, duplicates = _arrivals(receiver, poller.items)
+    late = [first[i] - poller.t0.timestamp() for i in first]
+    out = HotResult("peer: minute poller", poller.setup, m, len(first), duplicates, m - len(first))
     out.stats = lateness_stats(late)
     out.extra = {"due_second_of_minute": 30}
+    with connection.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS bench_due")
+    redis_client().delete(PEER_QUEUE)
     log(f"  -> {out.as_dict()}")
     return out
 
@@ -883,7 +936,7 @@ def scenario_worker_rss(held: int, logdir: Path) -> dict:
 
     count, conc = ONE_WORKER
     log(f"worker RSS: {held} ETA tasks held, 1 worker x {POOL} {conc}")
-    redis_cleanup()
+    redis_reset()
     procs = workers_start(count, conc, logdir, "rss")
     try:
         idle = rss_mb(procs[0].pid)
@@ -914,7 +967,7 @@ def scenario_worker_rss(held: int, logdir: Path) -> dict:
     finally:
         for p in procs:
             p.stop(signal.SIGKILL)
-        redis_cleanup()
+        redis_reset()
     log(f"  -> {out}")
     return out
 
@@ -1196,21 +1249,45 @@ def run_all(args) -> None:
     try:
         call_command("migrate", verbosity=0)
         receiver = Receiver(logdir)
+        pool = Workers(logdir)
         scenarios = {
             "planner": lambda: scenario_planner(n, logdir, 1 if quick else 3),
-            "hot_minute_1": lambda: scenario_hot_minute(m, ONE_WORKER, receiver, logdir, quick),
-            "raw_eta_1": lambda: scenario_raw_eta(m, ONE_WORKER, receiver, logdir, quick),
-            "hot_minute_2": lambda: scenario_hot_minute(m, TWO_WORKERS, receiver, logdir, quick),
-            "raw_eta_2": lambda: scenario_raw_eta(m, TWO_WORKERS, receiver, logdir, quick),
-            "celery_beat": lambda: scenario_celery_beat(m, receiver, logdir, quick),
-            "poller": lambda: scenario_poller(m, receiver, logdir, quick),
+            "hot_minute_1": lambda: scenario_hot_minute(m, ONE_WORKER, receiver, pool, quick),
+            "raw_eta_1": lambda: scenario_raw_eta(m, ONE_WORKER, receiver, pool, quick),
+            "celery_beat": lambda: scenario_celery_beat(m, receiver, pool, logdir, quick),
+            "hot_minute_2": lambda: scenario_hot_minute(m, TWO_WORKERS, receiver, pool, quick),
+            "raw_eta_2": lambda: scenario_raw_eta(m, TWO_WORKERS, receiver, pool, quick),
             "worker_rss": lambda: scenario_worker_rss(held, logdir),
         }
-        for name, run in scenarios.items():
-            if args.only and name not in args.only:
-                continue
-            result = run()
+        # Rough durations, to fit scenarios into the minute poller's wait for its minute.
+        estimate = {"planner": 25 if quick else 200, "worker_rss": 18 if quick else 100}
+
+        def want(name: str) -> bool:
+            return not args.only or name in args.only
+
+        def run(name: str) -> None:
+            if name == "worker_rss":
+                pool.stop()  # a fresh worker of its own
+            result = scenarios[name]()
             results[name] = result.as_dict() if isinstance(result, HotResult) else result
+
+        done = set()
+        try:
+            if want("poller"):
+                poller = poller_start(m, receiver, logdir)
+                try:
+                    for name in ("planner", "worker_rss"):
+                        if want(name) and time.time() + estimate[name] + 5 < poller.fires_at:
+                            log(f"(while the poller waits for its minute: {name})")
+                            run(name)
+                            done.add(name)
+                finally:
+                    results["poller"] = poller_finish(poller, receiver).as_dict()
+            for name in scenarios:
+                if want(name) and name not in done:
+                    run(name)
+        finally:
+            pool.stop()
     finally:
         if receiver:
             receiver.stop()

@@ -32,6 +32,10 @@ INSTALLED_APPS = [*INSTALLED_APPS, "django_celery_beat"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("BENCH_QUEUE", "queueloop-bench")
+# The minute poller peer has a queue (and worker) of its own, so that its long wait for the
+# next minute can overlap scenarios that use the default queue.
+BENCH_PEER_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-peer"
+CELERY_TASK_ROUTES = {"bench.poll_due": {"queue": BENCH_PEER_QUEUE}}
 CELERY_IMPORTS = ["bench.tasks"]
 # django-celery-beat stores its clocked times in UTC like everything else here.
 DJANGO_CELERY_BEAT_TZ_AWARE = True

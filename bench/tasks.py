@@ -83,7 +83,9 @@ def poll_due() -> int:
         def send():
             with app.producer_or_acquire() as producer, producer.batch(max_size=500):
                 for key, item, url in rows:
-                    post_hook.apply_async((key, item, url), producer=producer)
+                    post_hook.apply_async(
+                        (key, item, url), producer=producer, queue=settings.BENCH_PEER_QUEUE
+                    )
 
         transaction.on_commit(send)
     return len(rows)
