@@ -57,12 +57,20 @@ class Outcome(StrEnum):
     DISPATCHED = "dispatched"
 
 
+def usable_entries(*, now: dt.datetime):
+    """Queue entries that can still be published: active, ready, unexpired, not spent."""
+    return (
+        QueueEntry.objects.filter(is_active=True, post__status=Post.Status.READY)
+        .filter(Q(post__expires_at__isnull=True) | Q(post__expires_at__gt=now))
+        .filter(Q(max_publications__isnull=True) | Q(times_published__lt=F("max_publications")))
+    )
+
+
 def next_entry(*, channel: Channel, now: dt.datetime) -> QueueEntry | None:
     """The channel's next post: least recently published first, then queue position."""
     return (
-        QueueEntry.objects.filter(channel=channel, is_active=True, post__status=Post.Status.READY)
-        .filter(Q(post__expires_at__isnull=True) | Q(post__expires_at__gt=now))
-        .filter(Q(max_publications__isnull=True) | Q(times_published__lt=F("max_publications")))
+        usable_entries(now=now)
+        .filter(channel=channel)
         .order_by(F("last_published_at").asc(nulls_first=True), "position", "id")
         .select_related("post")
         .prefetch_related("post__variations")
@@ -456,3 +464,52 @@ def deliveries_recover(*, now: dt.datetime, channel: Channel | None = None) -> R
             timeslot_settle(timeslot_id=delivery.timeslot_id, now=now)
     result.settled = timeslots_settle_stuck(now=now, channel=channel)
     return result
+
+
+def channels_warn_empty_queues(*, now: dt.datetime, until: dt.datetime) -> int:
+    """Tell owners, before it happens, that a channel's next queue slot has nothing to post.
+
+    One query finds the channels with a scheduled queue slot before `until` and no usable
+    entry; each is told at most once a day (a notice for it not older than 24 h counts).
+    """
+    upcoming = Timeslot.objects.filter(
+        channel=OuterRef("pk"),
+        status=Timeslot.Status.SCHEDULED,
+        post__isnull=True,
+        publish_at__gte=now,
+        publish_at__lt=until,
+    )
+    usable = usable_entries(now=now).filter(channel=OuterRef("pk"))
+    empty = list(Channel.objects.filter(Exists(upcoming), is_paused=False).exclude(Exists(usable)))
+    if not empty:
+        return 0
+    messages = {
+        c.id: f"{c.name} will have nothing to publish at its next slot: its queue is empty."
+        for c in empty
+    }
+    already = set(
+        Notice.objects.filter(
+            kind=Notice.Kind.QUEUE_EMPTY,
+            message__in=list(messages.values()),
+            created_at__gte=now - dt.timedelta(hours=24),
+        ).values_list("workspace_id", "message")
+    )
+    notices = Notice.objects.bulk_create(
+        [
+            Notice(
+                workspace_id=c.workspace_id, kind=Notice.Kind.QUEUE_EMPTY, message=messages[c.id]
+            )
+            for c in empty
+            if (c.workspace_id, messages[c.id]) not in already
+        ]
+    )
+    ids = [n.id for n in notices]
+    transaction.on_commit(lambda: _email_notices(ids))
+    return len(ids)
+
+
+def _email_notices(ids: list[int]) -> None:
+    from accounts.tasks import send_notice_email
+
+    for notice_id in ids:
+        send_notice_email.delay(notice_id)

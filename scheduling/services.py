@@ -73,6 +73,7 @@ class PlanResult:
     end: dt.datetime
     created: int = 0
     missed: int = 0
+    warned_empty: int = 0
     enqueued: int = 0
     would_create: list[tuple[str, dt.datetime]] = field(default_factory=list)
 
@@ -198,6 +199,9 @@ def planner_run(
     result.enqueued = enqueue.enqueue_due(until=end, now=now, batch_size=batch_size, **scope)
     if channel_ids is not None:
         return result
+    from publishing.services import channels_warn_empty_queues
+
+    result.warned_empty = channels_warn_empty_queues(now=now, until=end)
     PlannerState.objects.filter(pk=state.pk).update(
         planned_until=max(end, state.planned_until or end),
         last_run_at=now,

@@ -92,13 +92,15 @@ def test_planner_query_count_does_not_grow_with_channels(broker):
     small = _planner_queries(20)
     Channel.objects.all().delete()
     PlannerState.objects.all().delete()
-    # Same count for 20 and 400 channels (both one batch of 500). The 14 statements:
+    # Same count for 20 and 400 channels (both one batch of 500). The 19 statements:
     # planner state SELECT + BEGIN/INSERT/COMMIT (first run creates it); schedules JOIN
     # channels; existing slots in the window; BEGIN/INSERT slots/COMMIT; BEGIN/SELECT FOR
-    # UPDATE slots to enqueue/UPDATE enqueued_at/COMMIT; watermark UPDATE.
+    # UPDATE slots to enqueue/UPDATE enqueued_at/COMMIT; channels whose queue is empty at
+    # their next slot (all of these: they have no posts), their recent notices, and
+    # BEGIN/INSERT notices/COMMIT; watermark UPDATE.
     large = _planner_queries(400)
     assert small == large
-    assert small == 14
+    assert small == 19
 
 
 @pytest.mark.django_db(transaction=True)
@@ -126,3 +128,23 @@ def test_paused_channel_and_inactive_schedule_are_not_planned(broker):
         result = services.planner_run()
     assert result.created == 0
     assert Timeslot.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_owner_is_told_before_a_slot_finds_the_queue_empty_once_a_day(broker):
+    from tests.factories import QueueEntryFactory
+
+    empty = ChannelFactory(name="#empty")
+    ScheduleFactory(channel=empty, recurrence=every_hour_at(30))
+    full = ChannelFactory(name="#full")
+    QueueEntryFactory(channel=full)
+    ScheduleFactory(channel=full, recurrence=every_hour_at(30))
+    with time_machine.travel(NOW, tick=False):
+        assert services.planner_run().warned_empty == 1
+    with time_machine.travel(NOW + dt.timedelta(hours=1), tick=False):
+        assert services.planner_run().warned_empty == 0  # told already today
+    [notice] = Notice.objects.filter(kind="queue_empty")
+    assert notice.message == (
+        "#empty will have nothing to publish at its next slot: its queue is empty."
+    )
+    assert notice.workspace_id == empty.workspace_id
