@@ -199,14 +199,24 @@ def planner_run(
     result.enqueued = enqueue.enqueue_due(until=end, now=now, batch_size=batch_size, **scope)
     if channel_ids is not None:
         return result
-    from publishing.services import channels_warn_empty_queues
-
-    result.warned_empty = channels_warn_empty_queues(now=now, until=end)
     PlannerState.objects.filter(pk=state.pk).update(
         planned_until=max(end, state.planned_until or end),
         last_run_at=now,
         last_run_created=result.created,
     )
+    return result
+
+
+def plan_upcoming(
+    *, now: dt.datetime | None = None, until: dt.datetime | None = None
+) -> PlanResult:
+    """What beat runs hourly: plan the window, then warn owners whose next slot will find
+    an empty queue (kept out of planner_run so planning itself stays lean)."""
+    from publishing.services import channels_warn_empty_queues
+
+    now = now or timezone.now()
+    result = planner_run(now=now, until=until)
+    result.warned_empty = channels_warn_empty_queues(now=now, until=result.end)
     return result
 
 

@@ -9,7 +9,7 @@ from scheduling import services
 
 @shared_task(name="scheduling.plan_upcoming", soft_time_limit=600, time_limit=660)
 def plan_upcoming() -> dict:
-    result = services.planner_run()
+    result = services.plan_upcoming()
     return {"created": result.created, "enqueued": result.enqueued}
 
 

@@ -34,7 +34,10 @@ class Command(BaseCommand):
                 raise CommandError("--until must be in the future")
             if end - now > dt.timedelta(days=31):
                 raise CommandError("--until may be at most 31 days ahead")
-        result = services.planner_run(now=now, until=end, dry_run=dry_run)
+        if dry_run:
+            result = services.planner_run(now=now, until=end, dry_run=True)
+        else:
+            result = services.plan_upcoming(now=now, until=end)
         if dry_run:
             for label, when in result.would_create:
                 self.stdout.write(f"would create {label} at {when.isoformat()}")
