@@ -19,6 +19,7 @@ from channels.services import (
     queue_entry_remove,
     queue_entry_set_max,
 )
+from publishing import selectors as publishing_selectors
 from scheduling import rules, selectors
 from scheduling.services import channel_save
 
@@ -86,7 +87,7 @@ def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
         "upcoming": upcoming,
         "show_more": not more and len(upcoming) >= UPCOMING_LIMIT,
         "schedules": schedules,
-        "history": selectors.history_for_channel(channel=channel, limit=HISTORY_LIMIT),
+        "history": publishing_selectors.history_for_channel(channel=channel, limit=HISTORY_LIMIT),
         "now": now,
     }
     return render(request, "channels/channel_detail.html", context)

@@ -68,4 +68,5 @@ if os.environ.get("DRILL_FAKE_X_URL"):
     _install_fake_x(os.environ["DRILL_FAKE_X_URL"])
 
 if os.environ.get("DRILL_WATCHDOG_EVERY"):
-    app.conf.beat_schedule["watchdog"]["schedule"] = float(os.environ["DRILL_WATCHDOG_EVERY"])
+    for entry in ("watchdog", "recover-deliveries"):  # the slots' and the deliveries' halves
+        app.conf.beat_schedule[entry]["schedule"] = float(os.environ["DRILL_WATCHDOG_EVERY"])

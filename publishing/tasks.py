@@ -1,17 +1,45 @@
-"""Thin Celery tasks: load by id, call a service. All logic lives in publishing/services.py."""
+"""Thin Celery tasks: take ids, call a service (publishing/services.py)."""
 
 from __future__ import annotations
 
 from celery import shared_task
+from django.utils import timezone
 
 from publishing import services
 
 
+@shared_task(name="publishing.publish_timeslots", soft_time_limit=60, time_limit=90)
+def publish_timeslots(pairs: list[list]) -> dict[str, str]:
+    """One ETA second's batch of [timeslot_id, token] pairs (DESIGN §3); returns each
+    slot's outcome by id (shown in the worker's log and to task signals)."""
+    outcomes = services.timeslots_publish(pairs=pairs)
+    return {str(timeslot_id): outcome.value for timeslot_id, outcome in outcomes.items()}
+
+
 @shared_task(name="publishing.publish_timeslot", soft_time_limit=30, time_limit=60)
 def publish_timeslot(timeslot_id: int, token: str) -> str:
+    """The first engine's message, one slot each: still on brokers during an upgrade (its
+    ETA can be up to PLANNER_HORIZON ahead), so it keeps working as a batch of one."""
     return services.timeslot_publish(timeslot_id=timeslot_id, token=token).value
+
+
+# The time limits stay below SEND_TIMEOUT (120 s): a chunk starts no call after a quarter of
+# it, and a live chunk must never look abandoned to the recovery task.
+@shared_task(name="publishing.deliver_batch", soft_time_limit=90, time_limit=110)
+def deliver_batch(delivery_ids: list[int]) -> dict:
+    statuses = services.deliveries_send(delivery_ids=delivery_ids)
+    counts: dict[str, int] = {}
+    for status in statuses.values():
+        counts[status] = counts.get(status, 0) + 1
+    return counts
 
 
 @shared_task(name="publishing.deliver", soft_time_limit=45, time_limit=75)
 def deliver(delivery_id: int) -> str | None:
+    """The first engine's one-delivery message (see publish_timeslot)."""
     return services.delivery_send(delivery_id=delivery_id)
+
+
+@shared_task(name="publishing.recover_deliveries", soft_time_limit=50, time_limit=58)
+def recover_deliveries() -> dict:
+    return vars(services.deliveries_recover(now=timezone.now()))

@@ -52,4 +52,5 @@ app.conf.beat_schedule = {
     "plan-upcoming": {"task": "scheduling.plan_upcoming", "schedule": crontab(minute=0)},
     # The database is the truth; the watchdog repairs lost, late and stuck work.
     "watchdog": {"task": "scheduling.watchdog", "schedule": 60.0},
+    "recover-deliveries": {"task": "publishing.recover_deliveries", "schedule": 60.0},
 }

@@ -95,11 +95,16 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'queueloop.sqlite3'}"
 # Read before the try: a bad DB_CONN_MAX_AGE must be reported as itself, not as a bad URL.
-_conn_max_age = env_int("DB_CONN_MAX_AGE", 0, minimum=0)
+# Connections are kept for a minute by default (web and workers): a new PostgreSQL
+# connection costs a fork on the server and ~2 ms per task (bench/README.md). Celery's
+# Django fixup honours this (it closes only unusable or expired connections after a task),
+# and CONN_HEALTH_CHECKS replaces a connection the database dropped.
+_conn_max_age = env_int("DB_CONN_MAX_AGE", 60, minimum=0)
 try:
     _db = dj_database_url.parse(DATABASE_URL, conn_max_age=_conn_max_age)
 except Exception as exc:  # dj-database-url raises several types for a bad URL
     raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
+_db["CONN_HEALTH_CHECKS"] = _conn_max_age > 0
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite as a real multi-process database (web + worker + beat share the file):
     # WAL lets readers run beside the one writer, the busy timeout makes a writer wait
@@ -196,6 +201,13 @@ MISSED_AFTER = env_seconds("MISSED_AFTER", 30 * 60, minimum=60)
 WATCHDOG_GRACE = env_seconds("WATCHDOG_GRACE", 60, minimum=1)
 SEND_TIMEOUT = env_seconds("SEND_TIMEOUT", 120, minimum=5)
 PLANNER_BATCH_SIZE = env_int("PLANNER_BATCH_SIZE", 500, minimum=1)
+# Engine v2 (DESIGN §3-§4): slots per publish message (all due in one second), deliveries
+# per deliver_batch message, and provider calls one chunk makes at once.
+PUBLISH_BATCH_SIZE = env_int("PUBLISH_BATCH_SIZE", 200, minimum=1)
+DELIVER_BATCH_SIZE = env_int("DELIVER_BATCH_SIZE", 50, minimum=1)
+DELIVER_CONCURRENCY = env_int("DELIVER_CONCURRENCY", 16, minimum=1)
+# Schedules per planner chunk task: plan_upcoming fans a run out over the workers.
+PLANNER_CHUNK_SIZE = env_int("PLANNER_CHUNK_SIZE", 2000, minimum=1)
 if MISSED_AFTER <= WATCHDOG_GRACE:
     raise ImproperlyConfigured("MISSED_AFTER must be longer than WATCHDOG_GRACE")
 

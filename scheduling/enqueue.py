@@ -1,9 +1,13 @@
 """Putting publish messages on the broker, only ever after the transaction commits.
 
-A message is a hint: "timeslot N with token T is due at ETA". The database stays the
-truth; a message that is lost is replaced by the watchdog, a stale one is a no-op.
+A message is a hint: "these (timeslot, token) pairs are due at ETA". The database stays the
+truth; a message that is lost is replaced by the watchdog, a stale pair is a no-op.
 `enqueued_at` is set in the same transaction that decides to enqueue and cleared again if
 the broker refuses, so the watchdog finds slots whose message never left.
+
+One message carries every slot due in the same second, up to PUBLISH_BATCH_SIZE (DESIGN
+§3): a hot second of 2,000 slots is 10 messages and 10 task runs, not 2,000. The task is
+sent by name: `scheduling` sits below `publishing` (DESIGN §1) and never imports it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -23,8 +28,7 @@ from scheduling.models import Timeslot
 
 log = logging.getLogger(__name__)
 
-# Messages per Redis pipeline flush (kombu's Producer.batch).
-BATCH = 500
+PUBLISH_TASK = "publishing.publish_timeslots"
 
 
 @dataclass(frozen=True)
@@ -34,26 +38,39 @@ class Message:
     eta: dt.datetime
 
 
-def send_now(messages: list[Message]) -> int:
-    """Send publish messages through one pooled producer; return how many went out."""
-    from publishing.tasks import publish_timeslot
+def batches(messages: Iterable[Message], *, size: int) -> list[tuple[dt.datetime, list]]:
+    """Group by ETA second, then cut into chunks of `size`: [(eta, [[id, token], ...])].
 
+    A chunk's ETA is its earliest slot's; the rest of that second are at most 1 s later,
+    inside the publisher's early tolerance, so one message claims them all.
+    """
+    by_second: dict[dt.datetime, list[Message]] = defaultdict(list)
+    for m in messages:
+        by_second[m.eta.replace(microsecond=0)].append(m)
+    out = []
+    for second in sorted(by_second):
+        group = sorted(by_second[second], key=lambda m: (m.eta, m.timeslot_id))
+        for i in range(0, len(group), size):
+            chunk = group[i : i + size]
+            out.append((chunk[0].eta, [[m.timeslot_id, str(m.token)] for m in chunk]))
+    return out
+
+
+def send_now(messages: list[Message]) -> int:
+    """Send publish messages through one pooled producer; return how many slots went out."""
+    chunks = batches(messages, size=settings.PUBLISH_BATCH_SIZE)
     try:
-        with celery_app.producer_or_acquire() as producer, producer.batch(max_size=BATCH):
-            # One Redis pipeline round trip per BATCH messages instead of one per message.
-            for i, message in enumerate(messages):
-                token = str(message.token)
-                publish_timeslot.apply_async(
-                    (message.timeslot_id, token),
-                    eta=message.eta,
+        with celery_app.producer_or_acquire() as producer, producer.batch(max_size=500):
+            for i, (eta, pairs) in enumerate(chunks):
+                celery_app.send_task(
+                    PUBLISH_TASK,
+                    args=(pairs,),
+                    eta=eta,
                     producer=producer,
-                    # Performance (bench/README.md: ~20% of each broker write): Celery
-                    # declares the queue on every publish (copying the kombu entities each
-                    # time) and builds argsrepr with saferepr. Once per batch is enough
-                    # (on Redis a declare only records the binding), and the repr of
-                    # (int, str) is trivial.
+                    # Celery declares the queue on every publish; once per batch is enough
+                    # (on Redis a declare only records the binding).
                     declare=None if i == 0 else [],
-                    argsrepr=f"({message.timeslot_id}, {token!r})",
+                    argsrepr=f"({len(pairs)} slots)",
                 )
     except Exception:
         # We cannot know which pipelined writes landed: mark them all not enqueued. The

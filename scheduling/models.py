@@ -138,3 +138,28 @@ class PlannerState(models.Model):
 
     def __str__(self) -> str:
         return f"planned until {self.planned_until}"
+
+
+class PlannerChunk(models.Model):
+    """One part of a fanned-out planner run (DESIGN §3): the schedules with ids in
+    [first_schedule_id, last_schedule_id], planned by one `scheduling.plan_chunk` task.
+
+    The run's watermark moves only when its last chunk is done (fan-in), so a chunk that
+    is lost or fails leaves the window to the next run, which plans it again (planning is
+    idempotent). A chunk that runs twice (a redelivered message) creates nothing new and
+    is counted once: `done_at` is set by a conditional UPDATE.
+    """
+
+    run_at = models.DateTimeField(db_index=True)  # the fan-out's `now`: names the run
+    first_schedule_id = models.BigIntegerField()
+    last_schedule_id = models.BigIntegerField()
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    created = models.PositiveIntegerField(default=0)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run_at", "first_schedule_id"]
+
+    def __str__(self) -> str:
+        return f"run {self.run_at:%Y-%m-%d %H:%M} schedules {self.first_schedule_id}…"

@@ -1,25 +1,27 @@
 """Scheduling reads: what a channel will publish next, and the slots of a calendar week.
 
 `upcoming_*` answer "which post will each coming slot take?" without touching the queue:
-they replay publishing.services.next_entry's order (least recently published first, then
-position, then id; skipping drafts, expired posts and spent entries; deactivating used
-entries in `once` mode) over the channel's scheduled slots in time order, on in-memory
-copies of the queue entries. Slots beyond the planner's window have no rows yet; they are
-projected from the schedules' rules (same expansion as the planner) and marked as such.
+they replay the publisher's queue rule (channels/queue_rule.py: least recently published
+first, then position, then id; skipping drafts, expired posts and spent entries;
+deactivating used entries in `once` mode) over the channel's scheduled slots in time order,
+on in-memory copies of the queue entries. Slots beyond the planner's window have no rows
+yet; they are projected from the schedules' rules (same expansion as the planner) and
+marked as such.
 
 Every function here runs a constant number of queries, however many slots or posts.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Prefetch, Q
 
+from channels import queue_rule
 from channels.models import Channel, QueueEntry
 from posts.models import Post
 from scheduling import rules
@@ -27,7 +29,6 @@ from scheduling.models import Schedule, Timeslot
 
 # How far ahead projections look, widened step by step until `limit` slots are found.
 _PROJECTION_WINDOWS = (dt.timedelta(days=2), dt.timedelta(days=14), dt.timedelta(days=400))
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # The calendar predicts each slot's post only for weeks starting within this: beyond, the
 # replay from now would be long (an every-minute rule) and the guess much less useful.
 PREDICT_AHEAD = dt.timedelta(days=21)
@@ -67,32 +68,6 @@ class UpcomingSlot:
     @property
     def local_time(self) -> dt.datetime:
         return self.publish_at.astimezone(self.channel.tz)
-
-
-@dataclass
-class _EntryState:
-    """A mutable copy of a queue entry, advanced as if each slot had published."""
-
-    entry: QueueEntry
-    times_published: int
-    last_published_at: dt.datetime | None
-    is_active: bool
-    texts: list[str] = field(default_factory=list)
-
-    def usable(self, at: dt.datetime) -> bool:
-        post = self.entry.post
-        max_pub = self.entry.max_publications
-        return (
-            self.is_active
-            and post.status == Post.Status.READY
-            and (post.expires_at is None or post.expires_at > at)
-            and (max_pub is None or self.times_published < max_pub)
-        )
-
-    def order_key(self) -> tuple:
-        # next_entry: last_published_at ASC NULLS FIRST, position, id.
-        last = self.last_published_at
-        return (last is not None, last or _EPOCH, self.entry.position, self.entry.id)
 
 
 def _window_start(now: dt.datetime) -> dt.datetime:
@@ -180,17 +155,13 @@ def _projections(
 def _simulate(
     channel: Channel, slots: list[UpcomingSlot], entries: Sequence[QueueEntry]
 ) -> list[UpcomingSlot]:
-    """Fill in each slot's post, replaying the publisher over `slots` (sorted by time)."""
-    states = [
-        _EntryState(
-            entry=e,
-            times_published=e.times_published,
-            last_published_at=e.last_published_at,
-            is_active=e.is_active,
-        )
-        for e in entries
-    ]
-    by_post = {s.entry.post_id: s for s in states}
+    """Fill in each slot's post, replaying the publisher over `slots` (sorted by time).
+
+    The queue rule is the publisher's own (channels/queue_rule.py), applied to copies of the
+    entries so nothing is written.
+    """
+    copies = [copy.copy(e) for e in entries]
+    by_post = {e.post_id: e for e in copies}
     for n, slot in enumerate(slots):
         at = slot.publish_at
         if channel.is_paused:
@@ -204,39 +175,23 @@ def _simulate(
             if post.status == Post.Status.ARCHIVED or (post.expires_at and post.expires_at <= at):
                 slot.post, slot.problem = None, PROBLEM_PINNED_GONE
                 continue
-            state = by_post.get(post.id)
-            times = state.times_published if state else 0
-            slot.text, slot.times_published = _rotate(post, times), times
-            if state is not None:
-                # A pinned publication counts in the loop, as in the publisher's _record_use.
-                _use(state, channel=channel, at=at)
+            entry = by_post.get(post.id)
+            times = entry.times_published if entry else 0
+            slot.text = queue_rule.text_for(post, times_published=times)
+            slot.times_published = times
+            if entry is not None:
+                # A pinned publication counts in the loop, as in the publisher.
+                queue_rule.record_use(entry, mode=channel.mode, at=at)
             continue
-        candidates = [s for s in states if s.usable(at)]
-        if not candidates:
+        entry = queue_rule.next_entry(copies, at=at)
+        if entry is None:
             slot.problem = PROBLEM_QUEUE_EMPTY
             continue
-        state = min(candidates, key=_EntryState.order_key)
-        post = state.entry.post
-        slot.post, slot.times_published = post, state.times_published
-        slot.text = _rotate(post, state.times_published)
-        _use(state, channel=channel, at=at)
+        post = entry.post
+        slot.post, slot.times_published = post, entry.times_published
+        slot.text = queue_rule.text_for(post, times_published=entry.times_published)
+        queue_rule.record_use(entry, mode=channel.mode, at=at)
     return slots
-
-
-def _use(state: _EntryState, *, channel: Channel, at: dt.datetime) -> None:
-    """Mirror of publishing.services._record_use on the in-memory state."""
-    state.times_published += 1
-    state.last_published_at = at
-    max_pub = state.entry.max_publications
-    if channel.mode == Channel.Mode.ONCE or (
-        max_pub is not None and state.times_published >= max_pub
-    ):
-        state.is_active = False
-
-
-def _rotate(post: Post, times_published: int) -> str:
-    texts = post.texts()
-    return texts[times_published % len(texts)]
 
 
 def _from_rows(channel: Channel, rows: Iterable[Timeslot]) -> list[UpcomingSlot]:
@@ -379,54 +334,3 @@ def upcoming_by_channel(
 ) -> dict[int, list[UpcomingSlot]]:
     """Each channel's next `limit` slots with their posts (constant queries)."""
     return _upcoming(list(channels), now=now, limit=limit)
-
-
-def history_for_channel(*, channel: Channel, limit: int = 30) -> list[Timeslot]:
-    """The channel's latest finished (or running) slots, newest first, with deliveries."""
-    from publishing.models import Delivery
-
-    rows = list(
-        Timeslot.objects.filter(channel=channel)
-        .exclude(status=Timeslot.Status.SCHEDULED)
-        .select_related("schedule", "post", "published_post")
-        .prefetch_related(
-            Prefetch(
-                "deliveries",
-                queryset=Delivery.objects.select_related("account").order_by("account__handle"),
-            )
-        )
-        .order_by("-publish_at", "-id")[:limit]
-    )
-    for row in rows:
-        row.channel = channel
-    return rows
-
-
-PROBLEM_STATUSES = (Timeslot.Status.FAILED, Timeslot.Status.PARTIAL, Timeslot.Status.MISSED)
-
-
-def problem_slots(*, workspace, since: dt.datetime, limit: int = 20) -> list[Timeslot]:
-    """Recent slots that did not publish fully: failed, partial, missed, or unconfirmed."""
-    from publishing.models import Delivery
-
-    unconfirmed = Delivery.objects.filter(
-        status=Delivery.Status.UNCONFIRMED,
-        timeslot__channel__workspace=workspace,
-        created_at__gte=since,
-    ).values("timeslot_id")
-    return list(
-        Timeslot.objects.filter(channel__workspace=workspace, publish_at__gte=since)
-        .filter(Q(status__in=PROBLEM_STATUSES) | Q(id__in=unconfirmed))
-        .select_related("channel", "published_post", "post")
-        .order_by("-publish_at", "-id")[:limit]
-    )
-
-
-def recent_deliveries(*, workspace, limit: int = 10):
-    from publishing.models import Delivery
-
-    return list(
-        Delivery.objects.filter(timeslot__channel__workspace=workspace)
-        .select_related("account", "timeslot__channel", "post")
-        .order_by("-created_at", "-id")[:limit]
-    )

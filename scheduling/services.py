@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -19,7 +19,15 @@ from django.utils import timezone
 from channels.models import Channel
 from posts.models import Post
 from scheduling import enqueue, rules
-from scheduling.models import PlannerState, Schedule, Timeslot
+from scheduling.models import Schedule, Timeslot
+
+# The planner's entry points, re-exported: callers reach every scheduling write here.
+from scheduling.planner import PlanResult as PlanResult
+from scheduling.planner import _slots_for, planned_until
+from scheduling.planner import channels_warn_empty_queues as channels_warn_empty_queues
+from scheduling.planner import plan_upcoming as plan_upcoming
+from scheduling.planner import planner_fan_out as planner_fan_out
+from scheduling.planner import planner_run as planner_run
 
 log = logging.getLogger(__name__)
 
@@ -39,193 +47,10 @@ def _reason_missed() -> str:
     )
 
 
-# --- Planner -----------------------------------------------------------------------------
-
-
-# How far back a planner outage is recorded as missed slots (older occurrences are only
-# counted in the notice's time range, not stored one by one).
-MISSED_GAP_LIMIT = dt.timedelta(days=7)
-
-
-def _reason_planner_down(start: dt.datetime, end: dt.datetime) -> str:
-    return (
-        "Missed: the planner (celery beat) was not running from "
-        f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC, so this slot was never planned "
-        "and was not sent late."
-    )
-
-
-def _notify_planner_gap(missed_by_workspace: dict[int, int], *, reason: str) -> None:
-    from accounts.models import Notice
-    from accounts.services import notice_create
-
-    for workspace_id, count in missed_by_workspace.items():
-        notice_create(
-            workspace_id=workspace_id,
-            kind=Notice.Kind.TIMESLOT_MISSED,
-            message=f"{count} slot(s) were missed. {reason}",
-        )
-
-
-@dataclass
-class PlanResult:
-    start: dt.datetime
-    end: dt.datetime
-    created: int = 0
-    missed: int = 0
-    warned_empty: int = 0
-    enqueued: int = 0
-    would_create: list[tuple[str, dt.datetime]] = field(default_factory=list)
-
-
-def _slots_for(schedule: Schedule, *, start: dt.datetime, end: dt.datetime) -> list[Timeslot]:
-    channel = schedule.channel
-    try:
-        instants = rules.occurrences(
-            schedule.recurrence,
-            tz=channel.tz,
-            starts_on=schedule.starts_on,
-            start=start,
-            end=end,
-        )
-    except ValueError:
-        # A rule saved before validation caught this kind of mistake must not stop the
-        # planner for every other channel: log it and plan the rest.
-        log.exception("schedule %s has a rule that cannot be expanded", schedule.pk)
-        return []
-    return [
-        Timeslot(
-            channel_id=channel.id,
-            schedule_id=schedule.id,
-            publish_at=instant,
-            planned_for=instant,
-            token=uuid.uuid4(),
-        )
-        for instant in instants
-    ]
-
-
-def _plannable_schedules():
-    return Schedule.objects.filter(is_active=True, channel__is_paused=False).select_related(
-        "channel"
-    )
-
-
-def planner_run(
-    *,
-    now: dt.datetime | None = None,
-    until: dt.datetime | None = None,
-    dry_run: bool = False,
-    batch_size: int | None = None,
-    channel_ids: tuple[int, int] | None = None,
-) -> PlanResult:
-    """Create the slots of [watermark, now + horizon) for every active schedule, then enqueue.
-
-    Plans from the stored watermark so an hour that beat missed is caught up, but never
-    from further back than MISSED_AFTER: those slots could only be marked missed.
-    Per batch of schedules: one SELECT (schedules + channels), one INSERT; then two
-    queries per batch of slots to enqueue. Never one query per row.
-
-    `channel_ids=(first, last)` plans and enqueues only the channels with ids in that
-    inclusive range, so several workers can share one run (bench/: batches of channels as
-    tasks). Such a partial run leaves the watermark alone: whoever split the run advances
-    it once every part is done (a part that moved it would make the others plan nothing).
-    """
-    now = now or timezone.now()
-    batch_size = batch_size or settings.PLANNER_BATCH_SIZE
-    end = until or now + settings.PLANNER_HORIZON
-    state, _ = PlannerState.objects.get_or_create(key="default")
-    floor = now - settings.MISSED_AFTER
-    start = max(state.planned_until or now, floor)
-    result = PlanResult(start=start, end=end)
-    # The planner was down past MISSED_AFTER (beat stopped): the occurrences of that gap are
-    # recorded as missed, with a reason, instead of vanishing — but never published late,
-    # and never more than MISSED_GAP_LIMIT back.
-    gap_start = gap_end = None
-    if state.planned_until and state.planned_until < floor:
-        gap_start, gap_end = max(state.planned_until, now - MISSED_GAP_LIMIT), floor
-    gap_reason = _reason_planner_down(gap_start, gap_end) if gap_start is not None else ""
-    missed_by_workspace: dict[int, int] = {}
-
-    schedules = _plannable_schedules()
-    scope = {}
-    if channel_ids is not None:
-        scope = {"channel_id__gte": channel_ids[0], "channel_id__lte": channel_ids[1]}
-        schedules = schedules.filter(**scope)
-    if start < end:
-        last_id = 0
-        while True:
-            batch = list(schedules.filter(id__gt=last_id).order_by("id")[:batch_size])
-            if not batch:
-                break
-            last_id = batch[-1].id
-            by_schedule = {s.id: s for s in batch}
-            slots = [t for schedule in batch for t in _slots_for(schedule, start=start, end=end)]
-            if gap_start is not None and not dry_run:
-                for schedule in batch:
-                    for t in _slots_for(schedule, start=gap_start, end=gap_end):
-                        t.status, t.reason = Timeslot.Status.MISSED, gap_reason
-                        slots.append(t)
-            existing = set(
-                Timeslot.objects.filter(
-                    schedule_id__in=by_schedule,
-                    planned_for__gte=min(start, gap_start or start),
-                    planned_for__lt=end,
-                ).values_list("schedule_id", "planned_for")
-            )
-            slots = [t for t in slots if (t.schedule_id, t.planned_for) not in existing]
-            for t in slots:
-                if t.status == Timeslot.Status.MISSED:
-                    ws = by_schedule[t.schedule_id].channel.workspace_id
-                    missed_by_workspace[ws] = missed_by_workspace.get(ws, 0) + 1
-            if dry_run:
-                for t in slots:
-                    schedule = by_schedule[t.schedule_id]
-                    result.would_create.append(
-                        (f"{schedule.channel.slug}/{schedule.name}", t.publish_at)
-                    )
-            elif slots:
-                # ignore_conflicts: the unique (schedule, planned_for) makes a concurrent
-                # second planner (two beats by mistake) a no-op for the same slots.
-                Timeslot.objects.bulk_create(slots, ignore_conflicts=True)
-                result.created += sum(t.status == Timeslot.Status.SCHEDULED for t in slots)
-                result.missed += sum(t.status == Timeslot.Status.MISSED for t in slots)
-            if len(batch) < batch_size:
-                break
-
-    if dry_run:
-        return result
-    _notify_planner_gap(missed_by_workspace, reason=gap_reason)
-    result.enqueued = enqueue.enqueue_due(until=end, now=now, batch_size=batch_size, **scope)
-    if channel_ids is not None:
-        return result
-    PlannerState.objects.filter(pk=state.pk).update(
-        planned_until=max(end, state.planned_until or end),
-        last_run_at=now,
-        last_run_created=result.created,
-    )
-    return result
-
-
-def plan_upcoming(
-    *, now: dt.datetime | None = None, until: dt.datetime | None = None
-) -> PlanResult:
-    """What beat runs hourly: plan the window, then warn owners whose next slot will find
-    an empty queue (kept out of planner_run so planning itself stays lean)."""
-    from publishing.services import channels_warn_empty_queues
-
-    now = now or timezone.now()
-    result = planner_run(now=now, until=until)
-    result.warned_empty = channels_warn_empty_queues(now=now, until=result.end)
-    return result
-
-
-def planned_until(*, now: dt.datetime) -> dt.datetime:
-    state = PlannerState.objects.filter(key="default").first()
-    horizon_end = now + settings.PLANNER_HORIZON
-    if state and state.planned_until and state.planned_until > horizon_end:
-        return state.planned_until
-    return horizon_end
+def _retire(qs, *, status: str, reason: str, now: dt.datetime) -> int:
+    """End slots that will not publish (canceled, missed): one home for the step that also
+    rotates the token, so every message already on the broker for them is a no-op."""
+    return qs.update(status=status, reason=reason, token=uuid.uuid4(), updated_at=now)
 
 
 # --- Schedules ---------------------------------------------------------------------------
@@ -273,8 +98,11 @@ def schedule_reconcile(*, schedule: Schedule, now: dt.datetime | None = None) ->
         reason = REASON_SCHEDULE_OFF
     else:
         reason = REASON_SCHEDULE_CHANGED
-    canceled = Timeslot.objects.filter(id__in=to_cancel, status=Timeslot.Status.SCHEDULED).update(
-        status=Timeslot.Status.CANCELED, reason=reason, token=uuid.uuid4(), updated_at=now
+    canceled = _retire(
+        Timeslot.objects.filter(id__in=to_cancel, status=Timeslot.Status.SCHEDULED),
+        status=Timeslot.Status.CANCELED,
+        reason=reason,
+        now=now,
     )
     for slot in to_revive:
         slot.status = Timeslot.Status.SCHEDULED
@@ -398,8 +226,11 @@ def timeslot_cancel(
 ) -> Timeslot:
     """Cancel a scheduled slot; every message already queued for it becomes a no-op."""
     now = now or timezone.now()
-    canceled = Timeslot.objects.filter(pk=timeslot.pk, status=Timeslot.Status.SCHEDULED).update(
-        status=Timeslot.Status.CANCELED, reason=reason, token=uuid.uuid4(), updated_at=now
+    canceled = _retire(
+        Timeslot.objects.filter(pk=timeslot.pk, status=Timeslot.Status.SCHEDULED),
+        status=Timeslot.Status.CANCELED,
+        reason=reason,
+        now=now,
     )
     if not canceled:
         raise ValidationError("This slot is already publishing or finished; it cannot be canceled.")
@@ -415,13 +246,15 @@ class WatchdogResult:
     missed: int = 0
     requeued: int = 0
     enqueued: int = 0
-    deliveries_redispatched: int = 0
-    deliveries_unconfirmed: int = 0
-    settled: int = 0
 
 
-def timeslots_mark_missed(*, now: dt.datetime, channel: Channel | None = None) -> int:
-    """Slots still scheduled past MISSED_AFTER: missed, with a reason, the owners told."""
+def timeslots_mark_missed(
+    *, now: dt.datetime, channel: Channel | None = None, ids: list[int] | None = None
+) -> int:
+    """Slots still scheduled past MISSED_AFTER: missed, with a reason, the owners told.
+
+    `ids` limits it to those slots (a publish batch that found some of its own too late).
+    """
     from accounts.models import Notice
     from accounts.services import notice_create
 
@@ -432,12 +265,17 @@ def timeslots_mark_missed(*, now: dt.datetime, channel: Channel | None = None) -
         )
         if channel is not None:
             qs = qs.filter(channel=channel)
+        if ids is not None:
+            qs = qs.filter(id__in=ids)
         rows = list(qs.select_related("channel").order_by("publish_at")[:5000])
         if not rows:
             return 0
         reason = _reason_missed()
-        Timeslot.objects.filter(id__in=[r.id for r in rows]).update(
-            status=Timeslot.Status.MISSED, reason=reason, token=uuid.uuid4(), updated_at=now
+        _retire(
+            Timeslot.objects.filter(id__in=[r.id for r in rows]),
+            status=Timeslot.Status.MISSED,
+            reason=reason,
+            now=now,
         )
         by_channel: dict[int, list[Timeslot]] = {}
         for row in rows:
@@ -490,8 +328,8 @@ def timeslots_requeue_overdue(*, now: dt.datetime, channel: Channel | None = Non
 def watchdog_run(
     *, now: dt.datetime | None = None, channel: Channel | None = None
 ) -> WatchdogResult:
-    from publishing import services as publishing_services
-
+    """The slots' half of the watchdog (DESIGN §3). Deliveries have their own recovery task
+    in `publishing` (publishing.recover_deliveries), which this layer never imports."""
     now = now or timezone.now()
     result = WatchdogResult()
     result.missed = timeslots_mark_missed(now=now, channel=channel)
@@ -499,10 +337,6 @@ def watchdog_run(
     filters = {"channel": channel} if channel is not None else {}
     # Never enqueued (broker down at commit) or pinned beyond the horizon and now near.
     result.enqueued = enqueue.enqueue_due(until=now + settings.PLANNER_HORIZON, now=now, **filters)
-    stuck = publishing_services.deliveries_recover(now=now, channel=channel)
-    result.deliveries_redispatched = stuck.redispatched
-    result.deliveries_unconfirmed = stuck.unconfirmed
-    result.settled = stuck.settled
     return result
 
 

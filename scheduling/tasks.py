@@ -1,16 +1,25 @@
-"""Thin Celery tasks for the clock: beat calls these; scheduling/services.py does the work."""
+"""Thin Celery tasks for the clock: beat calls these; scheduling's services do the work."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from scheduling import services
+from scheduling import planner, services
 
 
 @shared_task(name="scheduling.plan_upcoming", soft_time_limit=600, time_limit=660)
 def plan_upcoming() -> dict:
-    result = services.plan_upcoming()
-    return {"created": result.created, "enqueued": result.enqueued}
+    """Beat's hourly run: fan the planning out as one plan_chunk task per range of
+    schedules, so every worker plans (the last chunk moves the watermark)."""
+    return {"chunks": planner.planner_fan_out()}
+
+
+@shared_task(name="scheduling.plan_chunk", soft_time_limit=600, time_limit=660)
+def plan_chunk(chunk_id: int, gap: list[str] | None = None) -> dict:
+    result = planner.planner_chunk_run(chunk_id=chunk_id, gap=gap)
+    if result is None:
+        return {"chunk": chunk_id, "gone": True}
+    return {"chunk": chunk_id, "created": result.created, "enqueued": result.enqueued}
 
 
 @shared_task(name="scheduling.watchdog", soft_time_limit=50, time_limit=58)

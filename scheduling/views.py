@@ -16,6 +16,7 @@ from accounts.models import Notice, SocialAccount
 from accounts.views import SESSION_TZ, redirect_back, timezone_names, workspace_view
 from channels.forms import error_messages, timezone_choices
 from channels.models import Channel
+from publishing import selectors as publishing_selectors
 from scheduling import rules, selectors, services
 from scheduling.forms import ScheduleForm, TimeslotMoveForm
 from scheduling.models import Schedule, Timeslot
@@ -31,7 +32,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     workspace = request.workspace
     context = {
         "upcoming": selectors.upcoming_for_workspace(workspace=workspace, now=now, limit=8),
-        "deliveries": selectors.recent_deliveries(workspace=workspace, limit=10),
+        "deliveries": publishing_selectors.recent_deliveries(workspace=workspace, limit=10),
         "notices": list(
             Notice.objects.filter(workspace=workspace, dismissed_at__isnull=True).order_by(
                 "-created_at"
@@ -42,7 +43,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 workspace=workspace, status=SocialAccount.Status.NEEDS_RECONNECT
             )
         ),
-        "problem_slots": selectors.problem_slots(workspace=workspace, since=now - PROBLEM_WINDOW),
+        "problem_slots": publishing_selectors.problem_slots(
+            workspace=workspace, since=now - PROBLEM_WINDOW
+        ),
         "has_channels": Channel.objects.filter(workspace=workspace).exists(),
         "now": now,
     }

@@ -59,8 +59,19 @@ class Broker:
             )
         return out
 
+    def publish_batches(self) -> list[dict]:
+        return [m for m in self.messages() if m["task"] == "publishing.publish_timeslots"]
+
     def publish_messages(self) -> list[dict]:
-        return [m for m in self.messages() if m["task"] == "publishing.publish_timeslot"]
+        """One entry per (timeslot, token) pair, whichever message carried it (a batch of
+        the current engine, or a first-engine single)."""
+        out = []
+        for m in self.messages():
+            if m["task"] == "publishing.publish_timeslots":
+                out += [{**m, "args": pair} for pair in m["args"][0]]
+            elif m["task"] == "publishing.publish_timeslot":
+                out.append(m)
+        return out
 
 
 @pytest.fixture

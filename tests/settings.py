@@ -98,3 +98,7 @@ TEST_HOSTNAME = socket.gethostname()
 CACHES["default"]["KEY_PREFIX"] = f"queueloop-test-{_RUN_ID}"  # noqa: F405
 # collectstatic's target exists (empty) so WhiteNoise does not warn on every request.
 STATIC_ROOT = Path(tempfile.mkdtemp(prefix="ql-static-"))
+# Worker threads started inside the test process must not keep connections to the test
+# database past their task (it is dropped at the end of the run); production keeps them.
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = False

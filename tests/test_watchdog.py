@@ -101,12 +101,12 @@ def test_stuck_sending_delivery_becomes_unconfirmed_for_x_and_retried_for_webhoo
         Delivery.objects.update(status="sending", sending_started_at=NOW, attempts=1)
     broker.purge()  # the original deliver messages were consumed by those workers
     with time_machine.travel(NOW + dt.timedelta(minutes=3), tick=False):
-        result = services.watchdog_run()
-    assert result.deliveries_unconfirmed == 1 and result.deliveries_redispatched == 1
+        result = publishing.deliveries_recover(now=timezone.now())
+    assert result.unconfirmed == 1 and result.redispatched == 1
     assert Delivery.objects.get(account=x).status == "unconfirmed"
     assert Delivery.objects.get(account=hook).status == "pending"
-    deliver_messages = [m for m in broker.messages() if m["task"] == "publishing.deliver"]
-    assert [m["args"] for m in deliver_messages] == [[Delivery.objects.get(account=hook).id]]
+    deliver_messages = [m for m in broker.messages() if m["task"] == "publishing.deliver_batch"]
+    assert [m["args"] for m in deliver_messages] == [[[Delivery.objects.get(account=hook).id]]]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -142,8 +142,9 @@ def test_slot_left_publishing_after_its_last_delivery_is_settled(broker):
     slot.refresh_from_db()
     assert slot.status == "publishing"
     with time_machine.travel(NOW + dt.timedelta(seconds=30), tick=False):
-        assert services.watchdog_run().settled == 0  # within the grace: maybe still settling
+        # Within the grace: maybe still settling.
+        assert publishing.deliveries_recover(now=timezone.now()).settled == 0
     with time_machine.travel(NOW + dt.timedelta(minutes=2), tick=False):
-        assert services.watchdog_run().settled == 1
+        assert publishing.deliveries_recover(now=timezone.now()).settled == 1
     slot.refresh_from_db()
     assert slot.status == "published"

@@ -69,7 +69,12 @@ _runs: list[tuple[int, str]] = []
 
 @task_postrun.connect
 def _record_publish_run(sender=None, args=None, retval=None, **kwargs):
-    if sender is not None and sender.name == "publishing.publish_timeslot":
+    if sender is None:
+        return
+    if sender.name == "publishing.publish_timeslots":
+        for timeslot_id, _token in args[0]:
+            _runs.append((timeslot_id, retval.get(str(timeslot_id), "stale")))
+    elif sender.name == "publishing.publish_timeslot":
         _runs.append((args[0], retval))
 
 

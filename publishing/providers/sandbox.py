@@ -14,6 +14,9 @@ class SandboxProvider(PlainTextProvider):
     max_length = 500
     # The timeline row is unique per delivery, so a repeated call cannot post twice.
     idempotent = True
+    # A row in our own database, no network wait: a delivery chunk calls it in the task's
+    # own thread (publishing/delivery.py) instead of its pool of network lanes.
+    inline = True
 
     def publish(self, delivery) -> Published:
         from publishing.models import SandboxPost

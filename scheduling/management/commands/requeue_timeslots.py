@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from channels.models import Channel
+from publishing import services as publishing
 from scheduling import services
 
 
@@ -36,9 +37,10 @@ class Command(BaseCommand):
             self.stdout.write(f"re-enqueued {count} overdue timeslot(s)")
             return
         result = services.watchdog_run(now=now, channel=target)
+        recovered = publishing.deliveries_recover(now=now, channel=target)
         self.stdout.write(
             f"missed {result.missed}, re-enqueued {result.requeued} overdue, enqueued "
-            f"{result.enqueued} never-enqueued, settled {result.settled} stuck, re-dispatched "
-            f"{result.deliveries_redispatched} "
-            f"deliveries, {result.deliveries_unconfirmed} unconfirmed"
+            f"{result.enqueued} never-enqueued, settled {recovered.settled} stuck, re-dispatched "
+            f"{recovered.redispatched} "
+            f"deliveries, {recovered.unconfirmed} unconfirmed"
         )

@@ -1,0 +1,380 @@
+"""Running due slots, a batch at a time: claim, choose each slot's post, create deliveries.
+
+One publish message carries every slot due in one second (scheduling/enqueue.py). The batch
+costs a constant number of queries, however many slots and channels it holds (DESIGN §3):
+
+1. one conditional UPDATE claims every pair whose token is current, still `scheduled`, and
+   inside the not-early, not-missed window (RETURNING the claimed rows);
+2. only the pairs it did not claim are read (one SELECT) to say why: stale, early (sent
+   again with the same token), too late (missed), or a lost race;
+3. the claimed slots' channels are locked in id order (two batches never deadlock), their
+   queue entries and accounts read in one query each, each slot's post chosen in memory by
+   the queue rule (channels/queue_rule.py), and the uses, slots and deliveries written in
+   bulk; the deliveries are dispatched in chunks after commit (publishing/delivery.py).
+
+Every pair is judged on its own (invariant §7.1): a stale token in a batch changes nothing
+for the others. The whole batch may run twice, concurrently, or after a crash: the claim is
+the only way in, and it is conditional.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
+from django.utils import timezone
+
+from accounts.models import Notice, SocialAccount
+from accounts.services import notice_create
+from channels import queue_rule
+from channels.models import Channel, QueueEntry
+from posts.models import Post
+from publishing import delivery as deliveries
+from publishing.models import Delivery
+from scheduling import enqueue
+from scheduling.models import Timeslot
+from scheduling.services import timeslots_mark_missed
+
+log = logging.getLogger(__name__)
+
+# A message may arrive a little early (clock skew between hosts, or a slot later in the
+# same second as its batch's ETA); within this it runs.
+EARLY_TOLERANCE = dt.timedelta(seconds=1)
+REASON_QUEUE_EMPTY = "Skipped: queue empty (no active, unexpired post to publish)."
+REASON_PAUSED = "Skipped: the channel was paused."
+REASON_NO_ACCOUNTS = "Failed: the channel has no active accounts."
+REASON_POST_GONE = "Skipped: the pinned post was archived or has expired."
+REASON_FOREIGN_POST = "Failed: the pinned post belongs to another workspace than the channel."
+
+
+class Outcome(StrEnum):
+    STALE = "stale"  # gone, token rotated, or no longer scheduled: a no-op
+    EARLY = "early"  # re-enqueued for its ETA with the same token
+    LOST_RACE = "lost_race"  # another worker claimed it first
+    MISSED = "missed"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    DISPATCHED = "dispatched"
+
+
+@dataclass
+class _Claimed:
+    id: int
+    channel_id: int
+    post_id: int | None
+    publish_at: dt.datetime
+
+
+def _aware(value) -> dt.datetime:
+    # RETURNING bypasses the ORM's converters: PostgreSQL gives an aware datetime, SQLite
+    # the stored UTC text.
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _parse(pairs: Iterable[Sequence]) -> tuple[dict[int, uuid.UUID], dict[int, Outcome]]:
+    valid: dict[int, uuid.UUID] = {}
+    outcomes: dict[int, Outcome] = {}
+    for pair in pairs:
+        try:
+            timeslot_id, token = int(pair[0]), uuid.UUID(str(pair[1]))
+        except (TypeError, ValueError, IndexError):
+            continue  # not a pair we could ever have sent: nothing to claim
+        valid[timeslot_id] = token
+    return valid, outcomes
+
+
+def _claim(pairs: dict[int, uuid.UUID], *, now: dt.datetime) -> list[_Claimed]:
+    """The one conditional UPDATE: `(id, token) IN (...)`, still scheduled, in the window."""
+    token_field = Timeslot._meta.get_field("token")
+    ops = connection.ops
+    values = ", ".join(["(%s, %s)"] * len(pairs))
+    params: list = [
+        Timeslot.Status.PUBLISHING,
+        ops.adapt_datetimefield_value(now),
+        Timeslot.Status.SCHEDULED,
+        ops.adapt_datetimefield_value(now + EARLY_TOLERANCE),
+        ops.adapt_datetimefield_value(now - settings.MISSED_AFTER),
+    ]
+    for timeslot_id, token in pairs.items():
+        params += [timeslot_id, token_field.get_db_prep_value(token, connection)]
+    # Only our table name and %s placeholders are formatted in; every value is a parameter.
+    table = Timeslot._meta.db_table
+    sql = (
+        f"UPDATE {table} SET status = %s, updated_at = %s "  # noqa: S608
+        "WHERE status = %s AND publish_at <= %s AND publish_at >= %s "
+        f"AND (id, token) IN (VALUES {values}) "
+        "RETURNING id, channel_id, post_id, publish_at"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    claimed = [_Claimed(r[0], r[1], r[2], _aware(r[3])) for r in rows]
+    # The order the publisher has always used, and the predictor replays: time, then id.
+    claimed.sort(key=lambda c: (c.publish_at, c.id))
+    return claimed
+
+
+def _not_claimed(pairs: dict[int, uuid.UUID], *, now: dt.datetime) -> dict[int, Outcome]:
+    """Why each unclaimed pair did not claim (one query), and what to do about it."""
+    if not pairs:
+        return {}
+    rows = {
+        r[0]: r
+        for r in Timeslot.objects.filter(id__in=list(pairs)).values_list(
+            "id", "token", "status", "publish_at"
+        )
+    }
+    outcomes: dict[int, Outcome] = {}
+    early: list[enqueue.Message] = []
+    missed: list[int] = []
+    for timeslot_id, token in pairs.items():
+        row = rows.get(timeslot_id)
+        if row is None or row[1] != token or row[2] != Timeslot.Status.SCHEDULED:
+            outcomes[timeslot_id] = Outcome.STALE
+        elif row[3] - now > EARLY_TOLERANCE:
+            early.append(enqueue.Message(timeslot_id, token, row[3]))
+            outcomes[timeslot_id] = Outcome.EARLY
+        elif now - row[3] > settings.MISSED_AFTER:
+            missed.append(timeslot_id)
+            outcomes[timeslot_id] = Outcome.MISSED
+        else:
+            # Scheduled and due, yet the UPDATE changed nothing: another claim held the row.
+            outcomes[timeslot_id] = Outcome.LOST_RACE
+    if early:
+        enqueue.send_now(early)
+    if missed:
+        timeslots_mark_missed(now=now, ids=missed)
+    return outcomes
+
+
+def timeslots_publish(
+    *, pairs: Iterable[Sequence], now: dt.datetime | None = None
+) -> dict[int, Outcome]:
+    """Run a batch of due slots; return each pair's outcome by timeslot id."""
+    now = now or timezone.now()
+    valid, outcomes = _parse(pairs)
+    if not valid:
+        return outcomes
+    with transaction.atomic():
+        claimed = _claim(valid, now=now)
+        if claimed:
+            outcomes.update(_choose_and_fan_out(claimed, now=now))
+    claimed_ids = {c.id for c in claimed}
+    outcomes.update(_not_claimed({i: t for i, t in valid.items() if i not in claimed_ids}, now=now))
+    return outcomes
+
+
+def timeslot_publish(*, timeslot_id: int, token: str, now: dt.datetime | None = None) -> Outcome:
+    """A batch of one (a message of the first engine, or a test)."""
+    return timeslots_publish(pairs=[(timeslot_id, token)], now=now).get(timeslot_id, Outcome.STALE)
+
+
+# --- Choosing posts and fanning out --------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    """What one claimed slot becomes: a delivery fan-out, or a final status with a reason."""
+
+    slot: _Claimed
+    post: Post | None = None
+    text: str = ""
+    status: str = ""  # a final status (skipped/failed); empty = dispatch deliveries
+    reason: str = ""
+
+
+def _locked_channels(ids: set[int]) -> dict[int, Channel]:
+    # Id order: two batches that share channels lock them in the same order, so one waits
+    # for the other instead of deadlocking.
+    return {c.id: c for c in Channel.objects.select_for_update().filter(id__in=ids).order_by("id")}
+
+
+def _entries(claimed: list[_Claimed], pinned_post_ids: set[int], *, now: dt.datetime):
+    """Per channel: the usable entries its queue slots can take; per (channel, post): the
+    entries of pinned posts (in any state, to record their use).
+
+    A queue slot takes the first usable entry in the rule's order and sends it to the back
+    (or out), so k queue slots of one channel take its first k: only those are read, with
+    the rule's order as a window (a 500-post evergreen queue costs k rows, not 500).
+    """
+    # k counts the channel's pinned slots too: a pinned use can send one of the first k back.
+    slots: dict[int, int] = defaultdict(int)
+    for c in claimed:
+        slots[c.channel_id] += 1
+    per_channel = {c.channel_id: slots[c.channel_id] for c in claimed if not c.post_id}
+    by_channel: dict[int, list[QueueEntry]] = defaultdict(list)
+    by_pair: dict[tuple[int, int], QueueEntry] = {}
+    rows: list[QueueEntry] = []
+    if per_channel:
+        rank = Window(
+            RowNumber(),
+            partition_by=[F("channel_id")],
+            order_by=[F("last_published_at").asc(nulls_first=True), "position", "id"],
+        )
+        rows += (
+            QueueEntry.objects.filter(queue_rule.usable_q(at=now), channel_id__in=per_channel)
+            .annotate(rank=rank)
+            .filter(rank__lte=max(per_channel.values()))
+            .select_related("post")
+            .prefetch_related("post__variations")
+        )
+    if pinned_post_ids:
+        channel_ids = {c.channel_id for c in claimed if c.post_id}
+        rows += (
+            QueueEntry.objects.filter(channel_id__in=channel_ids, post_id__in=pinned_post_ids)
+            .select_related("post")
+            .prefetch_related("post__variations")
+        )
+    for entry in rows:
+        if (entry.channel_id, entry.post_id) in by_pair:
+            continue  # read twice (usable and pinned): keep one object, or a use is lost
+        by_channel[entry.channel_id].append(entry)
+        by_pair[(entry.channel_id, entry.post_id)] = entry
+    return by_channel, by_pair
+
+
+def _accounts(channel_ids: set[int]) -> dict[int, list[SocialAccount]]:
+    through = Channel.accounts.through
+    by_channel: dict[int, list[SocialAccount]] = defaultdict(list)
+    rows = (
+        through.objects.filter(channel_id__in=channel_ids)
+        .exclude(socialaccount__status=SocialAccount.Status.DISABLED)
+        .select_related("socialaccount")
+        .order_by("socialaccount_id")
+    )
+    for row in rows:
+        by_channel[row.channel_id].append(row.socialaccount)
+    return by_channel
+
+
+def _choose_and_fan_out(claimed: list[_Claimed], *, now: dt.datetime) -> dict[int, Outcome]:
+    channels = _locked_channels({c.channel_id for c in claimed})
+    pinned_ids = {c.post_id for c in claimed if c.post_id}
+    pinned = (
+        {p.id: p for p in Post.objects.filter(id__in=pinned_ids).prefetch_related("variations")}
+        if pinned_ids
+        else {}
+    )
+    entries, entry_of = _entries(claimed, pinned_ids, now=now)
+    accounts = _accounts(set(channels))
+
+    used: dict[int, QueueEntry] = {}
+    plans: list[_Plan] = []
+    for slot in claimed:
+        channel = channels[slot.channel_id]
+        plan = _Plan(slot=slot)
+        plans.append(plan)
+        if channel.is_paused:
+            plan.status, plan.reason = Timeslot.Status.SKIPPED, REASON_PAUSED
+            continue
+        if slot.post_id:
+            post = pinned[slot.post_id]
+            if post.workspace_id != channel.workspace_id:
+                plan.status, plan.reason = Timeslot.Status.FAILED, REASON_FOREIGN_POST
+                continue
+            if post.status == Post.Status.ARCHIVED or (post.expires_at and post.expires_at <= now):
+                plan.status, plan.reason = Timeslot.Status.SKIPPED, REASON_POST_GONE
+                continue
+            entry = entry_of.get((channel.id, post.id))
+        else:
+            # Only the channel's own workspace's posts: a post moved to another workspace
+            # (the admin once allowed it) is never published here.
+            own = [e for e in entries[channel.id] if e.post.workspace_id == channel.workspace_id]
+            entry = queue_rule.next_entry(own, at=now)
+            if entry is None:
+                plan.status, plan.reason = Timeslot.Status.SKIPPED, REASON_QUEUE_EMPTY
+                continue
+            post = entry.post
+        plan.post = post
+        plan.text = queue_rule.text_for(post, times_published=entry.times_published if entry else 0)
+        if entry is not None:
+            # A pinned publication counts in the loop too, so the queue does not repeat it
+            # next (and in `once` mode it is used up).
+            queue_rule.record_use(entry, mode=channel.mode, at=now)
+            used[entry.id] = entry
+        if not [a for a in accounts[channel.id] if a.workspace_id == channel.workspace_id]:
+            plan.status, plan.reason = Timeslot.Status.FAILED, REASON_NO_ACCOUNTS
+
+    if used:
+        QueueEntry.objects.bulk_update(list(used.values()), queue_rule.RECORDED_FIELDS)
+    return _write(plans, channels=channels, accounts=accounts, now=now)
+
+
+def _write(
+    plans: list[_Plan],
+    *,
+    channels: dict[int, Channel],
+    accounts: dict[int, list[SocialAccount]],
+    now: dt.datetime,
+) -> dict[int, Outcome]:
+    outcomes: dict[int, Outcome] = {}
+    chosen = [p for p in plans if p.post is not None]
+    if chosen:
+        Timeslot.objects.bulk_update(
+            [
+                Timeslot(id=p.slot.id, published_post_id=p.post.id, published_text=p.text)
+                for p in chosen
+            ],
+            ["published_post", "published_text"],
+        )
+    finals: dict[tuple[str, str], list[int]] = defaultdict(list)
+    new: list[Delivery] = []
+    for plan in plans:
+        if plan.status:
+            finals[(plan.status, plan.reason)].append(plan.slot.id)
+            outcomes[plan.slot.id] = (
+                Outcome.SKIPPED if plan.status == Timeslot.Status.SKIPPED else Outcome.FAILED
+            )
+            continue
+        channel = channels[plan.slot.channel_id]
+        for account in accounts[channel.id]:
+            if account.workspace_id != channel.workspace_id:
+                continue  # never publish to another workspace's account (invariant §7.4)
+            new.append(
+                Delivery(
+                    timeslot_id=plan.slot.id,
+                    account=account,
+                    post=plan.post,
+                    text=plan.text,
+                    dispatched_at=now,
+                )
+            )
+        outcomes[plan.slot.id] = Outcome.DISPATCHED
+    for (status, reason), ids in finals.items():
+        Timeslot.objects.filter(id__in=ids, status=Timeslot.Status.PUBLISHING).update(
+            status=status, reason=reason, published_at=None, updated_at=now
+        )
+    _notify(plans, channels=channels)
+    if new:
+        created = Delivery.objects.bulk_create(new)
+        deliveries.dispatch_on_commit(created)
+    return outcomes
+
+
+def _notify(plans: list[_Plan], *, channels: dict[int, Channel]) -> None:
+    """One notice per channel and kind for this batch (not one per slot)."""
+    told: set[tuple[int, str]] = set()
+    for plan in plans:
+        channel = channels[plan.slot.channel_id]
+        if plan.reason == REASON_QUEUE_EMPTY:
+            kind = Notice.Kind.QUEUE_EMPTY
+            message = f"{channel.name} had a slot but its queue is empty: add posts."
+        elif plan.reason == REASON_NO_ACCOUNTS:
+            kind = Notice.Kind.TIMESLOT_FAILED
+            message = f"A slot of {channel.name} failed: the channel has no active accounts."
+        else:
+            continue
+        if (channel.id, kind) not in told:
+            told.add((channel.id, kind))
+            notice_create(workspace_id=channel.workspace_id, kind=kind, message=message)

@@ -1,0 +1,392 @@
+"""Deliveries: dispatched in chunks, each chunk's provider calls made concurrently, every
+result recorded, and the touched slots settled in bulk (DESIGN §4).
+
+At most once (§4): a chunk claims its deliveries `pending → sending` with one conditional
+UPDATE, so a delivery is called by one chunk only. A call that may have reached the network
+and failed to answer is never repeated for a non-idempotent provider: it ends `unconfirmed`.
+Rate limits are per account: the account's lane stops and its remaining deliveries wait for
+the reset; other accounts' lanes go on.
+
+A chunk never starts a call after CALL_BUDGET from its claim: what is left goes back to
+`pending` and is sent by the next message. So a chunk ends well inside SEND_TIMEOUT, the age
+at which the watchdog treats a `sending` delivery as abandoned by a dead worker.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts.models import Notice, SocialAccount
+from accounts.services import notice_create
+from publishing.models import Delivery
+from publishing.providers import (
+    AuthFailed,
+    Provider,
+    Published,
+    RateLimited,
+    Rejected,
+    Transient,
+    get_provider,
+)
+from publishing.settle import timeslots_settle
+from queueloop.celery import app as celery_app
+
+log = logging.getLogger(__name__)
+
+DELIVER_TASK = "publishing.deliver_batch"
+EARLY_TOLERANCE = dt.timedelta(seconds=1)
+UNCONFIRMED_TIMEOUT = "Timed out mid-call: it may or may not have posted. Check the account."
+UNCONFIRMED_WORKER_LOST = (
+    "The worker stopped mid-call: it may or may not have posted. Check the account."
+)
+
+
+def call_budget() -> float:
+    """Seconds after its claim in which a chunk may still start a provider call."""
+    return settings.SEND_TIMEOUT.total_seconds() / 4
+
+
+# --- Dispatch ------------------------------------------------------------------------------
+
+
+def dispatch(delivery_ids: list[int], *, eta: dt.datetime | None = None) -> None:
+    """Send deliver_batch messages for these ids now, in chunks of DELIVER_BATCH_SIZE."""
+    size = settings.DELIVER_BATCH_SIZE
+    try:
+        with celery_app.producer_or_acquire() as producer, producer.batch(max_size=500):
+            for i in range(0, len(delivery_ids), size):
+                chunk = delivery_ids[i : i + size]
+                celery_app.send_task(
+                    DELIVER_TASK,
+                    args=(chunk,),
+                    eta=eta,
+                    producer=producer,
+                    declare=None if i == 0 else [],
+                    argsrepr=f"({len(chunk)} deliveries)",
+                )
+    except Exception:
+        # The deliveries stay pending; the recovery task re-dispatches them after
+        # WATCHDOG_GRACE.
+        log.exception("broker refused %d deliver message(s)", len(delivery_ids))
+
+
+def dispatch_on_commit(created: Iterable[Delivery]) -> None:
+    """After commit, dispatch new deliveries in chunks of one provider each, so a slow
+    network never holds a fast one's chunk."""
+    by_provider: dict[str, list[int]] = defaultdict(list)
+    for d in created:
+        by_provider[d.account.provider].append(d.id)
+    for ids in by_provider.values():
+        transaction.on_commit(lambda ids=ids: dispatch(ids))
+
+
+# --- One chunk -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Result:
+    delivery: Delivery
+    kind: str  # sent | failed | unconfirmed | retry | requeue | reconnect
+    error: str = ""
+    at: dt.datetime | None = None  # retry: not before
+    published: Published | None = None
+    sent_at: dt.datetime | None = None
+    rate_limited: bool = False
+
+
+def _backoff(attempts: int) -> dt.timedelta:
+    return dt.timedelta(seconds=min(300, 5 * 2 ** max(0, attempts - 1)))
+
+
+def _call(provider: Provider, delivery: Delivery) -> _Result:
+    """One provider call, its outcome classified (DESIGN §4)."""
+    try:
+        published = provider.publish(delivery)
+    except RateLimited as exc:
+        return _Result(delivery, "retry", exc.message, at=exc.reset_at, rate_limited=True)
+    except Transient as exc:
+        if exc.maybe_sent and not provider.idempotent:
+            return _Result(delivery, "unconfirmed", exc.message)
+        at = timezone.now() + _backoff(delivery.attempts)
+        return _Result(delivery, "retry", exc.message, at=at)
+    except AuthFailed as exc:
+        return _Result(delivery, "reconnect", exc.message)
+    except Rejected as exc:
+        return _Result(delivery, "failed", exc.message)
+    except SoftTimeLimitExceeded:
+        # Raised in the task's own thread only (inline lanes). The call may have reached
+        # the network: at most once wins over at least once.
+        if provider.idempotent:
+            return _Result(delivery, "retry", "Timed out; retrying (idempotent).", at=None)
+        return _Result(delivery, "unconfirmed", UNCONFIRMED_TIMEOUT)
+    except Exception as exc:
+        # A bug or an unexpected library error: we cannot tell whether it posted.
+        log.exception("provider %s raised on delivery %s", provider.name, delivery.id)
+        error = f"Unexpected error ({exc.__class__.__name__})."
+        if provider.idempotent:
+            return _Result(delivery, "retry", error, at=timezone.now() + _backoff(1))
+        return _Result(delivery, "unconfirmed", f"{error} {UNCONFIRMED_TIMEOUT}")
+    return _Result(delivery, "sent", published=published, sent_at=timezone.now())
+
+
+class _Lane:
+    """One account's deliveries of the chunk, called one after another (its rate limit and
+    its session are the account's own); lanes of different accounts run in parallel."""
+
+    def __init__(self, deliveries: list[Delivery], *, deadline: float, abort: threading.Event):
+        self.deliveries = deliveries
+        self.provider = get_provider(deliveries[0].account.provider)
+        self.deadline = deadline
+        self.abort = abort
+        self.started: set[int] = set()
+        self.results: list[_Result] = []
+
+    @property
+    def inline(self) -> bool:
+        # The sandbox writes a row in our own database: no network wait to overlap, and a
+        # thread would need a database connection of its own.
+        return getattr(self.provider, "inline", False)
+
+    def run(self) -> list[_Result]:
+        for i, delivery in enumerate(self.deliveries):
+            if self.abort.is_set() or time.monotonic() > self.deadline:
+                self.results += [_Result(d, "requeue") for d in self.deliveries[i:]]
+                break
+            self.started.add(delivery.id)
+            result = _call(self.provider, delivery)
+            self.results.append(result)
+            rest = self.deliveries[i + 1 :]
+            if result.rate_limited and rest:
+                # Per account: nothing more goes to it before the reset.
+                self.results += [
+                    _Result(d, "retry", result.error, at=result.at, rate_limited=True) for d in rest
+                ]
+                break
+            if result.kind == "reconnect" and rest:
+                self.results += [_Result(d, "reconnect", result.error) for d in rest]
+                break
+        return self.results
+
+    def run_in_thread(self) -> list[_Result]:
+        try:
+            return self.run()
+        finally:
+            # Pool threads outlive the task: keep their connection only as Django would.
+            if connection.settings_dict.get("CONN_MAX_AGE"):
+                connection.close_if_unusable_or_obsolete()
+            else:
+                connection.close()
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    """One pool per worker process, created on first use (after a prefork fork)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                max_workers=settings.DELIVER_CONCURRENCY, thread_name_prefix="deliver"
+            )
+        return _pool
+
+
+def _claim(ids: list[int], *, now: dt.datetime) -> list[int]:
+    """The one conditional UPDATE: pending and due → sending, RETURNING what it took."""
+    ops = connection.ops
+    marks = ", ".join(["%s"] * len(ids))
+    # Only our table name and %s placeholders are formatted in; every value is a parameter.
+    table = Delivery._meta.db_table
+    sql = (
+        f"UPDATE {table} "  # noqa: S608
+        "SET status = %s, attempts = attempts + 1, sending_started_at = %s "
+        f"WHERE status = %s AND id IN ({marks}) "
+        "AND (next_attempt_at IS NULL OR next_attempt_at <= %s) RETURNING id"
+    )
+    params = [
+        Delivery.Status.SENDING,
+        ops.adapt_datetimefield_value(now),
+        Delivery.Status.PENDING,
+        *ids,
+        ops.adapt_datetimefield_value(now + EARLY_TOLERANCE),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def deliveries_send(*, delivery_ids: list[int], now: dt.datetime | None = None) -> dict[int, str]:
+    """Send a chunk of deliveries at most once each; return the new status of each claimed."""
+    now = now or timezone.now()
+    ids = sorted({int(i) for i in delivery_ids})
+    if not ids:
+        return {}
+    claimed = _claim(ids, now=now)
+    if not claimed:
+        return {}
+    rows = list(
+        Delivery.objects.filter(id__in=claimed)
+        .select_related("account", "timeslot__channel")
+        .order_by("id")
+    )
+    results: list[_Result] = []
+    lanes: dict[int, list[Delivery]] = defaultdict(list)
+    for d in rows:
+        channel = d.timeslot.channel
+        if d.account.workspace_id != channel.workspace_id:
+            results.append(_Result(d, "failed", "The account belongs to another workspace."))
+        elif d.account.status != SocialAccount.Status.ACTIVE:
+            error = d.account.last_error or "reconnect it"
+            results.append(_Result(d, "failed", f"{d.account} needs reconnecting: {error}"))
+        else:
+            lanes[d.account_id].append(d)
+    results += _run_lanes(list(lanes.values()))
+    statuses = _record(results, now=now)
+    timeslots_settle(timeslot_ids={d.timeslot_id for d in rows}, now=now)
+    return statuses
+
+
+def _run_lanes(groups: list[list[Delivery]]) -> list[_Result]:
+    abort = threading.Event()
+    deadline = time.monotonic() + call_budget()
+    lanes = [_Lane(g, deadline=deadline, abort=abort) for g in groups]
+    threaded = [lane for lane in lanes if not lane.inline]
+    if len(threaded) == 1:
+        threaded = []  # one lane: no thread (and no second database connection) needed
+    futures = [_executor().submit(lane.run_in_thread) for lane in threaded]
+    results: list[_Result] = []
+    try:
+        for lane in lanes:
+            if lane not in threaded:
+                results += lane.run()
+        for future in futures:
+            results += future.result()
+    except SoftTimeLimitExceeded:
+        # The task is out of time while calls are in flight: no new call starts, and each
+        # delivery without a result is judged on whether its call may have started.
+        abort.set()
+        done = {r.delivery.id for r in results}
+        for lane in lanes:
+            for r in list(lane.results):
+                if r.delivery.id not in done:
+                    results.append(r)
+                    done.add(r.delivery.id)
+            for d in lane.deliveries:
+                if d.id in done:
+                    continue
+                if d.id not in lane.started:
+                    results.append(_Result(d, "requeue"))
+                elif lane.provider.idempotent:
+                    results.append(_Result(d, "retry", "Timed out; retrying (idempotent)."))
+                else:
+                    results.append(_Result(d, "unconfirmed", UNCONFIRMED_TIMEOUT))
+    return results
+
+
+# --- Recording results ---------------------------------------------------------------------
+
+
+def _deadline(delivery: Delivery) -> dt.datetime:
+    return delivery.timeslot.publish_at + settings.MISSED_AFTER
+
+
+@transaction.atomic
+def _record(results: list[_Result], *, now: dt.datetime) -> dict[int, str]:
+    """Write every result of the chunk: a few grouped UPDATEs, one bulk for the sent."""
+    S = Delivery.Status
+    statuses: dict[int, str] = {}
+    sent = [r for r in results if r.kind == "sent"]
+    if sent:
+        # A late answer may still prove an `unconfirmed` delivery sent (the task's time
+        # limit marked it first): the truth wins. Anything else is left as it is.
+        mine = set(
+            Delivery.objects.select_for_update()
+            .filter(id__in=[r.delivery.id for r in sent], status__in=[S.SENDING, S.UNCONFIRMED])
+            .values_list("id", flat=True)
+        )
+        rows = []
+        for r in sent:
+            if r.delivery.id in mine:
+                d = r.delivery
+                d.status, d.external_id, d.url = S.SENT, r.published.external_id, r.published.url
+                d.sent_at, d.last_error = r.sent_at, ""
+                rows.append(d)
+                statuses[d.id] = S.SENT
+        Delivery.objects.bulk_update(
+            rows, ["status", "external_id", "url", "sent_at", "last_error"]
+        )
+
+    final: dict[tuple[str, str], list[int]] = defaultdict(list)
+    later: dict[dt.datetime | None, list[int]] = defaultdict(list)
+    pending: dict[tuple[str, dt.datetime | None], list[int]] = defaultdict(list)
+    reconnect: dict[int, tuple[SocialAccount, str]] = {}
+    for r in results:
+        d = r.delivery
+        if r.kind in ("failed", "unconfirmed"):
+            status = S.FAILED if r.kind == "failed" else S.UNCONFIRMED
+            final[(status, r.error)].append(d.id)
+        elif r.kind == "reconnect":
+            final[(S.FAILED, r.error)].append(d.id)
+            reconnect[d.account_id] = (d.account, r.error)
+        elif r.kind == "retry":
+            at = r.at or now
+            if at > _deadline(d):
+                final[(S.FAILED, f"{r.error} Gave up: too late to post.")].append(d.id)
+            else:
+                pending[(r.error, at)].append(d.id)
+                later[at if at > now else None].append(d.id)
+        elif r.kind == "requeue":
+            pending[("", None)].append(d.id)
+            later[None].append(d.id)
+    for (status, error), ids in final.items():
+        n = Delivery.objects.filter(id__in=ids, status=S.SENDING).update(
+            status=status, last_error=error
+        )
+        if n:
+            statuses.update(dict.fromkeys(ids, status))
+    for (error, at), ids in pending.items():
+        fields = {"status": S.PENDING, "dispatched_at": now, "next_attempt_at": at}
+        if error:
+            fields["last_error"] = error
+        Delivery.objects.filter(id__in=ids, status=S.SENDING).update(**fields)
+        statuses.update(dict.fromkeys(ids, S.PENDING))
+    for at, ids in later.items():
+        transaction.on_commit(lambda ids=ids, at=at: dispatch(ids, eta=at))
+    for account, error in reconnect.values():
+        account_mark_needs_reconnect(account=account, error=error, now=now)
+    return statuses
+
+
+def account_mark_needs_reconnect(*, account: SocialAccount, error: str, now: dt.datetime) -> None:
+    SocialAccount.objects.filter(id=account.id).update(
+        status=SocialAccount.Status.NEEDS_RECONNECT, last_error=error, last_checked_at=now
+    )
+    # One email per incident: only the update that sets reconnect_notified_at tells.
+    if SocialAccount.objects.filter(id=account.id, reconnect_notified_at__isnull=True).update(
+        reconnect_notified_at=now
+    ):
+        notice_create(
+            workspace_id=account.workspace_id,
+            kind=Notice.Kind.ACCOUNT_RECONNECT,
+            message=f"{account} needs to be reconnected: {error}",
+        )
+
+
+def delivery_send(*, delivery_id: int, now: dt.datetime | None = None) -> str:
+    """A chunk of one (a message of the first engine, or a test); returns the new status."""
+    statuses = deliveries_send(delivery_ids=[delivery_id], now=now)
+    return statuses.get(delivery_id, "not claimed")

@@ -1,0 +1,102 @@
+"""Repairing deliveries that lost their message or their worker (beat: every minute, the
+`publishing.recover_deliveries` task; also `manage.py requeue_timeslots`).
+
+The database is the truth (DESIGN §3, Watchdog): a `pending` delivery that made no progress
+is dispatched again; a `sending` one older than SEND_TIMEOUT belongs to a worker that died
+mid-call — sent again if the provider is idempotent, `unconfirmed` (never re-sent) if not;
+and a `publishing` slot whose deliveries all finished, but which nobody settled, is settled.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+
+from channels.models import Channel
+from publishing.delivery import UNCONFIRMED_WORKER_LOST, dispatch
+from publishing.models import Delivery
+from publishing.providers import get_provider
+from publishing.settle import timeslots_settle
+from scheduling.models import Timeslot
+
+LIMIT = 5000
+
+
+@dataclass
+class RecoverResult:
+    redispatched: int = 0
+    unconfirmed: int = 0
+    settled: int = 0
+
+
+def timeslots_settle_stuck(*, now: dt.datetime, channel: Channel | None = None) -> int:
+    """Settle 'publishing' slots whose deliveries have all finished.
+
+    The last chunk settles its slots right after recording its results; a worker killed
+    between those two steps (or a database that went away) leaves the slot 'publishing'
+    for ever. Nothing else would close it, so recovery does.
+    """
+    unfinished = Delivery.objects.filter(
+        timeslot=OuterRef("pk"), status__in=[Delivery.Status.PENDING, Delivery.Status.SENDING]
+    )
+    qs = Timeslot.objects.filter(
+        status=Timeslot.Status.PUBLISHING, updated_at__lt=now - settings.WATCHDOG_GRACE
+    ).exclude(Exists(unfinished))
+    if channel is not None:
+        qs = qs.filter(channel=channel)
+    return timeslots_settle(timeslot_ids=list(qs.values_list("id", flat=True)[:LIMIT]), now=now)
+
+
+@transaction.atomic
+def deliveries_recover(*, now: dt.datetime, channel: Channel | None = None) -> RecoverResult:
+    """Re-dispatch pending deliveries whose message was lost; settle stuck 'sending' ones."""
+    result = RecoverResult()
+    scope = Q(timeslot__channel=channel) if channel is not None else Q()
+    grace = now - settings.WATCHDOG_GRACE
+    stale_pending = list(
+        Delivery.objects.filter(scope, status=Delivery.Status.PENDING, dispatched_at__lt=grace)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=grace))
+        .values_list("id", flat=True)[:LIMIT]
+    )
+    if stale_pending:
+        Delivery.objects.filter(id__in=stale_pending, status=Delivery.Status.PENDING).update(
+            dispatched_at=now
+        )
+        transaction.on_commit(lambda: dispatch(stale_pending))
+        result.redispatched = len(stale_pending)
+
+    stuck = (
+        Delivery.objects.filter(
+            scope,
+            status=Delivery.Status.SENDING,
+            sending_started_at__lt=now - settings.SEND_TIMEOUT,
+        )
+        .select_related("account")
+        .only("id", "timeslot_id", "account__provider")[:LIMIT]
+    )
+    by_kind: dict[bool, list[Delivery]] = defaultdict(list)
+    for d in stuck:
+        by_kind[get_provider(d.account.provider).idempotent].append(d)
+    again = [d.id for d in by_kind[True]]
+    if again:
+        result.redispatched += Delivery.objects.filter(
+            id__in=again, status=Delivery.Status.SENDING
+        ).update(
+            status=Delivery.Status.PENDING,
+            dispatched_at=now,
+            last_error="The worker stopped mid-call; sending again (idempotent).",
+        )
+        transaction.on_commit(lambda: dispatch(again))
+    lost = by_kind[False]
+    if lost:
+        result.unconfirmed = Delivery.objects.filter(
+            id__in=[d.id for d in lost], status=Delivery.Status.SENDING
+        ).update(status=Delivery.Status.UNCONFIRMED, last_error=UNCONFIRMED_WORKER_LOST)
+        result.settled += timeslots_settle(timeslot_ids={d.timeslot_id for d in lost}, now=now)
+    result.settled += timeslots_settle_stuck(now=now, channel=channel)
+    return result

@@ -1,0 +1,92 @@
+"""Settling slots: a `publishing` slot closes once none of its deliveries is pending or
+sending — `published` when all were sent, `partial` when some, `failed` when none.
+
+Settling is idempotent and safe when two chunks finish at once: each records its own
+results (committed) before it settles, so the last to finish sees them all; the conditional
+UPDATE (status = publishing) lets exactly one of them close the slot and tell the owner.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from django.db.models import Count, Exists, OuterRef
+from django.utils import timezone
+
+from accounts.models import Notice
+from accounts.services import notice_create
+from publishing.models import Delivery
+from scheduling.models import Timeslot
+
+UNFINISHED = (Delivery.Status.PENDING, Delivery.Status.SENDING)
+
+
+def timeslots_settle(*, timeslot_ids: Iterable[int], now: dt.datetime | None = None) -> int:
+    """Settle every given slot that is done; return how many this call closed.
+
+    Two queries in the usual case (every delivery sent): one UPDATE closes all the slots
+    whose deliveries were all sent, one SELECT finds any others that are done (some
+    failure) and those are settled one by one, with their reasons.
+    """
+    ids = list(timeslot_ids)
+    if not ids:
+        return 0
+    now = now or timezone.now()
+    deliveries = Delivery.objects.filter(timeslot_id=OuterRef("pk"))
+    closed = (
+        Timeslot.objects.filter(id__in=ids, status=Timeslot.Status.PUBLISHING)
+        .filter(Exists(deliveries))
+        .exclude(Exists(deliveries.exclude(status=Delivery.Status.SENT)))
+        .update(status=Timeslot.Status.PUBLISHED, reason="", published_at=now, updated_at=now)
+    )
+    rest = (
+        Timeslot.objects.filter(id__in=ids, status=Timeslot.Status.PUBLISHING)
+        .exclude(Exists(deliveries.filter(status__in=UNFINISHED)))
+        .values_list("id", flat=True)
+    )
+    for timeslot_id in rest:
+        if timeslot_settle(timeslot_id=timeslot_id, now=now):
+            closed += 1
+    return closed
+
+
+def timeslot_settle(*, timeslot_id: int, now: dt.datetime | None = None) -> str | None:
+    """Close one publishing slot if it is done; return its new status (None: not now)."""
+    now = now or timezone.now()
+    counts = dict(
+        Delivery.objects.filter(timeslot_id=timeslot_id)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    if not counts or any(counts.get(s) for s in UNFINISHED):
+        return None
+    sent, total = counts.get(Delivery.Status.SENT, 0), sum(counts.values())
+    if sent == total:
+        status, reason = Timeslot.Status.PUBLISHED, ""
+    else:
+        problems = list(
+            Delivery.objects.filter(timeslot_id=timeslot_id)
+            .exclude(status=Delivery.Status.SENT)
+            .select_related("account")
+            .order_by("id")
+        )
+        reason = "; ".join(
+            f"{d.account}: {d.get_status_display()} — {d.last_error}" for d in problems
+        )
+        status = Timeslot.Status.PARTIAL if sent else Timeslot.Status.FAILED
+    settled = Timeslot.objects.filter(id=timeslot_id, status=Timeslot.Status.PUBLISHING).update(
+        status=status, reason=reason, published_at=now, updated_at=now
+    )
+    if settled and status != Timeslot.Status.PUBLISHED:
+        slot = Timeslot.objects.select_related("channel").get(id=timeslot_id)
+        unconfirmed = counts.get(Delivery.Status.UNCONFIRMED, 0)
+        notice_create(
+            workspace_id=slot.channel.workspace_id,
+            kind=Notice.Kind.TIMESLOT_UNCONFIRMED if unconfirmed else Notice.Kind.TIMESLOT_FAILED,
+            message=(
+                f"A slot of {slot.channel.name} ended {slot.get_status_display().lower()}: {reason}"
+            ),
+        )
+    return status if settled else None
