@@ -35,7 +35,14 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("BENCH_QUEUE", "queueloop-bench")
 # The minute poller peer has a queue (and worker) of its own, so that its long wait for the
 # next minute can overlap scenarios that use the default queue.
 BENCH_PEER_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-peer"
-CELERY_TASK_ROUTES = {"bench.poll_due": {"queue": BENCH_PEER_QUEUE}}
+# The planner scenario's fan-out: the real `scheduling.plan_chunk` tasks go to the planner
+# workers' queue, so that the publish messages the chunks enqueue stay on the default queue
+# (nobody consumes it then) and can be counted there.
+BENCH_PLAN_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-plan"
+CELERY_TASK_ROUTES = {
+    "bench.poll_due": {"queue": BENCH_PEER_QUEUE},
+    "scheduling.plan_chunk": {"queue": BENCH_PLAN_QUEUE},
+}
 CELERY_IMPORTS = ["bench.tasks"]
 # django-celery-beat stores its clocked times in UTC like everything else here.
 DJANGO_CELERY_BEAT_TZ_AWARE = True
@@ -43,6 +50,10 @@ DJANGO_CELERY_BEAT_TZ_AWARE = True
 # Diagnostic only (bench/README.md, "Where the hot minute's time goes"): keep the worker's
 # database connections across tasks instead of Celery's default of closing them before and
 # after every task. Off unless BENCH_DB_REUSE_MAX is set; the bench's figures use the app's
-# own configuration.
+# own configuration. Engine v2 sets DB_CONN_MAX_AGE=60, which was meant to make this
+# pointless, but Celery 5.7's Django fixup calls `conn.close()` (not
+# `close_if_unusable_or_obsolete()`) before and after every task unless CELERY_DB_REUSE_MAX
+# is set, so CONN_MAX_AGE does not keep worker connections: the hot minute reports
+# `db_sessions_per_slot` to show it.
 if os.environ.get("BENCH_DB_REUSE_MAX"):
     CELERY_DB_REUSE_MAX = int(os.environ["BENCH_DB_REUSE_MAX"])

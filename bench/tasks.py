@@ -2,14 +2,15 @@
 
 - `bench.post_hook`: the floor and the peers' unit of work: one POST to the receiver, none
   of Queue Loop's bookkeeping (no token, no claim, no delivery row).
-- `bench.plan_batch`: one batch of channels of a planner run split across workers.
+- planner fan-out timing: the planner scenario runs the app's own `scheduling.plan_chunk`
+  tasks; the task_prerun/task_postrun handlers below record when each chunk ran, in which
+  process, and what it returned (`bench:plan:done`), for the orchestrator's wall time.
 - `bench.poll_due`: the minute poller peer, as cron-based schedulers work: every minute,
   take whatever is due from a table and send it.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import time
@@ -17,7 +18,7 @@ import time
 import redis
 import requests
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import task_postrun, task_prerun, worker_ready
 from django.conf import settings
 from django.db import connection, transaction
 
@@ -46,25 +47,27 @@ def post_hook(key: str, item: int, url: str) -> int:
     return response.status_code
 
 
-@shared_task(name="bench.plan_batch", soft_time_limit=600, time_limit=660)
-def plan_batch(first: int, last: int, now: str, until: str) -> dict:
-    from scheduling.services import planner_run
+PLAN_CHUNK_TASK = "scheduling.plan_chunk"
+_chunk_started: dict[str, float] = {}
 
-    started = time.time()
-    result = planner_run(
-        now=dt.datetime.fromisoformat(now),
-        until=dt.datetime.fromisoformat(until),
-        channel_ids=(first, last),
-    )
+
+@task_prerun.connect
+def _plan_chunk_started(sender=None, task_id=None, **kwargs):
+    if getattr(sender, "name", None) == PLAN_CHUNK_TASK:
+        _chunk_started[task_id] = time.time()
+
+
+@task_postrun.connect
+def _plan_chunk_finished(sender=None, task_id=None, retval=None, **kwargs):
+    if getattr(sender, "name", None) != PLAN_CHUNK_TASK:
+        return
     done = {
-        "created": result.created,
-        "enqueued": result.enqueued,
-        "started": started,
+        "started": _chunk_started.pop(task_id, None),
         "finished": time.time(),
         "pid": os.getpid(),
+        **(retval if isinstance(retval, dict) else {"error": repr(retval)}),
     }
     _redis().rpush("bench:plan:done", json.dumps(done))
-    return done
 
 
 @shared_task(name="bench.poll_due", soft_time_limit=50, time_limit=58)

@@ -80,4 +80,28 @@ def record_use(entry: QueueEntry, *, mode: str, at: dt.datetime) -> None:
         entry.is_active = False
 
 
+def use_record(entry: QueueEntry, *, at: dt.datetime) -> dict:
+    """What `record_use` is about to change, kept on the slot (Timeslot.entry_use) so the
+    use can be given back if the slot publishes nothing. Call it before record_use."""
+    last = entry.last_published_at
+    return {
+        "entry": entry.id,
+        "at": at.isoformat(),
+        "last": last.isoformat() if last else None,
+        "active": entry.is_active,
+    }
+
+
+def give_back(entry: QueueEntry, use: dict) -> None:
+    """Undo one recorded use (in memory; the caller saves): a slot that failed to publish
+    anything must not spend its post (a `once` queue keeps it, a loop does not move it
+    to the back). A later use of the entry keeps its own `last_published_at`."""
+    entry.times_published = max(0, entry.times_published - 1)
+    if entry.last_published_at and entry.last_published_at.isoformat() == use["at"]:
+        last = use["last"]
+        entry.last_published_at = dt.datetime.fromisoformat(last) if last else None
+    if use["active"]:
+        entry.is_active = True
+
+
 RECORDED_FIELDS = ["times_published", "last_published_at", "is_active"]

@@ -11,9 +11,9 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from channels.models import QueueEntry
-from posts import services
 from posts.models import Post
 from posts.serializers import PostCreateSerializer, PostSerializer, PostUpdateSerializer
+from publishing import compose as services
 from queueloop.api_common import (
     VIEWER_MESSAGE,
     WorkspaceScopedViewSet,

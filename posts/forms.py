@@ -1,5 +1,5 @@
 """The compose/edit form. It only coordinates: every rule (length per network, workspace,
-archived posts, times in the past) is enforced by posts.services / scheduling.services, and
+archived posts, times in the past) is enforced by publishing.compose / scheduling.services, and
 their ValidationError lands on the form with nothing saved."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from accounts.models import Workspace
 from channels.forms import error_messages
 from channels.models import Channel
 from channels.services import post_queues_set
-from posts import services
 from posts.models import Post
+from publishing import compose as services
 from scheduling.forms import localize
 from scheduling.services import timeslot_pin
 

@@ -12,7 +12,7 @@ from rest_framework import serializers
 from accounts.models import Workspace
 from channels.models import Channel, QueueEntry
 from posts.models import Post
-from posts.services import text_errors
+from publishing.compose import text_errors
 from queueloop.api_common import AwareDateTimeField, StringListField, roles_for
 from scheduling.models import Timeslot
 

@@ -12,11 +12,11 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.views import redirect_back, workspace_view
 from channels.forms import error_messages
 from channels.models import Channel
-from posts import selectors
 from posts.forms import PostForm
 from posts.models import Post
-from posts.services import text_errors
+from publishing.compose import text_errors
 from publishing.providers.x import provider as x_provider
+from scheduling import selectors
 from scheduling.services import post_share_now
 
 PAGE_SIZE = 50

@@ -192,6 +192,7 @@ class _Plan:
     text: str = ""
     status: str = ""  # a final status (skipped/failed); empty = dispatch deliveries
     reason: str = ""
+    entry_use: dict | None = None
 
 
 def _locked_channels(ids: set[int]) -> dict[int, Channel]:
@@ -298,13 +299,16 @@ def _choose_and_fan_out(claimed: list[_Claimed], *, now: dt.datetime) -> dict[in
             post = entry.post
         plan.post = post
         plan.text = queue_rule.text_for(post, times_published=entry.times_published if entry else 0)
-        if entry is not None:
+        if not [a for a in accounts[channel.id] if a.workspace_id == channel.workspace_id]:
+            # Nothing will be sent: the post is not used up (issue: a failed slot must
+            # not spend the only post of a `once` channel).
+            plan.status, plan.reason = Timeslot.Status.FAILED, REASON_NO_ACCOUNTS
+        elif entry is not None:
             # A pinned publication counts in the loop too, so the queue does not repeat it
-            # next (and in `once` mode it is used up).
+            # next (and in `once` mode it is used up). Given back if the slot fails.
+            plan.entry_use = queue_rule.use_record(entry, at=now)
             queue_rule.record_use(entry, mode=channel.mode, at=now)
             used[entry.id] = entry
-        if not [a for a in accounts[channel.id] if a.workspace_id == channel.workspace_id]:
-            plan.status, plan.reason = Timeslot.Status.FAILED, REASON_NO_ACCOUNTS
 
     if used:
         QueueEntry.objects.bulk_update(list(used.values()), queue_rule.RECORDED_FIELDS)
@@ -323,10 +327,15 @@ def _write(
     if chosen:
         Timeslot.objects.bulk_update(
             [
-                Timeslot(id=p.slot.id, published_post_id=p.post.id, published_text=p.text)
+                Timeslot(
+                    id=p.slot.id,
+                    published_post_id=p.post.id,
+                    published_text=p.text,
+                    entry_use=p.entry_use,
+                )
                 for p in chosen
             ],
-            ["published_post", "published_text"],
+            ["published_post", "published_text", "entry_use"],
         )
     finals: dict[tuple[str, str], list[int]] = defaultdict(list)
     new: list[Delivery] = []

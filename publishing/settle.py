@@ -11,11 +11,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
+from django.db import transaction
 from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 
 from accounts.models import Notice
 from accounts.services import notice_create
+from channels import queue_rule
+from channels.models import QueueEntry
 from publishing.models import Delivery
 from scheduling.models import Timeslot
 
@@ -81,6 +84,8 @@ def timeslot_settle(*, timeslot_id: int, now: dt.datetime | None = None) -> str 
     )
     if settled and status != Timeslot.Status.PUBLISHED:
         slot = Timeslot.objects.select_related("channel").get(id=timeslot_id)
+        if status == Timeslot.Status.FAILED and not counts.get(Delivery.Status.UNCONFIRMED):
+            _give_back_use(slot)
         unconfirmed = counts.get(Delivery.Status.UNCONFIRMED, 0)
         notice_create(
             workspace_id=slot.channel.workspace_id,
@@ -90,3 +95,15 @@ def timeslot_settle(*, timeslot_id: int, now: dt.datetime | None = None) -> str 
             ),
         )
     return status if settled else None
+
+
+def _give_back_use(slot: Timeslot) -> None:
+    """Nothing was sent (and nothing may have been): the slot did not use its post."""
+    use = slot.entry_use
+    if not use:
+        return
+    with transaction.atomic():
+        entry = QueueEntry.objects.select_for_update().filter(id=use["entry"]).first()
+        if entry is not None:
+            queue_rule.give_back(entry, use)
+            entry.save(update_fields=queue_rule.RECORDED_FIELDS)

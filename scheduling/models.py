@@ -86,6 +86,10 @@ class Timeslot(models.Model):
     )
     published_text = models.TextField(blank=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
+    # The queue entry this slot used and the entry's state before the use, so a slot that
+    # ends up publishing nothing (failed) can give the use back: {"entry", "at", "last",
+    # "active"} (channels/queue_rule.py). Empty until the slot is claimed.
+    entry_use = models.JSONField(null=True, blank=True, editable=False)
     published_at = models.DateTimeField(null=True, blank=True)
     detached = models.BooleanField(default=False)
     reason = models.TextField(blank=True)

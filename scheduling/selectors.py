@@ -1,4 +1,5 @@
-"""Scheduling reads: what a channel will publish next, and the slots of a calendar week.
+"""Scheduling reads: what a channel will publish next, the slots of a calendar week, and the
+post list with each post's queues and pinned times.
 
 `upcoming_*` answer "which post will each coming slot take?" without touching the queue:
 they replay the publisher's queue rule (channels/queue_rule.py: least recently published
@@ -20,7 +21,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db.models import Count, Prefetch, Q, QuerySet
 
+from accounts.models import Workspace
 from channels import queue_rule
 from channels.models import Channel, QueueEntry
 from posts.models import Post
@@ -334,3 +337,44 @@ def upcoming_by_channel(
 ) -> dict[int, list[UpcomingSlot]]:
     """Each channel's next `limit` slots with their posts (constant queries)."""
     return _upcoming(list(channels), now=now, limit=limit)
+
+
+def posts_for_list(*, workspace: Workspace, status: str = "", search: str = "") -> QuerySet[Post]:
+    """Newest first; each with its queue entries (+ channel), coming pinned slots and the
+    number of variations: a constant number of queries for any page size."""
+    qs = (
+        Post.objects.filter(workspace=workspace)
+        .select_related("author")
+        .annotate(variation_count=Count("variations", distinct=True))
+        .prefetch_related(
+            Prefetch(
+                "entries",
+                queryset=QueueEntry.objects.select_related("channel").order_by("channel__name"),
+            ),
+            Prefetch(
+                "pinned_timeslots",
+                queryset=Timeslot.objects.filter(status=Timeslot.Status.SCHEDULED)
+                .select_related("channel")
+                .order_by("publish_at"),
+                to_attr="pinned_upcoming",
+            ),
+        )
+        .order_by("-created_at", "-id")
+    )
+    if status:
+        qs = qs.filter(status=status)
+    if search:
+        qs = qs.filter(Q(text__icontains=search) | Q(variations__text__icontains=search)).distinct()
+    return qs
+
+
+def post_for_edit(*, workspace: Workspace, post_id: int) -> Post | None:
+    return (
+        Post.objects.filter(workspace=workspace, id=post_id)
+        .prefetch_related("variations", Prefetch("entries", queryset=_entries_with_channel()))
+        .first()
+    )
+
+
+def _entries_with_channel() -> QuerySet[QueueEntry]:
+    return QueueEntry.objects.select_related("channel").order_by("channel__name")

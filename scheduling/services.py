@@ -154,6 +154,31 @@ def channel_save(*, channel: Channel, now: dt.datetime | None = None) -> Channel
     return channel
 
 
+# --- Posts ---------------------------------------------------------------------------------
+
+
+REASON_POST_ARCHIVED = "Canceled: the post was archived."
+
+
+@transaction.atomic
+def post_archive(*, post: Post, now: dt.datetime | None = None) -> Post:
+    """Archive a post: it leaves every queue's rotation and its pinned slots are canceled.
+
+    Nothing is deleted, so its publication history stays; setting it back to ready puts it
+    in rotation again (pinned slots stay canceled).
+    """
+    now = now or timezone.now()
+    Post.objects.filter(pk=post.pk).update(status=Post.Status.ARCHIVED)
+    _retire(
+        Timeslot.objects.filter(post=post, status=Timeslot.Status.SCHEDULED),
+        status=Timeslot.Status.CANCELED,
+        reason=REASON_POST_ARCHIVED,
+        now=now,
+    )
+    post.status = Post.Status.ARCHIVED
+    return post
+
+
 # --- Single slots ------------------------------------------------------------------------
 
 

@@ -12,9 +12,9 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from accounts import x_oauth
 from accounts.models import Membership, SocialAccount
 from accounts.x_views import accounts_page_url
+from publishing import x_connect as x_oauth
 from tests import fake_x as fakes
 from tests.factories import MembershipFactory, WorkspaceFactory, XAccountFactory
 

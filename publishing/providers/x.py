@@ -2,7 +2,7 @@
 
 An X account's `credentials` (encrypted JSON) hold one of two shapes:
 
-- OAuth 2.0 user context, from the PKCE connect flow (accounts/x_oauth.py)::
+- OAuth 2.0 user context, from the PKCE connect flow (publishing/x_connect.py)::
 
       {"auth": "oauth2", "access_token", "refresh_token", "expires_at" (epoch seconds),
        "token_type", "scope", "user_id"}

@@ -28,7 +28,7 @@ from django.db import transaction
 from accounts.models import Membership, SocialAccount, Workspace
 from channels.models import Channel
 from posts.models import Post
-from posts.services import post_create
+from publishing.compose import post_create
 from scheduling.models import Schedule, Timeslot
 from scheduling.services import channel_save, schedule_reconcile, schedule_save
 

@@ -1,26 +1,26 @@
-"""Post writes: compose, validate against every network the post will reach, queue or pin.
+"""Composing posts: validate against every network the post will reach, then queue or pin.
 
-The web form, the API and the CSV import all call these, so a text that X would reject is
-refused the same way everywhere, with X's weighted count in the message.
+The web form, the API, the admin and the CSV import all call these, so a text that X would
+reject is refused the same way everywhere, with X's weighted count in the message. It lives
+in `publishing` because it asks the providers (DESIGN §1: the layer that may import them).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Sequence
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from accounts.models import SocialAccount, Workspace
 from channels.models import Channel
-from channels.services import queue_entry_add  # moved there; still importable from here
+from channels.services import queue_entry_add
 from posts.models import Post, Variation
 from publishing.providers import get_provider
 from scheduling.models import Timeslot
+from scheduling.services import post_archive, timeslot_pin
 
 
 def text_errors(*, text: str, channels: Sequence[Channel]) -> list[str]:
@@ -63,8 +63,6 @@ def post_create(
     publish_at: dt.datetime | None = None,
 ) -> Post:
     """Create a post; queue it in each channel, or pin it to `publish_at` on each channel."""
-    from scheduling.services import timeslot_pin
-
     foreign = [c.slug for c in channels if c.workspace_id != workspace.id]
     if foreign:
         raise ValidationError(f"Unknown channel(s): {', '.join(foreign)}")
@@ -101,11 +99,15 @@ def post_update(
         else [v.text for v in post.variations.all()]
     )
     _validate_texts([text, *new_variations], channels)
+    archiving = status == Post.Status.ARCHIVED and post.status != Post.Status.ARCHIVED
     post.text = text
     post.expires_at = expires_at
-    if status is not None:
+    if status is not None and not archiving:
         post.status = status
     post.save()
+    if archiving:
+        # One way to archive, whichever form or endpoint asked: its pinned slots go too.
+        post_archive(post=post)
     if variations is not None:
         post.variations.all().delete()
         Variation.objects.bulk_create(
@@ -114,28 +116,4 @@ def post_update(
                 for i, v in enumerate(new_variations, start=1)
             ]
         )
-    return post
-
-
-REASON_POST_ARCHIVED = "Canceled: the post was archived."
-
-
-@transaction.atomic
-def post_archive(*, post: Post, now: dt.datetime | None = None) -> Post:
-    """Archive a post: it leaves every queue's rotation and its pinned slots are canceled.
-
-    Nothing is deleted, so its publication history stays; setting it back to ready puts it
-    in rotation again (pinned slots stay canceled).
-    """
-    from scheduling.models import Timeslot
-
-    now = now or timezone.now()
-    Post.objects.filter(pk=post.pk).update(status=Post.Status.ARCHIVED)
-    Timeslot.objects.filter(post=post, status=Timeslot.Status.SCHEDULED).update(
-        status=Timeslot.Status.CANCELED,
-        reason=REASON_POST_ARCHIVED,
-        token=uuid.uuid4(),
-        updated_at=now,
-    )
-    post.status = Post.Status.ARCHIVED
     return post
