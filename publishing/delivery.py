@@ -41,7 +41,7 @@ from publishing.providers import (
     get_provider,
 )
 from publishing.settle import timeslots_settle
-from queueloop.celery import app as celery_app
+from queueloop.celery import send_many
 
 log = logging.getLogger(__name__)
 
@@ -64,18 +64,9 @@ def call_budget() -> float:
 def dispatch(delivery_ids: list[int], *, eta: dt.datetime | None = None) -> None:
     """Send deliver_batch messages for these ids now, in chunks of DELIVER_BATCH_SIZE."""
     size = settings.DELIVER_BATCH_SIZE
+    chunks = [delivery_ids[i : i + size] for i in range(0, len(delivery_ids), size)]
     try:
-        with celery_app.producer_or_acquire() as producer, producer.batch(max_size=500):
-            for i in range(0, len(delivery_ids), size):
-                chunk = delivery_ids[i : i + size]
-                celery_app.send_task(
-                    DELIVER_TASK,
-                    args=(chunk,),
-                    eta=eta,
-                    producer=producer,
-                    declare=None if i == 0 else [],
-                    argsrepr=f"({len(chunk)} deliveries)",
-                )
+        send_many(DELIVER_TASK, [((chunk,), eta) for chunk in chunks], what="deliveries")
     except Exception:
         # The deliveries stay pending; the recovery task re-dispatches them after
         # WATCHDOG_GRACE.

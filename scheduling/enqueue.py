@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from queueloop.celery import app as celery_app
+from queueloop.celery import send_many
 from scheduling.models import Timeslot
 
 log = logging.getLogger(__name__)
@@ -60,18 +60,7 @@ def send_now(messages: list[Message]) -> int:
     """Send publish messages through one pooled producer; return how many slots went out."""
     chunks = batches(messages, size=settings.PUBLISH_BATCH_SIZE)
     try:
-        with celery_app.producer_or_acquire() as producer, producer.batch(max_size=500):
-            for i, (eta, pairs) in enumerate(chunks):
-                celery_app.send_task(
-                    PUBLISH_TASK,
-                    args=(pairs,),
-                    eta=eta,
-                    producer=producer,
-                    # Celery declares the queue on every publish; once per batch is enough
-                    # (on Redis a declare only records the binding).
-                    declare=None if i == 0 else [],
-                    argsrepr=f"({len(pairs)} slots)",
-                )
+        send_many(PUBLISH_TASK, [((pairs,), eta) for eta, pairs in chunks], what="slots")
     except Exception:
         # We cannot know which pipelined writes landed: mark them all not enqueued. The
         # watchdog sends them again; a duplicate is harmless (same token, one claim wins).

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from channels import queue_rule
 from channels.models import Channel, QueueEntry
-from queueloop.celery import app as celery_app
+from queueloop.celery import send_many
 from scheduling import enqueue, rules
 from scheduling.models import PlannerChunk, PlannerState, Schedule, Timeslot
 
@@ -247,9 +247,12 @@ def planner_fan_out(*, now: dt.datetime | None = None, until: dt.datetime | None
 
 def _send_chunks(chunk_ids: list[int], window: _Window) -> None:
     gap = [window.gap_start.isoformat(), window.gap_end.isoformat()] if window.gap_start else None
-    with celery_app.producer_or_acquire() as producer:
-        for chunk_id in chunk_ids:
-            celery_app.send_task(CHUNK_TASK, args=(chunk_id, gap), producer=producer)
+    try:
+        send_many(CHUNK_TASK, [((chunk_id, gap), None) for chunk_id in chunk_ids], what="chunk")
+    except Exception:
+        # The run stays unfinished and its watermark unmoved: the next run plans this
+        # window again (planning is idempotent), and the watchdog enqueues what exists.
+        log.exception("broker refused the planner's chunk messages")
 
 
 def planner_chunk_run(*, chunk_id: int, gap: list[str] | None = None) -> PlanResult | None:
