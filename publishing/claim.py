@@ -40,6 +40,7 @@ from channels.models import Channel, QueueEntry
 from posts.models import Post
 from publishing import delivery as deliveries
 from publishing.models import Delivery
+from queueloop.db import update_from_values
 from scheduling import enqueue
 from scheduling.models import Timeslot
 from scheduling.services import timeslots_mark_missed
@@ -311,7 +312,14 @@ def _choose_and_fan_out(claimed: list[_Claimed], *, now: dt.datetime) -> dict[in
             used[entry.id] = entry
 
     if used:
-        QueueEntry.objects.bulk_update(list(used.values()), queue_rule.RECORDED_FIELDS)
+        update_from_values(
+            QueueEntry,
+            [
+                {"id": e.id, **{f: getattr(e, f) for f in queue_rule.RECORDED_FIELDS}}
+                for e in used.values()
+            ],
+            fields=queue_rule.RECORDED_FIELDS,
+        )
     return _write(plans, channels=channels, accounts=accounts, now=now)
 
 
@@ -325,17 +333,18 @@ def _write(
     outcomes: dict[int, Outcome] = {}
     chosen = [p for p in plans if p.post is not None]
     if chosen:
-        Timeslot.objects.bulk_update(
+        update_from_values(
+            Timeslot,
             [
-                Timeslot(
-                    id=p.slot.id,
-                    published_post_id=p.post.id,
-                    published_text=p.text,
-                    entry_use=p.entry_use,
-                )
+                {
+                    "id": p.slot.id,
+                    "published_post_id": p.post.id,
+                    "published_text": p.text,
+                    "entry_use": p.entry_use,
+                }
                 for p in chosen
             ],
-            ["published_post", "published_text", "entry_use"],
+            fields=["published_post", "published_text", "entry_use"],
         )
     finals: dict[tuple[str, str], list[int]] = defaultdict(list)
     new: list[Delivery] = []

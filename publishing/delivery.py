@@ -42,6 +42,7 @@ from publishing.providers import (
 )
 from publishing.settle import timeslots_settle
 from queueloop.celery import send_many
+from queueloop.db import update_from_values
 
 log = logging.getLogger(__name__)
 
@@ -174,26 +175,9 @@ class _Lane:
         try:
             return self.run()
         finally:
-            # Pool threads outlive the task: keep their connection only as Django would.
-            if connection.settings_dict.get("CONN_MAX_AGE"):
-                connection.close_if_unusable_or_obsolete()
-            else:
-                connection.close()
-
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _executor() -> ThreadPoolExecutor:
-    """One pool per worker process, created on first use (after a prefork fork)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(
-                max_workers=settings.DELIVER_CONCURRENCY, thread_name_prefix="deliver"
-            )
-        return _pool
+            # The chunk's threads end with it: a connection a provider opened (the X
+            # token refresh) must not be left to the garbage collector.
+            connection.close()
 
 
 def _claim(ids: list[int], *, now: dt.datetime) -> list[int]:
@@ -258,7 +242,14 @@ def _run_lanes(groups: list[list[Delivery]]) -> list[_Result]:
     threaded = [lane for lane in lanes if not lane.inline]
     if len(threaded) == 1:
         threaded = []  # one lane: no thread (and no second database connection) needed
-    futures = [_executor().submit(lane.run_in_thread) for lane in threaded]
+    # A pool per chunk, as wide as its lanes up to DELIVER_CONCURRENCY: the calls wait on
+    # the network, so every task thread of a worker gets its own lanes (a pool shared by
+    # the process capped a 64-thread worker at 16 calls in flight: bench/README.md).
+    pool = ThreadPoolExecutor(
+        max_workers=max(1, min(len(threaded), settings.DELIVER_CONCURRENCY)),
+        thread_name_prefix="deliver",
+    )
+    futures = [pool.submit(lane.run_in_thread) for lane in threaded]
     results: list[_Result] = []
     try:
         for lane in lanes:
@@ -285,6 +276,11 @@ def _run_lanes(groups: list[list[Delivery]]) -> list[_Result]:
                     results.append(_Result(d, "retry", "Timed out; retrying (idempotent)."))
                 else:
                     results.append(_Result(d, "unconfirmed", UNCONFIRMED_TIMEOUT))
+    finally:
+        # After an abort, calls still in flight finish in the background and their results
+        # are dropped: those deliveries are already marked unconfirmed (or for a retry,
+        # when the provider is idempotent), which is what at most once asks.
+        pool.shutdown(wait=not abort.is_set())
     return results
 
 
@@ -304,22 +300,24 @@ def _record(results: list[_Result], *, now: dt.datetime) -> dict[int, str]:
     if sent:
         # A late answer may still prove an `unconfirmed` delivery sent (the task's time
         # limit marked it first): the truth wins. Anything else is left as it is.
-        mine = set(
-            Delivery.objects.select_for_update()
-            .filter(id__in=[r.delivery.id for r in sent], status__in=[S.SENDING, S.UNCONFIRMED])
-            .values_list("id", flat=True)
+        changed = update_from_values(
+            Delivery,
+            [
+                {
+                    "id": r.delivery.id,
+                    "status": S.SENT,
+                    "external_id": r.published.external_id,
+                    "url": r.published.url,
+                    "sent_at": r.sent_at,
+                    "last_error": "",
+                }
+                for r in sent
+            ],
+            fields=["status", "external_id", "url", "sent_at", "last_error"],
+            where="t.status IN (%s, %s)",
+            where_params=[S.SENDING, S.UNCONFIRMED],
         )
-        rows = []
-        for r in sent:
-            if r.delivery.id in mine:
-                d = r.delivery
-                d.status, d.external_id, d.url = S.SENT, r.published.external_id, r.published.url
-                d.sent_at, d.last_error = r.sent_at, ""
-                rows.append(d)
-                statuses[d.id] = S.SENT
-        Delivery.objects.bulk_update(
-            rows, ["status", "external_id", "url", "sent_at", "last_error"]
-        )
+        statuses.update(dict.fromkeys(changed, S.SENT))
 
     final: dict[tuple[str, str], list[int]] = defaultdict(list)
     later: dict[dt.datetime | None, list[int]] = defaultdict(list)

@@ -7,6 +7,7 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import task_postrun, task_prerun
 from celery.worker.consumer import Consumer
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "queueloop.settings")
@@ -39,6 +40,17 @@ class QueueLoopConsumer(Consumer):
 
             connection.close = close_tolerating_detached_transport
         super().on_connection_error_after_connected(exc)
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _recycle_database_connections(**kwargs) -> None:
+    """Django's per-request rule, per task: close a connection that broke (a database
+    restart) or outlived DB_CONN_MAX_AGE; keep a healthy one (CELERY_DB_REUSE_MAX keeps
+    Celery's fixup from closing it every time)."""
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 app = Celery("queueloop")

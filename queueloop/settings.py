@@ -235,6 +235,11 @@ CELERY_WORKER_ENABLE_SOFT_SHUTDOWN_ON_IDLE = True
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 60, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 90, minimum=2)
 CELERY_TASK_ALWAYS_EAGER = False
+# Celery's Django fixup closes every database connection before and after each task (a
+# new PostgreSQL connection per task, ~2 ms and a server fork: bench/README.md). With
+# DB_CONN_MAX_AGE set, it closes them only every 1000 tasks, and queueloop/celery.py closes
+# the unusable or expired ones around each task instead, as Django does per request.
+CELERY_DB_REUSE_MAX = 1000 if _conn_max_age else None
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- Email ----------------------------------------------------------------------------

@@ -102,3 +102,4 @@ STATIC_ROOT = Path(tempfile.mkdtemp(prefix="ql-static-"))
 # database past their task (it is dropped at the end of the run); production keeps them.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+CELERY_DB_REUSE_MAX = None
