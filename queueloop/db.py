@@ -55,10 +55,12 @@ def update_from_values(
             value = row[f.attname] if f.attname in row else row[f.name]
             params.append(f.get_db_prep_save(value, connection))
     condition = f" AND ({where})" if where else ""
+    # PostgreSQL needs the alias (v has an id too); SQLite refuses a qualified name here.
+    returning = f"t.{pk.column}" if postgres else pk.column
     sql = (
         f"UPDATE {meta.db_table} AS t SET {sets} "  # noqa: S608
         f"FROM (VALUES {values}) AS {alias} "
-        f"WHERE t.{pk.column} = {refs[0]}{condition} RETURNING t.{pk.column}"
+        f"WHERE t.{pk.column} = {refs[0]}{condition} RETURNING {returning}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, *where_params])
