@@ -74,12 +74,12 @@ def dispatch(delivery_ids: list[int], *, eta: dt.datetime | None = None) -> None
         log.exception("broker refused %d deliver message(s)", len(delivery_ids))
 
 
-def dispatch_on_commit(created: Iterable[Delivery]) -> None:
-    """After commit, dispatch new deliveries in chunks of one provider each, so a slow
-    network never holds a fast one's chunk."""
+def dispatch_on_commit(created: Iterable[tuple[int, str]]) -> None:
+    """After commit, dispatch new deliveries — (id, provider) — in chunks of one provider
+    each, so a slow network never holds a fast one's chunk."""
     by_provider: dict[str, list[int]] = defaultdict(list)
-    for d in created:
-        by_provider[d.account.provider].append(d.id)
+    for delivery_id, provider in created:
+        by_provider[provider].append(delivery_id)
     for ids in by_provider.values():
         transaction.on_commit(lambda ids=ids: dispatch(ids))
 
