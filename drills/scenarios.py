@@ -212,6 +212,67 @@ def s1b_killed_before_settle(ctx: Ctx, result: dict) -> None:
     )
 
 
+# --- 1c. The worker dies in the middle of a batch claim --------------------------------------
+
+
+def blocked_claims(ctx: Ctx) -> int:
+    """Publish batches waiting for a channel lock: claimed in their transaction, not done."""
+    import psycopg2
+
+    conn = psycopg2.connect(ctx.pg.url(ctx.db))
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+                "AND wait_event_type = 'Lock' AND query LIKE '%%FROM \"channels_channel\"%%'",
+                [ctx.db],
+            )
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def s1c_killed_mid_claim(ctx: Ctx, result: dict) -> None:
+    """A real SIGKILL inside a publish batch's transaction: after its one UPDATE claimed the
+    slots ('publishing', not committed) and while it waits for the channels' row locks,
+    which the drill holds. The claim must roll back with the dead connection, and the
+    watchdog must publish every slot once (a rotated token, a new batch)."""
+    import psycopg2
+
+    channels = 8
+    world = build_world(ctx, channels=channels, posts=2, x=False)
+    worker = ctx.start_worker_and_beat("worker-1")
+    t0 = now() + dt.timedelta(seconds=6)
+    rdate_schedules(world, [t0])  # every slot in one second: one batch claims them all
+    plan_now()
+    lock = psycopg2.connect(ctx.pg.url(ctx.db))
+    with lock.cursor() as cur:
+        cur.execute("SELECT id FROM channels_channel FOR UPDATE")
+    wait_until(lambda: blocked_claims(ctx) >= 1, timeout=60, what="the batch inside its claim")
+    worker.kill()
+    try:
+        wait_until(lambda: blocked_claims(ctx) == 0, timeout=10, what="the claim aborted")
+    except TimeoutError:
+        ctx.notes.append("PostgreSQL did not abort the killed worker's claim")
+    lock.rollback()
+    lock.close()
+    result["fault"] = (
+        f"SIGKILL of the worker inside a publish batch of {channels} slots: claimed (one "
+        "UPDATE, uncommitted) and waiting for the channels' locks, which the drill held"
+    )
+    ctx.start_worker("worker-2")
+    wait = seconds(ctx, "WATCHDOG_GRACE") + 3 * watchdog_period(ctx) + 10
+    result["recovery_s"] = round(wait_settled(ctx, t0, timeout=wait), 1)
+    result["measure"] = measure(ctx, due_before=t0)
+    publish_checks(result)
+    check(
+        result,
+        "every slot of the killed batch published once",
+        result["measure"]["published"] == channels and result["measure"]["duplicates"] == 0,
+        f"published={result['measure']['published']}",
+    )
+
+
 # --- 2. Redis restarted empty shortly before slots are due -------------------------------
 
 
@@ -578,6 +639,7 @@ def settings_for(name: str, quick: bool) -> dict[str, str]:
 SCENARIOS = {
     "1": ("worker SIGKILLed while slots are due", s1_worker_killed),
     "1b": ("worker SIGKILLed between 'sent' and settling the slot", s1b_killed_before_settle),
+    "1c": ("worker SIGKILLed in the middle of a batch claim", s1c_killed_mid_claim),
     "2": ("Redis restarted empty before slots are due", s2_redis_restarted),
     "3": ("beat stopped 3 hours, then restarted", s3_beat_down),
     "4": ("PostgreSQL restarted during publishing", s4_postgres_restarted),

@@ -25,7 +25,7 @@ import pytest
 pytestmark = [pytest.mark.worker, pytest.mark.timeout(420)]
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ["1", "1b", "2", "3", "4", "5"]
+SCENARIOS = ["1", "1b", "1c", "2", "3", "4", "5"]
 
 # scenario -> {check that fails because of a bug reported in drills/README.md: the bug}
 KNOWN_BUGS: dict[str, dict[str, str]] = {}
