@@ -259,6 +259,9 @@ X_CLIENT_SECRET = env_str("X_CLIENT_SECRET")
 X_API_BASE = env_str("X_API_BASE", "https://api.x.com")
 X_HTTP_TIMEOUT = env_int("X_HTTP_TIMEOUT", 20, minimum=1)
 WEBHOOK_HTTP_TIMEOUT = env_int("WEBHOOK_HTTP_TIMEOUT", 15, minimum=1)
+# Hosts (names or IP literals, exactly as in the URL) that webhooks may reach although they
+# are on a loopback, private or link-local network. Empty: only public addresses.
+WEBHOOK_ALLOWED_HOSTS = env_list("WEBHOOK_ALLOWED_HOSTS", [])
 
 # --- REST API -------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -81,6 +81,9 @@ ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 SECURE_SSL_REDIRECT = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# The local receivers tests publish to (tests/receiver.py) are on loopback; tests of the
+# SSRF guard itself override this with an empty list.
+WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not Django's in-memory default: worker threads need their own connections.
