@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 
 from queueloop.fields import EncryptedJSONField
+from queueloop.workspace_pin import WorkspacePinnedOnceLinked
 
 
 class Workspace(models.Model):
@@ -41,7 +42,10 @@ class Membership(models.Model):
         return f"{self.user} in {self.workspace} ({self.role})"
 
 
-class SocialAccount(models.Model):
+class SocialAccount(WorkspacePinnedOnceLinked, models.Model):
+    # Rows that pin the workspace (queueloop.workspace_pin).
+    workspace_links = ("channels", "deliveries")
+
     class Provider(models.TextChoices):
         X = "x", "X (Twitter)"
         SANDBOX = "sandbox", "Sandbox"

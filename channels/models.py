@@ -5,6 +5,8 @@ import zoneinfo
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from queueloop.workspace_pin import WorkspacePinnedOnceLinked
+
 
 def validate_timezone(value: str) -> None:
     try:
@@ -16,8 +18,11 @@ def validate_timezone(value: str) -> None:
         ) from None
 
 
-class Channel(models.Model):
+class Channel(WorkspacePinnedOnceLinked, models.Model):
     """An evergreen queue of posts published to a group of accounts at the schedules' times."""
+
+    # Rows that pin the workspace (queueloop.workspace_pin).
+    workspace_links = ("entries", "accounts", "schedules", "timeslots")
 
     class Mode(models.TextChoices):
         LOOP = "loop", "Loop (evergreen: recycle posts forever)"

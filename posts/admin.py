@@ -41,7 +41,9 @@ class PostAdminForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         _check_text(self, cleaned.get("text"), self.instance)
-        workspace, author = cleaned.get("workspace"), cleaned.get("author")
+        # The workspace is read-only (not in cleaned_data) once the post has links.
+        workspace = cleaned.get("workspace") or getattr(self.instance, "workspace", None)
+        author = cleaned.get("author")
         if workspace is not None and author is not None:
             if not author.memberships.filter(workspace=workspace).exists():
                 self.add_error("author", f"{author} is not a member of {workspace}.")

@@ -3,8 +3,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from queueloop.workspace_pin import WorkspacePinnedOnceLinked
 
-class Post(models.Model):
+
+class Post(WorkspacePinnedOnceLinked, models.Model):
+    # Rows that pin the workspace (queueloop.workspace_pin).
+    workspace_links = ("entries", "pinned_timeslots", "deliveries")
+
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
         READY = "ready", "Ready"
