@@ -11,7 +11,6 @@ import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
-from django.urls import reverse
 
 from accounts.models import Membership, Workspace
 from queueloop.admin_mixins import workspace_path
