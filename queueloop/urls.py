@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from accounts import views as account_views
-from accounts.auth import ThrottledLoginView
+from accounts.auth import LoginView
 from channels import views as channel_views
 from posts import views as post_views
 from publishing import views as publishing_views
@@ -15,7 +15,7 @@ urlpatterns = [
     path("connect/x/", include("accounts.x_urls")),
     path("sandbox/<int:account_id>/", publishing_views.sandbox_timeline, name="sandbox_timeline"),
     # --- Web UI ---
-    path("login/", ThrottledLoginView.as_view(), name="login"),
+    path("login/", LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", scheduling_views.dashboard, name="dashboard"),
     path("calendar/", scheduling_views.calendar, name="calendar"),
