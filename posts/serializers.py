@@ -51,7 +51,7 @@ class PinnedTimeslotSerializer(serializers.ModelSerializer):
 
 class PostSerializer(serializers.ModelSerializer):
     workspace = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     variations = serializers.SerializerMethodField()
     queue = QueueEntrySummarySerializer(source="entries", many=True, read_only=True)
     pinned = PinnedTimeslotSerializer(source="pinned_timeslots", many=True, read_only=True)

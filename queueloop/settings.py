@@ -310,6 +310,10 @@ REST_FRAMEWORK = {
 API_THROTTLE_RATE = env_str("API_THROTTLE_RATE", "600/minute")
 API_ANON_THROTTLE_RATE = env_str("API_ANON_THROTTLE_RATE", "60/minute")
 SPECTACULAR_SETTINGS = {
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "queueloop.schema_hooks.add_error_responses",
+    ],
     "TITLE": "Queue Loop API",
     "DESCRIPTION": (
         "Channels, posts, schedules, timeslots and deliveries of the workspaces you belong to. "
