@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin
 
 from posts.models import Post, Variation
+from queueloop import timebounds
 from queueloop.admin_mixins import (
     ScopedRelatedFilter,
     WorkspaceScopedAdmin,
@@ -37,6 +38,12 @@ class PostAdminForm(forms.ModelForm):
     class Meta:
         model = Post
         fields = ("workspace", "author", "text", "status", "expires_at")
+
+    def clean_expires_at(self):
+        value = self.cleaned_data.get("expires_at")
+        if "expires_at" in self.changed_data:
+            timebounds.validate_moment(value)
+        return value
 
     def clean(self):
         cleaned = super().clean()

@@ -17,6 +17,7 @@ from channels.models import Channel
 from channels.services import post_queues_set
 from posts.models import Post
 from publishing import compose as services
+from queueloop import timebounds
 from scheduling.forms import localize
 from scheduling.services import timeslot_pin
 
@@ -62,6 +63,7 @@ class PostForm(forms.Form):
         input_formats=DATETIME_LOCAL,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         label="Pin to a time",
+        validators=[timebounds.validate_wall_time],
         help_text="Publish once at this time instead of joining the queue.",
     )
     expires_at = forms.DateTimeField(
@@ -69,6 +71,7 @@ class PostForm(forms.Form):
         input_formats=DATETIME_LOCAL,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         label="Stop publishing after",
+        validators=[timebounds.validate_wall_time],
     )
 
     def __init__(self, *args, workspace: Workspace, post: Post | None = None, **kwargs):
