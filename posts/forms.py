@@ -15,7 +15,7 @@ from accounts.models import Workspace
 from channels.forms import error_messages
 from channels.models import Channel
 from channels.services import post_queues_set
-from posts.models import Post
+from posts.models import MAX_TEXT, Post
 from publishing import compose as services
 from queueloop import timebounds
 from scheduling.forms import localize
@@ -45,6 +45,7 @@ class PostForm(forms.Form):
     text = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 5, "placeholder": "What do you want to share?"}),
         strip=False,
+        max_length=MAX_TEXT,
     )
     variations = VariationsField(
         required=False,

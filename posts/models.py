@@ -5,6 +5,10 @@ from django.db import models
 
 from queueloop.workspace_pin import WorkspacePinnedOnceLinked
 
+# The longest text any way in accepts (API, web form, admin); the networks' own limits are
+# lower and checked per channel.
+MAX_TEXT = 10_000
+
 
 class Post(WorkspacePinnedOnceLinked, models.Model):
     # Rows that pin the workspace (queueloop.workspace_pin).

@@ -11,12 +11,11 @@ from rest_framework import serializers
 
 from accounts.models import Workspace
 from channels.models import Channel, QueueEntry
-from posts.models import Post
+from posts.models import MAX_TEXT, Post
 from publishing.compose import text_errors
 from queueloop.api_common import AwareDateTimeField, StringListField, roles_for
 from scheduling.models import Timeslot
 
-MAX_TEXT = 10_000
 MAX_VARIATIONS = 20
 MAX_CHANNELS = 100
 
