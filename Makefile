@@ -28,7 +28,7 @@ test: $(VENV)/.dev
 
 # The API under schemathesis with many random examples per operation (`make test` runs the
 # same test with 10 fixed ones). README, "Fuzzing the API", has the figures.
-FUZZ_EXAMPLES ?= 200
+FUZZ_EXAMPLES ?= 100
 fuzz: $(VENV)/.dev
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 $(BIN)/python -m pytest tests/test_fuzz_api.py -q $(PYTEST_ARGS)
 

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.http import JsonResponse
 from django.urls import include, path
+from django.views import defaults
 
 from accounts import views as account_views
 from accounts.auth import LoginView
@@ -87,3 +89,20 @@ urlpatterns = [
     path("posts/<int:post_id>/", post_views.post_edit, name="post_edit"),
     path("posts/<int:post_id>/share/", post_views.post_share, name="post_share"),
 ]
+
+
+def not_found(request, exception):
+    """An API client gets JSON even for a path no route matches (the schema's 404)."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Server error."}, status=500)
+    return defaults.server_error(request)
+
+
+handler404 = not_found
+handler500 = server_error
