@@ -102,6 +102,14 @@ class Notice(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     emailed_at = models.DateTimeField(null=True, blank=True)
     dismissed_at = models.DateTimeField(null=True, blank=True)
+    # One incident, one notice, one email: what it is about ("channel:12"; "" = the whole
+    # workspace), and how often it happened again while the notice was open.
+    subject = models.CharField(max_length=100, blank=True, default="")
+    occurrences = models.PositiveIntegerField(default=1)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    # The email is retried with backoff until it went out (accounts.services).
+    email_attempts = models.PositiveSmallIntegerField(default=0)
+    email_retry_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -19,6 +19,30 @@ urlpatterns = [
     # --- Web UI ---
     path("login/", LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Django's password reset, with our templates; the email goes through EMAIL_URL.
+    path(
+        "password-reset/",
+        auth_views.PasswordResetView.as_view(
+            email_template_name="registration/password_reset_email.txt",
+            subject_template_name="registration/password_reset_subject.txt",
+        ),
+        name="password_reset",
+    ),
+    path(
+        "password-reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password-reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
     path("", scheduling_views.dashboard, name="dashboard"),
     path("calendar/", scheduling_views.calendar, name="calendar"),
     path("workspace/switch/", account_views.workspace_switch, name="workspace_switch"),
