@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench bench-quick clean
+.PHONY: run test fuzz lint format bench bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ test: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The API under schemathesis with many random examples per operation (`make test` runs the
+# same test with 10 fixed ones). README, "Fuzzing the API", has the figures.
+FUZZ_EXAMPLES ?= 100
+fuzz: $(VENV)/.dev
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 $(BIN)/python -m pytest tests/test_fuzz_api.py -q $(PYTEST_ARGS)
 
 format: $(VENV)/.dev
 	$(BIN)/ruff format .

@@ -7,6 +7,7 @@ from django import forms
 
 from accounts.models import SocialAccount, Workspace
 from accounts.services import account_create_sandbox, account_create_webhook
+from queueloop import netguard
 
 
 def _unique_handle(form: forms.Form, workspace: Workspace, provider: str) -> str:
@@ -60,6 +61,11 @@ class WebhookAccountForm(forms.Form):
         url = self.cleaned_data["url"]
         if not url.lower().startswith(("https://", "http://")):
             raise forms.ValidationError("Use an http:// or https:// URL.")
+        # Checked again at every send, after DNS resolution (a name can be re-pointed).
+        try:
+            netguard.check_url(url)
+        except netguard.BlockedDestination as exc:
+            raise forms.ValidationError(str(exc)) from None
         return url
 
     def save(self) -> SocialAccount:

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 
 from queueloop.fields import EncryptedJSONField
+from queueloop.workspace_pin import WorkspacePinnedOnceLinked
 
 
 class Workspace(models.Model):
@@ -41,7 +42,10 @@ class Membership(models.Model):
         return f"{self.user} in {self.workspace} ({self.role})"
 
 
-class SocialAccount(models.Model):
+class SocialAccount(WorkspacePinnedOnceLinked, models.Model):
+    # Rows that pin the workspace (queueloop.workspace_pin).
+    workspace_links = ("channels", "deliveries")
+
     class Provider(models.TextChoices):
         X = "x", "X (Twitter)"
         SANDBOX = "sandbox", "Sandbox"
@@ -98,6 +102,14 @@ class Notice(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     emailed_at = models.DateTimeField(null=True, blank=True)
     dismissed_at = models.DateTimeField(null=True, blank=True)
+    # One incident, one notice, one email: what it is about ("channel:12"; "" = the whole
+    # workspace), and how often it happened again while the notice was open.
+    subject = models.CharField(max_length=100, blank=True, default="")
+    occurrences = models.PositiveIntegerField(default=1)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    # The email is retried with backoff until it went out (accounts.services).
+    email_attempts = models.PositiveSmallIntegerField(default=0)
+    email_retry_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

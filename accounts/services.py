@@ -3,19 +3,125 @@ app and emailed to owners)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import smtplib
+
+from django.conf import settings
+from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
-from accounts.models import Notice, SocialAccount, Workspace
+from accounts.models import Membership, Notice, SocialAccount, Workspace
+
+log = logging.getLogger(__name__)
 
 
-def notice_create(*, workspace_id: int, kind: str, message: str) -> Notice:
-    """Record a notice and email it to the workspace's owners after commit."""
+def notice_create(*, workspace_id: int, kind: str, message: str, subject: str = "") -> Notice:
+    """Record a notice and email it to the workspace's owners after commit.
+
+    One incident, one email: while a notice of the same kind and subject is still open (not
+    dismissed), a new occurrence is folded into it (count, time, latest message) instead of
+    adding a notice and an email per skipped or failed slot.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        # The workspace row serialises creators, so two occurrences at once fold too.
+        Workspace.objects.select_for_update().filter(pk=workspace_id).first()
+        open_notice = (
+            Notice.objects.filter(
+                workspace_id=workspace_id, kind=kind, subject=subject, dismissed_at__isnull=True
+            )
+            .order_by("-created_at")
+            .first()
+        )
+        if open_notice is not None:
+            Notice.objects.filter(pk=open_notice.pk).update(
+                occurrences=F("occurrences") + 1, last_seen_at=now, message=message
+            )
+            open_notice.refresh_from_db()
+            return open_notice
+        notice = Notice.objects.create(
+            workspace_id=workspace_id, kind=kind, message=message, subject=subject
+        )
+    transaction.on_commit(lambda: _send_later(notice.id))
+    return notice
+
+
+def _send_later(notice_id: int) -> None:
     from accounts.tasks import send_notice_email
 
-    notice = Notice.objects.create(workspace_id=workspace_id, kind=kind, message=message)
-    transaction.on_commit(lambda: send_notice_email.delay(notice.id))
-    return notice
+    try:
+        send_notice_email.delay(notice_id)
+    except Exception:  # broker down: notice_emails_retry() sends it later
+        log.warning("notice %s: email not queued, left for the retry sweep", notice_id)
+
+
+EMAIL_LEASE = dt.timedelta(minutes=5)
+EMAIL_MAX_ATTEMPTS = 8
+
+
+def _email_backoff(attempts: int) -> dt.timedelta:
+    return dt.timedelta(minutes=min(2**attempts, 240))
+
+
+def notice_email_send(*, notice_id: int) -> str:
+    """Email a notice to the workspace's owners once it is sure to have gone out.
+
+    The notice is claimed for EMAIL_LEASE first (two workers never send it at once; a worker
+    that died mid-send leaves it to the sweep after the lease), and marked emailed only after
+    the SMTP server took it. A failure is retried with backoff by notice_emails_retry().
+    Returns "sent", "no-recipients", "failed" or "skipped" (not due, or already sent).
+    """
+    now = timezone.now()
+    due = Q(email_retry_at__isnull=True) | Q(email_retry_at__lte=now)
+    claimed = Notice.objects.filter(
+        due, id=notice_id, emailed_at__isnull=True, email_attempts__lt=EMAIL_MAX_ATTEMPTS
+    ).update(email_retry_at=now + EMAIL_LEASE)
+    if not claimed:
+        return "skipped"
+    notice = Notice.objects.select_related("workspace").get(id=notice_id)
+    recipients = list(
+        Membership.objects.filter(workspace_id=notice.workspace_id, role=Membership.Role.OWNER)
+        .exclude(user__email="")
+        .values_list("user__email", flat=True)
+    )
+    if recipients:
+        try:
+            send_mail(
+                subject=f"[Queue Loop] {notice.get_kind_display()} in {notice.workspace.name}",
+                message=notice.message,
+                from_email=settings.DEFAULT_FROM_EMAIL,
+                recipient_list=recipients,
+            )
+        except (OSError, smtplib.SMTPException) as exc:
+            attempts = notice.email_attempts + 1
+            Notice.objects.filter(id=notice_id).update(
+                email_attempts=attempts, email_retry_at=now + _email_backoff(attempts)
+            )
+            log.warning("notice %s: email failed (%s), attempt %s", notice_id, exc, attempts)
+            return "failed"
+    Notice.objects.filter(id=notice_id).update(emailed_at=timezone.now(), email_retry_at=None)
+    return "sent" if recipients else "no-recipients"
+
+
+def notice_emails_retry(*, limit: int = 100) -> int:
+    """Send the notices whose email has not gone out and is due: failed ones after their
+    backoff, and ones whose task was never queued or died (older than the lease). Run by
+    the watchdog's beat (accounts.retry_notice_emails). Returns how many were sent."""
+    now = timezone.now()
+    due = (
+        Notice.objects.filter(
+            Q(email_retry_at__lte=now)
+            | Q(email_retry_at__isnull=True, created_at__lte=now - EMAIL_LEASE),
+            emailed_at__isnull=True,
+            email_attempts__lt=EMAIL_MAX_ATTEMPTS,
+        )
+        .order_by("created_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    return sum(notice_email_send(notice_id=i) == "sent" for i in list(due))
 
 
 def notice_dismiss(*, notice: Notice) -> Notice:

@@ -8,8 +8,7 @@ any state-changing request from a viewer with 403. Views then scope every lookup
 
 from __future__ import annotations
 
-import zoneinfo
-from functools import cache, wraps
+from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -22,15 +21,21 @@ from django.views.decorators.http import require_POST
 from accounts import services
 from accounts.forms import SandboxAccountForm, WebhookAccountForm
 from accounts.models import Membership, Notice, SocialAccount
-from channels.models import Channel
+from channels.models import Channel, iana_zone_names
 
 SESSION_WORKSPACE = "workspace_id"
 SESSION_TZ = "display_tz"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
-def workspace_view(view):
-    """Login required; sets request.workspace/.membership/.memberships/.can_edit/.display_tz."""
+def workspace_view(view=None, *, viewers_may_post: bool = False):
+    """Login required; sets request.workspace/.membership/.memberships/.can_edit/.display_tz.
+
+    `viewers_may_post` is for POSTs that change only the visitor's own session (switching
+    workspace), never the workspace's data.
+    """
+    if view is None:
+        return lambda v: workspace_view(v, viewers_may_post=viewers_may_post)
 
     @login_required
     @wraps(view)
@@ -48,7 +53,7 @@ def workspace_view(view):
         request.membership = current
         request.workspace = current.workspace
         request.can_edit = current.role != Membership.Role.VIEWER
-        if request.method not in SAFE_METHODS and not request.can_edit:
+        if request.method not in SAFE_METHODS and not request.can_edit and not viewers_may_post:
             raise PermissionDenied("Viewers can look but not change anything.")
         request.display_tz = display_timezone(request)
         return view(request, *args, **kwargs)
@@ -56,9 +61,8 @@ def workspace_view(view):
     return wrapper
 
 
-@cache
 def timezone_names() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    return iana_zone_names()
 
 
 def display_timezone(request: HttpRequest) -> str:
@@ -86,7 +90,7 @@ def redirect_back(request: HttpRequest, fallback: str, *args) -> HttpResponse:
     return redirect(fallback, *args)
 
 
-@workspace_view
+@workspace_view(viewers_may_post=True)
 @require_POST
 def workspace_switch(request: HttpRequest) -> HttpResponse:
     wanted = request.POST.get("workspace", "")

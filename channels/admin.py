@@ -23,7 +23,9 @@ class ChannelAdminForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        workspace, accounts = cleaned.get("workspace"), cleaned.get("accounts")
+        # The workspace is read-only (not in cleaned_data) once the channel has links.
+        workspace = cleaned.get("workspace") or getattr(self.instance, "workspace", None)
+        accounts = cleaned.get("accounts")
         if workspace is not None and accounts:
             foreign = [str(a) for a in accounts if a.workspace_id != workspace.pk]
             if foreign:

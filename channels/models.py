@@ -1,13 +1,29 @@
 from __future__ import annotations
 
+import functools
 import zoneinfo
 
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from queueloop.workspace_pin import WorkspacePinnedOnceLinked
+
+# Files in the zone database that are not zones a user could mean: "localtime" is the
+# server's own setting, the others are build artefacts.
+_NOT_ZONES = {"localtime", "posixrules", "Factory"}
+
+
+@functools.cache
+def iana_zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones() - _NOT_ZONES)
+
 
 def validate_timezone(value: str) -> None:
+    # Only IANA names: ZoneInfo() also opens "localtime" (the server's /etc/localtime) and
+    # other files that are not zones a user could mean.
     try:
+        if value not in iana_zone_names():
+            raise ValueError(value)
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise ValidationError(
@@ -16,8 +32,11 @@ def validate_timezone(value: str) -> None:
         ) from None
 
 
-class Channel(models.Model):
+class Channel(WorkspacePinnedOnceLinked, models.Model):
     """An evergreen queue of posts published to a group of accounts at the schedules' times."""
+
+    # Rows that pin the workspace (queueloop.workspace_pin).
+    workspace_links = ("entries", "accounts", "schedules", "timeslots")
 
     class Mode(models.TextChoices):
         LOOP = "loop", "Loop (evergreen: recycle posts forever)"
@@ -37,7 +56,13 @@ class Channel(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(fields=["workspace", "slug"], name="channel_unique_slug")
+            models.UniqueConstraint(fields=["workspace", "slug"], name="channel_unique_slug"),
+            # Channels are picked by name in the UI: two "#tech" in one workspace are a trap.
+            models.UniqueConstraint(
+                fields=["workspace", "name"],
+                name="channel_unique_name",
+                violation_error_message="This workspace already has a channel with this name.",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -20,8 +20,13 @@ if TYPE_CHECKING:
 DIRECTIONS = ("up", "down")
 
 
+@transaction.atomic
 def queue_entry_add(*, channel: Channel, post: Post) -> QueueEntry:
-    """Append a post to the end of a channel's queue (or re-activate its existing entry)."""
+    """Append a post to the end of a channel's queue (or re-activate its existing entry).
+
+    The channel row is locked first: two adds at once would otherwise read the same last
+    position and both append at it (an empty queue has no entry rows to lock)."""
+    Channel.objects.select_for_update().filter(pk=channel.pk).first()
     entry = QueueEntry.objects.filter(channel=channel, post=post).first()
     if entry is not None:
         return queue_entry_reactivate(entry=entry)

@@ -96,6 +96,8 @@ class Ctx:
             "DJANGO_SETTINGS_MODULE": "queueloop.settings",
             "DEBUG": "false",
             "ALLOWED_HOSTS": "localhost",
+            # The drills' webhook receiver (tests/receiver.py) listens on loopback.
+            "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
             "LOG_LEVEL": self.loglevel,
             "QUEUELOOP_VAR_DIR": str(self.tmp / "var-orchestrator"),
             "PYTHONUNBUFFERED": "1",

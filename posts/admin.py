@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin
 
 from posts.models import Post, Variation
+from queueloop import timebounds
 from queueloop.admin_mixins import (
     ScopedRelatedFilter,
     WorkspaceScopedAdmin,
@@ -38,10 +39,18 @@ class PostAdminForm(forms.ModelForm):
         model = Post
         fields = ("workspace", "author", "text", "status", "expires_at")
 
+    def clean_expires_at(self):
+        value = self.cleaned_data.get("expires_at")
+        if "expires_at" in self.changed_data:
+            timebounds.validate_moment(value)
+        return value
+
     def clean(self):
         cleaned = super().clean()
         _check_text(self, cleaned.get("text"), self.instance)
-        workspace, author = cleaned.get("workspace"), cleaned.get("author")
+        # The workspace is read-only (not in cleaned_data) once the post has links.
+        workspace = cleaned.get("workspace") or getattr(self.instance, "workspace", None)
+        author = cleaned.get("author")
         if workspace is not None and author is not None:
             if not author.memberships.filter(workspace=workspace).exists():
                 self.add_error("author", f"{author} is not a member of {workspace}.")

@@ -15,8 +15,9 @@ from accounts.models import Workspace
 from channels.forms import error_messages
 from channels.models import Channel
 from channels.services import post_queues_set
-from posts.models import Post
+from posts.models import MAX_TEXT, Post
 from publishing import compose as services
+from queueloop import timebounds
 from scheduling.forms import localize
 from scheduling.services import timeslot_pin
 
@@ -44,6 +45,7 @@ class PostForm(forms.Form):
     text = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 5, "placeholder": "What do you want to share?"}),
         strip=False,
+        max_length=MAX_TEXT,
     )
     variations = VariationsField(
         required=False,
@@ -62,6 +64,7 @@ class PostForm(forms.Form):
         input_formats=DATETIME_LOCAL,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         label="Pin to a time",
+        validators=[timebounds.validate_wall_time],
         help_text="Publish once at this time instead of joining the queue.",
     )
     expires_at = forms.DateTimeField(
@@ -69,6 +72,7 @@ class PostForm(forms.Form):
         input_formats=DATETIME_LOCAL,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         label="Stop publishing after",
+        validators=[timebounds.validate_wall_time],
     )
 
     def __init__(self, *args, workspace: Workspace, post: Post | None = None, **kwargs):

@@ -3,8 +3,17 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from queueloop.workspace_pin import WorkspacePinnedOnceLinked
 
-class Post(models.Model):
+# The longest text any way in accepts (API, web form, admin); the networks' own limits are
+# lower and checked per channel.
+MAX_TEXT = 10_000
+
+
+class Post(WorkspacePinnedOnceLinked, models.Model):
+    # Rows that pin the workspace (queueloop.workspace_pin).
+    workspace_links = ("entries", "pinned_timeslots", "deliveries")
+
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
         READY = "ready", "Ready"

@@ -11,12 +11,11 @@ from rest_framework import serializers
 
 from accounts.models import Workspace
 from channels.models import Channel, QueueEntry
-from posts.models import Post
+from posts.models import MAX_TEXT, Post
 from publishing.compose import text_errors
 from queueloop.api_common import AwareDateTimeField, StringListField, roles_for
 from scheduling.models import Timeslot
 
-MAX_TEXT = 10_000
 MAX_VARIATIONS = 20
 MAX_CHANNELS = 100
 
@@ -51,7 +50,7 @@ class PinnedTimeslotSerializer(serializers.ModelSerializer):
 
 class PostSerializer(serializers.ModelSerializer):
     workspace = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     variations = serializers.SerializerMethodField()
     queue = QueueEntrySummarySerializer(source="entries", many=True, read_only=True)
     pinned = PinnedTimeslotSerializer(source="pinned_timeslots", many=True, read_only=True)

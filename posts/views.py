@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -74,9 +74,9 @@ def post_create(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         initial = {}
         if request.GET.get("channel"):
-            initial["channels"] = Channel.objects.filter(
-                workspace=request.workspace, id__in=request.GET.getlist("channel")
-            )
+            # Ids from a link: anything that is not a number is ignored, not a 500.
+            ids = [i for i in request.GET.getlist("channel") if i.isascii() and i.isdigit()]
+            initial["channels"] = Channel.objects.filter(workspace=request.workspace, id__in=ids)
         return _compose_response(
             request, PostForm(workspace=request.workspace, initial=initial), None
         )
@@ -118,9 +118,10 @@ def post_edit(request: HttpRequest, post_id: int) -> HttpResponse:
 def post_share(request: HttpRequest, post_id: int) -> HttpResponse:
     """Share an existing post now on one channel (a pinned slot at this moment)."""
     post = get_object_or_404(Post, id=post_id, workspace=request.workspace)
-    channel = get_object_or_404(
-        Channel, id=request.POST.get("channel") or 0, workspace=request.workspace
-    )
+    channel_id = request.POST.get("channel", "")
+    if not (channel_id.isascii() and channel_id.isdigit()):
+        return HttpResponseBadRequest("Choose a channel.")
+    channel = get_object_or_404(Channel, id=channel_id, workspace=request.workspace)
     errors = text_errors(text=post.text, channels=[channel])
     if errors:
         messages.error(request, " ".join(errors))

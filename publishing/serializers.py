@@ -9,6 +9,7 @@ from publishing.models import Delivery
 
 
 class DeliverySerializer(serializers.ModelSerializer):
+    url = serializers.URLField(read_only=True, allow_null=True)
     account = SocialAccountSummarySerializer(read_only=True)
     channel = serializers.IntegerField(
         source="timeslot.channel_id", read_only=True, help_text="Channel id."
@@ -32,3 +33,9 @@ class DeliverySerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        # No URL yet (or a network that gives none) is null, not "": the schema says uri.
+        data["url"] = data.get("url") or None
+        return data

@@ -118,6 +118,14 @@ class WorkspaceScopedMixin:
         # The choices are where this row may point: workspaces the user may write to.
         return scope_queryset(qs, request, self.write_roles)
 
+    def get_readonly_fields(self, request, obj=None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        # Once linked, the workspace is fixed (the model refuses a change in clean()).
+        pinned = getattr(obj, "workspace_is_pinned", None)
+        if pinned is not None and "workspace" not in fields and pinned():
+            fields += ("workspace",)
+        return fields
+
     def _may_write(self, request, obj) -> bool:
         if request.user.is_superuser or obj is None:
             return True

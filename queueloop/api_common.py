@@ -21,6 +21,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 
 from accounts.models import Membership
+from queueloop import timebounds
 
 WRITE_ROLES = frozenset({Membership.Role.OWNER, Membership.Role.EDITOR})
 VIEWER_MESSAGE = "Your role in this workspace is viewer: you can read but not change anything."
@@ -65,11 +66,19 @@ class StrictJSONParser(JSONParser):
     hold them, and echoing one back in an error message would crash the renderer."""
 
     def parse(self, stream, media_type=None, parser_context=None):
-        data = super().parse(stream, media_type, parser_context)
         try:
-            json.dumps(data, ensure_ascii=False).encode("utf-8")
+            data = super().parse(stream, media_type, parser_context)
+            text = json.dumps(data, ensure_ascii=False)
+        except RecursionError:
+            # [[[[...]]]] thousands deep: no field of ours nests more than twice.
+            raise ParseError("JSON parse error - nested too deeply.") from None
+        try:
+            text.encode("utf-8")
         except UnicodeEncodeError:
             raise ParseError("JSON parse error - unpaired surrogate in a string.") from None
+        if "\\u0000" in text.replace("\\\\", ""):
+            # PostgreSQL text cannot hold NUL (the middleware refuses it in forms and URLs).
+            raise ParseError("JSON parse error - a string contains a NUL character.")
         return data
 
 
@@ -138,6 +147,10 @@ class AwareDateTimeField(serializers.DateTimeField):
     def enforce_timezone(self, value):
         if timezone.is_naive(value):
             self.fail("naive")
+        try:
+            timebounds.validate_moment(value)
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.messages) from None
         return super().enforce_timezone(value)
 
 
@@ -197,6 +210,11 @@ def query_datetime(params, name: str) -> dt.datetime | None:
         raise ValidationError({name: f"{name} must be an ISO 8601 date-time."})
     if timezone.is_naive(parsed):
         raise ValidationError({name: NAIVE_MESSAGE})
+    try:
+        # A filter may reach back before 2000, but must convert to UTC for the database.
+        timebounds.to_utc(parsed)
+    except DjangoValidationError as exc:
+        raise ValidationError({name: exc.messages}) from None
     return parsed
 
 

@@ -20,9 +20,16 @@ app_name = "api"
 
 
 class ObtainToken(ObtainAuthToken):
-    """Exchange a username and password for the user's API token."""
+    """Exchange a username and password for the user's API token.
+
+    Throttled like every login (accounts.auth): the password check gets Django's request,
+    not DRF's wrapper, so axes' lockout flag lands where its middleware looks for it.
+    """
 
     parser_classes = API_PARSERS
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "request": self.request._request}
 
 
 router = DefaultRouter()

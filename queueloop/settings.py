@@ -8,6 +8,7 @@ REDIS_URL to use real servers (production, CI).
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import secrets
 from pathlib import Path
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "recurrence",
+    "axes",
     "accounts",
     "channels",
     "posts",
@@ -68,10 +70,19 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "queueloop.middleware.RejectNulMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a locked-out login (any of them) into a 429 (accounts.auth).
+    "axes.middleware.AxesMiddleware",
+]
+
+# axes first: it refuses a locked-out username or address before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "accounts.auth.ThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "queueloop.urls"
@@ -149,8 +160,25 @@ SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, m
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
-if env_bool("BEHIND_TLS_PROXY", False):
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
+if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# How many proxies in front of the app append to X-Forwarded-For: the client address for
+# login locks and API throttles is the one the outermost of them saw. 0 = REMOTE_ADDR.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1 if BEHIND_TLS_PROXY else 0, minimum=0)
+
+# --- Login throttle (django-axes): web login, admin login and the API token endpoint ----
+# A username, and separately a client address, is locked out after LOGIN_FAILURE_LIMIT
+# failures for LOGIN_LOCKOUT_SECONDS; the right password does not get through meanwhile.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = dt.timedelta(seconds=env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_CLIENT_IP_CALLABLE = "accounts.auth.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.auth.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ADMIN = False  # the counters live in the cache, not in admin-visible tables
+AXES_VERBOSE = False
 
 # --- Secrets at rest ------------------------------------------------------------------
 # Comma-separated Fernet keys, newest first: the first encrypts, all decrypt, so a key can
@@ -264,6 +292,9 @@ X_CLIENT_SECRET = env_str("X_CLIENT_SECRET")
 X_API_BASE = env_str("X_API_BASE", "https://api.x.com")
 X_HTTP_TIMEOUT = env_int("X_HTTP_TIMEOUT", 20, minimum=1)
 WEBHOOK_HTTP_TIMEOUT = env_int("WEBHOOK_HTTP_TIMEOUT", 15, minimum=1)
+# Hosts (names or IP literals, exactly as in the URL) that webhooks may reach although they
+# are on a loopback, private or link-local network. Empty: only public addresses.
+WEBHOOK_ALLOWED_HOSTS = env_list("WEBHOOK_ALLOWED_HOSTS", [])
 
 # --- REST API -------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -275,8 +306,20 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    # Per token (an authenticated user) and, for anonymous calls, per client address.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "queueloop.throttles.TokenRateThrottle",
+        "queueloop.throttles.AddressRateThrottle",
+    ],
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
+API_THROTTLE_RATE = env_str("API_THROTTLE_RATE", "600/minute")
+API_ANON_THROTTLE_RATE = env_str("API_ANON_THROTTLE_RATE", "60/minute")
 SPECTACULAR_SETTINGS = {
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "queueloop.schema_hooks.add_error_responses",
+    ],
     "TITLE": "Queue Loop API",
     "DESCRIPTION": (
         "Channels, posts, schedules, timeslots and deliveries of the workspaces you belong to. "

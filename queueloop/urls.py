@@ -1,9 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.http import JsonResponse
 from django.urls import include, path
+from django.views import defaults
 
 from accounts import views as account_views
-from accounts.auth import ThrottledLoginView
+from accounts.auth import LoginView
 from channels import views as channel_views
 from posts import views as post_views
 from publishing import views as publishing_views
@@ -15,8 +17,32 @@ urlpatterns = [
     path("connect/x/", include("accounts.x_urls")),
     path("sandbox/<int:account_id>/", publishing_views.sandbox_timeline, name="sandbox_timeline"),
     # --- Web UI ---
-    path("login/", ThrottledLoginView.as_view(), name="login"),
+    path("login/", LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Django's password reset, with our templates; the email goes through EMAIL_URL.
+    path(
+        "password-reset/",
+        auth_views.PasswordResetView.as_view(
+            email_template_name="registration/password_reset_email.txt",
+            subject_template_name="registration/password_reset_subject.txt",
+        ),
+        name="password_reset",
+    ),
+    path(
+        "password-reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password-reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
     path("", scheduling_views.dashboard, name="dashboard"),
     path("calendar/", scheduling_views.calendar, name="calendar"),
     path("workspace/switch/", account_views.workspace_switch, name="workspace_switch"),
@@ -87,3 +113,20 @@ urlpatterns = [
     path("posts/<int:post_id>/", post_views.post_edit, name="post_edit"),
     path("posts/<int:post_id>/share/", post_views.post_share, name="post_share"),
 ]
+
+
+def not_found(request, exception):
+    """An API client gets JSON even for a path no route matches (the schema's 404)."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Server error."}, status=500)
+    return defaults.server_error(request)
+
+
+handler404 = not_found
+handler500 = server_error

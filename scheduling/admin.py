@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from queueloop import timebounds
 from queueloop.admin_mixins import (
     ScopedRelatedFilter,
     SuperuserOnlyAdmin,
@@ -124,6 +125,7 @@ class TimeslotAdminForm(forms.ModelForm):
             return value
         if value < timezone.now() - dt.timedelta(minutes=1):
             raise ValidationError("That time is in the past: pick a time from now on.")
+        timebounds.validate_moment(value)
         slot = self.instance
         if (
             slot.schedule_id

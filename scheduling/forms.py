@@ -14,6 +14,7 @@ import recurrence
 from django import forms
 from django.core.exceptions import ValidationError
 
+from queueloop import timebounds
 from scheduling import rules
 from scheduling.models import Schedule
 
@@ -217,6 +218,7 @@ class TimeslotMoveForm(forms.Form):
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         label="New time",
+        validators=[timebounds.validate_wall_time],
     )
 
     def __init__(self, *args, tz: zoneinfo.ZoneInfo, **kwargs):

@@ -59,6 +59,10 @@ def _week_monday(value: str, today: dt.date) -> tuple[dt.date, bool]:
     """The Monday of an ISO week like "2026-W48"; (this week's Monday, False) if unreadable."""
     try:
         year, week = value.upper().split("-W")
+        # The calendar shows a week around its dates in local time: years near 1 or 9999
+        # would overflow, and nothing is scheduled outside this range anyway.
+        if not 2000 <= int(year) <= today.year + 10:
+            raise ValueError(year)
         return dt.date.fromisocalendar(int(year), int(week), 1), True
     except ValueError:
         return today - dt.timedelta(days=today.weekday()), not value

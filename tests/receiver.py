@@ -30,6 +30,7 @@ class Received:
 class Receiver:
     delay: float = 0.0
     status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)  # extra response headers
     hang: threading.Event | None = None  # when set: requests wait until it is set
     requests: list[Received] = field(default_factory=list)
     acted_on: dict[str, Received] = field(default_factory=dict)
@@ -63,6 +64,8 @@ class Receiver:
                     receiver.acted_on.setdefault(item.key, item)
                 self.send_response(receiver.status)
                 self.send_header("Content-Type", "application/json")
+                for name, value in receiver.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(b'{"ok": true}')
 

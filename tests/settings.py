@@ -81,6 +81,16 @@ ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 SECURE_SSL_REDIRECT = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# The test client's own address is never locked out, so one test's failed logins cannot
+# lock out the next test's: the throttle tests log in from other (documentation) addresses.
+AXES_NEVER_LOCKOUT_WHITELIST = True
+AXES_IP_WHITELIST = ["127.0.0.1"]
+# Throttles stay on but out of the way of tests that call the API many times; the
+# throttle tests set their own rates.
+API_THROTTLE_RATE = API_ANON_THROTTLE_RATE = "100000/minute"
+# The local receivers tests publish to (tests/receiver.py) are on loopback; tests of the
+# SSRF guard itself override this with an empty list.
+WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not Django's in-memory default: worker threads need their own connections.

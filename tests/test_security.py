@@ -55,16 +55,22 @@ def test_production_cookies_are_secure_and_https_is_enforced():
 def test_logins_are_throttled_after_repeated_failures(client):
     member = MembershipFactory(user__username="alice")
     url = reverse("login")
-    for _ in range(5):
+    # tests/settings.py never locks the test client's own 127.0.0.1 out.
+    client.defaults["REMOTE_ADDR"] = "192.0.2.55"
+    for _ in range(4):
         response = client.post(url, {"username": "alice", "password": "wrong"})
         assert response.status_code == 200  # the form with its error
-    # The sixth try is refused before the password is checked — even the right one.
+    # The fifth failure locks the username out (LOGIN_FAILURE_LIMIT)...
+    response = client.post(url, {"username": "alice", "password": "wrong"})
+    assert response.status_code == 429
+    # ...and the sixth try is refused before the password is checked — even the right one.
     response = client.post(url, {"username": "alice", "password": "correct horse battery staple"})
     assert response.status_code == 429
     assert b"Too many failed logins" in response.content
     assert "_auth_user_id" not in client.session
-    # Another user is not locked out by alice's failures.
+    # Another user, elsewhere, is not locked out by alice's failures.
     other = MembershipFactory(user__username="bob").user
+    client.defaults["REMOTE_ADDR"] = "192.0.2.56"
     response = client.post(url, {"username": "bob", "password": "correct horse battery staple"})
     assert response.status_code == 302
     assert client.session["_auth_user_id"] == str(other.pk)

@@ -34,6 +34,7 @@ from tests.factories import (
     XAccountFactory,
     rule,
 )
+from tests.netfakes import fake_dns
 
 pytestmark = pytest.mark.django_db
 
@@ -714,7 +715,9 @@ def test_channel_create_and_settings(web, workspace):
     assert not channel.is_paused
 
 
-def test_accounts_add_disable_enable_and_secret_never_shown(web, workspace):
+def test_accounts_add_disable_enable_and_secret_never_shown(web, workspace, monkeypatch):
+    # Saving a webhook resolves its host (the SSRF guard): answer from a fake DNS.
+    fake_dns(monkeypatch, {"hooks.example.com": ["93.184.215.14"]})
     secret = "s3cret-webhook-key-ABCDEFG"
     response = web.post(
         reverse("account_add_webhook"),

@@ -3,6 +3,10 @@
 The receiver verifies `X-QueueLoop-Signature: sha256=<hex HMAC-SHA256 of the raw body
 keyed with the account's secret>` and dedupes on `Idempotency-Key` (the delivery id), which
 is what makes retrying a timed-out call safe.
+
+The URL is user input, so it goes through queueloop.netguard: never a loopback, private or
+reserved address (checked after DNS resolution, on the address actually connected to) unless
+the operator allowed the host, and never a redirect.
 """
 
 from __future__ import annotations
@@ -11,12 +15,14 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import socket
 
 import requests
 from django.conf import settings
 from django.utils import timezone
 
 from publishing.providers import PlainTextProvider, Published, RateLimited, Rejected, Transient
+from queueloop import netguard
 
 SIGNATURE_HEADER = "X-QueueLoop-Signature"
 
@@ -56,12 +62,27 @@ class WebhookProvider(PlainTextProvider):
             "User-Agent": "QueueLoop/0.1",
         }
         try:
-            response = requests.post(
-                url, data=body, headers=headers, timeout=settings.WEBHOOK_HTTP_TIMEOUT
+            session = netguard.session_for(url)
+        except netguard.Unresolvable:
+            raise Transient("The webhook's host name did not resolve.") from None
+        except netguard.BlockedDestination as exc:
+            raise Rejected(f"Webhook not called: {exc}") from None
+        try:
+            response = session.post(
+                url,
+                data=body,
+                headers=headers,
+                timeout=settings.WEBHOOK_HTTP_TIMEOUT,
+                allow_redirects=False,
             )
+        except netguard.InvalidIPAddress:
+            # The name now resolves to a private address (rebinding): nothing was sent.
+            raise Rejected(f"Webhook not called: {netguard.REFUSED}") from None
         except requests.ConnectTimeout as exc:
             raise Transient(f"Could not connect to the webhook: {exc.__class__.__name__}") from None
         except requests.ConnectionError as exc:
+            if isinstance(exc.__cause__, socket.gaierror):
+                raise Transient("The webhook's host name did not resolve.") from None
             raise Transient(
                 f"Webhook connection failed: {exc.__class__.__name__}", maybe_sent=True
             ) from None
@@ -75,6 +96,11 @@ class WebhookProvider(PlainTextProvider):
             raise RateLimited(
                 "The webhook asked us to slow down (429).",
                 reset_at=timezone.now() + dt.timedelta(seconds=seconds),
+            )
+        if 300 <= response.status_code < 400:
+            raise Rejected(
+                f"The webhook answered with a redirect (HTTP {response.status_code}); redirects "
+                "are not followed: use the final URL."
             )
         if response.status_code >= 500:
             raise Transient(f"The webhook answered {response.status_code}.", maybe_sent=True)

@@ -1,0 +1,134 @@
+"""Requests sent on a user's behalf never reach our own network (DESIGN §7, invariant 6).
+
+A webhook URL is user input. Without a guard it can point at loopback, the cloud metadata
+service (169.254.169.254) or any private host, and the delivery list would answer with
+status codes and errors: a port scanner run by our workers. So a destination is checked
+twice: when it is saved (the user gets a clear form error) and again when it is called,
+after DNS resolution, because a name that resolved to a public address at save time can be
+re-pointed at 127.0.0.1 later (DNS rebinding). At send time requests-hardened resolves once,
+refuses a private answer and connects to the address it checked, so the name cannot change
+between the check and the connection. Redirects are never followed: a 307 would re-POST the
+body to wherever the receiver says, loopback included.
+
+Self-hosters who do need an internal receiver list its host in WEBHOOK_ALLOWED_HOSTS.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from functools import cache
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from requests_hardened import Config, Manager
+from requests_hardened.ip_filter import EXTRA_BLOCKED_NET_RANGES, InvalidIPAddress
+
+__all__ = ["BlockedDestination", "InvalidIPAddress", "Unresolvable", "check_url", "session_for"]
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class BlockedDestination(ValueError):
+    """The URL may not be called; the message is meant for the user."""
+
+
+class Unresolvable(BlockedDestination):
+    """The host name did not resolve (now: at send time this may pass, so retry)."""
+
+
+def normalise_host(host: str) -> str:
+    return host.strip().strip("[]").rstrip(".").lower()
+
+
+def is_allowed_host(host: str) -> bool:
+    allowed = {normalise_host(h) for h in settings.WEBHOOK_ALLOWED_HOSTS}
+    return normalise_host(host) in allowed
+
+
+def is_forbidden_address(ip: IPAddress) -> bool:
+    """Loopback, private, link-local, multicast, reserved, unspecified, shared (CG-NAT) and
+    the translation ranges that can wrap one of those."""
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return (
+        not ip.is_global
+        or ip.is_multicast
+        or ip.is_reserved
+        or any(ip in net for net in EXTRA_BLOCKED_NET_RANGES if net.version == ip.version)
+    )
+
+
+def _resolve(host: str, port: int) -> list[IPAddress]:
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return [literal]
+    try:
+        answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise Unresolvable(f"The host name {host!r} does not resolve.") from None
+    return [ipaddress.ip_address(answer[4][0].split("%", 1)[0]) for answer in answers]
+
+
+REFUSED = (
+    "The URL points at a local, private or reserved network address. Use a public address, "
+    "or ask your operator to allow this host (WEBHOOK_ALLOWED_HOSTS)."
+)
+
+
+def check_url(url: str) -> None:
+    """Raise BlockedDestination unless `url` is http(s) and every address its host resolves
+    to is public (or the host is allowed by the operator). Resolves DNS."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise BlockedDestination("The URL is not valid.") from None
+    if parts.scheme not in {"http", "https"}:
+        raise BlockedDestination("Use an http:// or https:// URL.")
+    host = parts.hostname or ""
+    if not host:
+        raise BlockedDestination("The URL has no host.")
+    if is_allowed_host(host):
+        return
+    # Every answer, not the first: a name with one public and one private record would
+    # otherwise pass here and reach the private one on some later call.
+    if any(is_forbidden_address(ip) for ip in _resolve(normalise_host(host), port)):
+        raise BlockedDestination(REFUSED)
+
+
+@cache
+def _sessions() -> tuple[requests.Session, requests.Session]:
+    """(guarded, allowed): pooled and shared by the worker's threads. Both never redirect;
+    only the guarded one filters addresses."""
+    guarded = Manager(
+        Config(
+            ip_filter_enable=True,
+            ip_filter_allow_loopback_ips=False,
+            never_redirect=True,
+            default_timeout=(5, 15),
+        )
+    ).get_session()
+    allowed = Manager(
+        Config(
+            ip_filter_enable=False,
+            ip_filter_allow_loopback_ips=True,
+            never_redirect=True,
+            default_timeout=(5, 15),
+        )
+    ).get_session()
+    return guarded, allowed
+
+
+def session_for(url: str) -> requests.Session:
+    """The session to call `url` with, after checking it (raises BlockedDestination).
+
+    The guarded session re-resolves and pins the address it connects to, so a record
+    re-pointed between check_url and the call is still refused (InvalidIPAddress)."""
+    check_url(url)
+    guarded, allowed = _sessions()
+    return allowed if is_allowed_host(urlsplit(url).hostname or "") else guarded

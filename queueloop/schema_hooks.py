@@ -1,0 +1,35 @@
+"""OpenAPI postprocessing (drf-spectacular): document the error answers every operation
+can give, so a client (and schemathesis) knows a 400 or a 429 is part of the contract."""
+
+from __future__ import annotations
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "description": (
+        "An error: `detail` (a message) or, for invalid input, a message list per field."
+    ),
+    "additionalProperties": True,
+}
+
+_ERRORS = {
+    "400": "Invalid input: the body or a query parameter was refused.",
+    "401": "No valid token.",
+    "403": "Your role in the workspace does not allow this.",
+    "404": "No such object in your workspaces.",
+    "429": "Too many requests (API_THROTTLE_RATE) or too many failed logins.",
+}
+
+
+def add_error_responses(result, generator, request, public):
+    components = result.setdefault("components", {}).setdefault("schemas", {})
+    components["Error"] = ERROR_SCHEMA
+    ref = {"$ref": "#/components/schemas/Error"}
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.setdefault("responses", {})
+            for code, description in _ERRORS.items():
+                responses.setdefault(
+                    code,
+                    {"description": description, "content": {"application/json": {"schema": ref}}},
+                )
+    return result

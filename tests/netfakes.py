@@ -1,0 +1,65 @@
+"""Fakes at the network boundary for the SSRF tests: DNS answers and a connect recorder.
+
+Tests never send a packet to a private, link-local or public address, not even to show a
+refusal (tests/README rule). So names resolve from a table, and every connect() is recorded;
+one to anything but loopback is refused here, loudly, instead of leaving the machine.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable, Iterable
+
+_real_getaddrinfo = socket.getaddrinfo
+_real_connect = socket.socket.connect
+_LOCAL_NAMES = {"localhost", "127.0.0.1", "::1", None}
+
+
+def fake_dns(monkeypatch, table: dict[str, Iterable[str] | Callable[[], Iterable[str]]]) -> list:
+    """Resolve the names in `table` to its addresses (a callable gives a new answer per
+    lookup: DNS rebinding); localhost as usual; any other name fails. Returns the log of
+    lookups."""
+    lookups: list[str] = []
+
+    def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
+        name = host.decode() if isinstance(host, bytes) else host
+        lookups.append(name)
+        if name in table:
+            answer = table[name]
+            addresses = answer() if callable(answer) else answer
+            port = int(port or 0)
+            result = []
+            for address in addresses:
+                ip = ipaddress.ip_address(address)
+                af = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+                sockaddr = (address, port, 0, 0) if ip.version == 6 else (address, port)
+                result.append((af, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", sockaddr))
+            return result
+        if name in _LOCAL_NAMES:
+            return _real_getaddrinfo(host, port, family, type, proto, flags)
+        raise socket.gaierror(socket.EAI_NONAME, f"fake DNS: no answer for {name!r}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return lookups
+
+
+def record_connects(monkeypatch) -> list[str]:
+    """Every address a socket tried to connect to; only loopback ones go through."""
+    attempts: list[str] = []
+
+    def connect(self, address):
+        if self.family == socket.AF_UNIX:  # the embedded Redis: a file, not a network
+            return _real_connect(self, address)
+        host = address[0]
+        attempts.append(host)
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise OSError(f"test network rule: refused to connect to {host}")
+        return _real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    return attempts
