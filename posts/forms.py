@@ -17,7 +17,7 @@ from channels.models import Channel
 from channels.services import post_queues_set
 from posts.models import Post
 from publishing import compose as services
-from scheduling.forms import localize
+from scheduling.rules import localize
 from scheduling.services import timeslot_pin
 
 EXTRA_VARIATION_ROWS = 2
