@@ -16,13 +16,13 @@ from pythonjsonlogger.json import JsonFormatter as _LibraryJsonFormatter
 REDACTED = "[redacted]"
 
 # key=value, key: value and "key": "value" where the key names a secret.
-_SECRET_NAMES = (
+_SENSITIVE_NAMES = (
     r"(?:access[_-]?token|refresh[_-]?token|id[_-]?token|token|secret|client[_-]?secret|"
     r"password|passwd|api[_-]?key|authorization|x-hub-signature|signature|credentials)"
 )
 _SECRET_PAIR = re.compile(
     rf"""(?ix)
-    (?P<key>["']?\b[\w-]*{_SECRET_NAMES}["']?\s*[=:]\s*)   # the key and its = or :
+    (?P<key>["']?\b[\w-]*{_SENSITIVE_NAMES}["']?\s*[=:]\s*)   # the key and its = or :
     (?P<quote>["']?)                                    # an optional opening quote
     (?:(?:bearer|basic|token)\s+)?                      # an auth scheme, part of the secret
     (?P<value>[^\s"'&,;}}]+)                            # the value itself
