@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import secrets
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
@@ -61,9 +62,13 @@ INSTALLED_APPS = [
     "posts",
     "scheduling",
     "publishing",
+    "queueloop.apps.QueueLoopConfig",
 ]
 
 MIDDLEWARE = [
+    # /healthz and /metrics first: they answer container probes and scrapers by internal
+    # host names over plain HTTP (see the module for why that is safe).
+    "queueloop.ops_middleware.OpsEndpointsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -210,6 +215,26 @@ DELIVER_CONCURRENCY = env_int("DELIVER_CONCURRENCY", 16, minimum=1)
 PLANNER_CHUNK_SIZE = env_int("PLANNER_CHUNK_SIZE", 2000, minimum=1)
 if MISSED_AFTER <= WATCHDOG_GRACE:
     raise ImproperlyConfigured("MISSED_AFTER must be longer than WATCHDOG_GRACE")
+
+# --- Operations: /healthz and /metrics (queueloop/health_views.py, metrics_views.py) ------
+# /healthz fails when the planner (hourly) has not run for this long, when no worker sent
+# a heartbeat for this long, or when a slot is still scheduled this long past its time.
+HEALTH_PLANNER_MAX_AGE = env_seconds("HEALTH_PLANNER_MAX_AGE", 2 * 3600, minimum=60)
+HEALTH_WORKER_MAX_AGE = env_seconds("HEALTH_WORKER_MAX_AGE", 120, minimum=30)
+HEALTH_OVERDUE_AFTER = env_seconds("HEALTH_OVERDUE_AFTER", 5 * 60, minimum=60)
+# /metrics answers a scraper that sends "Authorization: Bearer <METRICS_TOKEN>" or connects
+# from METRICS_ALLOWED_IPS (addresses or networks, e.g. 10.0.0.0/8); with neither, 403.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+METRICS_ALLOWED_NETWORKS = []
+for _network in env_list("METRICS_ALLOWED_IPS", []):
+    try:
+        METRICS_ALLOWED_NETWORKS.append(ipaddress.ip_network(_network, strict=False))
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_IPS: {_network!r} is not an IP address or network"
+        ) from None
+# The lateness histogram covers the deliveries sent in this window.
+METRICS_WINDOW = env_seconds("METRICS_WINDOW", 3600, minimum=60)
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
