@@ -29,6 +29,7 @@ from prometheus_client.registry import Collector
 from accounts.models import SocialAccount
 from publishing.models import Delivery
 from queueloop import opsrecord
+from queueloop.celery import app as celery_app
 from queueloop.health_views import broker_client
 from scheduling.models import PlannerState, Timeslot
 
@@ -173,7 +174,7 @@ class QueueLoopCollector(Collector):
         up = GaugeMetricFamily("queueloop_broker_up", "1 if the broker answered.")
         try:
             client = broker_client()
-            queue = settings.CELERY_TASK_DEFAULT_QUEUE
+            queue = celery_app.conf.task_default_queue  # "celery" unless configured
             with client.pipeline(transaction=False) as pipe:
                 pipe.llen(queue)
                 pipe.hlen("unacked")

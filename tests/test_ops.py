@@ -192,7 +192,7 @@ def test_metrics_allow_list(client, settings):
 
 
 @override_settings(METRICS_TOKEN=TOKEN)
-def test_metrics_report_slots_deliveries_planner_watchdog_and_broker(client):
+def test_metrics_report_slots_deliveries_planner_watchdog_and_broker(client, settings):
     now = timezone.now()
     TimeslotFactory(status=Timeslot.Status.FAILED)
     slot = TimeslotFactory(publish_at=now - dt.timedelta(minutes=2))  # and overdue
@@ -225,7 +225,10 @@ def test_metrics_report_slots_deliveries_planner_watchdog_and_broker(client):
     assert sample(families, "queueloop_watchdog_actions_total", action="missed") == 2
     assert sample(families, "queueloop_watchdog_actions_total", action="requeued") == 1
     assert sample(families, "queueloop_broker_up") == 1
-    assert sample(families, "queueloop_broker_queue_length") >= 0
+    queue = sample(
+        families, "queueloop_broker_queue_length", queue=settings.CELERY_TASK_DEFAULT_QUEUE
+    )
+    assert queue >= 0
     assert sample(families, "queueloop_timeslots_overdue") == 1
 
 
