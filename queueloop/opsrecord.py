@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 15
 PLANNER_TASK = "scheduling.plan_upcoming"
+PLAN_CHUNK_TASK = "scheduling.plan_chunk"  # a part of a planner run fanned out over workers
 WATCHDOG_TASK = "scheduling.watchdog"
-RECORDED_TASKS = (PLANNER_TASK, WATCHDOG_TASK)
+RECORDED_TASKS = (PLANNER_TASK, PLAN_CHUNK_TASK, WATCHDOG_TASK)
 
 _KEY = "ops:{}"
 _started: dict[str, float] = {}  # task id -> monotonic start, in the process running it
@@ -60,18 +61,46 @@ def _counts(result: Any) -> dict[str, int]:
     }
 
 
-def task_run(*, task: str, duration_s: float, result: Any, now: float | None = None) -> None:
-    """One finished run of the planner or the watchdog: its last run and running totals."""
-    counts = _counts(result)
+def _record_last(task: str, *, duration_s: float, counts: dict[str, int], now: float | None):
     cache.set(
         _key(f"run:{task}"),
         {"at": now or time.time(), "duration_s": duration_s, "counts": counts},
         timeout=None,
     )
-    counter_add(f"{task}:runs", 1)
+
+
+def _add_totals(task: str, counts: dict[str, int]) -> None:
     for name, value in counts.items():
         if value:
             counter_add(f"{task}:{name}", value)
+
+
+def planner_run_record(
+    *, duration_s: float, created: int, enqueued: int = 0, now: float | None = None
+) -> None:
+    """A whole planner run finished (for a run fanned out over chunk tasks: called once the
+    last chunk is done, with the run's duration). Sets the "last run" gauges only: the
+    totals come from the tasks' results (plan_upcoming or plan_chunk)."""
+    counts = {"created": created, "enqueued": enqueued}
+    _record_last(PLANNER_TASK, duration_s=duration_s, counts=counts, now=now)
+
+
+def task_run(*, task: str, duration_s: float, result: Any, now: float | None = None) -> None:
+    """One finished planner, planner-chunk or watchdog task: last run and running totals.
+
+    A planner task whose result counts what it created did the whole run itself; one
+    that only fanned out ({"chunks": n}) leaves the last run to planner_run_record()
+    and the totals to its chunk tasks.
+    """
+    counts = _counts(result)
+    if task == PLAN_CHUNK_TASK:
+        _add_totals(PLANNER_TASK, {k: v for k, v in counts.items() if k != "chunk"})
+        return
+    counter_add(f"{task}:runs", 1)
+    if task == PLANNER_TASK and "created" not in counts:
+        return
+    _record_last(task, duration_s=duration_s, counts=counts, now=now)
+    _add_totals(task, counts)
 
 
 def last_run(task: str) -> dict | None:

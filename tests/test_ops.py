@@ -232,6 +232,28 @@ def test_metrics_report_slots_deliveries_planner_watchdog_and_broker(client, set
     assert sample(families, "queueloop_timeslots_overdue") == 1
 
 
+@override_settings(METRICS_TOKEN=TOKEN)
+def test_a_planner_run_fanned_out_over_chunk_tasks(client):
+    # plan_upcoming only sends plan_chunk tasks; each chunk counts what it created; the
+    # engine records the whole run once the last chunk is done.
+    opsrecord.task_run(task=opsrecord.PLANNER_TASK, duration_s=0.01, result={"chunks": 2})
+    opsrecord.task_run(
+        task=opsrecord.PLAN_CHUNK_TASK, duration_s=1, result={"chunk": 1, "created": 4}
+    )
+    opsrecord.task_run(
+        task=opsrecord.PLAN_CHUNK_TASK, duration_s=1, result={"chunk": 2, "created": 5}
+    )
+    families = scrape(client, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert sample(families, "queueloop_planner_runs_total") == 1
+    assert sample(families, "queueloop_planner_created_total") == 9
+    assert "queueloop_planner_last_duration_seconds" not in families
+    opsrecord.planner_run_record(duration_s=2.5, created=9, enqueued=9)
+    families = scrape(client, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert sample(families, "queueloop_planner_last_duration_seconds") == 2.5
+    assert sample(families, "queueloop_planner_last_slots_planned") == 9
+    assert sample(families, "queueloop_planner_created_total") == 9
+
+
 @override_settings(METRICS_TOKEN=TOKEN, CELERY_BROKER_URL=DEAD_BROKER)
 def test_metrics_with_the_broker_down_still_answer(client):
     families = scrape(client, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
