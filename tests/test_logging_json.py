@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from drills.__main__ import scan_for_secrets
-from queueloop.events import lateness_ms, log_event
+from queueloop.events import lateness_ms, log_event, log_events
 from queueloop.logformat import REDACTED, JsonFormatter, TextFormatter, redact
 from tests.test_config import BASE_DIR, clean_env
 
@@ -66,6 +66,19 @@ def test_one_json_line_per_step_with_ids_and_lateness(capture):
     assert first["level"] == "INFO" and first["logger"] == "queueloop.events"
     assert dt.datetime.fromisoformat(first["time"]).tzinfo is not None
     assert second["event"] == "delivery_sent" and second["delivery_id"] == 11
+
+
+def test_a_batch_is_one_line_per_row_and_free_when_off(capture):
+    out = capture(JsonFormatter())
+    log_events("claimed", [{"timeslot_id": 1}, {"timeslot_id": 2}], workspace_id=9)
+    assert [(r["timeslot_id"], r["workspace_id"]) for r in lines(out)] == [(1, 9), (2, 9)]
+
+    def rows():
+        raise AssertionError("iterated although the level is off")
+        yield {}
+
+    logging.getLogger("queueloop.events").setLevel(logging.WARNING)
+    log_events("claimed", rows())
 
 
 def test_text_format_is_one_readable_line(capture):
