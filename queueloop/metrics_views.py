@@ -145,9 +145,12 @@ class QueueLoopCollector(Collector):
                 "Slots the last planner task created.",
                 value=run["counts"].get("created", 0),
             )
-        totals = opsrecord.counters(opsrecord.PLANNER_TASK, ["runs", "created", "enqueued"])
+        totals = opsrecord.counters(
+            opsrecord.PLANNER_TASK, ["runs", "chunks", "created", "enqueued"]
+        )
         for name, doc in (
             ("runs", "Planner task runs."),
+            ("chunks", "Planner chunk tasks run (a run fans out over the workers)."),
             ("created", "Slots created by the planner task."),
             ("enqueued", "Publish messages the planner task enqueued."),
         ):

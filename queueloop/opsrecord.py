@@ -94,6 +94,7 @@ def task_run(*, task: str, duration_s: float, result: Any, now: float | None = N
     """
     counts = _counts(result)
     if task == PLAN_CHUNK_TASK:
+        counter_add(f"{PLANNER_TASK}:chunks", 1)
         _add_totals(PLANNER_TASK, {k: v for k, v in counts.items() if k != "chunk"})
         return
     counter_add(f"{task}:runs", 1)
