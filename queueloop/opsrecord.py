@@ -23,7 +23,6 @@ from typing import Any
 
 from celery import bootsteps
 from django.core.cache import cache
-from django.utils import timezone
 
 log = logging.getLogger(__name__)
 
@@ -170,9 +169,3 @@ def on_task_postrun(sender=None, task_id=None, retval=None, state=None, **kwargs
         task_run(task=sender.name, duration_s=time.monotonic() - started, result=retval)
     except Exception:
         log.warning("could not record the %s run", sender.name, exc_info=True)
-
-
-def seconds_since(at: float | None, *, now: float | None = None) -> float | None:
-    if at is None:
-        return None
-    return max(0.0, (now if now is not None else timezone.now().timestamp()) - at)
