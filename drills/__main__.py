@@ -116,6 +116,32 @@ def dump_accounts(pg: PgCluster, db: str, path: Path) -> int:
     return rows.index("\\.") if "\\." in rows else len(rows)
 
 
+def _json_line_strings(data: bytes) -> str:
+    """Every string inside the JSON objects of a log (LOG_FORMAT=json), decoded: a secret
+    JSON escaped (quotes, backslashes, \\uXXXX) is found in its real spelling."""
+    found: list[str] = []
+
+    def walk(value) -> None:
+        if isinstance(value, str):
+            found.append(value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(key)
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                walk(json.loads(line))
+            except ValueError:
+                continue
+    return "\n".join(found)
+
+
 def scan_for_secrets(run_dir: Path, values: list[str]) -> dict:
     values = sorted({v for v in values if v and len(v) >= 12})
     logs = sorted(p for p in run_dir.rglob("*.log") if p.is_file())
@@ -123,8 +149,9 @@ def scan_for_secrets(run_dir: Path, values: list[str]) -> dict:
     hits = []
     for path in logs + dumps:
         data = path.read_bytes()
+        decoded = _json_line_strings(data) if path.suffix == ".log" else ""
         for value in values:
-            if value.encode() in data:
+            if value.encode() in data or value in decoded:
                 hits.append((str(path.relative_to(run_dir)), value[:6] + "..."))
     return {"secrets": len(values), "files": len(logs), "dumps": len(dumps), "hits": hits}
 

@@ -14,6 +14,7 @@ from queueloop.admin_mixins import (
     count_subquery,
     truncate,
 )
+from scheduling.services import post_archive
 
 
 def _channels_of(post: Post | None):
@@ -103,6 +104,12 @@ class PostAdmin(WorkspaceScopedAdmin):
     date_hierarchy = "created_at"
     readonly_fields = ("created_at",)
     inlines = (VariationInline,)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if "status" in form.changed_data and obj.status == Post.Status.ARCHIVED:
+            # The same archive as the web form and the API: pinned slots are canceled too.
+            post_archive(post=obj)
 
     def get_queryset(self, request):
         from channels.models import QueueEntry

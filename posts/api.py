@@ -41,7 +41,9 @@ from scheduling.models import Timeslot
         responses={201: PostSerializer},
         description="Create a post and queue it at the end of each channel's queue, or pin it "
         "to `publish_at` on each channel. Accepts JSON or form data "
-        "(`curl --data text=hi --data channels=tech`).",
+        "(`curl --data text=hi --data channels=tech`). A `publish_at` without an offset is "
+        "the wall-clock time of each channel's own zone; the answer shows every pinned "
+        "slot's UTC instant, its zone and its local time.",
     ),
     update=extend_schema(request=PostUpdateSerializer, responses=PostSerializer),
     partial_update=extend_schema(request=PostUpdateSerializer, responses=PostSerializer),
@@ -104,6 +106,7 @@ class PostViewSet(
             status=data["status"],
             expires_at=data.get("expires_at"),
             publish_at=data.get("publish_at"),
+            publish_at_by_channel=data.get("publish_at_by_channel"),
         )
         return self._output(post, code=status.HTTP_201_CREATED)
 

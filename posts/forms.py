@@ -18,7 +18,7 @@ from channels.services import post_queues_set
 from posts.models import MAX_TEXT, Post
 from publishing import compose as services
 from queueloop import timebounds
-from scheduling.forms import localize
+from scheduling.rules import localize
 from scheduling.services import timeslot_pin
 
 EXTRA_VARIATION_ROWS = 2

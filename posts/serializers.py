@@ -7,14 +7,21 @@ several workspaces that have a channel of that name.
 
 from __future__ import annotations
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from accounts.models import Workspace
 from channels.models import Channel, QueueEntry
 from posts.models import MAX_TEXT, Post
 from publishing.compose import text_errors
-from queueloop.api_common import AwareDateTimeField, StringListField, roles_for
+from queueloop.api_common import (
+    AwareDateTimeField,
+    StringListField,
+    WallClockDateTimeField,
+    roles_for,
+)
 from scheduling.models import Timeslot
+from scheduling.rules import localize
 
 MAX_VARIATIONS = 20
 MAX_CHANNELS = 100
@@ -41,11 +48,27 @@ class QueueEntrySummarySerializer(serializers.ModelSerializer):
 class PinnedTimeslotSerializer(serializers.ModelSerializer):
     channel = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     channel_id = serializers.IntegerField(read_only=True)
+    timezone = serializers.CharField(source="channel.timezone", read_only=True)
+    publish_at_local = serializers.SerializerMethodField(
+        help_text="publish_at in the channel's time zone (ISO 8601 with its offset)."
+    )
 
     class Meta:
         model = Timeslot
-        fields = ["id", "channel", "channel_id", "publish_at", "status", "reason"]
+        fields = [
+            "id",
+            "channel",
+            "channel_id",
+            "publish_at",
+            "timezone",
+            "publish_at_local",
+            "status",
+            "reason",
+        ]
         read_only_fields = fields
+
+    def get_publish_at_local(self, obj: Timeslot) -> str:
+        return obj.publish_at.astimezone(obj.channel.tz).isoformat()
 
 
 class PostSerializer(serializers.ModelSerializer):
@@ -101,10 +124,14 @@ class PostCreateSerializer(serializers.Serializer):
         "separate with commas.",
     )
     variations = _variations_field()
-    publish_at = AwareDateTimeField(
+    publish_at = WallClockDateTimeField(
         required=False,
         allow_null=True,
-        help_text="Pin the post to this moment (ISO 8601 with offset) instead of queueing it.",
+        help_text="Pin the post to this time instead of queueing it: ISO 8601 with an offset "
+        "(2026-12-01T13:30:00+01:00, ...Z), or without one (2026-12-01 13:30:00) for that "
+        "wall-clock time in each channel's own time zone (a time skipped by a DST change "
+        "moves forward by the gap; a repeated one means the first). In form data a raw "
+        "'+01:00' arrives as ' 01:00' and is read as '+01:00'.",
     )
     expires_at = AwareDateTimeField(
         required=False, allow_null=True, help_text="Never publish the post after this moment."
@@ -143,6 +170,12 @@ class PostCreateSerializer(serializers.Serializer):
                 {"publish_at": "Pick at least one channel to pin the post to."}
             )
         self._check_texts(attrs, channels)
+        publish_at = attrs.get("publish_at")
+        if publish_at is not None and timezone.is_naive(publish_at):
+            # A wall-clock time: its instant differs per channel zone (same DST rule as
+            # the schedules). Each channel gets its own instant.
+            attrs["publish_at"] = None
+            attrs["publish_at_by_channel"] = {c.id: localize(publish_at, c.tz) for c in channels}
         attrs["workspace"] = workspace
         attrs["channels"] = channels
         return attrs

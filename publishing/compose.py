@@ -8,7 +8,7 @@ in `publishing` because it asks the providers (DESIGN §1: the layer that may im
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -61,8 +61,13 @@ def post_create(
     status: str = Post.Status.READY,
     expires_at: dt.datetime | None = None,
     publish_at: dt.datetime | None = None,
+    publish_at_by_channel: Mapping[int, dt.datetime] | None = None,
 ) -> Post:
-    """Create a post; queue it in each channel, or pin it to `publish_at` on each channel."""
+    """Create a post; queue it in each channel, or pin it to `publish_at` on each channel.
+
+    `publish_at_by_channel` ({channel id: aware instant}) pins it at a different instant per
+    channel: one wall-clock time read in each channel's zone (API, naive `publish_at`).
+    """
     foreign = [c.slug for c in channels if c.workspace_id != workspace.id]
     if foreign:
         raise ValidationError(f"Unknown channel(s): {', '.join(foreign)}")
@@ -75,8 +80,9 @@ def post_create(
         [Variation(post=post, text=v, position=i) for i, v in enumerate(variations, start=1)]
     )
     for channel in channels:
-        if publish_at is not None:
-            timeslot_pin(post=post, channel=channel, publish_at=publish_at)
+        at = publish_at_by_channel.get(channel.id) if publish_at_by_channel else publish_at
+        if at is not None:
+            timeslot_pin(post=post, channel=channel, publish_at=at)
         else:
             queue_entry_add(channel=channel, post=post)
     return post

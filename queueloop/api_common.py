@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
@@ -139,10 +140,26 @@ NAIVE_MESSAGE = (
 )
 
 
+# "13:30:00 01:00" at the end of a value: a time, a space, then what can only be a UTC
+# offset. Form encoding (curl --data) decodes a raw "+" as a space, so the "+" is restored.
+# A "-" offset survives form encoding and a date-time has no other space after its time.
+_OFFSET_AFTER_SPACE = re.compile(r"(\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?) (\d{2}(?::?\d{2})?)$")
+
+
+def restore_offset_plus(value: str) -> str:
+    """'2026-12-01 13:30:00 01:00' -> '2026-12-01 13:30:00+01:00' (see above)."""
+    return _OFFSET_AFTER_SPACE.sub(r"\1+\2", value.strip())
+
+
 class AwareDateTimeField(serializers.DateTimeField):
     """An ISO 8601 date-time that must carry its UTC offset: a naive time is refused."""
 
     default_error_messages = {"naive": NAIVE_MESSAGE}
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            value = restore_offset_plus(value)
+        return super().to_internal_value(value)
 
     def enforce_timezone(self, value):
         if timezone.is_naive(value):
@@ -151,6 +168,16 @@ class AwareDateTimeField(serializers.DateTimeField):
             timebounds.validate_moment(value)
         except DjangoValidationError as exc:
             raise ValidationError(exc.messages) from None
+        return super().enforce_timezone(value)
+
+
+class WallClockDateTimeField(AwareDateTimeField):
+    """An ISO 8601 date-time with an offset, or without one: then it stays naive, a
+    wall-clock time the caller reads in a zone of its choosing (a channel's)."""
+
+    def enforce_timezone(self, value):
+        if timezone.is_naive(value):
+            return value
         return super().enforce_timezone(value)
 
 

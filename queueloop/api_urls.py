@@ -1,11 +1,16 @@
 """REST API v1 (/api/v1/): token auth, scoped to the workspaces the user belongs to.
 
 Get a token with `POST /api/v1/auth/token/` (username, password) or in the admin; send it
-as `Authorization: Token <key>`. The OpenAPI schema is at schema/, Swagger UI at docs/.
+as `Authorization: Token <key>`. The OpenAPI schema is at schema/, Swagger UI at docs/ and
+ReDoc at redoc/, both served from our own static files (drf-spectacular-sidecar).
 """
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.routers import DefaultRouter
 
@@ -45,5 +50,6 @@ urlpatterns = [
     path("auth/token/", ObtainToken.as_view(), name="token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
     path("", include(router.urls)),
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import ipaddress
 import secrets
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc files served by us, not a CDN
     "recurrence",
     "axes",
     "accounts",
@@ -63,9 +65,13 @@ INSTALLED_APPS = [
     "posts",
     "scheduling",
     "publishing",
+    "queueloop.apps.QueueLoopConfig",
 ]
 
 MIDDLEWARE = [
+    # /healthz and /metrics first: they answer container probes and scrapers by internal
+    # host names over plain HTTP (see the module for why that is safe).
+    "queueloop.ops_middleware.OpsEndpointsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -239,6 +245,26 @@ PLANNER_CHUNK_SIZE = env_int("PLANNER_CHUNK_SIZE", 2000, minimum=1)
 if MISSED_AFTER <= WATCHDOG_GRACE:
     raise ImproperlyConfigured("MISSED_AFTER must be longer than WATCHDOG_GRACE")
 
+# --- Operations: /healthz and /metrics (queueloop/health_views.py, metrics_views.py) ------
+# /healthz fails when the planner (hourly) has not run for this long, when no worker sent
+# a heartbeat for this long, or when a slot is still scheduled this long past its time.
+HEALTH_PLANNER_MAX_AGE = env_seconds("HEALTH_PLANNER_MAX_AGE", 2 * 3600, minimum=60)
+HEALTH_WORKER_MAX_AGE = env_seconds("HEALTH_WORKER_MAX_AGE", 120, minimum=30)
+HEALTH_OVERDUE_AFTER = env_seconds("HEALTH_OVERDUE_AFTER", 5 * 60, minimum=60)
+# /metrics answers a scraper that sends "Authorization: Bearer <METRICS_TOKEN>" or connects
+# from METRICS_ALLOWED_IPS (addresses or networks, e.g. 10.0.0.0/8); with neither, 403.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+METRICS_ALLOWED_NETWORKS = []
+for _network in env_list("METRICS_ALLOWED_IPS", []):
+    try:
+        METRICS_ALLOWED_NETWORKS.append(ipaddress.ip_network(_network, strict=False))
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_IPS: {_network!r} is not an IP address or network"
+        ) from None
+# The lateness histogram covers the deliveries sent in this window.
+METRICS_WINDOW = env_seconds("METRICS_WINDOW", 3600, minimum=60)
+
 CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
@@ -327,6 +353,11 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The docs pages load their JavaScript and CSS from our static files: they work
+    # offline, behind a firewall and under a strict Content-Security-Policy.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "AccountStatusEnum": "accounts.models.SocialAccount.Status",
         "PostStatusEnum": "posts.models.Post.Status",
@@ -336,10 +367,22 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# LOG_FORMAT=json: one JSON object per line (for a log collector), text otherwise. Both
+# redact anything that looks like a secret (queueloop/logformat.py); the publish steps
+# are logged by queueloop/events.py with their ids and lateness.
+LOG_FORMAT = env_str("LOG_FORMAT", "text").lower()
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} must be json or text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "text": {"()": "queueloop.logformat.TextFormatter"},
+        "json": {"()": "queueloop.logformat.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+# Celery replaces the root logger's handlers in its worker and beat with its own text
+# format unless told not to: with JSON logs, every process must write JSON.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT != "json"

@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from queueloop import timebounds
 from scheduling import rules
 from scheduling.models import Schedule
+from scheduling.rules import localize
 
 DAYS = [
     ("MO", "Mon"),
@@ -39,15 +40,6 @@ FREQUENCIES = [
     ("hours", "Every N hours"),
     ("advanced", "Advanced (RFC 5545 text)"),
 ]
-
-
-def localize(value: dt.datetime, tz: zoneinfo.ZoneInfo) -> dt.datetime:
-    """A naive wall-clock time (a datetime-local input) in `tz`, as aware UTC.
-
-    Same DST rule as the planner: fold=0, so a time in the spring-forward gap moves
-    forward by the gap and a repeated fall-back time means the first one.
-    """
-    return value.replace(tzinfo=tz, fold=0).astimezone(dt.UTC)
 
 
 def parse_times(text: str) -> list[tuple[int, int]]:

@@ -207,6 +207,16 @@ def validate(value: recurrence.Recurrence) -> None:
         raise ValidationError(f"Not a valid recurrence rule: {exc}") from None
 
 
+def localize(wall: dt.datetime, tz: zoneinfo.ZoneInfo) -> dt.datetime:
+    """A naive wall-clock time in `tz`, as aware UTC: the one DST rule of the whole app.
+
+    fold=0 (see the module docstring): a time in the spring-forward gap moves forward by
+    the gap, a repeated fall-back time means the first one. The planner, the web forms and
+    the API's naive `publish_at` all go through here, so they always agree.
+    """
+    return wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
+
+
 def _naive_wall_time(value: dt.datetime | dt.date) -> dt.datetime:
     if not isinstance(value, dt.datetime):
         return dt.datetime.combine(value, dt.time())
@@ -259,7 +269,7 @@ def occurrences(
     for local in included - excluded:
         if local < anchor:
             continue
-        instant = local.replace(tzinfo=tz, fold=0).astimezone(UTC)
+        instant = localize(local, tz)
         if start <= instant < end:
             instants.add(instant)
     return sorted(instants)

@@ -198,20 +198,6 @@ def test_a_service_validation_error_is_a_400_and_rolls_back(api, channel):
     assert not Post.objects.exists() and not Timeslot.objects.exists()
 
 
-def test_naive_publish_at_is_refused(api, channel):
-    naive = future(days=1).replace(tzinfo=None).isoformat()
-    response = api.post(
-        f"{API}/posts/", {"text": "hi", "channels": ["tech"], "publish_at": naive}, format="json"
-    )
-    assert response.status_code == 400
-    assert "time zone offset" in response.json()["publish_at"][0]
-    response = api.post(
-        f"{API}/posts/", f"text=hi&channels=tech&publish_at={naive}", content_type=FORM
-    )
-    assert response.status_code == 400
-    assert not Post.objects.exists() and not Timeslot.objects.exists()
-
-
 @pytest.mark.parametrize(
     "payload, field",
     [

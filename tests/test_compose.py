@@ -227,3 +227,18 @@ def test_dockerfile(tmp_path):
     assert users and users[-1] not in {"root", "0", "0:0"}
     ignored = (BASE_DIR / ".dockerignore").read_text().split()
     assert {".env", ".venv", ".git", "var"} <= set(ignored)
+
+
+def test_healthchecks_use_healthz_with_checks_it_knows(services):
+    from queueloop.health_views import CHECKS
+
+    wanted = {"web": {"database", "broker"}, "worker": {"worker"}, "beat": {"planner"}}
+    for name, checks in wanted.items():
+        probe = " ".join(services[name]["healthcheck"]["test"])
+        match = re.search(r"http://(?:127\.0\.0\.1|web):8000/healthz\?checks=([\w,]+)", probe)
+        assert match, f"{name}'s healthcheck does not call /healthz: {probe}"
+        assert set(match.group(1).split(",")) == checks
+        assert checks <= set(CHECKS)
+    # Worker and beat start once web answers /healthz (migrations done, broker up).
+    for name in ("worker", "beat"):
+        assert services[name]["depends_on"]["web"]["condition"] == "service_healthy"
