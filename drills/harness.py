@@ -98,6 +98,8 @@ class Ctx:
             "ALLOWED_HOSTS": "localhost",
             # The drills' webhook receiver (tests/receiver.py) listens on loopback.
             "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
+            # JSON logs, so the secret scan also reads the structured publish steps.
+            "LOG_FORMAT": "json",
             "LOG_LEVEL": self.loglevel,
             "QUEUELOOP_VAR_DIR": str(self.tmp / "var-orchestrator"),
             "PYTHONUNBUFFERED": "1",

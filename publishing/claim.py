@@ -40,6 +40,7 @@ from channels.models import Channel, QueueEntry
 from posts.models import Post
 from publishing import delivery as deliveries
 from publishing.models import Delivery
+from queueloop import events
 from queueloop.db import insert_returning_ids, update_from_values
 from scheduling import enqueue
 from scheduling.models import Timeslot
@@ -152,6 +153,15 @@ def _not_claimed(pairs: dict[int, uuid.UUID], *, now: dt.datetime) -> dict[int, 
         else:
             # Scheduled and due, yet the UPDATE changed nothing: another claim held the row.
             outcomes[timeslot_id] = Outcome.LOST_RACE
+    events.log_events(
+        "stale",
+        (
+            {"timeslot_id": i}
+            for i, o in outcomes.items()
+            if o in (Outcome.STALE, Outcome.LOST_RACE)
+        ),
+    )
+    events.log_events("early", ({"timeslot_id": m.timeslot_id, "eta": m.eta} for m in early))
     if early:
         enqueue.send_now(early)
     if missed:
@@ -268,6 +278,18 @@ def _accounts(channel_ids: set[int]) -> dict[int, list[SocialAccount]]:
 
 def _choose_and_fan_out(claimed: list[_Claimed], *, now: dt.datetime) -> dict[int, Outcome]:
     channels = _locked_channels({c.channel_id for c in claimed})
+    events.log_events(
+        "claimed",
+        (
+            {
+                "timeslot_id": c.id,
+                "channel_id": c.channel_id,
+                "workspace_id": channels[c.channel_id].workspace_id,
+                "lateness_ms": events.lateness_ms(c.publish_at, now),
+            }
+            for c in claimed
+        ),
+    )
     pinned_ids = {c.post_id for c in claimed if c.post_id}
     pinned = (
         {p.id: p for p in Post.objects.filter(id__in=pinned_ids).prefetch_related("variations")}
@@ -381,6 +403,8 @@ def _write(
         Timeslot.objects.filter(id__in=ids, status=Timeslot.Status.PUBLISHING).update(
             status=status, reason=reason, published_at=None, updated_at=now
         )
+        step = "skipped" if status == Timeslot.Status.SKIPPED else "settled"
+        events.log_events(step, ({"timeslot_id": i} for i in ids), status=status, reason=reason)
     _notify(plans, channels=channels)
     if new:
         ids = insert_returning_ids(Delivery, new)

@@ -41,6 +41,7 @@ from publishing.providers import (
     get_provider,
 )
 from publishing.settle import timeslots_settle
+from queueloop import events
 from queueloop.celery import send_many
 from queueloop.db import update_from_values
 
@@ -318,6 +319,19 @@ def _record(results: list[_Result], *, now: dt.datetime) -> dict[int, str]:
             where_params=[S.SENDING, S.UNCONFIRMED],
         )
         statuses.update(dict.fromkeys(changed, S.SENT))
+        events.log_events(
+            "delivery_sent",
+            (
+                {
+                    "delivery_id": r.delivery.id,
+                    "timeslot_id": r.delivery.timeslot_id,
+                    "account_id": r.delivery.account_id,
+                    "provider": r.delivery.account.provider,
+                    "lateness_ms": events.lateness_ms(r.delivery.timeslot.publish_at, r.sent_at),
+                }
+                for r in sent
+            ),
+        )
 
     final: dict[tuple[str, str], list[int]] = defaultdict(list)
     later: dict[dt.datetime | None, list[int]] = defaultdict(list)
@@ -347,12 +361,15 @@ def _record(results: list[_Result], *, now: dt.datetime) -> dict[int, str]:
         )
         if n:
             statuses.update(dict.fromkeys(ids, status))
+        step = "delivery_failed" if status == S.FAILED else "delivery_unconfirmed"
+        events.log_events(step, ({"delivery_id": i} for i in ids), reason=error)
     for (error, at), ids in pending.items():
         fields = {"status": S.PENDING, "dispatched_at": now, "next_attempt_at": at}
         if error:
             fields["last_error"] = error
         Delivery.objects.filter(id__in=ids, status=S.SENDING).update(**fields)
         statuses.update(dict.fromkeys(ids, S.PENDING))
+        events.log_events("delivery_retry", ({"delivery_id": i} for i in ids), reason=error, eta=at)
     for at, ids in later.items():
         transaction.on_commit(lambda ids=ids, at=at: dispatch(ids, eta=at))
     for account, error in reconnect.values():

@@ -22,6 +22,7 @@ from publishing.delivery import UNCONFIRMED_WORKER_LOST, dispatch
 from publishing.models import Delivery
 from publishing.providers import get_provider
 from publishing.settle import timeslots_settle
+from queueloop import events
 from scheduling.models import Timeslot
 
 LIMIT = 5000
@@ -97,6 +98,11 @@ def deliveries_recover(*, now: dt.datetime, channel: Channel | None = None) -> R
         result.unconfirmed = Delivery.objects.filter(
             id__in=[d.id for d in lost], status=Delivery.Status.SENDING
         ).update(status=Delivery.Status.UNCONFIRMED, last_error=UNCONFIRMED_WORKER_LOST)
+        events.log_events(
+            "delivery_unconfirmed",
+            ({"delivery_id": d.id, "timeslot_id": d.timeslot_id} for d in lost),
+            reason=UNCONFIRMED_WORKER_LOST,
+        )
         result.settled += timeslots_settle(timeslot_ids={d.timeslot_id for d in lost}, now=now)
     result.settled += timeslots_settle_stuck(now=now, channel=channel)
     return result

@@ -20,6 +20,7 @@ from accounts.services import notice_create
 from channels import queue_rule
 from channels.models import QueueEntry
 from publishing.models import Delivery
+from queueloop import events
 from scheduling.models import Timeslot
 
 UNFINISHED = (Delivery.Status.PENDING, Delivery.Status.SENDING)
@@ -43,6 +44,8 @@ def timeslots_settle(*, timeslot_ids: Iterable[int], now: dt.datetime | None = N
         .exclude(Exists(deliveries.exclude(status=Delivery.Status.SENT)))
         .update(status=Timeslot.Status.PUBLISHED, reason="", published_at=now, updated_at=now)
     )
+    if closed:
+        events.log_event("settled", status=Timeslot.Status.PUBLISHED, count=closed)
     rest = (
         Timeslot.objects.filter(id__in=ids, status=Timeslot.Status.PUBLISHING)
         .exclude(Exists(deliveries.filter(status__in=UNFINISHED)))
@@ -82,6 +85,8 @@ def timeslot_settle(*, timeslot_id: int, now: dt.datetime | None = None) -> str 
     settled = Timeslot.objects.filter(id=timeslot_id, status=Timeslot.Status.PUBLISHING).update(
         status=status, reason=reason, published_at=now, updated_at=now
     )
+    if settled:
+        events.log_event("settled", timeslot_id=timeslot_id, status=status, reason=reason)
     if settled and status != Timeslot.Status.PUBLISHED:
         slot = Timeslot.objects.select_related("channel").get(id=timeslot_id)
         if status == Timeslot.Status.FAILED and not counts.get(Delivery.Status.UNCONFIRMED):

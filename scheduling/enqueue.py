@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from queueloop import events
 from queueloop.celery import send_many
 from scheduling.models import Timeslot
 
@@ -61,6 +62,9 @@ def send_now(messages: list[Message]) -> int:
     chunks = batches(messages, size=settings.PUBLISH_BATCH_SIZE)
     try:
         send_many(PUBLISH_TASK, [((pairs,), eta) for eta, pairs in chunks], what="slots")
+        events.log_events(
+            "enqueued", ({"timeslot_id": m.timeslot_id, "eta": m.eta} for m in messages)
+        )
     except Exception:
         # We cannot know which pipelined writes landed: mark them all not enqueued. The
         # watchdog sends them again; a duplicate is harmless (same token, one claim wins).

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -22,6 +23,7 @@ from django.utils import timezone
 
 from channels import queue_rule
 from channels.models import Channel, QueueEntry
+from queueloop import events, opsrecord
 from queueloop.celery import send_many
 from scheduling import enqueue, rules
 from scheduling.models import PlannerChunk, PlannerState, Schedule, Timeslot
@@ -182,6 +184,7 @@ def planner_run(
 ) -> PlanResult:
     """Create the slots of [watermark, now + horizon) for every active schedule, then enqueue,
     all in this process. Never one query per row."""
+    started = time.monotonic()
     now = now or timezone.now()
     batch_size = batch_size or settings.PLANNER_BATCH_SIZE
     state, _ = PlannerState.objects.get_or_create(key="default")
@@ -197,6 +200,12 @@ def planner_run(
         planned_until=max(window.end, state.planned_until or window.end),
         last_run_at=now,
         last_run_created=result.created,
+    )
+    events.log_event("planned", count=result.created)
+    opsrecord.planner_run_record(
+        duration_s=time.monotonic() - started,
+        created=result.created,
+        enqueued=result.enqueued,
     )
     return result
 
@@ -277,6 +286,7 @@ def planner_chunk_run(*, chunk_id: int, gap: list[str] | None = None) -> PlanRes
         schedule_id__gte=chunk.first_schedule_id,
         schedule_id__lte=chunk.last_schedule_id,
     )
+    events.log_event("planned", count=result.created)
     if PlannerChunk.objects.filter(id=chunk.id, done_at__isnull=True).update(
         done_at=now, created=result.created
     ):
@@ -302,6 +312,9 @@ def _finish_run_if_last(chunk: PlannerChunk, *, now: dt.datetime) -> None:
         )
     )
     if finished:
+        opsrecord.planner_run_record(
+            duration_s=(timezone.now() - chunk.run_at).total_seconds(), created=created
+        )
         # Pinned slots and anything a chunk could not reach; usually nothing.
         enqueue.enqueue_due(until=chunk.end, now=now)
         channels_warn_empty_queues(now=now, until=chunk.end)

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from channels.models import Channel
 from posts.models import Post
+from queueloop import events
 from scheduling import enqueue, rules
 from scheduling.models import Schedule, Timeslot
 
@@ -302,6 +303,17 @@ def timeslots_mark_missed(
             reason=reason,
             now=now,
         )
+        events.log_events(
+            "missed",
+            (
+                {
+                    "timeslot_id": r.id,
+                    "channel_id": r.channel_id,
+                    "workspace_id": r.channel.workspace_id,
+                }
+                for r in rows
+            ),
+        )
         by_channel: dict[int, list[Timeslot]] = {}
         for row in rows:
             by_channel.setdefault(row.channel_id, []).append(row)
@@ -344,6 +356,7 @@ def timeslots_requeue_overdue(*, now: dt.datetime, channel: Channel | None = Non
                 row.token = uuid.uuid4()
                 row.enqueued_at = now
             Timeslot.objects.bulk_update(rows, ["token", "enqueued_at"])
+            events.log_events("requeued", ({"timeslot_id": r.id} for r in rows))
             enqueue.on_commit(enqueue.Message(r.id, r.token, now) for r in rows)
         total += len(rows)
         if len(rows) < settings.PLANNER_BATCH_SIZE:

@@ -502,3 +502,32 @@ def test_archiving_through_the_web_form_and_the_api_cancels_pinned_slots(client,
         assert post.status == "archived", via
         assert slot.status == Timeslot.Status.CANCELED, via
         assert slot.reason == "Canceled: the post was archived.", via
+
+
+# --- Structured logs: one line per publish step (issue 11, item 6) -----------------------------
+
+
+def test_each_publish_step_logs_one_event_with_its_ids(db, caplog):
+    import logging
+
+    channel = ChannelFactory()
+    QueueEntryFactory(channel=channel)
+    now = timezone.now()
+    slot = due_slot(channel, now)
+    stale = due_slot(channel, now)
+    with caplog.at_level(logging.INFO, logger="queueloop.events"):
+        publishing.timeslots_publish(
+            pairs=[(slot.id, str(slot.token)), (stale.id, str(uuid.uuid4()))], now=now
+        )
+        publishing.deliveries_send(
+            delivery_ids=list(Delivery.objects.values_list("id", flat=True)), now=now
+        )
+    steps = [(r.event, getattr(r, "timeslot_id", None)) for r in caplog.records]
+    assert ("claimed", slot.id) in steps
+    assert ("stale", stale.id) in steps
+    sent = [r for r in caplog.records if r.event == "delivery_sent"]
+    assert [r.timeslot_id for r in sent] == [slot.id]
+    assert sent[0].lateness_ms >= 0 and sent[0].provider == "sandbox"
+    claimed = next(r for r in caplog.records if r.event == "claimed")
+    assert claimed.workspace_id == channel.workspace_id
+    assert any(r.event == "settled" and r.status == "published" for r in caplog.records)
