@@ -26,9 +26,10 @@ def notice_create(*, workspace_id: int, kind: str, message: str, subject: str = 
     adding a notice and an email per skipped or failed slot.
     """
     now = timezone.now()
+    # No lock: callers (the publisher's claim) already hold channel row locks, and a
+    # workspace-wide lock here would serialise them and risk lock-order cycles. Two
+    # occurrences in the same instant may open two notices; the count update is atomic.
     with transaction.atomic():
-        # The workspace row serialises creators, so two occurrences at once fold too.
-        Workspace.objects.select_for_update().filter(pk=workspace_id).first()
         open_notice = (
             Notice.objects.filter(
                 workspace_id=workspace_id, kind=kind, subject=subject, dismissed_at__isnull=True

@@ -90,6 +90,9 @@ def world():
         "account_id": SocialAccountFactory(workspace=ws).id,
         "notice_id": notice.id,
         "post_id": entry.post_id,
+        # Password reset links: any value makes the page (an invalid link) answer.
+        "uidb64": "MQ",
+        "token": "set-password",
     }
     return member.user, ids
 
@@ -97,7 +100,7 @@ def world():
 def fill(route: str, ids: dict) -> str:
     path = "/" + route
     for name, value in ids.items():
-        path = path.replace(f"<int:{name}>", str(value))
+        path = path.replace(f"<int:{name}>", str(value)).replace(f"<{name}>", str(value))
     assert "<" not in path, f"no test object for a parameter of {route}"
     return path
 
