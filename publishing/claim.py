@@ -427,4 +427,10 @@ def _notify(plans: list[_Plan], *, channels: dict[int, Channel]) -> None:
             continue
         if (channel.id, kind) not in told:
             told.add((channel.id, kind))
-            notice_create(workspace_id=channel.workspace_id, kind=kind, message=message)
+            # One open notice per channel and kind: later slots fold into it.
+            notice_create(
+                workspace_id=channel.workspace_id,
+                kind=kind,
+                message=message,
+                subject=f"channel:{channel.id}",
+            )

@@ -98,6 +98,7 @@ def timeslot_settle(*, timeslot_id: int, now: dt.datetime | None = None) -> str 
             message=(
                 f"A slot of {slot.channel.name} ended {slot.get_status_display().lower()}: {reason}"
             ),
+            subject=f"channel:{slot.channel_id}",
         )
     return status if settled else None
 

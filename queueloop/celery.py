@@ -65,6 +65,8 @@ app.conf.beat_schedule = {
     # The database is the truth; the watchdog repairs lost, late and stuck work.
     "watchdog": {"task": "scheduling.watchdog", "schedule": 60.0},
     "recover-deliveries": {"task": "publishing.recover_deliveries", "schedule": 60.0},
+    # Notice emails SMTP refused (or whose task never ran) are sent again, with backoff.
+    "retry-notice-emails": {"task": "accounts.retry_notice_emails", "schedule": 60.0},
 }
 
 

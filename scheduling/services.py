@@ -330,6 +330,7 @@ def timeslots_mark_missed(
                     f"{len(slots)} slot(s) of {ch.name} were missed "
                     f"({times} {ch.timezone}). {reason}"
                 ),
+                subject=f"channel:{ch.id}",
             )
     return len(rows)
 

@@ -41,3 +41,7 @@ def test_beat_plans_hourly_at_minute_zero_and_runs_the_watchdog_every_minute():
     assert schedule["plan-upcoming"]["schedule"] == crontab(minute=0)
     assert schedule["watchdog"]["task"] == "scheduling.watchdog"
     assert schedule["watchdog"]["schedule"] == 60.0
+    # Its twins: deliveries stuck or unsent, and notice emails SMTP refused.
+    assert schedule["recover-deliveries"]["task"] == "publishing.recover_deliveries"
+    assert schedule["retry-notice-emails"]["task"] == "accounts.retry_notice_emails"
+    assert {"publishing.recover_deliveries", "accounts.retry_notice_emails"} <= set(app.tasks)
