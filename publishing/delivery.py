@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import threading
 import time
 from collections import defaultdict
@@ -172,13 +173,38 @@ class _Lane:
                 break
         return self.results
 
-    def run_in_thread(self) -> list[_Result]:
-        try:
-            return self.run()
-        finally:
-            # The chunk's threads end with it: a connection a provider opened (the X
-            # token refresh) must not be left to the garbage collector.
+
+def _run_strand(lanes: list[_Lane]) -> list[_Result]:
+    """Some lanes of one chunk, one after another, in a thread of the worker's pool."""
+    try:
+        return [r for lane in lanes for r in lane.run()]
+    finally:
+        # Pool threads outlive the task: keep a connection a provider opened (the X token
+        # refresh) only as Django would between requests.
+        if connection.settings_dict.get("CONN_MAX_AGE"):
+            connection.close_if_unusable_or_obsolete()
+        else:
             connection.close()
+
+
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+_pool_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    """The worker process's pool for network calls (DELIVER_POOL_SIZE threads), created on
+    first use in each process (a prefork child does not inherit its parent's threads).
+
+    One pool per process, not per chunk: with a pool per chunk, a 64-thread worker ran up
+    to 64 x 16 threads in a hot second and spent its CPU switching between them (GIL)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():
+            executor = ThreadPoolExecutor(
+                max_workers=settings.DELIVER_POOL_SIZE, thread_name_prefix="deliver"
+            )
+            _pool = (os.getpid(), executor)
+        return _pool[1]
 
 
 def _claim(ids: list[int], *, now: dt.datetime) -> list[int]:
@@ -243,14 +269,11 @@ def _run_lanes(groups: list[list[Delivery]]) -> list[_Result]:
     threaded = [lane for lane in lanes if not lane.inline]
     if len(threaded) == 1:
         threaded = []  # one lane: no thread (and no second database connection) needed
-    # A pool per chunk, as wide as its lanes up to DELIVER_CONCURRENCY: the calls wait on
-    # the network, so every task thread of a worker gets its own lanes (a pool shared by
-    # the process capped a 64-thread worker at 16 calls in flight: bench/README.md).
-    pool = ThreadPoolExecutor(
-        max_workers=max(1, min(len(threaded), settings.DELIVER_CONCURRENCY)),
-        thread_name_prefix="deliver",
-    )
-    futures = [pool.submit(lane.run_in_thread) for lane in threaded]
+    # At most DELIVER_CONCURRENCY strands per chunk, each a share of its lanes run one
+    # after another, on the process's shared pool (DELIVER_POOL_SIZE calls in flight).
+    width = min(len(threaded), settings.DELIVER_CONCURRENCY)
+    strands = [threaded[i::width] for i in range(width)]
+    futures = [_executor().submit(_run_strand, strand) for strand in strands]
     results: list[_Result] = []
     try:
         for lane in lanes:
@@ -277,11 +300,9 @@ def _run_lanes(groups: list[list[Delivery]]) -> list[_Result]:
                     results.append(_Result(d, "retry", "Timed out; retrying (idempotent)."))
                 else:
                     results.append(_Result(d, "unconfirmed", UNCONFIRMED_TIMEOUT))
-    finally:
-        # After an abort, calls still in flight finish in the background and their results
-        # are dropped: those deliveries are already marked unconfirmed (or for a retry,
-        # when the provider is idempotent), which is what at most once asks.
-        pool.shutdown(wait=not abort.is_set())
+    # After an abort, calls still in flight finish in the background and their results are
+    # dropped: those deliveries are already marked unconfirmed (or for a retry, when the
+    # provider is idempotent), which is what at most once asks.
     return results
 
 

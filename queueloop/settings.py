@@ -240,6 +240,8 @@ PLANNER_BATCH_SIZE = env_int("PLANNER_BATCH_SIZE", 500, minimum=1)
 PUBLISH_BATCH_SIZE = env_int("PUBLISH_BATCH_SIZE", 200, minimum=1)
 DELIVER_BATCH_SIZE = env_int("DELIVER_BATCH_SIZE", 50, minimum=1)
 DELIVER_CONCURRENCY = env_int("DELIVER_CONCURRENCY", 16, minimum=1)
+# Network calls one worker process makes at once, over all its delivery tasks.
+DELIVER_POOL_SIZE = env_int("DELIVER_POOL_SIZE", 64, minimum=1)
 # Schedules per planner chunk task: plan_upcoming fans a run out over the workers.
 PLANNER_CHUNK_SIZE = env_int("PLANNER_CHUNK_SIZE", 2000, minimum=1)
 if MISSED_AFTER <= WATCHDOG_GRACE:
