@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -176,6 +177,9 @@ def login(page) -> None:
 def axe_violations(page) -> list[dict]:
     from axe_playwright_python.sync_playwright import Axe
 
+    # A dense calendar day folds most of its slots into a closed <details> ("+N more"):
+    # open one, so the folded list is checked as a reader sees it too.
+    page.evaluate("document.querySelector('.cal-more')?.setAttribute('open', '')")
     results = Axe().run(
         page,
         options={"runOnly": {"type": "tag", "values": WCAG_TAGS}, "resultTypes": ["violations"]},
@@ -216,12 +220,14 @@ def walk(page, pages, width: int, screenshots: bool = False) -> dict[str, dict]:
     for name, path in pages:
         if name == "dashboard":  # the first page behind the login
             login(page)
+        started = time.monotonic()
         page.goto(page.base_url + path)
         found[name] = result = check_page(page)
+        result["seconds"] = time.monotonic() - started
         nodes = sum(len(v["nodes"]) for v in result["violations"])
         print(
             f"  {name:<18} {len(result['violations']):>2} / {nodes:<4}"
-            f" {result['scrollWidth']:>4} x {result['height']:<5} px"
+            f" {result['scrollWidth']:>4} x {result['height']:<5} px  {result['seconds']:.1f} s"
         )
         if result["violations"]:
             print(describe(result["violations"]))
