@@ -257,9 +257,7 @@ def test_every_main_page_passes_axe_at_1280px(browser, demo):
 def test_every_main_page_passes_axe_and_fits_a_phone_at_375px(browser, demo):
     """Issue 14 at 375 px, and issue 13's phone layout: no page scrolls sideways."""
     page = new_page(browser, PHONE)
-    found = walk(
-        page, [("login", "/login/"), *main_pages(demo)], PHONE["width"], screenshots=True
-    )
+    found = walk(page, [("login", "/login/"), *main_pages(demo)], PHONE["width"], screenshots=True)
     assert_accessible(found)
     too_wide = {n: r["scrollWidth"] for n, r in found.items() if r["scrollWidth"] > 375}
     assert not too_wide, f"pages that scroll sideways at 375 px: {too_wide}"
@@ -392,3 +390,14 @@ def test_keyboard_only_compose_queue_reorder_move_and_pause(browser, demo):
     page.wait_for_selector("form.pause-form button:has-text('Resume')")
     tech.refresh_from_db()
     assert tech.is_paused
+
+    # A form that comes back with an error puts the focus on the field to fix, marked
+    # invalid and described by the error text.
+    page.goto(page.base_url + "/channels/new/")
+    press_until(page, "#id_name")
+    page.keyboard.type("   ")  # passes the browser's `required`, not the server's
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#id_name_error")
+    assert focused(page, "#id_name[aria-invalid='true']")
+    assert "id_name_error" in page.get_attribute("#id_name", "aria-describedby").split()
+    assert "required" in page.inner_text("#id_name_error")
