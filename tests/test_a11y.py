@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -191,7 +192,7 @@ def describe(violations: list[dict]) -> str:
     lines = []
     for v in violations:
         targets = ", ".join(" ".join(n["target"]) for n in v["nodes"][:3])
-        lines.append(f"    {v['id']} ({v['impact']}) ×{len(v['nodes'])}: {targets}")
+        lines.append(f"    {v['id']} ({v['impact']}) x{len(v['nodes'])}: {targets}")
     return "\n".join(lines)
 
 
@@ -205,6 +206,7 @@ def check_page(page) -> dict:
             header: document.querySelectorAll('header').length,
             nav: document.querySelectorAll('nav').length,
             skip: !!document.querySelector('a.skip-link[href="#main"]'),
+            leaks: /\{[#%]|[#%]\}/.test(document.body.innerText),
             scrollWidth: document.documentElement.scrollWidth,
             innerWidth: window.innerWidth,
             height: document.documentElement.scrollHeight,
@@ -232,7 +234,7 @@ def walk(page, pages, width: int, screenshots: bool = False) -> dict[str, dict]:
         if result["violations"]:
             print(describe(result["violations"]))
         if screenshots:
-            shot = SCREENSHOTS / f"{width}px-{name.replace(' ', '-').strip('()')}.png"
+            shot = SCREENSHOTS / f"{width}px-{re.sub(r'[^a-z]+', '-', name).strip('-')}.png"
             page.screenshot(path=str(shot), full_page=True)
     if screenshots:
         print(f"  screenshots: {SCREENSHOTS}")
@@ -244,6 +246,7 @@ def assert_accessible(found: dict[str, dict]) -> None:
     assert not failing, f"axe WCAG 2.1 A/AA violations: {failing}"
     assert {n: r["h1"] for n, r in found.items() if r["h1"] != 1} == {}, "one h1 per page"
     assert all(r["main"] == 1 and r["skip"] for r in found.values()), "main and a skip link"
+    assert not [n for n, r in found.items() if r["leaks"]], "template syntax shown on a page"
     logged_in = {n: r for n, r in found.items() if n != "login"}
     assert all(r["header"] == 1 and r["nav"] >= 1 for r in logged_in.values()), "header, nav"
 
@@ -274,7 +277,8 @@ def assert_focus_visible(page) -> None:
     """The focused element draws a ring at least 2 px wide (WCAG 2.4.7)."""
     style, width, what = page.evaluate(
         """() => { const el = document.activeElement, cs = getComputedStyle(el);
-                   return [cs.outlineStyle, parseFloat(cs.outlineWidth), el.outerHTML.slice(0, 80)]; }"""
+                   return [cs.outlineStyle, parseFloat(cs.outlineWidth),
+                           el.outerHTML.slice(0, 80)]; }"""
     )
     assert style != "none" and width >= 2, f"no visible focus on {what}"
 
