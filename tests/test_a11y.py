@@ -200,7 +200,7 @@ def check_page(page) -> dict:
     """axe's WCAG A/AA violations, plus what axe leaves to best practice but we promise:
     one h1, the landmarks, and (on a phone) no sideways scrolling."""
     structure = page.evaluate(
-        """() => ({
+        r"""() => ({
             h1: document.querySelectorAll('h1').length,
             main: document.querySelectorAll('main').length,
             header: document.querySelectorAll('header').length,
