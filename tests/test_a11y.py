@@ -317,6 +317,14 @@ def test_keyboard_only_compose_queue_reorder_move_and_pause(browser, demo):
     assert page.evaluate("document.activeElement.getBoundingClientRect().top >= 0")
     page.keyboard.press("Enter")
     assert focused(page, "main#main")
+    # Dismiss the notice: the focus goes to the Problems section, the change is announced.
+    press_until(page, "#notices button")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "document.querySelector('#announcer').textContent === 'Notice dismissed.'"
+    )
+    assert focused(page, "section#problems")
+    assert not Notice.objects.filter(workspace=demo["workspace"], dismissed_at=None).exists()
     # Back up (Shift+Tab) into the top bar to "+ New post".
     press_until(page, "header a[href='/posts/new/']", key="Shift+Tab")
     page.keyboard.press("Enter")

@@ -69,7 +69,9 @@
   document.addEventListener("htmx:afterSettle", function (event) {
     var target = event.detail.target;
     var from = target && target.getAttribute && target.getAttribute("data-announce-from");
-    if (from) {
+    var source = event.detail.requestConfig && event.detail.requestConfig.elt;
+    // Only what the user changed is announced (not a preview loaded with the page).
+    if (from && source && source.contains && source.contains(document.activeElement)) {
       var said = target.querySelector(from);
       if (said) announce(said.textContent.replace(/\s+/g, " ").trim());
     }
@@ -102,15 +104,17 @@
     }
   });
 
-  // A removed element (a dismissed notice) takes focus with it: give it to the region.
+  // A swap that removes the focused element (a dismissed notice) takes the focus with it,
+  // and the removed element's events no longer reach the document: hand the focus to the
+  // enclosing section and announce here, before the swap.
   document.addEventListener("htmx:beforeSwap", function (event) {
     var target = event.detail.target;
     if (target && target.contains(document.activeElement) && event.detail.serverResponse === "") {
-      var region = target.closest("section") || document.getElementById("main");
-      if (region) {
-        if (!region.hasAttribute("tabindex")) region.setAttribute("tabindex", "-1");
-        setTimeout(function () { region.focus(); }, 0);
-      }
+      var region = target.parentElement.closest("section") || document.getElementById("main");
+      if (!region.hasAttribute("tabindex")) region.setAttribute("tabindex", "-1");
+      var said = pending && pending.announce;
+      pending = null;
+      setTimeout(function () { region.focus(); announce(said); }, 0);
     }
   });
 
