@@ -44,6 +44,27 @@
     var count = textarea.value ? approximateLength(textarea.value) : 0;
     var cls = "counter approx" + (count > limit ? " over" : (limit - count < 20 ? " near" : ""));
     target.innerHTML = '<span class="' + cls + '" title="Approximate; the exact count follows when you pause">' + count + "/" + limit + "</span>";
+    announceLater(textarea);
+  }
+
+  // Screen readers hear the count in a polite live region, once typing has paused for
+  // ANNOUNCE_DELAY ms and only when it changed: a live counter that spoke on every
+  // keystroke would talk over the typing.
+  var ANNOUNCE_DELAY = 1500;
+  function announceLater(textarea) {
+    var live = document.querySelector(textarea.getAttribute("data-live"));
+    if (!live) return;
+    clearTimeout(textarea._announceTimer);
+    textarea._announceTimer = setTimeout(function () {
+      var counter = document.querySelector(textarea.getAttribute("data-counter") + " .counter");
+      if (!counter) return;
+      var parts = counter.textContent.trim().split("/");
+      var count = parseInt(parts[0], 10), limit = parseInt(parts[1], 10);
+      var words = count + " of " + limit + " characters";
+      if (count > limit) words += ", " + (count - limit) + " over the limit";
+      else if (limit - count < 20) words += ", " + (limit - count) + " left";
+      if (live.textContent !== words) live.textContent = words;
+    }, ANNOUNCE_DELAY);
   }
 
   // First ticked channel's zone: the zone the pin time is read in (as on the server).
@@ -62,6 +83,12 @@
     form.querySelectorAll("textarea[data-counter]").forEach(function (textarea) {
       textarea.addEventListener("input", function () { render(textarea); });
       render(textarea);
+      clearTimeout(textarea._announceTimer); // nothing to announce before the user types
+    });
+    // The server's exact count (htmx) restarts the pause before it is announced.
+    document.body.addEventListener("htmx:afterSwap", function (event) {
+      var textarea = form.querySelector('textarea[data-counter="#' + event.detail.target.id + '"]');
+      if (textarea) announceLater(textarea);
     });
     form.addEventListener("change", function (event) {
       if (event.target.name === "channels") updatePinZone(form);
