@@ -265,7 +265,7 @@ def _send_chunks(chunk_ids: list[int], window: _Window) -> None:
 
 
 def planner_chunk_run(*, chunk_id: int, gap: list[str] | None = None) -> PlanResult | None:
-    """Plan one chunk's schedules, enqueue their slots, and finish the run if it is last."""
+    """Plan one chunk's schedules; the last chunk of the run finishes it (fan-in)."""
     chunk = PlannerChunk.objects.filter(id=chunk_id).first()
     if chunk is None:
         return None
@@ -280,12 +280,11 @@ def planner_chunk_run(*, chunk_id: int, gap: list[str] | None = None) -> PlanRes
         schedules, window, dry_run=False, batch_size=settings.PLANNER_BATCH_SIZE, result=result
     )
     now = timezone.now()
-    result.enqueued = enqueue.enqueue_due(
-        until=chunk.end,
-        now=now,
-        schedule_id__gte=chunk.first_schedule_id,
-        schedule_id__lte=chunk.last_schedule_id,
-    )
+    # No enqueueing here: the run's last chunk enqueues every slot of the window at once,
+    # so each publish message carries every slot of its second (a chunk only knows its
+    # own: with 10 chunks a message carried 1 slot instead of 5.7, and the broker writes
+    # doubled the planner's CPU per slot: bench/README.md). Slots are planned >= 15 min
+    # ahead; should the fan-in never come, the watchdog enqueues them (never enqueued).
     events.log_event("planned", count=result.created)
     if PlannerChunk.objects.filter(id=chunk.id, done_at__isnull=True).update(
         done_at=now, created=result.created
@@ -312,11 +311,13 @@ def _finish_run_if_last(chunk: PlannerChunk, *, now: dt.datetime) -> None:
         )
     )
     if finished:
+        # Every slot the chunks planned (and pinned slots now inside the horizon).
+        enqueued = enqueue.enqueue_due(until=chunk.end, now=now)
         opsrecord.planner_run_record(
-            duration_s=(timezone.now() - chunk.run_at).total_seconds(), created=created
+            duration_s=(timezone.now() - chunk.run_at).total_seconds(),
+            created=created,
+            enqueued=enqueued,
         )
-        # Pinned slots and anything a chunk could not reach; usually nothing.
-        enqueue.enqueue_due(until=chunk.end, now=now)
         channels_warn_empty_queues(now=now, until=chunk.end)
         # Old runs' bookkeeping is of no further use.
         PlannerChunk.objects.filter(run_at__lt=chunk.run_at - dt.timedelta(days=1)).delete()
