@@ -4,6 +4,7 @@ from django.http import JsonResponse
 from django.urls import include, path
 from django.views import defaults
 
+from accounts import network_views
 from accounts import views as account_views
 from accounts.auth import LoginView
 from channels import views as channel_views
@@ -52,6 +53,13 @@ urlpatterns = [
     path("accounts/", account_views.account_list, name="account_list"),
     path("accounts/sandbox/", account_views.account_add_sandbox, name="account_add_sandbox"),
     path("accounts/webhook/", account_views.account_add_webhook, name="account_add_webhook"),
+    path("connect/mastodon/", network_views.mastodon_connect, name="mastodon_connect"),
+    path(
+        "connect/mastodon/callback/",
+        network_views.mastodon_connect_callback,
+        name="mastodon_connect_callback",
+    ),
+    path("connect/bluesky/", network_views.bluesky_connect, name="bluesky_connect"),
     path(
         "accounts/<int:account_id>/disable/", account_views.account_disable, name="account_disable"
     ),
