@@ -68,8 +68,21 @@ def _describe(exc: at_exc.RequestErrorBase) -> str:
     return f"{status} {error}: {message}".strip(": ") if error or message else str(status)
 
 
+# The SDK wraps httpx's timeouts and network errors but lets its protocol errors (a server
+# that closed the connection without answering) through as they are.
+ERRORS = (at_exc.AtProtocolError, httpx.HTTPError)
+
+
 def classify(exc: Exception, *, what: str) -> Exception:
-    """The provider error for an atproto SDK exception."""
+    """The provider error for an atproto SDK (or httpx) exception."""
+    if isinstance(exc, httpx.HTTPError):
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            return Transient("Could not connect to the Bluesky server; nothing was sent.")
+        return Transient(
+            f"The connection to Bluesky broke mid-request ({exc.__class__.__name__}): {what} "
+            "may have gone through.",
+            maybe_sent=True,
+        )
     if isinstance(exc, at_exc.RateLimitExceededError):
         reset_at = exc.reset_at or (timezone.now() + dt.timedelta(minutes=5))
         return RateLimited(
@@ -150,7 +163,7 @@ def sign_in(service: str, identifier: str, app_password: str) -> tuple[Client, d
     client = new_client(service)
     try:
         client.login(identifier, app_password, fetch_bsky_profile=False)
-    except at_exc.AtProtocolError as exc:
+    except ERRORS as exc:
         error = classify(exc, what="the sign-in")
         if isinstance(error, Rejected | AuthFailed) and getattr(exc, "response", None) is not None:
             raise AuthFailed(
@@ -163,7 +176,7 @@ def sign_in(service: str, identifier: str, app_password: str) -> tuple[Client, d
     if scope not in APP_PASSWORD_SCOPES:
         try:
             client.com.atproto.server.delete_session(headers=client._get_refresh_auth_headers())
-        except at_exc.AtProtocolError:
+        except ERRORS:
             log.warning("Could not delete a Bluesky session signed in with a main password.")
         raise AuthFailed(MAIN_LOGIN_REFUSED)
     _pds_checked(client)
@@ -229,14 +242,14 @@ def call(account, operation, *, what: str):
     try:
         with signed_in(account) as client:
             return operation(client)
-    except at_exc.AtProtocolError as exc:
+    except ERRORS as exc:
         if not _is_session_refusal(exc):
             raise classify(exc, what=what) from None
     service = (account.options or {}).get("service") or settings.BLUESKY_SERVICE
     client = _fresh_sign_in(account, service)
     try:
         return operation(client)
-    except at_exc.AtProtocolError as exc:
+    except ERRORS as exc:
         raise classify(exc, what=what) from None
     finally:
         client.request.close()
@@ -341,7 +354,7 @@ class BlueskyProvider:
             )
             try:
                 created = client.com.atproto.repo.create_record(data)
-            except at_exc.AtProtocolError as exc:
+            except ERRORS as exc:
                 if _is_session_refusal(exc) or isinstance(exc, at_exc.RateLimitExceededError):
                     raise
                 error = classify(exc, what="the post")
