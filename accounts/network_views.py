@@ -124,9 +124,12 @@ def mastodon_connect_callback(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Connected @{account.handle} on Mastodon.")
             return redirect("account_list")
-    form = MastodonConnectForm()
-    form.add_error(None, error)
-    return render(request, "accounts/mastodon_connect.html", {"form": form}, status=400)
+    return render(
+        request,
+        "accounts/mastodon_connect.html",
+        {"form": MastodonConnectForm(), "error": error},
+        status=400,
+    )
 
 
 @never_cache

@@ -136,7 +136,9 @@ class FakeServer:
                         else json.dumps(reply.body).encode()
                     )
                 self.send_response(reply.status)
-                headers = {"Content-Type": "application/json; charset=utf-8", **reply.headers}
+                headers = dict(reply.headers)
+                if reply.body is not None:
+                    headers.setdefault("Content-Type", "application/json; charset=utf-8")
                 for name, value in headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))

@@ -76,7 +76,7 @@ class FakeMastodon(FakeServer):
         if route == ("GET", "/api/v2/instance"):
             return Reply(200, self._instance_v2())
         if route == ("GET", "/api/v1/instance"):
-            return Reply(200, {"uri": self.domain, "title": "Fake", "max_toot_chars": None})
+            return Reply(200, {"uri": self.domain, "title": "Fake Social", "version": "4.3.0"})
         account_id = self.tokens.get(request.bearer or "")
         if route == ("GET", "/api/v1/accounts/verify_credentials"):
             if account_id is None:
@@ -93,6 +93,7 @@ class FakeMastodon(FakeServer):
             "domain": self.domain,
             "title": "Fake Social",
             "version": "4.3.0",
+            "api_versions": {"mastodon": 2},
             "configuration": {
                 "statuses": {
                     "max_characters": self.max_characters,

@@ -176,7 +176,7 @@ def sign_in(service: str, identifier: str, app_password: str) -> tuple[Client, d
     if scope not in APP_PASSWORD_SCOPES:
         try:
             client.com.atproto.server.delete_session(headers=client._get_refresh_auth_headers())
-        except ERRORS:
+        except (*ERRORS, ValueError):
             log.warning("Could not delete a Bluesky session signed in with a main password.")
         raise AuthFailed(MAIN_LOGIN_REFUSED)
     _pds_checked(client)

@@ -102,8 +102,11 @@ def client(
         request_timeout=settings.MASTODON_HTTP_TIMEOUT,
         # "throw": a 429 raises at once; the default ("wait") would sleep in the worker.
         ratelimit_method="throw",
-        # No version probe before each call: we only use endpoints every version has.
+        # No version probe before each call: we only use endpoints every version has. A
+        # version given here also keeps log_in() from probing the instance afterwards
+        # (Mastodon.py 2.3.3 recurses without end when that probe finds no version).
         version_check_mode="none",
+        mastodon_version="4.0.0",
         user_agent=USER_AGENT,
     )
 
@@ -280,7 +283,11 @@ def app_for(instance: str, *, redirect_uri: str):
 
 
 def authorize_url(app, *, state: str) -> str:
-    api = client(app.instance_url, client_id=app.client_id)
+    api = client(
+        app.instance_url,
+        client_id=app.client_id,
+        client_secret=app.secret.get("client_secret", ""),
+    )
     # skip_server_info: the user's browser follows this URL; the default location is right
     # for every Mastodon, and it saves a request.
     return api.auth_request_url(
