@@ -260,3 +260,14 @@ def test_record_keys_are_valid_tids_distinct_per_delivery():
         assert len(key) == 13 and key[0] in "234567abcdefghij"
         assert set(key) <= set("234567abcdefghijklmnopqrstuvwxyz")
     assert bluesky_text.record_key(7, created) == bluesky_text.record_key(7, created)
+
+
+def test_check_accounts_signs_in_with_the_stored_session(account, fake_bluesky):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("check_accounts", "--account", str(account.id), stdout=out)
+    assert f"Signed in to Bluesky as @alice.test ({account.external_id})" in out.getvalue()
+    assert sessions_started(fake_bluesky) == 1

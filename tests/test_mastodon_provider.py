@@ -247,3 +247,33 @@ def test_a_private_instance_address_is_never_called(provider, account, settings,
     monkeypatch.setattr(socket.socket, "connect", no_connection)
     with pytest.raises(Rejected, match="private or reserved"):
         provider.publish(make_delivery(account))
+
+
+def test_posts_are_validated_against_the_instances_own_limit(account):
+    from posts.services import text_errors
+
+    channel = ChannelFactory(workspace=account.workspace, with_sandbox=False)
+    channel.accounts.add(account)
+    account.options = {**account.options, "max_characters": 1000}
+    account.save()
+
+    assert text_errors(text="a" * 600, channels=[channel]) == []
+    [error] = text_errors(text="a" * 1001, channels=[channel])
+    assert error.endswith(
+        "counts this text as 1001 characters (links count as 23); the limit is 1000."
+    )
+
+
+def test_check_accounts_reads_the_instance_limit_again(account, fake_mastodon):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    fake_mastodon.max_characters = 3000
+    out = StringIO()
+    call_command("check_accounts", "--account", str(account.id), stdout=out)
+    assert "Signed in to" in out.getvalue()
+    assert "allows 3000 characters" in out.getvalue()
+    account.refresh_from_db()
+    assert account.options["max_characters"] == 3000
+    assert account.last_checked_at is not None
