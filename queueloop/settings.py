@@ -151,6 +151,10 @@ USE_TZ = True
 RECURRENCE_USE_TZ = False
 
 STATIC_URL = "static/"
+# Post images: the filesystem under var/media by default; set STORAGES["default"] to a
+# django-storages backend (S3, GCS...) in production.
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+MEDIA_URL = env_str("MEDIA_URL", "/media/")
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 

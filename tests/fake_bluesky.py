@@ -17,6 +17,7 @@ Loop uses, in the shapes of the com.atproto / app.bsky lexicons.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import secrets
 import time
@@ -50,6 +51,7 @@ class FakeBluesky(FakeServer):
         self.access: dict[str, str] = {}  # access JWT → did
         self.refresh: dict[str, str] = {}  # refresh JWT → did
         self.records: dict[str, dict] = {}  # at:// uri → record
+        self.blobs: dict[str, dict] = {}  # cid → {"mimeType", "size", "bytes"}
         self.issued: list[str] = []
 
     # --- test helpers ---------------------------------------------------------------------
@@ -135,6 +137,22 @@ class FakeBluesky(FakeServer):
             return did
         if nsid == "com.atproto.server.getSession":
             return Reply(200, {"handle": self.accounts[did]["handle"], "did": did, "active": True})
+        if nsid == "com.atproto.repo.uploadBlob":
+            digest = hashlib.sha256(request.body).digest()
+            cid = "bafkrei" + base64.b32encode(digest).decode().lower().rstrip("=")[:52]
+            mime = request.headers.get("content-type", "application/octet-stream")
+            self.blobs[cid] = {"mimeType": mime, "size": len(request.body), "bytes": request.body}
+            return Reply(
+                200,
+                {
+                    "blob": {
+                        "$type": "blob",
+                        "ref": {"$link": cid},
+                        "mimeType": mime,
+                        "size": len(request.body),
+                    }
+                },
+            )
         if nsid == "com.atproto.repo.createRecord":
             return self._create_record(request, did)
         if nsid == "com.atproto.repo.getRecord":
@@ -178,6 +196,24 @@ class FakeBluesky(FakeServer):
             index = facet["index"]
             if not 0 <= index["byteStart"] < index["byteEnd"] <= size:
                 return xrpc_error(400, "InvalidRequest", "Invalid facet index")
+        embed = record.get("embed")
+        if embed:
+            images = embed.get("images") or []
+            if embed.get("$type") != "app.bsky.embed.images" or not 1 <= len(images) <= 4:
+                return xrpc_error(400, "InvalidRequest", "Invalid app.bsky.feed.post record: embed")
+            for n, image in enumerate(images):
+                blob = self.blobs.get(image["image"]["ref"]["$link"])
+                if blob is None:
+                    return xrpc_error(400, "InvalidRequest", f"Could not find blob: images/{n}")
+                if blob["size"] > 1_000_000:
+                    return xrpc_error(
+                        400,
+                        "InvalidRequest",
+                        f"Invalid app.bsky.feed.post record: Record/embed/images/{n}/image "
+                        "file too large. 1000000 bytes maximum",
+                    )
+                if "alt" not in image:
+                    return xrpc_error(400, "InvalidRequest", "Record/embed/images/0 must have alt")
         uri = f"at://{did}/{collection}/{rkey}"
         if uri in self.records:
             # bsky.social today: the MST refuses the duplicate key deep inside → 500.

@@ -13,6 +13,8 @@ Every request is recorded in `calls` (method, path, query, headers, body).
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import threading
 from dataclasses import dataclass, field
@@ -45,6 +47,20 @@ class Request:
     def field(self, name: str, default: str = "") -> str:
         values = self.form.get(name) or self.form.get(f"{name}[]") or [default]
         return values[0] if not isinstance(values[0], bool) else str(values[0]).lower()
+
+    def multipart(self) -> dict[str, tuple[str | None, str, bytes]]:
+        """multipart/form-data parts: name → (filename, content type, bytes)."""
+        header = f"Content-Type: {self.headers.get('content-type', '')}\r\n\r\n".encode()
+        message = email.message_from_bytes(header + self.body, policy=email.policy.HTTP)
+        parts = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            parts[name] = (
+                part.get_filename(),
+                part.get_content_type(),
+                part.get_payload(decode=True) or b"",
+            )
+        return parts
 
     @property
     def bearer(self) -> str | None:

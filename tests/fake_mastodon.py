@@ -31,6 +31,8 @@ class FakeMastodon(FakeServer):
     def __init__(self, *, max_characters: int = 500, domain: str = "fake.social") -> None:
         super().__init__()
         self.max_characters = max_characters
+        self.image_size_limit = 16 * 1024 * 1024
+        self.media: dict[str, dict] = {}
         self.domain = domain
         self.apps: dict[str, dict] = {}  # client_id → app
         self.codes: dict[str, dict] = {}
@@ -86,6 +88,10 @@ class FakeMastodon(FakeServer):
             if account_id is None:
                 return ERROR_401
             return self._post_status(request, account_id)
+        if route == ("POST", "/api/v2/media"):
+            if account_id is None:
+                return ERROR_401
+            return self._post_media(request, account_id)
         return Reply(404, {"error": "Record not found"})
 
     def _instance_v2(self) -> dict:
@@ -99,6 +105,11 @@ class FakeMastodon(FakeServer):
                     "max_characters": self.max_characters,
                     "max_media_attachments": 4,
                     "characters_reserved_per_url": 23,
+                },
+                "media_attachments": {
+                    "supported_mime_types": ["image/jpeg", "image/png", "image/gif", "image/webp"],
+                    "image_size_limit": self.image_size_limit,
+                    "image_matrix_limit": 33_177_600,
                 },
             },
         }
@@ -158,6 +169,36 @@ class FakeMastodon(FakeServer):
             },
         )
 
+    def _post_media(self, request: Request, account_id: str) -> Reply:
+        parts = request.multipart()
+        if "file" not in parts:
+            return Reply(422, {"error": "Validation failed: File can't be blank"})
+        _filename, content_type, data = parts["file"]
+        if len(data) > self.image_size_limit:
+            return Reply(
+                422, {"error": "Validation failed: File file size must be less than 16 MB"}
+            )
+        if not content_type.startswith("image/"):
+            return Reply(422, {"error": "Validation failed: File has contents not of their type"})
+        media_id = str(next(self._ids))
+        description = parts.get("description", (None, "", b""))[2].decode() or None
+        attachment = {
+            "id": media_id,
+            "type": "image",
+            "url": f"https://files.{self.domain}/media/{media_id}.jpg",
+            "preview_url": f"https://files.{self.domain}/media/{media_id}-small.jpg",
+            "description": description,
+            "blurhash": "UFBWY:8_0Jxv%MxuRjM{9ZRj%MRj~qM{M{of",
+            "meta": {},
+        }
+        self.media[media_id] = {
+            **attachment,
+            "account": account_id,
+            "bytes": data,
+            "content_type": content_type,
+        }
+        return Reply(200, attachment)
+
     def _post_status(self, request: Request, account_id: str) -> Reply:
         key = request.headers.get("idempotency-key")
         if key and (account_id, key) in self.by_key:
@@ -171,6 +212,19 @@ class FakeMastodon(FakeServer):
                 422,
                 {"error": f"Validation failed: Text character limit of {limit} exceeded"},
             )
+        media_ids = request.form.get("media_ids[]") or request.form.get("media_ids") or []
+        if len(media_ids) > 4:
+            return Reply(422, {"error": "Validation failed: Media attachments too many"})
+        if any(self.media.get(m, {}).get("account") != account_id for m in media_ids):
+            return Reply(422, {"error": "Validation failed: Media attachments are invalid"})
+        attachments = [
+            {
+                k: v
+                for k, v in self.media[m].items()
+                if k not in ("account", "bytes", "content_type")
+            }
+            for m in media_ids
+        ]
         status_id = str(next(self._ids))
         account = self._account(account_id)
         status = {
@@ -186,7 +240,7 @@ class FakeMastodon(FakeServer):
             "content": f"<p>{text}</p>",
             "text_graphemes": grapheme.length(text),
             "account": account,
-            "media_attachments": [],
+            "media_attachments": attachments,
             "mentions": [],
             "tags": [],
             "emojis": [],

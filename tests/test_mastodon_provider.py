@@ -202,7 +202,11 @@ def test_length_counts_urls_as_23_and_uses_the_instances_limit(provider, account
 def test_instance_limits_are_read_from_the_instance(fake_mastodon):
     fake_mastodon.max_characters = 11_000
     limits = mastodon_provider.fetch_instance_limits(fake_mastodon.url)
-    assert limits == {"max_characters": 11_000, "url_chars": 23}
+    assert limits == {
+        "max_characters": 11_000,
+        "url_chars": 23,
+        "image_size_limit": 16 * 1024 * 1024,
+    }
 
 
 def test_publish_is_thread_safe_with_one_pooled_session_per_account(

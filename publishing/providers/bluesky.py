@@ -41,6 +41,8 @@ from publishing.providers import bluesky_text as text_rules
 log = logging.getLogger(__name__)
 
 POST_COLLECTION = "app.bsky.feed.post"
+# app.bsky.embed.images: at most 4 images of at most 1,000,000 bytes each.
+MAX_IMAGE_BYTES = 1_000_000
 POST_URL = "https://bsky.app/profile/{actor}/post/{rkey}"
 APP_PASSWORD_SCOPES = {"com.atproto.appPass", "com.atproto.appPassPrivileged"}
 # Errors that mean the stored session is no good (but the app password may still be).
@@ -286,6 +288,33 @@ def facets_for(client: Client, text: str) -> list:
     return result
 
 
+def images_embed(client: Client, delivery):
+    """app.bsky.embed.images for the post's images (each shrunk under 1,000,000 bytes and
+    uploaded as a blob), or None. Blobs a failed attempt uploaded are never referenced, and
+    the PDS deletes them."""
+    from posts.media import fit_under
+
+    images = list(delivery.post.images.all()) if delivery.post_id else []
+    if not images:
+        return None
+    embedded = []
+    for image in images:
+        with image.file.open("rb") as handle:
+            raw = handle.read()
+        data, content_type = fit_under(raw, image.content_type, max_bytes=MAX_IMAGE_BYTES)
+        blob = client.com.atproto.repo.upload_blob(data, headers={"Content-Type": content_type})
+        embedded.append(
+            models.AppBskyEmbedImages.Image(
+                alt=image.alt_text or "",
+                image=blob.blob,
+                aspect_ratio=models.AppBskyEmbedDefs.AspectRatio(
+                    width=image.width, height=image.height
+                ),
+            )
+        )
+    return models.AppBskyEmbedImages.Main(images=embedded)
+
+
 def _existing(client: Client, did: str, rkey: str):
     """The record under rkey, or None. Errors propagate (the caller classifies them)."""
     try:
@@ -348,6 +377,7 @@ class BlueskyProvider:
                 created_at=client.get_current_time_iso(),
                 facets=facets_for(client, delivery.text) or None,
                 langs=langs or None,
+                embed=images_embed(client, delivery),
             )
             data = models.ComAtprotoRepoCreateRecord.Data(
                 repo=did, collection=POST_COLLECTION, rkey=rkey, record=record

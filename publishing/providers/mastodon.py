@@ -57,6 +57,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CHARACTERS = 500
 DEFAULT_URL_CHARS = 23
+# Mastodon's default image_size_limit is 16 MB (10 MB before 4.2); older instances that do
+# not say get the smaller one.
+DEFAULT_IMAGE_SIZE_LIMIT = 10 * 1024 * 1024
 # Mastodon's default rate-limit window is 5 minutes (300 statuses per 3 hours per account
 # has its own reset header); used when a 429 carries no X-RateLimit-Reset.
 DEFAULT_RATE_LIMIT_WAIT = dt.timedelta(minutes=5)
@@ -102,10 +105,10 @@ def client(
         request_timeout=settings.MASTODON_HTTP_TIMEOUT,
         # "throw": a 429 raises at once; the default ("wait") would sleep in the worker.
         ratelimit_method="throw",
-        # No version probe before each call: we only use endpoints every version has. A
-        # version given here also keeps log_in() from probing the instance afterwards
+        # No version probe: we assume Mastodon 4.0 (Nov 2022; instance v2, media v2) and use
+        # nothing newer. A version given here also keeps log_in() from probing the instance
         # (Mastodon.py 2.3.3 recurses without end when that probe finds no version).
-        version_check_mode="none",
+        version_check_mode="created",
         mastodon_version="4.0.0",
         user_agent=USER_AGENT,
     )
@@ -211,11 +214,16 @@ def limits_from_instance(info: Any) -> dict[str, int]:
     configuration = info.get("configuration") if hasattr(info, "get") else None
     if hasattr(configuration, "get"):
         statuses = configuration.get("statuses") or {}
+    media = {}
+    if hasattr(configuration, "get"):
+        media = configuration.get("media_attachments") or {}
     max_chars = statuses.get("max_characters") or info.get("max_toot_chars")
     url_chars = statuses.get("characters_reserved_per_url")
+    image_limit = media.get("image_size_limit")
     return {
         "max_characters": int(max_chars) if max_chars else DEFAULT_MAX_CHARACTERS,
         "url_chars": int(url_chars) if url_chars else DEFAULT_URL_CHARS,
+        "image_size_limit": int(image_limit) if image_limit else DEFAULT_IMAGE_SIZE_LIMIT,
     }
 
 
@@ -327,6 +335,39 @@ def exchange_code(app, *, code: str) -> str:
 # --- The provider -------------------------------------------------------------------------
 
 
+def post_images(delivery) -> list:
+    """The delivery's images in order (prefetch `post__images` to spare the query)."""
+    if not delivery.post_id:
+        return []
+    return list(delivery.post.images.all())
+
+
+def read_image(image) -> bytes:
+    with image.file.open("rb") as handle:
+        return handle.read()
+
+
+def upload_image(api: Mastodon, image, *, instance: str, limit: int | None) -> str:
+    """POST /api/v2/media with the alt text; returns the attachment id."""
+    from posts.media import fit_under
+
+    data, content_type = fit_under(
+        read_image(image), image.content_type, max_bytes=limit or DEFAULT_IMAGE_SIZE_LIMIT
+    )
+    attachment = call(
+        api,
+        lambda: api.media_post(
+            data,
+            mime_type=content_type,
+            description=image.alt_text or None,
+            file_name=f"image-{image.position + 1}",
+        ),
+        instance=instance,
+        what=f"image {image.position + 1}",
+    )
+    return str(attachment["id"])
+
+
 def idempotency_key(delivery) -> str:
     return f"queueloop-delivery-{delivery.id}"
 
@@ -378,6 +419,13 @@ class MastodonProvider:
         visibility = (
             options.get("visibility") if options.get("visibility") in VISIBILITIES else None
         )
+        # Images are uploaded on every attempt: when the Idempotency-Key finds the status a
+        # first attempt made, a retry's attachments stay unattached and the instance
+        # removes them after a day.
+        media_ids = [
+            upload_image(api, image, instance=instance, limit=options.get("image_size_limit"))
+            for image in post_images(delivery)
+        ]
         status = call(
             api,
             lambda: api.status_post(
@@ -385,6 +433,7 @@ class MastodonProvider:
                 idempotency_key=idempotency_key(delivery),
                 visibility=visibility,
                 language=options.get("language") or None,
+                media_ids=media_ids or None,
             ),
             instance=instance,
             what="the post",
