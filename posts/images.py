@@ -71,3 +71,16 @@ def image_warnings(*, post: Post) -> list[str]:
     return [
         f"Image {which} has no alt text: people using screen readers will not know what it shows."
     ]
+
+
+def post_image_remove(*, image: PostImage) -> None:
+    """Delete the image and its file; the images after it move up one place."""
+    with transaction.atomic():
+        Post.objects.select_for_update().only("id").get(id=image.post_id)
+        PostImage.objects.filter(id=image.id).delete()
+        for position, later in enumerate(PostImage.objects.filter(post_id=image.post_id)):
+            if later.position != position:
+                PostImage.objects.filter(id=later.id).update(position=position)
+        # The file goes after the row: a failed delete leaves an orphan file, never a row
+        # pointing at nothing.
+        transaction.on_commit(lambda: image.file.delete(save=False))

@@ -52,15 +52,20 @@ def _megabytes(size: int) -> str:
     return f"{size / 1024 / 1024:.1f} MB"
 
 
-def prepare_upload(data: bytes, *, filename: str) -> PreparedImage:
-    """Check an upload and return what to store (re-encoded, without metadata)."""
-    if not data:
+def check_size(size: int, *, filename: str) -> None:
+    """Refuse by size alone (views call it before reading the upload into memory)."""
+    if not size:
         raise ImageRefused(f"{filename} is empty (0 bytes).")
-    if len(data) > MAX_UPLOAD_BYTES:
+    if size > MAX_UPLOAD_BYTES:
         raise ImageRefused(
-            f"{filename} is {_megabytes(len(data))}; images may be at most "
+            f"{filename} is {_megabytes(size)}; images may be at most "
             f"{_megabytes(MAX_UPLOAD_BYTES)}."
         )
+
+
+def prepare_upload(data: bytes, *, filename: str) -> PreparedImage:
+    """Check an upload and return what to store (re-encoded, without metadata)."""
+    check_size(len(data), filename=filename)
     extension = os.path.splitext(filename)[1].lower()
     named_as = EXTENSIONS.get(extension)
     if named_as is None:

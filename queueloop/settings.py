@@ -155,6 +155,7 @@ STATIC_URL = "static/"
 # django-storages backend (S3, GCS...) in production.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = env_str("MEDIA_URL", "/media/")
+SERVE_MEDIA = env_bool("SERVE_MEDIA", True)
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 

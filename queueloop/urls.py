@@ -1,13 +1,16 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import JsonResponse
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views import defaults
+from django.views.static import serve
 
 from accounts import network_views
 from accounts import views as account_views
 from accounts.auth import LoginView
 from channels import views as channel_views
+from posts import image_views
 from posts import views as post_views
 from publishing import views as publishing_views
 from scheduling import views as scheduling_views
@@ -120,6 +123,17 @@ urlpatterns = [
     path("posts/length/", post_views.post_length, name="post_length"),
     path("posts/<int:post_id>/", post_views.post_edit, name="post_edit"),
     path("posts/<int:post_id>/share/", post_views.post_share, name="post_share"),
+    path("posts/<int:post_id>/images/", image_views.post_images, name="post_images"),
+    path(
+        "posts/<int:post_id>/images/<int:image_id>/alt/",
+        image_views.post_image_alt,
+        name="post_image_alt",
+    ),
+    path(
+        "posts/<int:post_id>/images/<int:image_id>/remove/",
+        image_views.post_image_remove,
+        name="post_image_remove",
+    ),
 ]
 
 
@@ -138,3 +152,15 @@ def server_error(request):
 
 handler404 = not_found
 handler500 = server_error
+
+
+if settings.SERVE_MEDIA:
+    # Post images from MEDIA_ROOT (re-encoded images with random names). Turn off with
+    # SERVE_MEDIA=false when a proxy or a django-storages bucket serves them.
+    urlpatterns.append(
+        re_path(
+            r"^" + settings.MEDIA_URL.strip("/") + r"/(?P<path>.+)$",
+            serve,
+            {"document_root": settings.MEDIA_ROOT},
+        )
+    )

@@ -195,3 +195,67 @@ def test_a_3_mb_jpeg_goes_to_bluesky_under_1_000_000_bytes(fake_bluesky):
     blob = fake_bluesky.blobs[embedded["image"]["ref"]["$link"]]
     assert blob["size"] <= 1_000_000 and blob["mimeType"] == "image/jpeg"
     assert Image.open(io.BytesIO(blob["bytes"])).format == "JPEG"
+
+
+# --- The images page -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def editor_client(client, post):
+    from accounts.models import Membership
+    from tests.factories import MembershipFactory
+
+    member = MembershipFactory(workspace=post.workspace, role=Membership.Role.EDITOR)
+    client.force_login(member.user)
+    return client
+
+
+def upload(client, post, *files, alt=""):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    return client.post(
+        reverse("post_images", args=[post.id]),
+        {"images": [SimpleUploadedFile(name, data) for name, data in files], "alt_text": alt},
+    )
+
+
+def test_uploading_through_the_page_stores_and_serves_the_image(editor_client, post):
+    response = upload(editor_client, post, ("cat.jpg", jpeg(gps=True)), alt="A ginger cat")
+    assert response.status_code == 302
+    [image] = post.images.all()
+    assert image.alt_text == "A ginger cat"
+    page = editor_client.get(response["Location"]).content.decode()
+    assert image.file.url in page and "A ginger cat" in page
+    served = editor_client.get(image.file.url)
+    assert served.status_code == 200
+    assert b"".join(served.streaming_content) == image.file.open("rb").read()
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("notes.jpg", b"hello, not an image", "notes.jpg is not an image (or it is damaged)."),
+        ("empty.jpg", b"", "empty.jpg is empty (0 bytes)."),
+        ("photo.jpg", png(), "photo.jpg is a PNG image but its name ends in .jpg"),
+        (
+            "huge.jpg",
+            b"\0" * (30 * 1024 * 1024),
+            "huge.jpg is 30.0 MB; images may be at most 15.0 MB.",
+        ),
+    ],
+    ids=["not-an-image", "zero-bytes", "png-named-jpg", "30-mb"],
+)
+def test_bad_uploads_through_the_page_are_a_400_with_the_reason(
+    editor_client, post, name, data, message
+):
+    response = upload(editor_client, post, (name, data), ("good.png", png()))
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert [i.content_type for i in post.images.all()] == ["image/png"]  # the good one went in
+
+
+def test_another_workspaces_post_is_a_404(editor_client):
+    other = PostFactory()
+    assert upload(editor_client, other, ("a.png", png())).status_code == 404
+    assert not PostImage.objects.exists()
