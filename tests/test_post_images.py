@@ -259,3 +259,14 @@ def test_another_workspaces_post_is_a_404(editor_client):
     other = PostFactory()
     assert upload(editor_client, other, ("a.png", png())).status_code == 404
     assert not PostImage.objects.exists()
+
+
+def test_the_sandbox_timeline_shows_the_images_with_their_alt_text(editor_client, post):
+    from django.urls import reverse
+
+    account = SocialAccountFactory(workspace=post.workspace, provider="sandbox")
+    image = post_image_add(post=post, data=png(), filename="a.png", alt_text="A blue square")
+    get_provider("sandbox").publish(make_delivery(account, post))
+
+    page = editor_client.get(reverse("sandbox_timeline", args=[account.id])).content.decode()
+    assert f'<img src="{image.file.url}" alt="A blue square"' in page
