@@ -1,6 +1,6 @@
 """A post's images: upload (file picker or drag and drop), alt text, removal.
 
-Checks and storage live in posts.services / posts.media; these views read the request,
+Checks and storage live in posts.images / posts.media; these views read the request,
 call them and render. A refused upload is a 400 with the reason; the others of the same
 upload still go in.
 """
