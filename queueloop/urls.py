@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import JsonResponse
-from django.urls import include, path, re_path
+from django.urls import include, path
 from django.views import defaults
 from django.views.static import serve
 
@@ -157,10 +157,8 @@ handler500 = server_error
 if settings.SERVE_MEDIA:
     # Post images from MEDIA_ROOT (re-encoded images with random names). Turn off with
     # SERVE_MEDIA=false when a proxy or a django-storages bucket serves them.
-    urlpatterns.append(
-        re_path(
-            r"^" + settings.MEDIA_URL.strip("/") + r"/(?P<path>.+)$",
-            serve,
-            {"document_root": settings.MEDIA_ROOT},
-        )
-    )
+    def serve_media(request, path):
+        # MEDIA_ROOT read per request, not frozen when the URLconf loads.
+        return serve(request, path, document_root=settings.MEDIA_ROOT)
+
+    urlpatterns.append(path(settings.MEDIA_URL.lstrip("/") + "<path:path>", serve_media))
