@@ -1,5 +1,5 @@
-"""Forms for social accounts added from the web UI (sandbox and webhook; X has its own flow).
-They validate; accounts.services creates."""
+"""Forms for social accounts added from the web UI: sandbox, webhook, Mastodon and Bluesky
+(X has its own flow). They validate; accounts.services creates."""
 
 from __future__ import annotations
 

@@ -270,3 +270,26 @@ def test_the_sandbox_timeline_shows_the_images_with_their_alt_text(editor_client
 
     page = editor_client.get(reverse("sandbox_timeline", args=[account.id])).content.decode()
     assert f'<img src="{image.file.url}" alt="A blue square"' in page
+
+
+def test_bluesky_publishes_four_images_with_alt_texts(fake_bluesky):
+    did = fake_bluesky.add_account("alice.test", "abcd-efgh-ijkl-mnop")
+    _, info = bluesky_provider.sign_in(fake_bluesky.url, "alice.test", "abcd-efgh-ijkl-mnop")
+    account = SocialAccountFactory(
+        provider="bluesky",
+        handle="alice.test",
+        external_id=did,
+        credentials={"app_password": "abcd-efgh-ijkl-mnop", "session": info["session"]},
+        options={"service": fake_bluesky.url},
+    )
+    post = PostFactory(workspace=account.workspace, text="Four pictures")
+    for n in range(4):
+        post_image_add(post=post, data=jpeg(40 + n, 30), filename=f"{n}.jpg", alt_text=f"Alt {n}")
+
+    get_provider("bluesky").publish(make_delivery(account, post))
+
+    [record] = fake_bluesky.posts_of(did)
+    images = record["embed"]["images"]
+    assert [i["alt"] for i in images] == [f"Alt {n}" for n in range(4)]
+    assert [i["aspectRatio"]["width"] for i in images] == [40, 41, 42, 43]
+    assert len(fake_bluesky.calls_to("POST", "/xrpc/com.atproto.repo.uploadBlob")) == 4
