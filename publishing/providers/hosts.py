@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from queueloop import netguard
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -47,9 +49,9 @@ def is_allowed(host: str) -> bool:
 
 
 def _forbidden(ip: IPAddress) -> bool:
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not ip.is_global or ip.is_multicast or ip.is_reserved
+    # One definition of "not public" for every outbound call: the webhook guard's (loopback,
+    # private, link-local, CG-NAT, reserved and the translation ranges that wrap them).
+    return netguard.is_forbidden_address(ip)
 
 
 def resolve(host: str, port: int) -> list[IPAddress]:
