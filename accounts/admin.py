@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from accounts.models import Membership, Notice, SocialAccount, Workspace
+from accounts.models import MastodonApp, Membership, Notice, SocialAccount, Workspace
 from queueloop.admin_mixins import (
     OWNER_ROLES,
     ScopedRelatedFilter,
@@ -165,3 +165,34 @@ class NoticeAdmin(WorkspaceScopedAdmin):
     @admin.display(description="workspace", ordering="workspace__name")
     def workspace_link(self, obj):
         return admin_link(obj.workspace)
+
+
+@admin.register(MastodonApp)
+class MastodonAppAdmin(admin.ModelAdmin):
+    """Queue Loop's OAuth clients on Mastodon instances: shared by every workspace, so only
+    superusers see them. The client secret is never loaded here. Deleting one makes the next
+    connect on that instance register a new client (accounts already connected keep their
+    tokens)."""
+
+    list_display = ("instance_url", "redirect_uri", "client_id", "created_at")
+    search_fields = ("instance_url",)
+    exclude = ("secret",)
+    readonly_fields = ("instance_url", "redirect_uri", "client_id", "created_at")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("secret")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser

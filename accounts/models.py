@@ -48,6 +48,8 @@ class SocialAccount(WorkspacePinnedOnceLinked, models.Model):
 
     class Provider(models.TextChoices):
         X = "x", "X (Twitter)"
+        MASTODON = "mastodon", "Mastodon"
+        BLUESKY = "bluesky", "Bluesky"
         SANDBOX = "sandbox", "Sandbox"
         WEBHOOK = "webhook", "Webhook"
 
@@ -64,6 +66,10 @@ class SocialAccount(WorkspacePinnedOnceLinked, models.Model):
     external_id = models.CharField(max_length=100, blank=True)
     # OAuth tokens, webhook URL + secret: encrypted with FIELD_ENCRYPTION_KEY, never logged.
     credentials = EncryptedJSONField(blank=True, default=dict)
+    # What is not secret about the account and shapes its posts: the Mastodon instance,
+    # its character limit and URL weight (read from the instance), the visibility and
+    # language to post with.
+    options = models.JSONField(blank=True, default=dict)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
@@ -84,6 +90,33 @@ class SocialAccount(WorkspacePinnedOnceLinked, models.Model):
 
     def __str__(self) -> str:
         return f"@{self.handle} ({self.get_provider_display()})"
+
+
+class MastodonApp(models.Model):
+    """Queue Loop's OAuth client on one Mastodon instance.
+
+    Each instance is its own OAuth server, so the app is registered on the instance the
+    first time someone connects an account there (POST /api/v1/apps), and reused for every
+    later account of that instance. The redirect URI is part of the registration: a site
+    reached under another address registers a second client.
+    """
+
+    instance_url = models.URLField(max_length=300)
+    redirect_uri = models.URLField(max_length=500)
+    client_id = models.CharField(max_length=200)
+    # The client secret: encrypted like every credential.
+    secret = EncryptedJSONField(blank=True, default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["instance_url", "redirect_uri"], name="mastodonapp_unique_instance"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.instance_url
 
 
 class Notice(models.Model):

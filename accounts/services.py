@@ -177,3 +177,49 @@ def account_set_status(*, account: SocialAccount, status: str) -> SocialAccount:
     SocialAccount.objects.filter(pk=account.pk).update(status=status)
     account.status = status
     return account
+
+
+def account_connect(
+    *,
+    workspace: Workspace,
+    provider: str,
+    handle: str,
+    external_id: str,
+    credentials: dict,
+    options: dict,
+) -> SocialAccount:
+    """Store a connected Mastodon or Bluesky account, or reconnect the one the workspace
+    already has with this external id: new credentials and options, active again, and a
+    later incident may email the owners again."""
+    with transaction.atomic():
+        account = (
+            SocialAccount.objects.select_for_update()
+            .filter(workspace=workspace, provider=provider, external_id=external_id)
+            .first()
+        )
+        if account is None:
+            return SocialAccount.objects.create(
+                workspace=workspace,
+                provider=provider,
+                handle=handle,
+                external_id=external_id,
+                credentials=credentials,
+                options=options,
+            )
+        account.handle = handle
+        account.credentials = credentials
+        account.options = {**account.options, **options}
+        account.status = SocialAccount.Status.ACTIVE
+        account.last_error = ""
+        account.reconnect_notified_at = None
+        account.save(
+            update_fields=[
+                "handle",
+                "credentials",
+                "options",
+                "status",
+                "last_error",
+                "reconnect_notified_at",
+            ]
+        )
+        return account

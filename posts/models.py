@@ -59,3 +59,25 @@ class Variation(models.Model):
 
     def __str__(self) -> str:
         return self.text[:50]
+
+
+class PostImage(models.Model):
+    """An image of a post (up to 4), stored through Django's storage API (var/media by
+    default) after posts.media.prepare_upload checked it and stripped its metadata."""
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="images")
+    position = models.PositiveSmallIntegerField(default=0)
+    file = models.FileField(upload_to="posts/%Y/%m/", max_length=300)
+    # Read aloud by screen readers on every network; a missing one is a warning, not an error.
+    alt_text = models.TextField(blank=True, max_length=1500)
+    content_type = models.CharField(max_length=30)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    size = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return f"Image {self.position + 1} of post {self.post_id}"

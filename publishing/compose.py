@@ -18,7 +18,7 @@ from accounts.models import SocialAccount, Workspace
 from channels.models import Channel
 from channels.services import queue_entry_add
 from posts.models import Post, Variation
-from publishing.providers import get_provider
+from publishing.providers import get_provider, validate_for
 from scheduling.models import Timeslot
 from scheduling.services import post_archive, timeslot_pin
 
@@ -30,14 +30,20 @@ def text_errors(*, text: str, channels: Sequence[Channel]) -> list[str]:
     if "\x00" in text:
         # PostgreSQL cannot store NUL in text; refuse it here with a message, not a 500.
         return ["The text contains a NUL character (\\x00); remove it."]
-    providers = set(
+    accounts = (
         SocialAccount.objects.filter(channels__in=channels)
         .exclude(status=SocialAccount.Status.DISABLED)
-        .values_list("provider", flat=True)
+        .order_by("provider", "id")
+        .distinct()
+        .only("id", "provider", "options")
     )
     errors: list[str] = []
-    for name in sorted(providers):
-        errors.extend(get_provider(name).validate(text))
+    for account in accounts:
+        # Per account: a Mastodon instance sets its own limit (validate_for passes the
+        # account to providers whose rules depend on it).
+        for error in validate_for(get_provider(account.provider), text, account):
+            if error not in errors:
+                errors.append(error)
     return errors
 
 

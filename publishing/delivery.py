@@ -242,7 +242,9 @@ def deliveries_send(*, delivery_ids: list[int], now: dt.datetime | None = None) 
         return {}
     rows = list(
         Delivery.objects.filter(id__in=claimed)
-        .select_related("account", "timeslot__channel")
+        .select_related("account", "timeslot__channel", "post")
+        # The providers that post images read them: one query per chunk, not per call.
+        .prefetch_related("post__images")
         .order_by("id")
     )
     results: list[_Result] = []

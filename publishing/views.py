@@ -19,9 +19,11 @@ def sandbox_timeline(request: HttpRequest, account_id: int) -> HttpResponse:
         provider=SocialAccount.Provider.SANDBOX,
         workspace=request.workspace,
     )
-    posts = SandboxPost.objects.filter(account=account).select_related(
-        "delivery__timeslot__channel"
-    )[:TIMELINE_LENGTH]
+    posts = (
+        SandboxPost.objects.filter(account=account)
+        .select_related("delivery__timeslot__channel")
+        .prefetch_related("delivery__post__images")[:TIMELINE_LENGTH]
+    )
     others = SocialAccount.objects.filter(
         workspace=request.workspace, provider=SocialAccount.Provider.SANDBOX
     ).exclude(id=account.id)

@@ -151,6 +151,11 @@ USE_TZ = True
 RECURRENCE_USE_TZ = False
 
 STATIC_URL = "static/"
+# Post images: the filesystem under var/media by default; set STORAGES["default"] to a
+# django-storages backend (S3, GCS...) in production.
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+MEDIA_URL = env_str("MEDIA_URL", "/media/")
+SERVE_MEDIA = env_bool("SERVE_MEDIA", True)
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
@@ -323,6 +328,17 @@ WEBHOOK_HTTP_TIMEOUT = env_int("WEBHOOK_HTTP_TIMEOUT", 15, minimum=1)
 # Hosts (names or IP literals, exactly as in the URL) that webhooks may reach although they
 # are on a loopback, private or link-local network. Empty: only public addresses.
 WEBHOOK_ALLOWED_HOSTS = env_list("WEBHOOK_ALLOWED_HOSTS", [])
+
+# --- Mastodon and Bluesky -------------------------------------------------------------
+MASTODON_HTTP_TIMEOUT = env_int("MASTODON_HTTP_TIMEOUT", 20, minimum=1)
+BLUESKY_HTTP_TIMEOUT = env_int("BLUESKY_HTTP_TIMEOUT", 20, minimum=1)
+# The Bluesky server (PDS) that handles and app passwords sign in to, unless the user names
+# their own.
+BLUESKY_SERVICE = env_str("BLUESKY_SERVICE", "https://bsky.social")
+# Mastodon instances / Bluesky servers the operator allows although their host is on a
+# loopback, private or link-local network (names or IP literals as typed in the URL). Empty:
+# only public addresses (DESIGN invariant 6).
+INSTANCE_ALLOWED_HOSTS = env_list("INSTANCE_ALLOWED_HOSTS", [])
 
 # --- REST API -------------------------------------------------------------------------
 REST_FRAMEWORK = {

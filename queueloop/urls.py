@@ -1,12 +1,16 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import JsonResponse
 from django.urls import include, path
 from django.views import defaults
+from django.views.static import serve
 
+from accounts import network_views
 from accounts import views as account_views
 from accounts.auth import LoginView
 from channels import views as channel_views
+from posts import image_views
 from posts import views as post_views
 from publishing import views as publishing_views
 from scheduling import views as scheduling_views
@@ -52,6 +56,13 @@ urlpatterns = [
     path("accounts/", account_views.account_list, name="account_list"),
     path("accounts/sandbox/", account_views.account_add_sandbox, name="account_add_sandbox"),
     path("accounts/webhook/", account_views.account_add_webhook, name="account_add_webhook"),
+    path("connect/mastodon/", network_views.mastodon_connect, name="mastodon_connect"),
+    path(
+        "connect/mastodon/callback/",
+        network_views.mastodon_connect_callback,
+        name="mastodon_connect_callback",
+    ),
+    path("connect/bluesky/", network_views.bluesky_connect, name="bluesky_connect"),
     path(
         "accounts/<int:account_id>/disable/", account_views.account_disable, name="account_disable"
     ),
@@ -112,6 +123,17 @@ urlpatterns = [
     path("posts/length/", post_views.post_length, name="post_length"),
     path("posts/<int:post_id>/", post_views.post_edit, name="post_edit"),
     path("posts/<int:post_id>/share/", post_views.post_share, name="post_share"),
+    path("posts/<int:post_id>/images/", image_views.post_images, name="post_images"),
+    path(
+        "posts/<int:post_id>/images/<int:image_id>/alt/",
+        image_views.post_image_alt,
+        name="post_image_alt",
+    ),
+    path(
+        "posts/<int:post_id>/images/<int:image_id>/remove/",
+        image_views.post_image_remove,
+        name="post_image_remove",
+    ),
 ]
 
 
@@ -130,3 +152,13 @@ def server_error(request):
 
 handler404 = not_found
 handler500 = server_error
+
+
+if settings.SERVE_MEDIA:
+    # Post images from MEDIA_ROOT (re-encoded images with random names). Turn off with
+    # SERVE_MEDIA=false when a proxy or a django-storages bucket serves them.
+    def serve_media(request, path):
+        # MEDIA_ROOT read per request, not frozen when the URLconf loads.
+        return serve(request, path, document_root=settings.MEDIA_ROOT)
+
+    urlpatterns.append(path(settings.MEDIA_URL.lstrip("/") + "<path:path>", serve_media))

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.authtoken.models import Token, TokenProxy
 
-from accounts.models import Membership, SocialAccount
+from accounts.models import MastodonApp, Membership, SocialAccount
 from channels.models import Channel
 from scheduling.models import Schedule, Timeslot
 from tests.factories import (
@@ -49,6 +49,12 @@ MAKERS = {
     "accounts.Membership": MembershipFactory,
     "accounts.SocialAccount": lambda: SocialAccountFactory(credentials={"access_token": SECRET}),
     "accounts.Notice": NoticeFactory,
+    "accounts.MastodonApp": lambda: MastodonApp.objects.create(
+        instance_url="https://fake.social",
+        redirect_uri="https://queueloop.example/connect/mastodon/callback/",
+        client_id="client-id",
+        secret={"client_secret": SECRET},
+    ),
     "channels.Channel": ChannelFactory,
     "channels.QueueEntry": QueueEntryFactory,
     "posts.Post": PostFactory,
@@ -66,6 +72,7 @@ OUR_MODELS = {label for label in MAKERS if label.split(".")[0] not in {"auth", "
 # Records of what happened (and the planner's watermark) are never created by hand;
 # timeslots come from schedules or from pinning a post in the app.
 NOT_ADDABLE = {
+    "accounts.MastodonApp",
     "publishing.Delivery",
     "publishing.SandboxPost",
     "scheduling.PlannerState",

@@ -24,7 +24,8 @@ from tests.factories import (
     SocialAccountFactory,
 )
 
-SKIP_PREFIXES = ("admin/", "api/")
+# media/ serves stored image files (django.views.static.serve): it only reads.
+SKIP_PREFIXES = ("admin/", "api/", "media/")
 
 
 def web_patterns():
@@ -82,7 +83,13 @@ def world():
     from accounts.services import notice_create
 
     notice = notice_create(workspace_id=ws.id, kind="queue_empty", message="m")
+    from posts.models import PostImage
+
+    image = PostImage.objects.create(
+        post=entry.post, file="posts/x.png", content_type="image/png", width=1, height=1, size=1
+    )
     ids = {
+        "image_id": image.id,
         "channel_id": channel.id,
         "entry_id": entry.id,
         "schedule_id": schedule.id,

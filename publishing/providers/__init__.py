@@ -2,6 +2,9 @@
 
 `get_provider(name)` returns an object with `max_length`, `idempotent`, `text_length(text)`,
 `validate(text) -> list[str]`, `publish(delivery) -> Published` and `check(account)`.
+Providers whose limit depends on the account (Mastodon: the instance's own limit) also take
+`validate(text, account=...)` and have `limit_for(account) -> int`; `limit_for` below works
+for every provider.
 Provider errors are classified so the delivery logic can decide without knowing the network:
 
 - Transient: nothing was posted (5xx before/without effect, connection refused); retry with
@@ -90,10 +93,29 @@ class Provider(Protocol):
     def check(self, account: SocialAccount) -> str: ...
 
 
-def get_provider(name: str) -> Provider:
-    from publishing.providers import sandbox, webhook, x
+def limit_for(provider: Provider, account: SocialAccount | None = None) -> int:
+    """The provider's length limit for this account (the instance's, on Mastodon)."""
+    per_account = getattr(provider, "limit_for", None)
+    return per_account(account) if per_account is not None else provider.max_length
 
-    providers = {"sandbox": sandbox.provider, "webhook": webhook.provider, "x": x.provider}
+
+def validate_for(provider: Provider, text: str, account: SocialAccount | None = None) -> list[str]:
+    """provider.validate(text), with the account when the provider's rules depend on it."""
+    if account is not None and hasattr(provider, "limit_for"):
+        return provider.validate(text, account=account)
+    return provider.validate(text)
+
+
+def get_provider(name: str) -> Provider:
+    from publishing.providers import bluesky, mastodon, sandbox, webhook, x
+
+    providers = {
+        "bluesky": bluesky.provider,
+        "mastodon": mastodon.provider,
+        "sandbox": sandbox.provider,
+        "webhook": webhook.provider,
+        "x": x.provider,
+    }
     try:
         return providers[name]
     except KeyError:

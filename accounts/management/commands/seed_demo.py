@@ -27,6 +27,7 @@ from django.db import transaction
 
 from accounts.models import Membership, SocialAccount, Workspace
 from channels.models import Channel
+from posts.images import post_image_add
 from posts.models import Post
 from publishing.compose import post_create
 from scheduling.models import Schedule, Timeslot
@@ -86,6 +87,34 @@ POSTS = (
     ("news", "#news runs in 'once' mode: each post is published once, then leaves the queue.", ()),
     ("news", "Evergreen tip: mix timeless posts with news so your feed never goes quiet.", ()),
 )
+
+
+DEMO_IMAGE_ALT = (
+    "A blue-to-green gradient card with the words Queue Loop: write it once, post it forever."
+)
+
+
+def demo_image() -> bytes:
+    """A 1200x675 card drawn with Pillow (no file shipped, no download)."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    gradient = Image.linear_gradient("L").rotate(90).resize((1200, 675))
+    card = Image.merge(
+        "RGB",
+        (
+            gradient.point(lambda v: 30),
+            gradient.point(lambda v: 90 + v // 2),
+            gradient.point(lambda v: 200 - v // 2),
+        ),
+    )
+    draw = ImageDraw.Draw(card)
+    draw.text((80, 260), "Queue Loop", fill="white", font_size=120)
+    draw.text((84, 420), "write it once, post it forever", fill="white", font_size=48)
+    out = io.BytesIO()
+    card.save(out, format="PNG")
+    return out.getvalue()
 
 
 def demo_password() -> str:
@@ -232,13 +261,21 @@ class Command(BaseCommand):
             if text in existing:
                 continue
             try:
-                post_create(
+                post = post_create(
                     workspace=workspace,
                     text=text,
                     channels=[channels[slug]],
                     author=user,
                     variations=variations,
                 )
+                if text == POSTS[0][1]:
+                    # The first post out shows images on the sandbox timeline.
+                    post_image_add(
+                        post=post,
+                        data=demo_image(),
+                        filename="queue-loop.png",
+                        alt_text=DEMO_IMAGE_ALT,
+                    )
             except ValidationError as exc:
                 raise CommandError(f"demo post refused: {'; '.join(exc.messages)}") from None
             created += 1

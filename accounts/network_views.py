@@ -1,0 +1,172 @@
+"""Connecting Mastodon and Bluesky accounts.
+
+Mastodon: the user names their instance. With a pasted token the token is checked (GET
+verify_credentials) and stored. Without one, Queue Loop's OAuth app on that instance is
+looked up or registered (publishing.providers.mastodon.app_for), the browser goes to the
+instance's authorize page with a random `state` kept in the session, and the callback
+trades the code for a token. Either way the instance's character limit is read and kept.
+
+Bluesky: handle + app password → createSession; the session and the app password are
+stored encrypted (the app password signs in again when the session cannot be refreshed).
+
+The talking is done by the providers; accounts.services.account_connect stores the account.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.crypto import constant_time_compare
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts.forms import BlueskyConnectForm, MastodonConnectForm
+from accounts.models import SocialAccount
+from accounts.services import account_connect
+from accounts.views import workspace_view
+from publishing.providers import ProviderError
+from publishing.providers import bluesky as bluesky_provider
+from publishing.providers import mastodon as mastodon_provider
+
+SESSION_MASTODON_FLOW = "mastodon_connect"
+
+
+def _host(instance: str) -> str:
+    return instance.split("://", 1)[-1]
+
+
+def _connect_mastodon_account(request: HttpRequest, *, instance: str, token: str, options: dict):
+    me = mastodon_provider.verify_token(instance, token)
+    limits = mastodon_provider.fetch_instance_limits(instance)
+    return account_connect(
+        workspace=request.workspace,
+        provider=SocialAccount.Provider.MASTODON,
+        handle=f"{me['username']}@{_host(instance)}",
+        # Account ids are per instance, so the instance is part of the id.
+        external_id=f"{me['id']}@{_host(instance)}",
+        credentials={"access_token": token},
+        options={"instance": instance, **limits, **options},
+    )
+
+
+@never_cache
+@workspace_view
+@require_http_methods(["GET", "POST"])
+def mastodon_connect(request: HttpRequest) -> HttpResponse:
+    if not request.can_edit:
+        return redirect("account_list")
+    form = MastodonConnectForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            data = form.cleaned_data
+            options = {"visibility": data["visibility"], "language": data["language"]}
+            try:
+                if data["access_token"]:
+                    account = _connect_mastodon_account(
+                        request,
+                        instance=data["instance"],
+                        token=data["access_token"],
+                        options=options,
+                    )
+                    messages.success(request, f"Connected @{account.handle} on Mastodon.")
+                    return redirect("account_list")
+                app = mastodon_provider.app_for(
+                    data["instance"],
+                    redirect_uri=request.build_absolute_uri(reverse("mastodon_connect_callback")),
+                )
+                state = secrets.token_urlsafe(32)
+                request.session[SESSION_MASTODON_FLOW] = {
+                    "state": state,
+                    "app_id": app.id,
+                    "workspace_id": request.workspace.id,
+                    "options": options,
+                }
+                return redirect(mastodon_provider.authorize_url(app, state=state))
+            except ProviderError as exc:
+                form.add_error(None, exc.message)
+    return render(request, "accounts/mastodon_connect.html", {"form": form}, status=status)
+
+
+@never_cache
+@workspace_view
+@require_GET
+def mastodon_connect_callback(request: HttpRequest) -> HttpResponse:
+    from accounts.models import MastodonApp
+
+    flow = request.session.pop(SESSION_MASTODON_FLOW, None)
+    state, code = request.GET.get("state", ""), request.GET.get("code", "")
+    error = None
+    if not flow or not state or not constant_time_compare(state, flow.get("state", "")):
+        error = "This sign-in link is stale or was not started here. Start again."
+    elif flow.get("workspace_id") != request.workspace.id or not request.can_edit:
+        error = "Switch back to the workspace you started connecting from, then start again."
+    elif request.GET.get("error"):
+        error = f"The instance did not allow the connection: {request.GET.get('error')}."
+    elif not code:
+        error = "The instance sent no authorization code. Start again."
+    app = MastodonApp.objects.filter(id=(flow or {}).get("app_id")).first()
+    if error is None and app is None:
+        error = "The instance's app registration is gone. Start again."
+    if error is None:
+        try:
+            token = mastodon_provider.exchange_code(app, code=code)
+            account = _connect_mastodon_account(
+                request, instance=app.instance_url, token=token, options=flow.get("options", {})
+            )
+        except ProviderError as exc:
+            error = exc.message
+        else:
+            messages.success(request, f"Connected @{account.handle} on Mastodon.")
+            return redirect("account_list")
+    return render(
+        request,
+        "accounts/mastodon_connect.html",
+        {"form": MastodonConnectForm(), "error": error},
+        status=400,
+    )
+
+
+@never_cache
+@workspace_view
+@require_http_methods(["GET", "POST"])
+def bluesky_connect(request: HttpRequest) -> HttpResponse:
+    if not request.can_edit:
+        return redirect("account_list")
+    form = BlueskyConnectForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                client, info = bluesky_provider.sign_in(
+                    data["service"], data["handle"], data["app_password"]
+                )
+                client.request.close()
+            except ProviderError as exc:
+                form.add_error(None, exc.message)
+            else:
+                account = account_connect(
+                    workspace=request.workspace,
+                    provider=SocialAccount.Provider.BLUESKY,
+                    handle=info["handle"],
+                    external_id=info["did"],
+                    credentials={
+                        "identifier": data["handle"],
+                        "app_password": data["app_password"],
+                        "session": info["session"],
+                    },
+                    options={
+                        "service": data["service"],
+                        "langs": [data["language"]] if data["language"] else [],
+                    },
+                )
+                messages.success(request, f"Connected @{account.handle} on Bluesky.")
+                return redirect("account_list")
+    return render(request, "accounts/bluesky_connect.html", {"form": form}, status=status)

@@ -1,0 +1,427 @@
+"""Bluesky: app.bsky.feed.post records through the `atproto` SDK, with an app password.
+
+A Bluesky account's `credentials` (encrypted) hold `{"identifier", "app_password",
+"session"}` — the session is the SDK's exported session string (handle, DID, access and
+refresh JWTs, PDS); its `options` hold `{"service", "langs"}` and `external_id` is the DID.
+
+Sessions: publish() resumes the stored session. The SDK refreshes the access JWT itself
+when it is about to expire, and the new session is stored again (encrypted). When the
+refresh token is spent or revoked, the provider signs in once more with the app password
+(createSession is rate-limited hard — 30 per 5 minutes — which is why sessions are kept),
+and when that is refused the account needs reconnecting. A main password is refused at
+connect time: its session's scope is com.atproto.access, an app password's is
+com.atproto.appPass, and the session is deleted at once.
+
+Idempotency: the record key is derived from the delivery (bluesky_text.record_key), so
+every attempt writes the same at:// URI. A PDS refuses a second record under one key — today
+with a 500, soon with an explicit error (atproto PR 4728) — so after any answer that leaves
+the outcome open (5xx, timeout, "already exists") and before any retry, the provider reads
+the record back (com.atproto.repo.getRecord): there, it was posted; absent, it was not.
+
+Thread safety: each call builds its own SDK client (it holds the session) with its own HTTP
+connection pool, closed when the call ends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from contextlib import contextmanager
+
+import httpx
+from atproto import Client, models
+from atproto_client import exceptions as at_exc
+from atproto_client.request import Request
+from django.conf import settings
+from django.utils import timezone
+
+from publishing.providers import AuthFailed, Published, RateLimited, Rejected, Transient, hosts
+from publishing.providers import bluesky_text as text_rules
+
+log = logging.getLogger(__name__)
+
+POST_COLLECTION = "app.bsky.feed.post"
+# app.bsky.embed.images: at most 4 images of at most 1,000,000 bytes each.
+MAX_IMAGE_BYTES = 1_000_000
+POST_URL = "https://bsky.app/profile/{actor}/post/{rkey}"
+APP_PASSWORD_SCOPES = {"com.atproto.appPass", "com.atproto.appPassPrivileged"}
+# Errors that mean the stored session is no good (but the app password may still be).
+SESSION_ERRORS = {"ExpiredToken", "InvalidToken", "AuthenticationRequired", "AuthMissing"}
+MAIN_LOGIN_REFUSED = (
+    "That is the account's main password. Create an app password in Bluesky (Settings → "
+    "Privacy and security → App passwords) and use it instead: Queue Loop never keeps a main "
+    "password."
+)
+
+
+# --- Errors ---------------------------------------------------------------------------
+
+
+def _xrpc_error(exc: at_exc.RequestErrorBase) -> tuple[str, str]:
+    content = getattr(exc.response, "content", None)
+    error = getattr(content, "error", None) or ""
+    message = getattr(content, "message", None) or ""
+    return str(error), str(message)[:500]
+
+
+def _describe(exc: at_exc.RequestErrorBase) -> str:
+    error, message = _xrpc_error(exc)
+    status = exc.response.status_code if exc.response is not None else "no answer"
+    return f"{status} {error}: {message}".strip(": ") if error or message else str(status)
+
+
+# The SDK wraps httpx's timeouts and network errors but lets its protocol errors (a server
+# that closed the connection without answering) through as they are.
+ERRORS = (at_exc.AtProtocolError, httpx.HTTPError)
+
+
+def classify(exc: Exception, *, what: str) -> Exception:
+    """The provider error for an atproto SDK (or httpx) exception."""
+    if isinstance(exc, httpx.HTTPError):
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            return Transient("Could not connect to the Bluesky server; nothing was sent.")
+        return Transient(
+            f"The connection to Bluesky broke mid-request ({exc.__class__.__name__}): {what} "
+            "may have gone through.",
+            maybe_sent=True,
+        )
+    if isinstance(exc, at_exc.RateLimitExceededError):
+        reset_at = exc.reset_at or (timezone.now() + dt.timedelta(minutes=5))
+        return RateLimited(
+            f"Bluesky rate limit reached (429); trying again at {reset_at:%Y-%m-%d %H:%M:%S} UTC.",
+            reset_at=reset_at,
+        )
+    if isinstance(exc, at_exc.UnauthorizedError):
+        return AuthFailed(f"Bluesky refused the session ({_describe(exc)}): reconnect the account.")
+    if isinstance(exc, at_exc.InvokeTimeoutError):
+        if isinstance(exc.__cause__, httpx.ConnectTimeout):
+            return Transient("Could not connect to the Bluesky server in time; nothing was sent.")
+        return Transient(
+            f"The Bluesky server did not answer in time: {what} may have gone through.",
+            maybe_sent=True,
+        )
+    if isinstance(exc, at_exc.NetworkError):
+        if exc.response is None:
+            if isinstance(exc.__cause__, httpx.ConnectError):
+                return Transient("Could not connect to the Bluesky server; nothing was sent.")
+            return Transient(
+                f"The connection to Bluesky broke mid-request: {what} may have gone through.",
+                maybe_sent=True,
+            )
+        if exc.response.status_code == 413:
+            return Rejected(f"Bluesky refused {what} as too large (413).")
+        return Transient(f"Bluesky answered {_describe(exc)}.", maybe_sent=True)
+    if isinstance(exc, at_exc.BadRequestError):
+        error, message = _xrpc_error(exc)
+        if error in SESSION_ERRORS:
+            return AuthFailed(f"Bluesky refused the session ({error}): reconnect the account.")
+        return Rejected(f"Bluesky refused {what}: {message or error or 'bad request'}")
+    if isinstance(exc, at_exc.RequestException):
+        status = exc.response.status_code if exc.response is not None else 0
+        if status >= 500:
+            return Transient(
+                f"Bluesky answered {_describe(exc)} (a server error).", maybe_sent=True
+            )
+        return Rejected(f"Bluesky refused {what} ({_describe(exc)}).")
+    return Rejected(f"Bluesky: {exc}")
+
+
+def _is_session_refusal(exc: Exception) -> bool:
+    if isinstance(exc, at_exc.LoginRequiredError):
+        return True
+    if isinstance(exc, at_exc.UnauthorizedError | at_exc.BadRequestError):
+        return _xrpc_error(exc)[0] in SESSION_ERRORS
+    return False
+
+
+# --- Clients and sessions -------------------------------------------------------------------
+
+
+def _check_host(service: str) -> None:
+    try:
+        hosts.check_url(service)
+    except hosts.HostUnresolvable as exc:
+        raise Transient(f"{exc} Nothing was sent.") from None
+    except hosts.BlockedHost as exc:
+        raise Rejected(str(exc)) from None
+
+
+def new_client(service: str) -> Client:
+    _check_host(service)
+    return Client(base_url=service, request=Request(timeout=settings.BLUESKY_HTTP_TIMEOUT))
+
+
+def _pds_checked(client: Client) -> None:
+    # A session's DID document names the PDS the SDK then talks to: the user's server
+    # chose it, so it passes the same address check as the server the user typed.
+    _check_host(client._base_url.removesuffix("/xrpc"))
+
+
+def sign_in(service: str, identifier: str, app_password: str) -> tuple[Client, dict]:
+    """createSession with an app password: (client, {"did", "handle", "session"}).
+
+    Raises AuthFailed when the server refuses the password, or when it is a main password
+    (that session is deleted on the spot)."""
+    client = new_client(service)
+    try:
+        client.login(identifier, app_password, fetch_bsky_profile=False)
+    except ERRORS as exc:
+        error = classify(exc, what="the sign-in")
+        if isinstance(error, Rejected | AuthFailed) and getattr(exc, "response", None) is not None:
+            raise AuthFailed(
+                "Bluesky refused this handle and app password: check both (an app password "
+                "looks like xxxx-xxxx-xxxx-xxxx)."
+            ) from None
+        raise error from None
+    session = client._session
+    scope = getattr(session.access_jwt_payload, "scope", None) if session else None
+    if scope not in APP_PASSWORD_SCOPES:
+        try:
+            client.com.atproto.server.delete_session(headers=client._get_refresh_auth_headers())
+        except (*ERRORS, ValueError):
+            log.warning("Could not delete a Bluesky session signed in with a main password.")
+        raise AuthFailed(MAIN_LOGIN_REFUSED)
+    _pds_checked(client)
+    return client, {
+        "did": session.did,
+        "handle": session.handle,
+        "session": client.export_session_string(),
+    }
+
+
+def _store_session(account, session_string: str) -> None:
+    from accounts.models import SocialAccount
+
+    credentials = {**(account.credentials or {}), "session": session_string}
+    account.credentials = credentials
+    SocialAccount.objects.filter(id=account.id).update(credentials=credentials)
+
+
+@contextmanager
+def signed_in(account):
+    """A client with the account's session (resumed, refreshed or new); a changed session is
+    stored, encrypted, before the block goes on."""
+    credentials = account.credentials or {}
+    service = (account.options or {}).get("service") or settings.BLUESKY_SERVICE
+    client = None
+    try:
+        if credentials.get("session"):
+            client = new_client(service)
+            client.login(session_string=credentials["session"], fetch_bsky_profile=False)
+        else:
+            client = _fresh_sign_in(account, service)
+        client.on_session_change(lambda _event, _s: _store_session(account, _export(client)))
+        _pds_checked(client)
+        yield client
+    finally:
+        if client is not None:
+            client.request.close()
+
+
+def _export(client: Client) -> str:
+    return client.export_session_string()
+
+
+def _fresh_sign_in(account, service: str) -> Client:
+    credentials = account.credentials or {}
+    if not credentials.get("app_password"):
+        raise AuthFailed("No Bluesky app password is stored for this account: reconnect it.")
+    client, info = sign_in(
+        service, credentials.get("identifier") or account.handle, credentials["app_password"]
+    )
+    if account.external_id and info["did"] != account.external_id:
+        raise AuthFailed(
+            f"This app password signs in as {info['did']}, not as this account "
+            f"({account.external_id}): reconnect it."
+        )
+    _store_session(account, info["session"])
+    return client
+
+
+def call(account, operation, *, what: str):
+    """Run operation(client) with the account's session; when the server refuses the
+    session, sign in again with the app password and run it once more."""
+    try:
+        with signed_in(account) as client:
+            return operation(client)
+    except ERRORS as exc:
+        if not _is_session_refusal(exc):
+            raise classify(exc, what=what) from None
+    service = (account.options or {}).get("service") or settings.BLUESKY_SERVICE
+    client = _fresh_sign_in(account, service)
+    try:
+        return operation(client)
+    except ERRORS as exc:
+        raise classify(exc, what=what) from None
+    finally:
+        client.request.close()
+
+
+# --- Records ----------------------------------------------------------------------------
+
+
+def facets_for(client: Client, text: str) -> list:
+    """SDK facet models for the text's links, mentions (resolved to DIDs; a handle that does
+    not resolve stays plain text) and tags."""
+    result = []
+    for facet in text_rules.find_facets(text):
+        if facet.kind == "link":
+            feature = models.AppBskyRichtextFacet.Link(uri=facet.value)
+        elif facet.kind == "tag":
+            feature = models.AppBskyRichtextFacet.Tag(tag=facet.value)
+        else:
+            try:
+                resolved = client.com.atproto.identity.resolve_handle(
+                    models.ComAtprotoIdentityResolveHandle.Params(handle=facet.value)
+                )
+            except at_exc.BadRequestError:
+                continue  # no such handle: leave the text as it is
+            feature = models.AppBskyRichtextFacet.Mention(did=resolved.did)
+        result.append(
+            models.AppBskyRichtextFacet.Main(
+                index=models.AppBskyRichtextFacet.ByteSlice(
+                    byte_start=facet.byte_start, byte_end=facet.byte_end
+                ),
+                features=[feature],
+            )
+        )
+    return result
+
+
+def images_embed(client: Client, delivery):
+    """app.bsky.embed.images for the post's images (each shrunk under 1,000,000 bytes and
+    uploaded as a blob), or None. Blobs a failed attempt uploaded are never referenced, and
+    the PDS deletes them."""
+    from posts.media import fit_under
+
+    images = list(delivery.post.images.all()) if delivery.post_id else []
+    if not images:
+        return None
+    embedded = []
+    for image in images:
+        with image.file.open("rb") as handle:
+            raw = handle.read()
+        data, content_type = fit_under(raw, image.content_type, max_bytes=MAX_IMAGE_BYTES)
+        blob = client.com.atproto.repo.upload_blob(data, headers={"Content-Type": content_type})
+        embedded.append(
+            models.AppBskyEmbedImages.Image(
+                alt=image.alt_text or "",
+                image=blob.blob,
+                aspect_ratio=models.AppBskyEmbedDefs.AspectRatio(
+                    width=image.width, height=image.height
+                ),
+            )
+        )
+    return models.AppBskyEmbedImages.Main(images=embedded)
+
+
+def _existing(client: Client, did: str, rkey: str):
+    """The record under rkey, or None. Errors propagate (the caller classifies them)."""
+    try:
+        return client.com.atproto.repo.get_record(
+            models.ComAtprotoRepoGetRecord.Params(repo=did, collection=POST_COLLECTION, rkey=rkey)
+        )
+    except at_exc.BadRequestError as exc:
+        if _xrpc_error(exc)[0] == "RecordNotFound":
+            return None
+        raise
+
+
+def _published(uri: str, *, actor: str, rkey: str) -> Published:
+    external_id = uri if len(uri) <= 100 else rkey
+    return Published(external_id=external_id, url=POST_URL.format(actor=actor, rkey=rkey))
+
+
+class BlueskyProvider:
+    name = "bluesky"
+    label = "Bluesky"
+    max_length = text_rules.MAX_GRAPHEMES
+    # The record key comes from the delivery: a repeat cannot post twice.
+    idempotent = True
+
+    def limit_for(self, account=None) -> int:
+        return self.max_length
+
+    def text_length(self, text: str) -> int:
+        return text_rules.length(text)
+
+    def validate(self, text: str, *, account=None) -> list[str]:
+        if not text.strip():
+            return ["The text is empty."]
+        length = self.text_length(text)
+        if length > self.max_length:
+            return [
+                f"Bluesky counts this text as {length} characters (graphemes); the limit is "
+                f"{self.max_length}."
+            ]
+        return []
+
+    def publish(self, delivery) -> Published:
+        errors = self.validate(delivery.text)
+        if errors:
+            raise Rejected(" ".join(errors))
+        account = delivery.account
+        rkey = text_rules.record_key(delivery.id, delivery.created_at)
+        langs = [str(lang) for lang in (account.options or {}).get("langs") or []][:3]
+
+        def post(client: Client) -> Published:
+            did = client._session.did
+            actor = client._session.handle or did
+            if delivery.attempts > 1:
+                # A retry: the first attempt may have written the record.
+                found = _existing(client, did, rkey)
+                if found is not None:
+                    return _published(found.uri, actor=actor, rkey=rkey)
+            record = models.AppBskyFeedPost.Record(
+                text=delivery.text,
+                created_at=client.get_current_time_iso(),
+                facets=facets_for(client, delivery.text) or None,
+                langs=langs or None,
+                embed=images_embed(client, delivery),
+            )
+            data = models.ComAtprotoRepoCreateRecord.Data(
+                repo=did, collection=POST_COLLECTION, rkey=rkey, record=record
+            )
+            try:
+                created = client.com.atproto.repo.create_record(data)
+            except ERRORS as exc:
+                if _is_session_refusal(exc) or isinstance(exc, at_exc.RateLimitExceededError):
+                    raise
+                error = classify(exc, what="the post")
+                already = isinstance(exc, at_exc.BadRequestError) and "exist" in (
+                    " ".join(_xrpc_error(exc)).lower()
+                )
+                if not (already or (isinstance(error, Transient) and error.maybe_sent)):
+                    raise
+                # The outcome is open (or the key is taken): the record itself tells.
+                found = _existing(client, did, rkey)
+                if found is None:
+                    if already:
+                        raise
+                    raise Transient(f"{error.message} The post is not there; retrying.") from None
+                return _published(found.uri, actor=actor, rkey=rkey)
+            return _published(created.uri, actor=actor, rkey=rkey)
+
+        published = call(account, post, what="the post")
+        log.info(
+            "Posted delivery %s to Bluesky account %s: %s",
+            delivery.id,
+            account.id,
+            published.external_id,
+        )
+        return published
+
+    def check(self, account) -> str:
+        def who(client: Client):
+            return client.com.atproto.server.get_session()
+
+        session = call(account, who, what="the credential check")
+        if account.external_id and session.did != account.external_id:
+            raise Rejected(
+                f"The stored session belongs to {session.did}, not to this account "
+                f"({account.external_id}): reconnect it."
+            )
+        return f"Signed in to Bluesky as @{session.handle} ({session.did})."
+
+
+provider = BlueskyProvider()

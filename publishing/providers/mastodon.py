@@ -1,0 +1,472 @@
+"""Mastodon: any instance, through Mastodon.py.
+
+A Mastodon account's `credentials` (encrypted) hold `{"access_token"}`; its `options` hold
+`{"instance": "https://host", "max_characters", "url_chars", "visibility", "language"}`.
+The token comes from the OAuth code flow (the app is registered on the instance the user
+names, once per instance: accounts.MastodonApp) or is pasted by the user (Preferences →
+Development → New application, scope write:statuses). Mastodon tokens do not expire.
+
+Every status carries `Idempotency-Key: queueloop-delivery-<id>`. Mastodon keeps the key
+for an hour and answers a repeat with the status it already made, so a call that may have
+gone through (timeout, 5xx) is safe to repeat: the provider is idempotent, and the retry
+window (MISSED_AFTER, 30 minutes) is inside that hour.
+
+Length: what Mastodon's StatusLengthValidator counts — grapheme clusters, each URL as 23
+characters, a remote mention `@user@host` as `@user` (Mastodon.get_status_length) — against
+the instance's own limit, read from its instance info when the account is connected or
+checked (500 when the instance says nothing).
+
+Thread safety: the delivery code calls publish() from worker threads. Each call builds its
+own Mastodon object (it keeps rate-limit state), sharing one pooled requests.Session per
+account.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from mastodon import (
+    Mastodon,
+    MastodonAPIError,
+    MastodonError,
+    MastodonIllegalArgumentError,
+    MastodonNetworkError,
+    MastodonRatelimitError,
+    MastodonServerError,
+    MastodonUnauthorizedError,
+)
+
+from publishing.providers import (
+    AuthFailed,
+    Published,
+    RateLimited,
+    Rejected,
+    Transient,
+    hosts,
+)
+from publishing.providers.x import _connection_error_before_send
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_CHARACTERS = 500
+DEFAULT_URL_CHARS = 23
+# Mastodon's default image_size_limit is 16 MB (10 MB before 4.2); older instances that do
+# not say get the smaller one.
+DEFAULT_IMAGE_SIZE_LIMIT = 10 * 1024 * 1024
+# Mastodon's default rate-limit window is 5 minutes (300 statuses per 3 hours per account
+# has its own reset header); used when a 429 carries no X-RateLimit-Reset.
+DEFAULT_RATE_LIMIT_WAIT = dt.timedelta(minutes=5)
+SCOPES = ["read:accounts", "write:statuses", "write:media"]
+APP_NAME = "Queue Loop"
+USER_AGENT = "QueueLoop/0.1 (+Mastodon.py)"
+VISIBILITIES = ("public", "unlisted", "private")
+
+# Mastodon.py prints request headers (the bearer token) only with debug_requests=True,
+# which we never set.
+
+_sessions: dict[int, requests.Session] = {}
+_sessions_lock = threading.Lock()
+
+
+def _new_session() -> requests.Session:
+    return requests.Session()
+
+
+def session_for(account_id: int) -> requests.Session:
+    """One pooled HTTP session per account, shared by the worker's threads."""
+    with _sessions_lock:
+        session = _sessions.get(account_id)
+        if session is None:
+            session = _sessions[account_id] = _new_session()
+        return session
+
+
+def client(
+    instance: str,
+    *,
+    access_token: str | None = None,
+    session: requests.Session | None = None,
+    client_id: str | None = None,
+    client_secret: str | None = None,
+) -> Mastodon:
+    return Mastodon(
+        client_id=client_id,
+        client_secret=client_secret,
+        access_token=access_token,
+        api_base_url=instance,
+        session=session or _new_session(),
+        request_timeout=settings.MASTODON_HTTP_TIMEOUT,
+        # "throw": a 429 raises at once; the default ("wait") would sleep in the worker.
+        ratelimit_method="throw",
+        # No version probe: we assume Mastodon 4.0 (Nov 2022; instance v2, media v2) and use
+        # nothing newer. A version given here also keeps log_in() from probing the instance
+        # (Mastodon.py 2.3.3 recurses without end when that probe finds no version).
+        version_check_mode="created",
+        mastodon_version="4.0.0",
+        user_agent=USER_AGENT,
+    )
+
+
+def _check_host(instance: str) -> None:
+    try:
+        hosts.check_url(instance)
+    except hosts.HostUnresolvable as exc:
+        raise Transient(f"{exc} Nothing was sent.") from None
+    except hosts.BlockedHost as exc:
+        raise Rejected(str(exc)) from None
+
+
+# --- Errors ---------------------------------------------------------------------------
+
+
+def _server_message(exc: MastodonAPIError) -> str:
+    args = exc.args
+    if len(args) >= 4 and args[3]:
+        return str(args[3])[:500]
+    if len(args) >= 3 and args[2]:
+        return f"HTTP {args[1]} {args[2]}"
+    return str(exc)[:500]
+
+
+def _status_code(exc: MastodonAPIError) -> int | None:
+    if len(exc.args) >= 2 and isinstance(exc.args[1], int):
+        return exc.args[1]
+    return None
+
+
+def _rate_limit_reset(api: Mastodon) -> dt.datetime:
+    # Mastodon.py reads X-RateLimit-Reset (ISO time) into ratelimit_reset, corrected for the
+    # difference between the server's Date header and our clock.
+    reset = getattr(api, "ratelimit_reset", None)
+    if isinstance(reset, int | float) and reset > timezone.now().timestamp():
+        return dt.datetime.fromtimestamp(reset, tz=dt.UTC)
+    return timezone.now() + DEFAULT_RATE_LIMIT_WAIT
+
+
+def _network_error_sent_nothing(exc: MastodonNetworkError) -> bool:
+    cause = exc.__context__ or exc.__cause__
+    return isinstance(cause, requests.ConnectionError) and _connection_error_before_send(cause)
+
+
+def classify(exc: MastodonError, api: Mastodon, *, instance: str, what: str) -> Exception:
+    """The provider error for a Mastodon.py exception."""
+    host = instance.split("://", 1)[-1]
+    if isinstance(exc, MastodonRatelimitError):
+        reset_at = _rate_limit_reset(api)
+        return RateLimited(
+            f"{host} rate limit reached (429); trying again at {reset_at:%Y-%m-%d %H:%M:%S} UTC.",
+            reset_at=reset_at,
+        )
+    if isinstance(exc, MastodonUnauthorizedError):
+        return AuthFailed(
+            f"{host} refused the access token (401: {_server_message(exc)}): reconnect the account."
+        )
+    if isinstance(exc, MastodonServerError):
+        return Transient(
+            f"{host} answered {_status_code(exc)} (a server error): {what} did not go through "
+            "or will be matched by its idempotency key on the next try.",
+            maybe_sent=True,
+        )
+    if isinstance(exc, MastodonNetworkError):
+        if _network_error_sent_nothing(exc):
+            return Transient(f"Could not connect to {host}; nothing was sent.")
+        return Transient(
+            f"The connection to {host} failed mid-request: {what} may have gone through.",
+            maybe_sent=True,
+        )
+    if isinstance(exc, MastodonAPIError):
+        status = _status_code(exc)
+        if status is None:  # a 2xx whose body could not be read
+            return Transient(f"{host} accepted {what} but its answer was garbled.", maybe_sent=True)
+        if status == 403:
+            return AuthFailed(
+                f"{host} forbids this (403: {_server_message(exc)}): the account may be "
+                "suspended or the token lacks write:statuses. Reconnect the account."
+            )
+        if status == 422:
+            return Rejected(f"{host} refused {what}: {_server_message(exc)}")
+        return Rejected(f"{host} refused {what} ({status}): {_server_message(exc)}")
+    return Rejected(f"{host}: {exc}")
+
+
+def call(api: Mastodon, operation, *, instance: str, what: str) -> Any:
+    try:
+        return operation()
+    except MastodonIllegalArgumentError as exc:
+        raise Rejected(f"{what}: {exc}") from None
+    except MastodonError as exc:
+        raise classify(exc, api, instance=instance, what=what) from None
+
+
+# --- Connecting: app registration, OAuth, token checks --------------------------------
+
+
+def limits_from_instance(info: Any) -> dict[str, int]:
+    """max_characters and url_chars from /api/v2/instance (or v1, or Pleroma's field)."""
+    statuses = {}
+    configuration = info.get("configuration") if hasattr(info, "get") else None
+    if hasattr(configuration, "get"):
+        statuses = configuration.get("statuses") or {}
+    media = {}
+    if hasattr(configuration, "get"):
+        media = configuration.get("media_attachments") or {}
+    max_chars = statuses.get("max_characters") or info.get("max_toot_chars")
+    url_chars = statuses.get("characters_reserved_per_url")
+    image_limit = media.get("image_size_limit")
+    return {
+        "max_characters": int(max_chars) if max_chars else DEFAULT_MAX_CHARACTERS,
+        "url_chars": int(url_chars) if url_chars else DEFAULT_URL_CHARS,
+        "image_size_limit": int(image_limit) if image_limit else DEFAULT_IMAGE_SIZE_LIMIT,
+    }
+
+
+def fetch_instance_limits(instance: str, *, session: requests.Session | None = None) -> dict:
+    _check_host(instance)
+    api = client(instance, session=session)
+
+    def read():
+        try:
+            return api.instance_v2()
+        except MastodonAPIError as exc:
+            if _status_code(exc) != 404:
+                raise
+            return api.instance_v1()  # before Mastodon 4.0
+
+    return limits_from_instance(call(api, read, instance=instance, what="the instance info"))
+
+
+def verify_token(instance: str, access_token: str) -> dict[str, str]:
+    """GET /api/v1/accounts/verify_credentials: {"id", "username", "acct", "url"}."""
+    _check_host(instance)
+    api = client(instance, access_token=access_token)
+    me = call(api, api.account_verify_credentials, instance=instance, what="the token check")
+    return {
+        "id": str(me["id"]),
+        "username": str(me["username"]),
+        "acct": str(me.get("acct") or me["username"]),
+        "url": str(me.get("url") or ""),
+    }
+
+
+def app_for(instance: str, *, redirect_uri: str):
+    """Queue Loop's OAuth client on `instance`, registered there on first use."""
+    from accounts.models import MastodonApp
+
+    app = MastodonApp.objects.filter(instance_url=instance, redirect_uri=redirect_uri).first()
+    if app is not None:
+        return app
+    _check_host(instance)
+    api = client(instance)
+    client_id, client_secret = call(
+        api,
+        lambda: Mastodon.create_app(
+            APP_NAME,
+            scopes=SCOPES,
+            redirect_uris=redirect_uri,
+            api_base_url=instance,
+            session=_new_session(),
+            request_timeout=settings.MASTODON_HTTP_TIMEOUT,
+            user_agent=USER_AGENT,
+        ),
+        instance=instance,
+        what="registering Queue Loop",
+    )
+    try:
+        with transaction.atomic():
+            return MastodonApp.objects.create(
+                instance_url=instance,
+                redirect_uri=redirect_uri,
+                client_id=client_id,
+                secret={"client_secret": client_secret},
+            )
+    except IntegrityError:  # another request registered it first: use that one
+        return MastodonApp.objects.get(instance_url=instance, redirect_uri=redirect_uri)
+
+
+def authorize_url(app, *, state: str) -> str:
+    api = client(
+        app.instance_url,
+        client_id=app.client_id,
+        client_secret=app.secret.get("client_secret", ""),
+    )
+    # skip_server_info: the user's browser follows this URL; the default location is right
+    # for every Mastodon, and it saves a request.
+    return api.auth_request_url(
+        redirect_uris=app.redirect_uri, scopes=SCOPES, state=state, skip_server_info=True
+    )
+
+
+def exchange_code(app, *, code: str) -> str:
+    """The access token for an authorization code."""
+    instance = app.instance_url
+    _check_host(instance)
+    api = client(
+        instance, client_id=app.client_id, client_secret=app.secret.get("client_secret", "")
+    )
+    # log_in() posts the code to the token endpoint the instance advertises; that URL comes
+    # from the instance, so it must pass the same address check.
+    info = call(api, api.oauth_authorization_server_info, instance=instance, what="OAuth info")
+    token_endpoint = info.get("token_endpoint") if hasattr(info, "get") else None
+    if token_endpoint:
+        _check_host(token_endpoint)
+    try:
+        return api.log_in(
+            code=code,
+            redirect_uri=app.redirect_uri,
+            scopes=SCOPES,
+            allow_http=instance.startswith("http://"),
+        )
+    except MastodonIllegalArgumentError:
+        raise AuthFailed(
+            f"{instance.split('://', 1)[-1]} refused the authorization code, or did not grant "
+            "the permissions Queue Loop needs (write:statuses). Try connecting again."
+        ) from None
+    except MastodonError as exc:
+        raise classify(exc, api, instance=instance, what="the sign-in") from None
+
+
+# --- The provider -------------------------------------------------------------------------
+
+
+def post_images(delivery) -> list:
+    """The delivery's images in order (prefetch `post__images` to spare the query)."""
+    if not delivery.post_id:
+        return []
+    return list(delivery.post.images.all())
+
+
+def read_image(image) -> bytes:
+    with image.file.open("rb") as handle:
+        return handle.read()
+
+
+def upload_image(api: Mastodon, image, *, instance: str, limit: int | None) -> str:
+    """POST /api/v2/media with the alt text; returns the attachment id."""
+    from posts.media import fit_under
+
+    data, content_type = fit_under(
+        read_image(image), image.content_type, max_bytes=limit or DEFAULT_IMAGE_SIZE_LIMIT
+    )
+    attachment = call(
+        api,
+        lambda: api.media_post(
+            data,
+            mime_type=content_type,
+            description=image.alt_text or None,
+            file_name=f"image-{image.position + 1}",
+        ),
+        instance=instance,
+        what=f"image {image.position + 1}",
+    )
+    return str(attachment["id"])
+
+
+def idempotency_key(delivery) -> str:
+    return f"queueloop-delivery-{delivery.id}"
+
+
+class MastodonProvider:
+    name = "mastodon"
+    label = "Mastodon"
+    # The default; each account's instance may allow more (limit_for).
+    max_length = DEFAULT_MAX_CHARACTERS
+    # Idempotency-Key on every status: a repeat returns the status already made.
+    idempotent = True
+
+    def limit_for(self, account=None) -> int:
+        options = getattr(account, "options", None) or {}
+        value = options.get("max_characters")
+        return int(value) if isinstance(value, int) and value > 0 else self.max_length
+
+    def text_length(self, text: str) -> int:
+        return Mastodon.get_status_length(text)
+
+    def validate(self, text: str, *, account=None) -> list[str]:
+        if not text.strip():
+            return ["The text is empty."]
+        length = self.text_length(text)
+        limit = self.limit_for(account)
+        if length > limit:
+            where = (account.options or {}).get("instance", "") if account else ""
+            where = f" on {where.split('://', 1)[-1]}" if where else ""
+            return [
+                f"Mastodon{where} counts this text as {length} characters (links count as "
+                f"23); the limit is {limit}."
+            ]
+        return []
+
+    def publish(self, delivery) -> Published:
+        account = delivery.account
+        errors = self.validate(delivery.text, account=account)
+        if errors:
+            raise Rejected(" ".join(errors))
+        options = account.options or {}
+        instance = options.get("instance", "")
+        token = (account.credentials or {}).get("access_token")
+        if not instance or not token:
+            raise AuthFailed(
+                "No Mastodon instance or token is stored for this account: connect it."
+            )
+        _check_host(instance)
+        api = client(instance, access_token=token, session=session_for(account.id))
+        visibility = (
+            options.get("visibility") if options.get("visibility") in VISIBILITIES else None
+        )
+        # Images are uploaded on every attempt: when the Idempotency-Key finds the status a
+        # first attempt made, a retry's attachments stay unattached and the instance
+        # removes them after a day.
+        media_ids = [
+            upload_image(api, image, instance=instance, limit=options.get("image_size_limit"))
+            for image in post_images(delivery)
+        ]
+        status = call(
+            api,
+            lambda: api.status_post(
+                delivery.text,
+                idempotency_key=idempotency_key(delivery),
+                visibility=visibility,
+                language=options.get("language") or None,
+                media_ids=media_ids or None,
+            ),
+            instance=instance,
+            what="the post",
+        )
+        status_id = str(status.get("id", ""))
+        log.info(
+            "Posted delivery %s to Mastodon account %s: status %s",
+            delivery.id,
+            account.id,
+            status_id,
+        )
+        return Published(external_id=status_id, url=str(status.get("url") or ""))
+
+    def check(self, account) -> str:
+        from accounts.models import SocialAccount
+
+        options = account.options or {}
+        instance = options.get("instance", "")
+        token = (account.credentials or {}).get("access_token")
+        if not instance or not token:
+            raise AuthFailed(
+                "No Mastodon instance or token is stored for this account: connect it."
+            )
+        me = verify_token(instance, token)
+        limits = fetch_instance_limits(instance)
+        if any(options.get(k) != v for k, v in limits.items()):
+            account.options = {**options, **limits}
+            SocialAccount.objects.filter(id=account.id).update(options=account.options)
+        host = instance.split("://", 1)[-1]
+        return (
+            f"Signed in to {host} as @{me['acct']}; the instance allows "
+            f"{limits['max_characters']} characters."
+        )
+
+
+provider = MastodonProvider()
