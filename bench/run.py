@@ -664,7 +664,9 @@ def _planner_fan_out(now, until, procs, chunk_size: int) -> dict:
     if not finished_in_time or any("error" in p for p in parts):
         raise RuntimeError(f"planner fan-out did not finish: {parts}\n{procs[0].tail()}")
     elapsed = max(p["finished"] for p in parts) - started
-    enqueued = sum(p.get("enqueued", 0) for p in parts)
+    # The run's last chunk enqueues the whole window at its fan-in (scheduling/planner.py):
+    # count the slots stamped enqueued, not the chunks' own results.
+    enqueued = Timeslot.objects.exclude(enqueued_at=None).count()
     broker = broker_publish_counts()
     state = PlannerState.objects.get(key="default")
     return {
