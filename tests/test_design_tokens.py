@@ -59,6 +59,8 @@ PAIRS = [
     ("bad-strong", "bad-soft", TEXT),
     ("moved", "moved-soft", TEXT),
     ("webhook", "webhook-soft", TEXT),
+    ("mastodon", "mastodon-soft", TEXT),
+    ("bluesky", "bluesky-soft", TEXT),
     ("topbar-text", "topbar-bg", TEXT),
     *[
         ("topbar-text-strong", bg, TEXT)
