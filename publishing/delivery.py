@@ -158,6 +158,8 @@ class _Lane:
             if self.abort.is_set() or time.monotonic() > self.deadline:
                 self.results += [_Result(d, "requeue") for d in self.deliveries[i:]]
                 break
+            if not self.provider.idempotent and not _begin(delivery):
+                continue  # recovery took it back (never begun): another chunk sends it
             self.started.add(delivery.id)
             result = _call(self.provider, delivery)
             self.results.append(result)
@@ -172,6 +174,16 @@ class _Lane:
                 self.results += [_Result(d, "reconnect", result.error) for d in rest]
                 break
         return self.results
+
+
+def _begin(delivery: Delivery) -> bool:
+    """Record that the call is about to begin (non-idempotent providers only): from here on
+    a lost worker leaves the delivery `unconfirmed`; before, it was never sent."""
+    return bool(
+        Delivery.objects.filter(
+            id=delivery.id, status=Delivery.Status.SENDING, sending_started_at__isnull=True
+        ).update(sending_started_at=timezone.now())
+    )
 
 
 def _run_strand(lanes: list[_Lane]) -> list[_Result]:
@@ -215,7 +227,7 @@ def _claim(ids: list[int], *, now: dt.datetime) -> list[int]:
     table = Delivery._meta.db_table
     sql = (
         f"UPDATE {table} "  # noqa: S608
-        "SET status = %s, attempts = attempts + 1, sending_started_at = %s "
+        "SET status = %s, attempts = attempts + 1, claimed_at = %s, sending_started_at = NULL "
         f"WHERE status = %s AND id IN ({marks}) "
         "AND (next_attempt_at IS NULL OR next_attempt_at <= %s) RETURNING id"
     )
@@ -247,6 +259,11 @@ def deliveries_send(*, delivery_ids: list[int], now: dt.datetime | None = None) 
         .prefetch_related("post__images")
         .order_by("id")
     )
+    # An idempotent provider may be called again whatever happened: its deliveries count
+    # as begun from the claim (one UPDATE), the others one by one as each call begins.
+    again = [d.id for d in rows if get_provider(d.account.provider).idempotent]
+    if again:
+        Delivery.objects.filter(id__in=again).update(sending_started_at=now)
     results: list[_Result] = []
     lanes: dict[int, list[Delivery]] = defaultdict(list)
     for d in rows:

@@ -36,6 +36,10 @@ class Delivery(models.Model):
     # When a retryable error happened: not before this moment.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
+    # When a chunk claimed it (pending -> sending), and when its provider call began: a
+    # delivery claimed but never begun was never sent, so recovery may send it again even
+    # for a non-idempotent provider (X); one begun and abandoned is `unconfirmed`.
+    claimed_at = models.DateTimeField(null=True, blank=True)
     sending_started_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -71,6 +71,27 @@ def deliveries_recover(*, now: dt.datetime, channel: Channel | None = None) -> R
         transaction.on_commit(lambda: dispatch(stale_pending))
         result.redispatched = len(stale_pending)
 
+    # Claimed by a chunk that died before it began the call: never sent, so it is sent
+    # again whatever the provider (X included). The condition on sending_started_at makes
+    # this and a chunk still beginning it exclusive (one UPDATE of the row wins).
+    never_begun = list(
+        Delivery.objects.filter(
+            scope,
+            status=Delivery.Status.SENDING,
+            sending_started_at__isnull=True,
+            claimed_at__lt=now - settings.SEND_TIMEOUT,
+        ).values_list("id", flat=True)[:LIMIT]
+    )
+    if never_begun:
+        result.redispatched += Delivery.objects.filter(
+            id__in=never_begun, status=Delivery.Status.SENDING, sending_started_at__isnull=True
+        ).update(
+            status=Delivery.Status.PENDING,
+            dispatched_at=now,
+            last_error="The worker stopped before calling the network; sending again.",
+        )
+        transaction.on_commit(lambda: dispatch(never_begun))
+
     stuck = (
         Delivery.objects.filter(
             scope,
