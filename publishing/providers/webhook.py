@@ -15,11 +15,16 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import socket
 
-import requests
 from django.conf import settings
 from django.utils import timezone
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    NameResolutionError,
+    NewConnectionError,
+    ReadTimeoutError,
+)
 
 from publishing.providers import PlainTextProvider, Published, RateLimited, Rejected, Transient
 from queueloop import netguard
@@ -62,49 +67,41 @@ class WebhookProvider(PlainTextProvider):
             "User-Agent": "QueueLoop/0.1",
         }
         try:
-            session = netguard.session_for(url)
+            response = netguard.post(
+                url, body=body, headers=headers, timeout=settings.WEBHOOK_HTTP_TIMEOUT
+            )
         except netguard.Unresolvable:
             raise Transient("The webhook's host name did not resolve.") from None
         except netguard.BlockedDestination as exc:
             raise Rejected(f"Webhook not called: {exc}") from None
-        try:
-            response = session.post(
-                url,
-                data=body,
-                headers=headers,
-                timeout=settings.WEBHOOK_HTTP_TIMEOUT,
-                allow_redirects=False,
-            )
-        except netguard.InvalidIPAddress:
-            # The name now resolves to a private address (rebinding): nothing was sent.
-            raise Rejected(f"Webhook not called: {netguard.REFUSED}") from None
-        except requests.ConnectTimeout as exc:
+        except NameResolutionError:
+            raise Transient("The webhook's host name did not resolve.") from None
+        except (ConnectTimeoutError, NewConnectionError) as exc:
+            # No connection was made: nothing was sent.
             raise Transient(f"Could not connect to the webhook: {exc.__class__.__name__}") from None
-        except requests.ConnectionError as exc:
-            if isinstance(exc.__cause__, socket.gaierror):
-                raise Transient("The webhook's host name did not resolve.") from None
+        except ReadTimeoutError:
+            raise Transient("The webhook did not answer in time.", maybe_sent=True) from None
+        except HTTPError as exc:
             raise Transient(
                 f"Webhook connection failed: {exc.__class__.__name__}", maybe_sent=True
             ) from None
-        except requests.Timeout:
-            raise Transient("The webhook did not answer in time.", maybe_sent=True) from None
-        if 200 <= response.status_code < 300:
+        if 200 <= response.status < 300:
             return Published(external_id=response.headers.get("X-Post-Id", ""), url="")
-        if response.status_code == 429:
+        if response.status == 429:
             retry_after = response.headers.get("Retry-After", "")
             seconds = int(retry_after) if retry_after.isdigit() else 60
             raise RateLimited(
                 "The webhook asked us to slow down (429).",
                 reset_at=timezone.now() + dt.timedelta(seconds=seconds),
             )
-        if 300 <= response.status_code < 400:
+        if 300 <= response.status < 400:
             raise Rejected(
-                f"The webhook answered with a redirect (HTTP {response.status_code}); redirects "
+                f"The webhook answered with a redirect (HTTP {response.status}); redirects "
                 "are not followed: use the final URL."
             )
-        if response.status_code >= 500:
-            raise Transient(f"The webhook answered {response.status_code}.", maybe_sent=True)
-        raise Rejected(f"The webhook refused the post with HTTP {response.status_code}.")
+        if response.status >= 500:
+            raise Transient(f"The webhook answered {response.status}.", maybe_sent=True)
+        raise Rejected(f"The webhook refused the post with HTTP {response.status}.")
 
     def check(self, account) -> str:
         if not account.credentials.get("url") or not account.credentials.get("secret"):
