@@ -14,6 +14,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Membership, Notice, SocialAccount, Workspace
+from queueloop.celery import send_many
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +47,17 @@ def notice_create(*, workspace_id: int, kind: str, message: str, subject: str = 
         notice = Notice.objects.create(
             workspace_id=workspace_id, kind=kind, message=message, subject=subject
         )
-    transaction.on_commit(lambda: _send_later(notice.id))
+    transaction.on_commit(lambda: notices_email_later([notice.id]))
     return notice
 
 
-def _send_later(notice_id: int) -> None:
-    from accounts.tasks import send_notice_email
-
+def notices_email_later(notice_ids: list[int]) -> None:
+    """Queue each notice's email now (call it after commit). Sent by task name: the task
+    module calls these services, so importing it here would make a circle."""
     try:
-        send_notice_email.delay(notice_id)
-    except Exception:  # broker down: notice_emails_retry() sends it later
-        log.warning("notice %s: email not queued, left for the retry sweep", notice_id)
+        send_many("accounts.send_notice_email", [((i,), None) for i in notice_ids], what="notice")
+    except Exception:  # broker down: notice_emails_retry() sends them later
+        log.warning("notices %s: email not queued, left for the retry sweep", notice_ids)
 
 
 EMAIL_LEASE = dt.timedelta(minutes=5)

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Sum
 from django.utils import timezone
 
+from accounts.services import notices_email_later
 from channels import queue_rule
 from channels.models import Channel, QueueEntry
 from queueloop import events, opsrecord
@@ -363,15 +364,8 @@ def channels_warn_empty_queues(*, now: dt.datetime, until: dt.datetime) -> int:
         ]
     )
     ids = [n.id for n in notices]
-    transaction.on_commit(lambda: _email_notices(ids))
+    transaction.on_commit(lambda: notices_email_later(ids))
     return len(ids)
-
-
-def _email_notices(ids: list[int]) -> None:
-    from accounts.tasks import send_notice_email
-
-    for notice_id in ids:
-        send_notice_email.delay(notice_id)
 
 
 def planned_until(*, now: dt.datetime) -> dt.datetime:
