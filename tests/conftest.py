@@ -9,6 +9,75 @@ from django.db import connection
 
 from queueloop.celery import app as celery_app
 
+# --- The network rule, enforced for the whole run ---------------------------------------------
+# Tests send traffic only to loopback. Every socket connect() and every real DNS lookup is
+# checked: a connect to another address is refused before the packet leaves, a lookup of a
+# name that is not local is refused (no query reaches a resolver), and either fails the run
+# at the end even if a test swallowed the error. Tests that need names fake the DNS answer
+# (tests/netfakes.py) on top of this.
+
+_NETWORK_VIOLATIONS: list[str] = []
+_LOCAL_NAMES = {"localhost", "testserver", None, ""}
+
+
+def _is_loopback(host) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(str(host).split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _install_network_guard() -> None:
+    import socket
+
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
+
+    def check(sock, address):
+        if sock.family == socket.AF_UNIX:  # the embedded Redis: a file, not a network
+            return
+        host = address[0] if isinstance(address, tuple) else address
+        if not _is_loopback(host) and host not in ("localhost",):
+            _NETWORK_VIOLATIONS.append(f"connect to {host}")
+            raise OSError(f"network rule: a test tried to connect to {host}")
+
+    def connect(self, address):
+        check(self, address)
+        return real_connect(self, address)
+
+    def connect_ex(self, address):
+        check(self, address)
+        return real_connect_ex(self, address)
+
+    def getaddrinfo(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host
+        if name not in _LOCAL_NAMES and not _is_loopback(name):
+            try:
+                import ipaddress
+
+                ipaddress.ip_address(name)  # a literal needs no resolver; connect decides
+            except ValueError:
+                _NETWORK_VIOLATIONS.append(f"DNS lookup of {name}")
+                raise socket.gaierror(
+                    socket.EAI_NONAME, f"network rule: no real DNS ({name})"
+                ) from None
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    socket.socket.connect = connect
+    socket.socket.connect_ex = connect_ex
+    socket.getaddrinfo = getaddrinfo
+
+
+_install_network_guard()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _NETWORK_VIOLATIONS:
+        print("\nnetwork rule broken:", sorted(set(_NETWORK_VIOLATIONS)))
+        session.exitstatus = 1
+
 
 def pytest_report_header(config):
     from tests.settings import SERVICES
