@@ -84,16 +84,15 @@ def _aware(value) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def _parse(pairs: Iterable[Sequence]) -> tuple[dict[int, uuid.UUID], dict[int, Outcome]]:
+def _parse(pairs: Iterable[Sequence]) -> dict[int, uuid.UUID]:
     valid: dict[int, uuid.UUID] = {}
-    outcomes: dict[int, Outcome] = {}
     for pair in pairs:
         try:
             timeslot_id, token = int(pair[0]), uuid.UUID(str(pair[1]))
         except (TypeError, ValueError, IndexError):
             continue  # not a pair we could ever have sent: nothing to claim
         valid[timeslot_id] = token
-    return valid, outcomes
+    return valid
 
 
 def _claim(pairs: dict[int, uuid.UUID], *, now: dt.datetime) -> list[_Claimed]:
@@ -174,7 +173,8 @@ def timeslots_publish(
 ) -> dict[int, Outcome]:
     """Run a batch of due slots; return each pair's outcome by timeslot id."""
     now = now or timezone.now()
-    valid, outcomes = _parse(pairs)
+    valid = _parse(pairs)
+    outcomes: dict[int, Outcome] = {}
     if not valid:
         return outcomes
     with transaction.atomic():
