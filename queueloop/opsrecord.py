@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 15
 PLANNER_TASK = "scheduling.plan_upcoming"
 PLAN_CHUNK_TASK = "scheduling.plan_chunk"  # a part of a planner run fanned out over workers
+ENQUEUE_RANGE_TASK = "scheduling.enqueue_range"  # the fan-in's enqueue, also fanned out
 WATCHDOG_TASK = "scheduling.watchdog"
-RECORDED_TASKS = (PLANNER_TASK, PLAN_CHUNK_TASK, WATCHDOG_TASK)
+RECORDED_TASKS = (PLANNER_TASK, PLAN_CHUNK_TASK, ENQUEUE_RANGE_TASK, WATCHDOG_TASK)
 
 _KEY = "ops:{}"
 _started: dict[str, float] = {}  # task id -> monotonic start, in the process running it
@@ -92,6 +93,9 @@ def task_run(*, task: str, duration_s: float, result: Any, now: float | None = N
     and the totals to its chunk tasks.
     """
     counts = _counts(result)
+    if task == ENQUEUE_RANGE_TASK:
+        _add_totals(PLANNER_TASK, counts)
+        return
     if task == PLAN_CHUNK_TASK:
         counter_add(f"{PLANNER_TASK}:chunks", 1)
         _add_totals(PLANNER_TASK, {k: v for k, v in counts.items() if k != "chunk"})

@@ -249,6 +249,8 @@ DELIVER_CONCURRENCY = env_int("DELIVER_CONCURRENCY", 16, minimum=1)
 DELIVER_POOL_SIZE = env_int("DELIVER_POOL_SIZE", 64, minimum=1)
 # Schedules per planner chunk task: plan_upcoming fans a run out over the workers.
 PLANNER_CHUNK_SIZE = env_int("PLANNER_CHUNK_SIZE", 2000, minimum=1)
+# The fan-in sends the window's publish messages as up to this many tasks (time ranges).
+PLANNER_ENQUEUE_RANGES = env_int("PLANNER_ENQUEUE_RANGES", 8, minimum=1)
 if MISSED_AFTER <= WATCHDOG_GRACE:
     raise ImproperlyConfigured("MISSED_AFTER must be longer than WATCHDOG_GRACE")
 

@@ -32,6 +32,7 @@ from scheduling.models import PlannerChunk, PlannerState, Schedule, Timeslot
 log = logging.getLogger(__name__)
 
 CHUNK_TASK = "scheduling.plan_chunk"
+ENQUEUE_RANGE_TASK = "scheduling.enqueue_range"
 
 # How far back a planner outage is recorded as missed slots (older occurrences are only
 # counted in the notice's time range, not stored one by one).
@@ -312,16 +313,54 @@ def _finish_run_if_last(chunk: PlannerChunk, *, now: dt.datetime) -> None:
         )
     )
     if finished:
-        # Every slot the chunks planned (and pinned slots now inside the horizon).
-        enqueued = enqueue.enqueue_due(until=chunk.end, now=now)
+        # Every slot the chunks planned (and pinned slots now inside the horizon), sent by
+        # the workers in parallel: the window is cut into whole-second ranges, one task each.
+        pending = Timeslot.objects.filter(
+            status=Timeslot.Status.SCHEDULED, enqueued_at__isnull=True, publish_at__lt=chunk.end
+        ).count()
+        ranges = enqueue_ranges(start=chunk.start, end=chunk.end, parts=run.count())
+        if len(ranges) == 1:
+            enqueue.enqueue_due(until=chunk.end, now=now)
+        else:
+            transaction.on_commit(lambda: _send_enqueue_ranges(ranges))
         opsrecord.planner_run_record(
             duration_s=(timezone.now() - chunk.run_at).total_seconds(),
             created=created,
-            enqueued=enqueued,
+            enqueued=pending,
         )
         channels_warn_empty_queues(now=now, until=chunk.end)
         # Old runs' bookkeeping is of no further use.
         PlannerChunk.objects.filter(run_at__lt=chunk.run_at - dt.timedelta(days=1)).delete()
+
+
+def enqueue_ranges(
+    *, start: dt.datetime, end: dt.datetime, parts: int
+) -> list[tuple[dt.datetime | None, dt.datetime]]:
+    """Cut [start, end) into at most `parts` (capped by PLANNER_ENQUEUE_RANGES) ranges on
+    whole seconds, so every second's slots stay in one range and its publish messages stay
+    full. The first range is open below: it also takes pins and leftovers due earlier."""
+    parts = max(1, min(parts, settings.PLANNER_ENQUEUE_RANGES))
+    seconds = int((end - start).total_seconds())
+    step = max(1, -(-seconds // parts))
+    base = start.replace(microsecond=0)  # cut on whole seconds, as publish messages group
+    cuts = [base + dt.timedelta(seconds=i) for i in range(step, seconds, step)]
+    bounds = [None, *cuts]
+    return list(zip(bounds, [*cuts, end], strict=True))
+
+
+def _send_enqueue_ranges(ranges: list[tuple[dt.datetime | None, dt.datetime]]) -> None:
+    args = [((lo.isoformat() if lo else None, hi.isoformat()), None) for lo, hi in ranges]
+    try:
+        send_many(ENQUEUE_RANGE_TASK, args, what="enqueue range")
+    except Exception:
+        # The slots stay "never enqueued": the watchdog sends them (they are >= 15 min ahead).
+        log.exception("broker refused the planner's enqueue messages")
+
+
+def enqueue_range(*, since: str | None, until: str) -> int:
+    """One part of a fanned-out run's enqueue: the scheduled slots due in [since, until)."""
+    filters = {"publish_at__gte": dt.datetime.fromisoformat(since)} if since else {}
+    return enqueue.enqueue_due(until=dt.datetime.fromisoformat(until), **filters)
 
 
 def channels_warn_empty_queues(*, now: dt.datetime, until: dt.datetime) -> int:

@@ -22,6 +22,11 @@ def plan_chunk(chunk_id: int, gap: list[str] | None = None) -> dict:
     return {"chunk": chunk_id, "created": result.created, "enqueued": result.enqueued}
 
 
+@shared_task(name="scheduling.enqueue_range", soft_time_limit=600, time_limit=660)
+def enqueue_range(since: str | None, until: str) -> dict:
+    return {"enqueued": planner.enqueue_range(since=since, until=until)}
+
+
 @shared_task(name="scheduling.watchdog", soft_time_limit=50, time_limit=58)
 def watchdog() -> dict:
     result = services.watchdog_run()

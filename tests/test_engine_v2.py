@@ -566,3 +566,19 @@ def test_x_delivery_claimed_but_never_begun_is_sent_again_not_unconfirmed(broker
         m["args"][0] for m in broker.messages() if m["task"] == "publishing.deliver_batch"
     ]
     assert sent_again == [[waiting.id]]
+
+
+def test_fan_in_enqueue_ranges_cover_the_window_on_whole_seconds():
+    start = dt.datetime(2026, 6, 1, 9, 0, 0, 500000, tzinfo=dt.UTC)
+    end = start + dt.timedelta(minutes=75)
+    with override_settings(PLANNER_ENQUEUE_RANGES=4):
+        ranges = planner.enqueue_ranges(start=start, end=end, parts=10)
+        assert planner.enqueue_ranges(start=start, end=end, parts=1) == [(None, end)]
+    assert len(ranges) == 4
+    # Open below (pins and leftovers due earlier go with the first range), closed at `end`,
+    # each range starting where the previous one stopped: nothing falls between two.
+    assert ranges[0][0] is None and ranges[-1][1] == end
+    assert all(prev[1] == nxt[0] for prev, nxt in zip(ranges, ranges[1:], strict=False))
+    # Cuts on whole seconds (as publish messages group slots), so one second's slots never
+    # straddle two ranges: every slot of a second is claimed by one message.
+    assert all(hi.microsecond == 0 for _, hi in ranges[:-1])
