@@ -40,6 +40,7 @@ PY = sys.executable
 UTC = dt.UTC
 QUEUE = os.environ.get("BENCH_QUEUE", "queueloop-bench")
 PLAN_QUEUE = f"{QUEUE}-plan"
+PLAN_CHUNK = "scheduling.plan_chunk"
 PEER_QUEUE = f"{QUEUE}-peer"  # the minute poller's own (bench/settings.py)
 RECEIVER_DELAY = 0.1
 POOL = "threads"
@@ -652,20 +653,26 @@ def _planner_fan_out(now, until, procs, chunk_size: int) -> dict:
     own_cpu = time.process_time() - own_cpu
     fan_out_seconds = time.time() - started
 
+    def parts() -> list[dict]:
+        return [json.loads(x) for x in r.lrange("bench:plan:done", 0, -1)]
+
     def fanned_in() -> bool:
+        # Every chunk done, the watermark moved, and the fan-in's enqueue_range tasks done:
+        # no planned slot is left without its publish message.
         return (
-            r.llen("bench:plan:done") >= chunks
+            sum(p["task"] == PLAN_CHUNK for p in parts()) >= chunks
             and PlannerState.objects.filter(key="default", last_run_at=now).exists()
+            and not Timeslot.objects.filter(status="scheduled", enqueued_at=None).exists()
         )
 
     finished_in_time = wait_until(fanned_in, timeout=600, interval=0.05)
     worker_cpu = cpu_seconds(procs) - cpu_before
-    parts = [json.loads(x) for x in r.lrange("bench:plan:done", 0, -1)]
-    if not finished_in_time or any("error" in p for p in parts):
-        raise RuntimeError(f"planner fan-out did not finish: {parts}\n{procs[0].tail()}")
-    elapsed = max(p["finished"] for p in parts) - started
-    # The run's last chunk enqueues the whole window at its fan-in (scheduling/planner.py):
-    # count the slots stamped enqueued, not the chunks' own results.
+    done = parts()
+    if not finished_in_time or any("error" in p for p in done):
+        raise RuntimeError(f"planner fan-out did not finish: {done}\n{procs[0].tail()}")
+    elapsed = max(p["finished"] for p in done) - started
+    chunk_parts = [p for p in done if p["task"] == PLAN_CHUNK]
+    enqueue_parts = [p for p in done if p["task"] != PLAN_CHUNK]
     enqueued = Timeslot.objects.exclude(enqueued_at=None).count()
     broker = broker_publish_counts()
     state = PlannerState.objects.get(key="default")
@@ -673,15 +680,16 @@ def _planner_fan_out(now, until, procs, chunk_size: int) -> dict:
         "workers": 2,
         "tasks": chunks,
         "chunk_size": chunk_size,
-        "created": sum(p.get("created", 0) for p in parts),
+        "created": sum(p.get("created", 0) for p in chunk_parts),
+        "enqueue_tasks": len(enqueue_parts),
         "enqueued": enqueued,
         "seconds": round(elapsed, 3),
         "fan_out_seconds": round(fan_out_seconds, 3),
         "per_second": round(enqueued / elapsed, 1),
         "worker_cpu_seconds": round(worker_cpu, 3),
         "cpu_ms_per_slot": round((worker_cpu + own_cpu) * 1000 / max(enqueued, 1), 3),
-        "processes_used": len({p["pid"] for p in parts}),
-        "task_seconds_sum": round(sum(p["finished"] - p["started"] for p in parts), 2),
+        "processes_used": len({p["pid"] for p in done}),
+        "task_seconds_sum": round(sum(p["finished"] - p["started"] for p in done), 2),
         "chunks_done": PlannerChunk.objects.filter(done_at__isnull=False).count(),
         "fanned_in": state.last_run_at == now,
         "last_run_created": state.last_run_created,

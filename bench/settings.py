@@ -38,13 +38,15 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("BENCH_QUEUE", "queueloop-bench")
 # The minute poller peer has a queue (and worker) of its own, so that its long wait for the
 # next minute can overlap scenarios that use the default queue.
 BENCH_PEER_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-peer"
-# The planner scenario's fan-out: the real `scheduling.plan_chunk` tasks go to the planner
-# workers' queue, so that the publish messages the chunks enqueue stay on the default queue
-# (nobody consumes it then) and can be counted there.
+# The planner scenario's fan-out: the real `scheduling.plan_chunk` and (the fan-in's)
+# `scheduling.enqueue_range` tasks go to the planner workers' queue, so that the publish
+# messages they enqueue stay on the default queue (nobody consumes it then) and can be
+# counted there.
 BENCH_PLAN_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-plan"
 CELERY_TASK_ROUTES = {
     "bench.poll_due": {"queue": BENCH_PEER_QUEUE},
     "scheduling.plan_chunk": {"queue": BENCH_PLAN_QUEUE},
+    "scheduling.enqueue_range": {"queue": BENCH_PLAN_QUEUE},
 }
 CELERY_IMPORTS = ["bench.tasks"]
 # django-celery-beat stores its clocked times in UTC like everything else here.

@@ -3,8 +3,9 @@
 - `bench.post_hook`: the floor and the peers' unit of work: one POST to the receiver, none
   of Queue Loop's bookkeeping (no token, no claim, no delivery row).
 - planner fan-out timing: the planner scenario runs the app's own `scheduling.plan_chunk`
-  tasks; the task_prerun/task_postrun handlers below record when each chunk ran, in which
-  process, and what it returned (`bench:plan:done`), for the orchestrator's wall time.
+  and `scheduling.enqueue_range` tasks; the task_prerun/task_postrun handlers below record
+  when each ran, in which process, and what it returned (`bench:plan:done`), for the
+  orchestrator's wall time.
 - `bench.poll_due`: the minute poller peer, as cron-based schedulers work: every minute,
   take whatever is due from a table and send it.
 """
@@ -48,20 +49,23 @@ def post_hook(key: str, item: int, url: str) -> int:
 
 
 PLAN_CHUNK_TASK = "scheduling.plan_chunk"
+ENQUEUE_RANGE_TASK = "scheduling.enqueue_range"
+PLAN_TASKS = (PLAN_CHUNK_TASK, ENQUEUE_RANGE_TASK)
 _chunk_started: dict[str, float] = {}
 
 
 @task_prerun.connect
 def _plan_chunk_started(sender=None, task_id=None, **kwargs):
-    if getattr(sender, "name", None) == PLAN_CHUNK_TASK:
+    if getattr(sender, "name", None) in PLAN_TASKS:
         _chunk_started[task_id] = time.time()
 
 
 @task_postrun.connect
 def _plan_chunk_finished(sender=None, task_id=None, retval=None, **kwargs):
-    if getattr(sender, "name", None) != PLAN_CHUNK_TASK:
+    if getattr(sender, "name", None) not in PLAN_TASKS:
         return
     done = {
+        "task": sender.name,
         "started": _chunk_started.pop(task_id, None),
         "finished": time.time(),
         "pid": os.getpid(),
