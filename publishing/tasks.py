@@ -5,7 +5,12 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
-from publishing import services
+from publishing import providers, services
+
+# The worker imports this module when it starts: load the providers' SDKs now. Imported
+# lazily by the first delivery instead, they cost the first hot second ~1.5 s of CPU while
+# every other thread waited for the GIL (bench/README.md, "first_get_provider_seconds").
+providers.load_all()
 
 
 @shared_task(name="publishing.publish_timeslots", soft_time_limit=60, time_limit=90)

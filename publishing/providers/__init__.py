@@ -106,17 +106,24 @@ def validate_for(provider: Provider, text: str, account: SocialAccount | None = 
     return provider.validate(text)
 
 
-def get_provider(name: str) -> Provider:
+def load_all() -> dict[str, Provider]:
+    """Every provider by name. The modules are imported on first use, not with this package:
+    they pull in the networks' SDKs (atproto, Mastodon.py, twitter-text), ~1.5 s of CPU that
+    a web process showing a form need not pay. A worker calls this when it loads its tasks,
+    so no hot second pays it under the GIL (publishing/tasks.py)."""
     from publishing.providers import bluesky, mastodon, sandbox, webhook, x
 
-    providers = {
+    return {
         "bluesky": bluesky.provider,
         "mastodon": mastodon.provider,
         "sandbox": sandbox.provider,
         "webhook": webhook.provider,
         "x": x.provider,
     }
+
+
+def get_provider(name: str) -> Provider:
     try:
-        return providers[name]
+        return load_all()[name]
     except KeyError:
         raise ValueError(f"Unknown provider {name!r}") from None
