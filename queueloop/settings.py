@@ -243,6 +243,8 @@ PLANNER_BATCH_SIZE = env_int("PLANNER_BATCH_SIZE", 500, minimum=1)
 # Engine v2 (DESIGN §3-§4): slots per publish message (all due in one second), deliveries
 # per deliver_batch message, and provider calls one chunk makes at once.
 PUBLISH_BATCH_SIZE = env_int("PUBLISH_BATCH_SIZE", 200, minimum=1)
+# Publish batches one worker process claims at once (publishing/tasks.py says why).
+PUBLISH_CLAIMS_AT_ONCE = env_int("PUBLISH_CLAIMS_AT_ONCE", 1, minimum=1)
 DELIVER_BATCH_SIZE = env_int("DELIVER_BATCH_SIZE", 50, minimum=1)
 DELIVER_CONCURRENCY = env_int("DELIVER_CONCURRENCY", 16, minimum=1)
 # Network calls one worker process makes at once, over all its delivery tasks.
