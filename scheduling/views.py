@@ -16,6 +16,7 @@ from accounts.models import Notice, SocialAccount
 from accounts.views import SESSION_TZ, redirect_back, timezone_names, workspace_view
 from channels.forms import error_messages, timezone_choices
 from channels.models import Channel
+from publishing import problems
 from publishing import selectors as publishing_selectors
 from scheduling import rules, selectors, services
 from scheduling.forms import ScheduleForm, TimeslotMoveForm
@@ -46,6 +47,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "problem_slots": publishing_selectors.problem_slots(
             workspace=workspace, since=now - PROBLEM_WINDOW
         ),
+        "problem_deliveries": problems.problem_deliveries(workspace=workspace, now=now),
         "has_channels": Channel.objects.filter(workspace=workspace).exists(),
         "now": now,
     }

@@ -1,0 +1,32 @@
+"""The cockpit's pages (issues 13 and 14): problems, profile, API tokens, deleting.
+Included from queueloop/urls.py with one line."""
+
+from django.urls import path
+
+from publishing import problem_views
+
+urlpatterns = [
+    path(
+        "deliveries/<int:delivery_id>/retry-now/",
+        problem_views.delivery_retry_now,
+        name="delivery_retry_now",
+    ),
+    path(
+        "deliveries/<int:delivery_id>/give-up/",
+        problem_views.delivery_give_up,
+        name="delivery_give_up",
+    ),
+    path(
+        "deliveries/<int:delivery_id>/mark-sent/",
+        problem_views.delivery_mark_sent,
+        name="delivery_mark_sent",
+    ),
+    path(
+        "deliveries/<int:delivery_id>/mark-failed/",
+        problem_views.delivery_mark_failed,
+        name="delivery_mark_failed",
+    ),
+    path(
+        "deliveries/<int:delivery_id>/retry/", problem_views.delivery_retry, name="delivery_retry"
+    ),
+]
