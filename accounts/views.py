@@ -60,6 +60,7 @@ def workspace_view(view=None, *, viewers_may_post: bool = False):
         if request.method not in SAFE_METHODS and not request.can_edit and not viewers_may_post:
             raise PermissionDenied("Viewers can look but not change anything.")
         request.display_tz = display_timezone(request)
+        timezone.activate(request.display_tz)  # the middleware deactivates it after
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -70,8 +71,12 @@ def timezone_names() -> frozenset[str]:
 
 
 def display_timezone(request: HttpRequest) -> str:
-    """The zone for times that belong to no channel: the viewer's pick, else the first
-    channel's zone, else UTC."""
+    """The zone every time on the page is shown in: the person's own (profile, or the
+    browser's as first stored: accounts.zone_middleware), else the calendar's pick in this
+    session, else the first channel's zone, else UTC."""
+    own = getattr(request, "user_tz", None)
+    if own:
+        return own
     chosen = request.session.get(SESSION_TZ)
     if chosen and chosen in timezone_names():
         return chosen

@@ -3,9 +3,11 @@ Included from queueloop/urls.py with one line."""
 
 from django.urls import path
 
+from accounts import profile_views
 from publishing import problem_views
 
 urlpatterns = [
+    path("profile/", profile_views.profile, name="profile"),
     path(
         "deliveries/<int:delivery_id>/retry-now/",
         problem_views.delivery_retry_now,
