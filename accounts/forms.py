@@ -39,7 +39,14 @@ class SandboxAccountForm(forms.Form):
 
 
 class WebhookAccountForm(forms.Form):
-    handle = forms.SlugField(max_length=100, label="Name", help_text="How the account is shown.")
+    handle = forms.SlugField(
+        max_length=100,
+        label="Short name (letters, digits, dashes)",
+        help_text=(
+            "How the account is shown (as @name) and sent to your receiver as `account`, "
+            "such as team-chat."
+        ),
+    )
     url = forms.URLField(
         label="URL",
         max_length=500,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -132,6 +133,8 @@ def _accounts_context(request: HttpRequest) -> dict:
         "sandbox_form": SandboxAccountForm(workspace=request.workspace),
         "webhook_form": WebhookAccountForm(workspace=request.workspace),
         "problem_deliveries": problems.problem_deliveries(workspace=request.workspace, now=now),
+        # Sign in with X needs the operator's app (README, "X keys"); pasted keys do not.
+        "x_oauth_configured": bool(settings.X_CLIENT_ID),
     }
 
 

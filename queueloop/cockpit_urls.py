@@ -4,10 +4,12 @@ Included from queueloop/urls.py with one line."""
 from django.urls import path
 
 from accounts import profile_views
-from publishing import problem_views
+from publishing import problem_views, removal_views
 
 urlpatterns = [
     path("profile/", profile_views.profile, name="profile"),
+    path("channels/<int:channel_id>/delete/", removal_views.channel_delete, name="channel_delete"),
+    path("posts/<int:post_id>/delete/", removal_views.post_delete, name="post_delete"),
     path(
         "deliveries/<int:delivery_id>/retry-now/",
         problem_views.delivery_retry_now,
