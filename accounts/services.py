@@ -244,3 +244,25 @@ def profile_set_timezone(*, user_id: int, timezone_name: str, only_if_unset: boo
     if only_if_unset and profile.timezone:
         return False
     return bool(Profile.objects.filter(id=profile.id).update(timezone=timezone_name))
+
+
+# --- API tokens ------------------------------------------------------------------------------
+# DRF's authtoken: one token per person, sent as `Authorization: Token <key>`. The key is
+# shown once, when made; the page afterwards shows only its first characters.
+
+
+def api_token_create(*, user) -> str:
+    """A new key for the person, replacing any old one (which stops working at once)."""
+    from rest_framework.authtoken.models import Token
+
+    with transaction.atomic():
+        Token.objects.filter(user=user).delete()
+        return Token.objects.create(user=user).key
+
+
+def api_token_revoke(*, user) -> bool:
+    """Delete the person's key; False when there was none."""
+    from rest_framework.authtoken.models import Token
+
+    deleted, _ = Token.objects.filter(user=user).delete()
+    return bool(deleted)

@@ -3,11 +3,14 @@ Included from queueloop/urls.py with one line."""
 
 from django.urls import path
 
-from accounts import profile_views
+from accounts import profile_views, token_views
 from publishing import problem_views, removal_views
 
 urlpatterns = [
     path("profile/", profile_views.profile, name="profile"),
+    path("settings/tokens/", token_views.api_tokens, name="api_tokens"),
+    path("settings/tokens/new/", token_views.api_token_create, name="api_token_create"),
+    path("settings/tokens/revoke/", token_views.api_token_revoke, name="api_token_revoke"),
     path("channels/<int:channel_id>/delete/", removal_views.channel_delete, name="channel_delete"),
     path("posts/<int:post_id>/delete/", removal_views.post_delete, name="post_delete"),
     path(
