@@ -7,7 +7,9 @@ import datetime as dt
 import pytest
 import time_machine
 from django.contrib.messages import get_messages
+from django.db import connection
 from django.test import RequestFactory, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import Membership, Profile
@@ -145,7 +147,29 @@ def test_adding_an_account_whose_network_refuses_queued_posts_warns_and_names_th
     assert "Queued posts too long" in form
     with time_machine.travel(NOW, tick=False):
         detail = web.get(reverse("channel_detail", args=[channel.id])).content.decode()
-    assert "Will fail:" in detail
+        dashboard = web.get(reverse("dashboard")).content.decode()
+    assert "Will fail:" in detail and f"@{x.handle}" in detail
+    assert "Will fail:" in dashboard
+
+
+def _dashboard_queries(web) -> int:
+    with CaptureQueriesContext(connection) as ctx, time_machine.travel(NOW, tick=False):
+        assert web.get(reverse("dashboard")).status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_the_fit_check_on_the_dashboard_does_not_grow_with_channels(web, owner):
+    def channel_with_x(n):
+        channel = ChannelFactory(workspace=owner.workspace, name=f"#c{n}")
+        channel.accounts.add(XAccountFactory(workspace=owner.workspace, external_id=f"10{n}"))
+        ScheduleFactory(channel=channel)
+        QueueEntryFactory(channel=channel, post__text=LONG)
+
+    channel_with_x(0)
+    one = _dashboard_queries(web)
+    for n in range(1, 5):
+        channel_with_x(n)
+    assert _dashboard_queries(web) == one
 
 
 def test_no_warning_when_the_queue_fits(web, owner):
