@@ -239,3 +239,24 @@ def test_dashboard_queries_do_not_grow_with_problems(setup):
                 last_error="boom",
             )
     assert _dashboard_queries(setup["client"]) == few
+
+
+def test_accounts_page_queries_do_not_grow_with_problems(setup):
+    channel = setup["channel"]
+    _unconfirmed(channel)
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert setup["client"].get(reverse("account_list")).status_code == 200
+        return len(ctx.captured_queries)
+
+    few = count()
+    for n in range(4):
+        account = SocialAccountFactory(workspace=channel.workspace, handle=f"more{n}")
+        DeliveryFactory(
+            timeslot=TimeslotFactory(channel=channel, status=Timeslot.Status.FAILED),
+            account=account,
+            status="failed",
+            last_error="boom",
+        )
+    assert count() == few
