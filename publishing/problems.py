@@ -30,7 +30,7 @@ from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts.models import SocialAccount
+from accounts.models import SocialAccount, Workspace
 from channels import queue_rule
 from channels.models import QueueEntry
 from publishing.delivery import dispatch, planned_attempts
@@ -50,7 +50,9 @@ def _retrying_q() -> Q:
     return Q(status__in=[S.PENDING, S.SENDING], attempts__gt=0) & ~Q(last_error="")
 
 
-def problem_deliveries(*, workspace, now: dt.datetime, limit: int = 20) -> list[Delivery]:
+def problem_deliveries(
+    *, workspace: Workspace, now: dt.datetime, limit: int = 20
+) -> list[Delivery]:
     """Retrying (an attempt failed, another is coming), unconfirmed, and failed in the last
     week: one query, whatever their number. Each row gets `.kind` and, when retrying,
     `.gives_up_at` and `.max_attempts`."""
@@ -73,7 +75,7 @@ def problem_deliveries(*, workspace, now: dt.datetime, limit: int = 20) -> list[
     return rows
 
 
-def failing_accounts(*, workspace, since: dt.datetime) -> dict[int, dict]:
+def failing_accounts(*, workspace: Workspace, since: dt.datetime) -> dict[int, dict]:
     """account id → {"error", "at"} for each account whose latest attempt since `since`
     failed (retrying, failed or unconfirmed). One query, annotated per account."""
     latest = Delivery.objects.filter(
@@ -99,7 +101,7 @@ def failing_accounts(*, workspace, since: dt.datetime) -> dict[int, dict]:
 # --- Writes --------------------------------------------------------------------------------
 
 
-def _locked(workspace, delivery_id: int) -> Delivery:
+def _locked(workspace: Workspace, delivery_id: int) -> Delivery:
     """The delivery, locked, within the workspace (another workspace's id: DoesNotExist)."""
     return (
         Delivery.objects.select_for_update(of=("self",))
@@ -116,7 +118,9 @@ def _refuse(delivery: Delivery, wanted: str) -> ValidationError:
 
 
 @transaction.atomic
-def delivery_retry_now(*, workspace, delivery_id: int, now: dt.datetime | None = None) -> Delivery:
+def delivery_retry_now(
+    *, workspace: Workspace, delivery_id: int, now: dt.datetime | None = None
+) -> Delivery:
     """A delivery waiting for its next attempt is sent now instead."""
     now = now or timezone.now()
     d = _locked(workspace, delivery_id)
@@ -131,7 +135,7 @@ def delivery_retry_now(*, workspace, delivery_id: int, now: dt.datetime | None =
 
 @transaction.atomic
 def delivery_give_up(
-    *, workspace, delivery_id: int, user: str, now: dt.datetime | None = None
+    *, workspace: Workspace, delivery_id: int, user: str, now: dt.datetime | None = None
 ) -> Delivery:
     """A waiting delivery is failed for good (never sent: it is pending, not in a call)."""
     now = now or timezone.now()
@@ -146,7 +150,7 @@ def delivery_give_up(
 
 @transaction.atomic
 def delivery_mark_sent(
-    *, workspace, delivery_id: int, user: str, url: str = "", now: dt.datetime | None = None
+    *, workspace: Workspace, delivery_id: int, user: str, now: dt.datetime | None = None
 ) -> Delivery:
     """A person found the unconfirmed post on the network: it counts as sent."""
     now = now or timezone.now()
@@ -154,7 +158,7 @@ def delivery_mark_sent(
     if d.status != S.UNCONFIRMED:
         raise _refuse(d, "unconfirmed")
     Delivery.objects.filter(id=d.id, status=S.UNCONFIRMED).update(
-        status=S.SENT, sent_at=now, last_error=f"Marked sent by {user} after checking.", url=url
+        status=S.SENT, sent_at=now, last_error=f"Marked sent by {user} after checking."
     )
     _resettle(d.timeslot_id, now=now)
     return d
@@ -162,7 +166,7 @@ def delivery_mark_sent(
 
 @transaction.atomic
 def delivery_mark_failed(
-    *, workspace, delivery_id: int, user: str, now: dt.datetime | None = None
+    *, workspace: Workspace, delivery_id: int, user: str, now: dt.datetime | None = None
 ) -> Delivery:
     """A person checked: the unconfirmed post is not on the network. It counts as failed
     (and may then be retried: nothing went out)."""
@@ -178,7 +182,9 @@ def delivery_mark_failed(
 
 
 @transaction.atomic
-def delivery_retry(*, workspace, delivery_id: int, now: dt.datetime | None = None) -> Delivery:
+def delivery_retry(
+    *, workspace: Workspace, delivery_id: int, now: dt.datetime | None = None
+) -> Delivery:
     """A failed delivery goes again: its slot reopens (`publishing`) and settles anew when
     the attempt ends. A slot that had given its post back to the queue takes it again."""
     now = now or timezone.now()
