@@ -12,7 +12,7 @@ from django.test import RequestFactory, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from accounts.models import Membership, Profile
+from accounts.models import Membership, Profile, SocialAccount
 from channels.models import Channel, QueueEntry
 from posts.models import Post, word_preview
 from queueloop.urls import server_error
@@ -93,9 +93,11 @@ def test_the_webhook_name_says_what_it_is(web):
     assert "Short name (letters, digits, dashes)" in page
     r = web.post(
         reverse("account_add_webhook"),
-        {"handle": "Team chat!", "url": "https://hooks.example.com/x", "secret": "s" * 20},
+        {"handle": "Team chat!", "url": "https://203.0.113.5/hook", "secret": "s" * 20},
     )
     assert r.status_code == 400  # not a slug: a clear message, nothing saved
+    assert "letters, numbers, underscores or hyphens" in r.content.decode()
+    assert not SocialAccount.objects.filter(provider="webhook").exists()
 
 
 # --- Channels ---------------------------------------------------------------------------------
