@@ -11,6 +11,7 @@ from django.conf import settings
 from accounts.models import SocialAccount, Workspace
 from accounts.services import account_create_sandbox, account_create_webhook
 from queueloop import netguard
+from queueloop.zones import zone_choices
 
 
 def _unique_handle(form: forms.Form, workspace: Workspace, provider: str) -> str:
@@ -38,7 +39,14 @@ class SandboxAccountForm(forms.Form):
 
 
 class WebhookAccountForm(forms.Form):
-    handle = forms.SlugField(max_length=100, label="Name", help_text="How the account is shown.")
+    handle = forms.SlugField(
+        max_length=100,
+        label="Short name (letters, digits, dashes)",
+        help_text=(
+            "How the account is shown (as @name) and sent to your receiver as `account`, "
+            "such as team-chat."
+        ),
+    )
     url = forms.URLField(
         label="URL",
         max_length=500,
@@ -190,3 +198,17 @@ class BlueskyConnectForm(forms.Form):
 
     def clean_language(self) -> str:
         return _clean_language(self.cleaned_data["language"])
+
+
+class ProfileForm(forms.Form):
+    timezone = forms.ChoiceField(
+        label="Display time zone",
+        help_text=(
+            "Every time in Queue Loop is shown in this zone; a channel's own time is shown "
+            "beside it where its clock differs."
+        ),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["timezone"].choices = zone_choices()

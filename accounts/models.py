@@ -150,3 +150,16 @@ class Notice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.message[:60]}"
+
+
+class Profile(models.Model):
+    """One person's own settings, whatever the workspace: the zone every time in the UI is
+    shown in (empty until set; the browser's zone is stored on the first visit)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile"
+    )
+    timezone = models.CharField(max_length=64, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.timezone or 'no zone'})"

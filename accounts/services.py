@@ -13,8 +13,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from accounts.models import Membership, Notice, SocialAccount, Workspace
+from accounts.models import Membership, Notice, Profile, SocialAccount, Workspace
 from queueloop.celery import send_many
+from queueloop.zones import iana_zone_names
 
 log = logging.getLogger(__name__)
 
@@ -224,3 +225,44 @@ def account_connect(
             ]
         )
         return account
+
+
+# --- Profile -------------------------------------------------------------------------------
+
+
+def profile_set_timezone(*, user_id: int, timezone_name: str, only_if_unset: bool = False) -> bool:
+    """Store a person's display zone; False (nothing changed) for a name that is not an
+    IANA zone, or when `only_if_unset` and one is already stored (the browser's guess
+    never overrides a choice)."""
+    if timezone_name not in iana_zone_names():
+        return False
+    profile, created = Profile.objects.get_or_create(
+        user_id=user_id, defaults={"timezone": timezone_name}
+    )
+    if created:
+        return True
+    if only_if_unset and profile.timezone:
+        return False
+    return bool(Profile.objects.filter(id=profile.id).update(timezone=timezone_name))
+
+
+# --- API tokens ------------------------------------------------------------------------------
+# DRF's authtoken: one token per person, sent as `Authorization: Token <key>`. The key is
+# shown once, when made; the page afterwards shows only its first characters.
+
+
+def api_token_create(*, user) -> str:
+    """A new key for the person, replacing any old one (which stops working at once)."""
+    from rest_framework.authtoken.models import Token
+
+    with transaction.atomic():
+        Token.objects.filter(user=user).delete()
+        return Token.objects.create(user=user).key
+
+
+def api_token_revoke(*, user) -> bool:
+    """Delete the person's key; False when there was none."""
+    from rest_framework.authtoken.models import Token
+
+    deleted, _ = Token.objects.filter(user=user).delete()
+    return bool(deleted)

@@ -8,13 +8,16 @@ any state-changing request from a viewer with 403. Views then scope every lookup
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -26,6 +29,8 @@ from channels.models import Channel, iana_zone_names
 SESSION_WORKSPACE = "workspace_id"
 SESSION_TZ = "display_tz"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+# An account whose latest attempt in this window failed is marked on the Accounts page.
+FAILING_WINDOW = dt.timedelta(days=1)
 
 
 def workspace_view(view=None, *, viewers_may_post: bool = False):
@@ -56,6 +61,7 @@ def workspace_view(view=None, *, viewers_may_post: bool = False):
         if request.method not in SAFE_METHODS and not request.can_edit and not viewers_may_post:
             raise PermissionDenied("Viewers can look but not change anything.")
         request.display_tz = display_timezone(request)
+        timezone.activate(request.display_tz)  # the middleware deactivates it after
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -66,8 +72,12 @@ def timezone_names() -> frozenset[str]:
 
 
 def display_timezone(request: HttpRequest) -> str:
-    """The zone for times that belong to no channel: the viewer's pick, else the first
-    channel's zone, else UTC."""
+    """The zone every time on the page is shown in: the person's own (profile, or the
+    browser's as first stored: accounts.zone_middleware), else the calendar's pick in this
+    session, else the first channel's zone, else UTC."""
+    own = getattr(request, "user_tz", None)
+    if own:
+        return own
     chosen = request.session.get(SESSION_TZ)
     if chosen and chosen in timezone_names():
         return chosen
@@ -104,22 +114,33 @@ def workspace_switch(request: HttpRequest) -> HttpResponse:
     return redirect("dashboard")
 
 
-@workspace_view
-def account_list(request: HttpRequest) -> HttpResponse:
-    accounts = (
+def _accounts_context(request: HttpRequest) -> dict:
+    """The Accounts page: each account marked when its latest attempt failed, and the
+    deliveries that need a person (publishing reads, imported here: views sit on top)."""
+    from publishing import problems
+
+    now = timezone.now()
+    failing = problems.failing_accounts(workspace=request.workspace, since=now - FAILING_WINDOW)
+    accounts = list(
         SocialAccount.objects.filter(workspace=request.workspace)
         .prefetch_related("channels")
         .order_by("provider", "handle")
     )
-    return render(
-        request,
-        "accounts/account_list.html",
-        {
-            "accounts": accounts,
-            "sandbox_form": SandboxAccountForm(workspace=request.workspace),
-            "webhook_form": WebhookAccountForm(workspace=request.workspace),
-        },
-    )
+    for account in accounts:
+        account.failing = failing.get(account.id)
+    return {
+        "accounts": accounts,
+        "sandbox_form": SandboxAccountForm(workspace=request.workspace),
+        "webhook_form": WebhookAccountForm(workspace=request.workspace),
+        "problem_deliveries": problems.problem_deliveries(workspace=request.workspace, now=now),
+        # Sign in with X needs the operator's app (README, "X keys"); pasted keys do not.
+        "x_oauth_configured": bool(settings.X_CLIENT_ID),
+    }
+
+
+@workspace_view
+def account_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/account_list.html", _accounts_context(request))
 
 
 def _add_account(request: HttpRequest, form_class, label: str) -> HttpResponse:
@@ -128,14 +149,7 @@ def _add_account(request: HttpRequest, form_class, label: str) -> HttpResponse:
         account = form.save()
         messages.success(request, f"{label} account @{account.handle} added.")
         return redirect("account_list")
-    accounts = SocialAccount.objects.filter(workspace=request.workspace).prefetch_related(
-        "channels"
-    )
-    context = {
-        "accounts": accounts,
-        "sandbox_form": SandboxAccountForm(workspace=request.workspace),
-        "webhook_form": WebhookAccountForm(workspace=request.workspace),
-    }
+    context = _accounts_context(request)
     context["sandbox_form" if form_class is SandboxAccountForm else "webhook_form"] = form
     return render(request, "accounts/account_list.html", context, status=400)
 

@@ -1,21 +1,12 @@
 from __future__ import annotations
 
-import functools
 import zoneinfo
 
 from django.core.exceptions import ValidationError
 from django.db import models
 
 from queueloop.workspace_pin import WorkspacePinnedOnceLinked
-
-# Files in the zone database that are not zones a user could mean: "localtime" is the
-# server's own setting, the others are build artefacts.
-_NOT_ZONES = {"localtime", "posixrules", "Factory"}
-
-
-@functools.cache
-def iana_zone_names() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones() - _NOT_ZONES)
+from queueloop.zones import iana_zone_names  # the one list (profiles use it too)
 
 
 def validate_timezone(value: str) -> None:

@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from accounts.models import SocialAccount
 from accounts.views import redirect_back, workspace_view
 from channels.forms import ChannelForm, QueueMaxForm, QueueMoveForm, error_messages
 from channels.models import Channel, QueueEntry
@@ -19,6 +20,8 @@ from channels.services import (
     queue_entry_remove,
     queue_entry_set_max,
 )
+from posts.models import word_preview
+from publishing import fit
 from publishing import selectors as publishing_selectors
 from scheduling import rules, selectors
 from scheduling.services import channel_save
@@ -79,6 +82,9 @@ def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
     upcoming = selectors.upcoming_for_channel(
         channel=channel, now=now, limit=UPCOMING_MORE if more else UPCOMING_LIMIT
     )
+    misfits = fit.queue_misfits(channel=channel)
+    for slot in upcoming:
+        slot.misfit = misfits.get(slot.post.id) if slot.post else None
     schedules = list(channel.schedules.order_by("-is_active", "name"))
     for schedule in schedules:
         schedule.description = rules.describe(schedule.recurrence)
@@ -95,7 +101,13 @@ def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
 
 @workspace_view
 def channel_create(request: HttpRequest) -> HttpResponse:
-    form = ChannelForm(request.POST or None, workspace=request.workspace)
+    # A new channel starts in the creator's own display zone (one clock), not in the
+    # first zone of the alphabet.
+    form = ChannelForm(
+        request.POST or None,
+        workspace=request.workspace,
+        initial={"timezone": request.display_tz},
+    )
     if request.method == "POST" and form.is_valid():
         try:
             channel = form.save()
@@ -115,6 +127,7 @@ def channel_create(request: HttpRequest) -> HttpResponse:
 @workspace_view
 def channel_settings(request: HttpRequest, channel_id: int) -> HttpResponse:
     channel = _channel(request, channel_id)
+    before = set(channel.accounts.values_list("id", flat=True))
     form = ChannelForm(request.POST or None, instance=channel, workspace=request.workspace)
     if request.method == "POST" and form.is_valid():
         try:
@@ -123,13 +136,30 @@ def channel_settings(request: HttpRequest, channel_id: int) -> HttpResponse:
             pass
         else:
             messages.success(request, "Channel settings saved.")
+            added = [a for a in form.cleaned_data["accounts"] if a.id not in before]
+            _warn_misfits(request, channel, added)
             return redirect("channel_detail", channel.id)
+    channel = _channel(request, channel_id)
     return render(
         request,
         "channels/channel_form.html",
-        {"form": form, "channel": _channel(request, channel_id)},
+        {"form": form, "channel": channel, "misfits": fit.queue_misfits(channel=channel)},
         status=400 if form.errors else 200,
     )
+
+
+def _warn_misfits(request: HttpRequest, channel: Channel, added) -> None:
+    """Added accounts whose network refuses some queued posts: say which, before a slot
+    fails on them (the posts stay queued: the person shortens or removes them)."""
+    active = [a for a in added if a.status != SocialAccount.Status.DISABLED]
+    misfits = fit.queue_misfits(channel=channel, accounts=active) if active else {}
+    if misfits:
+        names = "; ".join(f"“{word_preview(m.post.text)}” ({m.message})" for m in misfits.values())
+        messages.warning(
+            request,
+            f"{len(misfits)} queued post(s) are too long for the account(s) you added and "
+            f"will fail there: {names}",
+        )
 
 
 @workspace_view

@@ -81,3 +81,15 @@ class PostImage(models.Model):
 
     def __str__(self) -> str:
         return f"Image {self.position + 1} of post {self.post_id}"
+
+
+PREVIEW_CHARS = 60
+
+
+def word_preview(text: str, limit: int = PREVIEW_CHARS) -> str:
+    """The text's start, cut at a word boundary, with an ellipsis when cut."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit + 1].rsplit(" ", 1)[0] if " " in text[: limit + 1] else text[:limit]
+    return cut.rstrip(" ,.;:\u2013-") + "…"

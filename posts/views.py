@@ -13,7 +13,7 @@ from accounts.views import redirect_back, workspace_view
 from channels.forms import error_messages
 from channels.models import Channel
 from posts.forms import PostForm
-from posts.models import Post
+from posts.models import Post, word_preview
 from publishing.compose import text_errors
 from publishing.providers.x import provider as x_provider
 from scheduling import selectors
@@ -30,6 +30,11 @@ def post_list(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()
     posts = selectors.posts_for_list(workspace=request.workspace, status=status, search=search)
     page = Paginator(posts, PAGE_SIZE).get_page(request.GET.get("page"))
+    for post in page.object_list:
+        # Share now offers the post's own channel first (the queue it is in), not the
+        # workspace's first channel.
+        entries = sorted(post.entries.all(), key=lambda e: not e.is_active)
+        post.share_channel_id = entries[0].channel_id if entries else None
     return render(
         request,
         "posts/post_list.html",
@@ -131,7 +136,7 @@ def post_share(request: HttpRequest, post_id: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(error_messages(exc)))
     else:
-        messages.success(request, f"Sharing “{post}” on {channel.name} now.")
+        messages.success(request, f"Sharing “{word_preview(post.text)}” on {channel.name} now.")
     return redirect_back(request, "post_list")
 
 

@@ -104,6 +104,18 @@ def _backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=min(300, 5 * 2 ** max(0, attempts - 1)))
 
 
+def planned_attempts(window: dt.timedelta) -> int:
+    """How many attempts the backoff fits in `window` (retries stop at MISSED_AFTER): the
+    "of N" the UI shows. A rate limit's reset time can make it fewer."""
+    attempts, elapsed = 1, dt.timedelta()
+    while attempts < 1000:
+        elapsed += _backoff(attempts)
+        if elapsed > window:
+            break
+        attempts += 1
+    return attempts
+
+
 def _call(provider: Provider, delivery: Delivery) -> _Result:
     """One provider call, its outcome classified (DESIGN §4)."""
     try:

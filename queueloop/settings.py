@@ -79,6 +79,8 @@ MIDDLEWARE = [
     "queueloop.middleware.RejectNulMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The signed-in person's display zone, active for the whole request (one clock).
+    "accounts.zone_middleware.DisplayZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: turns a locked-out login (any of them) into a 429 (accounts.auth).

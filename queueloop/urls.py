@@ -47,6 +47,7 @@ urlpatterns = [
         auth_views.PasswordResetCompleteView.as_view(),
         name="password_reset_complete",
     ),
+    path("", include("queueloop.cockpit_urls")),
     path("", scheduling_views.dashboard, name="dashboard"),
     path("calendar/", scheduling_views.calendar, name="calendar"),
     path("workspace/switch/", account_views.workspace_switch, name="workspace_switch"),

@@ -57,7 +57,11 @@ class UpcomingSlot:
     text: str = ""
     pinned: bool = False
     problem: str = ""
-    times_published: int = 0  # how often the post was published in this channel before
+    # The entry's count at this slot in the replay (it picks the variation's text)...
+    times_published: int = 0
+    # ...and how often the post really went out in this channel so far: the replay counts
+    # the coming slots before this one, which have not published anything yet.
+    published_before: int = 0
 
     @property
     def is_projected(self) -> bool:
@@ -165,6 +169,7 @@ def _simulate(
     """
     copies = [copy.copy(e) for e in entries]
     by_post = {e.post_id: e for e in copies}
+    real = {e.post_id: e.times_published for e in entries}
     for n, slot in enumerate(slots):
         at = slot.publish_at
         if channel.is_paused:
@@ -182,6 +187,7 @@ def _simulate(
             times = entry.times_published if entry else 0
             slot.text = queue_rule.text_for(post, times_published=times)
             slot.times_published = times
+            slot.published_before = real.get(post.id, 0)
             if entry is not None:
                 # A pinned publication counts in the loop, as in the publisher.
                 queue_rule.record_use(entry, mode=channel.mode, at=at)
@@ -192,6 +198,7 @@ def _simulate(
             continue
         post = entry.post
         slot.post, slot.times_published = post, entry.times_published
+        slot.published_before = real.get(post.id, 0)
         slot.text = queue_rule.text_for(post, times_published=entry.times_published)
         queue_rule.record_use(entry, mode=channel.mode, at=at)
     return slots

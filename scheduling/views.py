@@ -16,6 +16,7 @@ from accounts.models import Notice, SocialAccount
 from accounts.views import SESSION_TZ, redirect_back, timezone_names, workspace_view
 from channels.forms import error_messages, timezone_choices
 from channels.models import Channel
+from publishing import fit, problems
 from publishing import selectors as publishing_selectors
 from scheduling import rules, selectors, services
 from scheduling.forms import ScheduleForm, TimeslotMoveForm
@@ -30,8 +31,14 @@ CHANNEL_COLORS = 8  # app.css has .c0 ... .c7
 def dashboard(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     workspace = request.workspace
+    upcoming = selectors.upcoming_for_workspace(workspace=workspace, now=now, limit=8)
+    misfits = fit.queue_misfits_many(
+        channels=list({s.channel.id: s.channel for s in upcoming}.values())
+    )
+    for slot in upcoming:
+        slot.misfit = misfits.get(slot.channel.id, {}).get(slot.post.id) if slot.post else None
     context = {
-        "upcoming": selectors.upcoming_for_workspace(workspace=workspace, now=now, limit=8),
+        "upcoming": upcoming,
         "deliveries": publishing_selectors.recent_deliveries(workspace=workspace, limit=10),
         "notices": list(
             Notice.objects.filter(workspace=workspace, dismissed_at__isnull=True).order_by(
@@ -46,6 +53,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "problem_slots": publishing_selectors.problem_slots(
             workspace=workspace, since=now - PROBLEM_WINDOW
         ),
+        "problem_deliveries": problems.problem_deliveries(workspace=workspace, now=now),
         "has_channels": Channel.objects.filter(workspace=workspace).exists(),
         "now": now,
     }

@@ -168,6 +168,9 @@ def main_pages(demo) -> list[tuple[str, str]]:
         ("calendar (week)", "/calendar/"),
         ("accounts", "/accounts/"),
         ("sandbox timeline", f"/sandbox/{demo['account'].id}/"),
+        ("profile", "/profile/"),
+        ("API tokens", "/settings/tokens/"),
+        ("delete channel", f"/channels/{tech.id}/delete/"),
     ]
 
 

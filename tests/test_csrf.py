@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from tests.factories import (
     ChannelFactory,
+    DeliveryFactory,
     MembershipFactory,
     PostFactory,
     QueueEntryFactory,
@@ -97,6 +98,7 @@ def world():
         "account_id": SocialAccountFactory(workspace=ws).id,
         "notice_id": notice.id,
         "post_id": entry.post_id,
+        "delivery_id": DeliveryFactory(timeslot=slot, status="unconfirmed").id,
         # Password reset links: any value makes the page (an invalid link) answer.
         "uidb64": "MQ",
         "token": "set-password",

@@ -9,6 +9,7 @@ import pytest
 import recurrence
 import time_machine
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -744,6 +745,7 @@ def test_accounts_add_disable_enable_and_secret_never_shown(web, workspace, monk
     assert sandbox.status == "active"
 
 
+@override_settings(X_CLIENT_ID="client-123")  # without it, only pasting keys is offered
 def test_accounts_page_links_to_the_x_connect_flow(web, workspace):
     XAccountFactory(workspace=workspace, status="needs_reconnect")
     body = web.get(reverse("account_list")).content.decode()
