@@ -70,13 +70,15 @@ def calendar(request: HttpRequest) -> HttpResponse:
         view = "week"
     shown = grid.period(view, _chosen_day(request, today))
     start, end = shown.bounds(tz)
+    monday = shown.first - dt.timedelta(days=shown.first.weekday())
     slots = selectors.slots_between(workspace=request.workspace, start=start, end=end, now=now)
     grid.decorate(slots, tz=tz, now=now)
     channels = list(Channel.objects.filter(workspace=request.workspace).order_by("name"))
     context = {
         "view": view,
         "period": shown,
-        "days": [shown.first + dt.timedelta(days=i) for i in range(min(shown.days, 7))],
+        # The column heads: a week's days (a month's columns are Monday to Sunday too).
+        "days": [monday + dt.timedelta(days=i) for i in range(7)],
         "tz_name": tz_name,
         "timezones": timezone_choices(),
         "today": today,

@@ -102,6 +102,8 @@ def test_month_is_a_grid_of_weeks_with_blank_days_outside_the_month(web, channel
     assert response.status_code == 200
     assert "December 2026" in body
     assert body.count('<td class="cal-cell') == 31
+    heads = re.findall(r'<th scope="col"><abbr title="(\w+)">', body)
+    assert heads == ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
     assert body.count('<td class="cal-blank">') == 1 + 3  # Tue 1st; Thu 31st ends the grid
     # The past days (1-6) have rows but are not projected; 7-31 each have a 10:00 slot.
     assert body.count("status-projected") == 25

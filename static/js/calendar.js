@@ -109,7 +109,11 @@
     var column = Array.prototype.indexOf.call(row.children, here);
     var next = null;
     if (key === "ArrowLeft" || key === "ArrowRight") {
-      next = all[all.indexOf(here) + (key === "ArrowLeft" ? -1 : 1)] || null;
+      // A month's cells in document order are its days in order: Sunday steps to Monday.
+      // A week's row is one hour: left and right stay in it.
+      var line = grid().getAttribute("data-view") === "month" ? all : Array.prototype.slice.call(row.children);
+      next = line[line.indexOf(here) + (key === "ArrowLeft" ? -1 : 1)] || null;
+      if (next && !next.matches(".cal-cell[data-day]")) next = null;
     } else {
       var rowNext = key === "ArrowUp" ? row.previousElementSibling : row.nextElementSibling;
       next = rowNext ? rowNext.children[column] : null;
