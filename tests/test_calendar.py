@@ -189,9 +189,11 @@ def test_panel_of_a_planned_slot_has_move_cancel_and_post_forms(web, channel, sc
     )
     with time_machine.travel(NOW, tick=False):
         body = web.get(
-            reverse("calendar_slot", args=[f"t{slot.id}"]), {"tz": "Europe/Paris"}
+            reverse("calendar_slot", args=[f"t{slot.id}"]), {"tz": "Asia/Tokyo"}
         ).content.decode()
-    assert 'type="datetime-local"' in body and 'value="2026-12-07T12:00"' in body
+    # 11:00 UTC: the form in the calendar's zone, the channel's own time beside it.
+    assert 'type="datetime-local"' in body and 'value="2026-12-07T20:00"' in body
+    assert "12:00 CET in the channel's zone" in body
     assert reverse("calendar_slot_cancel", args=[f"t{slot.id}"]) in body
     assert reverse("calendar_slot_post", args=[f"t{slot.id}"]) in body
 
