@@ -39,6 +39,14 @@ def _zone(request: HttpRequest, source) -> tuple[str, zoneinfo.ZoneInfo]:
     return request.display_tz, zoneinfo.ZoneInfo(request.display_tz)
 
 
+def _write_zone(request: HttpRequest) -> tuple[str, zoneinfo.ZoneInfo] | None:
+    """The zone a posted time is read in; None for an unknown one (refused, not guessed)."""
+    name = request.POST.get("tz", "") or request.display_tz
+    if name not in timezone_names():
+        return None
+    return name, zoneinfo.ZoneInfo(name)
+
+
 def calendar_url(view: str, day: dt.date, tz_name: str) -> str:
     query = urlencode({"view": view, "start": day.isoformat(), "tz": tz_name})
     return f"{reverse('calendar')}?{query}"
@@ -220,7 +228,10 @@ def _describe(slot: Timeslot, tz: zoneinfo.ZoneInfo) -> str:
 @require_POST
 def calendar_slot_move(request: HttpRequest, key: str) -> HttpResponse:
     slot = _Slot(request, key)
-    tz_name, tz = _zone(request, request.POST)
+    zone = _write_zone(request)
+    if zone is None:
+        return _refused(request, slot, request.display_tz, "Unknown time zone.")
+    tz_name, tz = zone
     form = TimeslotMoveForm(request.POST, tz=tz)
     if not form.is_valid():
         return _refused(request, slot, tz_name, "Pick a new date and time.", move_form=form)

@@ -275,6 +275,7 @@ def test_giving_a_projected_slot_a_post_pins_it_and_back_to_the_queue(web, chann
     [
         ("move", {"publish_at": "not a time"}, "Pick a new date and time"),
         ("move", {"publish_at": "2026-12-01T10:00", "tz": "UTC"}, "in the past"),
+        ("move", {"publish_at": "2026-12-20T10:00", "tz": "Mars/Olympus"}, "Unknown time zone"),
         ("post", {"post": "999999"}, "Choose a post from the list"),
     ],
 )
