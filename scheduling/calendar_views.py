@@ -82,6 +82,9 @@ def calendar(request: HttpRequest) -> HttpResponse:
     slots = selectors.slots_between(workspace=request.workspace, start=start, end=end, now=now)
     grid.decorate(slots, tz=tz, now=now)
     channels = list(Channel.objects.filter(workspace=request.workspace).order_by("name"))
+    shows_today = shown.first <= today <= shown.last
+    # Switching week <-> month keeps today in view when it is shown.
+    anchor = today if shows_today else shown.first
     context = {
         "view": view,
         "period": shown,
@@ -96,9 +99,9 @@ def calendar(request: HttpRequest) -> HttpResponse:
         "prev_url": calendar_url(view, shown.prev, tz_name),
         "next_url": calendar_url(view, shown.next, tz_name),
         "today_url": calendar_url(view, today, tz_name),
-        "week_url": calendar_url("week", shown.first, tz_name),
-        "month_url": calendar_url("month", shown.first, tz_name),
-        "shows_today": shown.first <= today <= shown.last,
+        "week_url": calendar_url("week", anchor, tz_name),
+        "month_url": calendar_url("month", anchor, tz_name),
+        "shows_today": shows_today,
         "here": request.get_full_path(),
     }
     if view == "week":
@@ -213,9 +216,10 @@ def _done(request, slot: _Slot, tz_name: str, message: str) -> HttpResponse:
 
 
 def _refused(request, slot: _Slot, tz_name: str, problem: str, **forms) -> HttpResponse:
-    if _wants_json(request):
-        return JsonResponse({"ok": False, "error": problem}, status=400)
     messages.error(request, problem)
+    if _wants_json(request):
+        # calendar.js reloads the page either way: the message shows there, as an alert.
+        return JsonResponse({"ok": False, "error": problem}, status=400)
     return _panel(request, slot, tz_name, status=400, **forms)
 
 

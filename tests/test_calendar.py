@@ -108,6 +108,7 @@ def test_month_is_a_grid_of_weeks_with_blank_days_outside_the_month(web, channel
     # The past days (1-6) have rows but are not projected; 7-31 each have a 10:00 slot.
     assert body.count("status-projected") == 25
     assert "view=month&amp;start=2026-11-01" in body and "view=month&amp;start=2027-01-01" in body
+    assert "view=week&amp;start=2026-12-07" in body  # the switch to the week keeps today
 
 
 def test_a_dense_cell_folds_into_a_link_to_the_days_list(web, channel):
