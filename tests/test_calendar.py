@@ -394,3 +394,23 @@ def test_a_bad_prefill_is_ignored_and_a_bad_pin_zone_refused(web, channel):
         )
     assert response.status_code == 400
     assert not Post.objects.filter(text="x").exists()
+
+
+def test_planning_a_projection_the_planner_already_planned_returns_its_row(channel, schedule):
+    with time_machine.travel(FAR - dt.timedelta(hours=1), tick=False):
+        services.schedule_reconcile(schedule=schedule)  # the planner's row for FAR
+        planned = Timeslot.objects.get(schedule=schedule, planned_for=FAR)
+        again = services.projected_slot_plan(schedule=schedule, occurrence=FAR)
+    assert again.pk == planned.pk and not again.detached
+    assert Timeslot.objects.filter(schedule=schedule).count() == 1
+
+
+def test_a_pinned_only_slot_cannot_go_back_to_the_queue(web, channel):
+    post = PostFactory(workspace=channel.workspace)
+    slot = services.timeslot_pin(post=post, channel=channel, publish_at=NOW + dt.timedelta(days=2))
+    with time_machine.travel(NOW, tick=False):
+        response = web.post(reverse("calendar_slot_post", args=[f"t{slot.id}"]), {"post": ""})
+    assert response.status_code == 400
+    assert "cancel it instead" in response.content.decode()
+    slot.refresh_from_db()
+    assert slot.post == post
