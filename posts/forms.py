@@ -5,6 +5,7 @@ their ValidationError lands on the form with nothing saved."""
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -13,7 +14,7 @@ from django.utils import timezone
 
 from accounts.models import Workspace
 from channels.forms import error_messages
-from channels.models import Channel
+from channels.models import Channel, iana_zone_names
 from channels.services import post_queues_set
 from posts.models import MAX_TEXT, Post
 from publishing import compose as services
@@ -67,6 +68,9 @@ class PostForm(forms.Form):
         validators=[timebounds.validate_wall_time],
         help_text="Publish once at this time instead of joining the queue.",
     )
+    # Set by a calendar link (?pin_at=…&tz=…): the pin time is read in the calendar's zone,
+    # so the time clicked stays that time whichever channels are ticked.
+    pin_tz = forms.CharField(required=False, widget=forms.HiddenInput)
     expires_at = forms.DateTimeField(
         required=False,
         input_formats=DATETIME_LOCAL,
@@ -115,18 +119,32 @@ class PostForm(forms.Form):
         rows = max(MIN_VARIATION_ROWS, len(values) + (EXTRA_VARIATION_ROWS if values else 0))
         return values + [""] * (rows - len(values))
 
+    def pin_zone(self) -> str:
+        if hasattr(self, "cleaned_data"):
+            return self.cleaned_data.get("pin_tz", "")
+        return self.initial.get("pin_tz", "")
+
+    def clean_pin_tz(self) -> str:
+        name = self.cleaned_data["pin_tz"]
+        if name and name not in iana_zone_names():
+            raise ValidationError("Unknown time zone.")
+        return name
+
     def zone_name(self) -> str:
+        if self.pin_zone():
+            return self.pin_zone()
         channels = self.cleaned_data.get("channels") if hasattr(self, "cleaned_data") else None
         if channels is None:
             channels = self.initial.get("channels") or []
         zone = self._zone_for(channels)
         return str(zone) if zone is not dt.UTC else "UTC"
 
-    def _aware(self, value: dt.datetime | None) -> dt.datetime | None:
+    def _aware(self, value: dt.datetime | None, *, zone: str = "") -> dt.datetime | None:
         if value is None:
             return None
         # Read the datetime-local input as wall time in the first chosen channel's zone.
-        return localize(value.replace(tzinfo=None), self._zone_for(self.cleaned_data["channels"]))
+        tz = ZoneInfo(zone) if zone else self._zone_for(self.cleaned_data["channels"])
+        return localize(value.replace(tzinfo=None), tz)
 
     def clean(self) -> dict:
         data = super().clean()
@@ -144,7 +162,9 @@ class PostForm(forms.Form):
         if share_now and not channels:
             self.add_error("channels", "Choose the channel(s) to share the post to.")
             raise ValidationError("no channel")
-        publish_at = timezone.now() if share_now else self._aware(data.get("pin_at"))
+        publish_at = (
+            timezone.now() if share_now else self._aware(data.get("pin_at"), zone=self.pin_zone())
+        )
         try:
             with transaction.atomic():
                 if self.post is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -11,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.views import redirect_back, workspace_view
 from channels.forms import error_messages
-from channels.models import Channel
+from channels.models import Channel, iana_zone_names
 from posts.forms import PostForm
 from posts.models import Post, word_preview
 from publishing.compose import text_errors
@@ -74,6 +76,20 @@ def _saved_message(request, form: PostForm, post: Post, share_now: bool) -> None
         messages.success(request, "Saved. Assign it to a channel to publish it.")
 
 
+def _pin_prefill(request: HttpRequest) -> dict:
+    """A calendar's empty time links here with ?pin_at=2026-12-07T10:00&tz=Europe/Paris.
+
+    Unreadable values are ignored (the form starts empty), like unknown channel ids.
+    """
+    try:
+        # A wall time: the form reads it in the calendar's zone (pin_tz).
+        pin_at = dt.datetime.strptime(request.GET.get("pin_at", ""), "%Y-%m-%dT%H:%M")  # noqa: DTZ007
+    except ValueError:
+        return {}
+    zone = request.GET.get("tz", "")
+    return {"pin_at": pin_at, "pin_tz": zone if zone in iana_zone_names() else ""}
+
+
 @workspace_view
 def post_create(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
@@ -82,6 +98,7 @@ def post_create(request: HttpRequest) -> HttpResponse:
             # Ids from a link: anything that is not a number is ignored, not a 500.
             ids = [i for i in request.GET.getlist("channel") if i.isascii() and i.isdigit()]
             initial["channels"] = Channel.objects.filter(workspace=request.workspace, id__in=ids)
+        initial.update(_pin_prefill(request))
         return _compose_response(
             request, PostForm(workspace=request.workspace, initial=initial), None
         )

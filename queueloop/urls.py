@@ -49,7 +49,7 @@ urlpatterns = [
     ),
     path("", include("queueloop.cockpit_urls")),
     path("", scheduling_views.dashboard, name="dashboard"),
-    path("calendar/", scheduling_views.calendar, name="calendar"),
+    path("calendar/", include("scheduling.calendar_urls")),
     path("workspace/switch/", account_views.workspace_switch, name="workspace_switch"),
     path("notices/<int:notice_id>/dismiss/", account_views.notice_dismiss, name="notice_dismiss"),
     path("notices/dismiss-all/", account_views.notices_dismiss_all, name="notices_dismiss_all"),

@@ -14,6 +14,7 @@ import recurrence
 from django import forms
 from django.core.exceptions import ValidationError
 
+from posts.models import Post
 from queueloop import timebounds
 from scheduling import rules
 from scheduling.models import Schedule
@@ -221,3 +222,31 @@ class TimeslotMoveForm(forms.Form):
         value = self.cleaned_data["publish_at"]
         # USE_TZ makes the field attach the current zone (UTC): read it back as wall time.
         return localize(value.replace(tzinfo=None), self.tz)
+
+
+class SlotPostForm(forms.Form):
+    """The post a calendar slot publishes: a pinned post, or (empty) the queue's next one."""
+
+    post = forms.ModelChoiceField(
+        queryset=None,
+        required=False,
+        empty_label="The queue's next post",
+        label="Post",
+    )
+
+    # The list is a select, so it shows the newest posts only; older ones are pinned from
+    # their own page.
+    CHOICES = 200
+
+    def __init__(self, *args, workspace, **kwargs):
+        super().__init__(*args, **kwargs)
+        newest = (
+            Post.objects.filter(workspace=workspace)
+            .exclude(status=Post.Status.ARCHIVED)
+            .order_by("-created_at", "-id")
+            .values_list("id", flat=True)[: self.CHOICES]
+        )
+        self.fields["post"].queryset = Post.objects.filter(id__in=list(newest)).order_by(
+            "-created_at", "-id"
+        )
+        self.fields["post"].label_from_instance = lambda p: p.text[:80]

@@ -264,6 +264,78 @@ def timeslot_cancel(
     return timeslot
 
 
+REASON_NO_SUCH_OCCURRENCE = "The schedule no longer has a slot at that time: reload the calendar."
+
+
+@transaction.atomic
+def projected_slot_plan(
+    *, schedule: Schedule, occurrence: dt.datetime, now: dt.datetime | None = None
+) -> Timeslot:
+    """Plan one projected occurrence now, so a user can act on a slot beyond the planner's
+    window (the calendar shows those from the rule; they have no row yet).
+
+    The row is detached: the user is about to change it, and a detached slot is one the
+    planner and schedule_reconcile leave alone. It keeps `planned_for`, so the planner
+    (keyed on schedule and occurrence) never plans that occurrence a second time. If the
+    planner got there first, its row is returned as it is.
+    """
+    now = now or timezone.now()
+    _check_time(occurrence, now=now)
+    channel = schedule.channel
+    if not schedule.is_active or channel.is_paused:
+        raise ValidationError("The schedule or its channel is off: this slot will not happen.")
+    expected = rules.occurrences(
+        schedule.recurrence,
+        tz=channel.tz,
+        starts_on=schedule.starts_on,
+        start=occurrence,
+        end=occurrence + dt.timedelta(seconds=1),
+    )
+    if occurrence not in expected:
+        raise ValidationError(REASON_NO_SUCH_OCCURRENCE)
+    try:
+        with transaction.atomic():
+            slot, created = Timeslot.objects.get_or_create(
+                schedule=schedule,
+                planned_for=occurrence,
+                defaults={"channel": channel, "publish_at": occurrence, "detached": True},
+            )
+    except IntegrityError:
+        # A slot of this schedule was moved to exactly this instant.
+        raise ValidationError("This schedule already has a slot at that time.") from None
+    if created:
+        _message_if_near(slot, now=now)
+    return slot
+
+
+def timeslot_set_post(
+    *, timeslot: Timeslot, post: Post | None, now: dt.datetime | None = None
+) -> Timeslot:
+    """Pin `post` to a coming slot, or (None) give a schedule's slot back to the queue.
+
+    The publisher reads the slot's post when it claims the slot, so the message already
+    queued stays valid: no token change. A schedule's slot becomes detached, so a later
+    schedule edit does not cancel a post the user placed there by hand.
+    """
+    now = now or timezone.now()
+    if post is None and timeslot.schedule_id is None:
+        raise ValidationError("This slot exists only for its pinned post: cancel it instead.")
+    if post is not None:
+        if post.workspace_id != timeslot.channel.workspace_id:
+            raise ValidationError("The post and the channel belong to different workspaces.")
+        if post.status == Post.Status.ARCHIVED:
+            raise ValidationError("An archived post cannot be scheduled.")
+    changed = Timeslot.objects.filter(pk=timeslot.pk, status=Timeslot.Status.SCHEDULED).update(
+        post=post,
+        detached=timeslot.detached or timeslot.schedule_id is not None,
+        updated_at=now,
+    )
+    if not changed:
+        raise ValidationError("This slot is already publishing or finished; it cannot change.")
+    timeslot.refresh_from_db()
+    return timeslot
+
+
 # --- Watchdog ----------------------------------------------------------------------------
 
 

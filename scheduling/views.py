@@ -1,9 +1,8 @@
-"""Dashboard, week calendar, the schedule editor, and moving/canceling single slots."""
+"""Dashboard, the schedule editor, and moving/canceling single slots."""
 
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -13,8 +12,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.models import Notice, SocialAccount
-from accounts.views import SESSION_TZ, redirect_back, timezone_names, workspace_view
-from channels.forms import error_messages, timezone_choices
+from accounts.views import redirect_back, workspace_view
+from channels.forms import error_messages
 from channels.models import Channel
 from publishing import fit, problems
 from publishing import selectors as publishing_selectors
@@ -24,7 +23,6 @@ from scheduling.models import Schedule, Timeslot
 
 PROBLEM_WINDOW = dt.timedelta(days=7)
 PREVIEW_COUNT = 6
-CHANNEL_COLORS = 8  # app.css has .c0 ... .c7
 
 
 @workspace_view
@@ -58,71 +56,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "now": now,
     }
     return render(request, "scheduling/dashboard.html", context)
-
-
-# --- Calendar ------------------------------------------------------------------------------
-
-
-def _week_monday(value: str, today: dt.date) -> tuple[dt.date, bool]:
-    """The Monday of an ISO week like "2026-W48"; (this week's Monday, False) if unreadable."""
-    try:
-        year, week = value.upper().split("-W")
-        # The calendar shows a week around its dates in local time: years near 1 or 9999
-        # would overflow, and nothing is scheduled outside this range anyway.
-        if not 2000 <= int(year) <= today.year + 10:
-            raise ValueError(year)
-        return dt.date.fromisocalendar(int(year), int(week), 1), True
-    except ValueError:
-        return today - dt.timedelta(days=today.weekday()), not value
-
-
-def _iso_week(day: dt.date) -> str:
-    year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}"
-
-
-@workspace_view
-def calendar(request: HttpRequest) -> HttpResponse:
-    tz_name = request.GET.get("tz", "")
-    if tz_name and tz_name in timezone_names():
-        request.session[SESSION_TZ] = tz_name
-    else:
-        if tz_name:
-            messages.error(request, f"Unknown time zone “{tz_name}”.")
-        tz_name = request.display_tz
-    tz = zoneinfo.ZoneInfo(tz_name)
-    now = timezone.now()
-    today = now.astimezone(tz).date()
-    monday, ok = _week_monday(request.GET.get("week", ""), today)
-    if not ok:
-        messages.error(request, "Weeks look like 2026-W48; showing this week.")
-    days = [monday + dt.timedelta(days=i) for i in range(7)]
-    # Local midnights, so a DST week has its real 167 or 169 hours.
-    start = dt.datetime.combine(monday, dt.time(), tzinfo=tz).astimezone(dt.UTC)
-    end = dt.datetime.combine(monday + dt.timedelta(days=7), dt.time(), tzinfo=tz)
-    slots = selectors.slots_between(
-        workspace=request.workspace, start=start, end=end.astimezone(dt.UTC), now=now
-    )
-    channels = list(Channel.objects.filter(workspace=request.workspace).order_by("name"))
-    colors = {c.id: i % CHANNEL_COLORS for i, c in enumerate(channels)}
-    by_day: dict[dt.date, list] = {day: [] for day in days}
-    for slot in slots:
-        slot.color = colors.get(slot.channel.id, 0)
-        by_day.setdefault(slot.publish_at.astimezone(tz).date(), []).append(slot)
-    context = {
-        "days": [(day, by_day[day]) for day in days],
-        "tz_name": tz_name,
-        "timezones": timezone_choices(),
-        "week": _iso_week(monday),
-        "prev_week": _iso_week(monday - dt.timedelta(days=7)),
-        "next_week": _iso_week(monday + dt.timedelta(days=7)),
-        "this_week": _iso_week(today),
-        "today": today,
-        "now": now,
-        "slot_count": len(slots),
-        "channels": [(c, colors[c.id]) for c in channels],
-    }
-    return render(request, "scheduling/calendar.html", context)
 
 
 # --- Schedules -----------------------------------------------------------------------------

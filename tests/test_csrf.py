@@ -7,6 +7,7 @@ anyone remembering to add it here.
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.apps import apps
@@ -95,6 +96,7 @@ def world():
         "entry_id": entry.id,
         "schedule_id": schedule.id,
         "timeslot_id": slot.id,
+        "key": f"t{slot.id}",  # a calendar slot key (scheduling/calendar_urls.py)
         "account_id": SocialAccountFactory(workspace=ws).id,
         "notice_id": notice.id,
         "post_id": entry.post_id,
@@ -109,7 +111,7 @@ def world():
 def fill(route: str, ids: dict) -> str:
     path = "/" + route
     for name, value in ids.items():
-        path = path.replace(f"<int:{name}>", str(value)).replace(f"<{name}>", str(value))
+        path = re.sub(rf"<(?:\w+:)?{name}>", str(value), path)
     assert "<" not in path, f"no test object for a parameter of {route}"
     return path
 

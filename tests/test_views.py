@@ -795,5 +795,8 @@ def test_calendar_week_shows_slots_in_the_chosen_zone(web, world):
         bad = web.get(reverse("calendar"), {"week": "nonsense"})
     assert "01:30" in berlin  # Thursday 01:30 CEST
     assert "08:30" in tokyo
-    assert 'href="?week=2026-W22' in tokyo and 'href="?week=2026-W24' in tokyo
+    assert "start=2026-05-25&amp;tz=Asia%2FTokyo" in tokyo  # previous week, same zone
+    assert "start=2026-06-08&amp;tz=Asia%2FTokyo" in tokyo
+    # The zone is the calendar's query parameter: no other page's zone changed.
+    assert "display_tz" not in web.session
     assert bad.status_code == 200 and "Weeks look like" in bad.content.decode()

@@ -1,0 +1,199 @@
+"""The calendar's shapes: which days a week, month or day view covers, and how its slots are
+laid out in cells. Pure functions over scheduling.selectors.UpcomingSlot lists (no queries),
+so the views stay thin and the grid's query count never depends on the slots.
+
+A slot is named by a key that works whether it has a row or is only projected from a rule:
+"t<timeslot id>" for a row, "p<schedule id>-<unix seconds>" for a projection (the instant is
+the rule occurrence itself, which is how the planner would name it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zoneinfo
+from dataclasses import dataclass, field
+
+from scheduling.selectors import UpcomingSlot
+
+VIEWS = ("week", "month", "day")
+# Slots shown in one cell before "+N more": a 5-minute schedule has 12 an hour, 288 a day.
+WEEK_CELL_MAX = 2
+MONTH_CELL_MAX = 3
+CHANNEL_COLORS = 8  # app.css: --chan-0 ... --chan-7 (.c0 ... .c7)
+KEY_RE = re.compile(r"^(?:t(?P<timeslot>\d{1,18})|p(?P<schedule>\d{1,18})-(?P<at>\d{1,12}))$")
+
+
+def channel_color(channel_id: int) -> int:
+    """A stable palette index per channel: the same colour on every page and every day,
+    whatever channels are added or renamed (channels have no colour field)."""
+    return channel_id % CHANNEL_COLORS
+
+
+def slot_key(slot: UpcomingSlot) -> str:
+    if slot.timeslot is not None:
+        return f"t{slot.timeslot.id}"
+    return f"p{slot.schedule.id}-{int(slot.publish_at.timestamp())}"
+
+
+@dataclass(frozen=True)
+class ParsedKey:
+    timeslot_id: int | None = None
+    schedule_id: int | None = None
+    occurrence: dt.datetime | None = None
+
+
+def parse_key(key: str) -> ParsedKey | None:
+    match = KEY_RE.match(key)
+    if not match:
+        return None
+    if match["timeslot"]:
+        return ParsedKey(timeslot_id=int(match["timeslot"]))
+    try:
+        at = dt.datetime.fromtimestamp(int(match["at"]), tz=dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return ParsedKey(schedule_id=int(match["schedule"]), occurrence=at)
+
+
+# --- Which days ------------------------------------------------------------------------
+
+
+def parse_start(value: str, *, today: dt.date) -> dt.date | None:
+    """ "2026-12-07" → that date; None if unreadable or out of the calendar's range."""
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        return None
+    # Local midnights around years 1 or 9999 would overflow; nothing is scheduled there.
+    return day if 2000 <= day.year <= today.year + 10 else None
+
+
+def parse_iso_week(value: str, *, today: dt.date) -> dt.date | None:
+    """The Monday of "2026-W48" (the old calendar's links), None if unreadable."""
+    try:
+        year, week = value.upper().split("-W")
+        if not 2000 <= int(year) <= today.year + 10:
+            return None
+        return dt.date.fromisocalendar(int(year), int(week), 1)
+    except ValueError:
+        return None
+
+
+@dataclass
+class Period:
+    view: str
+    first: dt.date  # the first day shown
+    days: int  # how many days
+    prev: dt.date
+    next: dt.date
+
+    @property
+    def last(self) -> dt.date:
+        return self.first + dt.timedelta(days=self.days - 1)
+
+    def bounds(self, tz: zoneinfo.ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+        """[start, end) in UTC from local midnights, so a DST week has its 167 or 169 hours."""
+        start = dt.datetime.combine(self.first, dt.time(), tzinfo=tz)
+        end = dt.datetime.combine(self.first + dt.timedelta(days=self.days), dt.time(), tzinfo=tz)
+        return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+
+
+def period(view: str, day: dt.date) -> Period:
+    if view == "month":
+        first = day.replace(day=1)
+        following = (first + dt.timedelta(days=32)).replace(day=1)
+        previous = (first - dt.timedelta(days=1)).replace(day=1)
+        return Period(view, first, (following - first).days, previous, following)
+    if view == "day":
+        return Period(view, day, 1, day - dt.timedelta(days=1), day + dt.timedelta(days=1))
+    monday = day - dt.timedelta(days=day.weekday())
+    week = dt.timedelta(days=7)
+    return Period("week", monday, 7, monday - week, monday + week)
+
+
+# --- Cells -----------------------------------------------------------------------------
+
+
+STATUS_LABELS = {
+    "projected": "Projected",
+    "scheduled": "Scheduled",
+}
+
+
+def decorate(slots: list[UpcomingSlot], *, tz: zoneinfo.ZoneInfo, now: dt.datetime) -> None:
+    """Give each slot what the template shows: key, colour, local time, status, editability."""
+    for slot in slots:
+        slot.key = slot_key(slot)
+        slot.color = channel_color(slot.channel.id)
+        slot.local = slot.publish_at.astimezone(tz)
+        if slot.timeslot is None:
+            slot.status, slot.status_label = "projected", STATUS_LABELS["projected"]
+        else:
+            slot.status = slot.timeslot.status
+            slot.status_label = slot.timeslot.get_status_display()
+        slot.editable = slot.status in ("projected", "scheduled") and slot.publish_at > now
+        slot.shown_text = slot.text or (slot.post.text if slot.post else "")
+
+
+@dataclass
+class Cell:
+    day: dt.date
+    hour: int | None = None  # None in a month or day view
+    slots: list[UpcomingSlot] = field(default_factory=list)
+    total: int = 0
+    is_today: bool = False
+    is_past: bool = False
+
+    @property
+    def more(self) -> int:
+        return self.total - len(self.slots)
+
+    @property
+    def wall(self) -> str:
+        """The cell's local start as a datetime-local value (what the compose link pins)."""
+        return f"{self.day.isoformat()}T{self.hour or 0:02d}:00"
+
+
+def week_rows(
+    slots: list[UpcomingSlot], *, first: dt.date, today: dt.date, now_local: dt.datetime
+) -> list[tuple[int, list[Cell]]]:
+    """24 rows (local hours) of 7 cells; a cell keeps its first WEEK_CELL_MAX slots."""
+    days = [first + dt.timedelta(days=i) for i in range(7)]
+    grid = {(d, h): Cell(d, h, is_today=d == today) for d in days for h in range(24)}
+    for slot in slots:
+        cell = grid.get((slot.local.date(), slot.local.hour))
+        if cell is None:
+            continue
+        cell.total += 1
+        if len(cell.slots) < WEEK_CELL_MAX:
+            cell.slots.append(slot)
+    for (day, hour), cell in grid.items():
+        cell.is_past = (day, hour) < (now_local.date(), now_local.hour)
+    return [(h, [grid[(d, h)] for d in days]) for h in range(24)]
+
+
+def month_weeks(
+    slots: list[UpcomingSlot], *, first: dt.date, days: int, today: dt.date
+) -> list[list[Cell | None]]:
+    """Monday-first weeks of the month's days; days outside the month are None (blank)."""
+    cells = {first + dt.timedelta(days=i): Cell(first + dt.timedelta(days=i)) for i in range(days)}
+    for slot in slots:
+        cell = cells.get(slot.local.date())
+        if cell is None:
+            continue
+        cell.total += 1
+        if len(cell.slots) < MONTH_CELL_MAX:
+            cell.slots.append(slot)
+    for day, cell in cells.items():
+        cell.is_today, cell.is_past = day == today, day < today
+    row: list[Cell | None] = [None] * first.weekday()
+    weeks = []
+    for cell in cells.values():
+        row.append(cell)
+        if len(row) == 7:
+            weeks.append(row)
+            row = []
+    if row:
+        weeks.append(row + [None] * (7 - len(row)))
+    return weeks

@@ -1,0 +1,281 @@
+"""The calendar: week (hours x days), month and day views in a chosen zone, and a slot's panel
+(move, cancel, change its post), for planned slots and for ones still projected from a rule.
+
+The zone is a query parameter (?tz=), never stored: choosing one here changes no other
+page. Shapes live in scheduling/calendar_grid.py, writes in scheduling/services.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from accounts.views import timezone_names, workspace_view
+from channels.forms import error_messages, timezone_choices
+from channels.models import Channel
+from posts.models import Post
+from scheduling import calendar_grid as grid
+from scheduling import selectors, services
+from scheduling.forms import SlotPostForm, TimeslotMoveForm
+from scheduling.models import Schedule, Timeslot
+
+
+def _zone(request: HttpRequest, source) -> tuple[str, zoneinfo.ZoneInfo]:
+    name = source.get("tz", "")
+    if name and name in timezone_names():
+        return name, zoneinfo.ZoneInfo(name)
+    if name:
+        messages.error(request, f"Unknown time zone “{name}”.")
+    return request.display_tz, zoneinfo.ZoneInfo(request.display_tz)
+
+
+def _write_zone(request: HttpRequest) -> tuple[str, zoneinfo.ZoneInfo] | None:
+    """The zone a posted time is read in; None for an unknown one (refused, not guessed)."""
+    name = request.POST.get("tz", "") or request.display_tz
+    if name not in timezone_names():
+        return None
+    return name, zoneinfo.ZoneInfo(name)
+
+
+def calendar_url(view: str, day: dt.date, tz_name: str) -> str:
+    query = urlencode({"view": view, "start": day.isoformat(), "tz": tz_name})
+    return f"{reverse('calendar')}?{query}"
+
+
+def _chosen_day(request: HttpRequest, today: dt.date) -> dt.date:
+    if "start" in request.GET:
+        day = grid.parse_start(request.GET["start"], today=today)
+        if day is None:
+            messages.error(request, "Dates look like 2026-12-07; showing today.")
+        return day or today
+    if "week" in request.GET:  # links to the old week-only calendar
+        day = grid.parse_iso_week(request.GET["week"], today=today)
+        if day is None:
+            messages.error(request, "Weeks look like 2026-W48; showing this week.")
+        return day or today
+    return today
+
+
+@workspace_view
+def calendar(request: HttpRequest) -> HttpResponse:
+    tz_name, tz = _zone(request, request.GET)
+    now = timezone.now()
+    now_local = now.astimezone(tz)
+    today = now_local.date()
+    view = request.GET.get("view", "week")
+    if view not in grid.VIEWS:
+        messages.error(request, "Views are week, month or day; showing the week.")
+        view = "week"
+    shown = grid.period(view, _chosen_day(request, today))
+    start, end = shown.bounds(tz)
+    monday = shown.first - dt.timedelta(days=shown.first.weekday())
+    slots = selectors.slots_between(workspace=request.workspace, start=start, end=end, now=now)
+    grid.decorate(slots, tz=tz, now=now)
+    channels = list(Channel.objects.filter(workspace=request.workspace).order_by("name"))
+    shows_today = shown.first <= today <= shown.last
+    # Switching week <-> month keeps today in view when it is shown.
+    anchor = today if shows_today else shown.first
+    context = {
+        "view": view,
+        "period": shown,
+        # The column heads: a week's days (a month's columns are Monday to Sunday too).
+        "days": [monday + dt.timedelta(days=i) for i in range(7)],
+        "tz_name": tz_name,
+        "timezones": timezone_choices(),
+        "today": today,
+        "now": now,
+        "slot_count": len(slots),
+        "channels": [(c, grid.channel_color(c.id)) for c in channels],
+        "prev_url": calendar_url(view, shown.prev, tz_name),
+        "next_url": calendar_url(view, shown.next, tz_name),
+        "today_url": calendar_url(view, today, tz_name),
+        "week_url": calendar_url("week", anchor, tz_name),
+        "month_url": calendar_url("month", anchor, tz_name),
+        "shows_today": shows_today,
+        "here": request.get_full_path(),
+    }
+    if view == "week":
+        context["rows"] = grid.week_rows(slots, first=shown.first, today=today, now_local=now_local)
+    elif view == "month":
+        context["weeks"] = grid.month_weeks(slots, first=shown.first, days=shown.days, today=today)
+    else:
+        context["slots"] = slots
+    return render(request, "scheduling/calendar.html", context)
+
+
+# --- One slot ------------------------------------------------------------------------------
+
+
+class _Slot:
+    """A slot of the calendar by its key: a row, or a rule occurrence with no row yet."""
+
+    def __init__(self, request: HttpRequest, key: str):
+        parsed = grid.parse_key(key)
+        if parsed is None:
+            raise Http404("No such slot.")
+        self.key = key
+        self.timeslot: Timeslot | None = None
+        self.schedule: Schedule | None = None
+        self.occurrence = parsed.occurrence
+        if parsed.timeslot_id is not None:
+            self.timeslot = get_object_or_404(
+                Timeslot.objects.select_related("channel", "post", "schedule", "published_post"),
+                id=parsed.timeslot_id,
+                channel__workspace=request.workspace,
+            )
+            self.channel = self.timeslot.channel
+        else:
+            self.schedule = get_object_or_404(
+                Schedule.objects.select_related("channel"),
+                id=parsed.schedule_id,
+                channel__workspace=request.workspace,
+            )
+            self.channel = self.schedule.channel
+
+    @property
+    def publish_at(self) -> dt.datetime:
+        return self.timeslot.publish_at if self.timeslot else self.occurrence
+
+    @property
+    def status(self) -> str:
+        return self.timeslot.status if self.timeslot else "projected"
+
+    @property
+    def editable(self) -> bool:
+        return self.status in ("projected", "scheduled") and self.publish_at > timezone.now()
+
+    def for_write(self) -> Timeslot:
+        """The row to act on, planning a projected occurrence first (detached)."""
+        if self.timeslot is None:
+            self.timeslot = services.projected_slot_plan(
+                schedule=self.schedule, occurrence=self.occurrence
+            )
+        return self.timeslot
+
+
+def _back(request: HttpRequest, tz_name: str, slot: _Slot) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    # Only our own calendar pages: the panel links back to where the user came from.
+    if target.startswith(reverse("calendar")) and "//" not in target:
+        return target
+    return calendar_url(
+        "week", slot.publish_at.astimezone(zoneinfo.ZoneInfo(tz_name)).date(), tz_name
+    )
+
+
+def _panel(request, slot: _Slot, tz_name: str, *, move_form=None, post_form=None, status=200):
+    tz = zoneinfo.ZoneInfo(tz_name)
+    local = slot.publish_at.astimezone(tz)
+    if move_form is None:
+        move_form = TimeslotMoveForm(
+            tz=tz, initial={"publish_at": local.replace(tzinfo=None, second=0)}
+        )
+    if post_form is None:
+        current = slot.timeslot.post_id if slot.timeslot else None
+        post_form = SlotPostForm(workspace=request.workspace, initial={"post": current})
+    context = {
+        "slot": slot,
+        "local": local,
+        "channel_local": slot.publish_at.astimezone(slot.channel.tz),
+        "tz_name": tz_name,
+        "move_form": move_form,
+        "post_form": post_form,
+        "back": _back(request, tz_name, slot),
+    }
+    return render(request, "scheduling/calendar_slot.html", context, status=status)
+
+
+@workspace_view
+def calendar_slot(request: HttpRequest, key: str) -> HttpResponse:
+    slot = _Slot(request, key)
+    tz_name, _ = _zone(request, request.GET)
+    return _panel(request, slot, tz_name)
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _done(request, slot: _Slot, tz_name: str, message: str) -> HttpResponse:
+    messages.success(request, message)
+    if _wants_json(request):
+        # The key the slot has now (a projected one was planned): calendar.js refocuses it.
+        key = f"t{slot.timeslot.id}" if slot.timeslot else slot.key
+        return JsonResponse({"ok": True, "message": message, "key": key})
+    return redirect(_back(request, tz_name, slot))
+
+
+def _refused(request, slot: _Slot, tz_name: str, problem: str, **forms) -> HttpResponse:
+    messages.error(request, problem)
+    if _wants_json(request):
+        # calendar.js reloads the page either way: the message shows there, as an alert.
+        return JsonResponse({"ok": False, "error": problem}, status=400)
+    return _panel(request, slot, tz_name, status=400, **forms)
+
+
+def _describe(slot: Timeslot, tz: zoneinfo.ZoneInfo) -> str:
+    local = slot.publish_at.astimezone(tz)
+    return f"{local:%a %d %b %H:%M} {local.tzname()}"
+
+
+@workspace_view
+@require_POST
+def calendar_slot_move(request: HttpRequest, key: str) -> HttpResponse:
+    slot = _Slot(request, key)
+    zone = _write_zone(request)
+    if zone is None:
+        return _refused(request, slot, request.display_tz, "Unknown time zone.")
+    tz_name, tz = zone
+    form = TimeslotMoveForm(request.POST, tz=tz)
+    if not form.is_valid():
+        return _refused(request, slot, tz_name, "Pick a new date and time.", move_form=form)
+    try:
+        # Planning a projected slot and moving it succeed or fail together.
+        with transaction.atomic():
+            moved = services.timeslot_reschedule(
+                timeslot=slot.for_write(), publish_at=form.cleaned_data["publish_at"]
+            )
+    except ValidationError as exc:
+        return _refused(request, slot, tz_name, " ".join(error_messages(exc)), move_form=form)
+    return _done(request, slot, tz_name, f"Slot moved to {_describe(moved, tz)}.")
+
+
+@workspace_view
+@require_POST
+def calendar_slot_cancel(request: HttpRequest, key: str) -> HttpResponse:
+    slot = _Slot(request, key)
+    tz_name, tz = _zone(request, request.POST)
+    try:
+        with transaction.atomic():
+            canceled = services.timeslot_cancel(timeslot=slot.for_write())
+    except ValidationError as exc:
+        return _refused(request, slot, tz_name, " ".join(error_messages(exc)))
+    return _done(request, slot, tz_name, f"Slot of {_describe(canceled, tz)} canceled.")
+
+
+@workspace_view
+@require_POST
+def calendar_slot_post(request: HttpRequest, key: str) -> HttpResponse:
+    slot = _Slot(request, key)
+    tz_name, tz = _zone(request, request.POST)
+    form = SlotPostForm(request.POST, workspace=request.workspace)
+    if not form.is_valid():
+        return _refused(request, slot, tz_name, "Choose a post from the list.", post_form=form)
+    post: Post | None = form.cleaned_data["post"]
+    try:
+        with transaction.atomic():
+            changed = services.timeslot_set_post(timeslot=slot.for_write(), post=post)
+    except ValidationError as exc:
+        return _refused(request, slot, tz_name, " ".join(error_messages(exc)), post_form=form)
+    what = f"“{post}” pinned" if post else "The queue's next post goes"
+    return _done(request, slot, tz_name, f"{what} to the slot of {_describe(changed, tz)}.")
