@@ -7,6 +7,7 @@ Most of these run on PostgreSQL with a real Celery worker and the real broker.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import uuid
 
 import pytest
@@ -578,7 +579,7 @@ def test_fan_in_enqueue_ranges_cover_the_window_on_whole_seconds():
     # Open below (pins and leftovers due earlier go with the first range), closed at `end`,
     # each range starting where the previous one stopped: nothing falls between two.
     assert ranges[0][0] is None and ranges[-1][1] == end
-    assert all(prev[1] == nxt[0] for prev, nxt in zip(ranges, ranges[1:], strict=False))
+    assert all(prev[1] == nxt[0] for prev, nxt in itertools.pairwise(ranges))
     # Cuts on whole seconds (as publish messages group slots), so one second's slots never
     # straddle two ranges: every slot of a second is claimed by one message.
     assert all(hi.microsecond == 0 for _, hi in ranges[:-1])
