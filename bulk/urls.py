@@ -13,9 +13,16 @@ urlpatterns = [
     path("posts/import/<int:job_id>/cancel/", views.import_cancel, name="import_cancel"),
     path("posts/import/<int:job_id>/resume/", views.import_resume, name="import_resume"),
     path(
-        "channels/<int:channel_id>/export/<str:kind>.csv",
+        "channels/<int:channel_id>/export/queue.csv",
         views.channel_export,
-        name="channel_export",
+        {"kind": "queue"},
+        name="channel_export_queue",
+    ),
+    path(
+        "channels/<int:channel_id>/export/history.csv",
+        views.channel_export,
+        {"kind": "history"},
+        name="channel_export_history",
     ),
     path("channels/<int:channel_id>/feeds/", views.channel_feeds, name="channel_feeds"),
     path(
