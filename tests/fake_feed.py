@@ -29,7 +29,8 @@ def atom(items: list[tuple[str, str, str]]) -> bytes:
     )
     return (
         '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
-        f"<title>Atom blog</title><id>urn:blog</id><updated>2026-01-01T00:00:00Z</updated>{body}</feed>"
+        "<title>Atom blog</title><id>urn:blog</id>"
+        f"<updated>2026-01-01T00:00:00Z</updated>{body}</feed>"
     ).encode()
 
 
