@@ -23,7 +23,7 @@ from accounts.models import Workspace
 from channels.models import Channel
 from posts.models import MAX_TEXT
 from posts.serializers import MAX_VARIATIONS
-from publishing.compose import text_errors
+from publishing.compose import accounts_to_check, text_errors
 from queueloop import timebounds
 from queueloop.api_common import WallClockDateTimeField
 from scheduling.rules import localize
@@ -107,6 +107,8 @@ class _RowChecker:
         self.channels = _channels_by_name(workspace)
         self.now = now
         self.url_validator = URLValidator(schemes=["http", "https"])
+        # One query per distinct set of channels, not one per text.
+        self.accounts: dict[frozenset[int], list] = {}
 
     def channels_of(self, cell: str, errors: list[str]) -> list[Channel]:
         picked: list[Channel] = []
@@ -157,6 +159,10 @@ class _RowChecker:
 
     def texts(self, text: str, variations: list[str], channels: list[Channel]) -> list[str]:
         errors: list[str] = []
+        key = frozenset(c.id for c in channels)
+        if key not in self.accounts:
+            self.accounts[key] = accounts_to_check(channels=channels)
+        accounts = self.accounts[key]
         for index, value in enumerate([text, *variations]):
             label = "Text" if index == 0 else f"Variation {index}"
             if len(value) > MAX_TEXT:
@@ -164,7 +170,8 @@ class _RowChecker:
                 continue
             # The networks' own rules, per account of the row's channels (X's weighted
             # count, a Mastodon instance's limit...): the compose form's check.
-            errors.extend(f"{label}: {e}" for e in text_errors(text=value, channels=channels))
+            found = text_errors(text=value, channels=channels, accounts=accounts)
+            errors.extend(f"{label}: {e}" for e in found)
         return errors
 
     def check(self, line: int, cells: dict[str, str]) -> ParsedRow:
