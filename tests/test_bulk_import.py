@@ -123,7 +123,7 @@ def test_each_bad_row_is_named_by_line_and_nothing_of_it_is_kept(clock, web, mem
 
 
 def test_confirmed_rows_are_created_as_the_preview_said(
-    clock, web, member, tech, broker, django_capture_on_commit_callbacks
+    clock, web, member, tech, xchan, broker, django_capture_on_commit_callbacks
 ):
     data = csv_bytes(
         [
@@ -132,6 +132,8 @@ def test_confirmed_rows_are_created_as_the_preview_said(
             ["Exact instant", "", "tech", "2027-03-10T13:30:00Z", "", ""],
             ["Unknown channel", "", "nope", "", "", ""],
             ["With image", "", "", "", "", "https://example.com/a.png"],
+            ["x" * 281, "", "x-only", "", "", ""],
+            ["Bad time", "", "tech", "2027-03-10 25:61", "", ""],
         ]
     )
     job = imports.import_preview(
@@ -143,7 +145,9 @@ def test_confirmed_rows_are_created_as_the_preview_said(
     assert message["args"] == [job.id, 2, 6]
     imports.import_chunk_run(job_id=job.id, first_line=2, last_line=6)
     job.refresh_from_db()
-    assert (job.status, job.done, job.imported, job.errors) == ("done", 4, 4, 1)
+    assert (job.status, job.done, job.imported, job.errors) == ("done", 4, 4, 3)
+    report = imports.import_report(job=job)
+    assert [r["line"] for r in report["error_lines"]] == [5, 7, 8]
 
     queued = Post.objects.get(text="Queued twice")
     assert queued.author == member.user
@@ -155,6 +159,8 @@ def test_confirmed_rows_are_created_as_the_preview_said(
         2027, 3, 10, 13, 30, tzinfo=UTC
     )
     assert not Post.objects.filter(text="Unknown channel").exists()
+    assert not Post.objects.filter(text__in=["x" * 281, "Bad time"]).exists()
+    assert Post.objects.count() == 4 and not QueueEntry.objects.filter(channel=xchan).exists()
     assert ImportRow.objects.get(job=job, line=6).image_url == "https://example.com/a.png"
     assert not QueueEntry.objects.filter(post__text="With image").exists()
 
