@@ -40,7 +40,8 @@ CHUNK_TASK = "bulk.import_chunk"
 CHUNK_SIZE = 100
 # A preview nobody confirmed or canceled is deleted after this long.
 PREVIEW_TTL = dt.timedelta(days=1)
-PROGRESS_EVERY = 20  # rows between two progress updates inside a chunk
+# Rows per transaction inside a chunk: the progress moves at each commit.
+COMMIT_EVERY = 20
 
 
 def import_preview(
@@ -178,26 +179,32 @@ def _create_post(job: ImportJob, row: ImportRow) -> None:
     row.post = post
 
 
-def _import_row(job: ImportJob, row_id: int, result: ChunkResult) -> None:
-    """One row, all or nothing. The row lock makes a second run of the same chunk wait
-    for the first and then see the row done."""
-    try:
-        with transaction.atomic():
-            row = ImportRow.objects.select_for_update().get(pk=row_id)
-            if row.processed_at is not None:
-                result.skipped += 1
-                return
-            _create_post(job, row)
-            row.processed_at = timezone.now()
-            row.save(update_fields=["post", "processed_at"])
-            result.created += 1
-    except ValidationError as exc:
-        # Something changed since the preview (a channel deleted, an account with a
-        # shorter limit added, a pinned time now past): nothing of the row was saved.
-        ImportRow.objects.filter(pk=row_id, processed_at__isnull=True).update(
-            valid=False, errors=error_messages(exc), processed_at=timezone.now()
+def _import_rows(job: ImportJob, row_ids: list[int], result: ChunkResult) -> None:
+    """A few rows in one transaction (one commit, not one per row), each row all or
+    nothing in its own savepoint. The rows are locked first, in line order: a second run
+    of the same chunk waits here, and PostgreSQL then re-reads `processed_at IS NULL`, so
+    it finds the rows done and skips them."""
+    with transaction.atomic():
+        rows = list(
+            ImportRow.objects.select_for_update()
+            .filter(id__in=row_ids, processed_at__isnull=True)
+            .order_by("line")
         )
-        result.refused += 1
+        result.skipped += len(row_ids) - len(rows)
+        for row in rows:
+            fields = ["post", "processed_at"]
+            try:
+                with transaction.atomic():
+                    _create_post(job, row)
+                result.created += 1
+            except ValidationError as exc:
+                # Something changed since the preview (a channel deleted, an account with
+                # a shorter limit added, a pinned time now past): nothing of it was saved.
+                row.post, row.valid, row.errors = None, False, error_messages(exc)
+                fields += ["valid", "errors"]
+                result.refused += 1
+            row.processed_at = timezone.now()
+            row.save(update_fields=fields)
 
 
 def _update_progress(job_id: int) -> None:
@@ -221,11 +228,9 @@ def import_chunk_run(*, job_id: int, first_line: int, last_line: int) -> ChunkRe
         .values_list("id", flat=True)
     )
     result = ChunkResult()
-    for count, row_id in enumerate(row_ids, start=1):
-        _import_row(job, row_id, result)
-        if count % PROGRESS_EVERY == 0:
-            _update_progress(job.pk)
-    _update_progress(job.pk)
+    for i in range(0, len(row_ids), COMMIT_EVERY):
+        _import_rows(job, row_ids[i : i + COMMIT_EVERY], result)
+        _update_progress(job.pk)
     _finish_if_last(job.pk)
     return result
 

@@ -19,7 +19,7 @@ from bulk.models import ImportJob, ImportRow
 from channels.models import QueueEntry
 from posts.models import Post, Variation
 from scheduling.models import Timeslot
-from tests.conftest import wait_for
+from tests.conftest import race, wait_for
 from tests.factories import ChannelFactory, MembershipFactory, XAccountFactory
 
 UTC = dt.UTC
@@ -240,6 +240,25 @@ def test_a_chunk_run_twice_creates_no_post_twice(member, tech, broker):
     assert (job.status, job.done, job.imported) == ("done", 250, 250)
     assert Post.objects.count() == 250 == QueueEntry.objects.count()
     assert imports.import_chunk_run(job_id=job.id, first_line=2, last_line=101) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_chunk_run_twice_at_once_creates_each_post_once(member, tech, broker):
+    """A redelivered message while the first run is still going: the row locks make the
+    second run wait, then skip what the first did."""
+    data = csv_bytes([[f"Post {i}", "", "tech", "", "", ""] for i in range(60)])
+    job = imports.import_preview(
+        workspace=member.workspace, user=member.user, filename="a.csv", data=data
+    )
+    imports.import_start(job=job)
+    results = race(
+        lambda: imports.import_chunk_run(job_id=job.id, first_line=2, last_line=61),
+        lambda: imports.import_chunk_run(job_id=job.id, first_line=2, last_line=61),
+    )
+    assert sum(r.created for r in results) == 60
+    assert Post.objects.count() == 60 == QueueEntry.objects.count()
+    job.refresh_from_db()
+    assert (job.status, job.imported) == ("done", 60)
 
 
 @pytest.mark.django_db(transaction=True)
