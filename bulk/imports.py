@@ -4,9 +4,10 @@
   with one row per data line, in status `preview`: no post exists yet, and
   `import_cancel` deletes it all.
 - `import_start` sends one `bulk.import_chunk` task per CHUNK_SIZE lines, after commit.
-- `import_chunk_run` creates each row's post in its own transaction, under a lock on the
-  row, and links the row to it in that same transaction, so a chunk that runs again (a
-  worker killed mid-chunk whose message is redelivered, `import_resume`) skips what is done.
+- `import_chunk_run` creates each row's post under a lock on the row and links the row to
+  it in the same transaction (COMMIT_EVERY rows per transaction, a savepoint per row), so
+  a chunk that runs again (a worker killed mid-chunk whose message is redelivered,
+  `import_resume`) skips what is done and redoes what was rolled back.
 - Fan-in without a chord, as the planner does (scheduling.planner): each chunk commits its
   rows before it looks, so the last one to finish sees none left; a conditional UPDATE lets
   exactly one of them finish the job.
