@@ -254,6 +254,14 @@ def _finish_if_last(job_id: int) -> bool:
     )
 
 
+def import_milestone(*, job: ImportJob) -> str:
+    """What a screen reader is told about the progress: it changes at each 10 % only."""
+    if job.status == ImportJob.Status.DONE:
+        refused = f", {job.errors} row(s) not imported" if job.errors else ""
+        return f"Import done: {job.imported} post(s) imported{refused}."
+    return f"Importing: {job.percent // 10 * 10} % done."
+
+
 def import_report(*, job: ImportJob) -> dict:
     """What the progress page and the status endpoint show."""
     errors = list(

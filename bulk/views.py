@@ -25,6 +25,7 @@ from channels.forms import error_messages
 from channels.models import Channel
 
 PREVIEW_ROWS = 20
+HTMX_STOP_POLLING = 286
 RECENT_JOBS = 5
 
 
@@ -77,7 +78,11 @@ def import_upload(request: HttpRequest) -> HttpResponse:
 @require_GET
 def import_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     job = _job(request, job_id)
-    context = {"job": job, "report": imports.import_report(job=job)}
+    context = {
+        "job": job,
+        "report": imports.import_report(job=job),
+        "milestone": imports.import_milestone(job=job),
+    }
     if job.status == ImportJob.Status.PREVIEW:
         context["sample"] = list(job.rows.filter(valid=True).order_by("line")[:PREVIEW_ROWS])
     return render(request, "bulk/import_detail.html", context)
@@ -86,12 +91,20 @@ def import_detail(request: HttpRequest, job_id: int) -> HttpResponse:
 @workspace_view
 @require_GET
 def import_progress(request: HttpRequest, job_id: int) -> HttpResponse:
-    """htmx: the progress block, polled until the job is done (then the report)."""
+    """htmx: the progress block, polled until the job is done (then the report, with
+    status 286: htmx's "stop polling")."""
     job = _job(request, job_id)
+    milestone = imports.import_milestone(job=job)
     return render(
         request,
         "bulk/_import_progress.html",
-        {"job": job, "report": imports.import_report(job=job)},
+        {
+            "job": job,
+            "report": imports.import_report(job=job),
+            "milestone": milestone,
+            "announce": milestone if milestone != request.GET.get("said") else "",
+        },
+        status=HTMX_STOP_POLLING if job.status == ImportJob.Status.DONE else 200,
     )
 
 

@@ -42,10 +42,14 @@ def test_upload_preview_confirm_progress_report(page):  # noqa: F811
     # The worker's part, done here: the page was loaded before and only polls.
     job = ImportJob.objects.get()
     imports.import_chunk_run(job_id=job.id, first_line=2, last_line=4)
-    expect(page.locator("#import-progress [role=status]")).to_contain_text(
+    expect(page.locator("#import-progress .progress-text")).to_contain_text(
         "Done: 2 posts imported, 1 row not imported."
     )
     expect(page.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "2")
+    # The live region says it once, outside the swapped block.
+    expect(page.locator("#import-announce")).to_have_text(
+        "Import done: 2 post(s) imported, 1 row(s) not imported."
+    )
     expect(page.locator("#line-3")).to_be_visible()
     assert sorted(Post.objects.values_list("text", flat=True)) == [
         "First imported post",

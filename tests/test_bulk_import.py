@@ -313,8 +313,10 @@ def test_2000_rows_import_in_chunks_with_progress_going_up(worker, client, membe
     # The queue keeps distinct positions under concurrent chunks.
     positions = list(QueueEntry.objects.values_list("position", flat=True))
     assert len(set(positions)) == 2000
-    report = client.get(reverse("import_progress", args=[job.id])).content.decode()
-    assert "Done: 2000 posts imported" in report and "hx-trigger" not in report
+    report = client.get(reverse("import_progress", args=[job.id]), {"said": "x"})
+    assert report.status_code == 286  # htmx stops polling
+    assert "Done: 2000 posts imported" in report.content.decode()
+    assert "Import done: 2000 post(s) imported." in report.content.decode()  # the live region
     assert response.status_code == 302
 
 
@@ -355,3 +357,17 @@ def test_a_worker_killed_mid_import_leaves_no_duplicate(transactional_db, broker
     )
     assert ImportRow.objects.filter(post__isnull=True).count() == 0
     assert QueueEntry.objects.count() == 300
+
+
+def test_the_progress_poll_tells_a_screen_reader_only_new_milestones(web, member, tech):
+    job = imports.import_preview(
+        workspace=member.workspace, user=member.user, filename="a.csv", data=b"text\nhi\n"
+    )
+    ImportJob.objects.filter(pk=job.pk).update(status="running", total=10, done=3)
+    url = reverse("import_progress", args=[job.id])
+    first = web.get(url, {"said": "Importing: 0 % done."})
+    assert first.status_code == 200
+    assert 'hx-swap-oob="innerHTML">Importing: 30 % done.' in first.content.decode()
+    again = web.get(url, {"said": "Importing: 30 % done."})
+    assert "hx-swap-oob" not in again.content.decode()
+    assert 'aria-valuenow="3"' in again.content.decode()
