@@ -85,9 +85,13 @@ def _header(names: list[str]) -> tuple[dict[str, int], list[str]]:
     return index, ignored
 
 
+def too_large_message() -> str:
+    return f"The file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB."
+
+
 def _decode(data: bytes) -> str:
     if len(data) > MAX_FILE_BYTES:
-        raise FileRefused(f"The file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB.")
+        raise FileRefused(too_large_message())
     try:
         return data.decode("utf-8-sig")  # Excel writes a byte-order mark
     except UnicodeDecodeError:

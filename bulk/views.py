@@ -59,7 +59,8 @@ def import_upload(request: HttpRequest) -> HttpResponse:
     if upload is None:
         return _upload_page(request, "Choose a CSV file to import.", status=400)
     if upload.size > import_rows.MAX_FILE_BYTES:
-        return _upload_page(request, "The file is larger than 5 MB.", status=400)
+        # Refused before reading it into memory; the message is import_rows's.
+        return _upload_page(request, import_rows.too_large_message(), status=400)
     try:
         job = imports.import_preview(
             workspace=request.workspace,

@@ -177,6 +177,9 @@ def test_a_file_that_cannot_be_read_is_a_400_and_saves_nothing(web, member, tech
         assert response.status_code == 400, data
         assert message in response.content.decode()
     assert web.post(reverse("import_upload"), {}).status_code == 400
+    big = b"text\n" + b"x" * (5 * 1024 * 1024)
+    response = upload(web, big)
+    assert response.status_code == 400 and "larger than 5 MB" in response.content.decode()
     assert not ImportJob.objects.exists() and Post.objects.count() == 0
 
 
