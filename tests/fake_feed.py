@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -40,6 +41,7 @@ class FeedServer:
     content_type: str = "application/rss+xml"
     status: int = 200
     etag: bool = True
+    drip: float = 0.0  # seconds between 100-byte pieces of the body (a slow server)
     requests: list[dict] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
 
@@ -65,7 +67,16 @@ class FeedServer:
                 if fake.etag:
                     self.send_header("ETag", tag)
                 self.end_headers()
-                self.wfile.write(fake.document)
+                if not fake.drip:
+                    self.wfile.write(fake.document)
+                    return
+                for i in range(0, len(fake.document), 100):
+                    try:
+                        self.wfile.write(fake.document[i : i + 100])
+                        self.wfile.flush()
+                    except OSError:
+                        return  # the client gave up
+                    time.sleep(fake.drip)
 
             def log_message(self, *args):
                 pass

@@ -125,6 +125,17 @@ def test_errors_are_stored_on_the_feed_not_raised(tech, server, monkeypatch):
     assert Post.objects.count() == 0
 
 
+def test_a_server_that_drips_is_cut_off_at_the_time_limit(tech, server, monkeypatch):
+    """Every read comes in time, the whole answer does not: the total time is capped."""
+    server.document = rss(ITEMS * 20)  # about 3 KB: 30 pieces, 0.1 s apart
+    server.drip = 0.1
+    monkeypatch.setattr(feeds, "FEED_TIMEOUT", 0.5)
+    feed = ChannelFeed.objects.create(channel=tech, url=server.url)
+    result = feeds.feed_poll(feed_id=feed.id)
+    assert "took longer than 0.5 seconds" in result.error
+    assert Post.objects.count() == 0
+
+
 @override_settings(WEBHOOK_ALLOWED_HOSTS=[])
 @pytest.mark.parametrize(
     "url",
