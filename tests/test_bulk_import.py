@@ -208,6 +208,12 @@ def test_another_workspaces_job_is_not_found(web, member):
     assert web.get(reverse("import_status", args=[job.id])).status_code == 404
 
 
+def test_another_workspaces_channel_is_unknown(member, tech):
+    ChannelFactory(name="#secret", slug="secret")  # another workspace's
+    [row] = parse_file(workspace=member.workspace, data=b"text,channels\nhi,secret\n").rows
+    assert row.errors == ["Unknown channel(s): secret."] and row.data["channels"] == []
+
+
 def test_multiline_cells_keep_the_line_they_start_on(member, tech):
     data = b'text,channels\n"two\nlines",tech\nok,nope\n'
     rows = parse_file(workspace=member.workspace, data=data).rows

@@ -206,3 +206,21 @@ def test_beat_polls_the_feeds_that_are_due(tech, server, broker):
     feeds.feed_poll(feed_id=fresh.id)
     assert feeds.feeds_poll_due() == 1
     assert [m["args"] for m in broker.messages() if m["task"] == "bulk.poll_feed"] == [[due.id]]
+
+
+def test_the_body_is_parsed_never_opened_or_fetched(tech, server, tmp_path):
+    """feedparser given bytes would first try them as a file name, and given a URL would
+    fetch it past every guard: it only ever gets a stream of what we fetched."""
+    secret = tmp_path / "secret.xml"
+    secret.write_bytes(rss([("leak", "Leaked file", "https://x.example/leak")]))
+    other = FeedServer(document=rss([("other", "Fetched by feedparser", "https://x/o")])).start()
+    try:
+        feed = ChannelFeed.objects.create(channel=tech, url=server.url)
+        for body in (str(secret).encode(), other.url.encode()):
+            server.document = body
+            result = feeds.feed_poll(feed_id=feed.id)
+            assert result.added == 0 and "not an RSS or Atom feed" in result.error
+        assert other.requests == []
+    finally:
+        other.stop()
+    assert Post.objects.count() == 0
