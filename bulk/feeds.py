@@ -44,6 +44,7 @@ FEED_TIMEOUT = 15.0
 MAX_NEW_ITEMS = 20
 # Title lengths tried, longest first, until the networks of the channel accept the text.
 TITLE_LENGTHS = (None, 200, 120, 60)
+SKIPPED = f"Not queued: more than {MAX_NEW_ITEMS} new items at once (older ones are skipped)."
 ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9"
 USER_AGENT = "QueueLoop feed reader"
 
@@ -106,6 +107,7 @@ def feeds_poll_due(*, now: dt.datetime | None = None) -> int:
 class PollResult:
     added: int = 0
     refused: int = 0
+    skipped: int = 0
     not_modified: bool = False
     error: str = ""
 
@@ -117,6 +119,10 @@ def _fetch(feed: ChannelFeed) -> netguard.Fetched:
     if feed.modified:
         headers["If-Modified-Since"] = feed.modified
     return netguard.get(feed.url, headers=headers, timeout=FEED_TIMEOUT, max_bytes=FEED_MAX_BYTES)
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def _item_key(entry) -> str:
@@ -137,7 +143,7 @@ def _add_item(feed: ChannelFeed, entry, key: str, result: PollResult) -> None:
     channel = feed.channel
     texts = [t for t in _texts(entry) if t]
     text = next((t for t in texts if not compose.text_errors(text=t, channels=[channel])), None)
-    key_hash = hashlib.sha256(key.encode()).hexdigest()
+    key_hash = _hash(key)
     try:
         with transaction.atomic():
             # The key first: a concurrent poll of the same feed waits on it, then fails.
@@ -202,14 +208,20 @@ def _read(feed: ChannelFeed, fetched: netguard.Fetched, result: PollResult) -> N
         return
     entries = [(e, _item_key(e)) for e in parsed.entries]
     entries = [(e, k) for e, k in entries if k]
-    hashes = {hashlib.sha256(k.encode()).hexdigest(): k for _, k in entries}
+    hashes = {_hash(k): k for _, k in entries}
     known = set(
         FeedItem.objects.filter(feed=feed, key_hash__in=list(hashes)).values_list(
             "key_hash", flat=True
         )
     )
-    new = [(e, k) for e, k in entries if hashlib.sha256(k.encode()).hexdigest() not in known]
+    new = [(e, k) for e, k in entries if _hash(k) not in known]
     new = list({k: (e, k) for e, k in new}.values())  # a key twice in one document
-    # Feeds list the newest first: keep the newest, queue them oldest first.
+    # Feeds list the newest first: keep the newest, queue them oldest first. The older
+    # rest is recorded as seen, so it does not come in on the next polls either.
+    skipped = [
+        FeedItem(feed=feed, key_hash=_hash(k), key=k, error=SKIPPED) for _, k in new[MAX_NEW_ITEMS:]
+    ]
+    FeedItem.objects.bulk_create(skipped, ignore_conflicts=True)
+    result.skipped = len(skipped)
     for entry, key in reversed(new[:MAX_NEW_ITEMS]):
         _add_item(feed, entry, key, result)

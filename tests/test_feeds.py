@@ -224,3 +224,17 @@ def test_the_body_is_parsed_never_opened_or_fetched(tech, server, tmp_path):
     finally:
         other.stop()
     assert Post.objects.count() == 0
+
+
+def test_a_long_feed_queues_its_newest_items_and_never_the_older_rest(tech, server):
+    server.etag = False
+    server.document = rss(
+        [(f"g{i}", f"Item {i}", f"https://b.example/{i}") for i in range(30, 0, -1)]
+    )
+    feed = ChannelFeed.objects.create(channel=tech, url=server.url)
+    result = feeds.feed_poll(feed_id=feed.id)
+    assert (result.added, result.skipped) == (feeds.MAX_NEW_ITEMS, 30 - feeds.MAX_NEW_ITEMS)
+    texts = queue_texts(tech)
+    assert texts[0].startswith("Item 11\n") and texts[-1].startswith("Item 30\n")
+    assert feeds.feed_poll(feed_id=feed.id).added == 0
+    assert Post.objects.count() == feeds.MAX_NEW_ITEMS
