@@ -252,6 +252,24 @@ def test_a_chunk_run_twice_creates_no_post_twice(member, tech, broker):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_lost_chunk_messages_are_sent_again_for_the_rows_left(member, tech, broker):
+    data = csv_bytes([[f"Post {i}", "", "tech", "", "", ""] for i in range(150)])
+    job = imports.import_preview(
+        workspace=member.workspace, user=member.user, filename="a.csv", data=data
+    )
+    imports.import_start(job=job, chunk_size=100)
+    imports.import_chunk_run(job_id=job.id, first_line=2, last_line=101)
+    broker.purge()  # the broker lost the second chunk's message
+    assert imports.import_resume(job=job, chunk_size=100) == 1
+    [message] = [m for m in broker.messages() if m["task"] == "bulk.import_chunk"]
+    assert message["args"] == [job.id, 102, 151]
+    imports.import_chunk_run(job_id=job.id, first_line=102, last_line=151)
+    job.refresh_from_db()
+    assert (job.status, job.imported) == ("done", 150) and Post.objects.count() == 150
+    assert imports.import_resume(job=job) == 0  # a finished job has nothing to resend
+
+
+@pytest.mark.django_db(transaction=True)
 def test_the_same_chunk_run_twice_at_once_creates_each_post_once(member, tech, broker):
     """A redelivered message while the first run is still going: the row locks make the
     second run wait, then skip what the first did."""

@@ -238,3 +238,14 @@ def test_a_long_feed_queues_its_newest_items_and_never_the_older_rest(tech, serv
     assert texts[0].startswith("Item 11\n") and texts[-1].startswith("Item 30\n")
     assert feeds.feed_poll(feed_id=feed.id).added == 0
     assert Post.objects.count() == feeds.MAX_NEW_ITEMS
+
+
+@pytest.mark.worker
+def test_beat_to_worker_a_due_feed_fills_the_queue(worker, server):
+    from tests.conftest import wait_for
+
+    channel = ChannelFactory(slug="tech")
+    ChannelFeed.objects.create(channel=channel, url=server.url)
+    assert feeds.feeds_poll_due() == 1
+    wait_for(lambda: QueueEntry.objects.filter(channel=channel).count() == 2, what="the poll")
+    assert feeds.feeds_poll_due() == 0  # read just now: not due again
