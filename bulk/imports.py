@@ -19,6 +19,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
@@ -202,6 +203,16 @@ def _import_rows(job: ImportJob, row_ids: list[int], result: ChunkResult) -> Non
                 # Something changed since the preview (a channel deleted, an account with
                 # a shorter limit added, a pinned time now past): nothing of it was saved.
                 row.post, row.valid, row.errors = None, False, error_messages(exc)
+                fields += ["valid", "errors"]
+                result.refused += 1
+            except SoftTimeLimitExceeded:
+                raise  # the chunk stops here; its rows left are done by the next run
+            except Exception:
+                # A row that breaks something unexpected must not block the whole job on
+                # every retry: it is refused (its savepoint rolled back), the rest goes on.
+                log.exception("import %s line %s failed", job.pk, row.line)
+                row.post, row.valid = None, False
+                row.errors = ["This row could not be imported (an internal error, logged)."]
                 fields += ["valid", "errors"]
                 result.refused += 1
             row.processed_at = timezone.now()

@@ -251,6 +251,37 @@ def test_a_chunk_run_twice_creates_no_post_twice(member, tech, broker):
     assert imports.import_chunk_run(job_id=job.id, first_line=2, last_line=101) is None
 
 
+@pytest.mark.postgres(reason="the fault is a PL/pgSQL trigger")
+@pytest.mark.django_db(transaction=True)
+def test_a_row_that_breaks_unexpectedly_is_refused_and_the_rest_imported(member, tech, broker):
+    """A database error mid-row (a trigger here): the row's savepoint is rolled back and
+    the row refused, so one bad row never blocks the job on every retry."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION ql_test_boom() RETURNS trigger AS $$ BEGIN "
+            "IF NEW.text = 'boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END "
+            "$$ LANGUAGE plpgsql;"
+            "CREATE TRIGGER ql_test_boom BEFORE INSERT ON posts_post "
+            "FOR EACH ROW EXECUTE FUNCTION ql_test_boom();"
+        )
+    try:
+        data = csv_bytes([[t, "", "tech", "", "", ""] for t in ("before", "boom", "after")])
+        job = imports.import_preview(
+            workspace=member.workspace, user=member.user, filename="a.csv", data=data
+        )
+        imports.import_start(job=job)
+        imports.import_chunk_run(job_id=job.id, first_line=2, last_line=4)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER ql_test_boom ON posts_post; DROP FUNCTION ql_test_boom();")
+    job.refresh_from_db()
+    assert (job.status, job.imported, job.errors) == ("done", 2, 1)
+    assert sorted(Post.objects.values_list("text", flat=True)) == ["after", "before"]
+    assert "internal error" in imports.import_report(job=job)["error_lines"][0]["errors"][0]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_lost_chunk_messages_are_sent_again_for_the_rows_left(member, tech, broker):
     data = csv_bytes([[f"Post {i}", "", "tech", "", "", ""] for i in range(150)])
