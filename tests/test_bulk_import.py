@@ -300,6 +300,7 @@ def test_lost_chunk_messages_are_sent_again_for_the_rows_left(member, tech, brok
     assert imports.import_resume(job=job) == 0  # a finished job has nothing to resend
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_the_same_chunk_run_twice_at_once_creates_each_post_once(member, tech, broker):
     """A redelivered message while the first run is still going: the row locks make the
