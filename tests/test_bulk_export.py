@@ -150,3 +150,21 @@ def test_export_queries_do_not_grow_with_the_queue(web, tech, django_assert_max_
     with django_assert_max_num_queries(12):
         rows = read(web.get(reverse("channel_export_queue", args=[tech.id])))
     assert len(rows) == 30 and Post.objects.count() == 30
+
+
+def test_history_export_queries_do_not_grow_with_the_slots(
+    web, member, tech, django_assert_max_num_queries
+):
+    account = SocialAccountFactory(workspace=member.workspace)
+    schedule = ScheduleFactory(channel=tech)
+    now = timezone.now()
+    for i in range(1, 31):
+        at = now - dt.timedelta(hours=i)
+        slot = Timeslot.objects.create(
+            channel=tech, schedule=schedule, publish_at=at, planned_for=at,
+            status=Timeslot.Status.PUBLISHED, published_text=f"t{i}",
+        )  # fmt: skip
+        Delivery.objects.create(timeslot=slot, account=account, text=f"t{i}", status="sent")
+    with django_assert_max_num_queries(12):
+        rows = read(web.get(reverse("channel_export_history", args=[tech.id])))
+    assert len(rows) == 30 and rows[0]["text"] == "t1" and rows[-1]["text"] == "t30"
