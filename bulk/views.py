@@ -20,13 +20,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.views import workspace_view
 from bulk import exports, feeds, import_rows, imports
-from bulk.models import ChannelFeed, ImportJob
+from bulk.models import ChannelFeed, FeedItem, ImportJob
 from channels.forms import error_messages
 from channels.models import Channel
 
 PREVIEW_ROWS = 20
 HTMX_STOP_POLLING = 286
 RECENT_JOBS = 5
+RECENT_ITEMS = 5  # per feed, on its page
 
 
 def _job(request: HttpRequest, job_id: int) -> ImportJob:
@@ -176,12 +177,20 @@ def channel_export(request: HttpRequest, channel_id: int, kind: str) -> Streamin
 
 
 def _feeds_page(request, channel: Channel, *, url: str = "", errors=(), status: int = 200):
+    feed_list = list(channel.feeds.order_by("url"))
+    recent = FeedItem.objects.filter(feed__channel=channel).select_related("post")
+    by_feed: dict[int, list[FeedItem]] = {}
+    for item in recent.exclude(error=feeds.SKIPPED)[: RECENT_ITEMS * max(1, len(feed_list))]:
+        if len(by_feed.setdefault(item.feed_id, [])) < RECENT_ITEMS:
+            by_feed[item.feed_id].append(item)
+    for feed in feed_list:
+        feed.recent = by_feed.get(feed.id, [])
     return render(
         request,
         "bulk/channel_feeds.html",
         {
             "channel": channel,
-            "feeds": list(channel.feeds.order_by("url")),
+            "feeds": feed_list,
             "url": url,
             "errors": list(errors),
             "interval": int(feeds.POLL_INTERVAL.total_seconds() // 60),

@@ -89,6 +89,8 @@ def test_new_items_join_the_queue_once(web, tech, server, django_capture_on_comm
     assert feeds.feed_poll(feed_id=feed.id).added == 1
     assert queue_texts(tech)[-1] == "Third post\nhttps://blog.example.com/3"
     assert FeedItem.objects.filter(feed=feed).count() == 3
+    page = web.get(reverse("channel_feeds", args=[tech.id])).content.decode()
+    assert "Queued: Third post" in page
     assert all(h.get("User-Agent") == feeds.USER_AGENT for h in server.requests)
 
 
@@ -100,13 +102,17 @@ def test_atom_items_without_guid_are_known_by_link(tech, server):
     assert FeedItem.objects.get().key == "https://blog.example.com/a"
 
 
-def test_a_title_too_long_for_x_is_shortened_to_fit(member, tech, server):
+def test_a_title_too_long_for_x_is_shortened_to_fit(web, member, tech, server):
     tech.accounts.add(XAccountFactory(workspace=member.workspace))
     server.document = rss([("g1", "word " * 100, "https://blog.example.com/long")])
     feed = ChannelFeed.objects.create(channel=tech, url=server.url)
     assert feeds.feed_poll(feed_id=feed.id).added == 1
     [text] = queue_texts(tech)
     assert text.endswith("…\nhttps://blog.example.com/long") and len(text) < 280
+    # A link alone too long for X: not queued, and the page says why.
+    server.document = rss([("g2", "t", "https://blog.example.com/" + "x" * 300 + " y" * 150)])
+    assert feeds.feed_poll(feed_id=feed.id).refused == 1
+    assert "Not queued:" in web.get(reverse("channel_feeds", args=[tech.id])).content.decode()
 
 
 def test_errors_are_stored_on_the_feed_not_raised(tech, server, monkeypatch):
