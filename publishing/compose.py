@@ -23,20 +23,34 @@ from scheduling.models import Timeslot
 from scheduling.services import post_archive, timeslot_pin
 
 
-def text_errors(*, text: str, channels: Sequence[Channel]) -> list[str]:
-    """Every reason a network of these channels would refuse `text` (empty list = fine)."""
-    if not text or not text.strip():
-        return ["The text is empty."]
-    if "\x00" in text:
-        # PostgreSQL cannot store NUL in text; refuse it here with a message, not a 500.
-        return ["The text contains a NUL character (\\x00); remove it."]
-    accounts = (
+def accounts_to_check(*, channels: Sequence[Channel]) -> list[SocialAccount]:
+    """The accounts whose rules a text for these channels must meet (text_errors)."""
+    return list(
         SocialAccount.objects.filter(channels__in=channels)
         .exclude(status=SocialAccount.Status.DISABLED)
         .order_by("provider", "id")
         .distinct()
         .only("id", "provider", "options")
     )
+
+
+def text_errors(
+    *,
+    text: str,
+    channels: Sequence[Channel],
+    accounts: Sequence[SocialAccount] | None = None,
+) -> list[str]:
+    """Every reason a network of these channels would refuse `text` (empty list = fine).
+
+    `accounts`: accounts_to_check(channels=...) computed once by a caller that checks many
+    texts for the same channels (the CSV import's preview)."""
+    if not text or not text.strip():
+        return ["The text is empty."]
+    if "\x00" in text:
+        # PostgreSQL cannot store NUL in text; refuse it here with a message, not a 500.
+        return ["The text contains a NUL character (\\x00); remove it."]
+    if accounts is None:
+        accounts = accounts_to_check(channels=channels)
     errors: list[str] = []
     for account in accounts:
         # Per account: a Mastodon instance sets its own limit (validate_for passes the

@@ -38,6 +38,8 @@ WORKSPACE_PATHS: dict[str, str] = {
     "scheduling.Timeslot": "channel__workspace",
     "publishing.Delivery": "account__workspace",
     "publishing.SandboxPost": "account__workspace",
+    "bulk.ImportJob": "workspace",
+    "bulk.ChannelFeed": "channel__workspace",
     # Users: the members of one's own workspaces (who can be an author or a member).
     settings.AUTH_USER_MODEL: "memberships__workspace",
 }

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from collections.abc import Mapping
 from functools import cache
 from typing import NamedTuple
@@ -30,9 +31,12 @@ from requests_hardened.ip_filter import EXTRA_BLOCKED_NET_RANGES, InvalidIPAddre
 
 __all__ = [
     "BlockedDestination",
+    "Fetched",
     "InvalidIPAddress",
+    "TooLarge",
     "Unresolvable",
     "check_url",
+    "get",
     "post",
     "session_for",
 ]
@@ -174,9 +178,9 @@ class Response(NamedTuple):
     headers: Mapping[str, str]
 
 
-def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> Response:
-    """POST `body` to `url` if it may be called; raise BlockedDestination (or Unresolvable)
-    before any connection otherwise, or urllib3's errors for the transport."""
+def _pool_for(url: str) -> tuple[urllib3.HTTPConnectionPool, str, str]:
+    """(pool, Host header, path) for `url` if it may be called; raise BlockedDestination
+    (or Unresolvable) before any connection otherwise."""
     check_url(url)  # scheme, host, and every answer public (or the host allowed)
     parts = urlsplit(url)
     host = normalise_host(parts.hostname or "")
@@ -201,6 +205,13 @@ def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> R
     default_port = port == (443 if parts.scheme == "https" else 80)
     host_header = (f"[{host}]" if ":" in host else host) + ("" if default_port else f":{port}")
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return pool, host_header, path
+
+
+def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> Response:
+    """POST `body` to `url` if it may be called; raise BlockedDestination (or Unresolvable)
+    before any connection otherwise, or urllib3's errors for the transport."""
+    pool, host_header, path = _pool_for(url)
     response = pool.urlopen(
         "POST",
         path,
@@ -212,3 +223,49 @@ def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> R
         timeout=urllib3.Timeout(connect=min(5.0, timeout), read=timeout),
     )
     return Response(response.status, response.headers)
+
+
+class TooLarge(ValueError):
+    """The answer was bigger than the caller accepts, or took longer than it allows."""
+
+
+class Fetched(NamedTuple):
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+def get(url: str, *, headers: dict[str, str], timeout: float, max_bytes: int) -> Fetched:
+    """GET `url` under the same address rules as a webhook (feeds: bulk.feeds), reading at
+    most `max_bytes` of body within `timeout` seconds in all (a server that drips one byte
+    per second never times out a single read). Raises BlockedDestination, TooLarge or
+    urllib3's errors. Redirects are not followed: a 3xx is returned as it is."""
+    deadline = time.monotonic() + timeout
+    pool, host_header, path = _pool_for(url)
+    response = pool.urlopen(
+        "GET",
+        path,
+        headers={**headers, "Host": host_header},
+        redirect=False,
+        retries=False,
+        assert_same_host=False,
+        preload_content=False,
+        timeout=urllib3.Timeout(connect=min(5.0, timeout), read=timeout),
+    )
+    try:
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise TooLarge(f"The answer is larger than {max_bytes} bytes.")
+        body = bytearray()
+        for chunk in response.stream(64 * 1024):
+            body += chunk
+            if len(body) > max_bytes:
+                raise TooLarge(f"The answer is larger than {max_bytes} bytes.")
+            if time.monotonic() > deadline:
+                raise TooLarge(f"The answer took longer than {timeout:g} seconds.")
+    except BaseException:
+        # The rest of the answer is unread: this connection cannot serve another request.
+        response.close()
+        raise
+    response.release_conn()
+    return Fetched(response.status, response.headers, bytes(body))

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "posts",
     "scheduling",
     "publishing",
+    "bulk",
     "queueloop.apps.QueueLoopConfig",
 ]
 

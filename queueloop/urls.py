@@ -19,6 +19,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("queueloop.api_urls")),
     path("connect/x/", include("accounts.x_urls")),
+    path("", include("bulk.urls")),  # import, export, feeds
     path("sandbox/<int:account_id>/", publishing_views.sandbox_timeline, name="sandbox_timeline"),
     # --- Web UI ---
     path("login/", LoginView.as_view(), name="login"),

@@ -138,7 +138,23 @@ def demo():
         kind=Notice.Kind.QUEUE_EMPTY,
         message="#news will run out of posts soon: add a few to its queue.",
     )
+    # An import waiting for confirmation (with a refused line), one finished, and a feed.
+    from bulk import imports
+    from bulk.models import ChannelFeed
+
+    data = b"text,channels\nFrom the CSV,tech\nNowhere,no-such-channel\n"
+    preview = imports.import_preview(workspace=workspace, user=None, filename="a.csv", data=data)
+    finished = imports.import_preview(workspace=workspace, user=None, filename="b.csv", data=data)
+    imports.import_start(job=finished)
+    imports.import_chunk_run(job_id=finished.id, first_line=2, last_line=3)
+    ChannelFeed.objects.create(
+        channel=tech,
+        url="https://blog.example.com/feed.xml",
+        last_error="The feed answered HTTP 404.",
+    )
     return {
+        "import_preview": preview,
+        "import_done": finished,
         "workspace": workspace,
         "tech": tech,
         "news": news,
@@ -178,6 +194,10 @@ def main_pages(demo) -> list[tuple[str, str]]:
         ("profile", "/profile/"),
         ("API tokens", "/settings/tokens/"),
         ("delete channel", f"/channels/{tech.id}/delete/"),
+        ("import", "/posts/import/"),
+        ("import preview", f"/posts/import/{demo['import_preview'].id}/"),
+        ("import report", f"/posts/import/{demo['import_done'].id}/"),
+        ("feeds", f"/channels/{tech.id}/feeds/"),
     ]
 
 

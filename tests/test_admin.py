@@ -15,6 +15,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token, TokenProxy
 
 from accounts.models import MastodonApp, Membership, SocialAccount
+from bulk.models import ChannelFeed, ImportJob
 from channels.models import Channel
 from scheduling.models import Schedule, Timeslot
 from tests.factories import (
@@ -67,11 +68,19 @@ MAKERS = {
     "auth.User": UserFactory,
     "auth.Group": lambda: Group.objects.create(name="editors"),
     "authtoken.TokenProxy": _token_proxy,
+    "bulk.ImportJob": lambda: ImportJob.objects.create(
+        workspace=WorkspaceFactory(), filename="x.csv"
+    ),
+    "bulk.ChannelFeed": lambda: ChannelFeed.objects.create(
+        channel=ChannelFactory(), url="https://blog.example.com/feed.xml"
+    ),
 }
 OUR_MODELS = {label for label in MAKERS if label.split(".")[0] not in {"auth", "authtoken"}}
 # Records of what happened (and the planner's watermark) are never created by hand;
 # timeslots come from schedules or from pinning a post in the app.
 NOT_ADDABLE = {
+    "bulk.ImportJob",
+    "bulk.ChannelFeed",
     "accounts.MastodonApp",
     "publishing.Delivery",
     "publishing.SandboxPost",

@@ -56,6 +56,7 @@ def fingerprint() -> dict:
             "posts",
             "scheduling",
             "publishing",
+            "bulk",
         }:
             continue
         qs = model.objects.all()
@@ -90,7 +91,14 @@ def world():
     image = PostImage.objects.create(
         post=entry.post, file="posts/x.png", content_type="image/png", width=1, height=1, size=1
     )
+    from bulk.imports import import_preview
+    from bulk.models import ChannelFeed
+
+    job = import_preview(workspace=ws, user=member.user, filename="a.csv", data=b"text\nhi\n")
+    feed = ChannelFeed.objects.create(channel=channel, url="http://127.0.0.1:9/feed")
     ids = {
+        "job_id": job.id,
+        "feed_id": feed.id,
         "image_id": image.id,
         "channel_id": channel.id,
         "entry_id": entry.id,
