@@ -32,6 +32,7 @@ from channels.models import Channel
 from posts.models import Post
 from publishing.models import Delivery, SandboxPost
 from scheduling.models import Schedule, Timeslot
+from scheduling.services import timeslot_pin
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(
@@ -427,8 +428,37 @@ def test_keyboard_only_compose_queue_reorder_move_and_pause(browser, demo):
     assert slot.detached
     assert slot.publish_at.astimezone(tech.tz).strftime("%Y-%m-%dT%H:%M") == after
 
-    # Pause the channel: Shift+Tab back up to "Pause", Space presses it.
-    press_until(page, "form.pause-form button", key="Shift+Tab")
+    # Move a calendar slot: the main navigation to the calendar, Tab to the slot, Space picks
+    # it up, ArrowDown takes it an hour later, Enter drops it there.
+    when = (timezone.now() + dt.timedelta(days=1)).replace(
+        hour=3, minute=2, second=0, microsecond=0
+    )
+    pinned = timeslot_pin(post=entry.post, channel=tech, publish_at=when)
+    press_until(page, "nav.mainnav a[href='/calendar/']", key="Shift+Tab")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*/calendar/.*"))
+    if not page.locator(f'.cal-slot[data-key="t{pinned.id}"]').count():
+        press_until(page, "a[rel=next]")  # tomorrow is in next week
+        page.keyboard.press("Enter")
+        page.wait_for_selector(f'.cal-slot[data-key="t{pinned.id}"]')
+    press_until(page, f'.cal-slot[data-key="t{pinned.id}"]', limit=600)
+    page.keyboard.press("Space")
+    page.wait_for_function("document.querySelector('#announcer').textContent.includes('Picked up')")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".messages .msg-success")
+    pinned.refresh_from_db()
+    assert pinned.publish_at == when + dt.timedelta(hours=1)
+    # Back to the channel by the main navigation.
+    press_until(page, "nav.mainnav a[href='/channels/']", key="Shift+Tab")
+    page.keyboard.press("Enter")
+    page.wait_for_url(page.base_url + "/channels/")
+    press_until(page, f"a.channel-card[href='/channels/{tech.id}/']")
+    page.keyboard.press("Enter")
+    page.wait_for_url(page.base_url + f"/channels/{tech.id}/")
+
+    # Pause the channel: Tab to "Pause", Space presses it.
+    press_until(page, "form.pause-form button")
     page.keyboard.press("Space")
     page.wait_for_selector("form.pause-form button:has-text('Resume')")
     tech.refresh_from_db()
