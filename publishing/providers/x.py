@@ -52,6 +52,7 @@ from publishing.providers import (
     RateLimited,
     Rejected,
     Transient,
+    x_media,
 )
 
 log = logging.getLogger(__name__)
@@ -466,6 +467,19 @@ def _user_from(response) -> dict:
 # --- The provider -------------------------------------------------------------------------
 
 
+def _upload_images(account, delivery) -> list[str]:
+    """The media ids of the delivery's images, uploaded with their alt text."""
+    images = list(delivery.post.images.all()) if delivery.post_id else []
+    if not images:
+        return []
+    try:
+        return x_media.upload_images(account, images, call_x=call_x)
+    except Transient as exc:
+        # An upload that may have reached X posts nothing: the tweet was not sent yet, so
+        # this delivery can be retried even though X has no idempotency key.
+        raise Transient(f"{exc.message} No post was made.") from None
+
+
 class XProvider:
     name = "x"
     max_length = 280
@@ -493,9 +507,12 @@ class XProvider:
         if errors:
             raise Rejected(" ".join(errors))
         account = delivery.account
+        media_ids = _upload_images(account, delivery)
         response = call_x(
             account,
-            lambda client, user_auth: client.create_tweet(text=delivery.text, user_auth=user_auth),
+            lambda client, user_auth: client.create_tweet(
+                text=delivery.text, media_ids=media_ids or None, user_auth=user_auth
+            ),
             what="the post",
         )
         data = response.data or {}
