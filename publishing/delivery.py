@@ -41,6 +41,7 @@ from publishing.providers import (
     Transient,
     get_provider,
 )
+from publishing.providers.thread import PartlySent
 from publishing.settle import timeslots_settle
 from queueloop import events
 from queueloop.celery import send_many
@@ -92,12 +93,13 @@ def dispatch_on_commit(created: Iterable[tuple[int, str]]) -> None:
 @dataclass
 class _Result:
     delivery: Delivery
-    kind: str  # sent | failed | unconfirmed | retry | requeue | reconnect
+    kind: str  # sent | failed | unconfirmed | retry | requeue | reconnect | partial
     error: str = ""
     at: dt.datetime | None = None  # retry: not before
     published: Published | None = None
     sent_at: dt.datetime | None = None
     rate_limited: bool = False
+    needs_reconnect: bool = False  # partial: the part was refused for the credentials
 
 
 def _backoff(attempts: int) -> dt.timedelta:
@@ -108,6 +110,9 @@ def _call(provider: Provider, delivery: Delivery) -> _Result:
     """One provider call, its outcome classified (DESIGN §4)."""
     try:
         published = provider.publish(delivery)
+    except PartlySent as exc:
+        # A thread cut short: what went out is in thread_sent and in the message.
+        return _Result(delivery, "partial", exc.message, needs_reconnect=exc.needs_reconnect)
     except RateLimited as exc:
         return _Result(delivery, "retry", exc.message, at=exc.reset_at, rate_limited=True)
     except Transient as exc:
@@ -385,6 +390,10 @@ def _record(results: list[_Result], *, now: dt.datetime) -> dict[int, str]:
         elif r.kind == "reconnect":
             final[(S.FAILED, r.error)].append(d.id)
             reconnect[d.account_id] = (d.account, r.error)
+        elif r.kind == "partial":
+            final[(S.PARTIAL, r.error)].append(d.id)
+            if r.needs_reconnect:
+                reconnect[d.account_id] = (d.account, r.error)
         elif r.kind == "retry":
             at = r.at or now
             if at > _deadline(d):
@@ -401,7 +410,9 @@ def _record(results: list[_Result], *, now: dt.datetime) -> dict[int, str]:
         )
         if n:
             statuses.update(dict.fromkeys(ids, status))
-        step = "delivery_failed" if status == S.FAILED else "delivery_unconfirmed"
+        step = {S.FAILED: "delivery_failed", S.PARTIAL: "delivery_partial"}.get(
+            status, "delivery_unconfirmed"
+        )
         events.log_events(step, ({"delivery_id": i} for i in ids), reason=error)
     for (error, at), ids in pending.items():
         fields = {"status": S.PENDING, "dispatched_at": now, "next_attempt_at": at}

@@ -85,6 +85,7 @@ class Scripted:
     body: object = None
     headers: dict = field(default_factory=dict)
     exception: BaseException | None = None
+    passes: int = 0  # calls answered normally before this answer applies
 
 
 class FakeX(BaseAdapter):
@@ -170,10 +171,13 @@ class FakeX(BaseAdapter):
         }
         return {"code": code, "state": params["state"]}
 
-    def script(self, method: str, path: str, status: int, body=None, headers=None) -> None:
-        """The next call to method+path gets this answer instead of the normal one."""
+    def script(
+        self, method: str, path: str, status: int, body=None, headers=None, *, passes: int = 0
+    ) -> None:
+        """The next call to method+path (after `passes` normal ones) gets this answer
+        instead of the normal one."""
         self.scripts.setdefault((method, path), []).append(
-            Scripted(status=status, body=body, headers=headers or {})
+            Scripted(status=status, body=body, headers=headers or {}, passes=passes)
         )
 
     def script_exception(self, method: str, path: str, exception: BaseException) -> None:
@@ -205,7 +209,9 @@ class FakeX(BaseAdapter):
         self.calls.append(call)
         key = (request.method, parts.path)
         queue = self.scripts.get(key)
-        if queue:
+        if queue and queue[0].passes:
+            queue[0].passes -= 1
+        elif queue:
             scripted = queue.pop(0)
             if scripted.exception is not None:
                 raise scripted.exception

@@ -74,6 +74,7 @@ def test_webhook_posts_signed_json_with_the_idempotency_key(receiver):
         "channel": "tech",
         "account": "hook",
         "images": [],
+        "thread_parts": [],
     }
     # The documented recipe, computed independently of our code.
     expected = "sha256=" + hmac.new(SECRET.encode(), request.body, hashlib.sha256).hexdigest()
@@ -168,6 +169,21 @@ def test_images_go_as_absolute_urls_with_their_alt_text(receiver, settings, tmp_
             "height": 32,
         }
     ]
+
+
+@pytest.mark.django_db
+def test_a_threads_later_parts_are_copied_to_the_delivery_and_sent(receiver):
+    channel, _ = webhook_channel(receiver)
+    post = channel.entries.get().post
+    post.thread_parts = ["Part two", "Part three"]
+    post.save()
+    slot = publish(channel)
+    send_all(slot)
+    [request] = receiver.requests
+    assert request.payload["thread_parts"] == ["Part two", "Part three"]
+    post.thread_parts = ["Edited after the slot ran"]
+    post.save()
+    assert Delivery.objects.get(timeslot=slot).thread_parts == ["Part two", "Part three"]
 
 
 @pytest.mark.django_db

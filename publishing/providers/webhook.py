@@ -30,7 +30,14 @@ from urllib3.exceptions import (
     ReadTimeoutError,
 )
 
-from publishing.providers import PlainTextProvider, Published, RateLimited, Rejected, Transient
+from publishing.providers import (
+    PlainTextProvider,
+    Published,
+    RateLimited,
+    Rejected,
+    Transient,
+    thread,
+)
 from queueloop import netguard
 
 SIGNATURE_HEADER = "X-QueueLoop-Signature"
@@ -76,6 +83,8 @@ def payload_for(delivery) -> dict:
         "channel": timeslot.channel.slug,
         "account": delivery.account.handle,
         "images": images_for(delivery),
+        # A thread's later parts (empty for a single post); the receiver posts them in order.
+        "thread_parts": list(delivery.thread_parts or []),
     }
 
 
@@ -86,6 +95,9 @@ class WebhookProvider(PlainTextProvider):
     idempotent = True
 
     def publish(self, delivery) -> Published:
+        errors = thread.validate_parts(self, delivery)
+        if errors:
+            raise Rejected(" ".join(errors))
         credentials = delivery.account.credentials
         url, secret = credentials.get("url", ""), credentials.get("secret", "")
         if not url or not secret:
