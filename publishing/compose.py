@@ -17,7 +17,7 @@ from django.db.models import Q
 from accounts.models import SocialAccount, Workspace
 from channels.models import Channel
 from channels.services import queue_entry_add
-from posts.models import Post, Variation
+from posts.models import MAX_THREAD_PARTS, Post, Variation
 from publishing.providers import get_provider, validate_for
 from scheduling.models import Timeslot
 from scheduling.services import post_archive, timeslot_pin
@@ -47,11 +47,44 @@ def text_errors(*, text: str, channels: Sequence[Channel]) -> list[str]:
     return errors
 
 
-def _validate_texts(texts: Sequence[str], channels: Sequence[Channel]) -> None:
+THREAD_SEPARATOR = "---"
+
+
+def split_thread(text: str) -> list[str]:
+    """The parts of a "thread" textarea: separated by lines holding only ---."""
+    parts: list[list[str]] = [[]]
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if line.strip() == THREAD_SEPARATOR:
+            parts.append([])
+        else:
+            parts[-1].append(line)
+    return clean_thread_parts("\n".join(p) for p in parts)
+
+
+def clean_thread_parts(parts) -> list[str]:
+    """The non-blank parts, stripped of surrounding blank space."""
+    return [p.strip() for p in parts if p and p.strip()]
+
+
+def thread_errors(*, parts: Sequence[str], channels: Sequence[Channel]) -> list[str]:
+    """Every reason a network would refuse a thread's later parts (part 1 is the text)."""
+    if len(parts) + 1 > MAX_THREAD_PARTS:
+        return [f"A thread has at most {MAX_THREAD_PARTS} parts; this one has {len(parts) + 1}."]
+    return [
+        f"Thread part {index}: {error}"
+        for index, part in enumerate(parts, start=2)
+        for error in text_errors(text=part, channels=channels)
+    ]
+
+
+def _validate_texts(
+    texts: Sequence[str], channels: Sequence[Channel], thread_parts: Sequence[str] = ()
+) -> None:
     errors: list[str] = []
     for index, text in enumerate(texts):
         label = "Text" if index == 0 else f"Variation {index}"
         errors.extend(f"{label}: {e}" for e in text_errors(text=text, channels=channels))
+    errors.extend(thread_errors(parts=thread_parts, channels=channels))
     if errors:
         raise ValidationError(errors)
 
@@ -64,6 +97,7 @@ def post_create(
     channels: Sequence[Channel] = (),
     author=None,
     variations: Sequence[str] = (),
+    thread_parts: Sequence[str] = (),
     status: str = Post.Status.READY,
     expires_at: dt.datetime | None = None,
     publish_at: dt.datetime | None = None,
@@ -73,14 +107,21 @@ def post_create(
 
     `publish_at_by_channel` ({channel id: aware instant}) pins it at a different instant per
     channel: one wall-clock time read in each channel's zone (API, naive `publish_at`).
+    `thread_parts` makes it a thread: each part is posted as a reply to the one before.
     """
     foreign = [c.slug for c in channels if c.workspace_id != workspace.id]
     if foreign:
         raise ValidationError(f"Unknown channel(s): {', '.join(foreign)}")
     variations = [v for v in variations if v and v.strip()]
-    _validate_texts([text, *variations], channels)
+    thread_parts = clean_thread_parts(thread_parts)
+    _validate_texts([text, *variations], channels, thread_parts)
     post = Post.objects.create(
-        workspace=workspace, author=author, text=text, status=status, expires_at=expires_at
+        workspace=workspace,
+        author=author,
+        text=text,
+        thread_parts=thread_parts,
+        status=status,
+        expires_at=expires_at,
     )
     Variation.objects.bulk_create(
         [Variation(post=post, text=v, position=i) for i, v in enumerate(variations, start=1)]
@@ -96,7 +137,13 @@ def post_create(
 
 @transaction.atomic
 def post_update(
-    *, post: Post, text: str, variations: Sequence[str] | None = None, expires_at=None, status=None
+    *,
+    post: Post,
+    text: str,
+    variations: Sequence[str] | None = None,
+    thread_parts: Sequence[str] | None = None,
+    expires_at=None,
+    status=None,
 ) -> Post:
     # Every channel the post can still reach: its queues and its scheduled pinned slots.
     channels = list(
@@ -110,9 +157,11 @@ def post_update(
         if variations is not None
         else [v.text for v in post.variations.all()]
     )
-    _validate_texts([text, *new_variations], channels)
+    new_parts = clean_thread_parts(thread_parts) if thread_parts is not None else post.thread_parts
+    _validate_texts([text, *new_variations], channels, new_parts)
     archiving = status == Post.Status.ARCHIVED and post.status != Post.Status.ARCHIVED
     post.text = text
+    post.thread_parts = new_parts
     post.expires_at = expires_at
     if status is not None and not archiving:
         post.status = status
