@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -18,9 +19,19 @@ from accounts.models import SocialAccount, Workspace
 from channels.models import Channel
 from channels.services import queue_entry_add
 from posts.models import MAX_THREAD_PARTS, Post, Variation
-from publishing.providers import get_provider, validate_for
+from publishing.providers import get_provider, limit_for, validate_for
 from scheduling.models import Timeslot
 from scheduling.services import post_archive, timeslot_pin
+
+
+def _accounts(channels: Sequence[Channel]):
+    return (
+        SocialAccount.objects.filter(channels__in=channels)
+        .exclude(status=SocialAccount.Status.DISABLED)
+        .order_by("provider", "id")
+        .distinct()
+        .only("id", "provider", "options")
+    )
 
 
 def text_errors(*, text: str, channels: Sequence[Channel]) -> list[str]:
@@ -30,15 +41,8 @@ def text_errors(*, text: str, channels: Sequence[Channel]) -> list[str]:
     if "\x00" in text:
         # PostgreSQL cannot store NUL in text; refuse it here with a message, not a 500.
         return ["The text contains a NUL character (\\x00); remove it."]
-    accounts = (
-        SocialAccount.objects.filter(channels__in=channels)
-        .exclude(status=SocialAccount.Status.DISABLED)
-        .order_by("provider", "id")
-        .distinct()
-        .only("id", "provider", "options")
-    )
     errors: list[str] = []
-    for account in accounts:
+    for account in _accounts(channels):
         # Per account: a Mastodon instance sets its own limit (validate_for passes the
         # account to providers whose rules depend on it).
         for error in validate_for(get_provider(account.provider), text, account):
@@ -46,6 +50,78 @@ def text_errors(*, text: str, channels: Sequence[Channel]) -> list[str]:
                 errors.append(error)
     return errors
 
+
+# --- Counting per network (the composer's counters and previews) -------------------------
+
+NETWORK_NAMES = {
+    "x": "X",
+    "mastodon": "Mastodon",
+    "bluesky": "Bluesky",
+    "webhook": "Webhook",
+    "sandbox": "Sandbox",
+}
+HOW_COUNTED = {
+    "x": "X's weighted count: CJK characters and emoji count 2, every link 23.",
+    "mastodon": "Characters; every link counts 23.",
+    "bluesky": "Graphemes (what you see as one character counts 1).",
+}
+
+
+@dataclass(frozen=True)
+class PartCount:
+    count: int
+    limit: int
+    errors: tuple[str, ...]
+
+    @property
+    def over(self) -> bool:
+        return self.count > self.limit
+
+    @property
+    def near(self) -> bool:
+        return not self.over and self.limit - self.count < 20
+
+
+@dataclass(frozen=True)
+class NetworkCount:
+    provider: str
+    name: str
+    how: str
+    parts: tuple[PartCount, ...]
+
+    @property
+    def over(self) -> bool:
+        return any(p.over or p.errors for p in self.parts)
+
+
+def network_counts(*, texts: Sequence[str], channels: Sequence[Channel]) -> list[NetworkCount]:
+    """For each network the channels' accounts reach (one row per provider and limit): each
+    part's count and limit, by the same provider functions that validate on save."""
+    rows: dict[tuple, NetworkCount] = {}
+    for account in _accounts(channels):
+        provider = get_provider(account.provider)
+        limit = limit_for(provider, account)
+        name = NETWORK_NAMES.get(account.provider, account.provider)
+        instance = (account.options or {}).get("instance", "")
+        if account.provider == "mastodon" and instance:
+            name = f"Mastodon ({instance.split('://', 1)[-1]})"
+        key = (account.provider, name, limit)
+        if key in rows:
+            continue
+        parts = tuple(
+            PartCount(
+                count=provider.text_length(text) if text else 0,
+                limit=limit,
+                errors=tuple(validate_for(provider, text, account)) if text.strip() else (),
+            )
+            for text in texts
+        )
+        how = HOW_COUNTED.get(account.provider, "Characters.")
+        rows[key] = NetworkCount(account.provider, name, how, parts)
+    return list(rows.values())
+
+
+# --- Threads ------------------------------------------------------------------------------
 
 THREAD_SEPARATOR = "---"
 
