@@ -57,7 +57,7 @@ class PostForm(forms.Form):
         max_length=MAX_TEXT * 5,
         widget=forms.Textarea(attrs={"rows": 4}),
         label="Thread",
-        help_text="Optional: more parts, each posted as a reply to the one before. Put a "
+        help_text="More parts, each posted as a reply to the one before. Put a "
         "line holding only --- between parts.",
     )
     channels = forms.ModelMultipleChoiceField(
