@@ -14,8 +14,8 @@ from accounts.views import redirect_back, workspace_view
 from channels.forms import error_messages
 from channels.models import Channel
 from posts.forms import PostForm
-from posts.models import Post
-from publishing.compose import network_counts, split_thread, text_errors
+from posts.models import MAX_THREAD_PARTS, Post
+from publishing.compose import network_counts, split_thread, text_errors, thread_errors
 from publishing.providers.x import provider as x_provider
 from scheduling import selectors
 from scheduling.services import post_share_now
@@ -123,7 +123,9 @@ def post_share(request: HttpRequest, post_id: int) -> HttpResponse:
     if not (channel_id.isascii() and channel_id.isdigit()):
         return HttpResponseBadRequest("Choose a channel.")
     channel = get_object_or_404(Channel, id=channel_id, workspace=request.workspace)
-    errors = text_errors(text=post.text, channels=[channel])
+    errors = text_errors(text=post.text, channels=[channel]) + thread_errors(
+        parts=post.thread_parts, channels=[channel]
+    )
     if errors:
         messages.error(request, " ".join(errors))
         return redirect_back(request, "post_list")
@@ -166,7 +168,8 @@ def post_preview(request: HttpRequest) -> HttpResponse:
     network's limit (publishing.compose.network_counts: the functions that validate on
     save) and a preview of the post as it would go out there."""
     text = request.GET.get("text", "")[:MAX_PREVIEW_TEXT]
-    thread = split_thread(request.GET.get("thread", "")[:MAX_PREVIEW_TEXT])
+    # Beyond the most a thread may have, parts are not counted (saving refuses them).
+    thread = split_thread(request.GET.get("thread", "")[:MAX_PREVIEW_TEXT])[:MAX_THREAD_PARTS]
     ids = [i for i in request.GET.getlist("channels") if i.isascii() and i.isdigit()]
     channels = list(Channel.objects.filter(workspace=request.workspace, id__in=ids[:100]))
     images = []

@@ -98,3 +98,33 @@ def test_the_api_refuses_a_part_over_the_limit_with_a_400(member, x_channel):
     assert response.status_code == 400
     assert "Thread part 2: X counts this text as 281" in str(response.json()["thread_parts"])
     assert not Post.objects.exists()
+
+
+def test_share_now_refuses_a_thread_whose_part_is_too_long_for_the_channel(web, x_channel):
+    from posts.models import Post as PostModel
+    from scheduling.models import Timeslot
+    from tests.factories import PostFactory
+
+    post = PostFactory(workspace=x_channel.workspace, text="Fine", thread_parts=["z" * 281])
+    response = web.post(reverse("post_share", args=[post.id]), {"channel": x_channel.id})
+    assert response.status_code == 302
+    assert not Timeslot.objects.filter(post=post).exists()
+    page = web.get(reverse("post_list")).content.decode()
+    assert "Thread part 2: X counts this text as 281 characters" in page
+    assert PostModel.objects.get(id=post.id).thread_parts == ["z" * 281]
+
+
+def test_editing_into_an_x_channel_checks_the_thread_and_changes_nothing(web, x_channel):
+    from channels.models import QueueEntry
+    from tests.factories import PostFactory
+
+    post = PostFactory(workspace=x_channel.workspace, text="Fine", thread_parts=["ok"])
+    response = web.post(
+        reverse("post_edit", args=[post.id]),
+        {"text": "Fine", "thread": "w" * 290, "channels": [x_channel.id], "status": "ready"},
+    )
+    assert response.status_code == 400
+    assert "Thread part 2: X counts this text as 290 characters" in response.content.decode()
+    post.refresh_from_db()
+    assert post.thread_parts == ["ok"]
+    assert not QueueEntry.objects.filter(post=post, channel=x_channel).exists()
