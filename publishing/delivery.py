@@ -397,7 +397,9 @@ def _record(results: list[_Result], *, now: dt.datetime) -> dict[int, str]:
         elif r.kind == "retry":
             at = r.at or now
             if at > _deadline(d):
-                final[(S.FAILED, f"{r.error} Gave up: too late to post.")].append(d.id)
+                # A thread with parts already out stays partial: they are on the network.
+                given_up = S.PARTIAL if d.thread_sent else S.FAILED
+                final[(given_up, f"{r.error} Gave up: too late to post.")].append(d.id)
             else:
                 pending[(r.error, at)].append(d.id)
                 later[at if at > now else None].append(d.id)

@@ -252,3 +252,18 @@ def test_bluesky_part_2_refused_ends_partial(fake_bluesky, bluesky_account):
     delivery = reload(delivery)
     assert "Part 1 of 3 went out" in delivery.last_error and "Nope" in delivery.last_error
     assert delivery.thread_sent[0]["uri"] == record["uri"]
+
+
+def test_a_thread_that_runs_out_of_time_after_part_1_ends_partial(fake_x, x_account, clock):
+    delivery = make_thread(x_account)
+    fake_x.script("POST", "/2/tweets", 503, {"title": "Service Unavailable"}, passes=1)
+    assert delivery_send(delivery_id=delivery.id) == "pending"
+    fake_x.script("POST", "/2/tweets", 503, {"title": "Service Unavailable"})
+    clock.shift(dt.timedelta(minutes=29, seconds=58))  # the retry's backoff ends past MISSED_AFTER
+
+    assert delivery_send(delivery_id=delivery.id) == "partial"
+
+    delivery = reload(delivery)
+    assert "Part 1 of 3 went out" in delivery.last_error and "too late" in delivery.last_error
+    assert len(fake_x.tweets("1001")) == 1
+    assert Timeslot.objects.get(id=delivery.timeslot_id).status == Timeslot.Status.PARTIAL
