@@ -267,3 +267,34 @@ def test_a_thread_that_runs_out_of_time_after_part_1_ends_partial(fake_x, x_acco
     assert "Part 1 of 3 went out" in delivery.last_error and "too late" in delivery.last_error
     assert len(fake_x.tweets("1001")) == 1
     assert Timeslot.objects.get(id=delivery.timeslot_id).status == Timeslot.Status.PARTIAL
+
+
+def test_mastodon_part_2_made_but_its_answer_lost_is_not_posted_twice(
+    fake_mastodon, mastodon_account, clock
+):
+    delivery = make_thread(mastodon_account)
+    # The instance makes part 2, then its answer is a 503: the part's own key finds it.
+    fake_mastodon.script("POST", STATUSES, Scripted(503, {"error": "busy"}, after=True, passes=1))
+
+    assert delivery_send(delivery_id=delivery.id) == "pending"
+    assert retry_later(clock, delivery) == "sent"
+
+    statuses = fake_mastodon.statuses
+    assert [s["text"] for s in statuses] == PARTS  # part 2 once
+    assert statuses[2]["in_reply_to_id"] == statuses[1]["id"]
+    assert [p["id"] for p in reload(delivery).thread_sent] == [s["id"] for s in statuses]
+
+
+def test_bluesky_part_2_written_but_its_answer_lost_is_read_back_not_rewritten(
+    fake_bluesky, bluesky_account
+):
+    delivery = make_thread(bluesky_account)
+    fake_bluesky.script(
+        "POST", CREATE, Scripted(502, {"error": "BadGateway"}, after=True, passes=1)
+    )
+
+    assert delivery_send(delivery_id=delivery.id) == "sent"
+
+    records = sorted(fake_bluesky.posts_of(bluesky_account.external_id), key=lambda r: r["uri"])
+    assert [r["text"] for r in records] == PARTS
+    assert records[2]["reply"]["parent"]["uri"] == records[1]["uri"]

@@ -120,3 +120,19 @@ def test_an_upload_that_times_out_is_retried_not_left_unconfirmed(fake_x, accoun
     clock.shift(dt.timedelta(hours=1))
     assert delivery_send(delivery_id=delivery.id) == "sent"
     assert len(fake_x.tweets("1001")) == 1
+
+
+def test_a_gif_goes_to_x_as_a_still_png_of_its_first_frame(fake_x, account):
+    frames = [Image.new("RGB", (20, 10), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    out = io.BytesIO()
+    frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:], duration=100)
+    post = PostFactory(workspace=account.workspace, text="Animated")
+    post_image_add(post=post, data=out.getvalue(), filename="anim.gif", alt_text="Red, then blue")
+
+    assert delivery_send(delivery_id=make_delivery(account, post).id) == "sent"
+
+    [upload] = fake_x.calls_to("POST", UPLOAD)
+    assert upload.json["media_type"] == "image/png"
+    still = Image.open(io.BytesIO(base64.b64decode(upload.json["media"])))
+    assert still.format == "PNG" and still.size == (20, 10)
+    assert still.convert("RGB").getpixel((0, 0)) == (255, 0, 0)
