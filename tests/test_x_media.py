@@ -136,3 +136,17 @@ def test_a_gif_goes_to_x_as_a_still_png_of_its_first_frame(fake_x, account):
     still = Image.open(io.BytesIO(base64.b64decode(upload.json["media"])))
     assert still.format == "PNG" and still.size == (20, 10)
     assert still.convert("RGB").getpixel((0, 0)) == (255, 0, 0)
+
+
+def test_oauth1_keys_sign_the_uploads_too(fake_x, clock):
+    keys = fake_x.issue_oauth1_keys("1001")
+    account = XAccountFactory(handle="keys", credentials={"auth": "oauth1", **keys})
+    post = PostFactory(workspace=account.workspace, text="Signed picture")
+    post_image_add(post=post, data=png(), filename="a.png", alt_text="Blue")
+
+    assert delivery_send(delivery_id=make_delivery(account, post).id) == "sent"
+
+    [upload] = fake_x.calls_to("POST", UPLOAD)
+    assert upload.headers["Authorization"].startswith("OAuth ")
+    [tweet] = fake_x.tweets("1001")
+    assert [m["alt_text"] for m in tweet["media"]] == ["Blue"]
