@@ -26,8 +26,10 @@ from publishing.providers import (
     RateLimited,
     Rejected,
     Transient,
+    validate_for,
 )
 
+# One posted part: {"id", "url"}, plus what replying to it needs (Bluesky: "uri", "cid").
 PartRef = dict
 
 
@@ -44,9 +46,8 @@ def texts_of(delivery) -> list[str]:
 
 
 def validate_parts(provider, delivery, *, account=None) -> list[str]:
-    """Every part's errors, labelled when the post is a thread."""
-    from publishing.providers import validate_for
-
+    """Every part's errors, labelled when the post is a thread (the provider's own
+    validate, through validate_for, as the composer and the API use it)."""
     texts = texts_of(delivery)
     errors: list[str] = []
     for index, text in enumerate(texts):

@@ -293,7 +293,7 @@ def refresh_access_token(account, *, used: dict) -> dict:
     return new
 
 
-# --- Errors (helpers in x_errors) ---------------------------------------------------
+# --- Calling X (reading its errors: x_errors) -------------------------------------------
 
 
 class _Unauthorized(Exception):
