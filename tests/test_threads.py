@@ -298,3 +298,19 @@ def test_bluesky_part_2_written_but_its_answer_lost_is_read_back_not_rewritten(
     records = sorted(fake_bluesky.posts_of(bluesky_account.external_id), key=lambda r: r["uri"])
     assert [r["text"] for r in records] == PARTS
     assert records[2]["reply"]["parent"]["uri"] == records[1]["uri"]
+
+
+def test_the_api_shows_a_deliverys_thread_parts_and_what_went_out(fake_x, x_account):
+    from tests.factories import MembershipFactory
+    from tests.test_api import API, client_for
+
+    delivery = make_thread(x_account)
+    assert delivery_send(delivery_id=delivery.id) == "sent"
+    api = client_for(MembershipFactory(workspace=x_account.workspace).user)
+
+    data = api.get(f"{API}/deliveries/{delivery.id}/").json()
+
+    tweets = fake_x.tweets("1001")
+    assert data["thread_parts"] == PARTS[1:]
+    assert [p["id"] for p in data["thread_sent"]] == [t["id"] for t in tweets]
+    assert data["thread_sent"][0]["url"] == f"https://x.com/queueloop/status/{tweets[0]['id']}"
