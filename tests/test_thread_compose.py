@@ -128,3 +128,10 @@ def test_editing_into_an_x_channel_checks_the_thread_and_changes_nothing(web, x_
     post.refresh_from_db()
     assert post.thread_parts == ["ok"]
     assert not QueueEntry.objects.filter(post=post, channel=x_channel).exists()
+
+
+def test_the_post_list_says_a_post_is_a_thread(web, x_channel):
+    from tests.factories import PostFactory
+
+    PostFactory(workspace=x_channel.workspace, text="Threaded", thread_parts=["2", "3"])
+    assert "thread of 3" in web.get(reverse("post_list")).content.decode()
