@@ -341,10 +341,8 @@ def test_planner_fans_out_in_chunks_and_moves_the_watermark_once(worker):
     # The fan-in moves the watermark, then enqueues the window: wait for the second step
     # (checking right after the first raced it on a loaded CI machine).
     wait_for(
-        lambda: (
-            PlannerState.objects.filter(last_run_at=now).exists()
-            and Timeslot.objects.exclude(enqueued_at=None).count() == 5
-        ),
+        lambda: PlannerState.objects.filter(last_run_at=now).exists()
+        and Timeslot.objects.exclude(enqueued_at=None).count() == 5,
         what="the last chunk to finish the run and enqueue its slots",
     )
     state = PlannerState.objects.get()
