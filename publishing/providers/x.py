@@ -412,19 +412,6 @@ def _user_from(response) -> dict:
 # --- The provider -------------------------------------------------------------------------
 
 
-def _upload_images(account, delivery) -> list[str]:
-    """The media ids of the delivery's images, uploaded with their alt text."""
-    images = list(delivery.post.images.all()) if delivery.post_id else []
-    if not images:
-        return []
-    try:
-        return x_media.upload_images(account, images, call_x=call_x)
-    except Transient as exc:
-        # An upload that may have reached X posts nothing: the tweet was not sent yet, so
-        # this delivery can be retried even though X has no idempotency key.
-        raise Transient(f"{exc.message} No post was made.") from None
-
-
 class XProvider:
     name = "x"
     max_length = 280
@@ -454,7 +441,7 @@ class XProvider:
         account = delivery.account
 
         def post_part(index: int, text: str, sent: list[dict]) -> dict:
-            media_ids = _upload_images(account, delivery) if index == 0 else []
+            media_ids = x_media.upload_for(account, delivery, call_x=call_x) if index == 0 else []
             reply_to = sent[-1]["id"] if sent else None
             response = call_x(
                 account,

@@ -17,7 +17,7 @@ import io
 
 from PIL import Image
 
-from publishing.providers import Rejected
+from publishing.providers import Rejected, Transient
 
 MAX_IMAGES = 4
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
@@ -90,3 +90,16 @@ def upload_images(account, images, *, call_x) -> list[str]:
             f"X takes at most {MAX_IMAGES} images in a post; this one has {len(images)}."
         )
     return [upload_image(account, image, call_x=call_x) for image in images]
+
+
+def upload_for(account, delivery, *, call_x) -> list[str]:
+    """The media ids of the delivery's images, uploaded with their alt text."""
+    images = list(delivery.post.images.all()) if delivery.post_id else []
+    if not images:
+        return []
+    try:
+        return upload_images(account, images, call_x=call_x)
+    except Transient as exc:
+        # An upload that may have reached X posts nothing: the tweet was not sent yet, so
+        # this delivery can be retried even though X has no idempotency key.
+        raise Transient(f"{exc.message} No post was made.") from None
