@@ -111,6 +111,18 @@ def test_compose_with_two_images_shows_three_counters_and_reaches_three_fakes(
     # X and Mastodon count the link as 23; Bluesky counts every grapheme of it.
     assert counters == {"x": "55/280", "mastodon": "55/500", "bluesky": f"{len(text)}/300"}
     assert page.get_attribute("#network-counters", "aria-live") == "polite"
+    # A thread part: each network gets a second counter and a reply in its preview.
+    page.fill("#id_thread", "And the second part")
+    page.dispatch_event("#id_thread", "input")
+    page.wait_for_function(
+        "document.querySelectorAll('#network-counters li[data-network=x] .counter').length === 2"
+    )
+    assert page.locator("#network-previews >> text=Part 2, a reply to part 1").count() == 3
+    page.fill("#id_thread", "")
+    page.dispatch_event("#id_thread", "input")
+    page.wait_for_function(
+        "document.querySelectorAll('#network-counters li[data-network=x] .counter').length === 1"
+    )
     page.click("button[value=save]")
     page.wait_for_url(page.base_url + "/posts/")
 
