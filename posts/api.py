@@ -103,6 +103,7 @@ class PostViewSet(
             channels=data["channels"],
             author=request.user,
             variations=data.get("variations") or (),
+            thread_parts=data.get("thread_parts") or (),
             status=data["status"],
             expires_at=data.get("expires_at"),
             publish_at=data.get("publish_at"),
@@ -124,6 +125,7 @@ class PostViewSet(
                     post=post,
                     text=data.get("text", post.text),
                     variations=data.get("variations"),
+                    thread_parts=data.get("thread_parts"),
                     expires_at=data.get("expires_at", post.expires_at),
                     status=data.get("status"),
                 )

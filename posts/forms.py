@@ -52,6 +52,15 @@ class PostForm(forms.Form):
         required=False,
         help_text="Alternative texts used on later loops: X rejects a repeated identical post.",
     )
+    thread = forms.CharField(
+        required=False,
+        strip=False,
+        max_length=MAX_TEXT * 5,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        label="Thread",
+        help_text="More parts, each posted as a reply to the one before. Put a "
+        "line holding only --- between parts.",
+    )
     channels = forms.ModelMultipleChoiceField(
         queryset=Channel.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
     )
@@ -87,6 +96,7 @@ class PostForm(forms.Form):
             kwargs["initial"] = {
                 "text": post.text,
                 "variations": [v.text for v in post.variations.all()],
+                "thread": f"\n{services.THREAD_SEPARATOR}\n".join(post.thread_parts or []),
                 "channels": self._current_channels(post),
                 "status": post.status,
                 "expires_at": post.expires_at.astimezone(zone).replace(tzinfo=None)
@@ -146,6 +156,9 @@ class PostForm(forms.Form):
         tz = ZoneInfo(zone) if zone else self._zone_for(self.cleaned_data["channels"])
         return localize(value.replace(tzinfo=None), tz)
 
+    def clean_thread(self) -> list[str]:
+        return services.split_thread(self.cleaned_data.get("thread") or "")
+
     def clean(self) -> dict:
         data = super().clean()
         if data.get("pin_at") and not data.get("channels"):
@@ -174,6 +187,7 @@ class PostForm(forms.Form):
                         channels=channels,
                         author=author,
                         variations=data["variations"],
+                        thread_parts=data["thread"],
                         status=data["status"],
                         expires_at=self._aware(data.get("expires_at")),
                         publish_at=publish_at,
@@ -202,13 +216,14 @@ class PostForm(forms.Form):
             f"{label}: {error}"
             for label, text in texts
             for error in services.text_errors(text=text, channels=targets)
-        ]
+        ] + services.thread_errors(parts=data["thread"], channels=targets)
         if targets and errors:
             raise ValidationError(errors)
         post = services.post_update(
             post=post,
             text=data["text"],
             variations=data["variations"],
+            thread_parts=data["thread"],
             expires_at=self._aware(data.get("expires_at")),
             status=data["status"],
         )

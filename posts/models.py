@@ -8,6 +8,8 @@ from queueloop.workspace_pin import WorkspacePinnedOnceLinked
 # The longest text any way in accepts (API, web form, admin); the networks' own limits are
 # lower and checked per channel.
 MAX_TEXT = 10_000
+# Parts a thread may have, the first included.
+MAX_THREAD_PARTS = 25
 
 
 class Post(WorkspacePinnedOnceLinked, models.Model):
@@ -30,6 +32,9 @@ class Post(WorkspacePinnedOnceLinked, models.Model):
         related_name="posts",
     )
     text = models.TextField()
+    # A thread: the texts that follow `text` (or the variation used), each posted as a
+    # reply to the one before. Empty for a single post.
+    thread_parts = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.READY)
     expires_at = models.DateTimeField(
         null=True, blank=True, help_text="After this moment the post is never published again."

@@ -12,8 +12,8 @@ from rest_framework import serializers
 
 from accounts.models import Workspace
 from channels.models import Channel, QueueEntry
-from posts.models import MAX_TEXT, Post
-from publishing.compose import text_errors
+from posts.models import MAX_TEXT, MAX_THREAD_PARTS, Post
+from publishing.compose import clean_thread_parts, text_errors, thread_errors
 from queueloop.api_common import (
     AwareDateTimeField,
     StringListField,
@@ -86,6 +86,7 @@ class PostSerializer(serializers.ModelSerializer):
             "author",
             "text",
             "variations",
+            "thread_parts",
             "status",
             "expires_at",
             "created_at",
@@ -100,6 +101,16 @@ class PostSerializer(serializers.ModelSerializer):
 
 def _text_field(**kwargs) -> serializers.CharField:
     return serializers.CharField(max_length=MAX_TEXT, **kwargs)
+
+
+def _thread_field() -> StringListField:
+    return StringListField(
+        child=_text_field(allow_blank=True),
+        required=False,
+        max_length=MAX_THREAD_PARTS - 1,
+        help_text="Make the post a thread: the parts after `text`, each posted as a reply to "
+        "the one before (each within every network's limit).",
+    )
 
 
 def _variations_field() -> StringListField:
@@ -124,6 +135,7 @@ class PostCreateSerializer(serializers.Serializer):
         "separate with commas.",
     )
     variations = _variations_field()
+    thread_parts = _thread_field()
     publish_at = WallClockDateTimeField(
         required=False,
         allow_null=True,
@@ -221,6 +233,9 @@ class PostCreateSerializer(serializers.Serializer):
         for index, text in enumerate(variations, start=1):
             for problem in text_errors(text=text, channels=channels):
                 errors.setdefault("variations", []).append(f"Variation {index}: {problem}")
+        parts = clean_thread_parts(attrs.get("thread_parts") or [])
+        if problems := thread_errors(parts=parts, channels=channels):
+            errors["thread_parts"] = problems
         if errors:
             raise serializers.ValidationError(errors)
 
@@ -230,5 +245,6 @@ class PostUpdateSerializer(serializers.Serializer):
 
     text = _text_field()
     variations = _variations_field()
+    thread_parts = _thread_field()
     expires_at = AwareDateTimeField(required=False, allow_null=True)
     status = serializers.ChoiceField(choices=Post.Status.choices, required=False)

@@ -1,4 +1,5 @@
-"""Post pages: the list, compose/edit (with a live X length counter), share now."""
+"""Post pages: the list, compose/edit (with a live X length counter and per-network counters
+and previews), share now."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from accounts.views import redirect_back, workspace_view
 from channels.forms import error_messages
 from channels.models import Channel, iana_zone_names
 from posts.forms import PostForm
-from posts.models import Post, word_preview
-from publishing.compose import text_errors
+from posts.models import MAX_THREAD_PARTS, Post, word_preview
+from publishing.compose import network_counts, split_thread, text_errors, thread_errors
 from publishing.providers.x import provider as x_provider
 from scheduling import selectors
 from scheduling.services import post_share_now
@@ -144,7 +145,9 @@ def post_share(request: HttpRequest, post_id: int) -> HttpResponse:
     if not (channel_id.isascii() and channel_id.isdigit()):
         return HttpResponseBadRequest("Choose a channel.")
     channel = get_object_or_404(Channel, id=channel_id, workspace=request.workspace)
-    errors = text_errors(text=post.text, channels=[channel])
+    errors = text_errors(text=post.text, channels=[channel]) + thread_errors(
+        parts=post.thread_parts, channels=[channel]
+    )
     if errors:
         messages.error(request, " ".join(errors))
         return redirect_back(request, "post_list")
@@ -174,4 +177,33 @@ def post_length(request: HttpRequest) -> HttpResponse:
             "remaining": x_provider.max_length - count,
             "over": count > x_provider.max_length,
         },
+    )
+
+
+MAX_PREVIEW_TEXT = 50_000
+
+
+@workspace_view
+@require_GET
+def post_preview(request: HttpRequest) -> HttpResponse:
+    """htmx: for each network of the ticked channels, every part's count against that
+    network's limit (publishing.compose.network_counts: the functions that validate on
+    save) and a preview of the post as it would go out there."""
+    text = request.GET.get("text", "")[:MAX_PREVIEW_TEXT]
+    # Beyond the most a thread may have, parts are not counted (saving refuses them).
+    thread = split_thread(request.GET.get("thread", "")[:MAX_PREVIEW_TEXT])[:MAX_THREAD_PARTS]
+    ids = [i for i in request.GET.getlist("channels") if i.isascii() and i.isdigit()]
+    channels = list(Channel.objects.filter(workspace=request.workspace, id__in=ids[:100]))
+    images = []
+    post_id = request.GET.get("post", "")
+    if post_id.isascii() and post_id.isdigit():
+        post = Post.objects.filter(workspace=request.workspace, id=post_id).first()
+        images = list(post.images.all()) if post is not None else []
+    texts = [text, *thread]
+    networks = network_counts(texts=texts, channels=channels) if channels else []
+    rows = [(net, list(zip(net.parts, texts, strict=True))) for net in networks]
+    return render(
+        request,
+        "posts/_networks.html",
+        {"rows": rows, "images": images, "has_channels": bool(channels)},
     )

@@ -394,6 +394,7 @@ def _write(
                     "account_id": account.id,
                     "post_id": plan.post.id,
                     "text": plan.text,
+                    "thread_parts": list(plan.post.thread_parts or []),
                     "dispatched_at": now,
                 }
             )

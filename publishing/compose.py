@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -17,8 +18,8 @@ from django.db.models import Q
 from accounts.models import SocialAccount, Workspace
 from channels.models import Channel
 from channels.services import queue_entry_add
-from posts.models import Post, Variation
-from publishing.providers import get_provider, validate_for
+from posts.models import MAX_THREAD_PARTS, Post, Variation
+from publishing.providers import get_provider, limit_for, validate_for
 from scheduling.models import Timeslot
 from scheduling.services import post_archive, timeslot_pin
 
@@ -61,11 +62,117 @@ def text_errors(
     return errors
 
 
-def _validate_texts(texts: Sequence[str], channels: Sequence[Channel]) -> None:
+# --- Counting per network (the composer's counters and previews) -------------------------
+
+NETWORK_NAMES = {
+    "x": "X",
+    "mastodon": "Mastodon",
+    "bluesky": "Bluesky",
+    "webhook": "Webhook",
+    "sandbox": "Sandbox",
+}
+HOW_COUNTED = {
+    "x": "X's weighted count: CJK characters and emoji count 2, every link 23.",
+    "mastodon": "Characters; every link counts 23.",
+    "bluesky": "Graphemes (what you see as one character counts 1).",
+}
+
+
+@dataclass(frozen=True)
+class PartCount:
+    count: int
+    limit: int
+    errors: tuple[str, ...]
+
+    @property
+    def over(self) -> bool:
+        return self.count > self.limit
+
+    @property
+    def near(self) -> bool:
+        return not self.over and self.limit - self.count < 20
+
+
+@dataclass(frozen=True)
+class NetworkCount:
+    provider: str
+    name: str
+    how: str
+    parts: tuple[PartCount, ...]
+
+    @property
+    def over(self) -> bool:
+        return any(p.over or p.errors for p in self.parts)
+
+
+def network_counts(*, texts: Sequence[str], channels: Sequence[Channel]) -> list[NetworkCount]:
+    """For each network the channels' accounts reach (one row per provider and limit): each
+    part's count and limit, by the same provider functions that validate on save."""
+    rows: dict[tuple, NetworkCount] = {}
+    for account in accounts_to_check(channels=channels):
+        provider = get_provider(account.provider)
+        limit = limit_for(provider, account)
+        name = NETWORK_NAMES.get(account.provider, account.provider)
+        instance = (account.options or {}).get("instance", "")
+        if account.provider == "mastodon" and instance:
+            name = f"Mastodon ({instance.split('://', 1)[-1]})"
+        key = (account.provider, name, limit)
+        if key in rows:
+            continue
+        parts = tuple(
+            PartCount(
+                count=provider.text_length(text) if text else 0,
+                limit=limit,
+                errors=tuple(validate_for(provider, text, account)) if text.strip() else (),
+            )
+            for text in texts
+        )
+        how = HOW_COUNTED.get(account.provider, "Characters.")
+        rows[key] = NetworkCount(account.provider, name, how, parts)
+    return list(rows.values())
+
+
+# --- Threads ------------------------------------------------------------------------------
+
+THREAD_SEPARATOR = "---"
+
+
+def split_thread(text: str) -> list[str]:
+    """The parts of a "thread" textarea: separated by lines holding only ---."""
+    parts: list[list[str]] = [[]]
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if line.strip() == THREAD_SEPARATOR:
+            parts.append([])
+        else:
+            parts[-1].append(line)
+    return clean_thread_parts("\n".join(p) for p in parts)
+
+
+def clean_thread_parts(parts) -> list[str]:
+    """The non-blank parts, stripped of surrounding blank space."""
+    return [p.strip() for p in parts if p and p.strip()]
+
+
+def thread_errors(*, parts: Sequence[str], channels: Sequence[Channel]) -> list[str]:
+    """Every reason a network would refuse a thread's later parts (part 1 is the text)."""
+    if len(parts) + 1 > MAX_THREAD_PARTS:
+        return [f"A thread has at most {MAX_THREAD_PARTS} parts; this one has {len(parts) + 1}."]
+    accounts = accounts_to_check(channels=channels) if parts else []
+    return [
+        f"Thread part {index}: {error}"
+        for index, part in enumerate(parts, start=2)
+        for error in text_errors(text=part, channels=channels, accounts=accounts)
+    ]
+
+
+def _validate_texts(
+    texts: Sequence[str], channels: Sequence[Channel], thread_parts: Sequence[str] = ()
+) -> None:
     errors: list[str] = []
     for index, text in enumerate(texts):
         label = "Text" if index == 0 else f"Variation {index}"
         errors.extend(f"{label}: {e}" for e in text_errors(text=text, channels=channels))
+    errors.extend(thread_errors(parts=thread_parts, channels=channels))
     if errors:
         raise ValidationError(errors)
 
@@ -78,6 +185,7 @@ def post_create(
     channels: Sequence[Channel] = (),
     author=None,
     variations: Sequence[str] = (),
+    thread_parts: Sequence[str] = (),
     status: str = Post.Status.READY,
     expires_at: dt.datetime | None = None,
     publish_at: dt.datetime | None = None,
@@ -87,14 +195,21 @@ def post_create(
 
     `publish_at_by_channel` ({channel id: aware instant}) pins it at a different instant per
     channel: one wall-clock time read in each channel's zone (API, naive `publish_at`).
+    `thread_parts` makes it a thread: each part is posted as a reply to the one before.
     """
     foreign = [c.slug for c in channels if c.workspace_id != workspace.id]
     if foreign:
         raise ValidationError(f"Unknown channel(s): {', '.join(foreign)}")
     variations = [v for v in variations if v and v.strip()]
-    _validate_texts([text, *variations], channels)
+    thread_parts = clean_thread_parts(thread_parts)
+    _validate_texts([text, *variations], channels, thread_parts)
     post = Post.objects.create(
-        workspace=workspace, author=author, text=text, status=status, expires_at=expires_at
+        workspace=workspace,
+        author=author,
+        text=text,
+        thread_parts=thread_parts,
+        status=status,
+        expires_at=expires_at,
     )
     Variation.objects.bulk_create(
         [Variation(post=post, text=v, position=i) for i, v in enumerate(variations, start=1)]
@@ -110,7 +225,13 @@ def post_create(
 
 @transaction.atomic
 def post_update(
-    *, post: Post, text: str, variations: Sequence[str] | None = None, expires_at=None, status=None
+    *,
+    post: Post,
+    text: str,
+    variations: Sequence[str] | None = None,
+    thread_parts: Sequence[str] | None = None,
+    expires_at=None,
+    status=None,
 ) -> Post:
     # Every channel the post can still reach: its queues and its scheduled pinned slots.
     channels = list(
@@ -124,9 +245,11 @@ def post_update(
         if variations is not None
         else [v.text for v in post.variations.all()]
     )
-    _validate_texts([text, *new_variations], channels)
+    new_parts = clean_thread_parts(thread_parts) if thread_parts is not None else post.thread_parts
+    _validate_texts([text, *new_variations], channels, new_parts)
     archiving = status == Post.Status.ARCHIVED and post.status != Post.Status.ARCHIVED
     post.text = text
+    post.thread_parts = new_parts
     post.expires_at = expires_at
     if status is not None and not archiving:
         post.status = status

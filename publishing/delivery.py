@@ -41,6 +41,7 @@ from publishing.providers import (
     Transient,
     get_provider,
 )
+from publishing.providers.thread import PartlySent
 from publishing.settle import timeslots_settle
 from queueloop import events
 from queueloop.celery import send_many
@@ -92,12 +93,13 @@ def dispatch_on_commit(created: Iterable[tuple[int, str]]) -> None:
 @dataclass
 class _Result:
     delivery: Delivery
-    kind: str  # sent | failed | unconfirmed | retry | requeue | reconnect
+    kind: str  # sent | failed | unconfirmed | retry | requeue | reconnect | partial
     error: str = ""
     at: dt.datetime | None = None  # retry: not before
     published: Published | None = None
     sent_at: dt.datetime | None = None
     rate_limited: bool = False
+    needs_reconnect: bool = False  # partial: the part was refused for the credentials
 
 
 def _backoff(attempts: int) -> dt.timedelta:
@@ -120,6 +122,9 @@ def _call(provider: Provider, delivery: Delivery) -> _Result:
     """One provider call, its outcome classified (DESIGN §4)."""
     try:
         published = provider.publish(delivery)
+    except PartlySent as exc:
+        # A thread cut short: what went out is in thread_sent and in the message.
+        return _Result(delivery, "partial", exc.message, needs_reconnect=exc.needs_reconnect)
     except RateLimited as exc:
         return _Result(delivery, "retry", exc.message, at=exc.reset_at, rate_limited=True)
     except Transient as exc:
@@ -397,10 +402,16 @@ def _record(results: list[_Result], *, now: dt.datetime) -> dict[int, str]:
         elif r.kind == "reconnect":
             final[(S.FAILED, r.error)].append(d.id)
             reconnect[d.account_id] = (d.account, r.error)
+        elif r.kind == "partial":
+            final[(S.PARTIAL, r.error)].append(d.id)
+            if r.needs_reconnect:
+                reconnect[d.account_id] = (d.account, r.error)
         elif r.kind == "retry":
             at = r.at or now
             if at > _deadline(d):
-                final[(S.FAILED, f"{r.error} Gave up: too late to post.")].append(d.id)
+                # A thread with parts already out stays partial: they are on the network.
+                given_up = S.PARTIAL if d.thread_sent else S.FAILED
+                final[(given_up, f"{r.error} Gave up: too late to post.")].append(d.id)
             else:
                 pending[(r.error, at)].append(d.id)
                 later[at if at > now else None].append(d.id)
@@ -413,7 +424,9 @@ def _record(results: list[_Result], *, now: dt.datetime) -> dict[int, str]:
         )
         if n:
             statuses.update(dict.fromkeys(ids, status))
-        step = "delivery_failed" if status == S.FAILED else "delivery_unconfirmed"
+        step = {S.FAILED: "delivery_failed", S.PARTIAL: "delivery_partial"}.get(
+            status, "delivery_unconfirmed"
+        )
         events.log_events(step, ({"delivery_id": i} for i in ids), reason=error)
     for (error, at), ids in pending.items():
         fields = {"status": S.PENDING, "dispatched_at": now, "next_attempt_at": at}

@@ -15,8 +15,10 @@ class Delivery(models.Model):
         # The provider call may or may not have posted (crash or timeout mid-call); a
         # non-idempotent provider is never called again for it. A person decides.
         UNCONFIRMED = "unconfirmed", "Unconfirmed"
+        # A thread whose later part failed for good: the parts in `thread_sent` went out.
+        PARTIAL = "partial", "Partly sent"
 
-    FINISHED = (Status.SENT, Status.FAILED, Status.UNCONFIRMED)
+    FINISHED = (Status.SENT, Status.FAILED, Status.UNCONFIRMED, Status.PARTIAL)
 
     timeslot = models.ForeignKey(
         "scheduling.Timeslot", on_delete=models.CASCADE, related_name="deliveries"
@@ -28,6 +30,11 @@ class Delivery(models.Model):
         "posts.Post", on_delete=models.SET_NULL, null=True, related_name="deliveries"
     )
     text = models.TextField()
+    # The thread's later parts, as the post had them when the delivery was made.
+    thread_parts = models.JSONField(default=list, blank=True)
+    # The parts already posted, in order: [{"id", "url"} (+ "cid" on Bluesky)]. Written
+    # after each part, so a retry resumes after the last one and never posts one twice.
+    thread_sent = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     external_id = models.CharField(max_length=100, blank=True)
     url = models.URLField(max_length=500, blank=True)

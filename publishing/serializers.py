@@ -8,8 +8,18 @@ from accounts.serializers import SocialAccountSummarySerializer
 from publishing.models import Delivery
 
 
+class ThreadPartSerializer(serializers.Serializer):
+    id = serializers.CharField(read_only=True, help_text="The part's id on the network.")
+    url = serializers.CharField(read_only=True, allow_blank=True)
+
+
 class DeliverySerializer(serializers.ModelSerializer):
     url = serializers.URLField(read_only=True, allow_null=True)
+    thread_sent = ThreadPartSerializer(
+        many=True,
+        read_only=True,
+        help_text="A thread's parts already posted, in order (empty for a single post).",
+    )
     account = SocialAccountSummarySerializer(read_only=True)
     channel = serializers.IntegerField(
         source="timeslot.channel_id", read_only=True, help_text="Channel id."
@@ -24,6 +34,8 @@ class DeliverySerializer(serializers.ModelSerializer):
             "account",
             "post",
             "text",
+            "thread_parts",
+            "thread_sent",
             "status",
             "external_id",
             "url",

@@ -69,6 +69,8 @@ def timeslot_settle(*, timeslot_id: int, now: dt.datetime | None = None) -> str 
     if not counts or any(counts.get(s) for s in UNFINISHED):
         return None
     sent, total = counts.get(Delivery.Status.SENT, 0), sum(counts.values())
+    # A thread cut short still put something on its network: the slot is partial.
+    partly = counts.get(Delivery.Status.PARTIAL, 0)
     if sent == total:
         status, reason = Timeslot.Status.PUBLISHED, ""
     else:
@@ -81,7 +83,7 @@ def timeslot_settle(*, timeslot_id: int, now: dt.datetime | None = None) -> str 
         reason = "; ".join(
             f"{d.account}: {d.get_status_display()} — {d.last_error}" for d in problems
         )
-        status = Timeslot.Status.PARTIAL if sent else Timeslot.Status.FAILED
+        status = Timeslot.Status.PARTIAL if sent or partly else Timeslot.Status.FAILED
     settled = Timeslot.objects.filter(id=timeslot_id, status=Timeslot.Status.PUBLISHING).update(
         status=status, reason=reason, published_at=now, updated_at=now
     )

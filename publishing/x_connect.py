@@ -28,7 +28,8 @@ from publishing.providers import AuthFailed, ProviderError
 from publishing.providers import x as x_provider
 
 AUTHORIZE_URL = "https://x.com/i/oauth2/authorize"
-SCOPES = ("tweet.read", "tweet.write", "users.read", "offline.access")
+# media.write: images are uploaded with the user's token (POST /2/media/upload).
+SCOPES = ("tweet.read", "tweet.write", "users.read", "offline.access", "media.write")
 SESSION_KEY = "x_oauth_pending"
 FLOW_MAX_AGE = 10 * 60  # seconds a started connect flow stays valid
 WRITE_ROLES = (Membership.Role.OWNER, Membership.Role.EDITOR)

@@ -30,6 +30,7 @@ STEPS = frozenset(
         "delivery_failed",
         "delivery_retry",
         "delivery_unconfirmed",
+        "delivery_partial",  # a thread cut short: some parts went out, one was refused
         "settled",  # the slot's final status (published, partial, failed)
         "missed",  # too late to publish: marked missed by the watchdog or the planner
         "requeued",  # the watchdog re-enqueued a slot whose message was lost

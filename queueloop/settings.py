@@ -159,6 +159,13 @@ STATIC_URL = "static/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = env_str("MEDIA_URL", "/media/")
 SERVE_MEDIA = env_bool("SERVE_MEDIA", True)
+# Where this site is reached from outside (https://queueloop.example.com): image URLs sent
+# to webhooks are made absolute with it (a worker has no request to take the host from).
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "").rstrip("/")
+if PUBLIC_BASE_URL and not PUBLIC_BASE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(
+        f"PUBLIC_BASE_URL={PUBLIC_BASE_URL!r} must start with http:// or https://"
+    )
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 

@@ -123,6 +123,7 @@ urlpatterns = [
     path("posts/", post_views.post_list, name="post_list"),
     path("posts/new/", post_views.post_create, name="post_create"),
     path("posts/length/", post_views.post_length, name="post_length"),
+    path("posts/preview/", post_views.post_preview, name="post_preview"),
     path("posts/<int:post_id>/", post_views.post_edit, name="post_edit"),
     path("posts/<int:post_id>/share/", post_views.post_share, name="post_share"),
     path("posts/<int:post_id>/images/", image_views.post_images, name="post_images"),

@@ -214,6 +214,11 @@ class FakeBluesky(FakeServer):
                     )
                 if "alt" not in image:
                     return xrpc_error(400, "InvalidRequest", "Record/embed/images/0 must have alt")
+        reply = record.get("reply")
+        if reply is not None:
+            refs = [reply.get("root") or {}, reply.get("parent") or {}]
+            if any(r.get("uri") not in self.records or r.get("cid") != CID for r in refs):
+                return xrpc_error(400, "InvalidRequest", "Invalid app.bsky.feed.post record: reply")
         uri = f"at://{did}/{collection}/{rkey}"
         if uri in self.records:
             # bsky.social today: the MST refuses the duplicate key deep inside → 500.

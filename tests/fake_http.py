@@ -89,6 +89,8 @@ class Scripted:
     headers: dict[str, str] = field(default_factory=dict)
     after: bool = False
     drop: bool = False
+    # Calls answered normally before this answer applies (a thread's part 2: passes=1).
+    passes: int = 0
 
 
 class FakeServer:
@@ -137,7 +139,11 @@ class FakeServer:
                 with fake.lock:
                     fake.calls.append(request)
                     queue = fake.scripts.get((request.method, request.path)) or []
-                    scripted = queue.pop(0) if queue else None
+                    scripted = None
+                    if queue and queue[0].passes:
+                        queue[0].passes -= 1
+                    elif queue:
+                        scripted = queue.pop(0)
                 if scripted is not None and not scripted.after:
                     return self._answer(scripted)
                 with fake.lock:

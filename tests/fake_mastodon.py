@@ -212,6 +212,10 @@ class FakeMastodon(FakeServer):
                 422,
                 {"error": f"Validation failed: Text character limit of {limit} exceeded"},
             )
+        reply_to = request.field("in_reply_to_id") or None
+        if reply_to is not None and not any(s["id"] == reply_to for s in self.statuses):
+            # Mastodon looks the status up first: an unknown id is ActiveRecord's 404.
+            return Reply(404, {"error": "Record not found"})
         media_ids = request.form.get("media_ids[]") or request.form.get("media_ids") or []
         if len(media_ids) > 4:
             return Reply(422, {"error": "Validation failed: Media attachments too many"})
@@ -230,7 +234,7 @@ class FakeMastodon(FakeServer):
         status = {
             "id": status_id,
             "created_at": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
-            "in_reply_to_id": request.field("in_reply_to_id") or None,
+            "in_reply_to_id": reply_to,
             "sensitive": False,
             "spoiler_text": request.field("spoiler_text"),
             "visibility": request.field("visibility") or "public",

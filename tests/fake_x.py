@@ -9,7 +9,12 @@ It implements what Queue Loop uses:
   refresh_token (single-use refresh tokens, rotated like X does).
 - GET /2/users/me and POST /2/tweets — bearer tokens (OAuth 2.0 user context, expiring) or
   OAuth 1.0a (the HMAC-SHA1 signature is verified with the registered secrets). Posting the
-  same text twice for one user gets X's 403 duplicate answer.
+  same text twice for one user gets X's 403 duplicate answer. A tweet may name up to 4
+  media ids its author uploaded, and reply to an existing tweet (reply.in_reply_to_tweet_id).
+- POST /2/media/upload (one request, JSON body: base64 `media`, `media_category`
+  tweet_image, `media_type`; at most 5 MB decoded; bearer tokens need media.write) and
+  POST /2/media/metadata (`{"id", "metadata": {"alt_text": {"text"}}}`, at most 1000
+  characters), as documented on docs.x.com.
 
 Failures are scripted per endpoint with `script()`; `hang_on()` makes an endpoint never
 answer (it raises ReadTimeout, after checking the client asked for a timeout at all).
@@ -39,6 +44,8 @@ HOSTS = ("https://api.twitter.com", "https://api.x.com")
 CLIENT_ID = "fake-client-id"
 CLIENT_SECRET = "fake-client-secret-0123456789abcdef"
 REDIRECT_URI = "http://testserver/connect/x/callback/"
+SCOPE = "tweet.read tweet.write users.read offline.access media.write"
+MAX_MEDIA_BYTES = 5 * 1024 * 1024
 
 
 @dataclass
@@ -69,6 +76,7 @@ class User:
     username: str
     name: str = "Fake User"
     tweets: list[dict] = field(default_factory=list)
+    media: dict[str, dict] = field(default_factory=dict)
 
 
 @dataclass
@@ -77,6 +85,7 @@ class Scripted:
     body: object = None
     headers: dict = field(default_factory=dict)
     exception: BaseException | None = None
+    passes: int = 0  # calls answered normally before this answer applies
 
 
 class FakeX(BaseAdapter):
@@ -85,6 +94,7 @@ class FakeX(BaseAdapter):
         self.calls: list[Call] = []
         self.users: dict[str, User] = {}
         self.access_tokens: dict[str, tuple[str, float]] = {}  # token -> (user id, expires)
+        self.token_scopes: dict[str, set[str]] = {}
         self.refresh_tokens: dict[str, str] = {}  # token -> user id (single use)
         self.oauth1_keys: dict[tuple[str, str], tuple[str, str, str]] = {}
         self.codes: dict[str, dict] = {}
@@ -108,18 +118,21 @@ class FakeX(BaseAdapter):
         self.issued.add(value)
         return value
 
-    def issue_tokens(self, user_id: str = "1001", *, expires_in: int = 7200) -> dict:
+    def issue_tokens(
+        self, user_id: str = "1001", *, expires_in: int = 7200, scope: str = SCOPE
+    ) -> dict:
         """Tokens as the token endpoint would answer them."""
         self.add_user(user_id)
         access, refresh = self._secret("at"), self._secret("rt")
         self.access_tokens[access] = (user_id, time.time() + expires_in)
         self.refresh_tokens[refresh] = user_id
+        self.token_scopes[access] = set(scope.split())
         return {
             "token_type": "bearer",
             "expires_in": expires_in,
             "access_token": access,
             "refresh_token": refresh,
-            "scope": "tweet.read tweet.write users.read offline.access",
+            "scope": scope,
         }
 
     def issue_oauth1_keys(self, user_id: str = "1001") -> dict:
@@ -158,10 +171,13 @@ class FakeX(BaseAdapter):
         }
         return {"code": code, "state": params["state"]}
 
-    def script(self, method: str, path: str, status: int, body=None, headers=None) -> None:
-        """The next call to method+path gets this answer instead of the normal one."""
+    def script(
+        self, method: str, path: str, status: int, body=None, headers=None, *, passes: int = 0
+    ) -> None:
+        """The next call to method+path (after `passes` normal ones) gets this answer
+        instead of the normal one."""
         self.scripts.setdefault((method, path), []).append(
-            Scripted(status=status, body=body, headers=headers or {})
+            Scripted(status=status, body=body, headers=headers or {}, passes=passes)
         )
 
     def script_exception(self, method: str, path: str, exception: BaseException) -> None:
@@ -193,7 +209,9 @@ class FakeX(BaseAdapter):
         self.calls.append(call)
         key = (request.method, parts.path)
         queue = self.scripts.get(key)
-        if queue:
+        if queue and queue[0].passes:
+            queue[0].passes -= 1
+        elif queue:
             scripted = queue.pop(0)
             if scripted.exception is not None:
                 raise scripted.exception
@@ -234,7 +252,14 @@ class FakeX(BaseAdapter):
             user = self._authenticate(request, call)
             if user is None:
                 return self._unauthorized()
-            text = call.json.get("text", "")
+            body = call.json
+            text = body.get("text", "")
+            media_ids = (body.get("media") or {}).get("media_ids") or []
+            if len(media_ids) > 4 or any(m not in user.media for m in media_ids):
+                return 400, self._invalid("media.media_ids", "unknown media id or more than 4"), {}
+            reply_to = (body.get("reply") or {}).get("in_reply_to_tweet_id")
+            if reply_to is not None and not any(t["id"] == reply_to for t in self._all_tweets()):
+                return 400, self._invalid("reply.in_reply_to_tweet_id", "no such tweet"), {}
             if any(t["text"] == text for t in user.tweets):
                 return (
                     403,
@@ -246,10 +271,70 @@ class FakeX(BaseAdapter):
                     },
                     {},
                 )
-            tweet = {"id": str(next(self._ids)), "text": text}
+            tweet = {
+                "id": str(next(self._ids)),
+                "text": text,
+                "media": [user.media[m] for m in media_ids],
+                "in_reply_to": reply_to,
+            }
             user.tweets.append(tweet)
             return 201, {"data": {"id": tweet["id"], "text": text}}, {}
+        if call.method == "POST" and call.path == "/2/media/upload":
+            return self._media_upload(request, call)
+        if call.method == "POST" and call.path == "/2/media/metadata":
+            user = self._authenticate(request, call)
+            if user is None:
+                return self._unauthorized()
+            body = call.json
+            media = user.media.get(str(body.get("id")))
+            alt = ((body.get("metadata") or {}).get("alt_text") or {}).get("text")
+            if media is None or not isinstance(alt, str) or len(alt) > 1000:
+                return 400, self._invalid("metadata", "unknown media id or bad alt text"), {}
+            media["alt_text"] = alt
+            return 200, {"data": {"associated_metadata": {"alt_text": {"text": alt}}}}, {}
         return 404, {"title": "Not Found", "detail": f"no route {call.path}"}, {}
+
+    def _all_tweets(self) -> list[dict]:
+        return [t for u in self.users.values() for t in u.tweets]
+
+    @staticmethod
+    def _invalid(parameter: str, message: str) -> dict:
+        return {
+            "errors": [{"parameters": {parameter: []}, "message": message}],
+            "title": "Invalid Request",
+            "detail": "One or more parameters to your request was invalid.",
+            "type": "https://api.twitter.com/2/problems/invalid-request",
+        }
+
+    def _media_upload(self, request, call: Call):
+        user = self._authenticate(request, call)
+        if user is None:
+            return self._unauthorized()
+        if call.bearer is not None and "media.write" not in self.token_scopes.get(call.bearer, ()):
+            body = {"title": "Forbidden", "status": 403, "type": "about:blank"}
+            return 403, {**body, "detail": "The token lacks the media.write scope."}, {}
+        body = call.json
+        try:
+            data = base64.b64decode(body.get("media", ""), validate=True)
+        except (ValueError, TypeError):
+            data = b""
+        if (
+            not data
+            or body.get("media_category") != "tweet_image"
+            or body.get("media_type") not in ("image/jpeg", "image/png", "image/webp")
+        ):
+            return 400, self._invalid("media", "not a tweet_image upload"), {}
+        if len(data) > MAX_MEDIA_BYTES:
+            return 400, self._invalid("media", "File size exceeds 5242880 bytes."), {}
+        media_id = str(next(self._ids))
+        user.media[media_id] = {
+            "id": media_id,
+            "bytes": data,
+            "media_type": body["media_type"],
+            "alt_text": "",
+        }
+        answer = {"id": media_id, "media_key": f"3_{media_id}", "size": len(data)}
+        return 200, {"data": {**answer, "expires_after_secs": 86400}}, {}
 
     @staticmethod
     def _unauthorized():
@@ -311,7 +396,7 @@ class FakeX(BaseAdapter):
             challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
             if challenge != grant["challenge"]:
                 return 400, bad, {}
-            return 200, self.issue_tokens(grant["user_id"]), {}
+            return 200, self.issue_tokens(grant["user_id"], scope=grant["scope"]), {}
         if form.get("grant_type") == "refresh_token":
             if self.on_refresh is not None:
                 self.on_refresh(form.get("refresh_token"))

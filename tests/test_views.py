@@ -111,6 +111,7 @@ def page_urls(w) -> list[str]:
         reverse("post_create"),
         reverse("post_edit", args=[w["post"].id]),
         reverse("post_length") + "?text=hello",
+        reverse("post_preview") + f"?text=hello&channels={w['channel'].id}",
         reverse("account_list"),
         reverse("sandbox_timeline", args=[w["account"].id]),
     ]

@@ -73,6 +73,8 @@ def test_webhook_posts_signed_json_with_the_idempotency_key(receiver):
         "delivery_id": delivery.id,
         "channel": "tech",
         "account": "hook",
+        "images": [],
+        "thread_parts": [],
     }
     # The documented recipe, computed independently of our code.
     expected = "sha256=" + hmac.new(SECRET.encode(), request.body, hashlib.sha256).hexdigest()
@@ -143,3 +145,61 @@ def test_retries_stop_at_missed_after_with_a_reason(receiver):
     assert "too late" in delivery.last_error
     slot.refresh_from_db()
     assert slot.status == Timeslot.Status.FAILED and "too late" in slot.reason
+
+
+@pytest.mark.django_db
+@override_settings(PUBLIC_BASE_URL="https://queueloop.example.com")
+def test_images_go_as_absolute_urls_with_their_alt_text(receiver, settings, tmp_path):
+    from posts.images import post_image_add
+    from tests.test_post_images import png
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    channel, _ = webhook_channel(receiver)
+    post = channel.entries.get().post
+    image = post_image_add(post=post, data=png(), filename="a.png", alt_text="A blue square")
+    slot = publish(channel)
+    send_all(slot)
+    [request] = receiver.requests
+    assert request.payload["images"] == [
+        {
+            "url": f"https://queueloop.example.com/media/{image.file.name}",
+            "alt_text": "A blue square",
+            "content_type": "image/png",
+            "width": 32,
+            "height": 32,
+        }
+    ]
+
+
+@pytest.mark.django_db
+def test_a_threads_later_parts_are_copied_to_the_delivery_and_sent(receiver):
+    channel, _ = webhook_channel(receiver)
+    post = channel.entries.get().post
+    post.thread_parts = ["Part two", "Part three"]
+    post.save()
+    slot = publish(channel)
+    send_all(slot)
+    [request] = receiver.requests
+    assert request.payload["thread_parts"] == ["Part two", "Part three"]
+    post.thread_parts = ["Edited after the slot ran"]
+    post.save()
+    assert Delivery.objects.get(timeslot=slot).thread_parts == ["Part two", "Part three"]
+
+
+@pytest.mark.django_db
+@override_settings(PUBLIC_BASE_URL="")
+def test_images_without_a_public_base_url_fail_with_the_setting_to_set(
+    receiver, settings, tmp_path
+):
+    from posts.images import post_image_add
+    from tests.test_post_images import png
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    channel, _ = webhook_channel(receiver)
+    post_image_add(post=channel.entries.get().post, data=png(), filename="a.png")
+    slot = publish(channel)
+    send_all(slot)
+    delivery = Delivery.objects.get(timeslot=slot)
+    assert delivery.status == Delivery.Status.FAILED
+    assert "PUBLIC_BASE_URL" in delivery.last_error
+    assert receiver.requests == []

@@ -66,7 +66,7 @@ def test_start_redirects_to_x_with_pkce_state_and_scopes(client, fake_x):
     assert params["response_type"] == "code"
     assert params["client_id"] == fakes.CLIENT_ID
     assert params["redirect_uri"] == fakes.REDIRECT_URI
-    assert params["scope"] == "tweet.read tweet.write users.read offline.access"
+    assert params["scope"] == "tweet.read tweet.write users.read offline.access media.write"
     assert params["code_challenge_method"] == "S256"
     assert len(params["state"]) >= 32
     pending = client.session[x_oauth.SESSION_KEY]

@@ -12,11 +12,12 @@ and when that is refused the account needs reconnecting. A main password is refu
 connect time: its session's scope is com.atproto.access, an app password's is
 com.atproto.appPass, and the session is deleted at once.
 
-Idempotency: the record key is derived from the delivery (bluesky_text.record_key), so
-every attempt writes the same at:// URI. A PDS refuses a second record under one key — today
-with a 500, soon with an explicit error (atproto PR 4728) — so after any answer that leaves
-the outcome open (5xx, timeout, "already exists") and before any retry, the provider reads
-the record back (com.atproto.repo.getRecord): there, it was posted; absent, it was not.
+Idempotency: the record key is derived from the delivery and the part of its thread
+(bluesky_text.record_key), so every attempt writes the same at:// URI. A PDS refuses a
+second record under one key — today with a 500, soon with an explicit error (atproto PR
+4728) — so after any answer that leaves the outcome open (5xx, timeout, "already exists")
+and before any retry, the provider reads the record back (com.atproto.repo.getRecord):
+there, it was posted; absent, it was not.
 
 Thread safety: each call builds its own SDK client (it holds the session) with its own HTTP
 connection pool, closed when the call ends.
@@ -35,7 +36,15 @@ from atproto_client.request import Request
 from django.conf import settings
 from django.utils import timezone
 
-from publishing.providers import AuthFailed, Published, RateLimited, Rejected, Transient, hosts
+from publishing.providers import (
+    AuthFailed,
+    Published,
+    RateLimited,
+    Rejected,
+    Transient,
+    hosts,
+    thread,
+)
 from publishing.providers import bluesky_text as text_rules
 
 log = logging.getLogger(__name__)
@@ -332,6 +341,61 @@ def _published(uri: str, *, actor: str, rkey: str) -> Published:
     return Published(external_id=external_id, url=POST_URL.format(actor=actor, rkey=rkey))
 
 
+def _ref(uri: str, cid: str, *, actor: str, rkey: str) -> dict:
+    published = _published(uri, actor=actor, rkey=rkey)
+    return {"id": published.external_id, "url": published.url, "uri": uri, "cid": cid}
+
+
+def _post_part(client: Client, delivery, *, index: int, text: str, sent: list, langs) -> dict:
+    """Write one part (a reply to the part before, in the thread of the first) under its
+    own record key; returns its reference. SDK errors propagate, to be classified."""
+    did = client._session.did
+    actor = client._session.handle or did
+    rkey = text_rules.record_key(delivery.id, delivery.created_at, part=index)
+    if delivery.attempts > 1:
+        # A retry: an earlier attempt may have written this record.
+        found = _existing(client, did, rkey)
+        if found is not None:
+            return _ref(found.uri, found.cid, actor=actor, rkey=rkey)
+    reply = None
+    if sent:
+        root, parent = sent[0], sent[-1]
+        reply = models.AppBskyFeedPost.ReplyRef(
+            root=models.ComAtprotoRepoStrongRef.Main(uri=root["uri"], cid=root["cid"]),
+            parent=models.ComAtprotoRepoStrongRef.Main(uri=parent["uri"], cid=parent["cid"]),
+        )
+    record = models.AppBskyFeedPost.Record(
+        text=text,
+        created_at=client.get_current_time_iso(),
+        facets=facets_for(client, text) or None,
+        langs=langs or None,
+        embed=images_embed(client, delivery) if index == 0 else None,
+        reply=reply,
+    )
+    data = models.ComAtprotoRepoCreateRecord.Data(
+        repo=did, collection=POST_COLLECTION, rkey=rkey, record=record
+    )
+    try:
+        created = client.com.atproto.repo.create_record(data)
+    except ERRORS as exc:
+        if _is_session_refusal(exc) or isinstance(exc, at_exc.RateLimitExceededError):
+            raise
+        error = classify(exc, what="the post")
+        already = isinstance(exc, at_exc.BadRequestError) and "exist" in (
+            " ".join(_xrpc_error(exc)).lower()
+        )
+        if not (already or (isinstance(error, Transient) and error.maybe_sent)):
+            raise
+        # The outcome is open (or the key is taken): the record itself tells.
+        found = _existing(client, did, rkey)
+        if found is None:
+            if already:
+                raise
+            raise Transient(f"{error.message} The post is not there; retrying.") from None
+        return _ref(found.uri, found.cid, actor=actor, rkey=rkey)
+    return _ref(created.uri, created.cid, actor=actor, rkey=rkey)
+
+
 class BlueskyProvider:
     name = "bluesky"
     label = "Bluesky"
@@ -357,50 +421,25 @@ class BlueskyProvider:
         return []
 
     def publish(self, delivery) -> Published:
-        errors = self.validate(delivery.text)
+        errors = thread.validate_parts(self, delivery)
         if errors:
             raise Rejected(" ".join(errors))
         account = delivery.account
-        rkey = text_rules.record_key(delivery.id, delivery.created_at)
         langs = [str(lang) for lang in (account.options or {}).get("langs") or []][:3]
 
         def post(client: Client) -> Published:
-            did = client._session.did
-            actor = client._session.handle or did
-            if delivery.attempts > 1:
-                # A retry: the first attempt may have written the record.
-                found = _existing(client, did, rkey)
-                if found is not None:
-                    return _published(found.uri, actor=actor, rkey=rkey)
-            record = models.AppBskyFeedPost.Record(
-                text=delivery.text,
-                created_at=client.get_current_time_iso(),
-                facets=facets_for(client, delivery.text) or None,
-                langs=langs or None,
-                embed=images_embed(client, delivery),
-            )
-            data = models.ComAtprotoRepoCreateRecord.Data(
-                repo=did, collection=POST_COLLECTION, rkey=rkey, record=record
-            )
-            try:
-                created = client.com.atproto.repo.create_record(data)
-            except ERRORS as exc:
-                if _is_session_refusal(exc) or isinstance(exc, at_exc.RateLimitExceededError):
-                    raise
-                error = classify(exc, what="the post")
-                already = isinstance(exc, at_exc.BadRequestError) and "exist" in (
-                    " ".join(_xrpc_error(exc)).lower()
-                )
-                if not (already or (isinstance(error, Transient) and error.maybe_sent)):
-                    raise
-                # The outcome is open (or the key is taken): the record itself tells.
-                found = _existing(client, did, rkey)
-                if found is None:
-                    if already:
-                        raise
-                    raise Transient(f"{error.message} The post is not there; retrying.") from None
-                return _published(found.uri, actor=actor, rkey=rkey)
-            return _published(created.uri, actor=actor, rkey=rkey)
+            def post_part(index: int, text: str, sent: list[dict]) -> dict:
+                what = "the post" if index == 0 else f"part {index + 1}"
+                try:
+                    return _post_part(
+                        client, delivery, index=index, text=text, sent=sent, langs=langs
+                    )
+                except ERRORS as exc:
+                    if _is_session_refusal(exc):
+                        raise  # call() signs in again; the thread resumes after `sent`
+                    raise classify(exc, what=what) from None
+
+            return thread.publish_parts(delivery, post_part)
 
         published = call(account, post, what="the post")
         log.info(

@@ -88,7 +88,7 @@ def tid(microseconds: int, clock_id: int) -> str:
     return "".join(reversed(chars))
 
 
-def record_key(delivery_id: int, created_at: dt.datetime) -> str:
+def record_key(delivery_id: int, created_at: dt.datetime, *, part: int = 0) -> str:
     """The post's record key, derived from the delivery alone, so every attempt of one
     delivery writes the same key and a repeat cannot make a second post.
 
@@ -96,8 +96,11 @@ def record_key(delivery_id: int, created_at: dt.datetime) -> str:
     creation: the whole second it was created, plus the delivery id in the microseconds
     and clock id, which keeps any two deliveries created in the same second apart (their
     ids would have to differ by a multiple of 1,024,000,000).
+
+    Part n of a thread takes the second n seconds later (the same argument keeps it apart
+    from any other delivery's keys), so a thread's keys also sort in its order.
     """
-    seconds = int(created_at.timestamp())
+    seconds = int(created_at.timestamp()) + part
     micro = seconds * 1_000_000 + delivery_id % 1_000_000
     clock_id = (delivery_id // 1_000_000) % 1024
     return tid(micro, clock_id)

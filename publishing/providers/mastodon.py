@@ -50,6 +50,7 @@ from publishing.providers import (
     Rejected,
     Transient,
     hosts,
+    thread,
 )
 from publishing.providers.x import _connection_error_before_send
 
@@ -368,8 +369,10 @@ def upload_image(api: Mastodon, image, *, instance: str, limit: int | None) -> s
     return str(attachment["id"])
 
 
-def idempotency_key(delivery) -> str:
-    return f"queueloop-delivery-{delivery.id}"
+def idempotency_key(delivery, part: int = 0) -> str:
+    """One key per delivery and part of its thread (the first part keeps the plain key)."""
+    base = f"queueloop-delivery-{delivery.id}"
+    return base if part == 0 else f"{base}-part-{part + 1}"
 
 
 class MastodonProvider:
@@ -404,7 +407,7 @@ class MastodonProvider:
 
     def publish(self, delivery) -> Published:
         account = delivery.account
-        errors = self.validate(delivery.text, account=account)
+        errors = thread.validate_parts(self, delivery, account=account)
         if errors:
             raise Rejected(" ".join(errors))
         options = account.options or {}
@@ -419,33 +422,41 @@ class MastodonProvider:
         visibility = (
             options.get("visibility") if options.get("visibility") in VISIBILITIES else None
         )
-        # Images are uploaded on every attempt: when the Idempotency-Key finds the status a
-        # first attempt made, a retry's attachments stay unattached and the instance
-        # removes them after a day.
-        media_ids = [
-            upload_image(api, image, instance=instance, limit=options.get("image_size_limit"))
-            for image in post_images(delivery)
-        ]
-        status = call(
-            api,
-            lambda: api.status_post(
-                delivery.text,
-                idempotency_key=idempotency_key(delivery),
-                visibility=visibility,
-                language=options.get("language") or None,
-                media_ids=media_ids or None,
-            ),
-            instance=instance,
-            what="the post",
-        )
-        status_id = str(status.get("id", ""))
+
+        def post_part(index: int, text: str, sent: list[dict]) -> dict:
+            # Images go with the first part, uploaded on every attempt: when the
+            # Idempotency-Key finds the status a first attempt made, a retry's attachments
+            # stay unattached and the instance removes them after a day.
+            media_ids = []
+            if index == 0:
+                limit = options.get("image_size_limit")
+                media_ids = [
+                    upload_image(api, image, instance=instance, limit=limit)
+                    for image in post_images(delivery)
+                ]
+            status = call(
+                api,
+                lambda: api.status_post(
+                    text,
+                    in_reply_to_id=sent[-1]["id"] if sent else None,
+                    idempotency_key=idempotency_key(delivery, index),
+                    visibility=visibility,
+                    language=options.get("language") or None,
+                    media_ids=media_ids or None,
+                ),
+                instance=instance,
+                what="the post" if index == 0 else f"part {index + 1}",
+            )
+            return {"id": str(status.get("id", "")), "url": str(status.get("url") or "")}
+
+        published = thread.publish_parts(delivery, post_part)
         log.info(
             "Posted delivery %s to Mastodon account %s: status %s",
             delivery.id,
             account.id,
-            status_id,
+            published.external_id,
         )
-        return Published(external_id=status_id, url=str(status.get("url") or ""))
+        return published
 
     def check(self, account) -> str:
         from accounts.models import SocialAccount

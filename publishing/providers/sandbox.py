@@ -5,7 +5,9 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from publishing.providers import PlainTextProvider, Published, Rejected
+from publishing.providers import PlainTextProvider, Published, Rejected, thread
+
+THREAD_SEPARATOR = "\n\n---\n\n"
 
 
 class SandboxProvider(PlainTextProvider):
@@ -21,13 +23,16 @@ class SandboxProvider(PlainTextProvider):
     def publish(self, delivery) -> Published:
         from publishing.models import SandboxPost
 
-        errors = self.validate(delivery.text)
+        errors = thread.validate_parts(self, delivery)
         if errors:
             raise Rejected(" ".join(errors))
+        # One timeline row per delivery (that is what makes it idempotent): a thread's
+        # parts are shown in it one after another.
+        text = THREAD_SEPARATOR.join(thread.texts_of(delivery))
         try:
             with transaction.atomic():
                 row = SandboxPost.objects.create(
-                    account_id=delivery.account_id, delivery=delivery, text=delivery.text
+                    account_id=delivery.account_id, delivery=delivery, text=text
                 )
         except IntegrityError:
             row = SandboxPost.objects.get(delivery=delivery)

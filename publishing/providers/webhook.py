@@ -4,6 +4,9 @@ The receiver verifies `X-QueueLoop-Signature: sha256=<hex HMAC-SHA256 of the raw
 keyed with the account's secret>` and dedupes on `Idempotency-Key` (the delivery id), which
 is what makes retrying a timed-out call safe.
 
+Images travel as absolute URLs with their alt text (`images`: [{"url", "alt_text",
+"content_type", "width", "height"}]); the receiver fetches them itself.
+
 The URL is user input, so it goes through queueloop.netguard: never a loopback, private or
 reserved address (checked after DNS resolution, on the address actually connected to) unless
 the operator allowed the host, and never a redirect.
@@ -15,6 +18,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+from urllib.parse import urljoin, urlsplit
 
 from django.conf import settings
 from django.utils import timezone
@@ -26,7 +30,14 @@ from urllib3.exceptions import (
     ReadTimeoutError,
 )
 
-from publishing.providers import PlainTextProvider, Published, RateLimited, Rejected, Transient
+from publishing.providers import (
+    PlainTextProvider,
+    Published,
+    RateLimited,
+    Rejected,
+    Transient,
+    thread,
+)
 from queueloop import netguard
 
 SIGNATURE_HEADER = "X-QueueLoop-Signature"
@@ -34,6 +45,32 @@ SIGNATURE_HEADER = "X-QueueLoop-Signature"
 
 def sign(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def absolute_url(url: str) -> str:
+    """The storage's URL made absolute with PUBLIC_BASE_URL (a bucket's URL already is)."""
+    if urlsplit(url).scheme in ("http", "https"):
+        return url
+    if not settings.PUBLIC_BASE_URL:
+        raise Rejected(
+            "This post has images, and the webhook needs their absolute URLs: set "
+            "PUBLIC_BASE_URL (e.g. https://queueloop.example.com) or a MEDIA_URL with a host."
+        )
+    return urljoin(settings.PUBLIC_BASE_URL + "/", url.lstrip("/"))
+
+
+def images_for(delivery) -> list[dict]:
+    images = list(delivery.post.images.all()) if delivery.post_id else []
+    return [
+        {
+            "url": absolute_url(image.file.url),
+            "alt_text": image.alt_text,
+            "content_type": image.content_type,
+            "width": image.width,
+            "height": image.height,
+        }
+        for image in images
+    ]
 
 
 def payload_for(delivery) -> dict:
@@ -45,6 +82,9 @@ def payload_for(delivery) -> dict:
         "delivery_id": delivery.id,
         "channel": timeslot.channel.slug,
         "account": delivery.account.handle,
+        "images": images_for(delivery),
+        # A thread's later parts (empty for a single post); the receiver posts them in order.
+        "thread_parts": list(delivery.thread_parts or []),
     }
 
 
@@ -55,6 +95,9 @@ class WebhookProvider(PlainTextProvider):
     idempotent = True
 
     def publish(self, delivery) -> Published:
+        errors = thread.validate_parts(self, delivery)
+        if errors:
+            raise Rejected(" ".join(errors))
         credentials = delivery.account.credentials
         url, secret = credentials.get("url", ""), credentials.get("secret", "")
         if not url or not secret:

@@ -43,8 +43,6 @@ from django.db import transaction
 from django.utils import timezone
 from twitter_text import parse_tweet
 from twitter_text.config import config as twitter_text_config
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
-from urllib3.exceptions import SSLError as Urllib3SSLError
 
 from publishing.providers import (
     AuthFailed,
@@ -52,6 +50,14 @@ from publishing.providers import (
     RateLimited,
     Rejected,
     Transient,
+    thread,
+    x_media,
+)
+from publishing.providers.x_errors import (
+    DEFAULT_RATE_LIMIT_WAIT,  # noqa: F401 (re-exported)
+    _connection_error_before_send,
+    _rate_limit_reset,
+    _x_message,
 )
 
 log = logging.getLogger(__name__)
@@ -63,8 +69,6 @@ OAUTH2 = "oauth2"
 TWEET_URL = "https://x.com/{handle}/status/{id}"
 # Refresh an OAuth 2.0 access token that expires within this margin before using it.
 REFRESH_MARGIN = dt.timedelta(minutes=2)
-# X's rate-limit windows are 15 minutes; used when a 429 carries no reset header.
-DEFAULT_RATE_LIMIT_WAIT = dt.timedelta(minutes=15)
 DUPLICATE_MESSAGE = "X rejected a duplicate: add a variation to this post."
 TWITTER_TEXT_V3 = twitter_text_config["version3"]
 
@@ -289,65 +293,7 @@ def refresh_access_token(account, *, used: dict) -> dict:
     return new
 
 
-# --- Errors ---------------------------------------------------------------------------
-
-
-def _x_message(exc: tweepy.HTTPException) -> str:
-    messages = [m for m in exc.api_messages if isinstance(m, str) and m]
-    if not messages:
-        try:
-            body = exc.response.json()
-        except ValueError:
-            body = {}
-        if isinstance(body, dict):
-            messages = [str(body.get(k)) for k in ("detail", "title") if body.get(k)]
-    if not messages:
-        messages = [f"HTTP {exc.response.status_code} {exc.response.reason or ''}".strip()]
-    return " ".join(messages)[:500]
-
-
-def _epoch_header(headers, name: str) -> dt.datetime | None:
-    value = headers.get(name, "")
-    try:
-        return dt.datetime.fromtimestamp(int(value), tz=dt.UTC)
-    except (TypeError, ValueError, OverflowError, OSError):
-        return None
-
-
-def _rate_limit_reset(response: requests.Response) -> dt.datetime:
-    """When to try again: the latest reset among exhausted limits (the 15-minute endpoint
-    window, or X's 24-hour per-user / per-app posting caps)."""
-    headers = response.headers
-    resets = []
-    for prefix in ("x-rate-limit", "x-user-limit-24hour", "x-app-limit-24hour"):
-        reset = _epoch_header(headers, f"{prefix}-reset")
-        remaining = headers.get(f"{prefix}-remaining")
-        if reset is not None and (prefix == "x-rate-limit" or remaining == "0"):
-            resets.append(reset)
-    if resets:
-        return max(resets)
-    return timezone.now() + DEFAULT_RATE_LIMIT_WAIT
-
-
-def _connection_error_before_send(exc: requests.ConnectionError) -> bool:
-    """True when the connection failed before the request could reach X (DNS, refused,
-    connect timeout, TLS handshake); False when it broke mid-request (maybe posted)."""
-    if isinstance(exc, requests.ConnectTimeout | requests.exceptions.SSLError):
-        return True
-    seen: set[int] = set()
-    pending: list[BaseException | None] = [exc]
-    while pending:
-        current = pending.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, NewConnectionError | ConnectTimeoutError | Urllib3SSLError):
-            return True
-        pending.extend(a for a in getattr(current, "args", ()) if isinstance(a, BaseException))
-        pending.append(getattr(current, "reason", None))
-        pending.append(current.__cause__)
-        pending.append(current.__context__)
-    return False
+# --- Calling X (reading its errors: x_errors) -------------------------------------------
 
 
 class _Unauthorized(Exception):
@@ -489,20 +435,37 @@ class XProvider:
         return []
 
     def publish(self, delivery) -> Published:
-        errors = self.validate(delivery.text)
+        errors = thread.validate_parts(self, delivery)
         if errors:
             raise Rejected(" ".join(errors))
         account = delivery.account
-        response = call_x(
-            account,
-            lambda client, user_auth: client.create_tweet(text=delivery.text, user_auth=user_auth),
-            what="the post",
+
+        def post_part(index: int, text: str, sent: list[dict]) -> dict:
+            media_ids = x_media.upload_for(account, delivery, call_x=call_x) if index == 0 else []
+            reply_to = sent[-1]["id"] if sent else None
+            response = call_x(
+                account,
+                lambda client, user_auth: client.create_tweet(
+                    text=text,
+                    media_ids=media_ids or None,
+                    in_reply_to_tweet_id=reply_to,
+                    user_auth=user_auth,
+                ),
+                what="the post" if index == 0 else f"part {index + 1}",
+            )
+            data = response.data or {}
+            tweet_id = str(data.get("id", "")) if isinstance(data, dict) else ""
+            url = TWEET_URL.format(handle=account.handle, id=tweet_id) if tweet_id else ""
+            return {"id": tweet_id, "url": url}
+
+        published = thread.publish_parts(delivery, post_part)
+        log.info(
+            "Posted delivery %s to X account %s: tweet %s",
+            delivery.id,
+            account.id,
+            published.external_id,
         )
-        data = response.data or {}
-        tweet_id = str(data.get("id", "")) if isinstance(data, dict) else ""
-        log.info("Posted delivery %s to X account %s: tweet %s", delivery.id, account.id, tweet_id)
-        url = TWEET_URL.format(handle=account.handle, id=tweet_id) if tweet_id else ""
-        return Published(external_id=tweet_id, url=url)
+        return published
 
     def check(self, account) -> str:
         user = _user_from(
