@@ -26,7 +26,7 @@ import datetime as dt
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -35,7 +35,13 @@ from channels import queue_rule
 from channels.models import QueueEntry
 from publishing.delivery import dispatch, planned_attempts
 from publishing.models import Delivery
-from publishing.settle import timeslot_settle
+from publishing.settle import (
+    delivery_counts,
+    give_back_use,
+    outcome,
+    spends_no_use,
+    timeslot_settle,
+)
 from scheduling.models import Timeslot
 
 S = Delivery.Status
@@ -53,8 +59,8 @@ def _retrying_q() -> Q:
 def problem_deliveries(
     *, workspace: Workspace, now: dt.datetime, limit: int = 20
 ) -> list[Delivery]:
-    """Retrying (an attempt failed, another is coming), unconfirmed, and failed in the last
-    week: one query, whatever their number. Each row gets `.kind` and, when retrying,
+    """Retrying (an attempt failed, another is coming), unconfirmed, and failed or partly
+    sent (a thread cut short) in the last week: one query, whatever their number. Each row gets `.kind` and, when retrying,
     `.gives_up_at` and `.max_attempts`."""
     since = now - PROBLEM_WINDOW
     rows = list(
@@ -62,7 +68,7 @@ def problem_deliveries(
         .filter(
             _retrying_q()
             | Q(status=S.UNCONFIRMED)
-            | Q(status=S.FAILED, timeslot__publish_at__gte=since)
+            | Q(status__in=[S.FAILED, S.PARTIAL], timeslot__publish_at__gte=since)
         )
         .select_related("account", "timeslot__channel")
         .order_by("-timeslot__publish_at", "id")[:limit]
@@ -226,42 +232,21 @@ def _take_use_again(slot: Timeslot) -> None:
 
 
 def _resettle(timeslot_id: int, *, now: dt.datetime) -> None:
-    """Settle a closed slot again after a person changed one of its deliveries."""
+    """Settle a closed slot again after a person changed one of its deliveries, by the
+    engine's own rule (publishing.settle); quietly: the owner was told when it closed."""
     slot = Timeslot.objects.select_for_update().get(id=timeslot_id)
     if slot.status == Timeslot.Status.PUBLISHING:
         timeslot_settle(timeslot_id=timeslot_id, now=now)
         return
     if slot.status not in CLOSED:
         return
-    counts = dict(
-        Delivery.objects.filter(timeslot_id=timeslot_id)
-        .values_list("status")
-        .annotate(n=Count("id"))
-        .values_list("status", "n")
-    )
-    if any(counts.get(s) for s in (S.PENDING, S.SENDING)):
+    counts = delivery_counts(timeslot_id)
+    closing = outcome(timeslot_id, counts)
+    if closing is None:
         return  # a retry is under way: the engine settles it when it ends
-    sent, total = counts.get(S.SENT, 0), sum(counts.values())
-    if sent == total:
-        status, reason = Timeslot.Status.PUBLISHED, ""
-    else:
-        problems = (
-            Delivery.objects.filter(timeslot_id=timeslot_id)
-            .exclude(status=S.SENT)
-            .select_related("account")
-            .order_by("id")
-        )
-        reason = "; ".join(
-            f"{d.account}: {d.get_status_display()} — {d.last_error}" for d in problems
-        )
-        status = Timeslot.Status.PARTIAL if sent else Timeslot.Status.FAILED
-    if status == Timeslot.Status.FAILED and not counts.get(S.UNCONFIRMED):
+    status, reason = closing
+    if spends_no_use(status, counts):
         # Nothing went out after all: the post goes back to the queue, as settle does.
         # (Settle kept it while an unconfirmed delivery might have posted it.)
-        use = slot.entry_use
-        if use:
-            entry = QueueEntry.objects.select_for_update().filter(id=use["entry"]).first()
-            if entry is not None:
-                queue_rule.give_back(entry, use)
-                entry.save(update_fields=queue_rule.RECORDED_FIELDS)
+        give_back_use(slot)
     Timeslot.objects.filter(id=timeslot_id).update(status=status, reason=reason, updated_at=now)

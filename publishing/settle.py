@@ -57,33 +57,50 @@ def timeslots_settle(*, timeslot_ids: Iterable[int], now: dt.datetime | None = N
     return closed
 
 
-def timeslot_settle(*, timeslot_id: int, now: dt.datetime | None = None) -> str | None:
-    """Close one publishing slot if it is done; return its new status (None: not now)."""
-    now = now or timezone.now()
-    counts = dict(
+def delivery_counts(timeslot_id: int) -> dict[str, int]:
+    """How many of the slot's deliveries are in each status (one query)."""
+    return dict(
         Delivery.objects.filter(timeslot_id=timeslot_id)
         .values_list("status")
         .annotate(n=Count("id"))
         .values_list("status", "n")
     )
+
+
+def outcome(timeslot_id: int, counts: dict[str, int]) -> tuple[str, str] | None:
+    """The status and reason a slot with these delivery counts closes with; None while a
+    delivery is unfinished. The one home of the rule (the engine and a person's mark on
+    the dashboard both settle through it)."""
     if not counts or any(counts.get(s) for s in UNFINISHED):
         return None
     sent, total = counts.get(Delivery.Status.SENT, 0), sum(counts.values())
+    if sent == total:
+        return Timeslot.Status.PUBLISHED, ""
+    problems = list(
+        Delivery.objects.filter(timeslot_id=timeslot_id)
+        .exclude(status=Delivery.Status.SENT)
+        .select_related("account")
+        .order_by("id")
+    )
+    reason = "; ".join(f"{d.account}: {d.get_status_display()} — {d.last_error}" for d in problems)
     # A thread cut short still put something on its network: the slot is partial.
     partly = counts.get(Delivery.Status.PARTIAL, 0)
-    if sent == total:
-        status, reason = Timeslot.Status.PUBLISHED, ""
-    else:
-        problems = list(
-            Delivery.objects.filter(timeslot_id=timeslot_id)
-            .exclude(status=Delivery.Status.SENT)
-            .select_related("account")
-            .order_by("id")
-        )
-        reason = "; ".join(
-            f"{d.account}: {d.get_status_display()} — {d.last_error}" for d in problems
-        )
-        status = Timeslot.Status.PARTIAL if sent or partly else Timeslot.Status.FAILED
+    return (Timeslot.Status.PARTIAL if sent or partly else Timeslot.Status.FAILED), reason
+
+
+def spends_no_use(status: str, counts: dict[str, int]) -> bool:
+    """Nothing went out (and nothing may have): the slot gives its post's use back."""
+    return status == Timeslot.Status.FAILED and not counts.get(Delivery.Status.UNCONFIRMED)
+
+
+def timeslot_settle(*, timeslot_id: int, now: dt.datetime | None = None) -> str | None:
+    """Close one publishing slot if it is done; return its new status (None: not now)."""
+    now = now or timezone.now()
+    counts = delivery_counts(timeslot_id)
+    closing = outcome(timeslot_id, counts)
+    if closing is None:
+        return None
+    status, reason = closing
     settled = Timeslot.objects.filter(id=timeslot_id, status=Timeslot.Status.PUBLISHING).update(
         status=status, reason=reason, published_at=now, updated_at=now
     )
@@ -91,8 +108,8 @@ def timeslot_settle(*, timeslot_id: int, now: dt.datetime | None = None) -> str 
         events.log_event("settled", timeslot_id=timeslot_id, status=status, reason=reason)
     if settled and status != Timeslot.Status.PUBLISHED:
         slot = Timeslot.objects.select_related("channel").get(id=timeslot_id)
-        if status == Timeslot.Status.FAILED and not counts.get(Delivery.Status.UNCONFIRMED):
-            _give_back_use(slot)
+        if spends_no_use(status, counts):
+            give_back_use(slot)
         unconfirmed = counts.get(Delivery.Status.UNCONFIRMED, 0)
         notice_create(
             workspace_id=slot.channel.workspace_id,
@@ -105,7 +122,7 @@ def timeslot_settle(*, timeslot_id: int, now: dt.datetime | None = None) -> str 
     return status if settled else None
 
 
-def _give_back_use(slot: Timeslot) -> None:
+def give_back_use(slot: Timeslot) -> None:
     """Nothing was sent (and nothing may have been): the slot did not use its post."""
     use = slot.entry_use
     if not use:

@@ -260,3 +260,21 @@ def test_accounts_page_queries_do_not_grow_with_problems(setup):
             last_error="boom",
         )
     assert count() == few
+
+
+def test_a_partly_sent_thread_is_a_problem_and_a_mark_keeps_its_slot_partial(setup):
+    """A thread cut short (a delivery `partial`) shows on the dashboard; marking another
+    delivery of its slot settles the slot by the engine's rule: partial, the use kept."""
+    slot, d = _unconfirmed(setup["channel"])
+    DeliveryFactory(
+        timeslot=slot,
+        status=Delivery.Status.PARTIAL,
+        last_error="Part 2 of 3 refused by X; part 1 went out.",
+    )
+    with time_machine.travel(T0 + dt.timedelta(minutes=5), tick=False):
+        page = setup["client"].get(reverse("dashboard")).content.decode()
+    assert "Partly sent: the thread stopped" in page
+    setup["client"].post(reverse("delivery_mark_failed", args=[d.id]))
+    slot.refresh_from_db()
+    assert slot.status == Timeslot.Status.PARTIAL
+    assert QueueEntry.objects.get().times_published == 1
