@@ -60,8 +60,8 @@ def problem_deliveries(
     *, workspace: Workspace, now: dt.datetime, limit: int = 20
 ) -> list[Delivery]:
     """Retrying (an attempt failed, another is coming), unconfirmed, and failed or partly
-    sent (a thread cut short) in the last week: one query, whatever their number. Each row gets `.kind` and, when retrying,
-    `.gives_up_at` and `.max_attempts`."""
+    sent (a thread cut short) in the last week: one query, whatever their number. Each row
+    gets `.kind` and, when retrying, `.gives_up_at` and `.max_attempts`."""
     since = now - PROBLEM_WINDOW
     rows = list(
         Delivery.objects.filter(timeslot__channel__workspace=workspace)
