@@ -48,8 +48,12 @@ class Post(WorkspacePinnedOnceLinked, models.Model):
         return self.text[:50]
 
     def texts(self) -> list[str]:
-        """The main text then the variations, in rotation order (uses prefetched rows)."""
-        return [self.text] + [v.text for v in self.variations.all()]
+        """The main text then the variations, in rotation order. Uses the variations a
+        caller loaded with Prefetch("variations", to_attr="variation_list") (plain lists:
+        the publish claim loads them for a whole batch), else a prefetch or a query."""
+        loaded = getattr(self, "variation_list", None)
+        variations = loaded if loaded is not None else self.variations.all()
+        return [self.text] + [v.text for v in variations]
 
 
 class Variation(models.Model):

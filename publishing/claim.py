@@ -29,7 +29,7 @@ from enum import StrEnum
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Window
+from django.db.models import F, Prefetch, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
@@ -56,6 +56,10 @@ REASON_PAUSED = "Skipped: the channel was paused."
 REASON_NO_ACCOUNTS = "Failed: the channel has no active accounts."
 REASON_POST_GONE = "Skipped: the pinned post was archived or has expired."
 REASON_FOREIGN_POST = "Failed: the pinned post belongs to another workspace than the channel."
+# A batch's posts' variations in one query, as plain lists (Post.texts reads them): a plain
+# prefetch builds a queryset per post.
+_VARIATIONS = Prefetch("post__variations", to_attr="variation_list")
+_POST_VARIATIONS = Prefetch("variations", to_attr="variation_list")
 
 
 class Outcome(StrEnum):
@@ -239,14 +243,14 @@ def _entries(claimed: list[_Claimed], pinned_post_ids: set[int], *, now: dt.date
             .annotate(rank=rank)
             .filter(rank__lte=max(per_channel.values()))
             .select_related("post")
-            .prefetch_related("post__variations")
+            .prefetch_related(_VARIATIONS)
         )
     if pinned_post_ids:
         channel_ids = {c.channel_id for c in claimed if c.post_id}
         rows += (
             QueueEntry.objects.filter(channel_id__in=channel_ids, post_id__in=pinned_post_ids)
             .select_related("post")
-            .prefetch_related("post__variations")
+            .prefetch_related(_VARIATIONS)
         )
     for entry in rows:
         if (entry.channel_id, entry.post_id) in by_pair:
@@ -292,7 +296,7 @@ def _choose_and_fan_out(claimed: list[_Claimed], *, now: dt.datetime) -> dict[in
     )
     pinned_ids = {c.post_id for c in claimed if c.post_id}
     pinned = (
-        {p.id: p for p in Post.objects.filter(id__in=pinned_ids).prefetch_related("variations")}
+        {p.id: p for p in Post.objects.filter(id__in=pinned_ids).prefetch_related(_POST_VARIATIONS)}
         if pinned_ids
         else {}
     )

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Prefetch
 from django.utils import timezone
 
 from accounts.models import Notice, SocialAccount
@@ -272,8 +273,9 @@ def deliveries_send(*, delivery_ids: list[int], now: dt.datetime | None = None) 
     rows = list(
         Delivery.objects.filter(id__in=claimed)
         .select_related("account", "timeslot__channel", "post")
-        # The providers that post images read them: one query per chunk, not per call.
-        .prefetch_related("post__images")
+        # The providers that post images read them (providers.delivery_images): one query
+        # per chunk, into plain lists (to_attr) rather than a queryset per post.
+        .prefetch_related(Prefetch("post__images", to_attr="image_list"))
         .order_by("id")
     )
     # An idempotent provider may be called again whatever happened: its deliveries count

@@ -203,3 +203,45 @@ def test_images_without_a_public_base_url_fail_with_the_setting_to_set(
     assert delivery.status == Delivery.Status.FAILED
     assert "PUBLIC_BASE_URL" in delivery.last_error
     assert receiver.requests == []
+
+
+def _chunk_queries(receiver, tmp_path, settings, k: int) -> int:
+    """Queries of one delivery chunk sending k posts, each with an image and a variation,
+    through one webhook account (one lane: run in this thread, so every query is seen)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from posts.images import post_image_add
+    from posts.models import Variation
+    from tests.test_post_images import png
+
+    settings.MEDIA_ROOT = tmp_path / f"media-{k}"
+    first, account = webhook_channel(receiver)
+    slots = []
+    for i in range(k):
+        channel = first if i == 0 else ChannelFactory(workspace=first.workspace, with_sandbox=False)
+        if i:
+            channel.accounts.add(account)
+            QueueEntryFactory(channel=channel, post__text=f"Post {i}")
+        post = channel.entries.get().post
+        Variation.objects.create(post=post, text=f"Variation of {i}", position=1)
+        post_image_add(post=post, data=png(), filename="a.png", alt_text=f"Image {i}")
+        slots.append(publish(channel))
+    ids = list(Delivery.objects.filter(timeslot__in=slots).values_list("id", flat=True))
+    with time_machine.travel(T0, tick=False), CaptureQueriesContext(connection) as queries:
+        services.deliveries_send(delivery_ids=ids)
+    assert len(receiver.requests) == k
+    assert all(r.payload["images"] for r in receiver.requests)
+    receiver.requests.clear()
+    return len(queries)
+
+
+@pytest.mark.django_db
+@override_settings(PUBLIC_BASE_URL="https://queueloop.example.com")
+def test_a_chunks_queries_do_not_grow_with_its_posts_images(receiver, settings, tmp_path):
+    """The chunk loads every post's images in one query (providers.delivery_images reads
+    them), not one per delivery."""
+    two = _chunk_queries(receiver, tmp_path, settings, 2)
+    Delivery.objects.all().delete()
+    Timeslot.objects.all().delete()
+    assert _chunk_queries(receiver, tmp_path, settings, 5) == two

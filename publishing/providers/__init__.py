@@ -106,6 +106,17 @@ def validate_for(provider: Provider, text: str, account: SocialAccount | None = 
     return provider.validate(text)
 
 
+def delivery_images(delivery) -> list:
+    """The images of the delivery's post, in order. A delivery chunk loads them for all its
+    posts in one query into `post.image_list` (a Prefetch with to_attr: a plain list, where
+    a prefetched `post.images.all()` builds one queryset per post, ~10 % of a chunk's CPU);
+    a delivery loaded on its own reads them here."""
+    if not delivery.post_id:
+        return []
+    loaded = getattr(delivery.post, "image_list", None)
+    return list(loaded) if loaded is not None else list(delivery.post.images.all())
+
+
 def load_all() -> dict[str, Provider]:
     """Every provider by name. The modules are imported on first use, not with this package:
     they pull in the networks' SDKs (atproto, Mastodon.py, twitter-text), ~1.5 s of CPU that

@@ -42,6 +42,7 @@ from publishing.providers import (
     RateLimited,
     Rejected,
     Transient,
+    delivery_images,
     hosts,
     thread,
 )
@@ -303,7 +304,7 @@ def images_embed(client: Client, delivery):
     the PDS deletes them."""
     from posts.media import fit_under
 
-    images = list(delivery.post.images.all()) if delivery.post_id else []
+    images = delivery_images(delivery)
     if not images:
         return None
     embedded = []

@@ -49,6 +49,7 @@ from publishing.providers import (
     RateLimited,
     Rejected,
     Transient,
+    delivery_images,
     hosts,
     thread,
 )
@@ -337,10 +338,8 @@ def exchange_code(app, *, code: str) -> str:
 
 
 def post_images(delivery) -> list:
-    """The delivery's images in order (prefetch `post__images` to spare the query)."""
-    if not delivery.post_id:
-        return []
-    return list(delivery.post.images.all())
+    """The delivery's images in order (providers.delivery_images)."""
+    return delivery_images(delivery)
 
 
 def read_image(image) -> bytes:

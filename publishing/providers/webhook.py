@@ -36,6 +36,7 @@ from publishing.providers import (
     RateLimited,
     Rejected,
     Transient,
+    delivery_images,
     thread,
 )
 from queueloop import netguard
@@ -60,7 +61,7 @@ def absolute_url(url: str) -> str:
 
 
 def images_for(delivery) -> list[dict]:
-    images = list(delivery.post.images.all()) if delivery.post_id else []
+    images = delivery_images(delivery)
     return [
         {
             "url": absolute_url(image.file.url),

@@ -17,7 +17,7 @@ import io
 
 from PIL import Image
 
-from publishing.providers import Rejected, Transient
+from publishing.providers import Rejected, Transient, delivery_images
 
 MAX_IMAGES = 4
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
@@ -94,7 +94,7 @@ def upload_images(account, images, *, call_x) -> list[str]:
 
 def upload_for(account, delivery, *, call_x) -> list[str]:
     """The media ids of the delivery's images, uploaded with their alt text."""
-    images = list(delivery.post.images.all()) if delivery.post_id else []
+    images = delivery_images(delivery)
     if not images:
         return []
     try:
