@@ -27,7 +27,7 @@ from publishing.compose import accounts_to_check, text_errors
 from queueloop import timebounds
 from queueloop.api_common import WallClockDateTimeField
 from scheduling.rules import localize
-from scheduling.services import _check_time as check_pin_time
+from scheduling.services import check_publish_time as check_pin_time
 
 COLUMNS = ("text", "variations", "channels", "publish_at", "max_publications", "image_url")
 # Headers people type for the same columns (compared lower-case, spaces as underscores).

@@ -191,7 +191,8 @@ def _message_if_near(slot: Timeslot, *, now: dt.datetime) -> None:
         enqueue.on_commit([enqueue.Message(slot.pk, slot.token, slot.publish_at)])
 
 
-def _check_time(publish_at: dt.datetime, *, now: dt.datetime) -> None:
+def check_publish_time(publish_at: dt.datetime, *, now: dt.datetime) -> None:
+    """A pin or move time must carry a zone and not lie in the past (one minute of grace)."""
     if timezone.is_naive(publish_at):
         raise ValidationError("The time must include a time zone.")
     if publish_at < now - dt.timedelta(minutes=1):
@@ -204,7 +205,7 @@ def timeslot_pin(
 ) -> Timeslot:
     """Pin a post to one exact time on a channel."""
     now = now or timezone.now()
-    _check_time(publish_at, now=now)
+    check_publish_time(publish_at, now=now)
     if post.workspace_id != channel.workspace_id:
         raise ValidationError("The post and the channel belong to different workspaces.")
     if post.status == Post.Status.ARCHIVED:
@@ -225,7 +226,7 @@ def timeslot_reschedule(
 ) -> Timeslot:
     """Move a slot. The token rotates, so the message already queued for it dies harmlessly."""
     now = now or timezone.now()
-    _check_time(publish_at, now=now)
+    check_publish_time(publish_at, now=now)
     token = uuid.uuid4()
     try:
         with transaction.atomic():
@@ -280,7 +281,7 @@ def projected_slot_plan(
     planner got there first, its row is returned as it is.
     """
     now = now or timezone.now()
-    _check_time(occurrence, now=now)
+    check_publish_time(occurrence, now=now)
     channel = schedule.channel
     if not schedule.is_active or channel.is_paused:
         raise ValidationError("The schedule or its channel is off: this slot will not happen.")

@@ -201,3 +201,20 @@ def race(*calls):
         t.join(30)
     assert not errors, errors
     return results
+
+
+# --- A signed-in member, for page and form tests -----------------------------------------------
+# A module that needs another role or workspace defines its own `member`; `web` follows it.
+
+
+@pytest.fixture
+def member(db):
+    from tests.factories import MembershipFactory
+
+    return MembershipFactory()
+
+
+@pytest.fixture
+def web(client, member):
+    client.force_login(member.user)
+    return client

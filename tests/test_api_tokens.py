@@ -17,12 +17,6 @@ def member():
     return MembershipFactory(role=Membership.Role.VIEWER)  # a token is anyone's own
 
 
-@pytest.fixture
-def web(client, member):
-    client.force_login(member.user)
-    return client
-
-
 def test_create_shows_the_key_once_and_it_works_on_the_api(web, member, client):
     page = web.get(reverse("api_tokens")).content.decode()
     assert "You have no API token." in page

@@ -27,12 +27,6 @@ def member():
 
 
 @pytest.fixture
-def web(client, member):
-    client.force_login(member.user)
-    return client
-
-
-@pytest.fixture
 def api(member):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=member.user).key}")

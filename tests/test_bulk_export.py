@@ -29,17 +29,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def member():
-    return MembershipFactory()
-
-
-@pytest.fixture
-def web(client, member):
-    client.force_login(member.user)
-    return client
-
-
-@pytest.fixture
 def tech(member):
     return ChannelFactory(workspace=member.workspace, name="#tech", slug="tech")
 

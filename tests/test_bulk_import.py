@@ -43,17 +43,6 @@ def clock():
 
 
 @pytest.fixture
-def member(db):
-    return MembershipFactory()
-
-
-@pytest.fixture
-def web(client, member):
-    client.force_login(member.user)
-    return client
-
-
-@pytest.fixture
 def tech(member):
     # Berlin: a wall-clock publish_at is read in the channel's own zone.
     return ChannelFactory(

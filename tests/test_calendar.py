@@ -42,12 +42,6 @@ def member():
 
 
 @pytest.fixture
-def web(client, member):
-    client.force_login(member.user)
-    return client
-
-
-@pytest.fixture
 def channel(member):
     return ChannelFactory(workspace=member.workspace, name="#tech", timezone="Europe/Berlin")
 

@@ -35,12 +35,6 @@ def member():
     return MembershipFactory(role=Membership.Role.EDITOR)
 
 
-@pytest.fixture
-def web(client, member):
-    client.force_login(member.user)
-    return client
-
-
 def _set_zone(member, zone):
     Profile.objects.update_or_create(user=member.user, defaults={"timezone": zone})
 

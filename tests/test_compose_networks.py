@@ -14,7 +14,6 @@ from posts.images import post_image_add
 from publishing.compose import text_errors
 from tests.factories import (
     ChannelFactory,
-    MembershipFactory,
     PostFactory,
     SocialAccountFactory,
     XAccountFactory,
@@ -23,17 +22,6 @@ from tests.test_post_images import png
 
 pytestmark = pytest.mark.django_db
 URL = "https://example.com/" + "a" * 60  # 80 characters; 23 on X and Mastodon
-
-
-@pytest.fixture
-def member():
-    return MembershipFactory()
-
-
-@pytest.fixture
-def web(client, member):
-    client.force_login(member.user)
-    return client
 
 
 @pytest.fixture

@@ -34,17 +34,6 @@ def server():
 
 
 @pytest.fixture
-def member():
-    return MembershipFactory()
-
-
-@pytest.fixture
-def web(client, member):
-    client.force_login(member.user)
-    return client
-
-
-@pytest.fixture
 def tech(member):
     return ChannelFactory(workspace=member.workspace, name="#tech", slug="tech")
 

@@ -8,21 +8,10 @@ from django.urls import reverse
 
 from posts.models import Post
 from publishing.compose import split_thread
-from tests.factories import ChannelFactory, MembershipFactory, XAccountFactory
+from tests.factories import ChannelFactory, XAccountFactory
 from tests.test_api import API, client_for
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def member():
-    return MembershipFactory()
-
-
-@pytest.fixture
-def web(client, member):
-    client.force_login(member.user)
-    return client
 
 
 @pytest.fixture

@@ -55,12 +55,6 @@ def workspace(member):
 
 
 @pytest.fixture
-def web(client, member):
-    client.force_login(member.user)
-    return client
-
-
-@pytest.fixture
 def world(workspace):
     """One of everything in the member's workspace."""
     channel = ChannelFactory(workspace=workspace, timezone="Europe/Berlin")
