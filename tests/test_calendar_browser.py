@@ -66,6 +66,9 @@ def test_drag_a_slot_to_a_new_time_and_a_worker_publishes_it_there(page, worker,
     page.goto(week_url(page.base_url, target.date()))
     source = f'.cal-slot[data-key="t{slot.id}"]'
     cell = f'td[data-day="{target.date().isoformat()}"][data-hour="{target.hour}"]'
+    # Both are in the same hour's row: bring it to the middle of the window first. A row
+    # at the window's bottom edge (afternoon hours) made the emulated drag miss its drop.
+    page.locator(cell).evaluate("el => el.scrollIntoView({block: 'center'})")
     page.drag_and_drop(source, cell)
     page.wait_for_selector(".messages .msg-success")
     assert "Slot moved to" in page.inner_text(".messages")
