@@ -20,7 +20,6 @@ import logging
 from dataclasses import dataclass
 
 import feedparser
-import urllib3
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
@@ -180,7 +179,7 @@ def feed_poll(*, feed_id: int, now: dt.datetime | None = None) -> PollResult | N
         result.error = str(exc)
     except netguard.TooLarge as exc:
         result.error = str(exc)
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
+    except OSError as exc:  # netguard.TransportError, or the socket's own
         result.error = f"The feed could not be fetched ({exc.__class__.__name__})."
     else:
         if fetched.status == 304:

@@ -110,6 +110,7 @@ def _claim(pairs: dict[int, uuid.UUID], *, now: dt.datetime) -> list[_Claimed]:
         Timeslot.Status.SCHEDULED,
         ops.adapt_datetimefield_value(now + EARLY_TOLERANCE),
         ops.adapt_datetimefield_value(now - settings.MISSED_AFTER),
+        *pairs,
     ]
     for timeslot_id, token in pairs.items():
         params += [timeslot_id, token_field.get_db_prep_value(token, connection)]
@@ -118,6 +119,10 @@ def _claim(pairs: dict[int, uuid.UUID], *, now: dt.datetime) -> list[_Claimed]:
     sql = (
         f"UPDATE {table} SET status = %s, updated_at = %s "  # noqa: S608
         "WHERE status = %s AND publish_at <= %s AND publish_at >= %s "
+        # The ids again, as a plain list: PostgreSQL finds them by primary key. With only
+        # the (id, token) pairs it read every slot due that second and compared each with
+        # every pair (2,000 x 200 in a hot second: 190 ms a batch, the batches in a row).
+        f"AND id IN ({', '.join(['%s'] * len(pairs))}) "
         f"AND (id, token) IN (VALUES {values}) "
         "RETURNING id, channel_id, post_id, publish_at"
     )

@@ -20,18 +20,20 @@ import os
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Prefetch
 from django.utils import timezone
 
 from accounts.models import Notice, SocialAccount
 from accounts.services import notice_create
+from channels.models import Channel
+from posts.models import PostImage
 from publishing.models import Delivery
 from publishing.providers import (
     AuthFailed,
@@ -44,7 +46,7 @@ from publishing.providers import (
 )
 from publishing.providers.thread import PartlySent
 from publishing.settle import timeslots_settle
-from queueloop import events
+from queueloop import events, netguard
 from queueloop.celery import send_many
 from queueloop.db import update_from_values
 
@@ -121,8 +123,17 @@ def planned_attempts(window: dt.timedelta) -> int:
 
 def _call(provider: Provider, delivery: Delivery) -> _Result:
     """One provider call, its outcome classified (DESIGN §4)."""
+    return _classify(provider, delivery, lambda: provider.publish(delivery))
+
+
+def _raise(exc: BaseException):
+    raise exc
+
+
+def _classify(provider: Provider, delivery: Delivery, attempt: Callable[[], Published]) -> _Result:
+    """Run `attempt` (the call, or the reading of its answer) and classify its outcome."""
     try:
-        published = provider.publish(delivery)
+        published = attempt()
     except PartlySent as exc:
         # A thread cut short: what went out is in thread_sent and in the message.
         return _Result(delivery, "partial", exc.message, needs_reconnect=exc.needs_reconnect)
@@ -164,6 +175,8 @@ class _Lane:
         self.abort = abort
         self.started: set[int] = set()
         self.results: list[_Result] = []
+        self.next = 0  # index of the next delivery to call
+        self.current: Delivery | None = None  # multiplexed: the one whose call is in flight
 
     @property
     def inline(self) -> bool:
@@ -171,27 +184,79 @@ class _Lane:
         # thread would need a database connection of its own.
         return getattr(self.provider, "inline", False)
 
-    def run(self) -> list[_Result]:
-        for i, delivery in enumerate(self.deliveries):
+    @property
+    def multiplexed(self) -> bool:
+        # The webhook: its calls are made by curl's multi interface in the task's thread.
+        return getattr(self.provider, "multiplexed", False)
+
+    def take(self) -> Delivery | None:
+        """The next delivery to call, marked begun; None when the lane is done (out of
+        time or aborted: the rest go back to pending)."""
+        while self.next < len(self.deliveries):
             if self.abort.is_set() or time.monotonic() > self.deadline:
-                self.results += [_Result(d, "requeue") for d in self.deliveries[i:]]
-                break
+                self.results += [_Result(d, "requeue") for d in self.deliveries[self.next :]]
+                self.next = len(self.deliveries)
+                return None
+            delivery = self.deliveries[self.next]
+            self.next += 1
             if not self.provider.idempotent and not _begin(delivery):
                 continue  # recovery took it back (never begun): another chunk sends it
             self.started.add(delivery.id)
-            result = _call(self.provider, delivery)
-            self.results.append(result)
-            rest = self.deliveries[i + 1 :]
-            if result.rate_limited and rest:
-                # Per account: nothing more goes to it before the reset.
-                self.results += [
-                    _Result(d, "retry", result.error, at=result.at, rate_limited=True) for d in rest
-                ]
-                break
-            if result.kind == "reconnect" and rest:
-                self.results += [_Result(d, "reconnect", result.error) for d in rest]
-                break
+            return delivery
+        return None
+
+    def done(self, result: _Result) -> None:
+        self.results.append(result)
+        rest = self.deliveries[self.next :]
+        if result.rate_limited and rest:
+            # Per account: nothing more goes to it before the reset.
+            self.results += [
+                _Result(d, "retry", result.error, at=result.at, rate_limited=True) for d in rest
+            ]
+            self.next = len(self.deliveries)
+        elif result.kind == "reconnect" and rest:
+            self.results += [_Result(d, "reconnect", result.error) for d in rest]
+            self.next = len(self.deliveries)
+
+    def run(self) -> list[_Result]:
+        while (delivery := self.take()) is not None:
+            self.done(_call(self.provider, delivery))
         return self.results
+
+    def start(self, calls: netguard.Calls) -> None:
+        """Multiplexed: put the lane's next call in flight (its answer comes to `answer`)."""
+        while (delivery := self.take()) is not None:
+            provider = self.provider
+            try:
+                calls.start(self, provider.request(delivery))
+            except netguard.BlockedDestination as exc:
+                self.done(_classify(provider, delivery, partial(provider.outcome, delivery, exc)))
+            except Exception as exc:  # the call could not be built: classified as raised
+                self.done(_classify(provider, delivery, partial(_raise, exc)))
+            else:
+                self.current = delivery
+                return
+
+    def answer(self, response: netguard.Fetched | Exception, calls: netguard.Calls) -> None:
+        delivery, provider = self.current, self.provider
+        self.current = None
+        self.done(_classify(provider, delivery, partial(provider.outcome, delivery, response)))
+        self.start(calls)
+
+
+def _run_multiplexed(lanes: list[_Lane]) -> list[_Result]:
+    """Every lane's next call in flight at once, from this thread: no thread and no database
+    connection per call, and ~0.06 ms of CPU a call (queueloop/netguard.py)."""
+    calls = netguard.calls()
+    try:
+        for lane in lanes:
+            lane.start(calls)
+        while calls.running:
+            for lane, response in calls.wait():
+                lane.answer(response, calls)
+    finally:
+        calls.abandon()  # after a time limit: calls in flight are dropped, never re-read
+    return [r for lane in lanes for r in lane.results]
 
 
 def _begin(delivery: Delivery) -> bool:
@@ -261,6 +326,24 @@ def _claim(ids: list[int], *, now: dt.datetime) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
+_DELIVERY_FIELDS = [f.attname for f in Delivery._meta.concrete_fields]
+_ACCOUNT_FIELDS = [f"account__{f.attname}" for f in SocialAccount._meta.concrete_fields]
+_SLOT_FIELDS = ["timeslot__id", "timeslot__channel_id", "timeslot__publish_at"]
+_CHANNEL_FIELDS = [f"timeslot__channel__{f.attname}" for f in Channel._meta.concrete_fields]
+
+
+def load_images(deliveries: list[Delivery]) -> None:
+    """Every delivery's post's images, in order, into `delivery.image_list` (read by
+    providers.delivery_images): one query for the chunk, plain lists, no post rows."""
+    post_ids = {d.post_id for d in deliveries if d.post_id}
+    by_post: dict[int, list[PostImage]] = defaultdict(list)
+    if post_ids:
+        for image in PostImage.objects.filter(post_id__in=post_ids):
+            by_post[image.post_id].append(image)
+    for d in deliveries:
+        d.image_list = by_post.get(d.post_id, [])
+
+
 def deliveries_send(*, delivery_ids: list[int], now: dt.datetime | None = None) -> dict[int, str]:
     """Send a chunk of deliveries at most once each; return the new status of each claimed."""
     now = now or timezone.now()
@@ -272,12 +355,13 @@ def deliveries_send(*, delivery_ids: list[int], now: dt.datetime | None = None) 
         return {}
     rows = list(
         Delivery.objects.filter(id__in=claimed)
-        .select_related("account", "timeslot__channel", "post")
-        # The providers that post images read them (providers.delivery_images): one query
-        # per chunk, into plain lists (to_attr) rather than a queryset per post.
-        .prefetch_related(Prefetch("post__images", to_attr="image_list"))
+        .select_related("account", "timeslot__channel")
+        # Only what sending and recording read of the slot: its chosen text and the rest
+        # are the delivery's own (a tenth of loading a chunk went to unused slot columns).
+        .only(*_DELIVERY_FIELDS, *_ACCOUNT_FIELDS, *_SLOT_FIELDS, *_CHANNEL_FIELDS)
         .order_by("id")
     )
+    load_images(rows)
     # An idempotent provider may be called again whatever happened: its deliveries count
     # as begun from the claim (one UPDATE), the others one by one as each call begins.
     again = [d.id for d in rows if get_provider(d.account.provider).idempotent]
@@ -304,7 +388,8 @@ def _run_lanes(groups: list[list[Delivery]]) -> list[_Result]:
     abort = threading.Event()
     deadline = time.monotonic() + call_budget()
     lanes = [_Lane(g, deadline=deadline, abort=abort) for g in groups]
-    threaded = [lane for lane in lanes if not lane.inline]
+    multiplexed = [lane for lane in lanes if lane.multiplexed]
+    threaded = [lane for lane in lanes if not lane.inline and not lane.multiplexed]
     if len(threaded) == 1:
         threaded = []  # one lane: no thread (and no second database connection) needed
     # At most DELIVER_CONCURRENCY strands per chunk, each a share of its lanes run one
@@ -314,8 +399,10 @@ def _run_lanes(groups: list[list[Delivery]]) -> list[_Result]:
     futures = [_executor().submit(_run_strand, strand) for strand in strands]
     results: list[_Result] = []
     try:
+        if multiplexed:
+            results += _run_multiplexed(multiplexed)
         for lane in lanes:
-            if lane not in threaded:
+            if lane not in threaded and lane not in multiplexed:
                 results += lane.run()
         for future in futures:
             results += future.result()

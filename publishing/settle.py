@@ -46,6 +46,8 @@ def timeslots_settle(*, timeslot_ids: Iterable[int], now: dt.datetime | None = N
     )
     if closed:
         events.log_event("settled", status=Timeslot.Status.PUBLISHED, count=closed)
+    if closed == len(set(ids)):
+        return closed  # every slot was published: none is left to settle with a reason
     rest = (
         Timeslot.objects.filter(id__in=ids, status=Timeslot.Status.PUBLISHING)
         .exclude(Exists(deliveries.filter(status__in=UNFINISHED)))

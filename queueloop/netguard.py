@@ -15,30 +15,37 @@ Self-hosters who do need an internal receiver list its host in WEBHOOK_ALLOWED_H
 
 from __future__ import annotations
 
+import errno
 import ipaddress
+import os
 import socket
-import time
+import threading
 from collections.abc import Mapping
 from functools import cache
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
+import certifi
+import pycurl
 import requests
-import urllib3
 from django.conf import settings
-from requests_hardened import Config, Manager
 from requests_hardened.ip_filter import EXTRA_BLOCKED_NET_RANGES, InvalidIPAddress, filter_host
+from urllib3 import HTTPHeaderDict
 
 __all__ = [
     "BlockedDestination",
+    "Calls",
     "Fetched",
     "InvalidIPAddress",
+    "Request",
     "TooLarge",
+    "TransportError",
     "Unresolvable",
+    "calls",
     "check_url",
+    "fetch",
     "get",
     "post",
-    "session_for",
 ]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -56,9 +63,14 @@ def normalise_host(host: str) -> str:
     return host.strip().strip("[]").rstrip(".").lower()
 
 
+@cache
+def _allowed(hosts: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(normalise_host(h) for h in hosts)
+
+
 def is_allowed_host(host: str) -> bool:
-    allowed = {normalise_host(h) for h in settings.WEBHOOK_ALLOWED_HOSTS}
-    return normalise_host(host) in allowed
+    # Keyed by the setting's value, so a changed setting (a test's override) is read again.
+    return normalise_host(host) in _allowed(tuple(settings.WEBHOOK_ALLOWED_HOSTS))
 
 
 def is_forbidden_address(ip: IPAddress) -> bool:
@@ -115,118 +127,28 @@ def check_url(url: str) -> None:
         raise BlockedDestination(REFUSED)
 
 
-POOL_SIZE = 64
+# --- The transport -------------------------------------------------------------------------
+# libcurl (pycurl), for the engine's hot path. In one worker process making 64 calls at once,
+# a POST through urllib3 in a thread cost ~0.75 ms of CPU (Python header parsing, and the GIL
+# handed between threads), through pycurl in a thread ~0.25 ms, and through curl's multi
+# interface, many calls from one thread, ~0.06 ms (bench/README.md, engine v2, second
+# follow-up). The address rule stays ours and requests-hardened's, in Python:
+#   - `filter_host` resolves once and refuses a non-public answer; that answer is pinned
+#     (CURLOPT_RESOLVE), so curl never looks the name up itself and cannot be rebound;
+#   - curl asks us for every socket (CURLOPT_OPENSOCKETFUNCTION): the address is checked
+#     again there and Python starts the connection (non-blocking connect_ex; curl is told the
+#     socket is connected and waits until it can write), so nothing reaches a forbidden
+#     address through a path this module did not foresee, and tests see every connect.
+# Redirects, proxies from the environment and protocols other than http(s) are off.
 
 
-@cache
-def _sessions() -> tuple[requests.Session, requests.Session]:
-    """(guarded, allowed): pooled and shared by the worker's threads. Both never redirect;
-    only the guarded one filters addresses."""
-    guarded = Manager(
-        Config(
-            ip_filter_enable=True,
-            ip_filter_allow_loopback_ips=False,
-            never_redirect=True,
-            default_timeout=(5, 15),
-        )
-    ).get_session()
-    allowed = Manager(
-        Config(
-            ip_filter_enable=False,
-            ip_filter_allow_loopback_ips=True,
-            never_redirect=True,
-            default_timeout=(5, 15),
-        )
-    ).get_session()
-    for session in (guarded, allowed):
-        # No proxy or netrc from the environment: a proxy would connect on our behalf to
-        # an address this guard never saw, and reading the environment for every call
-        # was a third of a webhook call's CPU (bench/README.md, engine v2 profile).
-        session.trust_env = False
-        for adapter in session.adapters.values():
-            # One pool per host, wide enough for every lane a worker runs at once against
-            # it (urllib3 keeps 10 by default and drops the rest, with a warning each).
-            adapter.init_poolmanager(adapter._pool_connections, POOL_SIZE, block=False)
-    return guarded, allowed
-
-
-def session_for(url: str) -> requests.Session:
-    """The session to call `url` with, after checking it (raises BlockedDestination).
-
-    The guarded session re-resolves and pins the address it connects to, so a record
-    re-pointed between check_url and the call is still refused (InvalidIPAddress)."""
-    check_url(url)
-    guarded, allowed = _sessions()
-    return allowed if is_allowed_host(urlsplit(url).hostname or "") else guarded
-
-
-# --- The webhook's transport ----------------------------------------------------------------
-# urllib3 directly, for the engine's hot path: a call through requests costs ~1.3 ms of CPU,
-# through urllib3 ~0.4 ms (bench/README.md, engine v2). The address decision stays
-# requests-hardened's (`filter_host`: resolve once, refuse a non-public answer), and the
-# connection goes to the very address it checked, with the name kept for Host, SNI and the
-# certificate, as its adapter does. Redirects and retries are never followed.
-
-
-@cache
-def _pool_manager() -> urllib3.PoolManager:
-    return urllib3.PoolManager(num_pools=256, maxsize=POOL_SIZE, block=False, retries=False)
-
-
-class Response(NamedTuple):
-    status: int
+class Request(NamedTuple):
+    method: str  # GET or POST
+    url: str
     headers: Mapping[str, str]
-
-
-def _pool_for(url: str) -> tuple[urllib3.HTTPConnectionPool, str, str]:
-    """(pool, Host header, path) for `url` if it may be called; raise BlockedDestination
-    (or Unresolvable) before any connection otherwise."""
-    check_url(url)  # scheme, host, and every answer public (or the host allowed)
-    parts = urlsplit(url)
-    host = normalise_host(parts.hostname or "")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    pool_kwargs: dict = {}
-    if is_allowed_host(host):
-        address = host
-    else:
-        try:
-            # Resolved again, and this answer is the one connected to: a name re-pointed
-            # since check_url (rebinding) is refused here, never reached.
-            address = filter_host(host, port, allow_loopback=False)
-        except requests.ConnectionError:
-            raise Unresolvable(f"The host name {host!r} does not resolve.") from None
-        except InvalidIPAddress:
-            raise BlockedDestination(REFUSED) from None
-        if parts.scheme == "https":
-            pool_kwargs = {"assert_hostname": host, "server_hostname": host}
-    pool = _pool_manager().connection_from_host(
-        address.strip("[]"), port=port, scheme=parts.scheme, pool_kwargs=pool_kwargs
-    )
-    default_port = port == (443 if parts.scheme == "https" else 80)
-    host_header = (f"[{host}]" if ":" in host else host) + ("" if default_port else f":{port}")
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return pool, host_header, path
-
-
-def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> Response:
-    """POST `body` to `url` if it may be called; raise BlockedDestination (or Unresolvable)
-    before any connection otherwise, or urllib3's errors for the transport."""
-    pool, host_header, path = _pool_for(url)
-    response = pool.urlopen(
-        "POST",
-        path,
-        body=body,
-        headers={**headers, "Host": host_header},
-        redirect=False,
-        retries=False,
-        assert_same_host=False,
-        timeout=urllib3.Timeout(connect=min(5.0, timeout), read=timeout),
-    )
-    return Response(response.status, response.headers)
-
-
-class TooLarge(ValueError):
-    """The answer was bigger than the caller accepts, or took longer than it allows."""
+    body: bytes | None = None
+    timeout: float = 15.0  # seconds for the whole call, after connect_timeout
+    max_bytes: int | None = None  # GET: the most body the caller accepts
 
 
 class Fetched(NamedTuple):
@@ -235,37 +157,285 @@ class Fetched(NamedTuple):
     body: bytes
 
 
+Response = Fetched
+
+
+class TooLarge(ValueError):
+    """The answer was bigger than the caller accepts, or took longer than it allows."""
+
+
+class TransportError(OSError):
+    """The call failed on the network. `maybe_sent`: the request may have reached the
+    server (a timeout or a cut after it was written); False when no byte of it left."""
+
+    def __init__(self, message: str, *, maybe_sent: bool, timed_out: bool = False):
+        super().__init__(message)
+        self.maybe_sent = maybe_sent
+        self.timed_out = timed_out
+
+
+class _Target(NamedTuple):
+    host: str  # normalised, without brackets
+    port: int
+    address: str  # the address connected to (checked, or the operator allowed the host)
+    allowed: bool
+
+
+def _target(url: str) -> _Target:
+    """Where `url` may be called; raise BlockedDestination (or Unresolvable) before any
+    connection otherwise."""
+    check_url(url)  # scheme, host, and every answer public (or the host allowed)
+    parts = urlsplit(url)
+    host = normalise_host(parts.hostname or "")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    if is_allowed_host(host):
+        return _Target(host, port, str(_resolve(host, port)[0]), allowed=True)
+    try:
+        # Resolved again, and this answer is the one connected to: a name re-pointed since
+        # check_url (rebinding) is refused here, never reached.
+        address = filter_host(host, port, allow_loopback=False)
+    except requests.ConnectionError:
+        raise Unresolvable(f"The host name {host!r} does not resolve.") from None
+    except InvalidIPAddress:
+        raise BlockedDestination(REFUSED) from None
+    return _Target(host, port, address.strip("[]"), allowed=False)
+
+
+def _is_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+class _Headers:
+    """The final answer's headers (a 1xx answer's lines are dropped)."""
+
+    def __init__(self):
+        self.fields = HTTPHeaderDict()
+
+    def __call__(self, line: bytes) -> None:
+        text = line.decode("iso-8859-1").rstrip("\r\n")
+        if text.startswith("HTTP/"):
+            self.fields = HTTPHeaderDict()
+        elif ":" in text:
+            name, _, value = text.partition(":")
+            self.fields.add(name.strip(), value.strip())
+
+
+class _Body:
+    def __init__(self, max_bytes: int | None):
+        self.data = bytearray()
+        self.max_bytes = max_bytes
+        self.too_large = False
+
+    def __call__(self, chunk: bytes) -> int | None:
+        self.data += chunk
+        if self.max_bytes is not None and len(self.data) > self.max_bytes:
+            self.too_large = True
+            return -1  # curl stops the transfer
+        return None
+
+
+class _Call:
+    """One curl handle (not thread-safe: one thread uses it) kept for its connections, and
+    what its socket callback must know about the call it is making."""
+
+    def __init__(self):
+        c = self.curl = pycurl.Curl()
+        c.setopt(pycurl.NOSIGNAL, 1)
+        c.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+        c.setopt(pycurl.FOLLOWLOCATION, 0)
+        c.setopt(pycurl.PROXY, "")
+        c.setopt(pycurl.NOPROXY, "*")
+        c.setopt(pycurl.CAINFO, certifi.where())
+        c.setopt(pycurl.OPENSOCKETFUNCTION, self._open_socket)
+        c.setopt(pycurl.SOCKOPTFUNCTION, _already_connected)
+        self.allowed = False
+        self.refused = False
+        self.connect_error = 0
+        self.request: Request | None = None
+        self.headers = _Headers()
+        self.body = _Body(None)
+
+    def _open_socket(self, purpose, address):
+        """curl's socket(2): refuse a forbidden address, else start connecting it."""
+        family, socktype, protocol, sockaddr = address
+        if not self.allowed and is_forbidden_address(ipaddress.ip_address(sockaddr[0])):
+            self.refused = True
+            return pycurl.SOCKET_BAD
+        sock = socket.socket(family, socktype & ~socket.SOCK_CLOEXEC, protocol)
+        sock.setblocking(False)
+        error = sock.connect_ex(sockaddr)
+        if error not in (0, errno.EINPROGRESS):
+            sock.close()
+            self.connect_error = error
+            return pycurl.SOCKET_BAD
+        return sock  # pycurl keeps a duplicate of its descriptor
+
+    def prepare(self, request: Request) -> None:
+        """Set the handle up for `request`; raise BlockedDestination before any connection."""
+        target = _target(request.url)
+        c = self.curl
+        self.request, self.allowed, self.refused, self.connect_error = (
+            request,
+            target.allowed,
+            False,
+            0,
+        )
+        if not _is_literal(target.host):
+            # Pin the checked answer: curl never resolves the name itself. The "-" entry
+            # drops an answer pinned by an earlier call on this handle.
+            pinned = f"[{target.address}]" if ":" in target.address else target.address
+            name = f"{target.host}:{target.port}"
+            c.setopt(pycurl.RESOLVE, [f"-{name}", f"{name}:{pinned}"])
+        c.setopt(pycurl.URL, request.url.partition("#")[0])
+        # No "Expect: 100-continue": one round trip, and no 1xx answer to wait for.
+        c.setopt(pycurl.HTTPHEADER, [f"{k}: {v}" for k, v in request.headers.items()] + ["Expect:"])
+        if request.method == "POST":
+            c.setopt(pycurl.POSTFIELDS, request.body or b"")
+        else:
+            c.setopt(pycurl.HTTPGET, 1)
+        connect = min(5.0, request.timeout)
+        c.setopt(pycurl.CONNECTTIMEOUT_MS, int(connect * 1000))
+        c.setopt(pycurl.TIMEOUT_MS, int((connect + request.timeout) * 1000))
+        self.headers, self.body = _Headers(), _Body(request.max_bytes)
+        c.setopt(pycurl.HEADERFUNCTION, self.headers)
+        c.setopt(pycurl.WRITEFUNCTION, self.body)
+
+    def outcome(self, error: pycurl.error | None) -> Fetched:
+        """The answer, or the call's failure as one of this module's errors."""
+        c, request = self.curl, self.request
+        status = c.getinfo(pycurl.RESPONSE_CODE)
+        if error is None:
+            return Fetched(status, self.headers.fields, bytes(self.body.data))
+        code = error.args[0]
+        if self.refused:
+            raise BlockedDestination(REFUSED)
+        if self.body.too_large:
+            raise TooLarge(f"The answer is larger than {request.max_bytes} bytes.")
+        timed_out = code == pycurl.E_OPERATION_TIMEDOUT
+        if timed_out and status and request.max_bytes is not None:
+            raise TooLarge(f"The answer took longer than {request.timeout:g} seconds.")
+        if self.connect_error:
+            raise TransportError(
+                f"Connecting failed: {os.strerror(self.connect_error)}.", maybe_sent=False
+            )
+        message = error.args[1] if len(error.args) > 1 else f"curl error {code}"
+        sent = c.getinfo(pycurl.REQUEST_SIZE) > 0
+        raise TransportError(message, maybe_sent=sent, timed_out=timed_out)
+
+
+def _already_connected(fd, purpose):
+    return pycurl.SOCKOPT_ALREADY_CONNECTED
+
+
+class _Local(threading.local):
+    pid = 0
+    call: _Call | None = None
+    calls: Calls | None = None
+
+
+_local = _Local()
+
+
+def _mine() -> _Local:
+    if _local.pid != os.getpid():  # a forked child makes its own handles
+        _local.pid, _local.call, _local.calls = os.getpid(), None, None
+    return _local
+
+
+def fetch(request: Request) -> Fetched:
+    """One call from this thread. Raises BlockedDestination (or Unresolvable) before any
+    connection, TooLarge, or TransportError."""
+    local = _mine()
+    call = local.call = local.call or _Call()
+    call.prepare(request)
+    try:
+        call.curl.perform()
+    except pycurl.error as exc:
+        return call.outcome(exc)
+    return call.outcome(None)
+
+
+class Calls:
+    """Many calls at once from one thread (curl's multi interface): no thread per call, and
+    the connections stay open between uses. Not thread-safe: see `calls()`."""
+
+    def __init__(self):
+        self.multi = pycurl.CurlMulti()
+        self.idle: list[_Call] = []
+        self.running: dict[pycurl.Curl, tuple[_Call, object]] = {}
+
+    def start(self, key, request: Request) -> None:
+        """Begin `request`; raise BlockedDestination (or Unresolvable) before any connection."""
+        call = self.idle.pop() if self.idle else _Call()
+        try:
+            call.prepare(request)
+        except BaseException:
+            self.idle.append(call)
+            raise
+        self.multi.add_handle(call.curl)
+        self.running[call.curl] = (call, key)
+
+    def wait(self) -> list[tuple[object, Fetched | Exception]]:
+        """Block until at least one call has ended; each ended call's key with its answer
+        or its error (BlockedDestination, TooLarge, TransportError)."""
+        while self.running:
+            while self.multi.perform()[0] == pycurl.E_CALL_MULTI_PERFORM:
+                pass
+            ended = []
+            while True:
+                queued, ok, failed = self.multi.info_read()
+                ended += [(c, None) for c in ok]
+                ended += [(c, pycurl.error(code, message)) for c, code, message in failed]
+                if not queued:
+                    break
+            if ended:
+                return [self._end(c, error) for c, error in ended]
+            wait_ms = self.multi.timeout()
+            self.multi.select(1.0 if wait_ms < 0 else min(1.0, wait_ms / 1000))
+        return []
+
+    def _end(self, curl: pycurl.Curl, error: pycurl.error | None):
+        call, key = self.running.pop(curl)
+        self.multi.remove_handle(curl)
+        self.idle.append(call)
+        try:
+            return key, call.outcome(error)
+        except Exception as exc:
+            return key, exc
+
+    def abandon(self) -> None:
+        """Drop every call still running (the task ran out of time): their answers are
+        never read, and the handles are free for the next task."""
+        for curl, (call, _key) in list(self.running.items()):
+            self.multi.remove_handle(curl)
+            self.idle.append(call)
+        self.running.clear()
+
+
+def calls() -> Calls:
+    """This thread's Calls, kept between tasks for their open connections."""
+    local = _mine()
+    local.calls = local.calls or Calls()
+    return local.calls
+
+
+def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> Fetched:
+    """POST `body` to `url` if it may be called; raise BlockedDestination (or Unresolvable)
+    before any connection otherwise, or TransportError."""
+    return fetch(Request("POST", url, headers, body, timeout))
+
+
 def get(url: str, *, headers: dict[str, str], timeout: float, max_bytes: int) -> Fetched:
     """GET `url` under the same address rules as a webhook (feeds: bulk.feeds), reading at
     most `max_bytes` of body within `timeout` seconds in all (a server that drips one byte
     per second never times out a single read). Raises BlockedDestination, TooLarge or
-    urllib3's errors. Redirects are not followed: a 3xx is returned as it is."""
-    deadline = time.monotonic() + timeout
-    pool, host_header, path = _pool_for(url)
-    response = pool.urlopen(
-        "GET",
-        path,
-        headers={**headers, "Host": host_header},
-        redirect=False,
-        retries=False,
-        assert_same_host=False,
-        preload_content=False,
-        timeout=urllib3.Timeout(connect=min(5.0, timeout), read=timeout),
-    )
-    try:
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > max_bytes:
-            raise TooLarge(f"The answer is larger than {max_bytes} bytes.")
-        body = bytearray()
-        for chunk in response.stream(64 * 1024):
-            body += chunk
-            if len(body) > max_bytes:
-                raise TooLarge(f"The answer is larger than {max_bytes} bytes.")
-            if time.monotonic() > deadline:
-                raise TooLarge(f"The answer took longer than {timeout:g} seconds.")
-    except BaseException:
-        # The rest of the answer is unread: this connection cannot serve another request.
-        response.close()
-        raise
-    response.release_conn()
-    return Fetched(response.status, response.headers, bytes(body))
+    TransportError. Redirects are not followed: a 3xx is returned as it is."""
+    fetched = fetch(Request("GET", url, headers, None, timeout, max_bytes))
+    declared = fetched.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise TooLarge(f"The answer is larger than {max_bytes} bytes.")
+    return fetched

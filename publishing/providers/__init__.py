@@ -108,12 +108,11 @@ def validate_for(provider: Provider, text: str, account: SocialAccount | None = 
 
 def delivery_images(delivery) -> list:
     """The images of the delivery's post, in order. A delivery chunk loads them for all its
-    posts in one query into `post.image_list` (a Prefetch with to_attr: a plain list, where
-    a prefetched `post.images.all()` builds one queryset per post, ~10 % of a chunk's CPU);
+    deliveries in one query into `delivery.image_list` (publishing.delivery.load_images);
     a delivery loaded on its own reads them here."""
     if not delivery.post_id:
         return []
-    loaded = getattr(delivery.post, "image_list", None)
+    loaded = getattr(delivery, "image_list", None)
     return list(loaded) if loaded is not None else list(delivery.post.images.all())
 
 

@@ -22,13 +22,6 @@ from urllib.parse import urljoin, urlsplit
 
 from django.conf import settings
 from django.utils import timezone
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    HTTPError,
-    NameResolutionError,
-    NewConnectionError,
-    ReadTimeoutError,
-)
 
 from publishing.providers import (
     PlainTextProvider,
@@ -95,7 +88,19 @@ class WebhookProvider(PlainTextProvider):
     max_length = 10_000
     idempotent = True
 
+    # Its calls go through curl's multi interface from the task's own thread
+    # (publishing/delivery.py): request() builds a call, outcome() reads its answer.
+    multiplexed = True
+
     def publish(self, delivery) -> Published:
+        try:
+            answer = netguard.fetch(self.request(delivery))
+        except (netguard.BlockedDestination, netguard.TransportError) as exc:
+            return self.outcome(delivery, exc)
+        return self.outcome(delivery, answer)
+
+    def request(self, delivery) -> netguard.Request:
+        """The signed POST for this delivery; raise Rejected when it cannot be made."""
         errors = thread.validate_parts(self, delivery)
         if errors:
             raise Rejected(" ".join(errors))
@@ -110,25 +115,23 @@ class WebhookProvider(PlainTextProvider):
             SIGNATURE_HEADER: sign(body, secret),
             "User-Agent": "QueueLoop/0.1",
         }
-        try:
-            response = netguard.post(
-                url, body=body, headers=headers, timeout=settings.WEBHOOK_HTTP_TIMEOUT
-            )
-        except netguard.Unresolvable:
-            raise Transient("The webhook's host name did not resolve.") from None
-        except netguard.BlockedDestination as exc:
-            raise Rejected(f"Webhook not called: {exc}") from None
-        except NameResolutionError:
-            raise Transient("The webhook's host name did not resolve.") from None
-        except (ConnectTimeoutError, NewConnectionError) as exc:
-            # No connection was made: nothing was sent.
-            raise Transient(f"Could not connect to the webhook: {exc.__class__.__name__}") from None
-        except ReadTimeoutError:
-            raise Transient("The webhook did not answer in time.", maybe_sent=True) from None
-        except HTTPError as exc:
-            raise Transient(
-                f"Webhook connection failed: {exc.__class__.__name__}", maybe_sent=True
-            ) from None
+        return netguard.Request("POST", url, headers, body, settings.WEBHOOK_HTTP_TIMEOUT)
+
+    def outcome(self, delivery, response: netguard.Fetched | Exception) -> Published:
+        """What the answer (or the transport's error) means; raise the provider errors."""
+        if isinstance(response, netguard.Unresolvable):
+            raise Transient("The webhook's host name did not resolve.")
+        if isinstance(response, netguard.BlockedDestination):
+            raise Rejected(f"Webhook not called: {response}")
+        if isinstance(response, netguard.TransportError):
+            if not response.maybe_sent:
+                # No byte of the request left: nothing was sent.
+                raise Transient(f"Could not connect to the webhook ({response}).")
+            if response.timed_out:
+                raise Transient("The webhook did not answer in time.", maybe_sent=True)
+            raise Transient(f"Webhook connection failed ({response}).", maybe_sent=True)
+        if isinstance(response, Exception):
+            raise response
         if 200 <= response.status < 300:
             return Published(external_id=response.headers.get("X-Post-Id", ""), url="")
         if response.status == 429:
