@@ -100,10 +100,16 @@ def _parse(pairs: Iterable[Sequence]) -> dict[int, uuid.UUID]:
 
 
 def _claim(pairs: dict[int, uuid.UUID], *, now: dt.datetime) -> list[_Claimed]:
-    """The one conditional UPDATE: `(id, token) IN (...)`, still scheduled, in the window."""
+    """The one conditional UPDATE: each (id, token) pair, still scheduled, in the window."""
     token_field = Timeslot._meta.get_field("token")
     ops = connection.ops
-    values = ", ".join(["(%s, %s)"] * len(pairs))
+    marks = ", ".join(["%s"] * len(pairs))
+    # Each pair as one string "id/token", in the text the database casts the row's own to
+    # (a dashed UUID on PostgreSQL, 32 hex digits on SQLite): an IN list of constants,
+    # which PostgreSQL looks up in a hash. As `(id, token) IN (VALUES ...)` it compared
+    # every due row with every pair (2,000 x 200 in a hot second: 190 ms a batch, and the
+    # batches are claimed one after another); with the ids listed first, 23 ms.
+    keys = [f"{i}/{token_field.get_db_prep_value(t, connection)}" for i, t in pairs.items()]
     params: list = [
         Timeslot.Status.PUBLISHING,
         ops.adapt_datetimefield_value(now),
@@ -111,19 +117,15 @@ def _claim(pairs: dict[int, uuid.UUID], *, now: dt.datetime) -> list[_Claimed]:
         ops.adapt_datetimefield_value(now + EARLY_TOLERANCE),
         ops.adapt_datetimefield_value(now - settings.MISSED_AFTER),
         *pairs,
+        *keys,
     ]
-    for timeslot_id, token in pairs.items():
-        params += [timeslot_id, token_field.get_db_prep_value(token, connection)]
     # Only our table name and %s placeholders are formatted in; every value is a parameter.
     table = Timeslot._meta.db_table
     sql = (
         f"UPDATE {table} SET status = %s, updated_at = %s "  # noqa: S608
         "WHERE status = %s AND publish_at <= %s AND publish_at >= %s "
-        # The ids again, as a plain list: PostgreSQL finds them by primary key. With only
-        # the (id, token) pairs it read every slot due that second and compared each with
-        # every pair (2,000 x 200 in a hot second: 190 ms a batch, the batches in a row).
-        f"AND id IN ({', '.join(['%s'] * len(pairs))}) "
-        f"AND (id, token) IN (VALUES {values}) "
+        f"AND id IN ({marks}) "  # found by primary key
+        f"AND CAST(id AS TEXT) || '/' || CAST(token AS TEXT) IN ({marks}) "
         "RETURNING id, channel_id, post_id, publish_at"
     )
     with connection.cursor() as cursor:

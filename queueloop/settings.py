@@ -251,13 +251,15 @@ WATCHDOG_GRACE = env_seconds("WATCHDOG_GRACE", 60, minimum=1)
 SEND_TIMEOUT = env_seconds("SEND_TIMEOUT", 120, minimum=5)
 PLANNER_BATCH_SIZE = env_int("PLANNER_BATCH_SIZE", 500, minimum=1)
 # Engine v2 (DESIGN §3-§4): slots per publish message (all due in one second), deliveries
-# per deliver_batch message, and provider calls one chunk makes at once.
+# per deliver_batch message, and SDK provider calls one chunk makes at once (a chunk's
+# webhook calls all run at once from its own thread: publishing/delivery.py).
 PUBLISH_BATCH_SIZE = env_int("PUBLISH_BATCH_SIZE", 200, minimum=1)
 # Publish batches one worker process claims at once (publishing/tasks.py says why).
 PUBLISH_CLAIMS_AT_ONCE = env_int("PUBLISH_CLAIMS_AT_ONCE", 1, minimum=1)
 DELIVER_BATCH_SIZE = env_int("DELIVER_BATCH_SIZE", 50, minimum=1)
 DELIVER_CONCURRENCY = env_int("DELIVER_CONCURRENCY", 16, minimum=1)
-# Network calls one worker process makes at once, over all its delivery tasks.
+# SDK provider calls (X, Mastodon, Bluesky) one worker process makes at once, over all
+# its delivery tasks: the threads of its pool.
 DELIVER_POOL_SIZE = env_int("DELIVER_POOL_SIZE", 64, minimum=1)
 # Schedules per planner chunk task: plan_upcoming fans a run out over the workers.
 PLANNER_CHUNK_SIZE = env_int("PLANNER_CHUNK_SIZE", 2000, minimum=1)
