@@ -1190,6 +1190,7 @@ def profile_publish(args) -> None:
     from pyinstrument import Profiler
 
     from publishing import delivery as delivery_module
+    from publishing import lanes as lanes_module
     from publishing import services
     from scheduling import enqueue
     from scheduling.models import Timeslot
@@ -1213,7 +1214,7 @@ def profile_publish(args) -> None:
         # No broker in the profile: dispatch_on_commit calls this after each batch commits.
         delivery_module.dispatch = lambda ids, eta=None: dispatched.append(list(ids))
         if args.lanes == "inline":
-            delivery_module._executor = _InlineExecutor
+            lanes_module._executor = _InlineExecutor
         queries, opened = [0], [0]
 
         def count(execute, sql, params, many, context):

@@ -33,7 +33,8 @@ from django.utils import timezone
 from accounts.models import SocialAccount, Workspace
 from channels import queue_rule
 from channels.models import QueueEntry
-from publishing.delivery import dispatch, planned_attempts
+from publishing.delivery import dispatch
+from publishing.lanes import planned_attempts
 from publishing.models import Delivery
 from publishing.settle import (
     delivery_counts,

@@ -20,13 +20,13 @@ from publishing.claim import (
     timeslots_publish,
 )
 from publishing.delivery import (
-    UNCONFIRMED_TIMEOUT,
     UNCONFIRMED_WORKER_LOST,
     account_mark_needs_reconnect,
     deliveries_send,
     delivery_send,
     dispatch,
 )
+from publishing.lanes import UNCONFIRMED_TIMEOUT
 from publishing.recovery import RecoverResult, deliveries_recover, timeslots_settle_stuck
 from publishing.settle import timeslot_settle, timeslots_settle
 
