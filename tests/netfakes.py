@@ -7,6 +7,7 @@ one to anything but loopback is refused here, loudly, instead of leaving the mac
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import socket
 from collections.abc import Callable, Iterable
@@ -61,5 +62,15 @@ def record_connects(monkeypatch) -> list[str]:
             raise OSError(f"test network rule: refused to connect to {host}")
         return _real_connect(self, address)
 
+    def connect_ex(self, address):
+        # The non-blocking form, which the webhook transport's socket callback uses
+        # (queueloop/netguard.py): recorded and refused the same way, as an error code.
+        try:
+            connect(self, address)
+        except OSError as exc:
+            return exc.errno or errno.ECONNREFUSED
+        return 0
+
     monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
     return attempts
