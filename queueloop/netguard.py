@@ -157,9 +157,6 @@ class Fetched(NamedTuple):
     body: bytes
 
 
-Response = Fetched
-
-
 class TooLarge(ValueError):
     """The answer was bigger than the caller accepts, or took longer than it allows."""
 

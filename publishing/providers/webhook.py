@@ -89,7 +89,7 @@ class WebhookProvider(PlainTextProvider):
     idempotent = True
 
     # Its calls go through curl's multi interface from the task's own thread
-    # (publishing/delivery.py): request() builds a call, outcome() reads its answer.
+    # (publishing/lanes.py): request() builds a call, outcome() reads its answer.
     multiplexed = True
 
     def publish(self, delivery) -> Published:
