@@ -886,7 +886,7 @@ def scenario_hot_minute(m: int, workers: tuple[int, int], receiver, pool, quick)
         "publish_messages": publish_messages,
         "plan_seconds": round(plan_seconds, 2),
         "all_held_before_due": held,
-        "worker_cpu_ms_per_item": round(worker_cpu * 1000 / m, 1),
+        "worker_cpu_ms_per_item": round(worker_cpu * 1000 / m, 2),
         # New PostgreSQL sessions from T0 to the end (workers, plus the orchestrator's
         # polling connection, which it keeps): ~0 if the workers keep their connections.
         "db_sessions_per_slot": (
@@ -938,7 +938,7 @@ def scenario_raw_eta(m: int, workers: tuple[int, int], receiver, pool, quick) ->
     out.extra = {
         "apply_async_per_second": round(m / enqueue_seconds),
         "all_held_before_due": held,
-        "worker_cpu_ms_per_item": round(worker_cpu * 1000 / m, 1),
+        "worker_cpu_ms_per_item": round(worker_cpu * 1000 / m, 2),
         "worker_rss_mb": round(rss, 1),
     }
     log(f"  -> {out.as_dict()}")
