@@ -109,6 +109,12 @@ REFUSED = (
 def check_url(url: str) -> None:
     """Raise BlockedDestination unless `url` is http(s) and every address its host resolves
     to is public (or the host is allowed by the operator). Resolves DNS."""
+    _checked(url)
+
+
+def _checked(url: str) -> tuple[str, int, bool]:
+    """check_url's rule; return the normalised host, the port, and whether the operator
+    allowed the host (then nothing was resolved)."""
     try:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -116,15 +122,16 @@ def check_url(url: str) -> None:
         raise BlockedDestination("The URL is not valid.") from None
     if parts.scheme not in {"http", "https"}:
         raise BlockedDestination("Use an http:// or https:// URL.")
-    host = parts.hostname or ""
+    host = normalise_host(parts.hostname or "")
     if not host:
         raise BlockedDestination("The URL has no host.")
     if is_allowed_host(host):
-        return
+        return host, port, True
     # Every answer, not the first: a name with one public and one private record would
     # otherwise pass here and reach the private one on some later call.
-    if any(is_forbidden_address(ip) for ip in _resolve(normalise_host(host), port)):
+    if any(is_forbidden_address(ip) for ip in _resolve(host, port)):
         raise BlockedDestination(REFUSED)
+    return host, port, False
 
 
 # --- The transport -------------------------------------------------------------------------
@@ -176,34 +183,33 @@ class _Target(NamedTuple):
     port: int
     address: str  # the address connected to (checked, or the operator allowed the host)
     allowed: bool
+    literal: bool  # the host is an IP address: nothing to pin
+
+
+def _literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
 
 
 def _target(url: str) -> _Target:
     """Where `url` may be called; raise BlockedDestination (or Unresolvable) before any
     connection otherwise."""
-    check_url(url)  # scheme, host, and every answer public (or the host allowed)
-    parts = urlsplit(url)
-    host = normalise_host(parts.hostname or "")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    if is_allowed_host(host):
-        return _Target(host, port, str(_resolve(host, port)[0]), allowed=True)
+    host, port, allowed = _checked(url)  # scheme, host, every answer public (or allowed)
+    literal = _literal(host)
+    if allowed:
+        address = literal if literal is not None else _resolve(host, port)[0]
+        return _Target(host, port, str(address), allowed=True, literal=literal is not None)
     try:
         # Resolved again, and this answer is the one connected to: a name re-pointed since
-        # check_url (rebinding) is refused here, never reached.
+        # the check (rebinding) is refused here, never reached.
         address = filter_host(host, port, allow_loopback=False)
     except requests.ConnectionError:
         raise Unresolvable(f"The host name {host!r} does not resolve.") from None
     except InvalidIPAddress:
         raise BlockedDestination(REFUSED) from None
-    return _Target(host, port, address.strip("[]"), allowed=False)
-
-
-def _is_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+    return _Target(host, port, address.strip("[]"), allowed=False, literal=literal is not None)
 
 
 class _Headers:
@@ -281,7 +287,7 @@ class _Call:
             False,
             0,
         )
-        if not _is_literal(target.host):
+        if not target.literal:
             # Pin the checked answer: curl never resolves the name itself. The "-" entry
             # drops an answer pinned by an earlier call on this handle.
             pinned = f"[{target.address}]" if ":" in target.address else target.address
