@@ -45,3 +45,20 @@ def test_beat_plans_hourly_at_minute_zero_and_runs_the_watchdog_every_minute():
     assert schedule["recover-deliveries"]["task"] == "publishing.recover_deliveries"
     assert schedule["retry-notice-emails"]["task"] == "accounts.retry_notice_emails"
     assert {"publishing.recover_deliveries", "accounts.retry_notice_emails"} <= set(app.tasks)
+
+
+def test_a_started_worker_puts_its_startup_objects_out_of_the_collectors_reach():
+    # A full collection walked every start-up object (~250,000) in a hot second: 139 ms
+    # with every thread stopped. The worker freezes them once it is ready.
+    import gc
+
+    from celery.signals import worker_process_init, worker_ready
+
+    for signal in (worker_ready, worker_process_init):
+        gc.unfreeze()
+        assert gc.get_freeze_count() == 0
+        try:
+            signal.send(sender=None)
+            assert gc.get_freeze_count() > 1000
+        finally:
+            gc.unfreeze()
