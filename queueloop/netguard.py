@@ -86,12 +86,17 @@ def is_forbidden_address(ip: IPAddress) -> bool:
     )
 
 
-def _resolve(host: str, port: int) -> list[IPAddress]:
+def _literal(host: str) -> IPAddress | None:
+    """The host as an IP address, or None when it is a name."""
     try:
-        literal = ipaddress.ip_address(host)
+        return ipaddress.ip_address(host)
     except ValueError:
-        pass
-    else:
+        return None
+
+
+def _resolve(host: str, port: int) -> list[IPAddress]:
+    literal = _literal(host)
+    if literal is not None:
         return [literal]
     try:
         answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -184,13 +189,6 @@ class _Target(NamedTuple):
     address: str  # the address connected to (checked, or the operator allowed the host)
     allowed: bool
     literal: bool  # the host is an IP address: nothing to pin
-
-
-def _literal(host: str) -> IPAddress | None:
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        return None
 
 
 def _target(url: str) -> _Target:
