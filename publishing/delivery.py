@@ -36,7 +36,7 @@ from publishing.providers import get_provider
 from publishing.settle import timeslots_settle
 from queueloop import events
 from queueloop.celery import send_many
-from queueloop.db import update_from_values
+from queueloop.db import joined_instances, update_from_values
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +96,15 @@ def _claim(ids: list[int], *, now: dt.datetime) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-_DELIVERY_FIELDS = [f.attname for f in Delivery._meta.concrete_fields]
-_ACCOUNT_FIELDS = [f"account__{f.attname}" for f in SocialAccount._meta.concrete_fields]
-_SLOT_FIELDS = ["timeslot__id", "timeslot__channel_id", "timeslot__publish_at"]
-_CHANNEL_FIELDS = [f"timeslot__channel__{f.attname}" for f in Channel._meta.concrete_fields]
+# What sending and recording read of a chunk: the delivery, its account, and of its slot only
+# the channel and due time (its chosen text and the rest are the delivery's own; a tenth of
+# loading a chunk went to unused slot columns).
+_CHUNK_FIELDS = {
+    "": [f.attname for f in Delivery._meta.concrete_fields],
+    "account": [f.attname for f in SocialAccount._meta.concrete_fields],
+    "timeslot": ["id", "channel_id", "publish_at"],
+    "timeslot__channel": [f.attname for f in Channel._meta.concrete_fields],
+}
 
 
 def load_images(deliveries: list[Delivery]) -> None:
@@ -123,13 +128,8 @@ def deliveries_send(*, delivery_ids: list[int], now: dt.datetime | None = None) 
     claimed = _claim(ids, now=now)
     if not claimed:
         return {}
-    rows = list(
-        Delivery.objects.filter(id__in=claimed)
-        .select_related("account", "timeslot__channel")
-        # Only what sending and recording read of the slot: its chosen text and the rest
-        # are the delivery's own (a tenth of loading a chunk went to unused slot columns).
-        .only(*_DELIVERY_FIELDS, *_ACCOUNT_FIELDS, *_SLOT_FIELDS, *_CHANNEL_FIELDS)
-        .order_by("id")
+    rows: list[Delivery] = joined_instances(
+        Delivery.objects.filter(id__in=claimed).order_by("id"), fields=_CHUNK_FIELDS
     )
     load_images(rows)
     # An idempotent provider may be called again whatever happened: its deliveries count

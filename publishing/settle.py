@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 
@@ -37,17 +37,12 @@ def timeslots_settle(*, timeslot_ids: Iterable[int], now: dt.datetime | None = N
     if not ids:
         return 0
     now = now or timezone.now()
-    deliveries = Delivery.objects.filter(timeslot_id=OuterRef("pk"))
-    closed = (
-        Timeslot.objects.filter(id__in=ids, status=Timeslot.Status.PUBLISHING)
-        .filter(Exists(deliveries))
-        .exclude(Exists(deliveries.exclude(status=Delivery.Status.SENT)))
-        .update(status=Timeslot.Status.PUBLISHED, reason="", published_at=now, updated_at=now)
-    )
+    closed = _close_all_sent(ids, now=now)
     if closed:
         events.log_event("settled", status=Timeslot.Status.PUBLISHED, count=closed)
     if closed == len(set(ids)):
         return closed  # every slot was published: none is left to settle with a reason
+    deliveries = Delivery.objects.filter(timeslot_id=OuterRef("pk"))
     rest = (
         Timeslot.objects.filter(id__in=ids, status=Timeslot.Status.PUBLISHING)
         .exclude(Exists(deliveries.filter(status__in=UNFINISHED)))
@@ -57,6 +52,28 @@ def timeslots_settle(*, timeslot_ids: Iterable[int], now: dt.datetime | None = N
         if timeslot_settle(timeslot_id=timeslot_id, now=now):
             closed += 1
     return closed
+
+
+def _close_all_sent(ids: list[int], *, now: dt.datetime) -> int:
+    """Publishing slots with deliveries, every one sent → published; how many it closed.
+
+    Written out, not through the ORM: compiling the ORM's form of this statement (two
+    Exists, an exclude) cost ~0.9 ms, and every delivery chunk runs it once (40 chunks in
+    a hot second of 2,000 slots). Only table names and placeholders are formatted in."""
+    slots, deliveries = Timeslot._meta.db_table, Delivery._meta.db_table
+    marks = ", ".join(["%s"] * len(ids))
+    sql = (
+        f"UPDATE {slots} SET status = %s, reason = '', published_at = %s, updated_at = %s "  # noqa: S608
+        f"WHERE id IN ({marks}) AND status = %s "
+        f"AND EXISTS (SELECT 1 FROM {deliveries} d WHERE d.timeslot_id = {slots}.id) "
+        f"AND NOT EXISTS (SELECT 1 FROM {deliveries} d "
+        f"WHERE d.timeslot_id = {slots}.id AND d.status <> %s)"
+    )
+    at = connection.ops.adapt_datetimefield_value(now)
+    params = [Timeslot.Status.PUBLISHED, at, at, *ids, Timeslot.Status.PUBLISHING]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, Delivery.Status.SENT])
+        return cursor.rowcount
 
 
 def delivery_counts(timeslot_id: int) -> dict[str, int]:

@@ -20,7 +20,8 @@ import ipaddress
 import os
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import cache
 from typing import NamedTuple
 from urllib.parse import urlsplit
@@ -335,7 +336,6 @@ def _already_connected(fd, purpose):
 class _Local(threading.local):
     pid = 0
     call: _Call | None = None
-    calls: Calls | None = None
 
 
 _local = _Local()
@@ -343,7 +343,7 @@ _local = _Local()
 
 def _mine() -> _Local:
     if _local.pid != os.getpid():  # a forked child makes its own handles
-        _local.pid, _local.call, _local.calls = os.getpid(), None, None
+        _local.pid, _local.call = os.getpid(), None
     return _local
 
 
@@ -362,7 +362,7 @@ def fetch(request: Request) -> Fetched:
 
 class Calls:
     """Many calls at once from one thread (curl's multi interface): no thread per call, and
-    the connections stay open between uses. Not thread-safe: see `calls()`."""
+    the connections stay open between uses. One thread at a time: see `calls()`."""
 
     def __init__(self):
         self.multi = pycurl.CurlMulti()
@@ -417,11 +417,32 @@ class Calls:
         self.running.clear()
 
 
-def calls() -> Calls:
-    """This thread's Calls, kept between tasks for their open connections."""
-    local = _mine()
-    local.calls = local.calls or Calls()
-    return local.calls
+_lent_lock = threading.Lock()
+_free: tuple[int, list[Calls]] = (0, [])
+
+
+@contextmanager
+def calls() -> Iterator[Calls]:
+    """A Calls lent to this thread until the block ends, then kept for the next borrower
+    with its handles and open connections; calls still running are abandoned first.
+
+    Lent, not one per thread: a hot second runs delivery chunks on ~20 pool threads, and
+    with a Calls each, every thread's first chunk made fresh curl handles and opened a
+    new connection to the same receivers (bench/README.md). Only as many exist as chunks
+    ever ran at once, and the last returned (the warmest) is lent first."""
+    global _free
+    with _lent_lock:
+        if _free[0] != os.getpid():  # a forked child makes its own handles
+            _free = (os.getpid(), [])
+        lent = _free[1].pop() if _free[1] else None
+    lent = lent or Calls()
+    try:
+        yield lent
+    finally:
+        lent.abandon()
+        with _lent_lock:
+            if _free[0] == os.getpid():
+                _free[1].append(lent)
 
 
 def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> Fetched:

@@ -39,6 +39,7 @@ class Receiver:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)  # extra response headers
     hang: threading.Event | None = None  # when set: requests wait until it is set
+    keep_alive: bool = False  # HTTP/1.1, the connection kept open between requests
     requests: list[Received] = field(default_factory=list)
     acted_on: dict[str, Received] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -53,6 +54,8 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if self.keep_alive else "HTTP/1.0"
+
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 item = Received(
@@ -70,11 +73,13 @@ class Receiver:
                 with receiver._lock:
                     receiver.acted_on.setdefault(item.key, item)
                 self.send_response(receiver.status)
+                answer = b'{"ok": true}'
                 self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
                 for name, value in receiver.headers.items():
                     self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(b'{"ok": true}')
+                self.wfile.write(answer)
 
             def log_message(self, *args):  # keep test output clean
                 pass

@@ -62,7 +62,9 @@ def test_two_images_with_alt_text_reach_the_sandbox_timeline(page, demo, tmp_pat
         "An orange sunrise",
         "A calm blue sea",
     ]
-    assert page.evaluate("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+    # Loaded (or failed: a broken image is complete too), then each has real pixels.
+    page.wait_for_function("[...document.images].every(i => i.complete)")
+    assert page.evaluate("[...document.images].every(i => i.naturalWidth > 0)")
     page.screenshot(path=str(SCREENSHOTS / "sandbox-images.png"), full_page=True)
 
     page.goto(f"{page.base_url}/accounts/")

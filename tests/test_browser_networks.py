@@ -153,7 +153,9 @@ def test_compose_with_two_images_shows_three_counters_and_reaches_three_fakes(
     for network in ("x", "mastodon", "bluesky"):
         images = page.locator(f"#network-previews article[data-network={network}] img")
         assert [images.nth(i).get_attribute("alt") for i in range(images.count())] == ALTS
-    assert page.evaluate("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+    # Loaded (or failed: a broken image is complete too), then each has real pixels.
+    page.wait_for_function("[...document.images].every(i => i.complete)")
+    assert page.evaluate("[...document.images].every(i => i.naturalWidth > 0)")
     violations = axe_violations(page)
     assert not violations, describe(violations)
     page.screenshot(path=str(SCREENSHOTS / "compose-networks.png"), full_page=True)

@@ -107,8 +107,40 @@ def test_a_time_limit_mid_call_retries_the_call_in_flight_and_requeues_the_rest(
     assert "retrying" in first.last_error
     assert second.last_error == ""
     assert receiver.keys() == [str(first.id)]
-    assert netguard.calls().running == {}
+    with netguard.calls() as calls:  # the one the chunk used: the last given back
+        assert calls.running == {}
     receiver.hang.set()
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(WEBHOOK_ALLOWED_HOSTS=["127.0.0.1"])
+def test_a_chunk_on_another_thread_reuses_the_open_connections(broker, monkeypatch):
+    """The calls of a process are lent, not one per thread: a chunk that a different pool
+    thread runs next borrows the handles the first chunk gave back, and with them their
+    open connections to the same receiver (a hot second runs chunks on ~20 threads)."""
+    receiver = Receiver(keep_alive=True).start()
+    ids = webhook_deliveries(receiver, accounts=2, slots=2)
+    first, second = ids[:2], ids[2:]
+    attempts = record_connects(monkeypatch)
+    statuses: dict = {}
+
+    def send(ids):
+        try:
+            statuses.update(publishing.deliveries_send(delivery_ids=ids))
+        finally:
+            connection.close()
+
+    for ids in (first, second):
+        sender = threading.Thread(target=send, args=(ids,))
+        sender.start()
+        sender.join(30)
+        if ids is first:
+            opened = len(attempts)
+
+    receiver.stop()
+    assert set(statuses.values()) == {"sent"} and len(statuses) == 4
+    assert opened >= 1
+    assert len(attempts) == opened  # the second thread's chunk connected to nothing new
 
 
 def closed_port() -> int:
