@@ -184,7 +184,8 @@ def joined_instances(
     (bench/README.md). The rows come from `values_list`, so every field's converters still
     apply (decryption, SQLite's datetimes); fields not listed stay deferred and load on
     access, as with `only()`. A model with init receivers (an ImageField's dimensions, say)
-    is built by `from_db` instead, so nothing it expects is skipped.
+    or its own `__init__` or `from_db` is built by `from_db`, so nothing it expects is
+    skipped. Paths are forward foreign keys to a primary key, as select_related follows.
     """
     root, db = queryset.model, queryset.db
     columns: list[str] = []
@@ -194,8 +195,16 @@ def joined_instances(
         model, link = root, None
         if path:
             parent, _, name = path.rpartition("__")
-            owner = next(s[1] for s in shapes if s[0] == parent)
-            field = owner._meta.get_field(name)
+            owner = next((s[1] for s in shapes if s[0] == parent), None)
+            field = owner._meta.get_field(name) if owner else None
+            if (
+                field is None
+                or not field.many_to_one
+                or field.target_field.model is not field.related_model
+                or not field.target_field.primary_key
+            ):
+                # Only what select_related would follow from a key column to a primary key.
+                raise ValueError(f"{path!r}: not a foreign key to a primary key after its parent")
             model, link = field.related_model, (parent, field)
         attnames = list(attnames)
         if attnames[0] != model._meta.pk.attname:
@@ -211,11 +220,15 @@ def joined_instances(
         positions = [index[(path, a)] for a in attnames]
         shapes.append((path, model, attnames, positions, link))
 
-    # Asked once per model, not per row: has_listeners walks the signal's receivers.
+    # Asked once per model, not per row: has_listeners walks the signal's receivers. A
+    # model with its own __init__ or from_db is built through them too.
     hooked = {
         model
         for _, model, *_ in shapes
-        if signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model)
+        if signals.pre_init.has_listeners(model)
+        or signals.post_init.has_listeners(model)
+        or model.__init__ is not models.Model.__init__
+        or model.from_db.__func__ is not models.Model.from_db.__func__
     }
 
     def build(model, attnames, values):

@@ -418,7 +418,17 @@ class Calls:
 
 
 _lent_lock = threading.Lock()
-_free: tuple[int, list[Calls]] = (0, [])
+_free: list[Calls] = []
+
+
+def _forget_lent() -> None:
+    """In a forked child: its own lock and handles, never the parent's (a lock held by
+    another thread at the fork would never be released here)."""
+    global _lent_lock, _free
+    _lent_lock, _free = threading.Lock(), []
+
+
+os.register_at_fork(after_in_child=_forget_lent)
 
 
 @contextmanager
@@ -429,20 +439,22 @@ def calls() -> Iterator[Calls]:
     Lent, not one per thread: a hot second runs delivery chunks on ~20 pool threads, and
     with a Calls each, every thread's first chunk made fresh curl handles and opened a
     new connection to the same receivers (bench/README.md). Only as many exist as chunks
-    ever ran at once, and the last returned (the warmest) is lent first."""
-    global _free
+    ever ran at once, and the last returned (the warmest) is lent first.
+
+    A block that ends by an exception (a time limit) may have cut the Calls' bookkeeping
+    mid-step, a handle attached but not yet listed: that Calls is dropped, never lent
+    again, so no stray transfer can run in the next borrower's chunk."""
     with _lent_lock:
-        if _free[0] != os.getpid():  # a forked child makes its own handles
-            _free = (os.getpid(), [])
-        lent = _free[1].pop() if _free[1] else None
+        lent = _free.pop() if _free else None
     lent = lent or Calls()
     try:
         yield lent
-    finally:
+    except BaseException:
         lent.abandon()
-        with _lent_lock:
-            if _free[0] == os.getpid():
-                _free[1].append(lent)
+        raise
+    lent.abandon()
+    with _lent_lock:
+        _free.append(lent)
 
 
 def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> Fetched:

@@ -114,3 +114,13 @@ def test_a_model_with_init_receivers_is_built_by_the_orm(deliveries):
 def test_every_path_starts_with_its_primary_key(db):
     with pytest.raises(ValueError, match="must start with 'id'"):
         joined_instances(Delivery.objects.all(), fields={"": ["id"], "account": ["provider"]})
+
+
+def test_a_path_must_be_a_foreign_key_listed_after_its_parent(db):
+    with pytest.raises(ValueError, match="not a foreign key"):
+        joined_instances(
+            Delivery.objects.all(),
+            fields={"": ["id"], "timeslot__channel": ["id"], "timeslot": ["id"]},
+        )
+    with pytest.raises(ValueError, match="not a foreign key"):  # a reverse relation
+        joined_instances(Timeslot.objects.all(), fields={"": ["id"], "deliveries": ["id"]})

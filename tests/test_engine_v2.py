@@ -292,6 +292,28 @@ def test_chunk_settles_its_slots_in_bulk(broker):
     assert SandboxPost.objects.count() == 3
 
 
+@pytest.mark.django_db
+def test_settling_leaves_a_slot_without_deliveries_and_one_not_all_sent():
+    """Closed as published only with deliveries, every one sent: a publishing slot with
+    none yet stays publishing, and one with an unfinished delivery waits for it."""
+    from publishing.settle import timeslots_settle
+
+    channel = ChannelFactory()
+    now = timezone.now()
+    empty, waiting, done = (due_slot(channel, now + dt.timedelta(seconds=i)) for i in range(3))
+    account = channel.accounts.get()
+    Timeslot.objects.filter(id__in=[empty.id, waiting.id, done.id]).update(status="publishing")
+    Delivery.objects.create(timeslot=waiting, account=account, text="t", status="sent")
+    Delivery.objects.create(
+        timeslot=waiting, account=SocialAccountFactory(workspace=channel.workspace), text="t"
+    )
+    Delivery.objects.create(timeslot=done, account=account, text="t", status="sent")
+
+    assert timeslots_settle(timeslot_ids=[empty.id, waiting.id, done.id], now=now) == 1
+    status = dict(Timeslot.objects.values_list("id", "status"))
+    assert status == {empty.id: "publishing", waiting.id: "publishing", done.id: "published"}
+
+
 # --- Upgrades: messages of the first engine ---------------------------------------------------
 
 
