@@ -1,4 +1,6 @@
-"""One SQL statement the ORM does not write: update many rows, each with its own values.
+"""The engine's bulk SQL, where the ORM's generic path cost most of a hot second's CPU:
+update many rows each with its own values, insert many rows returning their ids, and read
+joined rows as model instances (bench/README.md has the profiles).
 
 Django's `bulk_update` builds one `CASE WHEN id=… THEN …` per field and row; for the engine's
 batches (hundreds of rows, several fields) compiling it was about half of a worker's CPU

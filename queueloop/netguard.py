@@ -334,24 +334,16 @@ def _already_connected(fd, purpose):
 
 
 class _Local(threading.local):
-    pid = 0
     call: _Call | None = None
 
 
 _local = _Local()
 
 
-def _mine() -> _Local:
-    if _local.pid != os.getpid():  # a forked child makes its own handles
-        _local.pid, _local.call = os.getpid(), None
-    return _local
-
-
 def fetch(request: Request) -> Fetched:
     """One call from this thread. Raises BlockedDestination (or Unresolvable) before any
     connection, TooLarge, or TransportError."""
-    local = _mine()
-    call = local.call = local.call or _Call()
+    call = _local.call = _local.call or _Call()
     call.prepare(request)
     try:
         call.curl.perform()
@@ -421,14 +413,14 @@ _lent_lock = threading.Lock()
 _free: list[Calls] = []
 
 
-def _forget_lent() -> None:
-    """In a forked child: its own lock and handles, never the parent's (a lock held by
-    another thread at the fork would never be released here)."""
-    global _lent_lock, _free
-    _lent_lock, _free = threading.Lock(), []
+def _forget_parents_handles() -> None:
+    """In a forked child: its own handles (fetch's and the lent ones) and its own lock,
+    never the parent's (a lock held by another thread at the fork is never released)."""
+    global _local, _lent_lock, _free
+    _local, _lent_lock, _free = _Local(), threading.Lock(), []
 
 
-os.register_at_fork(after_in_child=_forget_lent)
+os.register_at_fork(after_in_child=_forget_parents_handles)
 
 
 @contextmanager

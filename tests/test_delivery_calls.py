@@ -6,6 +6,7 @@ Only loopback receivers are called; a refusal is proven by the absence of a conn
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import threading
@@ -145,6 +146,22 @@ def test_a_chunk_on_another_thread_reuses_the_open_connections(broker, monkeypat
     assert set(statuses.values()) == {"sent"} and len(statuses) == 4
     assert opened >= 1
     assert len(attempts) == opened  # the second thread's chunk connected to nothing new
+
+
+def test_a_forked_child_makes_its_own_handles():
+    """A prefork child never uses curl handles (and their connections) of its parent."""
+    with netguard.calls():
+        pass
+    netguard._local.call = netguard._Call()
+    assert netguard._free and netguard._local.call is not None
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if it starts with nothing of the parent's
+        with netguard.calls() as calls:
+            fresh = calls.idle == [] and netguard._free == []
+        os._exit(0 if fresh and netguard._local.call is None else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert netguard._free and netguard._local.call is not None  # the parent keeps its own
 
 
 def closed_port() -> int:
