@@ -36,7 +36,7 @@ from publishing.providers import get_provider
 from publishing.settle import timeslots_settle
 from queueloop import events
 from queueloop.celery import send_many
-from queueloop.db import joined_instances, update_from_values
+from queueloop.db import JoinedQuery, update_from_values
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,13 @@ _CHUNK_FIELDS = {
     "timeslot": ["id", "channel_id", "publish_at"],
     "timeslot__channel": [f.attname for f in Channel._meta.concrete_fields],
 }
+_CHUNK = JoinedQuery(
+    lambda ids: Delivery.objects.filter(id__any=ids).order_by("id"), fields=_CHUNK_FIELDS
+)
+_IMAGES = JoinedQuery(
+    lambda post_ids: PostImage.objects.filter(post_id__any=post_ids),  # in the model's order
+    fields={"": [f.attname for f in PostImage._meta.concrete_fields]},
+)
 
 
 def load_images(deliveries: list[Delivery]) -> None:
@@ -113,7 +120,7 @@ def load_images(deliveries: list[Delivery]) -> None:
     post_ids = {d.post_id for d in deliveries if d.post_id}
     by_post: dict[int, list[PostImage]] = defaultdict(list)
     if post_ids:
-        for image in PostImage.objects.filter(post_id__in=post_ids):
+        for image in _IMAGES.fetch(sorted(post_ids)):
             by_post[image.post_id].append(image)
     for d in deliveries:
         d.image_list = by_post.get(d.post_id, [])
@@ -128,15 +135,13 @@ def deliveries_send(*, delivery_ids: list[int], now: dt.datetime | None = None) 
     claimed = _claim(ids, now=now)
     if not claimed:
         return {}
-    rows: list[Delivery] = joined_instances(
-        Delivery.objects.filter(id__in=claimed).order_by("id"), fields=_CHUNK_FIELDS
-    )
+    rows: list[Delivery] = _CHUNK.fetch(claimed)
     load_images(rows)
     # An idempotent provider may be called again whatever happened: its deliveries count
     # as begun from the claim (one UPDATE), the others one by one as each call begins.
     again = [d.id for d in rows if get_provider(d.account.provider).idempotent]
     if again:
-        Delivery.objects.filter(id__in=again).update(sending_started_at=now)
+        Delivery.objects.filter(id__any=again).update(sending_started_at=now)
     results: list[Result] = []
     lanes: dict[int, list[Delivery]] = defaultdict(list)
     for d in rows:

@@ -44,7 +44,7 @@ def timeslots_settle(*, timeslot_ids: Iterable[int], now: dt.datetime | None = N
         return closed  # every slot was published: none is left to settle with a reason
     deliveries = Delivery.objects.filter(timeslot_id=OuterRef("pk"))
     rest = (
-        Timeslot.objects.filter(id__in=ids, status=Timeslot.Status.PUBLISHING)
+        Timeslot.objects.filter(id__any=ids, status=Timeslot.Status.PUBLISHING)
         .exclude(Exists(deliveries.filter(status__in=UNFINISHED)))
         .values_list("id", flat=True)
     )

@@ -13,7 +13,8 @@ class QueueLoopConfig(AppConfig):
     def ready(self) -> None:
         from celery import signals
 
-        from queueloop import opsrecord
+        # Registers the `__any` lookup (one array parameter for a list of keys).
+        from queueloop import db, opsrecord  # noqa: F401
         from queueloop.celery import app
 
         # Read when a worker builds its consumer, which happens after Django is set up.

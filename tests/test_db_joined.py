@@ -1,6 +1,7 @@
 """queueloop.db.joined_instances builds a delivery chunk from plain rows: the instances must
 be what `select_related(...).only(...)` gives (same values, converters applied, relations
-cached, the rest deferred), on PostgreSQL and on SQLite."""
+cached, the rest deferred), on PostgreSQL and on SQLite. JoinedQuery gives the same rows
+from a statement compiled once; the `__any` lookup selects what `__in` selects."""
 
 import datetime as dt
 
@@ -12,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from accounts.models import SocialAccount
 from channels.models import Channel
 from publishing.models import Delivery
-from queueloop.db import joined_instances
+from queueloop.db import Ids, JoinedQuery, joined_instances
 from scheduling.models import Timeslot
 from tests.factories import ChannelFactory, PostFactory, SocialAccountFactory
 
@@ -124,3 +125,73 @@ def test_a_path_must_be_a_foreign_key_listed_after_its_parent(db):
         )
     with pytest.raises(ValueError, match="not a foreign key"):  # a reverse relation
         joined_instances(Timeslot.objects.all(), fields={"": ["id"], "deliveries": ["id"]})
+
+
+def test_any_selects_what_in_selects(deliveries):
+    a, b, c = deliveries
+    slot_ids = list(Delivery.objects.filter(id__in=[a, c]).values_list("timeslot_id", flat=True))
+    for ids in ([a, c], {c, a}, (b,), [], [a, a, 10**12]):
+        want = list(Delivery.objects.filter(id__in=ids).order_by("id"))
+        assert list(Delivery.objects.filter(id__any=ids).order_by("id")) == want
+    # A foreign key by its attname and by its name, in an UPDATE and in an exclude.
+    assert set(Delivery.objects.filter(timeslot_id__any=slot_ids).values_list("id", flat=True)) == {
+        a,
+        c,
+    }
+    assert Delivery.objects.filter(timeslot__any=slot_ids).count() == 2
+    assert Delivery.objects.exclude(id__any=[a]).filter(id__in=deliveries).count() == 2
+    assert Delivery.objects.filter(id__any=[b]).update(last_error="any") == 1
+    assert Delivery.objects.get(id=b).last_error == "any"
+
+
+def test_any_passes_the_list_as_one_parameter(deliveries):
+    sql3, params3 = Delivery.objects.filter(id__any=deliveries).query.sql_with_params()
+    sql1, params1 = Delivery.objects.filter(id__any=deliveries[:1]).query.sql_with_params()
+    assert sql3 == sql1  # the statement does not grow with the list
+    assert params3 == (Ids(deliveries),) and type(params3[0]) is Ids
+    assert params1 == (Ids(deliveries[:1]),)
+    with pytest.raises((TypeError, ValueError)):  # only integers are ever written in
+        list(Delivery.objects.filter(id__any=["1); DROP TABLE x; --"]))
+
+
+CHUNK = JoinedQuery(lambda ids: Delivery.objects.filter(id__any=ids).order_by("id"), fields=FIELDS)
+
+
+def test_a_joined_query_gives_what_joined_instances_gives(deliveries):
+    for ids in (deliveries, deliveries[1:], [deliveries[0]], []):
+        want = joined_instances(Delivery.objects.filter(id__in=ids).order_by("id"), fields=FIELDS)
+        got = CHUNK.fetch(ids)
+        assert [d.id for d in got] == [d.id for d in want] == sorted(ids)
+        for g, w in zip(got, want, strict=True):
+            assert _loaded(g) == _loaded(w) and g._state.db == w._state.db
+            assert _loaded(g.account) == _loaded(w.account)  # decrypted, as values_list does
+            assert _loaded(g.timeslot) == _loaded(w.timeslot)  # aware datetimes on SQLite
+            assert _loaded(g.timeslot.channel) == _loaded(w.timeslot.channel)
+
+
+def test_a_joined_query_compiles_once(deliveries, monkeypatch):
+    query = JoinedQuery(
+        lambda ids: Delivery.objects.filter(id__any=ids).order_by("id"), fields=FIELDS
+    )
+    compiled = []
+    real = JoinedQuery._compile
+    monkeypatch.setattr(
+        JoinedQuery, "_compile", lambda self, n: compiled.append(n) or real(self, n)
+    )
+    with CaptureQueriesContext(connection) as queries:
+        assert len(query.fetch(deliveries)) == 3
+        assert len(query.fetch(deliveries[:2])) == 2
+    assert compiled == [1]  # the second run only put its list in
+    assert queries[0]["sql"].replace(str(deliveries[2]), "") != queries[0]["sql"]
+    assert str(deliveries[2]) not in queries[1]["sql"]
+
+
+def test_a_joined_query_refuses_what_it_cannot_replay(deliveries):
+    # A list that does not reach the statement as one parameter (an __in) cannot be put in.
+    with pytest.raises(ValueError, match="__any"):
+        JoinedQuery(lambda ids: Delivery.objects.filter(id__in=ids), fields=FIELDS).fetch([1])
+    with pytest.raises(ValueError, match="plain columns"):
+        JoinedQuery(
+            lambda ids: Delivery.objects.filter(id__any=ids).annotate(n=models.Value(1)),
+            fields=FIELDS,
+        ).fetch([1])
