@@ -49,8 +49,8 @@ class Post(WorkspacePinnedOnceLinked, models.Model):
 
     def texts(self) -> list[str]:
         """The main text then the variations, in rotation order. Uses the variations a
-        caller loaded with Prefetch("variations", to_attr="variation_list") (plain lists:
-        the publish claim loads them for a whole batch), else a prefetch or a query."""
+        caller loaded into `variation_list` (a plain list, in Variation's order: the publish
+        claim loads them for a whole batch in one query), else a prefetch or a query."""
         loaded = getattr(self, "variation_list", None)
         variations = loaded if loaded is not None else self.variations.all()
         return [self.text] + [v.text for v in variations]

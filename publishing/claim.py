@@ -116,6 +116,8 @@ def _parse(pairs: Iterable[Sequence]) -> dict[int, uuid.UUID]:
             timeslot_id, token = int(pair[0]), uuid.UUID(str(pair[1]))
         except (TypeError, ValueError, IndexError):
             continue  # not a pair we could ever have sent: nothing to claim
+        if not 0 < timeslot_id < 2**63:
+            continue  # no key of ours either: the databases refuse such a number outright
         valid[timeslot_id] = token
     return valid
 

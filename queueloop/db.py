@@ -16,15 +16,31 @@ import json
 import sqlite3
 from collections.abc import Callable, Sequence
 
-from django.db import connection, connections, models
+from django.db import NotSupportedError, connection, connections, models
 from django.db.models import Lookup, signals
 from django.db.models.base import ModelState
+from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
 
 class Ids(list):
     """Integer keys that travel as ONE statement parameter: a PostgreSQL array literal, or a
     JSON array for SQLite's json_each. Written from ints only, so nothing can be injected."""
+
+    @classmethod
+    def of(cls, values) -> Ids:
+        """The keys as `__in` would take them: an instance by its pk, None dropped, and a
+        key no 64-bit column can hold dropped too (it matches no row; as an array element
+        PostgreSQL would refuse the whole statement)."""
+        keys = cls()
+        for value in values:
+            key = getattr(value, "pk", value)
+            if key is not None and _BIGINT[0] <= (key := int(key)) <= _BIGINT[1]:
+                keys.append(key)
+        return keys
+
+
+_BIGINT = (-(2**63), 2**63 - 1)
 
 
 def _pg_ids(ids: Ids):
@@ -55,12 +71,18 @@ class AnyOf(Lookup):
     prepare_rhs = False
 
     def get_prep_lookup(self):
-        return self.rhs if type(self.rhs) is Ids else Ids(self.rhs)
+        field = getattr(self.lhs, "output_field", None)
+        if not isinstance(getattr(field, "target_field", field), models.IntegerField):
+            raise TypeError(f"__any takes integer keys, not {type(field).__name__} ones")
+        # An Ids is already clean: JoinedQuery's markers, or a list the ORM copied.
+        return self.rhs if type(self.rhs) is Ids else Ids.of(self.rhs)
 
     def as_sql(self, compiler, connection):
         lhs, params = self.process_lhs(compiler, connection)
         if connection.vendor == "postgresql":
             return f"{lhs} = ANY(%s)", [*params, self.rhs]
+        if connection.vendor != "sqlite":
+            raise NotSupportedError("__any is written for PostgreSQL and SQLite")
         sql = f"{lhs} IN (SELECT value FROM json_each(%s))"  # noqa: S608 (a column, then %s)
         return sql, [*params, self.rhs]
 
@@ -253,7 +275,11 @@ class JoinedQuery:
     whatever its length, so the statement never changes). The first run compiles it with
     marker lists in their places; later runs only put the lists there. Compiling the
     delivery chunk's joined SELECT took 0.75 ms, a tenth of the chunk's CPU (bench/README.md).
-    Plain columns only: no annotations, whose values_list order the ORM rearranges.
+
+    So `build` must hand its lists to `__any` untouched and depend on nothing else that
+    changes (no slice, no length, no clock): only the lists are replayed. Plain columns only:
+    no annotations, whose values_list order the ORM rearranges. A `select_for_update` query
+    is refused outside a transaction on every run, not only the compiling one.
     """
 
     _NOT_ANY = "every list must reach the statement through an __any lookup"
@@ -273,6 +299,8 @@ class JoinedQuery:
         query = queryset.query
         if query.annotation_select or query.extra_select:
             raise ValueError("JoinedQuery reads plain columns only")
+        if query.is_sliced:
+            raise ValueError("JoinedQuery replays only its lists: no slice")
         plan = _Plan(queryset.model, self.fields)
         compiler = queryset.values_list(*plan.columns).query.get_compiler(using=queryset.db)
         sql, params = compiler.as_sql()
@@ -285,18 +313,26 @@ class JoinedQuery:
         if sorted({i for _, i in slots}) != list(range(count)):
             raise ValueError(self._NOT_ANY)
         expressions = [s[0] for s in compiler.select[: compiler.col_count]]
-        return queryset.db, sql, list(params), slots, expressions, plan
+        locks = query.select_for_update
+        return count, locks, queryset.db, sql, list(params), slots, expressions, plan
 
     def fetch(self, *lists: Sequence[int]) -> list[models.Model]:
         key = (connection.alias, connection.vendor)
         compiled = self._compiled.get(key)
         if compiled is None:  # two threads may both compile once: the same result
             compiled = self._compiled[key] = self._compile(len(lists))
-        db, sql, params, slots, expressions, plan = compiled
+        count, locks, db, sql, params, slots, expressions, plan = compiled
+        if len(lists) != count:
+            raise TypeError(f"this query takes {count} list(s), not {len(lists)}")
         params = list(params)
         for pos, i in slots:
-            params[pos] = Ids(lists[i])
+            params[pos] = Ids.of(lists[i])
         conn = connections[db]
+        if locks and conn.get_autocommit():
+            # The ORM checks this when it compiles: here only the first run compiles.
+            raise TransactionManagementError(
+                "select_for_update cannot be used outside of a transaction."
+            )
         with conn.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()

@@ -6,8 +6,9 @@ from a statement compiled once; the `__any` lookup selects what `__in` selects."
 import datetime as dt
 
 import pytest
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models import signals
+from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import SocialAccount
@@ -142,6 +143,15 @@ def test_any_selects_what_in_selects(deliveries):
     assert Delivery.objects.exclude(id__any=[a]).filter(id__in=deliveries).count() == 2
     assert Delivery.objects.filter(id__any=[b]).update(last_error="any") == 1
     assert Delivery.objects.get(id=b).last_error == "any"
+    # As __in takes them: an instance by its pk, None dropped, a key no column holds.
+    want = list(Delivery.objects.filter(id__in=[a, None, c]).order_by("id"))
+    assert list(Delivery.objects.filter(id__any=[a, None, c]).order_by("id")) == want
+    # A key no 64-bit column holds matches nothing (PostgreSQL would refuse the whole array).
+    assert [d.id for d in Delivery.objects.filter(id__any=[2**63, -(2**63) - 1, b])] == [b]
+    slot = Timeslot.objects.get(deliveries__id=a)
+    want = list(Delivery.objects.filter(timeslot__in=[slot, None]))
+    assert list(Delivery.objects.filter(timeslot__any=[slot, None])) == want
+    assert [d.id for d in want] == [a]
 
 
 def test_any_passes_the_list_as_one_parameter(deliveries):
@@ -187,6 +197,11 @@ def test_a_joined_query_compiles_once(deliveries, monkeypatch):
 
 
 def test_a_joined_query_refuses_what_it_cannot_replay(deliveries):
+    # Only the lists are replayed: a slice (or anything else built from them) is refused.
+    with pytest.raises(ValueError, match="no slice"):
+        JoinedQuery(lambda ids: Delivery.objects.filter(id__any=ids)[:1], fields=FIELDS).fetch([1])
+    with pytest.raises(TypeError, match="takes 1 list"):
+        CHUNK.fetch(deliveries, deliveries)
     # A list that does not reach the statement as one parameter (an __in) cannot be put in.
     with pytest.raises(ValueError, match="__any"):
         JoinedQuery(lambda ids: Delivery.objects.filter(id__in=ids), fields=FIELDS).fetch([1])
@@ -195,3 +210,35 @@ def test_a_joined_query_refuses_what_it_cannot_replay(deliveries):
             lambda ids: Delivery.objects.filter(id__any=ids).annotate(n=models.Value(1)),
             fields=FIELDS,
         ).fetch([1])
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_locking_joined_query_is_refused_outside_a_transaction_on_every_run(deliveries):
+    locked = JoinedQuery(
+        lambda ids: Delivery.objects.select_for_update().filter(id__any=ids).order_by("id"),
+        fields={"": ["id"]},
+    )
+    with transaction.atomic():
+        assert [d.id for d in locked.fetch(deliveries)] == sorted(deliveries)
+    with pytest.raises(TransactionManagementError):  # compiled already: checked here too
+        locked.fetch(deliveries)
+
+
+def test_a_batch_reads_variations_in_their_order(db):
+    from posts.models import Post, Variation
+    from publishing.claim import _with_variations
+
+    post = PostFactory(text="main")
+    Variation.objects.create(post=post, text="second", position=2)  # the lower id
+    Variation.objects.create(post=post, text="first", position=1)
+    bare = PostFactory(text="alone")
+    twin = Post.objects.get(id=post.id)  # one post read twice (a queue entry and a pin)
+    with CaptureQueriesContext(connection) as queries:
+        _with_variations([post, twin, bare])
+    assert len(queries) == 1
+    with CaptureQueriesContext(connection) as queries:
+        assert post.texts() == twin.texts() == ["main", "first", "second"]
+        assert bare.texts() == ["alone"]
+    assert len(queries) == 0
+    assert Post.objects.get(id=post.id).texts() == post.texts()  # as the query path reads them
