@@ -64,7 +64,8 @@ def s1_worker_killed(ctx: Ctx, result: dict) -> None:
 # --- 1b. The worker dies between a delivery's result and settling its slot ---------------
 
 
-def blocked_on_lock(ctx: Ctx) -> int:
+def lock_waiters(ctx: Ctx, like: str) -> int:
+    """Statements (`LIKE` pattern) of the drill's database waiting for a row lock."""
     import psycopg2
 
     conn = psycopg2.connect(ctx.pg.url(ctx.db))
@@ -72,12 +73,18 @@ def blocked_on_lock(ctx: Ctx) -> int:
         with conn.cursor() as cur:
             cur.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
-                "AND wait_event_type = 'Lock' AND query LIKE 'UPDATE \"scheduling_timeslot\"%%'",
-                [ctx.db],
+                "AND wait_event_type = 'Lock' AND query LIKE %s",
+                [ctx.db, like],
             )
             return cur.fetchone()[0]
     finally:
         conn.close()
+
+
+def blocked_on_lock(ctx: Ctx) -> int:
+    """Settles waiting for the slot rows the drill holds. The table name quoted (the ORM's
+    UPDATE) or not (settling's all-sent UPDATE, written out)."""
+    return lock_waiters(ctx, "UPDATE %scheduling_timeslot%")
 
 
 def s1b_killed_before_settle(ctx: Ctx, result: dict) -> None:
@@ -143,19 +150,7 @@ def s1b_killed_before_settle(ctx: Ctx, result: dict) -> None:
 
 def blocked_claims(ctx: Ctx) -> int:
     """Publish batches waiting for a channel lock: claimed in their transaction, not done."""
-    import psycopg2
-
-    conn = psycopg2.connect(ctx.pg.url(ctx.db))
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
-                "AND wait_event_type = 'Lock' AND query LIKE '%%FROM \"channels_channel\"%%'",
-                [ctx.db],
-            )
-            return cur.fetchone()[0]
-    finally:
-        conn.close()
+    return lock_waiters(ctx, '%FROM "channels_channel"%')
 
 
 def s1c_killed_mid_claim(ctx: Ctx, result: dict) -> None:

@@ -75,10 +75,7 @@ _ENTRY_FIELDS = {
 def _with_variations(posts: Iterable[Post]) -> None:
     """Set each post's `variation_list` (one query for all; a post may appear twice)."""
     posts = list(posts)
-    by_post: dict[int, list[Variation]] = defaultdict(list)
-    if posts:
-        for variation in _VARIATIONS.fetch(sorted({p.id for p in posts})):
-            by_post[variation.post_id].append(variation)
+    by_post = _VARIATIONS.grouped((p.id for p in posts), by="post_id")
     for post in posts:
         post.variation_list = by_post.get(post.id, [])
 

@@ -117,11 +117,7 @@ _IMAGES = JoinedQuery(
 def load_images(deliveries: list[Delivery]) -> None:
     """Every delivery's post's images, in order, into `delivery.image_list` (read by
     providers.delivery_images): one query for the chunk, plain lists, no post rows."""
-    post_ids = {d.post_id for d in deliveries if d.post_id}
-    by_post: dict[int, list[PostImage]] = defaultdict(list)
-    if post_ids:
-        for image in _IMAGES.fetch(sorted(post_ids)):
-            by_post[image.post_id].append(image)
+    by_post = _IMAGES.grouped((d.post_id for d in deliveries if d.post_id), by="post_id")
     for d in deliveries:
         d.image_list = by_post.get(d.post_id, [])
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 
 from django.db import NotSupportedError, connection, connections, models
 from django.db.models import Lookup, signals
@@ -43,16 +44,13 @@ class Ids(list):
 _BIGINT = (-(2**63), 2**63 - 1)
 
 
-def _pg_ids(ids: Ids):
-    from psycopg2.extensions import AsIs
-
-    return AsIs("'{%s}'::bigint[]" % ",".join([str(int(i)) for i in ids]))  # noqa: UP031
-
-
 try:  # the driver is only there when PostgreSQL is configured
-    from psycopg2.extensions import register_adapter
+    from psycopg2.extensions import AsIs, register_adapter
 
-    register_adapter(Ids, _pg_ids)
+    register_adapter(
+        Ids,
+        lambda ids: AsIs("'{%s}'::bigint[]" % ",".join([str(int(i)) for i in ids])),  # noqa: UP031
+    )
 except ImportError:  # pragma: no cover
     pass
 sqlite3.register_adapter(Ids, lambda ids: json.dumps([int(i) for i in ids]))
@@ -351,6 +349,15 @@ class JoinedQuery:
                         value = fn(value, e, conn)
                     row[i] = value
         return plan.instances(rows, db=db)
+
+    def grouped(self, keys: Iterable[int], *, by: str) -> dict[int, list[models.Model]]:
+        """One run for these keys, its rows listed under their `by` attribute, in the
+        query's order (a chunk's images, a batch's variations, each per post)."""
+        groups: dict[int, list[models.Model]] = defaultdict(list)
+        keys = sorted(set(keys))
+        for obj in self.fetch(keys) if keys else []:
+            groups[getattr(obj, by)].append(obj)
+        return groups
 
 
 class _Plan:
