@@ -27,7 +27,7 @@ test: $(VENV)/.dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The API under schemathesis with many random examples per operation (`make test` runs the
-# same test with 10 fixed ones). README, "Fuzzing the API", has the figures.
+# same test with 10 fixed ones). README, "Proving it: drills and benchmarks", has the figures.
 FUZZ_EXAMPLES ?= 100
 fuzz: $(VENV)/.dev
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 $(BIN)/python -m pytest tests/test_fuzz_api.py -q $(PYTEST_ARGS)

@@ -262,6 +262,10 @@ def main() -> int:
     # whatever was started.
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
+    # `make run` is our parent, and make does not pass a SIGTERM on to its recipe: it dies
+    # and leaves us running. Ask the kernel for a SIGTERM when the parent goes, so that
+    # stopping make stops everything cleanly, as Ctrl-C does.
+    _die_with_parent()
 
     env = dict(os.environ)
     env.setdefault("DEBUG", "true")

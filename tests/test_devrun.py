@@ -104,14 +104,17 @@ def http_status(url: str) -> int | None:
 class Launcher:
     """`python -m queueloop.devrun` in the zero-setup shape: no DATABASE_URL, no REDIS_URL."""
 
-    def __init__(self):
+    def __init__(self, *, under_a_parent: bool = False):
         # A short path: Unix socket paths (the embedded Redis) are limited to ~107 bytes.
         self.var_dir = tempfile.mkdtemp(prefix="ql-devrun-")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.pids: set[int] = set()
+        command = [sys.executable, "-m", "queueloop.devrun"]
+        if under_a_parent:  # as `make run` starts it: a parent process that stays (no exec)
+            command = ["sh", "-c", f"{sys.executable} -m queueloop.devrun; true"]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "queueloop.devrun"],
+            command,
             cwd=BASE_DIR,
             env=zero_setup_env(self.var_dir, self.port),
             stdout=subprocess.PIPE,
@@ -207,6 +210,23 @@ def test_a_child_that_dies_stops_the_rest_and_fails(launcher):
     assert launcher.process.wait(timeout=STOP_DEADLINE) == 1, launcher.output.text()
     assert f"beat (pid {beat.pid}) exited unexpectedly" in launcher.output.text()
     launcher.wait_until_children_gone()
+
+
+def test_stopping_make_alone_stops_everything():
+    """make dies on SIGTERM without passing it on to its recipe: the launcher must notice its
+    parent is gone and stop every child, not keep running detached."""
+    launcher = Launcher(under_a_parent=True)
+    try:
+        launcher.wait_until_running()
+        [devrun] = [c for c in launcher.children() if "queueloop.devrun" in " ".join(c.cmdline())]
+        assert len(launcher.pids) >= 4  # the launcher, web, worker, beat (and Redis)
+        launcher.process.kill()  # the parent goes without a word, as make does
+        launcher.process.wait()
+        launcher.wait_for(lambda: not alive(devrun.pid), timeout=STOP_DEADLINE, what="launcher")
+        launcher.wait_until_children_gone()
+        assert "[queueloop] stopped" in launcher.output.text()
+    finally:
+        launcher.cleanup()
 
 
 @pytest.mark.parametrize("port", ["eighty", "70000"])
