@@ -33,7 +33,11 @@ class WorkspaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Workspa
         parameters=[
             OpenApiParameter("workspace", OpenApiTypes.STR, description="Workspace slug."),
             OpenApiParameter(
-                "provider", OpenApiTypes.STR, description="x, sandbox or webhook (comma-separated)."
+                "provider",
+                OpenApiTypes.STR,
+                description="One or more of "
+                + ", ".join(SocialAccount.Provider.values)
+                + " (comma-separated).",
             ),
             OpenApiParameter(
                 "status",
