@@ -16,13 +16,14 @@ COPY requirements.txt .
 RUN pip install -r requirements.txt
 
 # The code belongs to root and is read-only for the app; the app user may write only its
-# runtime directory (Celery beat's schedule file) and the collected static files.
+# runtime directory (Celery beat's schedule file, the post images' volume) and the
+# collected static files.
 COPY . .
 RUN groupadd --system --gid 10001 queueloop \
     && useradd --system --uid 10001 --gid queueloop --home-dir /app --no-create-home \
        --shell /usr/sbin/nologin queueloop \
-    && mkdir -p /app/var /app/staticfiles \
-    && chown queueloop:queueloop /app/var /app/staticfiles
+    && mkdir -p /app/var/media /app/staticfiles \
+    && chown queueloop:queueloop /app/var /app/var/media /app/staticfiles
 
 USER queueloop
 

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from accounts.models import MastodonApp, Membership, Notice, SocialAccount, Workspace
+from accounts.models import ApiToken, MastodonApp, Membership, Notice, SocialAccount, Workspace
 from queueloop.admin_mixins import (
     OWNER_ROLES,
     ScopedRelatedFilter,
+    SuperuserOnlyAdmin,
     WorkspaceScopedAdmin,
     WorkspaceScopedMixin,
     admin_link,
@@ -196,3 +197,23 @@ class MastodonAppAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(SuperuserOnlyAdmin):
+    """People's API tokens, by their first characters: the key itself is not stored (only
+    its digest, never shown). Superusers may revoke one (delete); a person makes their own
+    on the API tokens page, where it is shown once."""
+
+    list_display = ("prefix_shown", "user", "created_at")
+    search_fields = ("user__username", "user__email", "prefix")
+    list_select_related = ("user",)
+    fields = ("prefix_shown", "user", "created_at")
+    readonly_fields = ("prefix_shown", "user", "created_at")
+
+    @admin.display(description="token", ordering="prefix")
+    def prefix_shown(self, obj):
+        return f"{obj.prefix}…"
+
+    def has_change_permission(self, request, obj=None):
+        return False

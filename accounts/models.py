@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import hashlib
+import secrets
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from queueloop.fields import EncryptedJSONField
 from queueloop.workspace_pin import WorkspacePinnedOnceLinked
@@ -163,3 +167,41 @@ class Profile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ({self.timezone or 'no zone'})"
+
+
+class ApiToken(models.Model):
+    """A person's API token (one at a time), stored only as the SHA-256 digest of its key.
+
+    The key is 256 random bits: nobody can guess one, so a plain digest is enough to make a
+    copy of this table useless (a slow or keyed hash defends guessable secrets such as
+    passwords; here it would only cost time on every API call, and a SECRET_KEY-keyed hash
+    would stop every script when that key rotates). The key itself exists once, in memory,
+    on the instance that made it: save() of a new token fills `key`, shown to the person
+    that once (accounts.services.api_token_create) and never stored.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_token"
+    )
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    # The key's first characters, so the person can tell which token a script holds.
+    prefix = models.CharField(max_length=8, editable=False)
+    # A default, not auto_now_add: tokens migrated from DRF's table keep their dates.
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    PREFIX_CHARS = 6
+    key: str = ""
+
+    def __str__(self) -> str:
+        return f"API token {self.prefix}… of {self.user}"
+
+    def save(self, *args, **kwargs):
+        if not self.digest:
+            self.key = secrets.token_urlsafe(32)
+            self.digest = self.digest_of(self.key)
+            self.prefix = self.key[: self.PREFIX_CHARS]
+        super().save(*args, **kwargs)
+
+    @staticmethod
+    def digest_of(key: str) -> str:
+        return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from accounts.models import Membership, Notice, Profile, SocialAccount, Workspace
+from accounts.models import ApiToken, Membership, Notice, Profile, SocialAccount, Workspace
 from queueloop.celery import send_many
 from queueloop.zones import iana_zone_names
 
@@ -247,22 +247,19 @@ def profile_set_timezone(*, user_id: int, timezone_name: str, only_if_unset: boo
 
 
 # --- API tokens ------------------------------------------------------------------------------
-# DRF's authtoken: one token per person, sent as `Authorization: Token <key>`. The key is
-# shown once, when made; the page afterwards shows only its first characters.
+# One token per person, sent as `Authorization: Token <key>` (accounts.tokens). Only its
+# digest is stored: the key is shown once, when made; afterwards only its first characters.
 
 
 def api_token_create(*, user) -> str:
-    """A new key for the person, replacing any old one (which stops working at once)."""
-    from rest_framework.authtoken.models import Token
-
+    """A new key for the person, replacing any old one (which stops working at once).
+    The returned key is the only copy: the database keeps its SHA-256 digest."""
     with transaction.atomic():
-        Token.objects.filter(user=user).delete()
-        return Token.objects.create(user=user).key
+        ApiToken.objects.filter(user=user).delete()
+        return ApiToken.objects.create(user=user).key
 
 
 def api_token_revoke(*, user) -> bool:
     """Delete the person's key; False when there was none."""
-    from rest_framework.authtoken.models import Token
-
-    deleted, _ = Token.objects.filter(user=user).delete()
+    deleted, _ = ApiToken.objects.filter(user=user).delete()
     return bool(deleted)

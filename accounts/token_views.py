@@ -1,5 +1,6 @@
 """/settings/tokens/: the person's API token — see it (by its start), make one (shown
-once, in the answer to the POST: never stored in the session or a message), revoke it."""
+once, in the answer to the POST: never stored in the session, a message or the database,
+which keeps only its digest), revoke it."""
 
 from __future__ import annotations
 
@@ -8,24 +9,18 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
-from rest_framework.authtoken.models import Token
 
 from accounts import services
+from accounts.models import ApiToken
 from accounts.views import workspace_view
-
-SHOWN_CHARS = 6
 
 
 def _page(request: HttpRequest, *, new_key: str = "") -> HttpResponse:
-    token = Token.objects.filter(user=request.user).first()
+    token = ApiToken.objects.filter(user=request.user).first()
     return render(
         request,
         "accounts/api_tokens.html",
-        {
-            "token": token,
-            "token_start": token.key[:SHOWN_CHARS] if token else "",
-            "new_key": new_key,
-        },
+        {"token": token, "token_start": token.prefix if token else "", "new_key": new_key},
     )
 
 

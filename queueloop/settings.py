@@ -55,7 +55,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc files served by us, not a CDN
     "recurrence",
@@ -159,6 +158,15 @@ STATIC_URL = "static/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = env_str("MEDIA_URL", "/media/")
 SERVE_MEDIA = env_bool("SERVE_MEDIA", True)
+# Post images are served only through signed URLs that expire (posts.signed_media): a page
+# gets URLs valid MEDIA_URL_MAX_AGE seconds (then reload it); a webhook receiver, which
+# fetches later, gets MEDIA_FETCH_URL_MAX_AGE. A removed member's copied URL dies with it.
+MEDIA_URL_MAX_AGE = env_int("MEDIA_URL_MAX_AGE", 3600, minimum=60)
+MEDIA_FETCH_URL_MAX_AGE = env_int("MEDIA_FETCH_URL_MAX_AGE", 24 * 3600, minimum=60)
+STORAGES = {
+    "default": {"BACKEND": "posts.signed_media.SignedFileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 # Where this site is reached from outside (https://queueloop.example.com): image URLs sent
 # to webhooks are made absolute with it (a worker has no request to take the host from).
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "").rstrip("/")
@@ -359,7 +367,8 @@ INSTANCE_ALLOWED_HOSTS = env_list("INSTANCE_ALLOWED_HOSTS", [])
 # --- REST API -------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # DRF's token header, checked against stored digests (API tokens are never stored).
+        "accounts.tokens.HashedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -4,13 +4,12 @@ from django.contrib.auth import views as auth_views
 from django.http import JsonResponse
 from django.urls import include, path
 from django.views import defaults
-from django.views.static import serve
 
 from accounts import network_views
 from accounts import views as account_views
 from accounts.auth import LoginView
 from channels import views as channel_views
-from posts import image_views
+from posts import image_views, media_views
 from posts import views as post_views
 from publishing import views as publishing_views
 from scheduling import views as scheduling_views
@@ -158,10 +157,13 @@ handler500 = server_error
 
 
 if settings.SERVE_MEDIA:
-    # Post images from MEDIA_ROOT (re-encoded images with random names). Turn off with
-    # SERVE_MEDIA=false when a proxy or a django-storages bucket serves them.
-    def serve_media(request, path):
-        # MEDIA_ROOT read per request, not frozen when the URLconf loads.
-        return serve(request, path, document_root=settings.MEDIA_ROOT)
-
-    urlpatterns.append(path(settings.MEDIA_URL.lstrip("/") + "<path:path>", serve_media))
+    # Post images, only through signed URLs that expire (posts.signed_media); MEDIA_ROOT is
+    # never served as a directory. SERVE_MEDIA=false when a bucket serves them (with its
+    # own signed URLs, e.g. django-storages' querystring_auth).
+    urlpatterns.append(
+        path(
+            settings.MEDIA_URL.lstrip("/") + "<path:path>",
+            media_views.media_file,
+            name="media_file",
+        )
+    )

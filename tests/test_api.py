@@ -13,10 +13,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from accounts.models import Membership, SocialAccount
+from accounts.models import ApiToken, Membership, SocialAccount
 from channels.models import QueueEntry
 from posts.models import Post
 from scheduling.models import Schedule, Timeslot
@@ -41,7 +40,7 @@ FORM = "application/x-www-form-urlencoded"
 
 def client_for(user) -> APIClient:
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
+    token = ApiToken.objects.create(user=user)
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     return client
 
@@ -117,7 +116,7 @@ def test_token_endpoint_issues_a_token(user):
         format="json",
     )
     assert response.status_code == 200
-    assert response.json()["token"] == Token.objects.get(user=user).key
+    assert ApiToken.objects.get(user=user).digest == ApiToken.digest_of(response.json()["token"])
 
 
 # --- POST /posts/: queue or pin ----------------------------------------------------------

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from accounts.models import Membership
+from accounts.models import ApiToken, Membership
 from posts.models import Post
 from scheduling.models import Timeslot
 from scheduling.services import REASON_POST_ARCHIVED
@@ -44,7 +43,7 @@ def setup(member):
 
 def api_for(user) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {ApiToken.objects.create(user=user).key}")
     return client
 
 

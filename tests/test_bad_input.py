@@ -8,10 +8,9 @@ import datetime as dt
 import pytest
 import time_machine
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from accounts.models import Membership
+from accounts.models import ApiToken, Membership
 from posts.models import Post
 from scheduling.models import Timeslot
 from tests.factories import ChannelFactory, MembershipFactory, PostFactory, TimeslotFactory
@@ -29,7 +28,7 @@ def member():
 @pytest.fixture
 def api(member):
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=member.user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {ApiToken.objects.create(user=member.user).key}")
     return client
 
 

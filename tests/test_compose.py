@@ -127,6 +127,15 @@ def test_postgres_has_a_named_volume_and_a_healthcheck(compose, services):
         assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
 
 
+def test_web_and_worker_share_the_post_images_volume(compose, services):
+    """Web stores uploads, the worker reads them to publish: one named volume at the
+    media root (var/media under QUEUELOOP_VAR_DIR), served only by the signed view."""
+    for name in ("web", "worker"):
+        [volume] = [v for v in services[name]["volumes"] if v.endswith(":/app/var/media")]
+        assert volume.split(":")[0] in compose["volumes"]
+        assert environment(services[name])["QUEUELOOP_VAR_DIR"] == "/app/var"
+
+
 def test_web_migrates_then_serves_with_gunicorn(services):
     cmd = command(services["web"])
     migrate = cmd.index("manage.py migrate --noinput")

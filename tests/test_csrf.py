@@ -26,7 +26,7 @@ from tests.factories import (
     SocialAccountFactory,
 )
 
-# media/ serves stored image files (django.views.static.serve): it only reads.
+# media/ serves stored image files (posts.media_views, GET and HEAD only): it only reads.
 SKIP_PREFIXES = ("admin/", "api/", "media/")
 
 

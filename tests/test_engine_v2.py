@@ -503,14 +503,13 @@ def test_partly_published_slot_keeps_the_use(db, receivers):
 
 
 def test_archiving_through_the_web_form_and_the_api_cancels_pinned_slots(client, db):
-    from rest_framework.authtoken.models import Token
-
+    from accounts.models import ApiToken
     from tests.factories import MembershipFactory
 
     member = MembershipFactory()
     channel = ChannelFactory(workspace=member.workspace)
     client.force_login(member.user)
-    token = Token.objects.create(user=member.user)
+    token = ApiToken.objects.create(user=member.user)
     later = timezone.now() + dt.timedelta(days=1)
     for via in ("web", "api"):
         post = PostFactory(workspace=member.workspace)

@@ -15,7 +15,6 @@ import schemathesis
 from django.core import signals
 from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
-from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -24,7 +23,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from accounts.models import Membership
+from accounts.models import ApiToken, Membership
 from tests.factories import (
     ChannelFactory,
     DeliveryFactory,
@@ -64,7 +63,7 @@ def token(db):
     QueueEntryFactory(channel=channel)
     DeliveryFactory(timeslot=TimeslotFactory(channel=channel))
     QueueEntryFactory()  # another workspace's
-    return Token.objects.create(user=member.user).key
+    return ApiToken.objects.create(user=member.user).key
 
 
 def _operations():

@@ -13,9 +13,9 @@ import itertools
 import pytest
 from django.test import Client, override_settings
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from accounts.models import ApiToken
 from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +49,7 @@ def test_the_token_endpoint_locks_out_after_five_failures_even_the_right_passwor
     response = client.post(TOKEN_URL, {"username": alice.username, "password": PASSWORD})
     assert response.status_code == 429
     assert "Too many failed logins" in response.json()["detail"]
-    assert not Token.objects.filter(user=alice).exists()
+    assert not ApiToken.objects.filter(user=alice).exists()
 
 
 def test_locked_out_on_the_web_login_means_locked_out_in_the_admin_too(alice):
@@ -103,7 +103,7 @@ def test_behind_the_proxy_the_lock_is_per_forwarded_client_not_per_proxy(alice):
 def test_the_api_is_throttled_per_token():
     first, second = APIClient(), APIClient()
     for client in (first, second):
-        token = Token.objects.create(user=MembershipFactory().user)
+        token = ApiToken.objects.create(user=MembershipFactory().user)
         client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     codes = [first.get("/api/v1/channels/").status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]

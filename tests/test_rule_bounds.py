@@ -13,10 +13,9 @@ import datetime as dt
 import pytest
 import time_machine
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from accounts.models import Membership
+from accounts.models import ApiToken, Membership
 from scheduling import rules, services
 from scheduling.models import Schedule, Timeslot
 from tests.factories import ChannelFactory, MembershipFactory, ScheduleFactory, rule
@@ -33,7 +32,7 @@ def member():
 @pytest.fixture
 def api(member):
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=member.user)
+    token = ApiToken.objects.create(user=member.user)
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     return client
 

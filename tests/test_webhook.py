@@ -9,7 +9,7 @@ import threading
 
 import pytest
 import time_machine
-from django.test import override_settings
+from django.test import Client, override_settings
 
 from publishing import services
 from publishing.models import Delivery
@@ -160,15 +160,28 @@ def test_images_go_as_absolute_urls_with_their_alt_text(receiver, settings, tmp_
     slot = publish(channel)
     send_all(slot)
     [request] = receiver.requests
-    assert request.payload["images"] == [
-        {
-            "url": f"https://queueloop.example.com/media/{image.file.name}",
-            "alt_text": "A blue square",
-            "content_type": "image/png",
-            "width": 32,
-            "height": 32,
-        }
-    ]
+    [sent] = request.payload["images"]
+    url = sent.pop("url")
+    assert sent == {
+        "alt_text": "A blue square",
+        "content_type": "image/png",
+        "width": 32,
+        "height": 32,
+    }
+    # An absolute, signed URL that the receiver can fetch without a session (here through
+    # the test client: the web app is not listening), until MEDIA_FETCH_URL_MAX_AGE ends.
+    base, query = url.split("?")
+    assert base == f"https://queueloop.example.com/media/{image.file.name}"
+    assert "e=" in query and "s=" in query
+    path = url.removeprefix("https://queueloop.example.com")
+    fetch_until = T0 + dt.timedelta(seconds=settings.MEDIA_FETCH_URL_MAX_AGE)
+    with time_machine.travel(fetch_until - dt.timedelta(seconds=1), tick=False):
+        fetched = Client().get(path)
+        assert fetched.status_code == 200
+        assert b"".join(fetched.streaming_content) == image.file.open("rb").read()
+    with time_machine.travel(fetch_until + dt.timedelta(hours=3), tick=False):
+        assert Client().get(path).status_code == 403
+    assert Client().get(base.removeprefix("https://queueloop.example.com")).status_code == 403
 
 
 @pytest.mark.django_db

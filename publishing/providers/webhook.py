@@ -5,7 +5,8 @@ keyed with the account's secret>` and dedupes on `Idempotency-Key` (the delivery
 is what makes retrying a timed-out call safe.
 
 Images travel as absolute URLs with their alt text (`images`: [{"url", "alt_text",
-"content_type", "width", "height"}]); the receiver fetches them itself.
+"content_type", "width", "height"}]); the receiver fetches them itself, with the URL's own
+signature, before it expires (MEDIA_FETCH_URL_MAX_AGE, posts.signed_media).
 
 The URL is user input, so it goes through queueloop.netguard: never a loopback, private or
 reserved address (checked after DNS resolution, on the address actually connected to) unless
@@ -23,6 +24,7 @@ from urllib.parse import urljoin, urlsplit
 from django.conf import settings
 from django.utils import timezone
 
+from posts import signed_media
 from publishing.providers import (
     PlainTextProvider,
     Published,
@@ -57,7 +59,7 @@ def images_for(delivery) -> list[dict]:
     images = delivery_images(delivery)
     return [
         {
-            "url": absolute_url(image.file.url),
+            "url": absolute_url(signed_media.fetch_url(image.file)),
             "alt_text": image.alt_text,
             "content_type": image.content_type,
             "width": image.width,
