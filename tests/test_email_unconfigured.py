@@ -81,7 +81,7 @@ def test_the_disabled_backend_prints_nothing(capfd):
 @pytest.mark.django_db
 def test_the_reset_page_says_it_cannot_send_and_sends_nothing(capfd):
     user = UserFactory()
-    client = Client(REMOTE_ADDR="192.0.2.200")
+    client = Client(REMOTE_ADDR="2001:db8:e::1")
     page = client.get(reverse("password_reset"))
     assert page.status_code == 200 and CANNOT_SEND in page.content.decode()
     response = client.post(reverse("password_reset"), {"email": user.email})

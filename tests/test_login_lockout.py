@@ -5,12 +5,13 @@ every address for 15 minutes, renewable forever (web login, admin login, token e
 superuser too). Now the owner logs in from their own address; the attacker's address alone
 stays locked for that username; an address spraying many usernames is locked for all of
 them at a higher limit; and a locked person unlocks themselves by an emailed, single-use
-link. Addresses are documentation ranges set as REMOTE_ADDR (127.0.0.1 is whitelisted in
+link. Addresses are documentation addresses set as REMOTE_ADDR (127.0.0.1 is whitelisted in
 tests/settings.py): no traffic leaves the test client.
 """
 
 from __future__ import annotations
 
+import io
 import itertools
 import re
 
@@ -18,6 +19,7 @@ import pytest
 import redis
 from django.conf import settings
 from django.core import mail
+from django.core.management import call_command
 from django.test import Client, override_settings
 from django.urls import reverse
 
@@ -27,7 +29,8 @@ pytestmark = pytest.mark.django_db
 
 PASSWORD = "correct horse battery staple"
 TOKEN_URL = "/api/v1/auth/token/"
-_addresses = (f"192.0.2.{i}" for i in itertools.count(1))
+# IPv6 documentation addresses: no other test file counts in this range.
+_addresses = (f"2001:db8::{i:x}" for i in itertools.count(1))
 
 
 def client_from(address: str) -> Client:
@@ -200,3 +203,28 @@ def test_one_address_asking_for_many_resets_is_throttled():
         "Too many requests from your address"
         in client.post(reverse("password_reset"), {"email": users[0].email}).content.decode()
     )
+
+
+@override_settings(LOGIN_ADDRESS_FAILURE_LIMIT=5)
+def test_the_unlock_link_lets_its_owner_past_their_addresss_spray_lock_and_no_one_else():
+    user, other = UserFactory(), UserFactory()
+    address = next(_addresses)
+    for i in range(5):
+        fail(client_from(address), reverse("login"), f"spray{i}", 1)
+    client = client_from(address)
+    assert log_in(client, reverse("login"), user.username) == 429
+    client.post(reverse("login_unlock_request"), {"username": user.username})
+    assert client.post(unlock_link(mail.outbox[0])).status_code == 302
+    assert log_in(client, reverse("login"), user.username) == 302
+    assert log_in(client_from(address), reverse("login"), other.username) == 429
+
+
+@override_settings(LOGIN_ADDRESS_FAILURE_LIMIT=5)
+def test_the_operator_lifts_an_addresss_spray_lock_with_axes_reset_ip():
+    user = UserFactory()
+    address = next(_addresses)
+    for i in range(5):
+        fail(client_from(address), reverse("login"), f"spray{i}", 1)
+    assert log_in(client_from(address), reverse("login"), user.username) == 429
+    call_command("axes_reset_ip", address, stdout=io.StringIO())
+    assert log_in(client_from(address), reverse("login"), user.username) == 302
