@@ -7,7 +7,9 @@ Checks (each a few milliseconds; the database ones use indexes):
   was missed); a planner that never ran yet (fresh install) is reported, not failed;
 - worker: a Celery worker sent a heartbeat within HEALTH_WORKER_MAX_AGE;
 - overdue: no slot is still `scheduled` HEALTH_OVERDUE_AFTER past its time (the watchdog
-  re-enqueues lost messages after WATCHDOG_GRACE, so an older one means no one publishes).
+  re-enqueues lost messages after WATCHDOG_GRACE, so an older one means no one publishes);
+- email: whether this server sends email at all. Publishing does not need it, so a server
+  without EMAIL_URL passes with a warning (password-reset and unlock links cannot be sent).
 
 200 when every check passes, 503 otherwise. `?checks=database,broker` runs only those
 (compose's web healthcheck: web is up even while the workers are still starting).
@@ -27,6 +29,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from queueloop import opsrecord
+from queueloop.mail import email_backend_name, email_can_send
 from scheduling.models import PlannerState, Timeslot
 
 
@@ -105,12 +108,20 @@ def check_overdue(now: dt.datetime) -> dict:
     }
 
 
+def check_email(now: dt.datetime) -> dict:
+    report = {"ok": True, "sends": email_can_send(), "backend": email_backend_name()}
+    if not report["sends"]:
+        report["warning"] = "this server cannot send email: set EMAIL_URL"
+    return report
+
+
 CHECKS: dict[str, Callable[[dt.datetime], dict]] = {
     "database": check_database,
     "broker": check_broker,
     "planner": check_planner,
     "worker": check_worker,
     "overdue": check_overdue,
+    "email": check_email,
 }
 
 

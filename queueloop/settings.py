@@ -197,17 +197,31 @@ if BEHIND_TLS_PROXY:
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1 if BEHIND_TLS_PROXY else 0, minimum=0)
 
 # --- Login throttle (django-axes): web login, admin login and the API token endpoint ----
-# A username, and separately a client address, is locked out after LOGIN_FAILURE_LIMIT
-# failures for LOGIN_LOCKOUT_SECONDS; the right password does not get through meanwhile.
+# A username is locked for one client address only, after LOGIN_FAILURE_LIMIT failures from
+# that address (axes' nested list = the combination): a stranger's wrong passwords never lock
+# the owner out from their own address. An address that fails LOGIN_ADDRESS_FAILURE_LIMIT
+# times over any usernames (spraying) is locked for every username (accounts.auth). Both
+# last LOGIN_LOCKOUT_SECONDS after the last failure; a locked person can unlock themselves
+# with an emailed link (LOGIN_UNLOCK_LINK_SECONDS, single use).
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 50, minimum=1)
+if LOGIN_ADDRESS_FAILURE_LIMIT < AXES_FAILURE_LIMIT:
+    raise ImproperlyConfigured("LOGIN_ADDRESS_FAILURE_LIMIT must be >= LOGIN_FAILURE_LIMIT")
 AXES_COOLOFF_TIME = dt.timedelta(seconds=env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_HANDLER = "accounts.auth.LoginThrottleHandler"
+AXES_USERNAME_CALLABLE = "accounts.auth.lock_username"
 AXES_CLIENT_IP_CALLABLE = "accounts.auth.client_ip"
 AXES_LOCKOUT_CALLABLE = "accounts.auth.lockout_response"
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ADMIN = False  # the counters live in the cache, not in admin-visible tables
 AXES_VERBOSE = False
+LOGIN_UNLOCK_LINK_AGE = env_seconds("LOGIN_UNLOCK_LINK_SECONDS", 3600, minimum=60)
+# Password-reset and unlock emails: at most one of each kind per account per interval
+# (more requests get the same answer and no email), and at most ACCOUNT_EMAIL_ADDRESS_LIMIT
+# such requests per client address per LOGIN_LOCKOUT_SECONDS.
+ACCOUNT_EMAIL_INTERVAL = env_seconds("ACCOUNT_EMAIL_INTERVAL", 15 * 60, minimum=1)
+ACCOUNT_EMAIL_ADDRESS_LIMIT = env_int("ACCOUNT_EMAIL_ADDRESS_LIMIT", 10, minimum=1)
 
 # --- Secrets at rest ------------------------------------------------------------------
 # Comma-separated Fernet keys, newest first: the first encrypts, all decrypt, so a key can
@@ -330,7 +344,17 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # --- Email ----------------------------------------------------------------------------
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Queue Loop <queueloop@localhost>")
 EMAIL_URL = env_str("EMAIL_URL")
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# Without EMAIL_URL: development prints mail to the console; production sends none (the
+# console would put working reset links in the web's logs) and says so (queueloop.mail).
+_CONSOLE_EMAIL = "django.core.mail.backends.console.EmailBackend"
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND", _CONSOLE_EMAIL if DEBUG else "queueloop.mail.DisabledEmailBackend"
+)
+if EMAIL_BACKEND == _CONSOLE_EMAIL and not DEBUG and not EMAIL_URL:
+    raise ImproperlyConfigured(
+        "EMAIL_BACKEND: the console backend prints reset links into the logs; with DEBUG off "
+        "set EMAIL_URL, or leave both empty to send no email"
+    )
 if EMAIL_URL:
     _email = urlparse(EMAIL_URL)
     if _email.scheme not in {"smtp", "smtps"} or not _email.hostname:

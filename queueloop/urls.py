@@ -5,6 +5,7 @@ from django.http import JsonResponse
 from django.urls import include, path
 from django.views import defaults
 
+from accounts import auth_views as auth_pages
 from accounts import network_views
 from accounts import views as account_views
 from accounts.auth import LoginView
@@ -23,15 +24,12 @@ urlpatterns = [
     # --- Web UI ---
     path("login/", LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    # Django's password reset, with our templates; the email goes through EMAIL_URL.
-    path(
-        "password-reset/",
-        auth_views.PasswordResetView.as_view(
-            email_template_name="registration/password_reset_email.txt",
-            subject_template_name="registration/password_reset_subject.txt",
-        ),
-        name="password_reset",
-    ),
+    # Django's password reset, throttled, with our templates; the email goes through EMAIL_URL.
+    path("password-reset/", auth_pages.PasswordResetView.as_view(), name="password_reset"),
+    # A locked-out person unlocks their login by an emailed link (accounts.auth).
+    path("login/unlock/", auth_pages.unlock_request, name="login_unlock_request"),
+    path("login/unlock/sent/", auth_pages.unlock_sent, name="login_unlock_sent"),
+    path("login/unlock/<str:token>/", auth_pages.unlock, name="login_unlock"),
     path(
         "password-reset/sent/",
         auth_views.PasswordResetDoneView.as_view(),

@@ -170,7 +170,11 @@ def demo():
 
 
 # Pages before the login (the walk logs in when it reaches the dashboard).
-LOGGED_OUT = [("login", "/login/"), ("password reset", "/password-reset/")]
+LOGGED_OUT = [
+    ("login", "/login/"),
+    ("password reset", "/password-reset/"),
+    ("login unlock", "/login/unlock/"),
+]
 
 
 def main_pages(demo) -> list[tuple[str, str]]:

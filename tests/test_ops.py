@@ -79,7 +79,7 @@ def test_healthy_is_200_with_every_check(client):
     status, body = get_health(client)
     assert status == 200, body
     assert body["status"] == "ok"
-    assert set(body["checks"]) == {"database", "broker", "planner", "worker", "overdue"}
+    assert set(body["checks"]) == {"database", "broker", "planner", "worker", "overdue", "email"}
     assert body["checks"]["worker"]["hostname"] == "celery@test"
     assert body["checks"]["planner"]["seconds_since_last_run"] < 60
 
