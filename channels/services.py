@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import F, Max
 
 from channels.models import Channel, QueueEntry
+from posts.images import post_check_images_ready
 
 if TYPE_CHECKING:
     from posts.models import Post
@@ -28,6 +29,8 @@ def queue_entry_add(*, channel: Channel, post: Post) -> QueueEntry:
     position and both append at it (an empty queue has no entry rows to lock)."""
     Channel.objects.select_for_update().filter(pk=channel.pk).first()
     entry = QueueEntry.objects.filter(channel=channel, post=post).first()
+    if entry is None or not entry.is_active:
+        post_check_images_ready(post=post)  # already in rotation: nothing is scheduled anew
     if entry is not None:
         return queue_entry_reactivate(entry=entry)
     last = QueueEntry.objects.filter(channel=channel).aggregate(m=Max("position"))["m"]

@@ -2,11 +2,13 @@
 
 Checks and storage live in posts.images / posts.media; these views read the request,
 call them and render. A refused upload is a 400 with the reason; the others of the same
-upload still go in.
+upload still go in. An accepted one is re-encoded by a worker: the page shows it as
+processing and polls (htmx) until it is ready or failed.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -30,6 +32,9 @@ def _render(request: HttpRequest, post: Post, errors: list[str], status: int = 2
             "warnings": services.image_warnings(post=post),
             "max_images": media.MAX_IMAGES,
             "max_alt": media.MAX_ALT_TEXT,
+            "max_megapixels": settings.IMAGE_MAX_PIXELS // 1_000_000,
+            "max_frames": settings.IMAGE_MAX_FRAMES,
+            "max_total_megapixels": settings.IMAGE_MAX_TOTAL_PIXELS // 1_000_000,
         },
         status=status,
     )
@@ -63,7 +68,9 @@ def post_images(request: HttpRequest, post_id: int) -> HttpResponse:
         else:
             added += 1
     if added:
-        messages.success(request, f"Added {added} image(s).")
+        messages.success(
+            request, f"Added {added} image(s). Each shows “processing” until it is ready."
+        )
     if errors:
         return _render(request, post, errors, status=400)
     return redirect("post_images", post.id)

@@ -72,17 +72,41 @@ class Variation(models.Model):
 
 class PostImage(models.Model):
     """An image of a post (up to 4), stored through Django's storage API (var/media by
-    default) after posts.media.prepare_upload checked it and stripped its metadata."""
+    default). The web request only checks the upload's header (posts.media.inspect_upload)
+    and keeps it in `original`; a worker re-encodes it without its metadata into `file`
+    (posts.media.reencode). Only a `ready` image is published or scheduled."""
+
+    class Status(models.TextChoices):
+        PROCESSING = "processing", "Processing"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    class Failure(models.TextChoices):
+        REFUSED = "refused", "The image is beyond the limits or damaged"
+        WORKER_LOST = "worker_lost", "The worker stopped while processing it"
+        ERROR = "error", "An unexpected error"
 
     post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="images")
     position = models.PositiveSmallIntegerField(default=0)
-    file = models.FileField(upload_to="posts/%Y/%m/", max_length=300)
+    # The re-encoded image; empty until the worker made it.
+    file = models.FileField(upload_to="posts/%Y/%m/", max_length=300, blank=True)
+    # The upload as received (metadata and all) until the worker has re-encoded it; never
+    # shown or sent anywhere, deleted once processed.
+    original = models.FileField(upload_to="posts/uploads/%Y/%m/", max_length=300, blank=True)
+    upload_name = models.CharField(max_length=255, blank=True)
     # Read aloud by screen readers on every network; a missing one is a warning, not an error.
     alt_text = models.TextField(blank=True, max_length=1500)
     content_type = models.CharField(max_length=30)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
+    # Bytes of `file` (0 until it exists).
     size = models.PositiveIntegerField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PROCESSING)
+    failure_code = models.CharField(max_length=20, choices=Failure.choices, blank=True)
+    failure_reason = models.TextField(blank=True)
+    # Processing runs started: a worker killed by an image does not get it forever.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    queued_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -90,6 +114,14 @@ class PostImage(models.Model):
 
     def __str__(self) -> str:
         return f"Image {self.position + 1} of post {self.post_id}"
+
+    @property
+    def is_ready(self) -> bool:
+        return self.status == self.Status.READY
+
+    @property
+    def is_processing(self) -> bool:
+        return self.status == self.Status.PROCESSING
 
 
 PREVIEW_CHARS = 60

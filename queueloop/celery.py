@@ -80,6 +80,8 @@ app.conf.beat_schedule = {
     "retry-notice-emails": {"task": "accounts.retry_notice_emails", "schedule": 60.0},
     # RSS/Atom feeds: every 5 minutes, the feeds not read for 15 (bulk.feeds) are read.
     "poll-feeds": {"task": "bulk.poll_feeds", "schedule": 300.0},
+    # Post images whose processing message was lost are sent again (posts.images).
+    "requeue-stale-images": {"task": "posts.requeue_stale_images", "schedule": 300.0},
 }
 
 

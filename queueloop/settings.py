@@ -174,6 +174,11 @@ if PUBLIC_BASE_URL and not PUBLIC_BASE_URL.startswith(("http://", "https://")):
     raise ImproperlyConfigured(
         f"PUBLIC_BASE_URL={PUBLIC_BASE_URL!r} must start with http:// or https://"
     )
+# Image limits (posts/media.py), checked from the file's header before any pixel is decoded:
+# pixels of one frame, frames, and pixels over all frames (what decoding an animation costs).
+IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 40_000_000, minimum=1)
+IMAGE_MAX_FRAMES = env_int("IMAGE_MAX_FRAMES", 350, minimum=1)
+IMAGE_MAX_TOTAL_PIXELS = env_int("IMAGE_MAX_TOTAL_PIXELS", 100_000_000, minimum=1)
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from channels.models import Channel
+from posts.images import post_check_images_ready
 from posts.models import Post
 from queueloop import events
 from scheduling import enqueue, rules
@@ -210,6 +211,7 @@ def timeslot_pin(
         raise ValidationError("The post and the channel belong to different workspaces.")
     if post.status == Post.Status.ARCHIVED:
         raise ValidationError("An archived post cannot be scheduled.")
+    post_check_images_ready(post=post)
     slot = Timeslot.objects.create(channel=channel, post=post, publish_at=max(publish_at, now))
     _message_if_near(slot, now=now)
     return slot
@@ -326,6 +328,7 @@ def timeslot_set_post(
             raise ValidationError("The post and the channel belong to different workspaces.")
         if post.status == Post.Status.ARCHIVED:
             raise ValidationError("An archived post cannot be scheduled.")
+        post_check_images_ready(post=post)
     changed = Timeslot.objects.filter(pk=timeslot.pk, status=Timeslot.Status.SCHEDULED).update(
         post=post,
         detached=timeslot.detached or timeslot.schedule_id is not None,

@@ -29,7 +29,7 @@ def image_file(tmp_path, name: str, colour: tuple[int, int, int], fmt: str) -> s
     return str(path)
 
 
-def test_two_images_with_alt_text_reach_the_sandbox_timeline(page, demo, tmp_path):  # noqa: F811
+def test_two_images_with_alt_text_reach_the_sandbox_timeline(page, demo, tmp_path, worker):  # noqa: F811
     login(page, "maria")
     post = demo["tech"].entries.order_by("position").first().post
     account = demo["tech"].accounts.get(handle="acme_blog")
@@ -44,6 +44,9 @@ def test_two_images_with_alt_text_reach_the_sandbox_timeline(page, demo, tmp_pat
     )
     page.click("button:has-text('Upload')")
     page.wait_for_selector("text=Added 2 image(s).")
+    # The worker re-encodes them; the page polls until each shows its picture.
+    page.wait_for_function("document.querySelectorAll('section.card img').length === 2")
+    assert page.locator("text=is being processed").count() == 0
     assert page.locator("text=has no alt text").count() == 1  # the warning the user sees
     alts = page.locator("textarea[name=alt_text]")
     alts.nth(0).fill("An orange sunrise")

@@ -12,7 +12,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import SocialAccount
-from posts.images import post_image_add
 from publishing.compose import text_errors
 from tests.factories import (
     ChannelFactory,
@@ -20,7 +19,7 @@ from tests.factories import (
     SocialAccountFactory,
     XAccountFactory,
 )
-from tests.test_post_images import png
+from tests.test_post_images import add_image, png
 
 pytestmark = pytest.mark.django_db
 URL = "https://example.com/" + "a" * 60  # 80 characters; 23 on X and Mastodon
@@ -90,7 +89,7 @@ def test_a_thread_gets_a_counter_per_part_and_over_the_limit_shows_saves_message
 def test_the_previews_show_the_posts_images_with_their_alt_text(web, channel, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     post = PostFactory(workspace=channel.workspace, text="With a picture")
-    image = post_image_add(post=post, data=png(), filename="a.png", alt_text="A blue square")
+    image = add_image(post=post, data=png(), filename="a.png", alt_text="A blue square")
 
     html = preview(web, text="With a picture", channels=channel.id, post=post.id)
 

@@ -150,13 +150,12 @@ def test_retries_stop_at_missed_after_with_a_reason(receiver):
 @pytest.mark.django_db
 @override_settings(PUBLIC_BASE_URL="https://queueloop.example.com")
 def test_images_go_as_absolute_urls_with_their_alt_text(receiver, settings, tmp_path):
-    from posts.images import post_image_add
-    from tests.test_post_images import png
+    from tests.test_post_images import add_image, png
 
     settings.MEDIA_ROOT = tmp_path / "media"
     channel, _ = webhook_channel(receiver)
     post = channel.entries.get().post
-    image = post_image_add(post=post, data=png(), filename="a.png", alt_text="A blue square")
+    image = add_image(post=post, data=png(), filename="a.png", alt_text="A blue square")
     slot = publish(channel)
     send_all(slot)
     [request] = receiver.requests
@@ -204,12 +203,11 @@ def test_a_threads_later_parts_are_copied_to_the_delivery_and_sent(receiver):
 def test_images_without_a_public_base_url_fail_with_the_setting_to_set(
     receiver, settings, tmp_path
 ):
-    from posts.images import post_image_add
-    from tests.test_post_images import png
+    from tests.test_post_images import add_image, png
 
     settings.MEDIA_ROOT = tmp_path / "media"
     channel, _ = webhook_channel(receiver)
-    post_image_add(post=channel.entries.get().post, data=png(), filename="a.png")
+    add_image(post=channel.entries.get().post, data=png(), filename="a.png")
     slot = publish(channel)
     send_all(slot)
     delivery = Delivery.objects.get(timeslot=slot)
@@ -224,9 +222,8 @@ def _chunk_queries(receiver, tmp_path, settings, k: int) -> int:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from posts.images import post_image_add
     from posts.models import Variation
-    from tests.test_post_images import png
+    from tests.test_post_images import add_image, png
 
     settings.MEDIA_ROOT = tmp_path / f"media-{k}"
     first, account = webhook_channel(receiver)
@@ -238,7 +235,7 @@ def _chunk_queries(receiver, tmp_path, settings, k: int) -> int:
             QueueEntryFactory(channel=channel, post__text=f"Post {i}")
         post = channel.entries.get().post
         Variation.objects.create(post=post, text=f"Variation of {i}", position=1)
-        post_image_add(post=post, data=png(), filename="a.png", alt_text=f"Image {i}")
+        add_image(post=post, data=png(), filename="a.png", alt_text=f"Image {i}")
         slots.append(publish(channel))
     ids = list(Delivery.objects.filter(timeslot__in=slots).values_list("id", flat=True))
     with time_machine.travel(T0, tick=False), CaptureQueriesContext(connection) as queries:

@@ -13,12 +13,11 @@ import requests
 import time_machine
 from PIL import Image
 
-from posts.images import post_image_add
 from publishing.models import Delivery
 from publishing.services import delivery_send
 from tests import fake_x as fakes
 from tests.factories import PostFactory, XAccountFactory
-from tests.test_post_images import jpeg, make_delivery, png
+from tests.test_post_images import add_image, jpeg, make_delivery, png
 from tests.test_x_provider import oauth2_credentials
 
 fake_x = fakes.fake_x
@@ -54,7 +53,7 @@ def account(fake_x, clock):
 def test_four_images_are_uploaded_with_their_alt_texts_then_tweeted(fake_x, account):
     post = PostFactory(workspace=account.workspace, text="Four pictures")
     for n in range(4):
-        post_image_add(post=post, data=jpeg(40 + n, 30), filename=f"{n}.jpg", alt_text=f"Alt {n}")
+        add_image(post=post, data=jpeg(40 + n, 30), filename=f"{n}.jpg", alt_text=f"Alt {n}")
     delivery = make_delivery(account, post)
 
     assert delivery_send(delivery_id=delivery.id) == "sent"
@@ -81,8 +80,8 @@ def test_an_image_over_5_mb_is_shrunk_and_one_without_alt_text_gets_no_metadata(
     post = PostFactory(workspace=account.workspace, text="A big photo")
     big = jpeg(3000, 2400, quality=98, noise=True)
     assert len(big) > 5 * 1024 * 1024
-    post_image_add(post=post, data=big, filename="big.jpg")
-    post_image_add(post=post, data=png(), filename="small.png", alt_text="A blue square")
+    add_image(post=post, data=big, filename="big.jpg")
+    add_image(post=post, data=png(), filename="small.png", alt_text="A blue square")
 
     assert delivery_send(delivery_id=make_delivery(account, post).id) == "sent"
 
@@ -99,7 +98,7 @@ def test_a_token_without_media_write_fails_with_xs_reason_and_no_tweet(fake_x, c
     tokens = fake_x.issue_tokens("1001", scope="tweet.read tweet.write users.read offline.access")
     account = XAccountFactory(handle="queueloop", credentials=oauth2_credentials(tokens))
     post = PostFactory(workspace=account.workspace, text="No scope")
-    post_image_add(post=post, data=png(), filename="a.png", alt_text="A")
+    add_image(post=post, data=png(), filename="a.png", alt_text="A")
     delivery = make_delivery(account, post)
 
     assert delivery_send(delivery_id=delivery.id) == "failed"
@@ -110,7 +109,7 @@ def test_a_token_without_media_write_fails_with_xs_reason_and_no_tweet(fake_x, c
 
 def test_an_upload_that_times_out_is_retried_not_left_unconfirmed(fake_x, account, clock):
     post = PostFactory(workspace=account.workspace, text="Retry me")
-    post_image_add(post=post, data=png(), filename="a.png", alt_text="A")
+    add_image(post=post, data=png(), filename="a.png", alt_text="A")
     delivery = make_delivery(account, post)
     fake_x.script_exception("POST", UPLOAD, requests.ReadTimeout("slow"))
 
@@ -127,7 +126,7 @@ def test_a_gif_goes_to_x_as_a_still_png_of_its_first_frame(fake_x, account):
     out = io.BytesIO()
     frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:], duration=100)
     post = PostFactory(workspace=account.workspace, text="Animated")
-    post_image_add(post=post, data=out.getvalue(), filename="anim.gif", alt_text="Red, then blue")
+    add_image(post=post, data=out.getvalue(), filename="anim.gif", alt_text="Red, then blue")
 
     assert delivery_send(delivery_id=make_delivery(account, post).id) == "sent"
 
@@ -142,7 +141,7 @@ def test_oauth1_keys_sign_the_uploads_too(fake_x, clock):
     keys = fake_x.issue_oauth1_keys("1001")
     account = XAccountFactory(handle="keys", credentials={"auth": "oauth1", **keys})
     post = PostFactory(workspace=account.workspace, text="Signed picture")
-    post_image_add(post=post, data=png(), filename="a.png", alt_text="Blue")
+    add_image(post=post, data=png(), filename="a.png", alt_text="Blue")
 
     assert delivery_send(delivery_id=make_delivery(account, post).id) == "sent"
 

@@ -113,8 +113,20 @@ def delivery_images(delivery) -> list:
     a delivery loaded on its own reads them here."""
     if not delivery.post_id:
         return []
+    from posts.models import PostImage
+
     loaded = getattr(delivery, "image_list", None)
-    return list(loaded) if loaded is not None else list(delivery.post.images.all())
+    images = list(loaded) if loaded is not None else list(delivery.post.images.all())
+    # An image added to a post already queued may still be processing (or have failed):
+    # its stored file is not made yet. Scheduling refuses such a post; this is for the slot
+    # that comes first.
+    for image in images:
+        if image.status != PostImage.Status.READY:
+            raise Rejected(
+                f"Image {image.position + 1} of the post is not ready ({image.status}): "
+                "see the post's Images page."
+            )
+    return images
 
 
 @cache
