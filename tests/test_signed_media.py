@@ -15,10 +15,9 @@ from django.urls import resolve, reverse
 
 from accounts.models import Membership
 from posts import media_views, signed_media
-from posts.images import post_image_add
 from publishing.providers import get_provider
 from tests.factories import MembershipFactory, PostFactory, SocialAccountFactory
-from tests.test_post_images import make_delivery, png
+from tests.test_post_images import add_image, make_delivery, png
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +33,7 @@ def media_root(settings, tmp_path):
 @pytest.fixture
 def image():
     post = PostFactory(text="With a picture")
-    return post_image_add(post=post, data=png(), filename="a.png", alt_text="A blue square")
+    return add_image(post=post, data=png(), filename="a.png", alt_text="A blue square")
 
 
 def fetch(url: str):
@@ -60,7 +59,7 @@ def test_a_signed_url_serves_the_image_and_an_unsigned_or_tampered_one_is_refuse
 
     params = dict(p.split("=", 1) for p in query.split("&"))
     later = int(params["e"]) + 10 * 365 * 86400
-    other = post_image_add(post=image.post, data=png(8, 8), filename="b.png")
+    other = add_image(post=image.post, data=png(8, 8), filename="b.png")
     refused = [
         path,  # unsigned: what worked before for anyone who knew the name
         f"{path}?e={params['e']}",
