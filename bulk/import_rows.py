@@ -140,12 +140,12 @@ class _RowChecker:
             return None
         try:
             if timezone.is_naive(value):
-                timebounds.validate_wall_time(value)
+                for channel in channels:
+                    timebounds.validate_wall_time_in(value, channel.tz)
                 instants = [localize(value, c.tz) for c in channels]
             else:
-                instants = [value]
+                instants = [value]  # bounded by the field already
             for instant in instants:
-                timebounds.validate_moment(instant)
                 check_pin_time(instant, now=self.now)
         except ValidationError as exc:
             errors.extend(f"publish_at: {m}" for m in exc.messages)

@@ -7,6 +7,7 @@ several workspaces that have a channel of that name.
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -14,6 +15,7 @@ from accounts.models import Workspace
 from channels.models import Channel, QueueEntry
 from posts.models import MAX_TEXT, MAX_THREAD_PARTS, Post
 from publishing.compose import clean_thread_parts, text_errors, thread_errors
+from queueloop import timebounds
 from queueloop.api_common import (
     AwareDateTimeField,
     StringListField,
@@ -185,7 +187,12 @@ class PostCreateSerializer(serializers.Serializer):
         publish_at = attrs.get("publish_at")
         if publish_at is not None and timezone.is_naive(publish_at):
             # A wall-clock time: its instant differs per channel zone (same DST rule as
-            # the schedules). Each channel gets its own instant.
+            # the schedules). Each channel gets its own instant, bounded like any other.
+            try:
+                for channel in channels:
+                    timebounds.validate_wall_time_in(publish_at, channel.tz)
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError({"publish_at": exc.messages}) from None
             attrs["publish_at"] = None
             attrs["publish_at_by_channel"] = {c.id: localize(publish_at, c.tz) for c in channels}
         attrs["workspace"] = workspace

@@ -55,6 +55,13 @@ def validate_moment(value: dt.datetime | None) -> None:
         raise ValidationError(range_message())
 
 
+def validate_wall_time_in(value: dt.datetime, tz: dt.tzinfo) -> None:
+    """A naive wall-clock time read in `tz` (fold=0, as scheduling.rules.localize reads it):
+    the instant it names must lie in validate_moment's window. Checked here, before it is
+    localized, because converting year 9999 west of UTC or year 1 east of it overflows."""
+    validate_moment(value.replace(tzinfo=tz, fold=0))
+
+
 def validate_wall_time(value: dt.datetime | None) -> None:
     """A form's date-time before it is read in a channel's zone: the same window, with a
     day's slack either side for the zone (checked again once localized, if needed)."""
