@@ -20,6 +20,7 @@ import logging
 from dataclasses import dataclass
 
 import feedparser
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
@@ -44,6 +45,17 @@ MAX_NEW_ITEMS = 20
 # Title lengths tried, longest first, until the networks of the channel accept the text.
 TITLE_LENGTHS = (None, 200, 120, 60)
 SKIPPED = f"Not queued: more than {MAX_NEW_ITEMS} new items at once (older ones are skipped)."
+UNSTORABLE = (
+    "Not queued: the item contains a character that cannot be stored "
+    "(a NUL, U+0000, or a lone surrogate)."
+)
+BROKEN_ITEM = "Not queued: this item could not be read (an internal error, logged)."
+BROKEN_FEED = "The feed could not be read (an internal error, logged)."
+TOO_SLOW = "Reading the feed took too long."
+# PostgreSQL stores no NUL in a text column, and UTF-8 has no lone surrogate; feedparser
+# passes both on (from "&#0;", "&#xD800;" or a raw byte). A key keeps a visible stand-in,
+# so the item is still known on the next poll.
+NUL, STAND_IN = "\x00", "\ufffd"
 ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9"
 USER_AGENT = "QueueLoop feed reader"
 
@@ -124,8 +136,17 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def _storable(text: str) -> str:
+    return text.replace(NUL, STAND_IN).encode("utf-8", "replace").decode()
+
+
 def _item_key(entry) -> str:
-    return (entry.get("id") or entry.get("link") or "").strip()
+    return _storable((entry.get("id") or entry.get("link") or "").strip())
+
+
+def _unstorable(entry) -> bool:
+    values = [entry.get(name) or "" for name in ("id", "link", "title")]
+    return any(_storable(v) != v for v in values)
 
 
 def _texts(entry) -> list[str]:
@@ -147,6 +168,11 @@ def _add_item(feed: ChannelFeed, entry, key: str, result: PollResult) -> None:
         with transaction.atomic():
             # The key first: a concurrent poll of the same feed waits on it, then fails.
             item = FeedItem.objects.create(feed=feed, key_hash=key_hash, key=key)
+            if _unstorable(entry):
+                item.error = UNSTORABLE
+                item.save(update_fields=["error"])
+                result.refused += 1
+                return
             if text is None:
                 problems = compose.text_errors(text=texts[0] if texts else "", channels=[channel])
                 item.error = " ".join(problems)
@@ -162,8 +188,31 @@ def _add_item(feed: ChannelFeed, entry, key: str, result: PollResult) -> None:
         pass  # another poll took it
 
 
+def _add_or_refuse(feed: ChannelFeed, entry, key: str, result: PollResult) -> None:
+    """One item; whatever breaks in it is its own refusal, never the whole poll's: an
+    exception here would leave the feed unrecorded and retried at every beat run."""
+    try:
+        _add_item(feed, entry, key, result)
+    except SoftTimeLimitExceeded:
+        raise
+    except Exception:
+        log.exception("feed %s: item %r could not be added", feed.pk, key[:200])
+        result.refused += 1
+        try:
+            FeedItem.objects.bulk_create(
+                [FeedItem(feed=feed, key_hash=_hash(key), key=key, error=BROKEN_ITEM)],
+                ignore_conflicts=True,
+            )
+        except Exception:
+            log.exception("feed %s: the refused item could not be recorded", feed.pk)
+
+
 def _record(feed: ChannelFeed, **fields) -> None:
     ChannelFeed.objects.filter(pk=feed.pk).update(**fields)
+
+
+def _header(fetched: netguard.Fetched, name: str, limit: int) -> str:
+    return (fetched.headers.get(name) or "").replace(NUL, "")[:limit]
 
 
 def feed_poll(*, feed_id: int, now: dt.datetime | None = None) -> PollResult | None:
@@ -187,11 +236,19 @@ def feed_poll(*, feed_id: int, now: dt.datetime | None = None) -> PollResult | N
         elif fetched.status != 200:
             result.error = f"The feed answered HTTP {fetched.status}."
         else:
-            _read(feed, fetched, result)
+            try:
+                _read(feed, fetched, result)
+            except SoftTimeLimitExceeded:
+                result.error = TOO_SLOW
+            except Exception:
+                # Recorded below like any other failure: the poll is not due again until
+                # POLL_INTERVAL, and the feeds page says that something went wrong.
+                log.exception("feed %s could not be read", feed.pk)
+                result.error = BROKEN_FEED
     fields = {"last_polled_at": now, "last_error": result.error}
     if not result.error and not result.not_modified:
-        fields["etag"] = (fetched.headers.get("ETag") or "")[:300]
-        fields["modified"] = (fetched.headers.get("Last-Modified") or "")[:100]
+        fields["etag"] = _header(fetched, "ETag", 300)
+        fields["modified"] = _header(fetched, "Last-Modified", 100)
     _record(feed, **fields)
     return result
 
@@ -223,4 +280,4 @@ def _read(feed: ChannelFeed, fetched: netguard.Fetched, result: PollResult) -> N
     FeedItem.objects.bulk_create(skipped, ignore_conflicts=True)
     result.skipped = len(skipped)
     for entry, key in reversed(new[:MAX_NEW_ITEMS]):
-        _add_item(feed, entry, key, result)
+        _add_or_refuse(feed, entry, key, result)

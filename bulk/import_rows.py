@@ -41,6 +41,7 @@ MAX_PUBLICATIONS = 1_000_000
 # (bulk.exports); taken off again here so an exported queue imports as it was.
 FORMULA_GUARD = "'"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+NUL = "\x00"
 
 
 class FileRefused(ValueError):
@@ -180,6 +181,12 @@ class _RowChecker:
 
     def check(self, line: int, cells: dict[str, str]) -> ParsedRow:
         errors: list[str] = []
+        for name, value in cells.items():
+            if NUL in value:
+                # PostgreSQL stores no NUL in text or jsonb (the row's data and errors):
+                # the row is refused, and what it keeps to show the preview has none.
+                errors.append(f"{name}: contains a NUL character (U+0000); remove it.")
+                cells[name] = value.replace(NUL, "")
         text = cells.get("text", "")
         variations = [
             v.strip() for v in cells.get("variations", "").split(VARIATION_SEPARATOR) if v.strip()
@@ -207,10 +214,6 @@ class _RowChecker:
                 errors.append("image_url: not an http(s) URL of at most 500 characters.")
                 image_url = ""
         errors.extend(self.texts(text, variations, channels))
-        if errors:
-            # Kept only to show the row: PostgreSQL's jsonb cannot hold a NUL character.
-            text = text.replace("\x00", "")
-            variations = [v.replace("\x00", "") for v in variations]
         data = {
             "text": text,
             "variations": variations,
