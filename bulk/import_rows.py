@@ -99,17 +99,40 @@ def _decode(data: bytes) -> str:
         raise FileRefused("The file is not UTF-8 text: save it as “CSV UTF-8”.") from None
 
 
-def _channels_by_name(workspace: Workspace) -> dict[str, Channel]:
-    found: dict[str, Channel] = {}
-    for channel in Channel.objects.filter(workspace=workspace).prefetch_related("accounts"):
-        for key in (channel.slug, channel.name, channel.name.lstrip("#")):
-            found.setdefault(key.strip().lower(), channel)
-    return found
+class _ChannelNames:
+    """A cell's channel names, matched exactly, case included (names are unique ignoring
+    case, so a match that ignored it would guess). A name beats a slug, so an exported
+    queue (channels by name) imports into the same channels even when one channel's slug
+    is another's name; "tech" also finds "#tech" and the channel whose slug is tech."""
+
+    def __init__(self, workspace: Workspace):
+        channels = list(
+            Channel.objects.filter(workspace=workspace).order_by("id").prefetch_related("accounts")
+        )
+        self.lookups: list[dict[str, Channel]] = [{}, {}, {}]
+        self.folded: dict[str, Channel] = {}  # only to suggest the right spelling
+        for channel in channels:
+            name = channel.name.strip()
+            keys = (name, name.lstrip("#"), channel.slug)
+            for lookup, key in zip(self.lookups, keys, strict=True):
+                lookup.setdefault(key, channel)
+            for key in keys:
+                self.folded.setdefault(key.casefold(), channel)
+
+    def find(self, name: str) -> Channel | None:
+        for key in (name, name.lstrip("#")):
+            for lookup in self.lookups:
+                if key in lookup:
+                    return lookup[key]
+        return None
+
+    def suggest(self, name: str) -> Channel | None:
+        return self.folded.get(name.casefold()) or self.folded.get(name.lstrip("#").casefold())
 
 
 class _RowChecker:
     def __init__(self, workspace: Workspace, now: dt.datetime):
-        self.channels = _channels_by_name(workspace)
+        self.channels = _ChannelNames(workspace)
         self.now = now
         self.url_validator = URLValidator(schemes=["http", "https"])
         # One query per distinct set of channels, not one per text.
@@ -121,13 +144,18 @@ class _RowChecker:
         for name in (n.strip() for n in cell.split(CHANNEL_SEPARATOR)):
             if not name:
                 continue
-            channel = self.channels.get(name.lower()) or self.channels.get(name.lstrip("#").lower())
+            channel = self.channels.find(name)
             if channel is None:
                 unknown.append(name)
             elif channel not in picked:
                 picked.append(channel)
         if unknown:
-            errors.append(f"Unknown channel(s): {', '.join(unknown)}.")
+            message = f"Unknown channel(s): {', '.join(unknown)}."
+            hints = {c.name: None for n in unknown if (c := self.channels.suggest(n))}
+            if hints:
+                message += " Names must match exactly, case included: did you mean "
+                message += ", ".join(f"“{h}”" for h in hints) + "?"
+            errors.append(message)
         return picked
 
     def publish_at(self, cell: str, channels: list[Channel], errors: list[str]) -> str | None:

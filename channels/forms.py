@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from accounts.models import SocialAccount, Workspace
-from channels.models import Channel
+from channels.models import NAME_TAKEN, Channel, channel_name_taken
 from channels.services import DIRECTIONS
 from scheduling.services import channel_save
 
@@ -73,11 +73,10 @@ class ChannelForm(forms.ModelForm):
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
-        clash = Channel.objects.filter(workspace=self.workspace, name__iexact=name)
-        if self.instance.pk:
-            clash = clash.exclude(pk=self.instance.pk)
-        if clash.exists():
-            raise ValidationError("This workspace already has a channel with that name.")
+        if channel_name_taken(
+            workspace_id=self.workspace.id, name=name, exclude_id=self.instance.pk
+        ):
+            raise ValidationError(NAME_TAKEN)
         return name
 
     def save(self, commit: bool = True) -> Channel:

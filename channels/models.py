@@ -4,9 +4,12 @@ import zoneinfo
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Lower
 
 from queueloop.workspace_pin import WorkspacePinnedOnceLinked
 from queueloop.zones import iana_zone_names  # the one list (profiles use it too)
+
+NAME_TAKEN = "This workspace already has a channel with this name (case does not count)."
 
 
 def validate_timezone(value: str) -> None:
@@ -48,11 +51,13 @@ class Channel(WorkspacePinnedOnceLinked, models.Model):
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(fields=["workspace", "slug"], name="channel_unique_slug"),
-            # Channels are picked by name in the UI: two "#tech" in one workspace are a trap.
+            # Channels are picked by name in the UI and the CSV import: two "#tech" in one
+            # workspace are a trap, and so are "#Tech" and "#tech".
             models.UniqueConstraint(
-                fields=["workspace", "name"],
-                name="channel_unique_name",
-                violation_error_message="This workspace already has a channel with this name.",
+                Lower("name"),
+                "workspace",
+                name="channel_unique_name_ci",
+                violation_error_message=NAME_TAKEN,
             ),
         ]
 
@@ -62,6 +67,17 @@ class Channel(WorkspacePinnedOnceLinked, models.Model):
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
+
+
+def channel_name_taken(*, workspace_id: int, name: str, exclude_id: int | None = None) -> bool:
+    """Whether another channel of the workspace has `name`, compared as the constraint does
+    (the database's LOWER, not Python's: they differ for a few letters)."""
+    qs = Channel.objects.alias(lower_name=Lower("name")).filter(
+        workspace_id=workspace_id, lower_name=Lower(models.Value(name))
+    )
+    if exclude_id is not None:
+        qs = qs.exclude(pk=exclude_id)
+    return qs.exists()
 
 
 class QueueEntry(models.Model):

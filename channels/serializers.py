@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from accounts.serializers import SocialAccountSummarySerializer
-from channels.models import Channel
+from channels.models import NAME_TAKEN, Channel, channel_name_taken
 from queueloop.api_common import FormBooleanField
 
 
@@ -41,3 +41,15 @@ class ChannelSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = ["id", "workspace", "slug", "mode", "created_at"]
+
+    def validate_name(self, value: str) -> str:
+        # The constraint on Lower(name) would refuse it too, but as a message on no field.
+        name = value.strip()
+        if not name:
+            raise serializers.ValidationError("A channel needs a name.")
+        channel = self.instance
+        if channel is not None and channel_name_taken(
+            workspace_id=channel.workspace_id, name=name, exclude_id=channel.pk
+        ):
+            raise serializers.ValidationError(NAME_TAKEN)
+        return name
