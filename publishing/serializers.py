@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+from urllib.parse import urljoin, urlsplit
+
+from django.conf import settings
 from rest_framework import serializers
 
 from accounts.serializers import SocialAccountSummarySerializer
 from publishing.models import Delivery
 
 
+def absolute_url(url: str, request) -> str:
+    """A post's URL as a client can open it: the sandbox network stores a path on this
+    site, made absolute with PUBLIC_BASE_URL (the address users know), else with the
+    request's host (checked against ALLOWED_HOSTS); a network's own URL is kept."""
+    if not url or urlsplit(url).scheme:
+        return url
+    if settings.PUBLIC_BASE_URL:
+        return urljoin(settings.PUBLIC_BASE_URL + "/", url.lstrip("/"))
+    return request.build_absolute_uri(url) if request is not None else url
+
+
 class ThreadPartSerializer(serializers.Serializer):
     id = serializers.CharField(read_only=True, help_text="The part's id on the network.")
     url = serializers.CharField(read_only=True, allow_blank=True)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["url"] = absolute_url(data.get("url") or "", self.context.get("request"))
+        return data
 
 
 class DeliverySerializer(serializers.ModelSerializer):
@@ -49,5 +68,5 @@ class DeliverySerializer(serializers.ModelSerializer):
     def to_representation(self, instance):
         data = super().to_representation(instance)
         # No URL yet (or a network that gives none) is null, not "": the schema says uri.
-        data["url"] = data.get("url") or None
+        data["url"] = absolute_url(data.get("url") or "", self.context.get("request")) or None
         return data

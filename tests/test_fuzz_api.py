@@ -62,6 +62,8 @@ def token(db):
     ScheduleFactory(channel=channel)
     QueueEntryFactory(channel=channel)
     DeliveryFactory(timeslot=TimeslotFactory(channel=channel))
+    # The sandbox network stores a path on this site; the API must still answer a `uri`.
+    DeliveryFactory(timeslot=TimeslotFactory(channel=channel), url="/sandbox/1/#post-4")
     QueueEntryFactory()  # another workspace's
     return ApiToken.objects.create(user=member.user).key
 
