@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from django.db.models import Prefetch, Q
 from django.utils import timezone
 
-from bulk.import_rows import COLUMNS, FORMULA_GUARD, FORMULA_STARTS, VARIATION_SEPARATOR
+from bulk.import_rows import COLUMNS, FORMULA_GUARD, VARIATION_SEPARATOR, needs_formula_guard
 from channels.models import Channel, QueueEntry
 from publishing.models import Delivery
 from scheduling.models import Timeslot
@@ -41,7 +41,7 @@ def _cell(value) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     text = value.isoformat() if hasattr(value, "isoformat") else str(value)
-    return FORMULA_GUARD + text if text.startswith(FORMULA_STARTS) else text
+    return FORMULA_GUARD + text if needs_formula_guard(text) else text
 
 
 def queue_rows(*, channel: Channel) -> Iterator[list[str]]:

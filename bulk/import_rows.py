@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import unicodedata
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
@@ -41,6 +42,11 @@ MAX_PUBLICATIONS = 1_000_000
 # (bulk.exports); taken off again here so an exported queue imports as it was.
 FORMULA_GUARD = "'"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Spreadsheets skip leading blanks of any kind before a formula sign, and some read the
+# full-width and small forms (U+FF1D, U+FE66, U+FF0B, U+FF0D, U+FF20...) as the ASCII ones:
+# NFKC maps those onto them.
+FORMULA_SIGNS = ("=", "+", "-", "@")
+BLANK_CATEGORIES = {"Zs", "Zl", "Zp", "Cc", "Cf"}  # spaces, controls, zero-width marks
 NUL = "\x00"
 
 
@@ -62,8 +68,22 @@ class ParsedFile:
     ignored_columns: list[str]
 
 
+def needs_formula_guard(text: str) -> bool:
+    """Whether a spreadsheet could run `text` as a formula (the export then writes it with
+    FORMULA_GUARD before it). A text that starts with the guard already is judged without
+    it, so its own apostrophe survives the round trip."""
+    text = text.lstrip(FORMULA_GUARD)
+    if text.startswith(FORMULA_STARTS):
+        return True
+    for char in text:
+        if char.isspace() or unicodedata.category(char) in BLANK_CATEGORIES:
+            continue
+        return unicodedata.normalize("NFKC", char).startswith(FORMULA_SIGNS)
+    return False
+
+
 def _unguard(value: str) -> str:
-    if value.startswith(FORMULA_GUARD) and value[1:2] and value[1] in FORMULA_STARTS:
+    if value.startswith(FORMULA_GUARD) and needs_formula_guard(value[1:]):
         return value[1:]
     return value
 
