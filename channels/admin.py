@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
-from channels.models import Channel, QueueEntry
+from channels.models import NAME_TAKEN, Channel, QueueEntry, channel_name_taken
 from queueloop.admin_mixins import (
     ScopedRelatedFilter,
     WorkspaceScopedAdmin,
@@ -25,6 +25,13 @@ class ChannelAdminForm(forms.ModelForm):
         cleaned = super().clean()
         # The workspace is read-only (not in cleaned_data) once the channel has links.
         workspace = cleaned.get("workspace") or getattr(self.instance, "workspace", None)
+        # Django skips the name constraint when the workspace is read-only (not a form
+        # field), and channel_save would then raise it as a 500: checked here.
+        name = (cleaned.get("name") or "").strip()
+        if workspace is not None and channel_name_taken(
+            workspace_id=workspace.pk, name=name, exclude_id=self.instance.pk
+        ):
+            self.add_error("name", NAME_TAKEN)
         accounts = cleaned.get("accounts")
         if workspace is not None and accounts:
             foreign = [str(a) for a in accounts if a.workspace_id != workspace.pk]

@@ -126,3 +126,28 @@ def test_the_migration_renames_existing_clashes_before_the_constraint():
     assert after["c5"] == "X" * 96 + " (2)" and len(after["c5"]) == 100
     assert Channel.objects.get(workspace_id=other_ws.id).name == "dtstart"
     assert len({n.lower() for n in after.values()}) == len(after)
+
+
+def test_the_admin_refuses_it_on_a_channel_whose_workspace_is_fixed(client, member, upper):
+    """Once a channel has links its workspace is read-only in the admin, so Django's own
+    constraint check skips the constraint: the form checks the name itself."""
+    from tests.factories import QueueEntryFactory, UserFactory
+
+    other = ChannelFactory(workspace=member.workspace, name="news", slug="news")
+    QueueEntryFactory(channel=other)  # pins the workspace
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    response = client.post(
+        reverse("admin:channels_channel_change", args=[other.pk]),
+        {
+            "name": "dtstart",
+            "slug": "news",
+            "timezone": "UTC",
+            "mode": "loop",
+            "entries-TOTAL_FORMS": "0",
+            "entries-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 200
+    assert "already has a channel" in response.content.decode()
+    other.refresh_from_db()
+    assert other.name == "news"
