@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 from django.test import override_settings
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from accounts.models import ApiToken
 from tests.factories import ChannelFactory, DeliveryFactory, MembershipFactory, TimeslotFactory
 
 pytestmark = pytest.mark.django_db
@@ -24,7 +24,7 @@ def delivery():
     DeliveryFactory(timeslot=TimeslotFactory(channel=channel), url="")
     delivery.api = APIClient()
     delivery.api.credentials(
-        HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=member.user).key}"
+        HTTP_AUTHORIZATION=f"Token {ApiToken.objects.create(user=member.user).key}"
     )
     return delivery
 

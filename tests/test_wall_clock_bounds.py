@@ -9,9 +9,9 @@ import datetime as dt
 
 import pytest
 import time_machine
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from accounts.models import ApiToken
 from bulk.import_rows import parse_file
 from posts.models import Post
 from queueloop import timebounds
@@ -40,7 +40,7 @@ def ws():
 def api(ws):
     user = MembershipFactory(workspace=ws).user
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {ApiToken.objects.create(user=user).key}")
     return client
 
 
