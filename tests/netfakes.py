@@ -74,3 +74,56 @@ def record_connects(monkeypatch) -> list[str]:
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
     return attempts
+
+
+class Canary:
+    """A loopback server that no client may reach: it counts every connection accepted and
+    keeps what each sent, and answers 200 `{}` so a client that got here would carry on.
+    Bound to 127.0.0.2 by default, which the tests leave off every allow-list (the fakes
+    that redirect to it listen on 127.0.0.1, which the fixtures allow)."""
+
+    def __init__(self, host: str = "127.0.0.2"):
+        import socketserver
+        import threading
+
+        canary = self
+        self.connections = 0
+        self.received: list[bytes] = []
+        self._lock = threading.Lock()
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                with canary._lock:
+                    canary.connections += 1
+                self.request.settimeout(2)
+                data = b""
+                try:
+                    while b"\r\n\r\n" not in data:
+                        chunk = self.request.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+                    self.request.sendall(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: 2\r\nConnection: close\r\n\r\n{}"
+                    )
+                except OSError:
+                    pass
+                with canary._lock:
+                    canary.received.append(data)
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self._server = Server((host, 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
