@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import httpx
 import pytest
 import time_machine
 from django.test import Client
@@ -23,6 +24,7 @@ from publishing.providers import Rejected
 from publishing.providers import bluesky as bluesky_provider
 from publishing.providers import mastodon as mastodon_provider
 from publishing.providers import x as x_provider
+from queueloop import netclients, netpolicy
 from scheduling.models import Timeslot
 from tests import fake_bluesky as bluesky_fakes
 from tests import fake_mastodon as mastodon_fakes
@@ -271,3 +273,33 @@ def test_x_token_endpoint_redirect_is_not_followed(fake_x, canary):
     )
     with pytest.raises(x_provider.TokenRequestFailed, match=r"\(302\)"):
         x_provider.token_request({"grant_type": "refresh_token", "refresh_token": "r"})
+
+
+# --- The transports themselves --------------------------------------------------------------
+
+
+def test_guarded_clients_keep_their_connections_between_calls(fake_mastodon, monkeypatch):
+    """The guard costs a check per new connection, not a new connection per call."""
+    attempts = record_connects(monkeypatch)
+    url = f"{fake_mastodon.url}/api/v1/instance"
+    session = netclients.requests_session(netpolicy.NETWORKS, timeout=5)
+    assert [session.get(url).status_code for _ in range(3)] == [200, 200, 200]
+    session.close()
+    with httpx.Client(**netclients.httpx_options(netpolicy.NETWORKS)) as client:
+        assert [client.get(url).status_code for _ in range(3)] == [200, 200, 200]
+    assert attempts == ["127.0.0.1", "127.0.0.1"]
+
+
+def test_guarded_clients_refuse_an_address_the_operator_did_not_allow(
+    settings, monkeypatch, canary
+):
+    settings.INSTANCE_ALLOWED_HOSTS = []
+    attempts = record_connects(monkeypatch)
+    session = netclients.requests_session(netpolicy.NETWORKS, timeout=5)
+    with pytest.raises(netclients.GuardedConnectionError) as refused:
+        session.get(canary.url)
+    assert "127.0.0.2 is on a local, private or reserved" in str(refused.value.refusal)
+    with httpx.Client(**netclients.httpx_options(netpolicy.NETWORKS)) as client:
+        with pytest.raises(netpolicy.BlockedDestination, match="INSTANCE_ALLOWED_HOSTS"):
+            client.get(canary.url)
+    assert attempts == [] and canary.connections == 0
