@@ -1,4 +1,5 @@
-"""Fakes at the network boundary for the SSRF tests: DNS answers and a connect recorder.
+"""Fakes at the network boundary for the SSRF tests: DNS answers, a connect recorder and a
+canary server that no client may reach.
 
 Tests never send a packet to a private, link-local or public address, not even to show a
 refusal (tests/README rule). So names resolve from a table, and every connect() is recorded;
@@ -10,6 +11,8 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
+import socketserver
+import threading
 from collections.abc import Callable, Iterable
 
 _real_getaddrinfo = socket.getaddrinfo
@@ -83,9 +86,6 @@ class Canary:
     that redirect to it listen on 127.0.0.1, which the fixtures allow)."""
 
     def __init__(self, host: str = "127.0.0.2"):
-        import socketserver
-        import threading
-
         canary = self
         self.connections = 0
         self.received: list[bytes] = []
