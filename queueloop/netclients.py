@@ -156,10 +156,18 @@ class _GuardedBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: typing.Iterable | None = None,
     ) -> httpcore.NetworkStream:
-        # Resolved here, once; the connection goes to the checked address. httpcore keeps
-        # the name for TLS (SNI and the certificate check).
-        address = self._policy.address(host, port)
-        return self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
+        # Resolved here, once; the connection goes to a checked address, each in turn until
+        # one answers (as socket.create_connection does with a name). httpcore keeps the
+        # name for TLS (SNI and the certificate check).
+        failure: Exception | None = None
+        for address in self._policy.addresses(host, port):
+            try:
+                return self._inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        raise failure
 
     def connect_unix_socket(self, path, timeout=None, socket_options=None):
         raise BlockedDestination("Unix sockets are not an address Queue Loop calls.")

@@ -135,15 +135,15 @@ class Policy:
             raise self.refusal(parts.hostname or host)
         return host, port, False
 
-    def address(self, host: str, port: int) -> str:
-        """The one address to connect to for host:port, resolved now; raise
-        BlockedDestination (or Unresolvable) unless every answer may be reached. The caller
-        connects to this address, never to the name, so the name cannot change in between."""
+    def addresses(self, host: str, port: int) -> list[str]:
+        """The addresses to connect to for host:port, in the resolver's order, resolved now;
+        raise BlockedDestination (or Unresolvable) unless every answer may be reached. The
+        caller connects to these, never to the name, so the name cannot change in between."""
         host = normalise_host(host)
         answers = _resolve(host, port)
         if not self.allows(host) and any(is_forbidden_address(ip) for ip in answers):
             raise self.refusal(host)
-        return str(answers[0])
+        return [str(ip) for ip in answers]
 
 
 REFUSED = (

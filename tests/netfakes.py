@@ -20,10 +20,18 @@ _real_connect = socket.socket.connect
 _LOCAL_NAMES = {"localhost", "127.0.0.1", "::1", None}
 
 
+def _is_literal(name) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
 def fake_dns(monkeypatch, table: dict[str, Iterable[str] | Callable[[], Iterable[str]]]) -> list:
     """Resolve the names in `table` to its addresses (a callable gives a new answer per
-    lookup: DNS rebinding); localhost as usual; any other name fails. Returns the log of
-    lookups."""
+    lookup: DNS rebinding); localhost and IP literals as usual; any other name fails.
+    Returns the log of lookups."""
     lookups: list[str] = []
 
     def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
@@ -40,7 +48,7 @@ def fake_dns(monkeypatch, table: dict[str, Iterable[str] | Callable[[], Iterable
                 sockaddr = (address, port, 0, 0) if ip.version == 6 else (address, port)
                 result.append((af, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", sockaddr))
             return result
-        if name in _LOCAL_NAMES:
+        if name in _LOCAL_NAMES or _is_literal(name):  # a literal needs no resolver
             return _real_getaddrinfo(host, port, family, type, proto, flags)
         raise socket.gaierror(socket.EAI_NONAME, f"fake DNS: no answer for {name!r}")
 

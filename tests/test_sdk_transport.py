@@ -303,3 +303,23 @@ def test_guarded_clients_refuse_an_address_the_operator_did_not_allow(
         with pytest.raises(netpolicy.BlockedDestination, match="INSTANCE_ALLOWED_HOSTS"):
             client.get(canary.url)
     assert attempts == [] and canary.connections == 0
+
+
+def test_the_httpx_transport_tries_each_checked_answer_and_maps_failures(
+    settings, monkeypatch, fake_mastodon
+):
+    """A name with two answers: the first refuses connections, the second is the server
+    (socket.create_connection's behaviour, kept). Nothing listening anywhere → httpx's
+    ConnectError, which the SDK and our classifier read as "nothing was sent"."""
+    settings.INSTANCE_ALLOWED_HOSTS = ["two.example"]
+    fake_dns(monkeypatch, {"two.example": ["127.0.0.3", "127.0.0.1"]})
+    attempts = record_connects(monkeypatch)
+    port = fake_mastodon.url.rsplit(":", 1)[1]
+    url = f"http://two.example:{port}/api/v1/instance"
+    with httpx.Client(**netclients.httpx_options(netpolicy.NETWORKS)) as client:
+        assert client.get(url).status_code == 200
+    assert attempts == ["127.0.0.3", "127.0.0.1"]
+    fake_mastodon.stop()
+    with httpx.Client(**netclients.httpx_options(netpolicy.NETWORKS)) as client:
+        with pytest.raises(httpx.ConnectError):
+            client.get(url)
