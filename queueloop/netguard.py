@@ -11,6 +11,9 @@ between the check and the connection. Redirects are never followed: a 307 would 
 body to wherever the receiver says, loopback included.
 
 Self-hosters who do need an internal receiver list its host in WEBHOOK_ALLOWED_HOSTS.
+
+This module is the transport for webhooks and feeds; which addresses may be reached is
+queueloop.netpolicy (shared with the SDKs' transports, queueloop.netclients).
 """
 
 from __future__ import annotations
@@ -22,22 +25,37 @@ import socket
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from functools import cache
 from typing import NamedTuple
-from urllib.parse import urlsplit
 
 import certifi
 import pycurl
 import requests
-from django.conf import settings
-from requests_hardened.ip_filter import EXTRA_BLOCKED_NET_RANGES, InvalidIPAddress, filter_host
+from requests_hardened.ip_filter import InvalidIPAddress, filter_host
 from urllib3 import HTTPHeaderDict
 
+# The address policy lives in queueloop.netpolicy (the SDK transports share it); its names
+# stay importable from here.
+from queueloop.netpolicy import (
+    REFUSED,
+    WEBHOOKS,
+    BlockedDestination,
+    IPAddress,
+    RedirectRefused,
+    Unresolvable,
+    _literal,
+    _resolve,
+    is_forbidden_address,
+    normalise_host,
+)
+
 __all__ = [
+    "REFUSED",
     "BlockedDestination",
     "Calls",
     "Fetched",
+    "IPAddress",
     "InvalidIPAddress",
+    "RedirectRefused",
     "Request",
     "TooLarge",
     "TransportError",
@@ -46,98 +64,25 @@ __all__ = [
     "check_url",
     "fetch",
     "get",
+    "is_allowed_host",
+    "is_forbidden_address",
+    "normalise_host",
     "post",
 ]
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-class BlockedDestination(ValueError):
-    """The URL may not be called; the message is meant for the user."""
-
-
-class Unresolvable(BlockedDestination):
-    """The host name did not resolve (now: at send time this may pass, so retry)."""
-
-
-def normalise_host(host: str) -> str:
-    return host.strip().strip("[]").rstrip(".").lower()
-
-
-@cache
-def _allowed(hosts: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(normalise_host(h) for h in hosts)
-
 
 def is_allowed_host(host: str) -> bool:
-    # Keyed by the setting's value, so a changed setting (a test's override) is read again.
-    return normalise_host(host) in _allowed(tuple(settings.WEBHOOK_ALLOWED_HOSTS))
-
-
-def is_forbidden_address(ip: IPAddress) -> bool:
-    """Loopback, private, link-local, multicast, reserved, unspecified, shared (CG-NAT) and
-    the translation ranges that can wrap one of those."""
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return (
-        not ip.is_global
-        or ip.is_multicast
-        or ip.is_reserved
-        or any(ip in net for net in EXTRA_BLOCKED_NET_RANGES if net.version == ip.version)
-    )
-
-
-def _literal(host: str) -> IPAddress | None:
-    """The host as an IP address, or None when it is a name."""
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        return None
-
-
-def _resolve(host: str, port: int) -> list[IPAddress]:
-    literal = _literal(host)
-    if literal is not None:
-        return [literal]
-    try:
-        answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
-        raise Unresolvable(f"The host name {host!r} does not resolve.") from None
-    return [ipaddress.ip_address(answer[4][0].split("%", 1)[0]) for answer in answers]
-
-
-REFUSED = (
-    "The URL points at a local, private or reserved network address. Use a public address, "
-    "or ask your operator to allow this host (WEBHOOK_ALLOWED_HOSTS)."
-)
+    return WEBHOOKS.allows(host)
 
 
 def check_url(url: str) -> None:
     """Raise BlockedDestination unless `url` is http(s) and every address its host resolves
-    to is public (or the host is allowed by the operator). Resolves DNS."""
-    _checked(url)
+    to is public (or the host is in WEBHOOK_ALLOWED_HOSTS). Resolves DNS."""
+    WEBHOOKS.check_url(url)
 
 
 def _checked(url: str) -> tuple[str, int, bool]:
-    """check_url's rule; return the normalised host, the port, and whether the operator
-    allowed the host (then nothing was resolved)."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise BlockedDestination("The URL is not valid.") from None
-    if parts.scheme not in {"http", "https"}:
-        raise BlockedDestination("Use an http:// or https:// URL.")
-    host = normalise_host(parts.hostname or "")
-    if not host:
-        raise BlockedDestination("The URL has no host.")
-    if is_allowed_host(host):
-        return host, port, True
-    # Every answer, not the first: a name with one public and one private record would
-    # otherwise pass here and reach the private one on some later call.
-    if any(is_forbidden_address(ip) for ip in _resolve(host, port)):
-        raise BlockedDestination(REFUSED)
-    return host, port, False
+    return WEBHOOKS.check_url(url)
 
 
 # --- The transport -------------------------------------------------------------------------

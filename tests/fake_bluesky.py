@@ -12,6 +12,9 @@ Loop uses, in the shapes of the com.atproto / app.bsky lexicons.
   500 InternalServerError, which is what bsky.social does today.
 - com.atproto.repo.getRecord, 400 RecordNotFound when absent.
 - 429s carry ratelimit-limit/-remaining/-reset/-policy headers (tests script them).
+- `pds`: when set, every session carries a DID document naming that URL as the account's
+  PDS (#atproto_pds), as an entryway such as bsky.social does; the SDK then sends every
+  later call there.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class FakeBluesky(FakeServer):
         self.records: dict[str, dict] = {}  # at:// uri → record
         self.blobs: dict[str, dict] = {}  # cid → {"mimeType", "size", "bytes"}
         self.issued: list[str] = []
+        self.pds: str | None = None  # the PDS URL the sessions' DID documents name
 
     # --- test helpers ---------------------------------------------------------------------
     def add_account(self, handle: str, app_password: str, password: str = "") -> str:
@@ -94,13 +98,27 @@ class FakeBluesky(FakeServer):
         refresh = self._jwt(did, "com.atproto.refresh", REFRESH_LIFETIME)
         self.access[access] = did
         self.refresh[refresh] = did
-        return {
+        session = {
             "accessJwt": access,
             "refreshJwt": refresh,
             "handle": self.accounts[did]["handle"],
             "did": did,
             "active": True,
         }
+        if self.pds:
+            session["didDoc"] = {
+                "@context": ["https://www.w3.org/ns/did/v1"],
+                "id": did,
+                "alsoKnownAs": [f"at://{self.accounts[did]['handle']}"],
+                "service": [
+                    {
+                        "id": "#atproto_pds",
+                        "type": "AtprotoPersonalDataServer",
+                        "serviceEndpoint": self.pds,
+                    }
+                ],
+            }
+        return session
 
     def _authed(self, request: Request, table: dict[str, str]) -> str | Reply:
         token = request.bearer

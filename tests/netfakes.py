@@ -1,4 +1,5 @@
-"""Fakes at the network boundary for the SSRF tests: DNS answers and a connect recorder.
+"""Fakes at the network boundary for the SSRF tests: DNS answers, a connect recorder and a
+canary server that no client may reach.
 
 Tests never send a packet to a private, link-local or public address, not even to show a
 refusal (tests/README rule). So names resolve from a table, and every connect() is recorded;
@@ -10,6 +11,8 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
+import socketserver
+import threading
 from collections.abc import Callable, Iterable
 
 _real_getaddrinfo = socket.getaddrinfo
@@ -17,10 +20,18 @@ _real_connect = socket.socket.connect
 _LOCAL_NAMES = {"localhost", "127.0.0.1", "::1", None}
 
 
+def _is_literal(name) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
 def fake_dns(monkeypatch, table: dict[str, Iterable[str] | Callable[[], Iterable[str]]]) -> list:
     """Resolve the names in `table` to its addresses (a callable gives a new answer per
-    lookup: DNS rebinding); localhost as usual; any other name fails. Returns the log of
-    lookups."""
+    lookup: DNS rebinding); localhost and IP literals as usual; any other name fails.
+    Returns the log of lookups."""
     lookups: list[str] = []
 
     def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
@@ -37,7 +48,7 @@ def fake_dns(monkeypatch, table: dict[str, Iterable[str] | Callable[[], Iterable
                 sockaddr = (address, port, 0, 0) if ip.version == 6 else (address, port)
                 result.append((af, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", sockaddr))
             return result
-        if name in _LOCAL_NAMES:
+        if name in _LOCAL_NAMES or _is_literal(name):  # a literal needs no resolver
             return _real_getaddrinfo(host, port, family, type, proto, flags)
         raise socket.gaierror(socket.EAI_NONAME, f"fake DNS: no answer for {name!r}")
 
@@ -74,3 +85,53 @@ def record_connects(monkeypatch) -> list[str]:
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
     return attempts
+
+
+class Canary:
+    """A loopback server that no client may reach: it counts every connection accepted and
+    keeps what each sent, and answers 200 `{}` so a client that got here would carry on.
+    Bound to 127.0.0.2 by default, which the tests leave off every allow-list (the fakes
+    that redirect to it listen on 127.0.0.1, which the fixtures allow)."""
+
+    def __init__(self, host: str = "127.0.0.2"):
+        canary = self
+        self.connections = 0
+        self.received: list[bytes] = []
+        self._lock = threading.Lock()
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                with canary._lock:
+                    canary.connections += 1
+                self.request.settimeout(2)
+                data = b""
+                try:
+                    while b"\r\n\r\n" not in data:
+                        chunk = self.request.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+                    self.request.sendall(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: 2\r\nConnection: close\r\n\r\n{}"
+                    )
+                except OSError:
+                    pass
+                with canary._lock:
+                    canary.received.append(data)
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self._server = Server((host, 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

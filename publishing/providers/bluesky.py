@@ -21,6 +21,12 @@ there, it was posted; absent, it was not.
 
 Thread safety: each call builds its own SDK client (it holds the session) with its own HTTP
 connection pool, closed when the call ends.
+
+Transport: the SDK's httpx client gets ours (queueloop.netclients): every connection goes to
+an address INSTANCE_ALLOWED_HOSTS' policy allows, checked at the connect, and no redirect is
+followed (XRPC needs none; a createSession redirect would re-post the app password to the
+redirect's target). The PDS a session's DID document names is checked before anything is
+sent there.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from publishing.providers import (
     thread,
 )
 from publishing.providers import bluesky_text as text_rules
+from queueloop import netclients, netpolicy
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +88,17 @@ def _describe(exc: at_exc.RequestErrorBase) -> str:
 
 
 # The SDK wraps httpx's timeouts and network errors but lets its protocol errors (a server
-# that closed the connection without answering) through as they are.
-ERRORS = (at_exc.AtProtocolError, httpx.HTTPError)
+# that closed the connection without answering) through as they are, and the guarded
+# transport's refusals (a forbidden address, a redirect) too.
+ERRORS = (at_exc.AtProtocolError, httpx.HTTPError, netpolicy.BlockedDestination)
 
 
 def classify(exc: Exception, *, what: str) -> Exception:
-    """The provider error for an atproto SDK (or httpx) exception."""
+    """The provider error for an atproto SDK (or httpx, or guarded transport) exception."""
+    if isinstance(exc, netpolicy.Unresolvable):
+        return Transient(f"{exc} Nothing was sent.")
+    if isinstance(exc, netpolicy.BlockedDestination):
+        return Rejected(str(exc))  # refused before it was sent, or a redirect not followed
     if isinstance(exc, httpx.HTTPError):
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
             return Transient("Could not connect to the Bluesky server; nothing was sent.")
@@ -158,7 +170,11 @@ def _check_host(service: str) -> None:
 
 def new_client(service: str) -> Client:
     _check_host(service)
-    return Client(base_url=service, request=Request(timeout=settings.BLUESKY_HTTP_TIMEOUT))
+    # The SDK's documented way in: Request passes its arguments on to httpx.Client.
+    request = Request(
+        timeout=settings.BLUESKY_HTTP_TIMEOUT, **netclients.httpx_options(hosts.POLICY)
+    )
+    return Client(base_url=service, request=request)
 
 
 def _pds_checked(client: Client) -> None:
@@ -174,6 +190,19 @@ def sign_in(service: str, identifier: str, app_password: str) -> tuple[Client, d
     (that session is deleted on the spot)."""
     client = new_client(service)
     try:
+        session = _sign_in(client, identifier, app_password)
+    except BaseException:
+        client.request.close()
+        raise
+    return client, {
+        "did": session.did,
+        "handle": session.handle,
+        "session": client.export_session_string(),
+    }
+
+
+def _sign_in(client: Client, identifier: str, app_password: str):
+    try:
         client.login(identifier, app_password, fetch_bsky_profile=False)
     except ERRORS as exc:
         error = classify(exc, what="the sign-in")
@@ -183,6 +212,9 @@ def sign_in(service: str, identifier: str, app_password: str) -> tuple[Client, d
                 "looks like xxxx-xxxx-xxxx-xxxx)."
             ) from None
         raise error from None
+    # The session's DID document named the PDS every later call goes to, deleteSession
+    # included: checked before anything is sent there.
+    _pds_checked(client)
     session = client._session
     scope = getattr(session.access_jwt_payload, "scope", None) if session else None
     if scope not in APP_PASSWORD_SCOPES:
@@ -191,12 +223,7 @@ def sign_in(service: str, identifier: str, app_password: str) -> tuple[Client, d
         except (*ERRORS, ValueError):
             log.warning("Could not delete a Bluesky session signed in with a main password.")
         raise AuthFailed(MAIN_LOGIN_REFUSED)
-    _pds_checked(client)
-    return client, {
-        "did": session.did,
-        "handle": session.handle,
-        "session": client.export_session_string(),
-    }
+    return session
 
 
 def _store_session(account, session_string: str) -> None:
@@ -220,8 +247,8 @@ def signed_in(account):
             client.login(session_string=credentials["session"], fetch_bsky_profile=False)
         else:
             client = _fresh_sign_in(account, service)
-        client.on_session_change(lambda _event, _s: _store_session(account, _export(client)))
         _pds_checked(client)
+        client.on_session_change(lambda _event, _s: _session_changed(account, client))
         yield client
     finally:
         if client is not None:
@@ -230,6 +257,12 @@ def signed_in(account):
 
 def _export(client: Client) -> str:
     return client.export_session_string()
+
+
+def _session_changed(account, client: Client) -> None:
+    # A refreshed session may name another PDS: checked before it is stored or called.
+    _pds_checked(client)
+    _store_session(account, _export(client))
 
 
 def _fresh_sign_in(account, service: str) -> Client:

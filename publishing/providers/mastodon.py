@@ -19,6 +19,11 @@ checked (500 when the instance says nothing).
 Thread safety: the delivery code calls publish() from worker threads. Each call builds its
 own Mastodon object (it keeps rate-limit state), sharing one pooled requests.Session per
 account.
+
+Transport: Mastodon.py never gets its own session. Ours (queueloop.netclients) connects only
+to an address INSTANCE_ALLOWED_HOSTS' policy allows, checked at the connect, and refuses any
+redirect: Mastodon's API answers none, and a 302/307 would otherwise send the bearer token
+or the app registration wherever the instance points (loopback included).
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ from publishing.providers import (
     thread,
 )
 from publishing.providers.x import _connection_error_before_send
+from queueloop import netclients, netpolicy
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +84,9 @@ _sessions_lock = threading.Lock()
 
 
 def _new_session() -> requests.Session:
-    return requests.Session()
+    return netclients.requests_session(
+        hosts.POLICY, timeout=settings.MASTODON_HTTP_TIMEOUT, refuse_redirects=True
+    )
 
 
 def session_for(account_id: int) -> requests.Session:
@@ -157,6 +165,18 @@ def _network_error_sent_nothing(exc: MastodonNetworkError) -> bool:
     return isinstance(cause, requests.ConnectionError) and _connection_error_before_send(cause)
 
 
+def _guard_error(exc: MastodonNetworkError) -> Exception | None:
+    """The provider error when the guarded transport refused the call (a forbidden address,
+    a name that does not resolve, a redirect), else None. Mastodon.py wraps whatever the
+    session raised."""
+    refusal = netclients.refusal_of(exc)
+    if isinstance(refusal, netpolicy.Unresolvable):
+        return Transient(f"{refusal} Nothing was sent.")
+    if refusal is not None:
+        return Rejected(str(refusal))
+    return None
+
+
 def classify(exc: MastodonError, api: Mastodon, *, instance: str, what: str) -> Exception:
     """The provider error for a Mastodon.py exception."""
     host = instance.split("://", 1)[-1]
@@ -177,6 +197,9 @@ def classify(exc: MastodonError, api: Mastodon, *, instance: str, what: str) -> 
             maybe_sent=True,
         )
     if isinstance(exc, MastodonNetworkError):
+        refused = _guard_error(exc)
+        if refused is not None:
+            return refused
         if _network_error_sent_nothing(exc):
             return Transient(f"Could not connect to {host}; nothing was sent.")
         return Transient(
@@ -416,7 +439,8 @@ class MastodonProvider:
             raise AuthFailed(
                 "No Mastodon instance or token is stored for this account: connect it."
             )
-        _check_host(instance)
+        # No separate look-up first: the session checks the address of every connection it
+        # opens (a refused one ends as Rejected, an unresolvable name as Transient).
         api = client(instance, access_token=token, session=session_for(account.id))
         visibility = (
             options.get("visibility") if options.get("visibility") in VISIBILITIES else None

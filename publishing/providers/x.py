@@ -19,7 +19,10 @@ An X account's `credentials` (encrypted JSON) hold one of two shapes:
        "access_token_secret", "user_id"}
 
 Every HTTP session that talks to X comes from `new_session()`: it applies X_HTTP_TIMEOUT to
-every request (tweepy sets no timeout, so a silent X would hang a worker forever).
+every request (tweepy sets no timeout, so a silent X would hang a worker forever), connects
+only to an address the networks' policy allows (queueloop.netclients: checked at the
+connect, INSTANCE_ALLOWED_HOSTS for an internal X_API_BASE) and follows no redirect: X's API
+answers none, and tweepy reports a 3xx as the HTTP error it is.
 
 Test hook: `transport_hook`, when set, is called with each new session, so tests mount a
 fake X (a requests transport adapter) on it. Production never sets it.
@@ -59,6 +62,7 @@ from publishing.providers.x_errors import (
     _rate_limit_reset,
     _x_message,
 )
+from queueloop import netclients, netpolicy
 
 log = logging.getLogger(__name__)
 
@@ -107,25 +111,12 @@ _install_log_filters()
 # --- HTTP sessions -------------------------------------------------------------------------
 
 
-class _TimeoutSession(requests.Session):
-    """A session whose requests all get a timeout unless the caller gives one."""
-
-    def __init__(self, timeout: float):
-        super().__init__()
-        self.default_timeout = timeout
-
-    def request(self, method, url, *args, **kwargs):
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self.default_timeout
-        return super().request(method, url, *args, **kwargs)
-
-
 # Tests set this to mount a fake X on every new session; see the module docstring.
 transport_hook: Callable[[requests.Session], None] | None = None
 
 
 def new_session() -> requests.Session:
-    session = _TimeoutSession(settings.X_HTTP_TIMEOUT)
+    session = netclients.requests_session(netpolicy.NETWORKS, timeout=settings.X_HTTP_TIMEOUT)
     if transport_hook is not None:
         transport_hook(session)
     return session
