@@ -267,6 +267,33 @@ def test_x_tweet_redirect_fails_the_delivery_with_its_reason(fake_x, canary):
     assert "(307)" in delivery.last_error
 
 
+def test_x_on_a_refused_address_is_known_unsent_not_unconfirmed(monkeypatch, settings):
+    """X's API host (tweepy's api.twitter.com) answering with a refused address (here
+    127.0.0.2, on no allow-list): our transport refuses before connecting, so the delivery
+    provably did not post and must not be left 'unconfirmed' (asking the user to check X)."""
+    settings.INSTANCE_ALLOWED_HOSTS = []
+    lookups = fake_dns(monkeypatch, {"api.twitter.com": lambda: ["127.0.0.2"]})
+    attempts = record_connects(monkeypatch)
+    account = XAccountFactory(
+        handle="queueloop",
+        credentials={
+            "auth": "oauth2",
+            "access_token": "a-token",
+            "refresh_token": "r-token",
+            "token_type": "bearer",
+            "scope": "tweet.read tweet.write users.read offline.access",
+            "expires_at": int(T0.timestamp()) + 7200,
+            "user_id": "1001",
+        },
+    )
+
+    delivery = publish(account)
+
+    assert "api.twitter.com" in lookups and attempts == []
+    assert delivery.status != Delivery.Status.UNCONFIRMED, delivery.last_error
+    assert delivery.status != Delivery.Status.SENT
+
+
 def test_x_token_endpoint_redirect_is_not_followed(fake_x, canary):
     fake_x.script(
         "POST", "/2/oauth2/token", 302, headers={"Location": f"{canary.url}/2/oauth2/token"}

@@ -11,6 +11,8 @@ from django.utils import timezone
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.exceptions import SSLError as Urllib3SSLError
 
+from queueloop.netclients import GuardedConnectionError
+
 # X's rate-limit windows are 15 minutes; used when a 429 carries no reset header.
 DEFAULT_RATE_LIMIT_WAIT = dt.timedelta(minutes=15)
 
@@ -55,6 +57,7 @@ def _rate_limit_reset(response: requests.Response) -> dt.datetime:
 def _connection_error_before_send(exc: requests.ConnectionError) -> bool:
     """True when the connection failed before the request could reach X (DNS, refused,
     connect timeout, TLS handshake); False when it broke mid-request (maybe posted)."""
+    # GuardedConnectionError: our transport refused the address before any connection.
     if isinstance(exc, requests.ConnectTimeout | requests.exceptions.SSLError):
         return True
     seen: set[int] = set()
@@ -64,7 +67,10 @@ def _connection_error_before_send(exc: requests.ConnectionError) -> bool:
         if current is None or id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, NewConnectionError | ConnectTimeoutError | Urllib3SSLError):
+        if isinstance(
+            current,
+            GuardedConnectionError | NewConnectionError | ConnectTimeoutError | Urllib3SSLError,
+        ):
             return True
         pending.extend(a for a in getattr(current, "args", ()) if isinstance(a, BaseException))
         pending.append(getattr(current, "reason", None))
