@@ -37,6 +37,7 @@ HISTORY_LIMIT = 30
 # Page sizes that keep a channel page's HTML bounded whatever the queue's length.
 QUEUE_PAGE = 50
 FINISHED_PAGE = 50
+SCHEDULES_PAGE = 20
 CHANNELS_PAGE = 48
 
 
@@ -84,9 +85,7 @@ def _queue_context(
     )
     # A queue action (htmx POST) sends back the page it was on.
     params = request.POST if request.method == "POST" else request.GET
-    queue = Paginator(entries.filter(is_active=True), QUEUE_PAGE).get_page(
-        params.get("queue_page")
-    )
+    queue = Paginator(entries.filter(is_active=True), QUEUE_PAGE).get_page(params.get("queue_page"))
     finished = Paginator(entries.filter(is_active=False), FINISHED_PAGE).get_page(
         params.get("finished_page")
     )
@@ -135,7 +134,11 @@ def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
     misfits = fit.queue_misfits(channel=channel, post_ids=shown)
     for slot in upcoming:
         slot.misfit = misfits.get(slot.post.id) if slot.post else None
-    schedules = list(channel.schedules.order_by("-is_active", "name"))
+    schedule_page = Paginator(
+        channel.schedules.order_by("-is_active", "name", "id"), SCHEDULES_PAGE
+    )
+    schedule_page = schedule_page.get_page(request.GET.get("schedule_page"))
+    schedules = list(schedule_page.object_list)
     for schedule in schedules:
         schedule.description = rules.describe(schedule.recurrence)
     before = _history_cursor(request.GET.get("before", ""))
@@ -148,6 +151,7 @@ def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
         "upcoming": upcoming,
         "show_more": not more and len(upcoming) >= UPCOMING_LIMIT,
         "schedules": schedules,
+        "schedule_page": schedule_page,
         "history": history[:HISTORY_LIMIT],
         "history_older": older,
         "history_paged": before is not None,
