@@ -26,7 +26,7 @@ os.environ.setdefault(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/queueloop_bench_pages"
 )
 
-from bench.harness import database_create, database_drop, log, percentile  # noqa: E402
+from bench.harness import database_create, database_drop, log, percentile
 
 ZONES = [
     "UTC",
@@ -64,7 +64,7 @@ def seed(*, posts: int, schedules: int, history: int) -> dict:
     rng = random.Random(23)
     now = dt.datetime.now(dt.UTC)
     with transaction.atomic():
-        user = get_user_model().objects.create_user("bench", password="bench-pages-only")
+        user = get_user_model().objects.create_user("bench")
         ws = Workspace.objects.create(name="Agency", slug="agency")
         Membership.objects.create(workspace=ws, user=user, role=Membership.Role.OWNER)
         account = SocialAccount.objects.create(
