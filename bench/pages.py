@@ -71,9 +71,7 @@ def seed(*, posts: int, schedules: int, history: int) -> dict:
             workspace=ws, provider="sandbox", handle="bench", external_id="bench"
         )
         channels = Channel.objects.bulk_create(
-            Channel(
-                workspace=ws, name=f"Channel {i:03d}", slug=f"c{i:03d}", timezone=ZONES[i % 10]
-            )
+            Channel(workspace=ws, name=f"Channel {i:03d}", slug=f"c{i:03d}", timezone=ZONES[i % 10])
             for i in range(CHANNELS)
         )
         for channel in channels:
