@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from django.db.models import F, Q
 
 from channels.models import Channel, QueueEntry
+from queueloop.db import union_of_slices
 
 if TYPE_CHECKING:
     from posts.models import Post
@@ -179,7 +180,7 @@ def heads(
         )
     if not parts:
         return replays
-    rows = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+    rows = union_of_slices(parts)
     groups: dict[tuple[int, bool], list[QueueEntry]] = defaultdict(list)
     for entry in rows:
         groups[(entry.channel_id, entry.last_published_at is None)].append(entry)

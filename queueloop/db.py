@@ -432,3 +432,14 @@ class _Plan:
                     link[1].set_cached_value(built[link[0]], obj)
             out.append(built[""])
         return out
+
+
+def union_of_slices(parts: Sequence[models.QuerySet]) -> list:
+    """The rows of several ordered, sliced querysets of one model ("each channel's first
+    n"): one UNION ALL query where the database allows a LIMIT inside a compound statement
+    (PostgreSQL), else one query per part (SQLite, the zero-setup default, refuses it)."""
+    if not parts:
+        return []
+    if connections[parts[0].db].features.supports_slicing_ordering_in_compound:
+        return list(parts[0].union(*parts[1:], all=True)) if len(parts) > 1 else list(parts[0])
+    return [row for part in parts for row in part]

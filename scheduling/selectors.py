@@ -26,6 +26,7 @@ from accounts.models import Workspace
 from channels import queue_rule
 from channels.models import Channel, QueueEntry
 from posts.models import Post, Variation
+from queueloop.db import union_of_slices
 from scheduling import rules
 from scheduling.models import Schedule, Timeslot
 
@@ -102,13 +103,14 @@ def _scheduled_rows(
 ) -> dict[int, list[Timeslot]]:
     """Scheduled rows from `start`: all of them before `end`, else each channel's first
     `limit` (one query: a limited index scan of `timeslot_channel_time_idx` per channel)."""
+    if not channel_ids:
+        return {}
     base = Timeslot.objects.filter(status=Timeslot.Status.SCHEDULED, publish_at__gte=start)
     base = base.select_related("post").order_by("publish_at", "id")
     if end is not None:
         rows = base.filter(channel_id__in=channel_ids, publish_at__lt=end)
     else:
-        parts = [base.filter(channel_id=i)[:limit] for i in channel_ids]
-        rows = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+        rows = union_of_slices([base.filter(channel_id=i)[:limit] for i in channel_ids])
     by_channel: dict[int, list[Timeslot]] = defaultdict(list)
     for row in rows:
         by_channel[row.channel_id].append(row)
