@@ -151,15 +151,25 @@ class DayPage:
     earlier_from: int | None  # where the page before starts; None on the first
 
 
-def day_page(slots: list[UpcomingSlot], *, first: str | None, hour: str | None) -> DayPage:
+def day_page(
+    slots: list[UpcomingSlot], *, first: str | None, hour: str | None, appended: bool = False
+) -> DayPage:
     """One page of a day's slots (time order): from index `first`, or from the first slot
-    at or after local `hour` (a week cell's "+N more"), DAY_PAGE at most."""
+    at or after local `hour` (a week cell's "+N more"), DAY_PAGE at most.
+
+    Each slot gets `hour_first` (the day's first slot of its hour: its mark carries the
+    `#h<hour>` anchor) and `hour_mark` (show the hour before it: also at the top of a page,
+    unless the page is `appended` below the previous one by htmx)."""
     start = 0
     if first and first.isdigit():
         start = min(int(first), len(slots))
     elif hour and hour.isdigit():
         start = next((i for i, s in enumerate(slots) if s.local.hour >= int(hour)), len(slots))
     end = start + DAY_PAGE
+    for i in range(start, min(end, len(slots))):
+        slot = slots[i]
+        slot.hour_first = i == 0 or slots[i - 1].local.hour != slot.local.hour
+        slot.hour_mark = slot.hour_first or (i == start and not appended)
     return DayPage(
         slots=slots[start:end],
         more=max(0, len(slots) - end),

@@ -117,7 +117,10 @@ def calendar(request: HttpRequest) -> HttpResponse:
         context["weeks"] = weeks
         _show([s for week in weeks for cell in week if cell for s in cell.slots])
     else:
-        page = grid.day_page(slots, first=request.GET.get("from"), hour=request.GET.get("hour"))
+        appended = bool(request.headers.get("HX-Request") and request.GET.get("part"))
+        page = grid.day_page(
+            slots, first=request.GET.get("from"), hour=request.GET.get("hour"), appended=appended
+        )
         _show(page.slots)
         base = calendar_url("day", shown.first, tz_name)
         context.update(
@@ -126,7 +129,7 @@ def calendar(request: HttpRequest) -> HttpResponse:
             more_url=f"{base}&from={page.next_from}" if page.more else "",
             earlier_url=f"{base}&from={page.earlier_from}" if page.earlier_from is not None else "",
         )
-        if request.headers.get("HX-Request") and request.GET.get("part"):
+        if appended:
             return render(request, "scheduling/_cal_day_items.html", context)
     return render(request, "scheduling/calendar.html", context)
 

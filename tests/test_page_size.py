@@ -137,6 +137,9 @@ def test_the_day_list_comes_a_page_at_a_time(client):
     keys = re.findall(r'data-key="([^"]+)"', body)
     assert len(keys) == grid.DAY_PAGE
     assert not set(keys) & set(re.findall(r'data-key="([^"]+)"', first))
+    # An hour's anchor is on its first slot only: appending a page repeats no id.
+    anchors = re.findall(r'id="(h\d+)"', first) + re.findall(r'id="(h\d+)"', body)
+    assert len(anchors) == len(set(anchors))
 
 
 def test_queue_and_history_pages_do_not_overlap(client):
