@@ -4,6 +4,8 @@
     python -m bench.pages            # 10,000 queued posts in one channel, 300 schedules
     python -m bench.pages --quick    # 1,000 posts, 30 schedules: the same pages, smaller
     python -m bench.pages --posts 20000 --schedules 600 --runs 20
+    python -m bench.pages --agency --quick   # issue 24's shape, smaller: 150 channels in
+                                             # 10 zones, 300 schedules, 3,000 posts
 
 Seeds its own database (`queueloop_bench_pages`, dropped and recreated; BENCH_DATABASE_URL
 overrides it) deterministically — same rows, same ids, same texts on every run — then asks
@@ -45,9 +47,11 @@ TARGET_SECONDS = 1.0  # issue 23: each page under a second at this size
 TARGET_BYTES = 300_000  # issue 24: a page's HTML stays under ~300 KB
 
 
-def seed(*, posts: int, schedules: int, history: int) -> dict:
-    """One workspace: CHANNELS channels in ten zones, the first with `posts` queued posts
-    (a third with a variation, a tenth published before), the others with 20 each;
+def seed(
+    *, posts: int, schedules: int, history: int, channels: int = CHANNELS, others: int = 20
+) -> dict:
+    """One workspace: `channels` channels in ten zones, the first with `posts` queued posts
+    (a third with a variation, a tenth published before), the others with `others` each;
     `schedules` weekday schedules spread over the channels; `history` finished slots of
     the big channel with a delivery each; the planner's window planned."""
     import recurrence
@@ -70,13 +74,14 @@ def seed(*, posts: int, schedules: int, history: int) -> dict:
         account = SocialAccount.objects.create(
             workspace=ws, provider="sandbox", handle="bench", external_id="bench"
         )
+        count = channels
         channels = Channel.objects.bulk_create(
             Channel(workspace=ws, name=f"Channel {i:03d}", slug=f"c{i:03d}", timezone=ZONES[i % 10])
-            for i in range(CHANNELS)
+            for i in range(count)
         )
         for channel in channels:
             channel.accounts.add(account)
-        sizes = [posts] + [20] * (CHANNELS - 1)
+        sizes = [posts] + [others] * (count - 1)
         made = Post.objects.bulk_create(
             Post(workspace=ws, author=user, text=f"Post {n} of channel {c}: " + "lorem " * 20)
             for c, size in enumerate(sizes)
@@ -102,7 +107,7 @@ def seed(*, posts: int, schedules: int, history: int) -> dict:
         QueueEntry.objects.bulk_create(entries, batch_size=5000)
         made_schedules = Schedule.objects.bulk_create(
             Schedule(
-                channel=channels[i % CHANNELS],
+                channel=channels[i % count],
                 name=f"Weekdays {i}",
                 recurrence=recurrence.deserialize(
                     f"RRULE:FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;BYHOUR={(i * 7) % 24};"
@@ -167,9 +172,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history", type=int, default=2_000)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--agency",
+        action="store_true",
+        help="issue 24's shape: 150 channels, 300 schedules, 30,000 posts (3,000 with --quick)",
+    )
     args = parser.parse_args(argv)
-    posts = args.posts or (1_000 if args.quick else 10_000)
-    schedules = args.schedules or (30 if args.quick else 300)
+    if args.agency:
+        channels = 150
+        others = 20 if args.quick else 200
+        posts = args.posts or others
+        schedules = args.schedules or 300
+    else:
+        channels, others = CHANNELS, 20
+        posts = args.posts or (1_000 if args.quick else 10_000)
+        schedules = args.schedules or (30 if args.quick else 300)
 
     os.environ.setdefault("ALLOWED_HOSTS", "testserver")
     import django
@@ -197,9 +214,18 @@ def main(argv: list[str] | None = None) -> int:
     setup_test_environment()
     try:
         call_command("migrate", verbosity=0)
-        log(f"seeding {posts:,} queued posts, {schedules} schedules")
+        log(
+            f"seeding {channels} channels, {posts + others * (channels - 1):,} queued posts, "
+            f"{schedules} schedules"
+        )
         started = time.perf_counter()
-        seeded = seed(posts=posts, schedules=schedules, history=args.history)
+        seeded = seed(
+            posts=posts,
+            schedules=schedules,
+            history=args.history,
+            channels=channels,
+            others=others,
+        )
         log(f"seeded in {time.perf_counter() - started:.1f} s")
         client = Client()
         client.force_login(seeded["user"])
@@ -231,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
             json.dumps(
                 {
                     "bench": "pages",
-                    "posts": posts,
+                    "channels": channels,
+                    "posts": posts + others * (channels - 1),
                     "schedules": schedules,
                     "runs": args.runs,
                     "pages": results,
