@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from django.db.models import F, Q
 
 from channels.models import Channel, QueueEntry
-from queueloop.db import union_of_slices
+from queueloop.db import first_n_per_key
 
 if TYPE_CHECKING:
     from posts.models import Post
@@ -166,21 +166,26 @@ def heads(
     never-published entries by position, then the rest by last publication), each limited,
     so reading costs the head, not the queue."""
     replays = {c.id: Replay(channel=c, usable_at=usable_at) for c in channels}
-    parts = []
-    base = QueueEntry.objects.filter(usable_q(at=usable_at)).select_related("post")
-    for channel_id, n in counts.items():
-        if n <= 0 or channel_id not in replays:
-            continue
-        mine = base.filter(channel_id=channel_id)
-        parts.append(mine.filter(last_published_at__isnull=True).order_by("position", "id")[:n])
-        parts.append(
-            mine.filter(last_published_at__isnull=False).order_by(
-                "last_published_at", "position", "id"
-            )[:n]
-        )
-    if not parts:
+    counts = {k: n for k, n in counts.items() if n > 0 and k in replays}
+    if not counts:
         return replays
-    rows = union_of_slices(parts)
+    usable_now = QueueEntry.objects.filter(usable_q(at=usable_at))
+    rows = first_n_per_key(
+        [
+            usable_now.filter(last_published_at__isnull=True).order_by("position", "id"),
+            usable_now.filter(last_published_at__isnull=False).order_by(
+                "last_published_at", "position", "id"
+            ),
+        ],
+        key="channel_id",
+        counts=counts,
+    )
+    # Their posts in one more query (a raw query cannot select_related).
+    posts = QueueEntry._meta.get_field("post").related_model.objects.in_bulk(
+        {e.post_id for e in rows}
+    )
+    for entry in rows:
+        entry.post = posts[entry.post_id]
     groups: dict[tuple[int, bool], list[QueueEntry]] = defaultdict(list)
     for entry in rows:
         groups[(entry.channel_id, entry.last_published_at is None)].append(entry)

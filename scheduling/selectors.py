@@ -26,7 +26,7 @@ from accounts.models import Workspace
 from channels import queue_rule
 from channels.models import Channel, QueueEntry
 from posts.models import Post, Variation
-from queueloop.db import union_of_slices
+from queueloop.db import first_n_per_key
 from scheduling import rules
 from scheduling.models import Schedule, Timeslot
 
@@ -102,15 +102,24 @@ def _scheduled_rows(
     channel_ids: Sequence[int], *, start: dt.datetime, end: dt.datetime | None, limit: int
 ) -> dict[int, list[Timeslot]]:
     """Scheduled rows from `start`: all of them before `end`, else each channel's first
-    `limit` (one query: a limited index scan of `timeslot_channel_time_idx` per channel)."""
+    `limit` (one query: a limited scan of `timeslot_channel_time_idx` per channel), with
+    their pinned posts."""
     if not channel_ids:
         return {}
     base = Timeslot.objects.filter(status=Timeslot.Status.SCHEDULED, publish_at__gte=start)
-    base = base.select_related("post").order_by("publish_at", "id")
     if end is not None:
-        rows = base.filter(channel_id__in=channel_ids, publish_at__lt=end)
+        rows = list(
+            base.filter(channel_id__in=channel_ids, publish_at__lt=end).select_related("post")
+        )
     else:
-        rows = union_of_slices([base.filter(channel_id=i)[:limit] for i in channel_ids])
+        rows = first_n_per_key(
+            [base.order_by("publish_at", "id")],
+            key="channel_id",
+            counts=dict.fromkeys(channel_ids, limit),
+        )
+        posts = Post.objects.in_bulk({r.post_id for r in rows if r.post_id})
+        for row in rows:
+            row.post = posts[row.post_id] if row.post_id else None
     by_channel: dict[int, list[Timeslot]] = defaultdict(list)
     for row in rows:
         by_channel[row.channel_id].append(row)
