@@ -163,8 +163,8 @@ def heads(
     usable at `usable_at`, in the rule's order: one query for all channels.
 
     Each channel's head is read as two index range scans of `queueentry_next_idx` (the
-    never-published entries by position, then the rest by last publication), each limited,
-    so reading costs the head, not the queue."""
+    never-published entries by position, then the rest by last publication), each limited
+    and merged, so reading costs the head, not the queue."""
     replays = {c.id: Replay(channel=c, usable_at=usable_at) for c in channels}
     counts = {k: n for k, n in counts.items() if n > 0 and k in replays}
     if not counts:
@@ -179,6 +179,8 @@ def heads(
         ],
         key="channel_id",
         counts=counts,
+        # The two ranges are the rule's order (`order_key`) cut at the NULLs.
+        merged_order="u.last_published_at ASC NULLS FIRST, u.position ASC, u.id ASC",
     )
     # Their posts in one more query (a raw query cannot select_related).
     posts = QueueEntry._meta.get_field("post").related_model.objects.in_bulk(
@@ -186,20 +188,16 @@ def heads(
     )
     for entry in rows:
         entry.post = posts[entry.post_id]
-    groups: dict[tuple[int, bool], list[QueueEntry]] = defaultdict(list)
+    by_channel: dict[int, list[QueueEntry]] = defaultdict(list)
     for entry in rows:
-        groups[(entry.channel_id, entry.last_published_at is None)].append(entry)
+        by_channel[entry.channel_id].append(entry)
     for channel_id, n in counts.items():
-        replay = replays.get(channel_id)
-        if replay is None or n <= 0:
-            continue
-        bounds = []
-        for never in (True, False):
-            part = sorted(groups.get((channel_id, never), []), key=order_key)
-            replay.add(part)
-            if len(part) >= n:  # a full part: more may follow it
-                bounds.append(order_key(part[-1]))
-        replay._bound = min(bounds) if bounds else None
+        # The first n in the rule's order: everything up to the last of them is read.
+        mine = sorted(by_channel.get(channel_id, []), key=order_key)
+        head = mine[:n]
+        replay = replays[channel_id]
+        replay.add(head)
+        replay._bound = order_key(head[-1]) if len(mine) >= n else None
     return replays
 
 

@@ -465,7 +465,11 @@ def _lateral_part(qs: models.QuerySet, key: str) -> tuple[str, list]:
 
 
 def first_n_per_key(
-    querysets: Sequence[models.QuerySet], *, key: str, counts: dict[int, int]
+    querysets: Sequence[models.QuerySet],
+    *,
+    key: str,
+    counts: dict[int, int],
+    merged_order: str = "",
 ) -> list:
     """For each key value k of `counts` (say a channel id), the first counts[k] rows of
     each of `querysets` (ordered querysets of one model, no select_related) with
@@ -474,7 +478,10 @@ def first_n_per_key(
     On PostgreSQL one statement whatever the number of keys: the querysets are compiled
     once each and run per key through `CROSS JOIN LATERAL` over `unnest()` of the keys
     and limits, so each key costs one limited index scan and nothing is compiled per key.
-    Elsewhere (SQLite) one ordered, sliced query per key and queryset."""
+    With `merged_order` (an ORDER BY over the selected columns, e.g. two querysets that are
+    two index ranges of one order), only the first counts[k] rows of their union come back.
+    Elsewhere (SQLite) one ordered, sliced query per key and queryset, not merged: the
+    caller keeps the first counts[k] itself."""
     counts = {k: n for k, n in counts.items() if n > 0}
     if not counts or not querysets:
         return []
@@ -487,6 +494,9 @@ def first_n_per_key(
     parts = [_lateral_part(qs, key) for qs in querysets]
     # Only SQL that Django compiled goes into the text; every value stays a parameter.
     inner = " UNION ALL ".join(f"({sql})" for sql, _ in parts)
+    if merged_order:
+        # merged_order is a constant of the calling code, never input.
+        inner = f"SELECT * FROM ({inner}) AS u ORDER BY {merged_order} LIMIT k.n"  # noqa: S608
     sql = (
         "SELECT x.* FROM unnest(%s::bigint[], %s::bigint[]) AS k(key, n) "  # noqa: S608
         f"CROSS JOIN LATERAL ({inner}) AS x"
