@@ -172,7 +172,11 @@ def heads(
     usable_now = QueueEntry.objects.filter(usable_q(at=usable_at))
     rows = first_n_per_key(
         [
-            usable_now.filter(last_published_at__isnull=True).order_by("position", "id"),
+            # Ordered by the index's columns, the NULL one included: PostgreSQL does not
+            # take `IS NULL` as an equality for ordering, and would sort the whole range.
+            usable_now.filter(last_published_at__isnull=True).order_by(
+                "last_published_at", "position", "id"
+            ),
             usable_now.filter(last_published_at__isnull=False).order_by(
                 "last_published_at", "position", "id"
             ),
