@@ -38,6 +38,9 @@ HISTORY_LIMIT = 30
 QUEUE_PAGE = 50
 FINISHED_PAGE = 50
 SCHEDULES_PAGE = 20
+# The settings page checks the posts next in line against the accounts, not a whole
+# 10,000-post queue (each check runs every network's length rules on every text).
+MISFIT_CHECK = 200
 CHANNELS_PAGE = 48
 
 
@@ -204,16 +207,31 @@ def channel_settings(request: HttpRequest, channel_id: int) -> HttpResponse:
     return render(
         request,
         "channels/channel_form.html",
-        {"form": form, "channel": channel, "misfits": fit.queue_misfits(channel=channel)},
+        {
+            "form": form,
+            "channel": channel,
+            "misfits": fit.queue_misfits(channel=channel, post_ids=_next_posts(channel)),
+            "misfit_check": MISFIT_CHECK,
+        },
         status=400 if form.errors else 200,
     )
+
+
+def _next_posts(channel: Channel) -> list[int]:
+    """The posts of the queue's first MISFIT_CHECK active entries, in queue order."""
+    entries = QueueEntry.objects.filter(channel=channel, is_active=True).order_by("position", "id")
+    return list(entries.values_list("post_id", flat=True)[:MISFIT_CHECK])
 
 
 def _warn_misfits(request: HttpRequest, channel: Channel, added) -> None:
     """Added accounts whose network refuses some queued posts: say which, before a slot
     fails on them (the posts stay queued: the person shortens or removes them)."""
     active = [a for a in added if a.status != SocialAccount.Status.DISABLED]
-    misfits = fit.queue_misfits(channel=channel, accounts=active) if active else {}
+    misfits = (
+        fit.queue_misfits(channel=channel, accounts=active, post_ids=_next_posts(channel))
+        if active
+        else {}
+    )
     if misfits:
         names = "; ".join(f"“{word_preview(m.post.text)}” ({m.message})" for m in misfits.values())
         messages.warning(

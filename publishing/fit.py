@@ -56,6 +56,8 @@ def queue_misfits(
         .select_related("post")
         .prefetch_related("post__variations")
     )
+    if post_ids is not None:
+        entries = entries.filter(post_id__in=list(post_ids))
     found = {}
     for entry in entries if accounts else ():
         if misfit := _check(entry.post, accounts):

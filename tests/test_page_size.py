@@ -1,7 +1,7 @@
 """The pages that show predictions do not grow with the data: at 1x and 10x the queued
-posts, schedules and history, the dashboard, channels list, calendar (week, month, day)
-and channel page run the same number of queries and return about the same HTML, under
-300 KB. The day list, queue and history come a page at a time.
+posts, schedules and history, the dashboard, channels list, calendar (week, month, day),
+channel page and channel settings run the same number of queries and return about the
+same HTML, under 300 KB. The day list, queue and history come a page at a time.
 """
 
 from __future__ import annotations
@@ -95,6 +95,7 @@ def _pages(big) -> dict[str, str]:
         "calendar month": f"{calendar}?view=month&start=2026-06-03&tz=UTC",
         "calendar day": f"{calendar}?view=day&start=2026-06-04&tz=UTC",
         "channel page": reverse("channel_detail", args=[big.id]),
+        "channel settings": reverse("channel_settings", args=[big.id]),
     }
 
 
