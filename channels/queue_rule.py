@@ -16,12 +16,16 @@ the entry was published.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import heapq
+import itertools
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from django.db.models import F, Q
 
 from channels.models import Channel, QueueEntry
+from queueloop.db import first_n_per_key
 
 if TYPE_CHECKING:
     from posts.models import Post
@@ -64,6 +68,141 @@ def order_key(entry: QueueEntry) -> tuple:
 def next_entry(entries: Iterable[QueueEntry], *, at: dt.datetime) -> QueueEntry | None:
     """The entry a queue slot at `at` takes, or None when the queue has nothing usable."""
     return min((e for e in entries if usable(e, at=at)), key=order_key, default=None)
+
+
+def _after_q(key: tuple) -> Q:
+    """Entries whose `order_key` is greater than `key`: the order, spelt as a filter."""
+    has_last, last, position, pk = key
+    tail = Q(position__gt=position) | Q(position=position, id__gt=pk)
+    if not has_last:
+        return Q(last_published_at__isnull=False) | (Q(last_published_at__isnull=True) & tail)
+    return Q(last_published_at__gt=last) | (Q(last_published_at=last) & tail)
+
+
+def _in_order(qs):
+    return qs.order_by(F("last_published_at").asc(nulls_first=True), "position", "id")
+
+
+class Replay:
+    """One channel's queue replayed in memory, slot after slot, reading from the database
+    only the entries the replay reaches: `heads` reads each queue's first entries in the
+    rule's order, and `next` reads further (a rare extra query) only when the replay gets
+    past them — the head of a 10,000-post queue is all that a week of slots can use.
+
+    Kept in a heap by `order_key`; an entry used again is pushed with its new key and its
+    old heap item is dropped when it comes up (lazy deletion). "Usable" only ever turns
+    false as the slots' time grows (expired, spent, deactivated), so an entry found
+    unusable at the top is dropped for good.
+    """
+
+    READ_MORE = 200
+
+    def __init__(self, *, channel: Channel, usable_at: dt.datetime):
+        self.channel = channel
+        self._usable_at = usable_at
+        self._heap: list[tuple[tuple, int, QueueEntry]] = []
+        self._seq = itertools.count()
+        self._by_id: dict[int, QueueEntry] = {}
+        self._by_post: dict[int, QueueEntry] = {}
+        self._published: dict[int, int] = {}
+        # Entries not read yet all sort after this key; None: every usable entry is read.
+        self._bound: tuple | None = None
+
+    def _push(self, entry: QueueEntry) -> None:
+        heapq.heappush(self._heap, (order_key(entry), next(self._seq), entry))
+
+    def add(self, entries: Iterable[QueueEntry]) -> None:
+        for entry in entries:
+            if entry.id in self._by_id:
+                continue
+            self._by_id[entry.id] = entry
+            self._by_post[entry.post_id] = entry
+            self._published[entry.post_id] = entry.times_published
+            self._push(entry)
+
+    def entry_for(self, post_id: int) -> QueueEntry | None:
+        return self._by_post.get(post_id)
+
+    def published_before(self, post_id: int) -> int:
+        """How often the post really went out in this channel (before the replay)."""
+        return self._published.get(post_id, 0)
+
+    def next(self, *, at: dt.datetime) -> QueueEntry | None:
+        """The entry a queue slot at `at` takes (what `next_entry` would pick over the
+        whole queue), or None."""
+        heap = self._heap
+        while True:
+            while heap and (order_key(heap[0][2]) != heap[0][0] or not usable(heap[0][2], at=at)):
+                heapq.heappop(heap)
+            if self._bound is not None and (not heap or heap[0][0] > self._bound):
+                self._read_more()
+                continue
+            return heap[0][2] if heap else None
+
+    def use(self, entry: QueueEntry, *, at: dt.datetime) -> None:
+        record_use(entry, mode=self.channel.mode, at=at)
+        self._push(entry)
+
+    def _read_more(self) -> None:
+        rows = list(
+            _in_order(
+                QueueEntry.objects.filter(channel_id=self.channel.id)
+                .filter(usable_q(at=self._usable_at), _after_q(self._bound))
+                .exclude(id__in=list(self._by_id))
+                .select_related("post")
+            )[: self.READ_MORE]
+        )
+        self.add(rows)
+        self._bound = order_key(rows[-1]) if len(rows) == self.READ_MORE else None
+
+
+def heads(
+    channels: Iterable[Channel], counts: Mapping[int, int], *, usable_at: dt.datetime
+) -> dict[int, Replay]:
+    """A Replay per channel holding the first `counts[channel id]` entries of its queue
+    usable at `usable_at`, in the rule's order: one query for all channels.
+
+    Each channel's head is read as two index range scans of `queueentry_next_idx` (the
+    never-published entries by position, then the rest by last publication), each limited
+    and merged, so reading costs the head, not the queue."""
+    replays = {c.id: Replay(channel=c, usable_at=usable_at) for c in channels}
+    counts = {k: n for k, n in counts.items() if n > 0 and k in replays}
+    if not counts:
+        return replays
+    usable_now = QueueEntry.objects.filter(usable_q(at=usable_at))
+    rows = first_n_per_key(
+        [
+            # Ordered by the index's columns, the NULL one included: PostgreSQL does not
+            # take `IS NULL` as an equality for ordering, and would sort the whole range.
+            usable_now.filter(last_published_at__isnull=True).order_by(
+                "last_published_at", "position", "id"
+            ),
+            usable_now.filter(last_published_at__isnull=False).order_by(
+                "last_published_at", "position", "id"
+            ),
+        ],
+        key="channel_id",
+        counts=counts,
+        # The two ranges are the rule's order (`order_key`) cut at the NULLs.
+        merged_order="u.last_published_at ASC NULLS FIRST, u.position ASC, u.id ASC",
+    )
+    # Their posts in one more query (a raw query cannot select_related).
+    posts = QueueEntry._meta.get_field("post").related_model.objects.in_bulk(
+        {e.post_id for e in rows}
+    )
+    for entry in rows:
+        entry.post = posts[entry.post_id]
+    by_channel: dict[int, list[QueueEntry]] = defaultdict(list)
+    for entry in rows:
+        by_channel[entry.channel_id].append(entry)
+    for channel_id, n in counts.items():
+        # The first n in the rule's order: everything up to the last of them is read.
+        mine = sorted(by_channel.get(channel_id, []), key=order_key)
+        head = mine[:n]
+        replay = replays[channel_id]
+        replay.add(head)
+        replay._bound = order_key(head[-1]) if len(mine) >= n else None
+    return replays
 
 
 def text_for(post: Post, *, times_published: int) -> str:

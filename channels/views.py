@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q
+from django.core.paginator import Paginator
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -24,11 +28,20 @@ from posts.models import word_preview
 from publishing import fit
 from publishing import selectors as publishing_selectors
 from scheduling import rules, selectors
+from scheduling.models import Schedule
 from scheduling.services import channel_save
 
 UPCOMING_LIMIT = 10
 UPCOMING_MORE = 50
 HISTORY_LIMIT = 30
+# Page sizes that keep a channel page's HTML bounded whatever the queue's length.
+QUEUE_PAGE = 50
+FINISHED_PAGE = 50
+SCHEDULES_PAGE = 20
+# The settings page checks the posts next in line against the accounts, not a whole
+# 10,000-post queue (each check runs every network's length rules on every text).
+MISFIT_CHECK = 200
+CHANNELS_PAGE = 48
 
 
 def _channel(request: HttpRequest, channel_id: int) -> Channel:
@@ -37,39 +50,76 @@ def _channel(request: HttpRequest, channel_id: int) -> Channel:
 
 @workspace_view
 def channel_list(request: HttpRequest) -> HttpResponse:
+    page = Paginator(
+        Channel.objects.filter(workspace=request.workspace).order_by("name", "id"), CHANNELS_PAGE
+    ).get_page(request.GET.get("page"))
+    ids = [c.id for c in page.object_list]
+    # Counted per shown channel with subqueries: a join of entries x schedules would
+    # multiply a 10,000-post queue by the channel's schedules.
     channels = list(
-        Channel.objects.filter(workspace=request.workspace)
+        Channel.objects.filter(id__in=ids)
         .annotate(
-            queue_size=Count("entries", filter=Q(entries__is_active=True), distinct=True),
-            schedule_count=Count("schedules", filter=Q(schedules__is_active=True), distinct=True),
+            queue_size=_count(QueueEntry.objects.filter(is_active=True)),
+            schedule_count=_count(Schedule.objects.filter(is_active=True)),
         )
         .prefetch_related("accounts")
-        .order_by("name")
+        .order_by("name", "id")
     )
     next_slots = selectors.upcoming_by_channel(channels=channels, now=timezone.now(), limit=1)
     for channel in channels:
         channel.next_slot = (next_slots.get(channel.id) or [None])[0]
-    return render(request, "channels/channel_list.html", {"channels": channels})
+    return render(request, "channels/channel_list.html", {"channels": channels, "page": page})
 
 
-def _queue_context(channel: Channel, upcoming: list[selectors.UpcomingSlot]) -> dict:
-    entries = list(
+def _count(rows) -> Subquery:
+    counted = rows.filter(channel=OuterRef("pk")).order_by().values("channel")
+    return Coalesce(Subquery(counted.annotate(n=Count("id")).values("n")), 0)
+
+
+def _queue_context(
+    channel: Channel, upcoming: list[selectors.UpcomingSlot], request: HttpRequest
+) -> dict:
+    """One page of the active queue (in its order) and of the finished entries."""
+    entries = (
         QueueEntry.objects.filter(channel=channel)
         .select_related("post")
         .annotate(variation_count=Count("post__variations"))
         .order_by("position", "id")
     )
+    # A queue action (htmx POST) sends back the page it was on.
+    params = request.POST if request.method == "POST" else request.GET
+    queue = Paginator(entries.filter(is_active=True), QUEUE_PAGE).get_page(params.get("queue_page"))
+    finished = Paginator(entries.filter(is_active=False), FINISHED_PAGE).get_page(
+        params.get("finished_page")
+    )
     first_use: dict[int, selectors.UpcomingSlot] = {}
     for slot in upcoming:
         if slot.post is not None and not slot.pinned:
             first_use.setdefault(slot.post.id, slot)
-    for entry in entries:
+    for entry in queue.object_list:
         entry.next_slot = first_use.get(entry.post_id)
     return {
         "channel": channel,
-        "active_entries": [e for e in entries if e.is_active],
-        "inactive_entries": [e for e in entries if not e.is_active],
+        "queue_page": queue,
+        "active_entries": queue.object_list,
+        "inactive_entries": finished.object_list,
+        "finished_page": finished,
     }
+
+
+def _history_cursor(value: str) -> tuple[dt.datetime, int] | None:
+    """ "<unix microseconds>.<id>" → (publish_at, id); None when unreadable."""
+    try:
+        micros, pk = value.split(".")
+        at = dt.datetime.fromtimestamp(int(micros) / 1_000_000, tz=dt.UTC)
+        return at.replace(microsecond=int(micros) % 1_000_000), int(pk)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def history_cursor_for(slot) -> str:
+    at = slot.publish_at
+    return f"{int(at.timestamp()) * 1_000_000 + at.microsecond}.{slot.id}"
 
 
 @workspace_view
@@ -82,18 +132,32 @@ def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
     upcoming = selectors.upcoming_for_channel(
         channel=channel, now=now, limit=UPCOMING_MORE if more else UPCOMING_LIMIT
     )
-    misfits = fit.queue_misfits(channel=channel)
+    queue = _queue_context(channel, upcoming, request)
+    shown = {s.post.id for s in upcoming if s.post} | {e.post_id for e in queue["active_entries"]}
+    misfits = fit.queue_misfits(channel=channel, post_ids=shown)
     for slot in upcoming:
         slot.misfit = misfits.get(slot.post.id) if slot.post else None
-    schedules = list(channel.schedules.order_by("-is_active", "name"))
+    schedule_page = Paginator(
+        channel.schedules.order_by("-is_active", "name", "id"), SCHEDULES_PAGE
+    )
+    schedule_page = schedule_page.get_page(request.GET.get("schedule_page"))
+    schedules = list(schedule_page.object_list)
     for schedule in schedules:
         schedule.description = rules.describe(schedule.recurrence)
+    before = _history_cursor(request.GET.get("before", ""))
+    history = publishing_selectors.history_for_channel(
+        channel=channel, limit=HISTORY_LIMIT + 1, before=before
+    )
+    older = history_cursor_for(history[HISTORY_LIMIT - 1]) if len(history) > HISTORY_LIMIT else ""
     context = {
-        **_queue_context(channel, upcoming),
+        **queue,
         "upcoming": upcoming,
         "show_more": not more and len(upcoming) >= UPCOMING_LIMIT,
         "schedules": schedules,
-        "history": publishing_selectors.history_for_channel(channel=channel, limit=HISTORY_LIMIT),
+        "schedule_page": schedule_page,
+        "history": history[:HISTORY_LIMIT],
+        "history_older": older,
+        "history_paged": before is not None,
         "now": now,
     }
     return render(request, "channels/channel_detail.html", context)
@@ -143,16 +207,31 @@ def channel_settings(request: HttpRequest, channel_id: int) -> HttpResponse:
     return render(
         request,
         "channels/channel_form.html",
-        {"form": form, "channel": channel, "misfits": fit.queue_misfits(channel=channel)},
+        {
+            "form": form,
+            "channel": channel,
+            "misfits": fit.queue_misfits(channel=channel, post_ids=_next_posts(channel)),
+            "misfit_check": MISFIT_CHECK,
+        },
         status=400 if form.errors else 200,
     )
+
+
+def _next_posts(channel: Channel) -> list[int]:
+    """The posts of the queue's first MISFIT_CHECK active entries, in queue order."""
+    entries = QueueEntry.objects.filter(channel=channel, is_active=True).order_by("position", "id")
+    return list(entries.values_list("post_id", flat=True)[:MISFIT_CHECK])
 
 
 def _warn_misfits(request: HttpRequest, channel: Channel, added) -> None:
     """Added accounts whose network refuses some queued posts: say which, before a slot
     fails on them (the posts stay queued: the person shortens or removes them)."""
     active = [a for a in added if a.status != SocialAccount.Status.DISABLED]
-    misfits = fit.queue_misfits(channel=channel, accounts=active) if active else {}
+    misfits = (
+        fit.queue_misfits(channel=channel, accounts=active, post_ids=_next_posts(channel))
+        if active
+        else {}
+    )
     if misfits:
         names = "; ".join(f"“{word_preview(m.post.text)}” ({m.message})" for m in misfits.values())
         messages.warning(
@@ -199,7 +278,7 @@ def _queue_response(request: HttpRequest, channel: Channel) -> HttpResponse:
         now = timezone.now()
         upcoming = selectors.upcoming_for_channel(channel=channel, now=now, limit=UPCOMING_LIMIT)
         context = {
-            **_queue_context(channel, upcoming),
+            **_queue_context(channel, upcoming, request),
             # The queue's order changes which post each coming slot takes: refresh that
             # list too (an out-of-band swap), so the page never contradicts itself.
             "refresh_upcoming": True,

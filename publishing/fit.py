@@ -40,18 +40,24 @@ def _check(post: Post, accounts: Sequence[SocialAccount]) -> Misfit | None:
 
 
 def queue_misfits(
-    *, channel: Channel, accounts: Iterable[SocialAccount] | None = None
+    *,
+    channel: Channel,
+    accounts: Iterable[SocialAccount] | None = None,
+    post_ids: Iterable[int] | None = None,
 ) -> dict[int, Misfit]:
     """post id → what is wrong, for each active entry of the channel's queue that one of
-    `accounts` (default: the channel's enabled accounts) would refuse."""
+    `accounts` (default: the channel's enabled accounts) would refuse; only the posts of
+    `post_ids` when given (a page checks the posts it shows, not a 10,000-post queue)."""
     if accounts is None:
-        return queue_misfits_many(channels=[channel]).get(channel.id, {})
+        return queue_misfits_many(channels=[channel], post_ids=post_ids).get(channel.id, {})
     accounts = list(accounts)
     entries = (
         QueueEntry.objects.filter(channel=channel, is_active=True)
         .select_related("post")
         .prefetch_related("post__variations")
     )
+    if post_ids is not None:
+        entries = entries.filter(post_id__in=list(post_ids))
     found = {}
     for entry in entries if accounts else ():
         if misfit := _check(entry.post, accounts):
@@ -59,9 +65,12 @@ def queue_misfits(
     return found
 
 
-def queue_misfits_many(*, channels: Sequence[Channel]) -> dict[int, dict[int, Misfit]]:
+def queue_misfits_many(
+    *, channels: Sequence[Channel], post_ids: Iterable[int] | None = None
+) -> dict[int, dict[int, Misfit]]:
     """channel id → post id → what is wrong, for several channels with their own enabled
-    accounts: three queries however many channels (the dashboard's "Next up")."""
+    accounts: three queries however many channels (the dashboard's "Next up"); only the
+    posts of `post_ids` when given."""
     ids = [c.id for c in channels]
     if not ids:
         return {}
@@ -76,6 +85,8 @@ def queue_misfits_many(*, channels: Sequence[Channel]) -> dict[int, dict[int, Mi
         .select_related("post")
         .prefetch_related("post__variations")
     )
+    if post_ids is not None:
+        entries = entries.filter(post_id__in=list(post_ids))
     found: dict[int, dict[int, Misfit]] = defaultdict(dict)
     for entry in entries:
         if misfit := _check(entry.post, accounts[entry.channel_id]):

@@ -14,12 +14,18 @@ from publishing.models import Delivery
 from scheduling.models import Timeslot
 
 
-def history_for_channel(*, channel: Channel, limit: int = 30) -> list[Timeslot]:
-    """The channel's latest finished (or running) slots, newest first, with deliveries."""
+def history_for_channel(
+    *, channel: Channel, limit: int = 30, before: tuple[dt.datetime, int] | None = None
+) -> list[Timeslot]:
+    """The channel's latest finished (or running) slots, newest first, with deliveries;
+    with `before` (publish_at, id), the page after that slot: a keyset, so page 300 costs
+    what page 1 costs (timeslot_channel_time_idx)."""
+    rows = Timeslot.objects.filter(channel=channel).exclude(status=Timeslot.Status.SCHEDULED)
+    if before is not None:
+        at, pk = before
+        rows = rows.filter(Q(publish_at__lt=at) | Q(publish_at=at, id__lt=pk))
     rows = list(
-        Timeslot.objects.filter(channel=channel)
-        .exclude(status=Timeslot.Status.SCHEDULED)
-        .select_related("schedule", "post", "published_post")
+        rows.select_related("post", "published_post")
         .prefetch_related(
             Prefetch(
                 "deliveries",

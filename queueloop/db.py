@@ -432,3 +432,76 @@ class _Plan:
                     link[1].set_cached_value(built[link[0]], obj)
             out.append(built[""])
         return out
+
+
+def union_of_slices(parts: Sequence[models.QuerySet]) -> list:
+    """The rows of several ordered, sliced querysets of one model ("each channel's first
+    n"): one UNION ALL query where the database allows a LIMIT inside a compound statement
+    (PostgreSQL), else one query per part (SQLite, the zero-setup default, refuses it)."""
+    if not parts:
+        return []
+    if connections[parts[0].db].features.supports_slicing_ordering_in_compound:
+        return list(parts[0].union(*parts[1:], all=True)) if len(parts) > 1 else list(parts[0])
+    return [row for part in parts for row in part]
+
+
+# A key and a limit no real row or slice uses: first_n_per_key finds them in the SQL
+# Django compiled and puts the LATERAL join's columns in their place.
+_KEY_SENTINEL = -7_351_902_468_113
+_LIMIT_SENTINEL = 987_654_319
+
+
+def _lateral_part(qs: models.QuerySet, key: str) -> tuple[str, list]:
+    sql, params = qs.filter(**{key: _KEY_SENTINEL})[:_LIMIT_SENTINEL].query.sql_with_params()
+    pieces = sql.split("%s")
+    if len(pieces) != len(params) + 1 or list(params).count(_KEY_SENTINEL) != 1:
+        raise NotSupportedError("first_n_per_key: unexpected SQL shape")
+    at = list(params).index(_KEY_SENTINEL)
+    sql = "%s".join(pieces[: at + 1]) + "k.key" + "%s".join(pieces[at + 1 :])
+    limit = f"LIMIT {_LIMIT_SENTINEL}"
+    if sql.count(limit) != 1:
+        raise NotSupportedError("first_n_per_key: unexpected SQL shape")
+    return sql.replace(limit, "LIMIT k.n"), [p for i, p in enumerate(params) if i != at]
+
+
+def first_n_per_key(
+    querysets: Sequence[models.QuerySet],
+    *,
+    key: str,
+    counts: dict[int, int],
+    merged_order: str = "",
+) -> list:
+    """For each key value k of `counts` (say a channel id), the first counts[k] rows of
+    each of `querysets` (ordered querysets of one model, no select_related) with
+    `key == k`: model instances, in no particular order.
+
+    On PostgreSQL one statement whatever the number of keys: the querysets are compiled
+    once each and run per key through `CROSS JOIN LATERAL` over `unnest()` of the keys
+    and limits, so each key costs one limited index scan and nothing is compiled per key.
+    With `merged_order` (an ORDER BY over the selected columns, e.g. two querysets that are
+    two index ranges of one order), only the first counts[k] rows of their union come back.
+    Elsewhere (SQLite) one ordered, sliced query per key and queryset, not merged: the
+    caller keeps the first counts[k] itself."""
+    counts = {k: n for k, n in counts.items() if n > 0}
+    if not counts or not querysets:
+        return []
+    model = querysets[0].model
+    db = querysets[0].db
+    if connections[db].vendor != "postgresql":
+        return union_of_slices(
+            [qs.filter(**{key: k})[:n] for k, n in counts.items() for qs in querysets]
+        )
+    parts = [_lateral_part(qs, key) for qs in querysets]
+    # Only SQL that Django compiled goes into the text; every value stays a parameter.
+    inner = " UNION ALL ".join(f"({sql})" for sql, _ in parts)
+    if merged_order:
+        # merged_order is a constant of the calling code, never input.
+        inner = f"SELECT * FROM ({inner}) AS u ORDER BY {merged_order} LIMIT k.n"  # noqa: S608
+    sql = (
+        "SELECT x.* FROM unnest(%s::bigint[], %s::bigint[]) AS k(key, n) "  # noqa: S608
+        f"CROSS JOIN LATERAL ({inner}) AS x"
+    )
+    params = [list(counts), list(counts.values())]
+    for _, part_params in parts:
+        params += part_params
+    return list(model.objects.db_manager(db).raw(sql, params))

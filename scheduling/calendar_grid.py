@@ -20,6 +20,8 @@ VIEWS = ("week", "month", "day")
 # Slots shown in one cell before "+N more": a 5-minute schedule has 12 an hour, 288 a day.
 WEEK_CELL_MAX = 2
 MONTH_CELL_MAX = 3
+# Slots in one page of the day list; "Show more" fetches the next page (htmx).
+DAY_PAGE = 60
 CHANNEL_COLORS = 8  # app.css: --chan-0 ... --chan-7 (.c0 ... .c7)
 KEY_RE = re.compile(r"^(?:t(?P<timeslot>\d{1,18})|p(?P<schedule>\d{1,18})-(?P<at>\d{1,12}))$")
 
@@ -133,7 +135,47 @@ def decorate(slots: list[UpcomingSlot], *, tz: zoneinfo.ZoneInfo, now: dt.dateti
             slot.status = slot.timeslot.status
             slot.status_label = slot.timeslot.get_status_display()
         slot.editable = slot.status in ("projected", "scheduled") and slot.publish_at > now
+    set_shown_text(slots)
+
+
+def set_shown_text(slots: list[UpcomingSlot]) -> None:
+    for slot in slots:
         slot.shown_text = slot.text or (slot.post.text if slot.post else "")
+
+
+@dataclass
+class DayPage:
+    slots: list[UpcomingSlot]
+    more: int  # slots after this page
+    next_from: int
+    earlier_from: int | None  # where the page before starts; None on the first
+
+
+def day_page(
+    slots: list[UpcomingSlot], *, first: str | None, hour: str | None, appended: bool = False
+) -> DayPage:
+    """One page of a day's slots (time order): from index `first`, or from the first slot
+    at or after local `hour` (a week cell's "+N more"), DAY_PAGE at most.
+
+    Each slot gets `hour_first` (the day's first slot of its hour: its mark carries the
+    `#h<hour>` anchor) and `hour_mark` (show the hour before it: also at the top of a page,
+    unless the page is `appended` below the previous one by htmx)."""
+    start = 0
+    if first and first.isdigit():
+        start = min(int(first), len(slots))
+    elif hour and hour.isdigit():
+        start = next((i for i, s in enumerate(slots) if s.local.hour >= int(hour)), len(slots))
+    end = start + DAY_PAGE
+    for i in range(start, min(end, len(slots))):
+        slot = slots[i]
+        slot.hour_first = i == 0 or slots[i - 1].local.hour != slot.local.hour
+        slot.hour_mark = slot.hour_first or (i == start and not appended)
+    return DayPage(
+        slots=slots[start:end],
+        more=max(0, len(slots) - end),
+        next_from=end,
+        earlier_from=max(0, start - DAY_PAGE) if start else None,
+    )
 
 
 @dataclass

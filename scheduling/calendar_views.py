@@ -79,7 +79,11 @@ def calendar(request: HttpRequest) -> HttpResponse:
     shown = grid.period(view, _chosen_day(request, today))
     start, end = shown.bounds(tz)
     monday = shown.first - dt.timedelta(days=shown.first.weekday())
-    slots = selectors.slots_between(workspace=request.workspace, start=start, end=end, now=now)
+    # Texts are filled in below for the slots the page shows (a cell's first few, one page
+    # of the day list), not for every slot of the period.
+    slots = selectors.slots_between(
+        workspace=request.workspace, start=start, end=end, now=now, texts=False
+    )
     grid.decorate(slots, tz=tz, now=now)
     channels = list(Channel.objects.filter(workspace=request.workspace).order_by("name"))
     shows_today = shown.first <= today <= shown.last
@@ -105,12 +109,34 @@ def calendar(request: HttpRequest) -> HttpResponse:
         "here": request.get_full_path(),
     }
     if view == "week":
-        context["rows"] = grid.week_rows(slots, first=shown.first, today=today, now_local=now_local)
+        rows = grid.week_rows(slots, first=shown.first, today=today, now_local=now_local)
+        context["rows"] = rows
+        _show([s for _, cells in rows for cell in cells for s in cell.slots])
     elif view == "month":
-        context["weeks"] = grid.month_weeks(slots, first=shown.first, days=shown.days, today=today)
+        weeks = grid.month_weeks(slots, first=shown.first, days=shown.days, today=today)
+        context["weeks"] = weeks
+        _show([s for week in weeks for cell in week if cell for s in cell.slots])
     else:
-        context["slots"] = slots
+        appended = bool(request.headers.get("HX-Request") and request.GET.get("part"))
+        page = grid.day_page(
+            slots, first=request.GET.get("from"), hour=request.GET.get("hour"), appended=appended
+        )
+        _show(page.slots)
+        base = calendar_url("day", shown.first, tz_name)
+        context.update(
+            slots=page.slots,
+            more_count=page.more,
+            more_url=f"{base}&from={page.next_from}" if page.more else "",
+            earlier_url=f"{base}&from={page.earlier_from}" if page.earlier_from is not None else "",
+        )
+        if appended:
+            return render(request, "scheduling/_cal_day_items.html", context)
     return render(request, "scheduling/calendar.html", context)
+
+
+def _show(slots: list[selectors.UpcomingSlot]) -> None:
+    selectors.fill_texts(slots)
+    grid.set_shown_text(slots)
 
 
 # --- One slot ------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ Every function here runs a constant number of queries, however many slots or pos
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -26,7 +25,8 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from accounts.models import Workspace
 from channels import queue_rule
 from channels.models import Channel, QueueEntry
-from posts.models import Post
+from posts.models import Post, Variation
+from queueloop.db import first_n_per_key
 from scheduling import rules
 from scheduling.models import Schedule, Timeslot
 
@@ -82,94 +82,219 @@ def _window_start(now: dt.datetime) -> dt.datetime:
     return now - settings.MISSED_AFTER
 
 
-def _scheduled_slots(channel_ids: Iterable[int], *, start: dt.datetime, end: dt.datetime | None):
-    qs = (
-        Timeslot.objects.filter(
-            channel_id__in=list(channel_ids),
-            status=Timeslot.Status.SCHEDULED,
-            publish_at__gte=start,
-        )
-        .select_related("schedule", "post")
-        .prefetch_related("post__variations")
-        .order_by("publish_at", "id")
-    )
-    if end is not None:
-        qs = qs.filter(publish_at__lt=end)
-    # Scheduled rows exist only inside the planner's window (plus pinned posts), so this
-    # stays small without a limit.
-    return list(qs)
+def _schedules(channel_ids: Sequence[int]) -> dict[int, Schedule]:
+    """Every schedule of the channels by id, each rule parsed once for the whole request
+    (a row's `select_related("schedule")` would parse it again for every row)."""
+    # By id: the planner creates one schedule's slots after another in id order, so two
+    # schedules firing at one instant get their slot ids (the publisher's tie-break) so.
+    return {s.id: s for s in Schedule.objects.filter(channel_id__in=channel_ids).order_by("id")}
 
 
-def _entries(channel_ids: Iterable[int]) -> dict[int, list[QueueEntry]]:
-    by_channel: dict[int, list[QueueEntry]] = defaultdict(list)
-    rows = (
-        QueueEntry.objects.filter(channel_id__in=list(channel_ids))
-        .select_related("post")
-        .prefetch_related("post__variations")
-    )
-    for entry in rows:
-        by_channel[entry.channel_id].append(entry)
+def _active_by_channel(schedules: dict[int, Schedule]) -> dict[int, list[Schedule]]:
+    by_channel: dict[int, list[Schedule]] = defaultdict(list)
+    for schedule in schedules.values():
+        if schedule.is_active:
+            by_channel[schedule.channel_id].append(schedule)
     return by_channel
 
 
-def _schedules(channel_ids: Iterable[int]) -> dict[int, list[Schedule]]:
-    by_channel: dict[int, list[Schedule]] = defaultdict(list)
-    # By id: the planner creates one schedule's slots after another in id order, so two
-    # schedules firing at one instant get their slot ids (the publisher's tie-break) so.
-    schedules = Schedule.objects.filter(channel_id__in=list(channel_ids), is_active=True)
-    for schedule in schedules.order_by("id"):
-        by_channel[schedule.channel_id].append(schedule)
+def _scheduled_rows(
+    channel_ids: Sequence[int], *, start: dt.datetime, end: dt.datetime | None, limit: int
+) -> dict[int, list[Timeslot]]:
+    """Scheduled rows from `start`: all of them before `end`, else each channel's first
+    `limit` (one query: a limited scan of `timeslot_channel_time_idx` per channel), with
+    their pinned posts."""
+    if not channel_ids:
+        return {}
+    base = Timeslot.objects.filter(status=Timeslot.Status.SCHEDULED, publish_at__gte=start)
+    if end is not None:
+        rows = list(
+            base.filter(channel_id__in=channel_ids, publish_at__lt=end).select_related("post")
+        )
+    else:
+        rows = first_n_per_key(
+            [base.order_by("publish_at", "id")],
+            key="channel_id",
+            counts=dict.fromkeys(channel_ids, limit),
+        )
+        posts = Post.objects.in_bulk({r.post_id for r in rows if r.post_id})
+        for row in rows:
+            row.post = posts[row.post_id] if row.post_id else None
+    by_channel: dict[int, list[Timeslot]] = defaultdict(list)
+    for row in rows:
+        by_channel[row.channel_id].append(row)
+    for found in by_channel.values():
+        found.sort(key=lambda r: (r.publish_at, r.id))
     return by_channel
 
 
 def _planned_keys(
-    schedule_ids: Sequence[int], *, start: dt.datetime
+    ranges: Sequence[tuple[Sequence[int], dt.datetime]], *, start: dt.datetime
 ) -> set[tuple[int, dt.datetime]]:
-    """(schedule, occurrence) pairs that already have a row, whatever its status."""
-    if not schedule_ids:
+    """(schedule, occurrence) pairs that already have a row, whatever its status: for
+    each (schedule ids, end) of `ranges`, those in [start, end). One query."""
+    ranges = [(ids, end) for ids, end in ranges if ids]
+    if not ranges:
         return set()
+    match = Q()
+    for ids, end in ranges:
+        match |= Q(schedule_id__in=list(ids), planned_for__lt=end)
     return set(
-        Timeslot.objects.filter(schedule_id__in=schedule_ids, planned_for__gte=start).values_list(
+        Timeslot.objects.filter(match, planned_for__gte=start).values_list(
             "schedule_id", "planned_for"
         )
     )
 
 
-def _projections(
-    channel: Channel,
-    schedules: Sequence[Schedule],
-    planned: set[tuple[int, dt.datetime]],
-    *,
-    start: dt.datetime,
-    end: dt.datetime,
-) -> list[UpcomingSlot]:
+def _occurrences(
+    channel: Channel, schedules: Sequence[Schedule], *, start: dt.datetime, end: dt.datetime
+) -> list[tuple[Schedule, dt.datetime]]:
     if channel.is_paused or start >= end:
         return []
-    out = []
-    for schedule in schedules:
+    return [
+        (schedule, instant)
+        for schedule in schedules
         for instant in rules.occurrences(
             schedule.recurrence,
             tz=channel.tz,
             starts_on=schedule.starts_on,
             start=start,
             end=end,
-        ):
-            if (schedule.id, instant) not in planned:
-                out.append(UpcomingSlot(channel=channel, publish_at=instant, schedule=schedule))
+        )
+    ]
+
+
+def _from_rows(
+    channel: Channel, rows: Iterable[Timeslot], schedules: dict[int, Schedule]
+) -> list[UpcomingSlot]:
+    out = []
+    for row in rows:
+        row.channel = channel
+        schedule = schedules.get(row.schedule_id) if row.schedule_id else None
+        if schedule is not None:
+            row.schedule = schedule
+        out.append(
+            UpcomingSlot(
+                channel=channel,
+                publish_at=row.publish_at,
+                timeslot=row,
+                schedule=schedule,
+                post=row.post,
+                pinned=row.post_id is not None,
+            )
+        )
     return out
 
 
-def _simulate(
-    channel: Channel, slots: list[UpcomingSlot], entries: Sequence[QueueEntry]
-) -> list[UpcomingSlot]:
-    """Fill in each slot's post, replaying the publisher over `slots` (sorted by time).
+def _sort_key(slot: UpcomingSlot) -> tuple:
+    # Rows in the publisher's order (publish_at, id); a projection after a row at one instant.
+    return (slot.publish_at, slot.timeslot is None, slot.timeslot.id if slot.timeslot else 0)
 
-    The queue rule is the publisher's own (channels/queue_rule.py), applied to copies of the
-    entries so nothing is written.
-    """
-    copies = [copy.copy(e) for e in entries]
-    by_post = {e.post_id: e for e in copies}
-    real = {e.post_id: e.times_published for e in entries}
+
+def _slots(
+    channels: Sequence[Channel],
+    schedules: dict[int, Schedule],
+    *,
+    now: dt.datetime,
+    limit: int,
+    until: dt.datetime | None,
+    since: dt.datetime | None,
+) -> dict[int, list[UpcomingSlot]]:
+    """Per channel: its next `limit` slots (up to `until` if given), posts not filled in.
+
+    Projections start at `now`, not at the planner's watermark: an occurrence that has no
+    row yet (whatever the reason) is one the planner will still create. Without `until`
+    the window widens step by step (one query for the planned occurrences per step, for
+    the channels still short of `limit` slots)."""
+    ids = [c.id for c in channels]
+    start = _window_start(now) if since is None else max(since, _window_start(now))
+    project_from = now if since is None else max(since, now)
+    rows = _scheduled_rows(ids, start=start, end=until, limit=limit)
+    active = _active_by_channel(schedules)
+    result: dict[int, list[UpcomingSlot]] = {}
+    windows = [until] if until else [now + w for w in _PROJECTION_WINDOWS]
+    step = dict.fromkeys(ids, 0)  # the window each channel is at
+    pending = list(channels)
+    while pending:
+        # Widen each channel's window (no query) until it has `limit` candidates...
+        found = {}
+        for channel in pending:
+            mine = rows.get(channel.id, [])
+            while True:
+                end = windows[step[channel.id]]
+                occ = _occurrences(channel, active.get(channel.id, []), start=project_from, end=end)
+                near = sum(1 for r in mine if r.publish_at < end)
+                if near + len(occ) >= limit or step[channel.id] + 1 == len(windows):
+                    break
+                step[channel.id] += 1
+            found[channel.id] = occ
+        # ...then drop the occurrences that already have a row, for all of them at once.
+        by_end: dict[dt.datetime, set[int]] = defaultdict(set)
+        for channel in pending:
+            by_end[windows[step[channel.id]]].update(s.id for s, _ in found[channel.id])
+        planned = _planned_keys([(ids_, end) for end, ids_ in by_end.items()], start=project_from)
+        still = []
+        for channel in pending:
+            end = windows[step[channel.id]]
+            slots = _from_rows(
+                channel, [r for r in rows.get(channel.id, []) if r.publish_at < end], schedules
+            )
+            slots += [
+                UpcomingSlot(channel=channel, publish_at=at, schedule=schedule)
+                for schedule, at in found[channel.id]
+                if (schedule.id, at) not in planned
+            ]
+            slots.sort(key=_sort_key)
+            result[channel.id] = slots[:limit]
+            if len(slots) < limit and step[channel.id] + 1 < len(windows):
+                # Rare: occurrences already planned (canceled, moved) left it short.
+                step[channel.id] += 1
+                still.append(channel)
+        pending = still
+    return result
+
+
+def _predict(
+    channels: Sequence[Channel],
+    slots: dict[int, list[UpcomingSlot]],
+    *,
+    now: dt.datetime,
+    texts: bool = True,
+) -> None:
+    """Fill in each slot's post, replaying the publisher over each channel's slots (sorted
+    by time) with the queue rule's own Replay (channels/queue_rule.py), on copies read
+    from the database, so nothing is written.
+
+    Reads only what the slots can use: each queue's first entries (as many as the channel
+    has queue slots), the queue entries of pinned posts, and the variations of the posts
+    the slots show."""
+    counts = {}
+    pinned_posts = set()
+    for channel in channels:
+        mine = slots.get(channel.id, [])
+        if channel.is_paused:
+            continue
+        # Each slot takes at most one entry off the head, a pinned one too (when its post
+        # is queued here, the publication moves it back): so many entries are enough
+        # unless some expire on the way (then the Replay reads on).
+        counts[channel.id] = min(len(mine), MAX_SIMULATED_SLOTS)
+        pinned_posts.update(s.post.id for s in mine if s.pinned)
+    replays = queue_rule.heads(channels, counts, usable_at=_window_start(now))
+    if pinned_posts:
+        extra = QueueEntry.objects.filter(
+            channel_id__in=list(counts), post_id__in=pinned_posts
+        ).select_related("post")
+        for entry in extra:
+            replays[entry.channel_id].add([entry])
+    for channel in channels:
+        _simulate(channel, slots.get(channel.id, []), replays[channel.id])
+    if texts:
+        fill_texts(s for mine in slots.values() for s in mine)
+
+
+def _simulate(
+    channel: Channel, slots: list[UpcomingSlot], replay: queue_rule.Replay
+) -> list[UpcomingSlot]:
     for n, slot in enumerate(slots):
         at = slot.publish_at
         if channel.is_paused:
@@ -183,147 +308,108 @@ def _simulate(
             if post.status == Post.Status.ARCHIVED or (post.expires_at and post.expires_at <= at):
                 slot.post, slot.problem = None, PROBLEM_PINNED_GONE
                 continue
-            entry = by_post.get(post.id)
-            times = entry.times_published if entry else 0
-            slot.text = queue_rule.text_for(post, times_published=times)
-            slot.times_published = times
-            slot.published_before = real.get(post.id, 0)
+            entry = replay.entry_for(post.id)
+            slot.times_published = entry.times_published if entry else 0
+            slot.published_before = replay.published_before(post.id)
             if entry is not None:
                 # A pinned publication counts in the loop, as in the publisher.
-                queue_rule.record_use(entry, mode=channel.mode, at=at)
+                replay.use(entry, at=at)
             continue
-        entry = queue_rule.next_entry(copies, at=at)
+        entry = replay.next(at=at)
         if entry is None:
             slot.problem = PROBLEM_QUEUE_EMPTY
             continue
-        post = entry.post
-        slot.post, slot.times_published = post, entry.times_published
-        slot.published_before = real.get(post.id, 0)
-        slot.text = queue_rule.text_for(post, times_published=entry.times_published)
-        queue_rule.record_use(entry, mode=channel.mode, at=at)
+        slot.post, slot.times_published = entry.post, entry.times_published
+        slot.published_before = replay.published_before(entry.post_id)
+        replay.use(entry, at=at)
     return slots
 
 
-def _from_rows(channel: Channel, rows: Iterable[Timeslot]) -> list[UpcomingSlot]:
-    out = []
-    for row in rows:
-        row.channel = channel
-        out.append(
-            UpcomingSlot(
-                channel=channel,
-                publish_at=row.publish_at,
-                timeslot=row,
-                schedule=row.schedule,
-                post=row.post,
-                pinned=row.post_id is not None,
-            )
-        )
-    return out
+def fill_texts(slots: Iterable[UpcomingSlot]) -> None:
+    """Each predicted slot's text (the variation its count picks), for the slots a page
+    shows: one query for the variations of those posts only, kept as each post's
+    `variation_list` (Post.texts() reads it; no queryset per post)."""
+    shown = [s for s in slots if s.post is not None and not s.problem and not s.text]
+    if not shown:
+        return
+    by_post: dict[int, list[Variation]] = defaultdict(list)
+    ids = {s.post.id for s in shown}
+    for variation in Variation.objects.filter(post_id__in=ids).order_by(
+        "post_id", "position", "id"
+    ):
+        by_post[variation.post_id].append(variation)
+    for slot in shown:
+        slot.post.variation_list = by_post.get(slot.post.id, [])
+        slot.text = queue_rule.text_for(slot.post, times_published=slot.times_published)
 
 
-def _sort_key(slot: UpcomingSlot) -> tuple:
-    # Rows in the publisher's order (publish_at, id); a projection after a row at one instant.
-    return (slot.publish_at, slot.timeslot is None, slot.timeslot.id if slot.timeslot else 0)
-
-
-def _upcoming(
-    channels: Sequence[Channel],
-    *,
-    now: dt.datetime,
-    limit: int,
-    until: dt.datetime | None = None,
-    since: dt.datetime | None = None,
-) -> dict[int, list[UpcomingSlot]]:
-    """Per channel: its next `limit` slots (up to `until` if given), each with its post.
-
-    Six queries whatever the number of channels, slots or posts: slots (+ their pinned
-    posts' variations), entries (+ variations), schedules, planned occurrences.
-
-    Projections start at `now`, not at the planner's watermark: an occurrence that has no
-    row yet (whatever the reason) is one the planner will still create.
-
-    With `since` (a calendar far ahead), only slots from `since` on are listed and queue
-    slots are not predicted: the prediction would need every slot from now to there.
-    """
-    ids = [c.id for c in channels]
-    if not ids:
-        return {}
-    predict = since is None
-    start = _window_start(now) if predict else max(since, _window_start(now))
-    project_from = now if predict else max(since, now)
-    rows_by_channel: dict[int, list[Timeslot]] = defaultdict(list)
-    for row in _scheduled_slots(ids, start=start, end=until):
-        rows_by_channel[row.channel_id].append(row)
-    entries = _entries(ids) if predict else {}
-    schedules = _schedules(ids)
-    planned = _planned_keys([s.id for ss in schedules.values() for s in ss], start=project_from)
-
-    result = {}
-    for channel in channels:
-        rows = rows_by_channel.get(channel.id, [])
-        windows = [until] if until else [now + w for w in _PROJECTION_WINDOWS]
-        for end in windows:
-            slots = _from_rows(channel, [r for r in rows if r.publish_at < end])
-            slots += _projections(
-                channel, schedules.get(channel.id, []), planned, start=project_from, end=end
-            )
-            if len(slots) >= limit:
-                break
-        slots.sort(key=_sort_key)
-        slots = slots[:limit]
-        if predict:
-            # Simulate the whole prefix (a later window's cut never changes earlier picks).
-            result[channel.id] = _simulate(channel, slots, entries.get(channel.id, []))
-        else:
-            for slot in slots:
-                if not slot.pinned:
-                    slot.problem = PROBLEM_NOT_PREDICTED
-            result[channel.id] = slots
-    return result
+def _not_predicted(slots: dict[int, list[UpcomingSlot]]) -> None:
+    for mine in slots.values():
+        for slot in mine:
+            if not slot.pinned:
+                slot.problem = PROBLEM_NOT_PREDICTED
 
 
 def upcoming_for_channel(
     *, channel: Channel, now: dt.datetime, limit: int = 20
 ) -> list[UpcomingSlot]:
     """The channel's next `limit` slots, each with the post the publisher will pick."""
-    return _upcoming([channel], now=now, limit=limit)[channel.id]
+    return upcoming_by_channel(channels=[channel], now=now, limit=limit)[channel.id]
 
 
 def upcoming_for_workspace(*, workspace, now: dt.datetime, limit: int = 10) -> list[UpcomingSlot]:
-    """The workspace's next `limit` slots over all its channels, each with its post."""
+    """The workspace's next `limit` slots over all its channels, each with its post.
+
+    The cut is made before predicting: only the channels (and each one's first slots)
+    that reach the merged list are replayed."""
     channels = list(Channel.objects.filter(workspace=workspace))
-    per_channel = _upcoming(channels, now=now, limit=limit)
+    if not channels:
+        return []
+    schedules = _schedules([c.id for c in channels])
+    per_channel = _slots(channels, schedules, now=now, limit=limit, until=None, since=None)
     merged = [s for slots in per_channel.values() for s in slots]
     merged.sort(key=lambda s: (s.publish_at, s.channel.name))
-    return [s for s in merged if s.publish_at >= now - settings.MISSED_AFTER][:limit]
+    shown = merged[:limit]
+    kept: dict[int, list[UpcomingSlot]] = defaultdict(list)
+    for slot in shown:
+        kept[slot.channel.id].append(slot)
+    _predict([c for c in channels if c.id in kept], kept, now=now)
+    return shown
 
 
 def slots_between(
-    *, workspace, start: dt.datetime, end: dt.datetime, now: dt.datetime
+    *, workspace, start: dt.datetime, end: dt.datetime, now: dt.datetime, texts: bool = True
 ) -> list[UpcomingSlot]:
     """Every slot of the workspace in [start, end): past ones as they ended, coming ones
-    with their predicted post (including rule occurrences not planned yet)."""
+    with their predicted post (including rule occurrences not planned yet).
+
+    texts=False leaves the predicted slots' texts to `fill_texts`, for a page that shows
+    only some of the slots (the calendar's cells)."""
     channels = list(Channel.objects.filter(workspace=workspace))
     if not channels:
         return []
     by_id = {c.id: c for c in channels}
+    schedules = _schedules(list(by_id))
     out: list[UpcomingSlot] = []
     # Finished or running slots (and scheduled ones too old to still publish).
     past = (
         Timeslot.objects.filter(channel__in=channels, publish_at__gte=start, publish_at__lt=end)
         .exclude(status=Timeslot.Status.SCHEDULED, publish_at__gte=_window_start(now))
-        .select_related("schedule", "post", "published_post")
+        .select_related("post", "published_post")
         .order_by("publish_at", "id")
     )
     for row in past:
         channel = by_id[row.channel_id]
         row.channel = channel
+        schedule = schedules.get(row.schedule_id) if row.schedule_id else None
+        if schedule is not None:
+            row.schedule = schedule
         out.append(
             UpcomingSlot(
                 channel=channel,
                 publish_at=row.publish_at,
                 timeslot=row,
-                schedule=row.schedule,
+                schedule=schedule,
                 post=row.published_post or row.post,
                 text=row.published_text,
                 pinned=row.post_id is not None,
@@ -333,7 +419,13 @@ def slots_between(
     if end > _window_start(now):
         # Predict posts up to PREDICT_AHEAD; a week further out lists its slots only.
         since = start if start - now > PREDICT_AHEAD else None
-        coming = _upcoming(channels, now=now, limit=MAX_SIMULATED_SLOTS * 2, until=end, since=since)
+        coming = _slots(
+            channels, schedules, now=now, limit=MAX_SIMULATED_SLOTS * 2, until=end, since=since
+        )
+        if since is None:
+            _predict(channels, coming, now=now, texts=texts)
+        else:
+            _not_predicted(coming)
         out += [s for slots in coming.values() for s in slots if s.publish_at >= start]
     out.sort(key=lambda s: (s.publish_at, s.channel.name))
     return out
@@ -343,7 +435,13 @@ def upcoming_by_channel(
     *, channels: Sequence[Channel], now: dt.datetime, limit: int = 1
 ) -> dict[int, list[UpcomingSlot]]:
     """Each channel's next `limit` slots with their posts (constant queries)."""
-    return _upcoming(list(channels), now=now, limit=limit)
+    channels = list(channels)
+    if not channels:
+        return {}
+    schedules = _schedules([c.id for c in channels])
+    slots = _slots(channels, schedules, now=now, limit=limit, until=None, since=None)
+    _predict(channels, slots, now=now)
+    return slots
 
 
 def posts_for_list(*, workspace: Workspace, status: str = "", search: str = "") -> QuerySet[Post]:

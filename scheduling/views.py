@@ -31,7 +31,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     workspace = request.workspace
     upcoming = selectors.upcoming_for_workspace(workspace=workspace, now=now, limit=8)
     misfits = fit.queue_misfits_many(
-        channels=list({s.channel.id: s.channel for s in upcoming}.values())
+        channels=list({s.channel.id: s.channel for s in upcoming}.values()),
+        post_ids={s.post.id for s in upcoming if s.post},
     )
     for slot in upcoming:
         slot.misfit = misfits.get(slot.channel.id, {}).get(slot.post.id) if slot.post else None

@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from accounts.models import Membership
 from posts.models import Post
+from scheduling import calendar_grid as grid
 from scheduling import services
 from scheduling.calendar_grid import channel_color, parse_key
 from scheduling.models import Schedule, Timeslot
@@ -110,11 +111,13 @@ def test_a_dense_cell_folds_into_a_link_to_the_days_list(web, channel):
     with time_machine.travel(NOW, tick=False):
         week = web.get(cal(view="week", start="2026-12-14", tz="UTC")).content.decode()
         day = web.get(cal(view="day", start="2026-12-14", tz="UTC")).content.decode()
-    # 12 slots an hour: 2 shown, "+10 more" links to the day, 168 cells.
+    # 12 slots an hour: 2 shown, "+10 more" links to the day from that hour, 168 cells.
     assert week.count(">+10<span") == 168
-    assert "view=day&amp;start=2026-12-14&amp;tz=UTC#h10" in week
+    assert "view=day&amp;start=2026-12-14&amp;tz=UTC&amp;hour=10#h10" in week
     assert week.count('class="cal-slot ') == 2 * 168
-    assert day.count('class="cal-slot ') == 288
+    # The day's 288 slots come a page at a time (tests/test_page_size.py follows the pages).
+    assert day.count('class="cal-slot ') == grid.DAY_PAGE
+    assert f"Show {288 - grid.DAY_PAGE} more slots" in day
 
 
 @pytest.mark.parametrize("view", ["week", "month"])
