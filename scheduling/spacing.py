@@ -199,7 +199,17 @@ class _Channel:
     """What a channel publishes in a window: its slots' rows (one query) and its other
     active schedules (one query), expanded per window as needed."""
 
-    def __init__(self, channel, *, lo, hi, now, leave_out_schedule=None, leave_out_slot=None):
+    def __init__(
+        self,
+        channel,
+        *,
+        lo,
+        hi,
+        now,
+        leave_out_schedule=None,
+        leave_out_slot=None,
+        with_schedules=True,
+    ):
         self.channel, self.now = channel, now
         window = Q(publish_at__gte=lo - HOUR, publish_at__lt=hi + HOUR) | Q(
             planned_for__gte=lo - HOUR, planned_for__lt=hi + HOUR
@@ -214,7 +224,7 @@ class _Channel:
         schedules = Schedule.objects.filter(channel=channel, is_active=True)
         if leave_out_schedule is not None:
             schedules = schedules.exclude(pk=leave_out_schedule)
-        self.schedules = list(schedules)
+        self.schedules = list(schedules) if with_schedules else []
         # An occurrence that has a row is that row (moved, canceled or published): never
         # planned again, so only the row counts.
         self.planned = {(r.schedule_id, r.planned_for) for r in self.rows if r.schedule_id}
@@ -327,6 +337,9 @@ def timeslot_check(
         hi=publish_at,
         now=now,
         leave_out_slot=moving.pk if moving is not None else None,
+        # A paused channel's schedules plan nothing; on resume, reconciliation skips what
+        # would break the bound against the pins there then (admit).
+        with_schedules=not channel.is_paused,
     )
     found = Spacing(state.times(publish_at, publish_at)).conflict(publish_at)
     if found is not None:
