@@ -231,7 +231,9 @@ def validate(
 ) -> None:
     """Refuse what no schedule should hold: out-of-range parts, a rule faster than the
     channel's CHANNEL_MIN_INTERVAL on its own, a rule (or a whole schedule) that does not
-    fire in the next year from `now` (the channel-wide bounds are scheduling/spacing.py's)."""
+    fire in the next year from `now` (the channel-wide bounds are scheduling/spacing.py's).
+    Without `starts_on` (the text alone) a rule's end (UNTIL, COUNT) is not judged yet;
+    schedule_save judges it with the schedule's own start."""
     if not value.rrules and not value.rdates:
         raise ValidationError("A schedule needs at least one RRULE or RDATE.")
     for rule in [*value.rrules, *value.exrules]:
@@ -259,9 +261,13 @@ def validate(
                     "This rule never fires: no date matches all its parts in the next year "
                     "(like BYMONTH=2;BYMONTHDAY=30)."
                 )
-            if (rule.count or rule.until) and _first(
-                rule, anchor=anchor, after=after, until=until
-            ) is None:
+            # COUNT counts from the schedule's own start: checked once that is known (the
+            # text alone, in a form or serializer, may belong to a later starts_on).
+            if (
+                starts_on is not None
+                and (rule.count or rule.until)
+                and _first(rule, anchor=anchor, after=after, until=until) is None
+            ):
                 raise ValidationError(
                     "This rule never fires again: it ends (UNTIL or COUNT, counted from "
                     f"{anchor:%Y-%m-%d}) before {after:%Y-%m-%d %H:%M}."

@@ -77,6 +77,20 @@ class ScheduleSerializer(serializers.ModelSerializer):
             # A schedule stays on its channel; make a new one elsewhere instead.
             self.fields["channel"].read_only = True
 
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        # The rule once more with the schedule's own start and zone (COUNT counts from
+        # starts_on), so a rule that has ended is reported on `rule`, like its other faults.
+        value = attrs.get("recurrence", getattr(self.instance, "recurrence", None))
+        channel = attrs.get("channel") or getattr(self.instance, "channel", None)
+        starts_on = attrs.get("starts_on") or getattr(self.instance, "starts_on", None)
+        if value and channel is not None:
+            try:
+                rules.validate(value, starts_on=starts_on or rules.DEFAULT_STARTS_ON, tz=channel.tz)
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError({"rule": exc.messages}) from None
+        return attrs
+
     def get_description(self, obj: Schedule) -> str:
         return rules.describe(obj.recurrence)
 

@@ -289,6 +289,11 @@ def schedule_check(*, schedule: Schedule, now: dt.datetime) -> None:
     start = now
     for span in _SPANS:
         stop = min(now + span, end)
+        if compared:
+            # Grow no further than the budget left at the rate seen so far: a channel with
+            # many schedules is checked for fewer days, never for more work.
+            per_second = compared / max((start - now).total_seconds(), 1)
+            stop = min(stop, start + dt.timedelta(seconds=(CHECK_BUDGET - compared) / per_second))
         if stop <= start:
             continue
         mine = [

@@ -343,3 +343,24 @@ def test_the_operator_settings_move_the_bound(channel, at_now):
                 channel=channel, name="more", recurrence=rule("RRULE:FREQ=MINUTELY;BYSECOND=10")
             )
         )
+
+
+def test_the_admin_shows_the_bound_on_the_form(client, channel, at_now):
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    ScheduleFactory(channel=channel, recurrence=rule("RRULE:FREQ=HOURLY;BYMINUTE=0"))
+    response = client.post(
+        reverse("admin:scheduling_schedule_add"),
+        {
+            "channel": channel.pk,
+            "name": "flood",
+            "recurrence": "RRULE:FREQ=HOURLY;BYMINUTE=0;BYSECOND=30",
+            "starts_on": "2020-01-06",
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.non_field_errors()
+    assert "2026-06-01 10:00:30 is 30 s from the slot at 2026-06-01 10:00:00" in str(errors)
+    assert not Schedule.objects.filter(name="flood").exists()

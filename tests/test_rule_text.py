@@ -131,6 +131,7 @@ def test_a_monthly_rule_that_never_fires_in_a_year_is_refused(
         {"name": "m", "frequency": "advanced", "advanced": text, "is_active": "on"},
     )
     assert page.status_code == 400
+    assert message in page.content.decode()
     assert not Schedule.objects.exists()
 
 
@@ -240,3 +241,17 @@ def test_a_dense_monthly_rule_costs_its_window_and_reaches_it():
 
     assert rules.months_scanned_by(expand) <= 2
     assert found == [start + dt.timedelta(minutes=m) for m in range(75)]
+
+
+def test_a_count_rule_with_a_later_start_is_accepted_by_the_api(api, channel, at_now):
+    response = api.post(
+        f"{API}/schedules/",
+        {
+            "channel": channel.id,
+            "name": "three mondays",
+            "rule": "RRULE:FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0;COUNT=3",
+            "starts_on": "2026-06-08",
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.content
