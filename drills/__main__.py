@@ -196,6 +196,10 @@ def run(args) -> int:
         "DJANGO_SETTINGS_MODULE": "queueloop.settings",
         "QUEUELOOP_VAR_DIR": str(private / "var"),
         "PYTHONUNBUFFERED": "1",
+        # The drills load each channel with a slot every few seconds on purpose (a hot
+        # minute): lift the channel bound (scheduling/spacing.py) as an operator may.
+        "CHANNEL_MIN_INTERVAL": "0",
+        "CHANNEL_MAX_SLOTS_PER_HOUR": "100000",
     }
     loglevel = args.log_level or ("INFO" if args.quick else "DEBUG")
     selected = [s.strip() for s in (args.only or "1,1b,1c,2,3,4,5").split(",") if s.strip()]

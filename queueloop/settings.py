@@ -292,6 +292,11 @@ DELIVER_POOL_SIZE = env_int("DELIVER_POOL_SIZE", 64, minimum=1)
 PLANNER_CHUNK_SIZE = env_int("PLANNER_CHUNK_SIZE", 2000, minimum=1)
 # The fan-in sends the window's publish messages as up to this many tasks (time ranges).
 PLANNER_ENQUEUE_RANGES = env_int("PLANNER_ENQUEUE_RANGES", 8, minimum=1)
+# A channel's publishing bound (DESIGN §7 invariant 7), over all its schedules and pins:
+# at most this many slots in any 60 minutes, and never two slots closer than this many
+# seconds. Refused on save, enforced again by the planner (scheduling/spacing.py).
+CHANNEL_MAX_SLOTS_PER_HOUR = env_int("CHANNEL_MAX_SLOTS_PER_HOUR", 12, minimum=1)
+CHANNEL_MIN_INTERVAL = env_int("CHANNEL_MIN_INTERVAL", 60, minimum=0)
 if MISSED_AFTER <= WATCHDOG_GRACE:
     raise ImproperlyConfigured("MISSED_AFTER must be longer than WATCHDOG_GRACE")
 

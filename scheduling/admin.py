@@ -17,7 +17,7 @@ from queueloop.admin_mixins import (
     count_subquery,
     truncate,
 )
-from scheduling import rules, services
+from scheduling import rules, services, spacing
 from scheduling.models import PlannerState, Schedule, Timeslot
 
 MAX_LISTED = 20
@@ -40,6 +40,26 @@ class ScheduleAdminForm(forms.ModelForm):
         value = self.cleaned_data["recurrence"]
         rules.validate(value)  # the same rules as the app: ValidationError shows on the field
         return value
+
+    def clean(self):
+        data = super().clean()
+        if self.errors or not data.get("channel"):
+            return data
+        # The channel's bound, as schedule_save checks it: shown on the form, never a 500.
+        schedule = Schedule(
+            pk=self.instance.pk,
+            channel=data["channel"],
+            name=data.get("name", ""),
+            recurrence=data["recurrence"],
+            starts_on=data.get("starts_on") or rules.DEFAULT_STARTS_ON,
+            is_active=data.get("is_active", False),
+        )
+        now = timezone.now()
+        rules.validate(
+            schedule.recurrence, starts_on=schedule.starts_on, now=now, tz=schedule.channel.tz
+        )
+        spacing.schedule_check(schedule=schedule, now=now)
+        return data
 
 
 @admin.register(Schedule)
@@ -92,7 +112,13 @@ class ScheduleAdmin(WorkspaceScopedAdmin):
         changed = []
         for schedule in self.writable(request, queryset).filter(is_active=not active):
             schedule.is_active = active
-            services.schedule_save(schedule=schedule)
+            try:
+                services.schedule_save(schedule=schedule)
+            except ValidationError as exc:
+                self.message_user(
+                    request, f"{schedule.name}: {' '.join(exc.messages)}", messages.ERROR
+                )
+                continue
             changed.append(schedule.name)
         verb = "turned on" if active else "turned off"
         if changed:
@@ -135,6 +161,9 @@ class TimeslotAdminForm(forms.ModelForm):
             .exists()
         ):
             raise ValidationError("This schedule already has a slot at that time.")
+        spacing.timeslot_check(
+            channel=slot.channel, publish_at=value, now=timezone.now(), moving=slot
+        )
         return value
 
 

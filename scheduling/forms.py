@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 
 from posts.models import Post
 from queueloop import timebounds
-from scheduling import rules
+from scheduling import rules, spacing
 from scheduling.models import Schedule
 from scheduling.rules import localize
 
@@ -157,8 +157,14 @@ class ScheduleForm(forms.Form):
     advanced = forms.CharField(
         required=False,
         label="Rules (RFC 5545)",
+        # No max_length here: rules.parse is the one home of the text's limit (and says it
+        # as the API does); maxlength only spares a browser user the round trip.
         widget=forms.Textarea(
-            attrs={"rows": 4, "placeholder": "RRULE:FREQ=WEEKLY;BYDAY=MO,WE;BYHOUR=9;BYMINUTE=0"}
+            attrs={
+                "rows": 4,
+                "placeholder": "RRULE:FREQ=WEEKLY;BYDAY=MO,WE;BYHOUR=9;BYMINUTE=0",
+                "maxlength": rules.MAX_TEXT_LENGTH,
+            }
         ),
         help_text="One RRULE, EXRULE, RDATE or EXDATE per line, in the channel's time zone.",
     )
@@ -194,6 +200,10 @@ class ScheduleForm(forms.Form):
                 field = "interval"
             self.add_error(field, exc)
         return data
+
+    @property
+    def channel_limits(self) -> str:
+        return spacing.describe_limits()
 
     def describe(self) -> str:
         value = self.cleaned_data.get("recurrence") if hasattr(self, "cleaned_data") else None

@@ -26,7 +26,7 @@ from channels import queue_rule
 from channels.models import Channel, QueueEntry
 from queueloop import events, opsrecord
 from queueloop.celery import send_many
-from scheduling import enqueue, rules
+from scheduling import enqueue, rules, spacing
 from scheduling.models import PlannerChunk, PlannerState, Schedule, Timeslot
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ class PlanResult:
     missed: int = 0
     warned_empty: int = 0
     enqueued: int = 0
+    skipped: int = 0  # over the channel's bound (scheduling/spacing.py)
     would_create: list[tuple[str, dt.datetime]] = field(default_factory=list)
 
 
@@ -128,7 +129,8 @@ def _plan_schedules(
     schedules, window: _Window, *, dry_run: bool, batch_size: int, result: PlanResult
 ) -> None:
     """Create the missing slots of `schedules` in the window, in batches: per batch one
-    SELECT (schedules + channels), one SELECT of existing slots, one INSERT."""
+    SELECT (schedules + channels), one lock of their channels, one SELECT of existing slots,
+    one of the channels' counted times, one INSERT."""
     start, end = window.start, window.end
     if start >= end:
         return
@@ -140,41 +142,82 @@ def _plan_schedules(
         if not batch:
             break
         last_id = batch[-1].id
-        by_schedule = {s.id: s for s in batch}
-        slots = [t for schedule in batch for t in _slots_for(schedule, start=start, end=end)]
-        if window.gap_start is not None and not dry_run:
-            for schedule in batch:
-                for t in _slots_for(schedule, start=window.gap_start, end=window.gap_end):
-                    t.status, t.reason = Timeslot.Status.MISSED, gap_reason
-                    slots.append(t)
-        existing = set(
-            Timeslot.objects.filter(
-                schedule_id__in=by_schedule,
-                planned_for__gte=min(start, window.gap_start or start),
-                planned_for__lt=end,
-            ).values_list("schedule_id", "planned_for")
-        )
-        slots = [t for t in slots if (t.schedule_id, t.planned_for) not in existing]
-        for t in slots:
-            if t.status == Timeslot.Status.MISSED:
-                ws = by_schedule[t.schedule_id].channel.workspace_id
-                missed_by_workspace[ws] = missed_by_workspace.get(ws, 0) + 1
-        if dry_run:
-            for t in slots:
-                schedule = by_schedule[t.schedule_id]
-                result.would_create.append(
-                    (f"{schedule.channel.slug}/{schedule.name}", t.publish_at)
-                )
-        elif slots:
-            # ignore_conflicts: the unique (schedule, planned_for) makes a concurrent
-            # second planner (two beats by mistake, a chunk run twice) a no-op for them.
-            Timeslot.objects.bulk_create(slots, ignore_conflicts=True)
-            result.created += sum(t.status == Timeslot.Status.SCHEDULED for t in slots)
-            result.missed += sum(t.status == Timeslot.Status.MISSED for t in slots)
+        with transaction.atomic():
+            _plan_batch(
+                batch,
+                window,
+                gap_reason=gap_reason,
+                dry_run=dry_run,
+                result=result,
+                missed_by_workspace=missed_by_workspace,
+            )
         if len(batch) < batch_size:
             break
     if not dry_run:
         _notify_planner_gap(missed_by_workspace, reason=gap_reason)
+
+
+def _plan_batch(
+    batch: list[Schedule],
+    window: _Window,
+    *,
+    gap_reason: str,
+    dry_run: bool,
+    result: PlanResult,
+    missed_by_workspace: dict[int, int],
+) -> None:
+    start, end = window.start, window.end
+    by_schedule = {s.id: s for s in batch}
+    channels = {s.channel_id: s.channel for s in batch}
+    if not dry_run:
+        # The channels' bound is checked against what they hold: lock them (in id order, as
+        # the publisher and the saves do) so a concurrent chunk or save cannot add times
+        # between the check and the INSERT.
+        list(
+            Channel.objects.select_for_update()
+            .filter(id__in=list(channels))
+            .order_by("id")
+            .values_list("id")
+        )
+    slots = [t for schedule in batch for t in _slots_for(schedule, start=start, end=end)]
+    if window.gap_start is not None and not dry_run:
+        for schedule in batch:
+            for t in _slots_for(schedule, start=window.gap_start, end=window.gap_end):
+                t.status, t.reason = Timeslot.Status.MISSED, gap_reason
+                slots.append(t)
+    existing = set(
+        Timeslot.objects.filter(
+            schedule_id__in=by_schedule,
+            planned_for__gte=min(start, window.gap_start or start),
+            planned_for__lt=end,
+        ).values_list("schedule_id", "planned_for")
+    )
+    slots = [t for t in slots if (t.schedule_id, t.planned_for) not in existing]
+    # A slot over its channel's bound is stored skipped, with the reason: the user sees why,
+    # and the occurrence is not planned again (scheduling/spacing.py).
+    skipped = spacing.admit(
+        slots,
+        taken=spacing.counted_times(channels, start=start, end=end),
+        tz_of=lambda channel_id: channels[channel_id].tz,
+    )
+    result.skipped += skipped
+    for t in slots:
+        if t.status == Timeslot.Status.MISSED:
+            ws = channels[t.channel_id].workspace_id
+            missed_by_workspace[ws] = missed_by_workspace.get(ws, 0) + 1
+    if dry_run:
+        for t in slots:
+            if t.status == Timeslot.Status.SCHEDULED:
+                schedule = by_schedule[t.schedule_id]
+                result.would_create.append(
+                    (f"{schedule.channel.slug}/{schedule.name}", t.publish_at)
+                )
+    elif slots:
+        # ignore_conflicts: the unique (schedule, planned_for) makes a concurrent
+        # second planner (two beats by mistake, a chunk run twice) a no-op for them.
+        Timeslot.objects.bulk_create(slots, ignore_conflicts=True)
+        result.created += sum(t.status == Timeslot.Status.SCHEDULED for t in slots)
+        result.missed += sum(t.status == Timeslot.Status.MISSED for t in slots)
 
 
 def planner_run(

@@ -20,7 +20,7 @@ from channels.models import Channel
 from posts.images import post_check_images_ready
 from posts.models import Post
 from queueloop import events
-from scheduling import enqueue, rules
+from scheduling import enqueue, rules, spacing
 from scheduling.models import Schedule, Timeslot
 
 # The planner's entry points, re-exported: callers reach every scheduling write here.
@@ -126,15 +126,42 @@ def schedule_reconcile(*, schedule: Schedule, now: dt.datetime | None = None) ->
         for instant in sorted(wanted - known)
         if instant not in live_times
     ]
+    # The channel's bound holds here too: a resumed channel or a new time zone re-plans
+    # every schedule without the save check (scheduling/spacing.py).
+    skipped = spacing.admit(
+        new,
+        taken=spacing.counted_times([channel.id], start=now, end=end),
+        tz_of=lambda _: channel.tz,
+    )
     created = Timeslot.objects.bulk_create(new, ignore_conflicts=True)
     enqueue.enqueue_due(until=now + settings.PLANNER_HORIZON, now=now, schedule=schedule)
-    return {"canceled": canceled, "created": len(created), "revived": len(to_revive)}
+    return {
+        "canceled": canceled,
+        "created": len(created) - skipped,
+        "revived": len(to_revive),
+        "skipped": skipped,
+    }
+
+
+def _lock_channel(channel_id: int) -> None:
+    """Serialize the writes that add times to one channel (schedule saves, pins, moves and
+    the planner), so two of them never both pass the bound's check."""
+    list(Channel.objects.select_for_update().filter(pk=channel_id).values_list("id"))
 
 
 def schedule_save(*, schedule: Schedule, now: dt.datetime | None = None) -> Schedule:
-    """Validate and save a schedule, then plan/reconcile its window at once."""
-    rules.validate(schedule.recurrence)
+    """Validate and save a schedule, then plan/reconcile its window at once.
+
+    Refused (ValidationError, nothing saved) when a rule does not fire in the next year or
+    the channel would publish beyond its bound (scheduling/spacing.py).
+    """
+    now = now or timezone.now()
+    rules.validate(
+        schedule.recurrence, starts_on=schedule.starts_on, now=now, tz=schedule.channel.tz
+    )
     with transaction.atomic():
+        _lock_channel(schedule.channel_id)
+        spacing.schedule_check(schedule=schedule, now=now)
         schedule.save()
         schedule_reconcile(schedule=schedule, now=now)
     return schedule
@@ -212,7 +239,10 @@ def timeslot_pin(
     if post.status == Post.Status.ARCHIVED:
         raise ValidationError("An archived post cannot be scheduled.")
     post_check_images_ready(post=post)
-    slot = Timeslot.objects.create(channel=channel, post=post, publish_at=max(publish_at, now))
+    publish_at = max(publish_at, now)
+    _lock_channel(channel.pk)
+    spacing.timeslot_check(channel=channel, publish_at=publish_at, now=now)
+    slot = Timeslot.objects.create(channel=channel, post=post, publish_at=publish_at)
     _message_if_near(slot, now=now)
     return slot
 
@@ -229,6 +259,10 @@ def timeslot_reschedule(
     """Move a slot. The token rotates, so the message already queued for it dies harmlessly."""
     now = now or timezone.now()
     check_publish_time(publish_at, now=now)
+    _lock_channel(timeslot.channel_id)
+    spacing.timeslot_check(
+        channel=timeslot.channel, publish_at=publish_at, now=now, moving=timeslot
+    )
     token = uuid.uuid4()
     try:
         with transaction.atomic():

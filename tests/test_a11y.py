@@ -410,18 +410,18 @@ def test_keyboard_only_compose_queue_reorder_move_and_pause(browser, demo):
     queue = list(tech.entries.filter(is_active=True).order_by("position", "id"))
     assert queue.index(tech.entries.get(id=entry.id)) == total - 3
 
-    # Move a slot one day later: Shift+Tab up to its Move control, Enter opens it, Tab into
-    # the date field, arrow keys change the day, Enter submits.
+    # Move a slot one minute later: Shift+Tab up to its Move control, Enter opens it, Tab
+    # into the date field, arrow keys change the minute, Enter submits. (A day later would
+    # land on the schedule's own slot of the next day: refused, a channel's slots are at
+    # least CHANNEL_MIN_INTERVAL apart.)
     slot = Timeslot.objects.filter(channel=tech, status="scheduled").order_by("publish_at")[2]
     press_until(page, f"#slot-{slot.id} details.move summary", key="Shift+Tab")
     page.keyboard.press("Enter")
     press_until(page, f"#slot-{slot.id} input[name=publish_at]")
     before = page.input_value(f"#slot-{slot.id} input[name=publish_at]")
-    day = int(before[8:10])
-    # Chromium's date field for en-US: month / day / year / hour / minute; → reaches the day
-    # (a day 28+ bumps the year instead, so the new time is always later and valid).
-    page.keyboard.press("ArrowRight")
-    if day >= 28:
+    # Chromium's date field for en-US: month / day / year / hour / minute; four → reach the
+    # minute (the demo's slots are at :05, :15 ... :55, so +1 never wraps the hour).
+    for _ in range(4):
         page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowUp")
     after = page.input_value(f"#slot-{slot.id} input[name=publish_at]")

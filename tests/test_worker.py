@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 from celery.signals import task_postrun
+from django.test import override_settings
 from django.utils import timezone
 
 from publishing.models import Delivery, SandboxPost
@@ -44,6 +45,7 @@ def test_slot_moved_twice_publishes_once_at_the_last_time(worker):
     assert SandboxPost.objects.count() == 1
 
 
+@override_settings(CHANNEL_MIN_INTERVAL=0)  # several slots of one channel in a second
 def test_canceled_and_deleted_slots_never_publish(worker):
     channel = ChannelFactory()
     canceled = pinned_slot(channel, soon(0.5))

@@ -8,7 +8,7 @@ rewrite is the demo user's password, so the login printed by `make run` always w
 What it builds (all on the sandbox network, whose posts land on an in-app timeline):
 - user `demo` (staff, so the admin works; superuser only with --superuser), owner of "Demo";
 - sandbox accounts @queueloop_demo, @ql_news, @ql_tips;
-- "#tech" (Europe/Berlin, loop) publishing to @queueloop_demo and @ql_tips every 5 minutes,
+- "#tech" (Europe/Berlin, loop) publishing to @queueloop_demo and @ql_tips every 10 minutes,
   so a first slot publishes within minutes of starting;
 - "#news" (America/New_York, once) publishing to @ql_news on weekdays at 14:00;
 - eight evergreen posts (two with variations, because X refuses repeated identical text).
@@ -50,7 +50,9 @@ CHANNELS = (
         "timezone": "Europe/Berlin",
         "mode": Channel.Mode.LOOP,
         "accounts": ("queueloop_demo", "ql_tips"),
-        "schedule": ("Every 5 minutes", "RRULE:FREQ=MINUTELY;INTERVAL=5"),
+        # Every 10 minutes, at :05, :15...: room under the channel's bound
+        # (CHANNEL_MAX_SLOTS_PER_HOUR) for the README's pinned post at 13:30.
+        "schedule": ("Every 10 minutes", "RRULE:FREQ=HOURLY;BYMINUTE=5,15,25,35,45,55"),
     },
     {
         "slug": "news",
