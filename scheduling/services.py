@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from channels.models import Channel
+from channels.models import NAME_TAKEN, Channel, channel_name_taken
 from posts.images import post_check_images_ready
 from posts.models import Post
 from queueloop import events
@@ -172,7 +172,7 @@ def channel_save(*, channel: Channel, now: dt.datetime | None = None) -> Channel
     channel.full_clean()
     with transaction.atomic():
         before = Channel.objects.filter(pk=channel.pk).values("timezone", "is_paused").first()
-        channel.save()
+        _channel_write(channel)
         if before is None or before != {
             "timezone": channel.timezone,
             "is_paused": channel.is_paused,
@@ -181,6 +181,20 @@ def channel_save(*, channel: Channel, now: dt.datetime | None = None) -> Channel
                 schedule.channel = channel
                 schedule_reconcile(schedule=schedule, now=now)
     return channel
+
+
+def _channel_write(channel: Channel) -> None:
+    """channel.save(), where a concurrent save that took the same name (checked by
+    full_clean, but committed by another request since) is the form's error, not a 500."""
+    try:
+        with transaction.atomic():
+            channel.save()
+    except IntegrityError:
+        if channel_name_taken(
+            workspace_id=channel.workspace_id, name=channel.name, exclude_id=channel.pk
+        ):
+            raise ValidationError({"name": NAME_TAKEN}) from None
+        raise
 
 
 # --- Posts ---------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 from accounts.models import ApiToken
 from bulk.import_rows import parse_file
 from channels.models import Channel
+from tests.conftest import wait_for
 from tests.factories import ChannelFactory, WorkspaceFactory
 
 pytestmark = pytest.mark.django_db
@@ -151,3 +152,63 @@ def test_the_admin_refuses_it_on_a_channel_whose_workspace_is_fixed(client, memb
     assert "already has a channel" in response.content.decode()
     other.refresh_from_db()
     assert other.name == "news"
+
+
+def lock_waiters() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_saves_racing_for_one_name_give_the_loser_a_form_error_not_a_500():
+    """Both pass full_clean (neither sees the other's uncommitted row); the second then waits
+    on the unique index and fails when the first commits. That is the form's name error."""
+    import threading
+
+    from scheduling.services import channel_save
+
+    workspace = WorkspaceFactory()
+    inserted, release = threading.Event(), threading.Event()
+
+    def first():
+        try:
+            with transaction.atomic():
+                Channel.objects.create(workspace=workspace, name="DTSTART", slug="dtstart")
+                inserted.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=first)
+    holder.start()
+    assert inserted.wait(10)
+    loser = Channel(workspace=workspace, name="dtstart", slug="dtstart-2")
+    loser.full_clean()  # passes: the first row is not committed yet
+    outcome: list[BaseException] = []
+
+    def second():
+        try:
+            channel_save(channel=loser)
+        except BaseException as exc:
+            outcome.append(exc)
+        finally:
+            connection.close()
+
+    racer = threading.Thread(target=second)
+    racer.start()
+    wait_for(lock_waiters, what="the second save to wait on the unique index")
+    release.set()  # the first commits while the second waits on the index
+    holder.join(10)
+    racer.join(10)
+
+    [error] = outcome
+    assert isinstance(error, ValidationError), repr(error)
+    assert "already has a channel" in " ".join(error.message_dict["name"])
+    assert list(Channel.objects.filter(workspace=workspace).values_list("name", flat=True)) == [
+        "DTSTART"
+    ]
