@@ -54,10 +54,9 @@ def _run() -> int:
     import time_machine
     from django.test import Client
     from django.urls import reverse
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
-    from accounts.models import Membership
+    from accounts.models import ApiToken, Membership
     from scheduling import services
     from scheduling.models import Schedule
     from tests.factories import ChannelFactory, MembershipFactory, ScheduleFactory, rule
@@ -68,8 +67,7 @@ def _run() -> int:
     web = Client()
     web.force_login(member.user)
     api = APIClient()
-    token, _ = Token.objects.get_or_create(user=member.user)
-    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {ApiToken.objects.create(user=member.user).key}")
 
     first = dt.datetime(2026, 6, 1, 10, 20)  # noqa: DTZ001 - RDATE wall time
     rdates = "\n".join(

@@ -16,10 +16,9 @@ import time_machine
 from django.core.exceptions import ValidationError
 from django.test import override_settings
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from accounts.models import Membership
+from accounts.models import ApiToken, Membership
 from channels.models import Channel
 from scheduling import services
 from scheduling.models import PlannerState, Schedule, Timeslot
@@ -44,8 +43,7 @@ def channel(member):
 @pytest.fixture
 def api(member):
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=member.user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {ApiToken.objects.create(user=member.user).key}")
     return client
 
 

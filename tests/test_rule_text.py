@@ -12,9 +12,9 @@ import recurrence
 import time_machine
 from django.core.exceptions import ValidationError
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from accounts.models import ApiToken
 from scheduling import rules, services
 from scheduling.models import Schedule, Timeslot
 from tests.factories import ChannelFactory
@@ -32,8 +32,7 @@ def channel(member):
 @pytest.fixture
 def api(member):
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=member.user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {ApiToken.objects.create(user=member.user).key}")
     return client
 
 
