@@ -169,9 +169,7 @@ def import_preview_pins(*, job: ImportJob, rows: list[ImportRow]) -> dict[int, l
     ids = {cid for row in rows if row.data.get("publish_at") for cid in row.data["channels"]}
     if not ids:
         return {}
-    channels = {
-        c.id: c for c in Channel.objects.filter(workspace_id=job.workspace_id, id__in=ids)
-    }
+    channels = {c.id: c for c in Channel.objects.filter(workspace_id=job.workspace_id, id__in=ids)}
     pins: dict[int, list[PinTime]] = {}
     for row in rows:
         if not row.data.get("publish_at"):
