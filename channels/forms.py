@@ -18,7 +18,7 @@ from scheduling.services import channel_save
 
 def timezone_choices() -> list[tuple[str, str]]:
     """The canonical zones with their offsets now (the calendar's zone switch)."""
-    return zone_choices()
+    return zone_choices(short=True)
 
 
 def error_messages(exc: ValidationError) -> list[str]:

@@ -155,11 +155,14 @@ def canonical_name(name: str) -> str | None:
     return _offered_for(name, _by_final(canonical_names())) or name
 
 
-def zone_choices(*, first: str | None = None) -> list[tuple[str, str]]:
+def zone_choices(*, first: str | None = None, short: bool = False) -> list[tuple[str, str]]:
     """(value, label) pairs for a select: the canonical zones with their current offsets,
-    `first` (the person's own zone) at the top."""
+    `first` (the person's own zone) at the top. `short` labels leave out the countries
+    (the calendar's compact zone switch)."""
     now = dt.datetime.now(dt.UTC)
     zones = list(canonical_zones())
     first = canonical_name(first) if first else None
     zones.sort(key=lambda z: z.name != first)  # stable: the rest stays sorted by name
+    if short:
+        return [(z.name, f"{z.name.replace('_', ' ')} ({z.offset(now)})") for z in zones]
     return [(z.name, z.label(now)) for z in zones]
