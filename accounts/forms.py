@@ -11,7 +11,7 @@ from django.conf import settings
 from accounts.models import SocialAccount, Workspace
 from accounts.services import account_create_sandbox, account_create_webhook
 from queueloop import netguard
-from queueloop.zones import zone_choices
+from queueloop.zone_field import ZoneField
 
 
 def _unique_handle(form: forms.Form, workspace: Workspace, provider: str) -> str:
@@ -201,14 +201,10 @@ class BlueskyConnectForm(forms.Form):
 
 
 class ProfileForm(forms.Form):
-    timezone = forms.ChoiceField(
+    timezone = ZoneField(
         label="Display time zone",
         help_text=(
             "Every time in Queue Loop is shown in this zone; a channel's own time is shown "
             "beside it where its clock differs."
         ),
     )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["timezone"].choices = zone_choices()

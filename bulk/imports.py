@@ -153,6 +153,33 @@ def _publish_at_by_channel(data: dict, channels: list[Channel]) -> dict | None:
     return {c.id: localize(value, c.tz) for c in channels}
 
 
+@dataclass(frozen=True)
+class PinTime:
+    """Where a previewed row will be pinned: one channel, the instant, the channel's zone."""
+
+    channel: str
+    at: dt.datetime
+    zone: str
+
+
+def import_preview_pins(*, job: ImportJob, rows: list[ImportRow]) -> dict[int, list[PinTime]]:
+    """Each pinned row's time per channel, by row id, for the preview: a wall-clock
+    publish_at is read in each channel's own zone, so the preview names the zone and offset
+    rather than showing a bare 2027-03-10T13:30:00. One query."""
+    ids = {cid for row in rows if row.data.get("publish_at") for cid in row.data["channels"]}
+    if not ids:
+        return {}
+    channels = {c.id: c for c in Channel.objects.filter(workspace_id=job.workspace_id, id__in=ids)}
+    pins: dict[int, list[PinTime]] = {}
+    for row in rows:
+        if not row.data.get("publish_at"):
+            continue
+        picked = [channels[cid] for cid in row.data["channels"] if cid in channels]
+        by_channel = _publish_at_by_channel(row.data, picked)
+        pins[row.id] = [PinTime(c.name, by_channel[c.id], c.timezone) for c in picked]
+    return pins
+
+
 def _create_post(job: ImportJob, row: ImportRow) -> None:
     data = row.data
     by_id = {

@@ -86,7 +86,9 @@ def import_detail(request: HttpRequest, job_id: int) -> HttpResponse:
         "milestone": imports.import_milestone(job=job),
     }
     if job.status == ImportJob.Status.PREVIEW:
-        context["sample"] = list(job.rows.filter(valid=True).order_by("line")[:PREVIEW_ROWS])
+        sample = list(job.rows.filter(valid=True).order_by("line")[:PREVIEW_ROWS])
+        pins = imports.import_preview_pins(job=job, rows=sample)
+        context["sample"] = [(row, pins.get(row.id, [])) for row in sample]
     return render(request, "bulk/import_detail.html", context)
 
 

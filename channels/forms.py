@@ -11,13 +11,14 @@ from django.utils.text import slugify
 from accounts.models import SocialAccount, Workspace
 from channels.models import NAME_TAKEN, Channel, channel_name_taken
 from channels.services import DIRECTIONS
+from queueloop.zone_field import ZoneField
+from queueloop.zones import zone_choices
 from scheduling.services import channel_save
 
 
 def timezone_choices() -> list[tuple[str, str]]:
-    from accounts.views import timezone_names
-
-    return [(name, name.replace("_", " ")) for name in sorted(timezone_names())]
+    """The canonical zones with their offsets now (the calendar's zone switch)."""
+    return zone_choices(short=True)
 
 
 def error_messages(exc: ValidationError) -> list[str]:
@@ -32,9 +33,7 @@ def error_messages(exc: ValidationError) -> list[str]:
 
 
 class ChannelForm(forms.ModelForm):
-    timezone = forms.ChoiceField(
-        choices=timezone_choices, help_text="Schedules run, and times show, in this zone."
-    )
+    timezone = ZoneField(help_text="Schedules run, and times show, in this zone.")
     accounts = forms.ModelMultipleChoiceField(
         queryset=SocialAccount.objects.none(),
         required=False,

@@ -93,59 +93,61 @@ def _describe(exc: at_exc.RequestErrorBase) -> str:
 ERRORS = (at_exc.AtProtocolError, httpx.HTTPError, netpolicy.BlockedDestination)
 
 
-def classify(exc: Exception, *, what: str) -> Exception:
-    """The provider error for an atproto SDK (or httpx, or guarded transport) exception."""
+def classify(exc: Exception, *, what: str, server: str = "") -> Exception:
+    """The provider error for an atproto SDK (or httpx, or guarded transport) exception.
+    `server`, the address tried, is named in the message when given (connecting: the person
+    typed it, and may have mistyped it)."""
+    name = server or "Bluesky"
+    place = server or "the Bluesky server"
     if isinstance(exc, netpolicy.Unresolvable):
         return Transient(f"{exc} Nothing was sent.")
     if isinstance(exc, netpolicy.BlockedDestination):
         return Rejected(str(exc))  # refused before it was sent, or a redirect not followed
     if isinstance(exc, httpx.HTTPError):
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
-            return Transient("Could not connect to the Bluesky server; nothing was sent.")
+            return Transient(f"Could not connect to {place}; nothing was sent.")
         return Transient(
-            f"The connection to Bluesky broke mid-request ({exc.__class__.__name__}): {what} "
+            f"The connection to {name} broke mid-request ({exc.__class__.__name__}): {what} "
             "may have gone through.",
             maybe_sent=True,
         )
     if isinstance(exc, at_exc.RateLimitExceededError):
         reset_at = exc.reset_at or (timezone.now() + dt.timedelta(minutes=5))
         return RateLimited(
-            f"Bluesky rate limit reached (429); trying again at {reset_at:%Y-%m-%d %H:%M:%S} UTC.",
+            f"{name} rate limit reached (429); trying again at {reset_at:%Y-%m-%d %H:%M:%S} UTC.",
             reset_at=reset_at,
         )
     if isinstance(exc, at_exc.UnauthorizedError):
-        return AuthFailed(f"Bluesky refused the session ({_describe(exc)}): reconnect the account.")
+        return AuthFailed(f"{name} refused the session ({_describe(exc)}): reconnect the account.")
     if isinstance(exc, at_exc.InvokeTimeoutError):
         if isinstance(exc.__cause__, httpx.ConnectTimeout):
-            return Transient("Could not connect to the Bluesky server in time; nothing was sent.")
+            return Transient(f"Could not connect to {place} in time; nothing was sent.")
         return Transient(
-            f"The Bluesky server did not answer in time: {what} may have gone through.",
+            f"{place[0].upper()}{place[1:]} did not answer in time: {what} may have gone through.",
             maybe_sent=True,
         )
     if isinstance(exc, at_exc.NetworkError):
         if exc.response is None:
             if isinstance(exc.__cause__, httpx.ConnectError):
-                return Transient("Could not connect to the Bluesky server; nothing was sent.")
+                return Transient(f"Could not connect to {place}; nothing was sent.")
             return Transient(
-                f"The connection to Bluesky broke mid-request: {what} may have gone through.",
+                f"The connection to {name} broke mid-request: {what} may have gone through.",
                 maybe_sent=True,
             )
         if exc.response.status_code == 413:
-            return Rejected(f"Bluesky refused {what} as too large (413).")
-        return Transient(f"Bluesky answered {_describe(exc)}.", maybe_sent=True)
+            return Rejected(f"{name} refused {what} as too large (413).")
+        return Transient(f"{name} answered {_describe(exc)}.", maybe_sent=True)
     if isinstance(exc, at_exc.BadRequestError):
         error, message = _xrpc_error(exc)
         if error in SESSION_ERRORS:
-            return AuthFailed(f"Bluesky refused the session ({error}): reconnect the account.")
-        return Rejected(f"Bluesky refused {what}: {message or error or 'bad request'}")
+            return AuthFailed(f"{name} refused the session ({error}): reconnect the account.")
+        return Rejected(f"{name} refused {what}: {message or error or 'bad request'}")
     if isinstance(exc, at_exc.RequestException):
         status = exc.response.status_code if exc.response is not None else 0
         if status >= 500:
-            return Transient(
-                f"Bluesky answered {_describe(exc)} (a server error).", maybe_sent=True
-            )
-        return Rejected(f"Bluesky refused {what} ({_describe(exc)}).")
-    return Rejected(f"Bluesky: {exc}")
+            return Transient(f"{name} answered {_describe(exc)} (a server error).", maybe_sent=True)
+        return Rejected(f"{name} refused {what} ({_describe(exc)}).")
+    return Rejected(f"{name}: {exc}")
 
 
 def _is_session_refusal(exc: Exception) -> bool:
@@ -190,7 +192,7 @@ def sign_in(service: str, identifier: str, app_password: str) -> tuple[Client, d
     (that session is deleted on the spot)."""
     client = new_client(service)
     try:
-        session = _sign_in(client, identifier, app_password)
+        session = _sign_in(client, identifier, app_password, service=service)
     except BaseException:
         client.request.close()
         raise
@@ -201,15 +203,15 @@ def sign_in(service: str, identifier: str, app_password: str) -> tuple[Client, d
     }
 
 
-def _sign_in(client: Client, identifier: str, app_password: str):
+def _sign_in(client: Client, identifier: str, app_password: str, *, service: str):
     try:
         client.login(identifier, app_password, fetch_bsky_profile=False)
     except ERRORS as exc:
-        error = classify(exc, what="the sign-in")
+        error = classify(exc, what="the sign-in", server=service)
         if isinstance(error, Rejected | AuthFailed) and getattr(exc, "response", None) is not None:
             raise AuthFailed(
-                "Bluesky refused this handle and app password: check both (an app password "
-                "looks like xxxx-xxxx-xxxx-xxxx)."
+                f"{service} refused this handle and app password: check both (an app password "
+                "looks like xxxx-xxxx-xxxx-xxxx) and the server address."
             ) from None
         raise error from None
     # The session's DID document named the PDS every later call goes to, deleteSession

@@ -280,6 +280,67 @@ def verify_token(instance: str, access_token: str) -> dict[str, str]:
     }
 
 
+def _registration_refused(instance: str, answer: requests.Response) -> Exception:
+    """The error for an HTTP error answer to POST /api/v1/apps. Nothing was registered
+    (the instance answered, and refused or failed), and a registration posts nothing, so
+    trying again is always safe."""
+    host = instance.split("://", 1)[-1]
+    try:
+        said = str(answer.json().get("error") or "")[:300]
+    except (ValueError, AttributeError):  # an HTML error page, or no body at all
+        said = ""
+    said = f": {said}" if said else ""
+    if answer.status_code >= 500:
+        return Transient(
+            f"{host} could not register Queue Loop (HTTP {answer.status_code} "
+            f"{answer.reason}){said}. Nothing was registered: try again in a few minutes. "
+            "If it keeps failing, ask the instance's admins, or paste an access token instead."
+        )
+    return Rejected(
+        f"{host} refused to register Queue Loop (HTTP {answer.status_code}){said}. "
+        "Nothing was registered: check the instance address and try again, or paste an "
+        "access token instead."
+    )
+
+
+def _register_app(instance: str, *, redirect_uri: str) -> tuple[str, str]:
+    """POST /api/v1/apps: (client_id, client_secret). Mastodon.create_app reads the answer
+    without looking at its status (an error page becomes a "network error", a JSON error a
+    KeyError), so the answer is kept by a response hook and judged here."""
+    _check_host(instance)
+    api = client(instance)
+    answers: list[requests.Response] = []
+    session = _new_session()
+    session.hooks["response"].append(lambda response, *args, **kwargs: answers.append(response))
+
+    def register():
+        try:
+            return Mastodon.create_app(
+                APP_NAME,
+                scopes=SCOPES,
+                redirect_uris=redirect_uri,
+                api_base_url=instance,
+                session=session,
+                request_timeout=settings.MASTODON_HTTP_TIMEOUT,
+                user_agent=USER_AGENT,
+            )
+        except (MastodonNetworkError, KeyError, TypeError) as exc:
+            if answers and not answers[-1].ok:
+                raise _registration_refused(instance, answers[-1]) from None
+            if not isinstance(exc, MastodonNetworkError):  # JSON without the credentials
+                host = instance.split("://", 1)[-1]
+                raise Rejected(
+                    f"{host} answered the app registration but did not return the app's "
+                    "client credentials: is this a Mastodon-compatible server?"
+                ) from None
+            raise
+
+    try:
+        return call(api, register, instance=instance, what="registering Queue Loop")
+    finally:
+        session.close()
+
+
 def app_for(instance: str, *, redirect_uri: str):
     """Queue Loop's OAuth client on `instance`, registered there on first use."""
     from accounts.models import MastodonApp
@@ -287,22 +348,7 @@ def app_for(instance: str, *, redirect_uri: str):
     app = MastodonApp.objects.filter(instance_url=instance, redirect_uri=redirect_uri).first()
     if app is not None:
         return app
-    _check_host(instance)
-    api = client(instance)
-    client_id, client_secret = call(
-        api,
-        lambda: Mastodon.create_app(
-            APP_NAME,
-            scopes=SCOPES,
-            redirect_uris=redirect_uri,
-            api_base_url=instance,
-            session=_new_session(),
-            request_timeout=settings.MASTODON_HTTP_TIMEOUT,
-            user_agent=USER_AGENT,
-        ),
-        instance=instance,
-        what="registering Queue Loop",
-    )
+    client_id, client_secret = _register_app(instance, redirect_uri=redirect_uri)
     try:
         with transaction.atomic():
             return MastodonApp.objects.create(
