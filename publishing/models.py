@@ -72,7 +72,7 @@ class Delivery(models.Model):
             ),
             # The problem lists: the few deliveries a person must look at, out of a year.
             models.Index(
-                fields=["timeslot"],
+                fields=["status", "created_at"],
                 condition=Q(status__in=["unconfirmed", "failed", "partial"]),
                 name="delivery_problem_idx",
             ),

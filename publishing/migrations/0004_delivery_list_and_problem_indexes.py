@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
             model_name="delivery",
             index=models.Index(
                 condition=models.Q(("status__in", ["unconfirmed", "failed", "partial"])),
-                fields=["timeslot"],
+                fields=["status", "created_at"],
                 name="delivery_problem_idx",
             ),
         ),
