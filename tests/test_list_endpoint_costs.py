@@ -122,3 +122,15 @@ def test_the_posts_list_offers_a_row_its_own_channels_in_a_big_workspace(web, me
     html = web.get("/posts/").content.decode()
     assert html.count('class="share-form"') == 2
     assert len(CHANNEL_OPTION.findall(html)) == 2 * 5
+
+
+@pytest.mark.django_db
+def test_the_accounts_page_shows_a_page_of_accounts(web, member):
+    for i in range(55):
+        SocialAccountFactory(workspace=member.workspace, handle=f"acct{i:02d}")
+    handles = re.compile(r"acct\d\d")
+    first = web.get("/accounts/").content.decode()
+    second = web.get("/accounts/?page=2").content.decode()
+    assert len(set(handles.findall(first))) == 50
+    assert set(handles.findall(second)) == {f"acct{i}" for i in range(50, 55)}
+    assert "Page 1 of 2" in first
