@@ -140,6 +140,32 @@ def explain(sql: str) -> list[str]:
         return [row[0] for row in cur.fetchall()]
 
 
+def indexed_query_plans(user) -> dict[str, list[str]]:
+    """The reads the new indexes serve that no endpoint's slowest query shows: the
+    accounts page's failing-account subqueries and the problem list."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from accounts.models import Workspace
+    from publishing import problems
+
+    ws = Workspace.objects.get(memberships__user=user)
+    now = timezone.now()
+    plans = {}
+    for name, call in (
+        (
+            "failing accounts (accounts page)",
+            lambda: problems.failing_accounts(workspace=ws, since=now - dt.timedelta(days=1)),
+        ),
+        ("problem deliveries", lambda: problems.problem_deliveries(workspace=ws, now=now)),
+    ):
+        with CaptureQueriesContext(connection) as ctx:
+            call()
+        plans[name] = explain(ctx.captured_queries[0]["sql"])
+    return plans
+
+
 def measure(client, url: str, runs: int, **headers) -> dict:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -256,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{name:28} {r['queries']:>7} {r['p50']:>7.3f} {r['p95']:>7.3f} "
                 f"{r['sql_ms']:>7.1f} {r['bytes']:>9,}{'' if r['ok'] else '  <-- over'}"
             )
-        print("\nEXPLAIN ANALYZE of each endpoint's slowest query (its scans and the total):")
+        plans.update(indexed_query_plans(seeded["user"]))
+        print("\nEXPLAIN ANALYZE of each endpoint's slowest query and of the indexed reads:")
         for name, plan in plans.items():
             print(f"\n## {name}")
             shown = (
