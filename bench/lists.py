@@ -265,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
             "accounts page": reverse("account_list"),
             "posts list": reverse("post_list"),
             "posts search": reverse("post_list") + "?q=second+wording",
+            "posts search, one match": reverse("post_list") + "?q=Post+12+of+channel+45%3A",
         }
         results, plans = {}, {}
         print(
