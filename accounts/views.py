@@ -15,6 +15,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -31,6 +32,7 @@ SESSION_TZ = "display_tz"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 # An account whose latest attempt in this window failed is marked on the Accounts page.
 FAILING_WINDOW = dt.timedelta(days=1)
+ACCOUNTS_PAGE_SIZE = 50
 
 
 def workspace_view(view=None, *, viewers_may_post: bool = False):
@@ -121,15 +123,19 @@ def _accounts_context(request: HttpRequest) -> dict:
 
     now = timezone.now()
     failing = problems.failing_accounts(workspace=request.workspace, since=now - FAILING_WINDOW)
-    accounts = list(
+    # A page at a time: an agency's 300 accounts with their channels were 325 KB of HTML.
+    page = Paginator(
         SocialAccount.objects.filter(workspace=request.workspace)
         .prefetch_related("channels")
-        .order_by("provider", "handle")
-    )
+        .order_by("provider", "handle", "id"),
+        ACCOUNTS_PAGE_SIZE,
+    ).get_page(request.GET.get("page"))
+    accounts = list(page.object_list)
     for account in accounts:
         account.failing = failing.get(account.id)
     return {
         "accounts": accounts,
+        "page": page,
         "sandbox_form": SandboxAccountForm(workspace=request.workspace),
         "webhook_form": WebhookAccountForm(workspace=request.workspace),
         "problem_deliveries": problems.problem_deliveries(workspace=request.workspace, now=now),

@@ -23,6 +23,7 @@ from scheduling import selectors
 from scheduling.services import post_share_now
 
 PAGE_SIZE = 50
+SHARE_MENU_MAX = 20  # channels a row's "Share now" lists when the post is in no queue
 
 
 @workspace_view
@@ -33,11 +34,19 @@ def post_list(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()
     posts = selectors.posts_for_list(workspace=request.workspace, status=status, search=search)
     page = Paginator(posts, PAGE_SIZE).get_page(request.GET.get("page"))
+    counts = selectors.variation_counts(post_ids=[p.id for p in page.object_list])
+    # A drop-down of every channel on every row was 50 x 150 options at agency size: a
+    # row offers its own channels, or all of a small workspace's; else the editor's picker.
+    few = list(Channel.objects.filter(workspace=request.workspace)[: SHARE_MENU_MAX + 1])
+    many = len(few) > SHARE_MENU_MAX
     for post in page.object_list:
+        post.variation_count = counts.get(post.id, 0)
         # Share now offers the post's own channel first (the queue it is in), not the
         # workspace's first channel.
         entries = sorted(post.entries.all(), key=lambda e: not e.is_active)
         post.share_channel_id = entries[0].channel_id if entries else None
+        own = {e.channel_id: e.channel for e in entries}
+        post.share_channels = list(own.values()) if many else few
     return render(
         request,
         "posts/post_list.html",
@@ -47,7 +56,7 @@ def post_list(request: HttpRequest) -> HttpResponse:
             "status": status,
             "q": search,
             "statuses": Post.Status.choices,
-            "channels": list(Channel.objects.filter(workspace=request.workspace)),
+            "share_via_editor": many,
         },
     )
 

@@ -15,6 +15,7 @@ from queueloop.api_common import (
     query_datetime,
     query_int,
 )
+from queueloop.pagination import DeliveryPagination
 
 
 @extend_schema_view(
@@ -39,6 +40,7 @@ from queueloop.api_common import (
 )
 class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceScopedViewSet):
     serializer_class = DeliverySerializer
+    pagination_class = DeliveryPagination  # keyset on (created_at, id), newest first
     workspace_field = "timeslot__channel__workspace"
 
     def base_queryset(self):

@@ -63,7 +63,23 @@ class Delivery(models.Model):
                 fields=["status", "created_at"],
                 condition=Q(status__in=["pending", "sending"]),
                 name="delivery_unfinished_idx",
-            )
+            ),
+            # Recent deliveries (dashboard) and the API list's keyset pages.
+            models.Index(fields=["-created_at", "-id"], name="delivery_recent_idx"),
+            # The accounts page's "latest attempt of each account" subqueries.
+            models.Index(
+                fields=["account", "-created_at", "-id"], name="delivery_account_recent_idx"
+            ),
+            # The problem lists: the few deliveries a person must look at, out of a year.
+            models.Index(
+                fields=["status", "created_at"],
+                condition=Q(status__in=["unconfirmed", "failed", "partial"]),
+                name="delivery_problem_idx",
+            ),
+            # /metrics' lateness histogram over the recently sent.
+            models.Index(
+                fields=["sent_at"], condition=Q(status="sent"), name="delivery_sent_at_idx"
+            ),
         ]
 
     def __str__(self) -> str:

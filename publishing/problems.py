@@ -69,7 +69,13 @@ def problem_deliveries(
         .filter(
             _retrying_q()
             | Q(status=S.UNCONFIRMED)
-            | Q(status__in=[S.FAILED, S.PARTIAL], timeslot__publish_at__gte=since)
+            # created_at: the bound delivery_problem_idx serves (a delivery is made when
+            # its slot is claimed, never a day before its publish_at).
+            | Q(
+                status__in=[S.FAILED, S.PARTIAL],
+                timeslot__publish_at__gte=since,
+                created_at__gte=since - dt.timedelta(days=1),
+            )
         )
         .select_related("account", "timeslot__channel")
         .order_by("-timeslot__publish_at", "id")[:limit]

@@ -18,6 +18,7 @@ from queueloop.api_common import (
     query_datetime,
     query_int,
 )
+from queueloop.pagination import TimeslotPagination
 from scheduling import services
 from scheduling.models import Schedule, Timeslot
 from scheduling.serializers import (
@@ -122,6 +123,7 @@ class TimeslotViewSet(
     WorkspaceScopedViewSet,
 ):
     serializer_class = TimeslotSerializer
+    pagination_class = TimeslotPagination  # keyset on (publish_at, id), earliest first
     workspace_field = "channel__workspace"
     http_method_names = ["get", "patch", "post", "head", "options"]
 

@@ -122,6 +122,9 @@ class Timeslot(models.Model):
                 name="timeslot_due_scheduled_idx",
             ),
             models.Index(fields=["channel", "publish_at"], name="timeslot_channel_time_idx"),
+            # The API list's keyset pages (read backwards for its ascending order) and the
+            # problem lists' newest-first order.
+            models.Index(fields=["-publish_at", "-id"], name="timeslot_recent_idx"),
         ]
 
     def __str__(self) -> str:

@@ -446,7 +446,7 @@ def test_schedule_with_a_valid_rule_plans_its_timeslots(api, channel):
     assert response.status_code == 200
     assert set(Timeslot.objects.values_list("status", flat=True)) == {"canceled"}
     listed = api.get(f"{API}/timeslots/", {"schedule": schedule.id, "status": "canceled"})
-    assert listed.json()["count"] == len(slots)
+    assert len(listed.json()["results"]) == len(slots)
 
 
 def test_schedule_channel_cannot_move_and_update_validates_the_rule(api, ws, channel):
@@ -582,7 +582,7 @@ def test_list_query_counts_do_not_grow_with_rows(api, ws, channel):
     _make_rows(ws, channel, 18)
     many = counts()
     assert api.get(f"{API}/posts/").json()["count"] == 20
-    assert api.get(f"{API}/deliveries/").json()["count"] == 20
+    assert len(api.get(f"{API}/deliveries/").json()["results"]) == 20
     assert many == few
 
 

@@ -110,3 +110,26 @@ def test_queue_status_reports_counts_overdue_next_due_and_broker(broker):
     assert report["planner_last_run"] == "2026-06-01T10:00:00+00:00"
     assert report["broker"] == "reachable"
     assert "Broker: reachable" in text
+
+
+@pytest.mark.django_db
+def test_queue_status_counts_a_bounded_window_not_the_history():
+    channel = ChannelFactory()
+    with time_machine.travel(NOW, tick=False):
+        for days in (0, 2, 40):
+            Timeslot.objects.create(
+                channel=channel,
+                post=None,
+                schedule=ScheduleFactory(channel=channel),
+                publish_at=NOW - dt.timedelta(days=days, minutes=5),
+                status=Timeslot.Status.PUBLISHED,
+            )
+        out = StringIO()
+        call_command("queue_status", "--json", stdout=out)
+        assert json.loads(out.getvalue())["timeslots"]["published"] == 1
+        out = StringIO()
+        call_command("queue_status", "--json", "--hours", str(24 * 7), stdout=out)
+        assert json.loads(out.getvalue())["timeslots"]["published"] == 2
+        for bad in ("0", str(367 * 24)):
+            with pytest.raises(CommandError, match="--hours must be from 1"):
+                call_command("queue_status", "--hours", bad, stdout=StringIO())

@@ -202,7 +202,12 @@ def test_metrics_allow_list(client, settings):
 @override_settings(METRICS_TOKEN=TOKEN)
 def test_metrics_report_slots_deliveries_planner_watchdog_and_broker(client, settings):
     now = timezone.now()
-    TimeslotFactory(status=Timeslot.Status.FAILED)
+    TimeslotFactory(status=Timeslot.Status.FAILED, publish_at=now - dt.timedelta(minutes=10))
+    # Outside METRICS_WINDOW: not in the counts (a scrape reads a window, not the history).
+    old = TimeslotFactory(status=Timeslot.Status.FAILED, publish_at=now - dt.timedelta(days=2))
+    Delivery.objects.filter(
+        id=DeliveryFactory(timeslot=old, status=Delivery.Status.FAILED).id
+    ).update(created_at=now - dt.timedelta(days=2))
     slot = TimeslotFactory(publish_at=now - dt.timedelta(minutes=2))  # and overdue
     DeliveryFactory(
         timeslot=slot,
