@@ -234,11 +234,13 @@ def _message_if_near(slot: Timeslot, *, now: dt.datetime) -> None:
 
 
 def check_publish_time(publish_at: dt.datetime, *, now: dt.datetime) -> None:
-    """A pin or move time must carry a zone and not lie in the past (one minute of grace)."""
+    """A pin or move time must carry a zone and not lie in the past (one minute of grace).
+    The errors name the field, so the API answers {"publish_at": [...]}; forms and the admin
+    read their messages as before."""
     if timezone.is_naive(publish_at):
-        raise ValidationError("The time must include a time zone.")
+        raise ValidationError({"publish_at": "The time must include a time zone."})
     if publish_at < now - dt.timedelta(minutes=1):
-        raise ValidationError("That time is in the past: pick a time from now on.")
+        raise ValidationError({"publish_at": "That time is in the past: pick a time from now on."})
 
 
 @transaction.atomic
