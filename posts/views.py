@@ -12,12 +12,14 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.models import SocialAccount
 from accounts.views import redirect_back, workspace_view
 from channels.forms import error_messages
 from channels.models import Channel, iana_zone_names
 from posts.forms import PostForm
 from posts.models import MAX_THREAD_PARTS, Post, word_preview
 from publishing.compose import network_counts, split_thread, text_errors, thread_errors
+from publishing.providers.webhook import image_url_problem
 from publishing.providers.x import provider as x_provider
 from scheduling import selectors
 from scheduling.services import post_share_now
@@ -202,8 +204,16 @@ def post_preview(request: HttpRequest) -> HttpResponse:
     texts = [text, *thread]
     networks = network_counts(texts=texts, channels=channels) if channels else []
     rows = [(net, list(zip(net.parts, texts, strict=True))) for net in networks]
+    image_problem = ""
+    if images and any(net.provider == SocialAccount.Provider.WEBHOOK for net in networks):
+        image_problem = image_url_problem()
     return render(
         request,
         "posts/_networks.html",
-        {"rows": rows, "images": images, "has_channels": bool(channels)},
+        {
+            "rows": rows,
+            "images": images,
+            "has_channels": bool(channels),
+            "image_problem": image_problem,
+        },
     )
