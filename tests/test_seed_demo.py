@@ -46,8 +46,8 @@ def test_seeding_twice_creates_nothing_new(broker):
         first = counts()
         second_out = seed()
     assert counts() == first
-    assert first["Workspace"] == 1 and first["SocialAccount"] == 3 and first["Channel"] == 2
-    assert first["Post"] == 8 and first["Variation"] >= 2 and first["Schedule"] == 2
+    assert first["Workspace"] == 1 and first["SocialAccount"] == 4 and first["Channel"] == 3
+    assert first["Post"] == 10 and first["Variation"] >= 2 and first["Schedule"] == 3
     assert "created  workspace 'Demo'" in first_out
     assert not [line for line in second_out.splitlines() if line.startswith("created")]
     assert "exists   workspace 'Demo'" in second_out
@@ -65,26 +65,31 @@ def test_demo_workspace_shape(broker):
         ("sandbox", "queueloop_demo"),
         ("sandbox", "ql_news"),
         ("sandbox", "ql_tips"),
+        ("sandbox", "ql_live"),
     }
     tech = Channel.objects.get(workspace=workspace, name="#tech")
     news = Channel.objects.get(workspace=workspace, name="#news")
     assert (tech.timezone, tech.mode, tech.accounts.count()) == ("Europe/Berlin", "loop", 2)
     assert (news.timezone, news.mode, news.accounts.count()) == ("America/New_York", "once", 1)
-    assert tech.entries.count() + news.entries.count() == 8
+    live = Channel.objects.get(workspace=workspace, name="#demo-live")
+    assert list(live.accounts.values_list("handle", flat=True)) == ["ql_live"]
+    assert tech.entries.count() + news.entries.count() + live.entries.count() == 10
     assert all(p.author == user for p in Post.objects.all())
 
 
 @pytest.mark.django_db(transaction=True)
-def test_tech_schedule_has_planned_slots_at_once(broker):
+def test_demo_live_schedule_has_planned_slots_at_once(broker):
     with time_machine.travel(NOW, tick=False):
         seed()
-    tech = Schedule.objects.get(channel__name="#tech")
-    slots = list(tech.timeslots.order_by("publish_at"))
+    live = Schedule.objects.get(channel__name="#demo-live")
+    slots = list(live.timeslots.order_by("publish_at"))
     # Every 5 minutes over the 75-minute planner horizon, from "now" on: no past slots.
     assert len(slots) == 15
     assert slots[0].publish_at == dt.datetime(2026, 6, 1, 10, 5, tzinfo=dt.UTC)
     assert all(s.status == Timeslot.Status.SCHEDULED and s.enqueued_at for s in slots)
     # ... and their publish messages are on the broker right away.
+    # #tech publishes on weekdays at 09:00 and 16:00 Berlin: none in this 75 minutes.
+    assert not Timeslot.objects.filter(channel__name="#tech").exists()
     assert len(broker.publish_messages()) == 15
     news = Schedule.objects.get(channel__name="#news")
     assert str(news.recurrence).count("BYDAY=MO,TU,WE,TH,FR") == 1
@@ -113,7 +118,7 @@ def test_superuser_flag_and_reset(broker):
     assert "--reset: deleted the Demo workspace" in out
     assert get_user_model().objects.get(username="demo").is_superuser
     assert Workspace.objects.get(slug="demo").pk != old_workspace
-    assert Workspace.objects.count() == 1 and Post.objects.count() == 8
+    assert Workspace.objects.count() == 1 and Post.objects.count() == 10
 
 
 @pytest.mark.django_db
