@@ -237,7 +237,9 @@ def post_preview(request: HttpRequest) -> HttpResponse:
         for net in networks
     ]
     image_problem = ""
-    if images and any(net.provider == SocialAccount.Provider.WEBHOOK for net in networks):
+    # Saved images, or images chosen in the composer and not uploaded yet (compose.js).
+    has_images = bool(images) or request.GET.get("has_images") == "1"
+    if has_images and any(net.provider == SocialAccount.Provider.WEBHOOK for net in networks):
         image_problem = image_url_problem()
     return render(
         request,

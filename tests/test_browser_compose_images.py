@@ -147,3 +147,33 @@ def test_the_sandbox_timeline_shows_a_threads_parts_and_refreshes_itself(page, d
     assert page.locator(".tweet-reply").count() == 2
     assert "---" not in page.inner_text("#timeline")
     page.screenshot(path=str(ARTIFACTS / "sandbox-thread.png"), full_page=True)
+
+
+def test_in_production_the_composer_warns_before_scheduling_images_to_a_webhook(
+    page,  # noqa: F811
+    demo,  # noqa: F811
+    settings,
+):
+    from tests.factories import ChannelFactory, SocialAccountFactory
+
+    settings.DEBUG, settings.PUBLIC_BASE_URL = False, ""
+    hooks = ChannelFactory(workspace=demo["workspace"], name="#hooks", with_sandbox=False)
+    hooks.accounts.add(
+        SocialAccountFactory(
+            workspace=demo["workspace"],
+            provider="webhook",
+            handle="receiver",
+            credentials={"url": "http://127.0.0.1:9/hook", "secret": "s" * 24},
+        )
+    )
+    login(page, "maria")
+    page.goto(page.base_url + "/posts/new/")
+    page.fill("#id_text", "To the webhook, with a picture")
+    page.check(f"input[name=channels][value='{hooks.id}']")
+    page.wait_for_selector("#network-previews .net-preview")
+    assert "PUBLIC_BASE_URL" not in page.inner_text("#network-previews")  # no image yet
+    page.evaluate(DROP, [png_base64(), "card.png"])
+    page.wait_for_selector("#network-previews >> text=The images will fail on the webhook")
+    assert "set PUBLIC_BASE_URL" in page.inner_text("#network-previews")
+    page.screenshot(path=str(ARTIFACTS / "compose-webhook-warning.png"), full_page=True)
+    assert not Post.objects.filter(text="To the webhook, with a picture").exists()

@@ -106,3 +106,12 @@ def test_the_upcoming_slots_say_it_will_fail_before_anything_is_sent(web, hooked
     with override_settings(**CONFIGURED), time_machine.travel(NOW, tick=False):
         page = web.get(reverse("channel_detail", args=[channel.id])).content.decode()
     assert "Will fail" not in page
+
+
+def test_the_preview_warns_for_images_chosen_but_not_uploaded_yet(web, hooked):
+    channel, _ = hooked
+    query = {"text": "New post", "channels": [channel.id], "has_images": "1"}
+    with override_settings(**PRODUCTION):
+        assert WARNING in web.get(reverse("post_preview"), query).content.decode()
+        query["has_images"] = ""
+        assert WARNING not in web.get(reverse("post_preview"), query).content.decode()

@@ -106,6 +106,13 @@
     var list = document.getElementById("image-alts");
     if (!zone || !input || !list) return;
     function renderAlts() {
+      // The preview warns about images a network cannot take (a webhook without
+      // PUBLIC_BASE_URL) as soon as they are chosen: tell it, and refresh it.
+      var flag = document.getElementById("has-images");
+      if (flag) {
+        flag.value = input.files.length ? "1" : "";
+        flag.dispatchEvent(new Event("change", { bubbles: true }));
+      }
       var typed = Array.from(list.querySelectorAll("textarea")).map(function (t) { return t.value; });
       list.textContent = "";
       Array.from(input.files).forEach(function (file, i) {
