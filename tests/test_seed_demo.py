@@ -13,6 +13,7 @@ from accounts.models import Membership, SocialAccount, Workspace
 from channels.models import Channel, QueueEntry
 from posts.models import Post, Variation
 from scheduling.models import Schedule, Timeslot
+from tests.factories import rule
 
 NOW = dt.datetime(2026, 6, 1, 10, 2, tzinfo=dt.UTC)  # a Monday
 
@@ -134,3 +135,27 @@ def test_empty_demo_password_is_refused(monkeypatch):
     with pytest.raises(CommandError, match="DEMO_PASSWORD"):
         call_command("seed_demo", stdout=StringIO())
     assert not Workspace.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_demo_seeded_before_demo_live_turns_off_techs_5_minute_schedule(broker):
+    """`make run` on an older var/: #tech ran every 5 minutes. Seeding again turns that
+    schedule off (its coming slots canceled) and gives #tech its weekday schedule."""
+    with time_machine.travel(NOW, tick=False):
+        seed()
+        tech = Channel.objects.get(name="#tech")
+        old = Schedule.objects.create(
+            channel=tech,
+            name="Every 5 minutes",
+            recurrence=rule("RRULE:FREQ=MINUTELY;INTERVAL=5"),
+        )
+        from scheduling.services import schedule_save
+
+        schedule_save(schedule=old)
+        assert tech.timeslots.filter(status=Timeslot.Status.SCHEDULED).exists()
+        out = seed()
+    old.refresh_from_db()
+    assert not old.is_active
+    assert "retired  schedule #tech 'Every 5 minutes'" in out
+    assert not tech.timeslots.filter(status=Timeslot.Status.SCHEDULED).exists()
+    assert tech.schedules.filter(is_active=True).get().name == "Weekdays at 09:00 and 16:00"
