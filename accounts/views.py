@@ -154,6 +154,14 @@ def _add_account(request: HttpRequest, form_class, label: str) -> HttpResponse:
     if form.is_valid():
         account = form.save()
         messages.success(request, f"{label} account @{account.handle} added.")
+        if account.provider == SocialAccount.Provider.WEBHOOK:
+            from publishing.providers.webhook import image_url_problem
+
+            if problem := image_url_problem():
+                # Said now, not when the first post with an image fails on this account.
+                messages.warning(
+                    request, f"Posts with images will fail on @{account.handle}. {problem}"
+                )
         return redirect("account_list")
     context = _accounts_context(request)
     context["sandbox_form" if form_class is SandboxAccountForm else "webhook_form"] = form

@@ -5,17 +5,23 @@ their ValidationError lands on the form with nothing saved."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Workspace
+from accounts.models import SocialAccount, Workspace
 from channels.forms import error_messages
 from channels.models import Channel, iana_zone_names
 from channels.services import post_queues_set
+from posts import media
+from posts.images import post_image_add
 from posts.models import MAX_TEXT, Post
 from publishing import compose as services
 from queueloop import timebounds
@@ -26,6 +32,34 @@ EXTRA_VARIATION_ROWS = 2
 MIN_VARIATION_ROWS = 3
 ARCHIVED_CHOICE = (Post.Status.ARCHIVED, "Archived (never published again)")
 DATETIME_LOCAL = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An image chosen in the composer, with the alt text typed beside it."""
+
+    file: UploadedFile
+    alt_text: str = ""
+
+
+def uploads_from(request) -> list[Upload]:
+    """The composer's images (`images`, repeatable) paired with their alt texts
+    (`image_alt`, one per image, in the same order)."""
+    alts = request.POST.getlist("image_alt")
+    files = request.FILES.getlist("images")
+    return [Upload(f, alts[i] if i < len(alts) else "") for i, f in enumerate(files)]
+
+
+def _attach(post: Post, images: Sequence[Upload]) -> None:
+    """Add the uploads as the post's next images; the first refused one refuses them all
+    (the caller's transaction rolls back the post too)."""
+    for upload in images:
+        name = upload.file.name or "image"
+        try:
+            media.check_size(upload.file.size or 0, filename=name)
+        except media.ImageRefused as exc:
+            raise ValidationError(str(exc)) from None
+        post_image_add(post=post, data=upload.file.read(), filename=name, alt_text=upload.alt_text)
 
 
 class ListWidget(forms.Widget):
@@ -121,6 +155,20 @@ class PostForm(forms.Form):
         channels = sorted(channels, key=lambda c: c.name)
         return channels[0].tz if channels else dt.UTC
 
+    def channel_networks(self) -> str:
+        """JSON {channel id: [network names]} of the enabled accounts of each channel, for
+        the header counter's label (compose.js names the ticked channels' networks). One
+        query; the workspace's channels are few."""
+        links = Channel.accounts.through.objects.filter(channel__workspace=self.workspace).exclude(
+            socialaccount__status=SocialAccount.Status.DISABLED
+        )
+        networks: dict[int, list[str]] = {}
+        for channel_id, provider in links.values_list("channel_id", "socialaccount__provider"):
+            name = services.NETWORK_NAMES.get(provider, provider)
+            if name not in networks.setdefault(channel_id, []):
+                networks[channel_id].append(name)
+        return json.dumps(networks)
+
     def variation_rows(self) -> list[str]:
         if self.is_bound:
             values = [v for v in self.data.getlist("variations") if v.strip()]
@@ -167,36 +215,52 @@ class PostForm(forms.Form):
 
     # --- saving ------------------------------------------------------------------------
 
-    def save(self, *, author, share_now: bool = False) -> Post:
-        """Create or update the post through the services; on a ValidationError the form
-        gets the messages and the transaction is rolled back (nothing saved)."""
+    def save(self, *, author, share_now: bool = False, images: Sequence[Upload] = ()) -> Post:
+        """Create or update the post through the services, then attach `images` (uploads
+        with their alt text) through posts.images.post_image_add, bounded and processed in
+        the background. On a ValidationError the form gets the messages and the
+        transaction is rolled back (nothing saved)."""
         data = self.cleaned_data
         channels = list(data["channels"])
         if share_now and not channels:
             self.add_error("channels", "Choose the channel(s) to share the post to.")
             raise ValidationError("no channel")
+        if share_now and images:
+            # An image is ready only once a worker has processed it: "now" would not wait.
+            self.add_error(
+                None,
+                "New images are processed first: add the post to the queue or pin it, "
+                "or share it now once its images are ready.",
+            )
+            raise ValidationError("images not ready")
         publish_at = (
             timezone.now() if share_now else self._aware(data.get("pin_at"), zone=self.pin_zone())
         )
         try:
             with transaction.atomic():
-                if self.post is None:
-                    return services.post_create(
-                        workspace=self.workspace,
-                        text=data["text"],
-                        channels=channels,
-                        author=author,
-                        variations=data["variations"],
-                        thread_parts=data["thread"],
-                        status=data["status"],
-                        expires_at=self._aware(data.get("expires_at")),
-                        publish_at=publish_at,
-                    )
-                return self._update(channels, publish_at)
+                post = self._save(channels, publish_at, author)
+                _attach(post, images)
+                return post
         except ValidationError as exc:
             for message in error_messages(exc):
                 self.add_error(None, message)
             raise
+
+    def _save(self, channels: list[Channel], publish_at: dt.datetime | None, author) -> Post:
+        data = self.cleaned_data
+        if self.post is None:
+            return services.post_create(
+                workspace=self.workspace,
+                text=data["text"],
+                channels=channels,
+                author=author,
+                variations=data["variations"],
+                thread_parts=data["thread"],
+                status=data["status"],
+                expires_at=self._aware(data.get("expires_at")),
+                publish_at=publish_at,
+            )
+        return self._update(channels, publish_at)
 
     def _update(self, channels: list[Channel], publish_at: dt.datetime | None) -> Post:
         data = self.cleaned_data

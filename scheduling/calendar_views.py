@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -20,10 +21,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from accounts.models import SocialAccount
 from accounts.views import timezone_names, workspace_view
 from channels.forms import error_messages, timezone_choices
 from channels.models import Channel
-from posts.models import Post
+from posts.models import Post, word_preview
 from scheduling import calendar_grid as grid
 from scheduling import selectors, services
 from scheduling.forms import SlotPostForm, TimeslotMoveForm
@@ -47,9 +49,47 @@ def _write_zone(request: HttpRequest) -> tuple[str, zoneinfo.ZoneInfo] | None:
     return name, zoneinfo.ZoneInfo(name)
 
 
-def calendar_url(view: str, day: dt.date, tz_name: str) -> str:
+def calendar_url(view: str, day: dt.date, tz_name: str, filters: str = "") -> str:
     query = urlencode({"view": view, "start": day.isoformat(), "tz": tz_name})
-    return f"{reverse('calendar')}?{query}"
+    return f"{reverse('calendar')}?{query}{filters}"
+
+
+STATUS_CHOICES = [
+    (selectors.PROJECTED, grid.STATUS_LABELS["projected"]),
+    *Timeslot.Status.choices,
+]
+
+
+@dataclass
+class Filters:
+    """The calendar's filters, read from the query string (?channel=&account=&status=, each
+    repeatable) and written back into every link of the page, so they stay on."""
+
+    channel_ids: list[int]
+    account_ids: list[int]
+    statuses: list[str]
+
+    @classmethod
+    def read(cls, request: HttpRequest) -> Filters:
+        def ids(name: str) -> list[int]:
+            # Ids from a link: anything that is not a number is ignored, not a 500.
+            return [
+                int(i)
+                for i in request.GET.getlist(name)
+                if i.isascii() and i.isdigit() and len(i) <= 18
+            ][:100]
+
+        known = {value for value, _ in STATUS_CHOICES}
+        statuses = [s for s in request.GET.getlist("status") if s in known]
+        return cls(ids("channel"), ids("account"), statuses)
+
+    @property
+    def query(self) -> str:
+        """ "&channel=1&status=failed" (empty without filters), appended to a calendar URL."""
+        pairs = [("channel", i) for i in self.channel_ids]
+        pairs += [("account", i) for i in self.account_ids]
+        pairs += [("status", s) for s in self.statuses]
+        return f"&{urlencode(pairs)}" if pairs else ""
 
 
 def _chosen_day(request: HttpRequest, today: dt.date) -> dt.date:
@@ -81,15 +121,32 @@ def calendar(request: HttpRequest) -> HttpResponse:
     monday = shown.first - dt.timedelta(days=shown.first.weekday())
     # Texts are filled in below for the slots the page shows (a cell's first few, one page
     # of the day list), not for every slot of the period.
+    filters = Filters.read(request)
     slots = selectors.slots_between(
-        workspace=request.workspace, start=start, end=end, now=now, texts=False
+        workspace=request.workspace,
+        start=start,
+        end=end,
+        now=now,
+        texts=False,
+        channel_ids=filters.channel_ids,
+        account_ids=filters.account_ids,
+        statuses=filters.statuses,
     )
     grid.decorate(slots, tz=tz, now=now)
     channels = list(Channel.objects.filter(workspace=request.workspace).order_by("name"))
+    accounts = list(
+        SocialAccount.objects.filter(workspace=request.workspace).order_by("provider", "handle")
+    )
     shows_today = shown.first <= today <= shown.last
     # Switching week <-> month keeps today in view when it is shown.
     anchor = today if shows_today else shown.first
+    q = filters.query
     context = {
+        "filters": filters,
+        "filter_query": q,
+        "filter_accounts": accounts,
+        "filter_statuses": STATUS_CHOICES,
+        "clear_filters_url": calendar_url(view, shown.first, tz_name),
         "view": view,
         "period": shown,
         # The column heads: a week's days (a month's columns are Monday to Sunday too).
@@ -100,11 +157,11 @@ def calendar(request: HttpRequest) -> HttpResponse:
         "now": now,
         "slot_count": len(slots),
         "channels": [(c, grid.channel_color(c.id)) for c in channels],
-        "prev_url": calendar_url(view, shown.prev, tz_name),
-        "next_url": calendar_url(view, shown.next, tz_name),
-        "today_url": calendar_url(view, today, tz_name),
-        "week_url": calendar_url("week", anchor, tz_name),
-        "month_url": calendar_url("month", anchor, tz_name),
+        "prev_url": calendar_url(view, shown.prev, tz_name, q),
+        "next_url": calendar_url(view, shown.next, tz_name, q),
+        "today_url": calendar_url(view, today, tz_name, q),
+        "week_url": calendar_url("week", anchor, tz_name, q),
+        "month_url": calendar_url("month", anchor, tz_name, q),
         "shows_today": shows_today,
         "here": request.get_full_path(),
     }
@@ -122,7 +179,7 @@ def calendar(request: HttpRequest) -> HttpResponse:
             slots, first=request.GET.get("from"), hour=request.GET.get("hour"), appended=appended
         )
         _show(page.slots)
-        base = calendar_url("day", shown.first, tz_name)
+        base = calendar_url("day", shown.first, tz_name, q)
         context.update(
             slots=page.slots,
             more_count=page.more,
@@ -250,8 +307,7 @@ def _refused(request, slot: _Slot, tz_name: str, problem: str, **forms) -> HttpR
 
 
 def _describe(slot: Timeslot, tz: zoneinfo.ZoneInfo) -> str:
-    local = slot.publish_at.astimezone(tz)
-    return f"{local:%a %d %b %H:%M} {local.tzname()}"
+    return grid.when(slot.publish_at, tz)
 
 
 @workspace_view
@@ -265,6 +321,7 @@ def calendar_slot_move(request: HttpRequest, key: str) -> HttpResponse:
     form = TimeslotMoveForm(request.POST, tz=tz)
     if not form.is_valid():
         return _refused(request, slot, tz_name, "Pick a new date and time.", move_form=form)
+    before = slot.publish_at
     try:
         # Planning a projected slot and moving it succeed or fail together.
         with transaction.atomic():
@@ -273,7 +330,12 @@ def calendar_slot_move(request: HttpRequest, key: str) -> HttpResponse:
             )
     except ValidationError as exc:
         return _refused(request, slot, tz_name, " ".join(error_messages(exc)), move_form=form)
-    return _done(request, slot, tz_name, f"Slot moved to {_describe(moved, tz)}.")
+    return _done(
+        request,
+        slot,
+        tz_name,
+        f"{grid.slot_name(moved)} moved from {grid.when(before, tz)} to {_describe(moved, tz)}.",
+    )
 
 
 @workspace_view
@@ -286,7 +348,9 @@ def calendar_slot_cancel(request: HttpRequest, key: str) -> HttpResponse:
             canceled = services.timeslot_cancel(timeslot=slot.for_write())
     except ValidationError as exc:
         return _refused(request, slot, tz_name, " ".join(error_messages(exc)))
-    return _done(request, slot, tz_name, f"Slot of {_describe(canceled, tz)} canceled.")
+    return _done(
+        request, slot, tz_name, f"{grid.slot_name(canceled)} of {_describe(canceled, tz)} canceled."
+    )
 
 
 @workspace_view
@@ -303,5 +367,10 @@ def calendar_slot_post(request: HttpRequest, key: str) -> HttpResponse:
             changed = services.timeslot_set_post(timeslot=slot.for_write(), post=post)
     except ValidationError as exc:
         return _refused(request, slot, tz_name, " ".join(error_messages(exc)), post_form=form)
-    what = f"“{post}” pinned" if post else "The queue's next post goes"
-    return _done(request, slot, tz_name, f"{what} to the slot of {_describe(changed, tz)}.")
+    what = (
+        f"“{word_preview(post.text, grid.NAME_WORDS)}” pinned"
+        if post
+        else "The queue's next post goes"
+    )
+    where = f"the {changed.channel.name} slot of {_describe(changed, tz)}"
+    return _done(request, slot, tz_name, f"{what} to {where}.")

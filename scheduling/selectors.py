@@ -377,15 +377,41 @@ def upcoming_for_workspace(*, workspace, now: dt.datetime, limit: int = 10) -> l
     return shown
 
 
+PROJECTED = "projected"  # the calendar's status of a rule occurrence with no row yet
+
+
+def slot_status(slot: UpcomingSlot) -> str:
+    return slot.timeslot.status if slot.timeslot is not None else PROJECTED
+
+
 def slots_between(
-    *, workspace, start: dt.datetime, end: dt.datetime, now: dt.datetime, texts: bool = True
+    *,
+    workspace,
+    start: dt.datetime,
+    end: dt.datetime,
+    now: dt.datetime,
+    texts: bool = True,
+    channel_ids: Sequence[int] = (),
+    account_ids: Sequence[int] = (),
+    statuses: Sequence[str] = (),
 ) -> list[UpcomingSlot]:
     """Every slot of the workspace in [start, end): past ones as they ended, coming ones
     with their predicted post (including rule occurrences not planned yet).
 
     texts=False leaves the predicted slots' texts to `fill_texts`, for a page that shows
-    only some of the slots (the calendar's cells)."""
-    channels = list(Channel.objects.filter(workspace=workspace))
+    only some of the slots (the calendar's cells). channel_ids, account_ids (a channel
+    publishing to one of them) and statuses (Timeslot statuses and PROJECTED) narrow it,
+    each when not empty, in the same queries: the calendar's filters cost no query."""
+    channels_qs = Channel.objects.filter(workspace=workspace)
+    if channel_ids:
+        channels_qs = channels_qs.filter(id__in=list(channel_ids))
+    if account_ids:
+        channels_qs = channels_qs.filter(
+            id__in=Channel.accounts.through.objects.filter(
+                socialaccount_id__in=list(account_ids)
+            ).values("channel_id")
+        )
+    channels = list(channels_qs)
     if not channels:
         return []
     by_id = {c.id: c for c in channels}
@@ -398,6 +424,8 @@ def slots_between(
         .select_related("post", "published_post")
         .order_by("publish_at", "id")
     )
+    if statuses:
+        past = past.filter(status__in=[s for s in statuses if s != PROJECTED])
     for row in past:
         channel = by_id[row.channel_id]
         row.channel = channel
@@ -426,7 +454,12 @@ def slots_between(
             _predict(channels, coming, now=now, texts=texts)
         else:
             _not_predicted(coming)
-        out += [s for slots in coming.values() for s in slots if s.publish_at >= start]
+        out += [
+            s
+            for slots in coming.values()
+            for s in slots
+            if s.publish_at >= start and (not statuses or slot_status(s) in statuses)
+        ]
     out.sort(key=lambda s: (s.publish_at, s.channel.name))
     return out
 

@@ -17,6 +17,7 @@ from channels.forms import error_messages
 from channels.models import Channel
 from publishing import fit, problems
 from publishing import selectors as publishing_selectors
+from scheduling import calendar_grid as grid
 from scheduling import rules, selectors, services
 from scheduling.forms import ScheduleForm, TimeslotMoveForm
 from scheduling.models import Schedule, Timeslot
@@ -169,7 +170,7 @@ def schedule_toggle(request: HttpRequest, schedule_id: int) -> HttpResponse:
 
 def _timeslot(request: HttpRequest, timeslot_id: int) -> Timeslot:
     return get_object_or_404(
-        Timeslot.objects.select_related("channel"),
+        Timeslot.objects.select_related("channel", "post", "published_post"),
         id=timeslot_id,
         channel__workspace=request.workspace,
     )
@@ -184,13 +185,17 @@ def timeslot_move(request: HttpRequest, timeslot_id: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Pick a new date and time to move the slot to.")
     else:
+        before = slot.publish_at
         try:
             services.timeslot_reschedule(timeslot=slot, publish_at=form.cleaned_data["publish_at"])
         except ValidationError as exc:
             messages.error(request, " ".join(error_messages(exc)))
         else:
-            local = slot.publish_at.astimezone(tz)
-            messages.success(request, f"Slot moved to {local:%a %d %b %H:%M} {local.tzname()}.")
+            messages.success(
+                request,
+                f"{grid.slot_name(slot)} moved from {grid.when(before, tz)} to "
+                f"{grid.when(slot.publish_at, tz)}.",
+            )
     return redirect_back(request, "channel_detail", slot.channel_id)
 
 
@@ -203,6 +208,8 @@ def timeslot_cancel(request: HttpRequest, timeslot_id: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(error_messages(exc)))
     else:
-        local = slot.publish_at.astimezone(slot.channel.tz)
-        messages.success(request, f"Slot of {local:%a %d %b %H:%M} {local.tzname()} canceled.")
+        messages.success(
+            request,
+            f"{grid.slot_name(slot)} of {grid.when(slot.publish_at, slot.channel.tz)} canceled.",
+        )
     return redirect_back(request, "channel_detail", slot.channel_id)

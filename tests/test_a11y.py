@@ -94,9 +94,10 @@ def demo():
     """`make run`'s demo workspace, plus the history a few days of running leave behind."""
     call_command("seed_demo", verbosity=0)
     workspace = Workspace.objects.get(slug="demo")
-    tech = Channel.objects.get(workspace=workspace, slug="tech")
+    # The demo's busy channel (every 5 minutes): it has planned slots to move at any hour.
+    tech = Channel.objects.get(workspace=workspace, slug="demo-live")
     news = Channel.objects.get(workspace=workspace, slug="news")
-    account = SocialAccount.objects.get(workspace=workspace, handle="queueloop_demo")
+    account = SocialAccount.objects.get(workspace=workspace, handle="ql_live")
     posts = list(Post.objects.filter(workspace=workspace).order_by("id"))
     schedule = Schedule.objects.get(channel=tech)
     now = timezone.now().replace(second=0, microsecond=0)

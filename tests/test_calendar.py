@@ -210,7 +210,9 @@ def test_moving_a_planned_slot_in_the_calendars_zone_rotates_its_token(web, chan
     assert response.status_code == 200, response.content
     assert response.json() == {
         "ok": True,
-        "message": "Slot moved to Tue 08 Dec 15:05 JST.",
+        # Which slot: its channel, its post (a queue slot's is the queue's next) and time.
+        "message": "#tech slot (the queue's next post) moved from Mon 07 Dec 20:00 JST to "
+        "Tue 08 Dec 15:05 JST.",
         "key": f"t{slot.id}",
     }
     slot.refresh_from_db()

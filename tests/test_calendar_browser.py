@@ -71,7 +71,8 @@ def test_drag_a_slot_to_a_new_time_and_a_worker_publishes_it_there(page, worker,
     page.locator(cell).evaluate("el => el.scrollIntoView({block: 'center'})")
     page.drag_and_drop(source, cell)
     page.wait_for_selector(".messages .msg-success")
-    assert "Slot moved to" in page.inner_text(".messages")
+    assert "#tech slot" in page.inner_text(".messages")
+    assert " moved from " in page.inner_text(".messages")
     slot.refresh_from_db()
     assert slot.publish_at == target and slot.token != token
     # The moved slot is in its new cell, and has the focus again after the reload.

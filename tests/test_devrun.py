@@ -19,6 +19,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.receiver import Receiver
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 START_DEADLINE = 50.0  # ~15 s on an idle machine; generous for a loaded CI box
 STOP_DEADLINE = 15.0
@@ -104,7 +106,7 @@ def http_status(url: str) -> int | None:
 class Launcher:
     """`python -m queueloop.devrun` in the zero-setup shape: no DATABASE_URL, no REDIS_URL."""
 
-    def __init__(self, *, under_a_parent: bool = False):
+    def __init__(self, *, under_a_parent: bool = False, env: dict[str, str] | None = None):
         # A short path: Unix socket paths (the embedded Redis) are limited to ~107 bytes.
         self.var_dir = tempfile.mkdtemp(prefix="ql-devrun-")
         self.port = free_port()
@@ -116,7 +118,7 @@ class Launcher:
         self.process = subprocess.Popen(
             command,
             cwd=BASE_DIR,
-            env=zero_setup_env(self.var_dir, self.port),
+            env={**zero_setup_env(self.var_dir, self.port), **(env or {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -261,3 +263,75 @@ def test_busy_port_is_a_clear_error_and_starts_nothing(tmp_path):
     assert result.returncode == 1
     assert f"port {port} is in use" in result.stdout
     assert not (tmp_path / "redis" / "redis.sock").exists()  # checked before Redis starts
+
+
+# Run in the launcher's own setup (its SQLite file, its embedded Redis): a webhook account
+# on the test's loopback receiver, a channel, a post with an image (processed by the
+# launcher's worker), shared now.
+SHARE_WITH_IMAGE = """
+import time
+from django.contrib.auth import get_user_model
+from accounts.management.commands.seed_demo import demo_image
+from accounts.models import Workspace
+from accounts.services import account_create_webhook
+from channels.models import Channel
+from posts.images import post_image_add
+from publishing.compose import post_create
+from scheduling.services import channel_save, post_share_now
+
+workspace = Workspace.objects.get(slug="demo")
+account = account_create_webhook(
+    workspace=workspace, handle="receiver", url=RECEIVER_URL, secret="whsec-" + "x" * 24
+)
+channel = channel_save(
+    channel=Channel(workspace=workspace, slug="hooks", name="#hooks", timezone="UTC")
+)
+channel.accounts.set([account])
+post = post_create(
+    workspace=workspace,
+    text="A card for the receiver",
+    channels=[channel],
+    author=get_user_model().objects.get(username="demo"),
+)
+image = post_image_add(post=post, data=demo_image(), filename="card.png", alt_text="A card")
+deadline = time.monotonic() + 40
+while image.status != "ready":
+    assert time.monotonic() < deadline, f"image still {image.status}"
+    time.sleep(0.2)
+    image.refresh_from_db()
+post_share_now(post=post, channel=channel)
+print("shared")
+"""
+
+
+def test_a_post_with_an_image_reaches_a_webhook_with_a_url_that_fetches():
+    """`make run` gives PUBLIC_BASE_URL its own URL: a webhook on a loopback receiver (an
+    allowed host) gets the image as an absolute URL, and that URL serves the image."""
+    receiver = Receiver().start()
+    launcher = Launcher(env={"WEBHOOK_ALLOWED_HOSTS": "127.0.0.1"})
+    try:
+        launcher.wait_until_running()
+        env = {**zero_setup_env(launcher.var_dir, launcher.port), "DEBUG": "true"}
+        script = f"RECEIVER_URL = {receiver.url!r}\n{SHARE_WITH_IMAGE}"
+        result = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", script],
+            cwd=BASE_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+        assert "shared" in result.stdout, result.stdout + result.stderr
+        launcher.wait_for(lambda: receiver.requests, timeout=40, what="the webhook call")
+        payload = receiver.requests[0].payload
+        assert payload["text"] == "A card for the receiver"
+        [image] = payload["images"]
+        assert image["alt_text"] == "A card" and image["content_type"] == "image/png"
+        assert image["url"].startswith(f"{launcher.url}media/"), image["url"]
+        with urllib.request.urlopen(image["url"], timeout=5) as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"] == "image/png"
+            assert response.read().startswith(b"\x89PNG\r\n\x1a\n")
+    finally:
+        launcher.cleanup()
+        receiver.stop()

@@ -22,6 +22,7 @@ import json
 from urllib.parse import urljoin, urlsplit
 
 from django.conf import settings
+from django.core.files.storage import FileSystemStorage, default_storage
 from django.utils import timezone
 
 from posts import signed_media
@@ -43,15 +44,29 @@ def sign(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+IMAGES_NEED_BASE_URL = (
+    "This post has images, and the webhook needs their absolute URLs: set "
+    "PUBLIC_BASE_URL (e.g. https://queueloop.example.com) or a MEDIA_URL with a host."
+)
+
+
+def image_url_problem() -> str:
+    """Why a webhook cannot be sent images on this site ("" when it can): MEDIA_URL is a
+    path and PUBLIC_BASE_URL is unset. Checked before anything is scheduled (adding a
+    webhook account, the composer's preview, the upcoming slots), not only when publishing."""
+    if settings.PUBLIC_BASE_URL or urlsplit(settings.MEDIA_URL).scheme in ("http", "https"):
+        return ""
+    if not isinstance(default_storage, FileSystemStorage):
+        return ""  # a bucket gives absolute URLs of its own
+    return IMAGES_NEED_BASE_URL
+
+
 def absolute_url(url: str) -> str:
     """The storage's URL made absolute with PUBLIC_BASE_URL (a bucket's URL already is)."""
     if urlsplit(url).scheme in ("http", "https"):
         return url
     if not settings.PUBLIC_BASE_URL:
-        raise Rejected(
-            "This post has images, and the webhook needs their absolute URLs: set "
-            "PUBLIC_BASE_URL (e.g. https://queueloop.example.com) or a MEDIA_URL with a host."
-        )
+        raise Rejected(IMAGES_NEED_BASE_URL)
     return urljoin(settings.PUBLIC_BASE_URL + "/", url.lstrip("/"))
 
 

@@ -75,6 +75,78 @@
     label.textContent = first ? first.getAttribute("data-tz") : "UTC";
   }
 
+  // The header counter names the networks of the ticked channels (the count itself is
+  // X's; each network's own count is under "Per network").
+  function updateNetworks(form) {
+    var label = document.getElementById("count-networks");
+    var box = document.getElementById("channel-choices");
+    if (!label || !box) return;
+    var map = JSON.parse(box.getAttribute("data-networks") || "{}"), names = [];
+    form.querySelectorAll('input[name="channels"]:checked').forEach(function (input) {
+      (map[input.value] || []).forEach(function (n) { if (names.indexOf(n) < 0) names.push(n); });
+    });
+    if (!names.length || (names.length === 1 && names[0] === "X")) { label.textContent = "X length"; return; }
+    label.textContent = "X length · ticked: " + names.join(", ");
+  }
+
+  // The main button says what it does: "Pin at Tue 8 Dec 10:00" once a pin time is set.
+  function updateSaveButton(form) {
+    var button = document.getElementById("save-button"), pin = form.querySelector('input[name="pin_at"]');
+    if (!button || !pin) return;
+    if (!pin.value) { button.textContent = button.getAttribute("data-plain"); return; }
+    var at = new Date(pin.value);
+    var words = isNaN(at) ? pin.value.replace("T", " ") : at.toLocaleString("en-GB", { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+    button.textContent = "Pin at " + words.replace(",", "");
+  }
+
+  // Images: a drop zone and a plain file input (keyboard users); one alt text field per
+  // chosen image, in the same order as the files (the server pairs them by position).
+  function setUpImages() {
+    var zone = document.getElementById("drop-zone"), input = document.getElementById("images-input");
+    var list = document.getElementById("image-alts");
+    if (!zone || !input || !list) return;
+    function renderAlts() {
+      // The preview warns about images a network cannot take (a webhook without
+      // PUBLIC_BASE_URL) as soon as they are chosen: tell it, and refresh it.
+      var flag = document.getElementById("has-images");
+      if (flag) {
+        flag.value = input.files.length ? "1" : "";
+        flag.dispatchEvent(new Event("change", { bubbles: true }));
+      }
+      var typed = Array.from(list.querySelectorAll("textarea")).map(function (t) { return t.value; });
+      list.textContent = "";
+      Array.from(input.files).forEach(function (file, i) {
+        var item = document.createElement("li"), id = "image-alt-" + (i + 1);
+        var thumb = document.createElement("img");
+        thumb.src = URL.createObjectURL(file);
+        thumb.alt = "";
+        thumb.width = 64;
+        thumb.height = 64;
+        var label = document.createElement("label");
+        label.setAttribute("for", id);
+        label.textContent = "Alt text for image " + (i + 1) + " (" + file.name + ")";
+        var text = document.createElement("textarea");
+        text.name = "image_alt";
+        text.id = id;
+        text.rows = 2;
+        text.maxLength = parseInt(list.getAttribute("data-max-alt"), 10) || 1500;
+        text.value = typed[i] || "";
+        item.append(thumb, label, text);
+        list.append(item);
+      });
+    }
+    ["dragenter", "dragover"].forEach(function (e) { zone.addEventListener(e, function (ev) { ev.preventDefault(); zone.classList.add("dragging"); }); });
+    ["dragleave", "drop"].forEach(function (e) { zone.addEventListener(e, function (ev) { ev.preventDefault(); zone.classList.remove("dragging"); }); });
+    zone.addEventListener("drop", function (ev) {
+      if (!ev.dataTransfer || !ev.dataTransfer.files.length) return;
+      input.files = ev.dataTransfer.files;
+      renderAlts();
+      var first = list.querySelector("textarea");
+      if (first) first.focus();
+    });
+    input.addEventListener("change", renderAlts);
+  }
+
   window.queueloopApproximateLength = approximateLength;
 
   document.addEventListener("DOMContentLoaded", function () {
@@ -91,8 +163,15 @@
       if (textarea) announceLater(textarea);
     });
     form.addEventListener("change", function (event) {
-      if (event.target.name === "channels") updatePinZone(form);
+      if (event.target.name === "channels") { updatePinZone(form); updateNetworks(form); }
+      if (event.target.name === "pin_at") updateSaveButton(form);
+    });
+    form.addEventListener("input", function (event) {
+      if (event.target.name === "pin_at") updateSaveButton(form);
     });
     updatePinZone(form);
+    updateNetworks(form);
+    updateSaveButton(form);
+    setUpImages();
   });
 })();

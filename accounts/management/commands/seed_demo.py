@@ -7,11 +7,14 @@ rewrite is the demo user's password, so the login printed by `make run` always w
 
 What it builds (all on the sandbox network, whose posts land on an in-app timeline):
 - user `demo` (staff, so the admin works; superuser only with --superuser), owner of "Demo";
-- sandbox accounts @queueloop_demo, @ql_news, @ql_tips;
-- "#tech" (Europe/Berlin, loop) publishing to @queueloop_demo and @ql_tips every 10 minutes,
-  so a first slot publishes within minutes of starting;
+- sandbox accounts @queueloop_demo, @ql_news, @ql_tips, @ql_live;
+- "#demo-live" (UTC, loop) publishing to @ql_live every 5 minutes, so a first slot publishes
+  within minutes of starting. It is a channel of its own so the others read like a real
+  week (the calendar folds a channel this busy out of its default view);
+- "#tech" (Europe/Berlin, loop) publishing to @queueloop_demo and @ql_tips on weekdays at
+  09:00 and 16:00;
 - "#news" (America/New_York, once) publishing to @ql_news on weekdays at 14:00;
-- eight evergreen posts (two with variations, because X refuses repeated identical text).
+- ten evergreen posts (two with variations, because X refuses repeated identical text).
 """
 
 from __future__ import annotations
@@ -41,18 +44,28 @@ WORKSPACE_NAME = "Demo"
 # The apps whose models a workspace member manages in the admin (not auth, not sessions).
 ADMIN_APPS = ("accounts", "channels", "posts", "scheduling", "publishing")
 
-ACCOUNTS = ("queueloop_demo", "ql_news", "ql_tips")
+ACCOUNTS = ("queueloop_demo", "ql_news", "ql_tips", "ql_live")
 
+LIVE_SLUG = "demo-live"
 CHANNELS = (
+    {
+        "slug": LIVE_SLUG,
+        "name": "#demo-live",
+        "timezone": "UTC",
+        "mode": Channel.Mode.LOOP,
+        "accounts": ("ql_live",),
+        "schedule": ("Every 5 minutes", "RRULE:FREQ=MINUTELY;INTERVAL=5"),
+    },
     {
         "slug": "tech",
         "name": "#tech",
         "timezone": "Europe/Berlin",
         "mode": Channel.Mode.LOOP,
         "accounts": ("queueloop_demo", "ql_tips"),
-        # Every 10 minutes, at :05, :15...: room under the channel's bound
-        # (CHANNEL_MAX_SLOTS_PER_HOUR) for the README's pinned post at 13:30.
-        "schedule": ("Every 10 minutes", "RRULE:FREQ=HOURLY;BYMINUTE=5,15,25,35,45,55"),
+        "schedule": (
+            "Weekdays at 09:00 and 16:00",
+            "RRULE:FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=9,16;BYMINUTE=0",
+        ),
     },
     {
         "slug": "news",
@@ -67,8 +80,20 @@ CHANNELS = (
     },
 )
 
+RETIRED_SCHEDULES = ("Every 5 minutes",)
+
 # (channel slug, text, variations)
 POSTS = (
+    (
+        LIVE_SLUG,
+        "Queue Loop demo: #demo-live publishes to the sandbox every 5 minutes.",
+        ("Every 5 minutes #demo-live publishes again: watch the sandbox timeline.",),
+    ),
+    (
+        LIVE_SLUG,
+        "This post loops on #demo-live: its queue never runs dry.",
+        ("#demo-live loops its queue, so something always goes out.",),
+    ),
     (
         "tech",
         "Write the test first: it is the cheapest design review you will ever get.",
@@ -91,6 +116,8 @@ POSTS = (
 )
 
 
+# The first post out on #demo-live shows an image on the sandbox timeline.
+IMAGE_POST = POSTS[0][1]
 DEMO_IMAGE_ALT = (
     "A blue-to-green gradient card with the words Queue Loop: write it once, post it forever."
 )
@@ -127,7 +154,7 @@ def demo_password() -> str:
 class Command(BaseCommand):
     help = (
         "Create (or report) the demo workspace: user 'demo', sandbox accounts, channels "
-        "#tech and #news, evergreen posts and schedules. Safe to run repeatedly."
+        "#demo-live, #tech and #news, evergreen posts and schedules. Safe to run repeatedly."
     )
 
     def add_arguments(self, parser):
@@ -270,7 +297,7 @@ class Command(BaseCommand):
                     author=user,
                     variations=variations,
                 )
-                if text == POSTS[0][1]:
+                if text == IMAGE_POST:
                     # The first post out shows images on the sandbox timeline.
                     post_image_add(
                         post=post,
@@ -287,6 +314,14 @@ class Command(BaseCommand):
         )
 
     def _schedules(self, channels: dict[str, Channel]) -> None:
+        # A demo seeded before #demo-live existed ran #tech every 5 minutes: turn that off,
+        # so #tech reads like a real week there too (its weekday schedule is added below).
+        for schedule in Schedule.objects.filter(
+            channel=channels["tech"], name__in=RETIRED_SCHEDULES, is_active=True
+        ):
+            schedule.is_active = False
+            schedule_save(schedule=schedule)
+            self._say(f"retired  schedule #tech {schedule.name!r} (now on #demo-live)")
         for spec in CHANNELS:
             channel = channels[spec["slug"]]
             name, rule = spec["schedule"]
