@@ -163,7 +163,7 @@ def test_queue_and_history_pages_do_not_overlap(client):
 
     def history(html):
         section = html[html.index('id="history"') :]
-        return re.findall(r'<td class="nowrap">.*?datetime="([^"]+)"', section)
+        return re.findall(r'<td class="nowrap"[^>]*>.*?datetime="([^"]+)"', section)
 
     assert len(history(page1)) == 30 and len(history(older)) == 10
     assert not set(history(page1)) & set(history(older))
