@@ -8,7 +8,7 @@ Steps, in order:
    under var/; without DATABASE_URL, settings already default to a SQLite file under var/.
    With either set, that server is used instead and nothing is started for it.
 3. `manage.py migrate`, then `manage.py seed_demo` (idempotent: a demo workspace whose
-   #demo-live channel publishes to the sandbox every 5 minutes).
+   #demo-live channel publishes to the sandbox every 10 minutes).
 4. Start web (runserver), one Celery worker and exactly one beat as child processes, wait
    until the web port answers and the worker replies to a ping, and print URL + login.
 5. Supervise: Ctrl-C (SIGINT) or SIGTERM stops every child and the embedded Redis and exits
@@ -346,7 +346,7 @@ def main() -> int:
                 f"Admin:     http://{HOST}:{port}/admin/",
                 f"Login:     {DEMO_USERNAME} / {demo_password()}",
                 "",
-                "#demo-live publishes to the sandbox every 5 minutes.",
+                "#demo-live publishes to the sandbox every 10 minutes.",
                 "Press Ctrl-C to stop everything.",
             ]
         )

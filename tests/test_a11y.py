@@ -94,7 +94,7 @@ def demo():
     """`make run`'s demo workspace, plus the history a few days of running leave behind."""
     call_command("seed_demo", verbosity=0)
     workspace = Workspace.objects.get(slug="demo")
-    # The demo's busy channel (every 5 minutes): it has planned slots to move at any hour.
+    # The demo's busy channel (every 10 minutes): it has planned slots to move at any hour.
     tech = Channel.objects.get(workspace=workspace, slug="demo-live")
     news = Channel.objects.get(workspace=workspace, slug="news")
     account = SocialAccount.objects.get(workspace=workspace, handle="ql_live")

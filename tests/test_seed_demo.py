@@ -84,14 +84,15 @@ def test_demo_live_schedule_has_planned_slots_at_once(broker):
         seed()
     live = Schedule.objects.get(channel__name="#demo-live")
     slots = list(live.timeslots.order_by("publish_at"))
-    # Every 5 minutes over the 75-minute planner horizon, from "now" on: no past slots.
-    assert len(slots) == 15
+    # Every 10 minutes (:05, :15 ...) over the 75-minute planner horizon, from "now" on: no
+    # past slots.
+    assert len(slots) == 8
     assert slots[0].publish_at == dt.datetime(2026, 6, 1, 10, 5, tzinfo=dt.UTC)
     assert all(s.status == Timeslot.Status.SCHEDULED and s.enqueued_at for s in slots)
     # ... and their publish messages are on the broker right away.
     # #tech publishes on weekdays at 09:00 and 16:00 Berlin: none in this 75 minutes.
     assert not Timeslot.objects.filter(channel__name="#tech").exists()
-    assert len(broker.publish_messages()) == 15
+    assert len(broker.publish_messages()) == 8
     news = Schedule.objects.get(channel__name="#news")
     assert str(news.recurrence).count("BYDAY=MO,TU,WE,TH,FR") == 1
 

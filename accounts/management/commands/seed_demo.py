@@ -8,7 +8,7 @@ rewrite is the demo user's password, so the login printed by `make run` always w
 What it builds (all on the sandbox network, whose posts land on an in-app timeline):
 - user `demo` (staff, so the admin works; superuser only with --superuser), owner of "Demo";
 - sandbox accounts @queueloop_demo, @ql_news, @ql_tips, @ql_live;
-- "#demo-live" (UTC, loop) publishing to @ql_live every 5 minutes, so a first slot publishes
+- "#demo-live" (UTC, loop) publishing to @ql_live every 10 minutes, so a first slot publishes
   within minutes of starting. It is a channel of its own so the others read like a real
   week (the calendar folds a channel this busy out of its default view);
 - "#tech" (Europe/Berlin, loop) publishing to @queueloop_demo and @ql_tips on weekdays at
@@ -54,7 +54,9 @@ CHANNELS = (
         "timezone": "UTC",
         "mode": Channel.Mode.LOOP,
         "accounts": ("ql_live",),
-        "schedule": ("Every 5 minutes", "RRULE:FREQ=MINUTELY;INTERVAL=5"),
+        # Every 10 minutes, at :05, :15 ...: half the channel bound (CHANNEL_MAX_SLOTS_PER_HOUR,
+        # 12), so a demo slot can still be moved or a post pinned beside them.
+        "schedule": ("Every 10 minutes", "RRULE:FREQ=HOURLY;BYMINUTE=5,15,25,35,45,55"),
     },
     {
         "slug": "tech",
@@ -86,8 +88,8 @@ RETIRED_SCHEDULES = ("Every 5 minutes",)
 POSTS = (
     (
         LIVE_SLUG,
-        "Queue Loop demo: #demo-live publishes to the sandbox every 5 minutes.",
-        ("Every 5 minutes #demo-live publishes again: watch the sandbox timeline.",),
+        "Queue Loop demo: #demo-live publishes to the sandbox every 10 minutes.",
+        ("Every 10 minutes #demo-live publishes again: watch the sandbox timeline.",),
     ),
     (
         LIVE_SLUG,
