@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db.models import Count, Prefetch, Q, QuerySet
@@ -62,6 +62,11 @@ class UpcomingSlot:
     # ...and how often the post really went out in this channel so far: the replay counts
     # the coming slots before this one, which have not published anything yet.
     published_before: int = 0
+    # Set by slots_between(texts=False): the prediction waits until a page says which
+    # slots it shows (fill_texts), then replays only the channels those slots belong to.
+    pending: _PendingPrediction | None = field(default=None, repr=False, compare=False)
+    # A finished slot's post not read yet (slots_between(texts=False)): fill_texts reads it.
+    post_unread: bool = field(default=False, repr=False, compare=False)
 
     @property
     def is_projected(self) -> bool:
@@ -325,10 +330,66 @@ def _simulate(
     return slots
 
 
+class _PendingPrediction:
+    """The coming slots of a period whose posts are predicted only once a page has chosen
+    the slots it shows (a month cell shows 3 of a day's hundreds): then each channel that
+    has a shown slot is replayed up to its last shown slot, and the other channels not at
+    all. A replay must still pass a channel's hidden slots before a shown one (each takes
+    an entry off the queue), so what is predicted equals the full replay's answer."""
+
+    def __init__(self, channels: Sequence[Channel], slots: dict[int, list[UpcomingSlot]], now):
+        self.channels = {c.id: c for c in channels}
+        self.slots = slots
+        self.now = now
+        self.replayed: set[int] = set()
+        for mine in slots.values():
+            for slot in mine:
+                slot.pending = self
+
+    def run(self, shown: Sequence[UpcomingSlot]) -> None:
+        wanted = {id(s) for s in shown if s.pending is self}
+        cut: dict[int, list[UpcomingSlot]] = {}
+        for channel_id, mine in self.slots.items():
+            last = max((n for n, s in enumerate(mine) if id(s) in wanted), default=None)
+            if last is None:
+                continue
+            if channel_id in self.replayed:
+                # A second page of one request reaching past what was replayed: the replay
+                # state is gone, say so rather than guess.
+                for slot in mine[: last + 1]:
+                    if slot.pending is self and not slot.pinned:
+                        slot.problem = PROBLEM_NOT_PREDICTED
+                    slot.pending = None
+                continue
+            cut[channel_id] = mine[: last + 1]
+        if cut:
+            _predict([self.channels[k] for k in cut], cut, now=self.now, texts=False)
+        for channel_id, mine in cut.items():
+            self.replayed.add(channel_id)
+            for slot in mine:
+                slot.pending = None
+
+
 def fill_texts(slots: Iterable[UpcomingSlot]) -> None:
     """Each predicted slot's text (the variation its count picks), for the slots a page
     shows: one query for the variations of those posts only, kept as each post's
-    `variation_list` (Post.texts() reads it; no queryset per post)."""
+    `variation_list` (Post.texts() reads it; no queryset per post). Slots whose
+    prediction was deferred (slots_between(texts=False)) are predicted first."""
+    slots = list(slots)
+    deferred = any(s.pending or s.post_unread for s in slots)
+    for pending in {id(s.pending): s.pending for s in slots if s.pending}.values():
+        pending.run(slots)
+    if deferred:
+        # The posts of the shown finished slots, with those of the predicted ones: one
+        # query whichever kinds of slot a page shows, so its count does not vary with them.
+        unread = [s for s in slots if s.post_unread]
+        ids = {s.post.id for s in slots if s.post is not None}
+        ids.update(i for s in unread for i in (s.timeslot.published_post_id, s.timeslot.post_id))
+        posts = Post.objects.in_bulk(ids - {None})
+        for slot in unread:
+            row = slot.timeslot
+            slot.post = posts.get(row.published_post_id) or posts.get(row.post_id)
+            slot.post_unread = False
     shown = [s for s in slots if s.post is not None and not s.problem and not s.text]
     if not shown:
         return
@@ -383,8 +444,9 @@ def slots_between(
     """Every slot of the workspace in [start, end): past ones as they ended, coming ones
     with their predicted post (including rule occurrences not planned yet).
 
-    texts=False leaves the predicted slots' texts to `fill_texts`, for a page that shows
-    only some of the slots (the calendar's cells)."""
+    texts=False leaves the predicted slots' posts and texts to `fill_texts`, for a page
+    that shows only some of the slots (the calendar's cells): it predicts those, replaying
+    each of their channels only as far as its last shown slot."""
     channels = list(Channel.objects.filter(workspace=workspace))
     if not channels:
         return []
@@ -395,9 +457,13 @@ def slots_between(
     past = (
         Timeslot.objects.filter(channel__in=channels, publish_at__gte=start, publish_at__lt=end)
         .exclude(status=Timeslot.Status.SCHEDULED, publish_at__gte=_window_start(now))
-        .select_related("post", "published_post")
         .order_by("publish_at", "id")
     )
+    if texts:
+        past = past.select_related("post", "published_post")
+    else:
+        # A month holds thousands of finished slots: a cell shows its status and text only.
+        past = past.defer("token", "entry_use", "enqueued_at", "published_at", "planned_for")
     for row in past:
         channel = by_id[row.channel_id]
         row.channel = channel
@@ -410,10 +476,12 @@ def slots_between(
                 publish_at=row.publish_at,
                 timeslot=row,
                 schedule=schedule,
-                post=row.published_post or row.post,
+                post=(row.published_post or row.post) if texts else None,
                 text=row.published_text,
                 pinned=row.post_id is not None,
                 problem=row.reason,
+                # Without texts, fill_texts reads the posts of the shown slots only.
+                post_unread=not texts and bool(row.published_post_id or row.post_id),
             )
         )
     if end > _window_start(now):
@@ -422,8 +490,10 @@ def slots_between(
         coming = _slots(
             channels, schedules, now=now, limit=MAX_SIMULATED_SLOTS * 2, until=end, since=since
         )
-        if since is None:
-            _predict(channels, coming, now=now, texts=texts)
+        if since is None and not texts:
+            _PendingPrediction(channels, coming, now)
+        elif since is None:
+            _predict(channels, coming, now=now)
         else:
             _not_predicted(coming)
         out += [s for slots in coming.values() for s in slots if s.publish_at >= start]

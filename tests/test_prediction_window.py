@@ -466,3 +466,30 @@ def test_a_queue_whose_head_expires_is_read_on_as_the_replay_needs():
         new = selectors.upcoming_for_channel(channel=channel, now=now, limit=10)
     assert [_key(s) for s in new] == [_key(s) for s in old]
     assert all(s.post is not None and s.post.expires_at is None for s in new[1:])
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_predicting_only_the_shown_slots_gives_the_full_predictions(seed):
+    """The calendar asks for a period without texts and predicts only the slots its cells
+    show (each channel replayed up to its last shown slot): those slots get the post,
+    text and counts of the full prediction, finished ones their post too."""
+    rng = random.Random(1000 + seed)
+    now = NOWS[seed % len(NOWS)]
+    workspace = _workspace(rng, now)
+    monday = (now - dt.timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0)
+    compared = 0
+    with time_machine.travel(now, tick=False):
+        for start, end in [
+            (monday, monday + dt.timedelta(days=7)),
+            (now - dt.timedelta(days=3), now + dt.timedelta(days=10)),
+        ]:
+            full = selectors.slots_between(workspace=workspace, start=start, end=end, now=now)
+            lazy = selectors.slots_between(
+                workspace=workspace, start=start, end=end, now=now, texts=False
+            )
+            assert len(lazy) == len(full)
+            shown = sorted(rng.sample(range(len(lazy)), k=min(len(lazy), rng.randint(1, 12))))
+            selectors.fill_texts([lazy[i] for i in shown])
+            assert [_key(lazy[i]) for i in shown] == [_key(full[i]) for i in shown]
+            compared += len(shown)
+    assert compared > 0
