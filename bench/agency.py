@@ -111,6 +111,7 @@ def measure(client, url: str, runs: int, headers: dict) -> dict:
     from django.test.utils import CaptureQueriesContext
 
     from bench.harness import percentile
+    from bench.lists import explain
 
     cache.clear()
     connections.close_all()
@@ -123,7 +124,10 @@ def measure(client, url: str, runs: int, headers: dict) -> dict:
             took, ttfb, _, body = _request(client, url, headers)
         times.append(took)
         firsts.append(ttfb)
+    slowest = max(ctx.captured_queries, key=lambda q: float(q["time"]), default=None)
+    sql = slowest["sql"] if slowest else ""
     return {
+        "plan": explain(sql) if sql.lstrip().upper().startswith("SELECT") else [],
         "queries": len(ctx.captured_queries),
         "cold": round(cold, 3),
         "p50": round(percentile(times, 50), 3),
@@ -217,7 +221,8 @@ def child(args) -> int:
         results = {}
         for name, (url, headers) in pages(client, seeded).items():
             results[name] = measure(client, url, args.runs, headers)
-            log(f"{pct} % {name}: {results[name]}")
+            shown = {k: v for k, v in results[name].items() if k != "plan"}
+            log(f"{pct} % {name}: {shown}")
         data = {k: v for k, v in seeded.items() if k not in ("user", "big")}
         print(json.dumps({"scale": args.scale, "data": data, "pages": results}))
         return 0
@@ -259,6 +264,10 @@ def report(runs: list[dict]) -> bool:
                 f"{r['p95']:>7.3f} {r['ttfb_p50']:>7.3f} {r['sql_ms']:>7.1f} "
                 f"{r['bytes']:>10,}{'  <-- over target' if over else ''}"
             )
+    print(f"\n## EXPLAIN ANALYZE of each page's slowest query at {runs[-1]['scale'] * 100:g} %")
+    for name, r in runs[-1]["pages"].items():
+        lines = [x for x in r["plan"] if "Scan" in x or "Execution" in x or "Limit" in x]
+        print(f"\n{name}:" + "".join(f"\n   {x}" for x in lines[:8]))
     if len(runs) >= 2:
         small, big = runs[0], runs[-1]
         print(f"\n## Grows from {small['scale'] * 100:g} % to {big['scale'] * 100:g} %?")
