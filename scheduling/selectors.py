@@ -14,11 +14,15 @@ Every function here runs a constant number of queries, however many slots or pos
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import importlib.metadata
+import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import recurrence
 from django.conf import settings
 from django.db.models import Count, Prefetch, Q, QuerySet
 
@@ -151,6 +155,60 @@ def _planned_keys(
     )
 
 
+def _tzdata_version() -> str:
+    try:
+        return importlib.metadata.version("tzdata")
+    except importlib.metadata.PackageNotFoundError:
+        return "system"
+
+
+_TZDATA = _tzdata_version()
+
+
+# A schedule's instants over whole UTC days, kept in the process (FIFO, bounded).
+_EXPANSIONS: dict[tuple, tuple[dt.datetime, ...]] = {}
+_EXPANSIONS_MAX = 8192
+_CACHED_SPAN = dt.timedelta(days=35)  # a month view's window, at most
+
+
+def _instants(
+    schedule: Schedule, tz_name: str, *, start: dt.datetime, end: dt.datetime
+) -> list[dt.datetime]:
+    """rules.occurrences(...) in [start, end), from the schedule's expansion over the whole
+    UTC days around the window, cached: a pure function of the rule's text, zone, first
+    day, the days and the tzdata in use (all in the key), so nothing ever invalidates it,
+    and a window that starts "now" finds the same entry all day. In the process rather
+    than Django's cache: a page reads a few hundred, and a round trip each would cost more
+    than expanding them."""
+    if end - start > _CACHED_SPAN:
+        # A projection's widest step (a year ahead for a sparse rule): not worth keeping.
+        return rules.occurrences(
+            schedule.recurrence, tz=zoneinfo.ZoneInfo(tz_name), starts_on=schedule.starts_on,
+            start=start, end=end,
+        )  # fmt: skip
+    text = getattr(schedule, "_rule_text", None)
+    if text is None:
+        text = schedule._rule_text = recurrence.serialize(schedule.recurrence)
+    first = start.astimezone(dt.UTC).date()
+    last = (end.astimezone(dt.UTC) - dt.timedelta(microseconds=1)).date() + dt.timedelta(days=1)
+    key = (text, tz_name, schedule.starts_on, first, last, _TZDATA)
+    found = _EXPANSIONS.get(key)
+    if found is None:
+        found = tuple(
+            rules.occurrences(
+                schedule.recurrence,
+                tz=zoneinfo.ZoneInfo(tz_name),
+                starts_on=schedule.starts_on,
+                start=dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC),
+                end=dt.datetime.combine(last, dt.time(), tzinfo=dt.UTC),
+            )
+        )
+        if len(_EXPANSIONS) >= _EXPANSIONS_MAX:
+            _EXPANSIONS.pop(next(iter(_EXPANSIONS), None), None)
+        _EXPANSIONS[key] = found
+    return list(found[bisect.bisect_left(found, start) : bisect.bisect_left(found, end)])
+
+
 def _occurrences(
     channel: Channel, schedules: Sequence[Schedule], *, start: dt.datetime, end: dt.datetime
 ) -> list[tuple[Schedule, dt.datetime]]:
@@ -159,13 +217,7 @@ def _occurrences(
     return [
         (schedule, instant)
         for schedule in schedules
-        for instant in rules.occurrences(
-            schedule.recurrence,
-            tz=channel.tz,
-            starts_on=schedule.starts_on,
-            start=start,
-            end=end,
-        )
+        for instant in _instants(schedule, channel.timezone, start=start, end=end)
     ]
 
 
