@@ -217,6 +217,8 @@ def child(args) -> int:
             log(f"seeding the agency at {pct} %")
             seeded = seed(scale=args.scale)
             log(f"seeded in {time.perf_counter() - started:.0f} s")
+        import queueloop.wsgi  # noqa: F401  (start-up as production's web server does it)
+
         client = Client()
         client.force_login(seeded["user"])
         results = {}
