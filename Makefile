@@ -47,11 +47,11 @@ $(VENV)/.bench: requirements.txt bench/requirements.txt | $(BIN)/python
 
 bench: $(VENV)/.bench
 	$(BIN)/python -m bench.run
-	$(BIN)/python -m bench.lists
+	$(BIN)/python -m bench.agency
 
 bench-quick: $(VENV)/.bench
 	$(BIN)/python -m bench.run --quick
-	$(BIN)/python -m bench.lists --quick
+	$(BIN)/python -m bench.agency --quick
 
 # Reliability drills (drills/README.md): real worker/beat/Redis/PostgreSQL processes, faults
 # injected, recovery measured. `make drills` is the full run (~15 min, 500 slots);

@@ -7,9 +7,10 @@ formula gets a leading apostrophe (the import takes it off again).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator
 
-from django.db.models import Prefetch, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from bulk.import_rows import COLUMNS, FORMULA_GUARD, VARIATION_SEPARATOR, needs_formula_guard
@@ -69,39 +70,73 @@ def queue_rows(*, channel: Channel) -> Iterator[list[str]]:
 
 def history_rows(*, channel: Channel, now=None) -> Iterator[list[str]]:
     """Every slot that is past or finished, newest first, one line per delivery (a slot
-    that reached no account, e.g. missed, has one line without account)."""
+    that reached no account, e.g. missed, has one line without account).
+
+    Read in keyset chunks of BATCH slots (`(publish_at, id)` below the last one sent, on
+    `timeslot_channel_time_idx`), each with its deliveries in one more query, as plain
+    rows: a year of history costs its chunks one after the other, and the first line
+    leaves after one chunk whatever the year holds (no cursor held open meanwhile)."""
     now = now or timezone.now()
     yield list(HISTORY_COLUMNS)
     tz = channel.tz
-    slots = (
-        Timeslot.objects.filter(channel=channel)
-        .filter(Q(publish_at__lte=now) | Q(status__in=Timeslot.TERMINAL))
-        .select_related("post")
-        .prefetch_related(
-            Prefetch("deliveries", queryset=Delivery.objects.select_related("account"))
-        )
-        .order_by("-publish_at", "-id")
+    finished = Timeslot.objects.filter(channel=channel).filter(
+        Q(publish_at__lte=now) | Q(status__in=Timeslot.TERMINAL)
     )
-    for slot in slots.iterator(chunk_size=BATCH):
-        base = {
-            "publish_at": slot.publish_at,
-            "publish_at_local": slot.publish_at.astimezone(tz),
-            "status": slot.status,
-            "reason": slot.reason,
-            "pinned": slot.post_id is not None,
-            "text": slot.published_text or (slot.post.text if slot.post else ""),
-        }
-        deliveries = sorted(slot.deliveries.all(), key=lambda d: d.id) or [None]
-        for delivery in deliveries:
-            row = dict(base)
-            if delivery is not None:
-                row |= {
-                    "text": delivery.text or base["text"],
-                    "account": delivery.account.handle,
-                    "network": delivery.account.provider,
-                    "delivery_status": delivery.status,
-                    "url": delivery.url,
-                    "error": delivery.last_error,
-                    "sent_at": delivery.sent_at,
-                }
-            yield [_cell(row.get(name)) for name in HISTORY_COLUMNS]
+    last = None
+    while True:
+        chunk = finished
+        if last is not None:
+            at, pk = last
+            # The redundant `<=` gives the index a range; the OR breaks ties at one instant.
+            chunk = chunk.filter(
+                Q(publish_at__lte=at), Q(publish_at__lt=at) | Q(publish_at=at, id__lt=pk)
+            )
+        slots = list(
+            chunk.order_by("-publish_at", "-id").values_list(
+                "id", "publish_at", "status", "reason", "post_id", "published_text", "post__text"
+            )[:BATCH]
+        )
+        if not slots:
+            return
+        deliveries = defaultdict(list)
+        for delivery in (
+            Delivery.objects.filter(timeslot_id__in=[s[0] for s in slots])
+            .order_by("id")
+            .values_list(
+                "timeslot_id",
+                "text",
+                "account__handle",
+                "account__provider",
+                "status",
+                "url",
+                "last_error",
+                "sent_at",
+            )
+        ):
+            deliveries[delivery[0]].append(delivery)
+        for slot_id, publish_at, status, reason, post_id, published_text, post_text in slots:
+            base = {
+                "publish_at": publish_at,
+                "publish_at_local": publish_at.astimezone(tz),
+                "status": status,
+                "reason": reason,
+                "pinned": post_id is not None,
+                "text": published_text or post_text or "",
+            }
+            for delivery in deliveries.get(slot_id) or [None]:
+                row = dict(base)
+                if delivery is not None:
+                    _, text, handle, provider, d_status, url, error, sent_at = delivery
+                    row |= {
+                        "text": text or base["text"],
+                        "account": handle,
+                        "network": provider,
+                        "delivery_status": d_status,
+                        "url": url,
+                        "error": error,
+                        "sent_at": sent_at,
+                    }
+                yield [_cell(row.get(name)) for name in HISTORY_COLUMNS]
+        if len(slots) < BATCH:
+            return
+        last = (slots[-1][1], slots[-1][0])

@@ -14,11 +14,15 @@ Every function here runs a constant number of queries, however many slots or pos
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import importlib.metadata
+import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import recurrence
 from django.conf import settings
 from django.db.models import Count, Prefetch, Q, QuerySet
 
@@ -62,6 +66,11 @@ class UpcomingSlot:
     # ...and how often the post really went out in this channel so far: the replay counts
     # the coming slots before this one, which have not published anything yet.
     published_before: int = 0
+    # Set by slots_between(texts=False): the prediction waits until a page says which
+    # slots it shows (fill_texts), then replays only the channels those slots belong to.
+    pending: _PendingPrediction | None = field(default=None, repr=False, compare=False)
+    # A finished slot's post not read yet (slots_between(texts=False)): fill_texts reads it.
+    post_unread: bool = field(default=False, repr=False, compare=False)
 
     @property
     def is_projected(self) -> bool:
@@ -146,6 +155,60 @@ def _planned_keys(
     )
 
 
+def _tzdata_version() -> str:
+    try:
+        return importlib.metadata.version("tzdata")
+    except importlib.metadata.PackageNotFoundError:
+        return "system"
+
+
+_TZDATA = _tzdata_version()
+
+
+# A schedule's instants over whole UTC days, kept in the process (FIFO, bounded).
+_EXPANSIONS: dict[tuple, tuple[dt.datetime, ...]] = {}
+_EXPANSIONS_MAX = 8192
+_CACHED_SPAN = dt.timedelta(days=35)  # a month view's window, at most
+
+
+def _instants(
+    schedule: Schedule, tz_name: str, *, start: dt.datetime, end: dt.datetime
+) -> list[dt.datetime]:
+    """rules.occurrences(...) in [start, end), from the schedule's expansion over the whole
+    UTC days around the window, cached: a pure function of the rule's text, zone, first
+    day, the days and the tzdata in use (all in the key), so nothing ever invalidates it,
+    and a window that starts "now" finds the same entry all day. In the process rather
+    than Django's cache: a page reads a few hundred, and a round trip each would cost more
+    than expanding them."""
+    if end - start > _CACHED_SPAN:
+        # A projection's widest step (a year ahead for a sparse rule): not worth keeping.
+        return rules.occurrences(
+            schedule.recurrence, tz=zoneinfo.ZoneInfo(tz_name), starts_on=schedule.starts_on,
+            start=start, end=end,
+        )  # fmt: skip
+    text = getattr(schedule, "_rule_text", None)
+    if text is None:
+        text = schedule._rule_text = recurrence.serialize(schedule.recurrence)
+    first = start.astimezone(dt.UTC).date()
+    last = (end.astimezone(dt.UTC) - dt.timedelta(microseconds=1)).date() + dt.timedelta(days=1)
+    key = (text, tz_name, schedule.starts_on, first, last, _TZDATA)
+    found = _EXPANSIONS.get(key)
+    if found is None:
+        found = tuple(
+            rules.occurrences(
+                schedule.recurrence,
+                tz=zoneinfo.ZoneInfo(tz_name),
+                starts_on=schedule.starts_on,
+                start=dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC),
+                end=dt.datetime.combine(last, dt.time(), tzinfo=dt.UTC),
+            )
+        )
+        if len(_EXPANSIONS) >= _EXPANSIONS_MAX:
+            _EXPANSIONS.pop(next(iter(_EXPANSIONS), None), None)
+        _EXPANSIONS[key] = found
+    return list(found[bisect.bisect_left(found, start) : bisect.bisect_left(found, end)])
+
+
 def _occurrences(
     channel: Channel, schedules: Sequence[Schedule], *, start: dt.datetime, end: dt.datetime
 ) -> list[tuple[Schedule, dt.datetime]]:
@@ -154,13 +217,7 @@ def _occurrences(
     return [
         (schedule, instant)
         for schedule in schedules
-        for instant in rules.occurrences(
-            schedule.recurrence,
-            tz=channel.tz,
-            starts_on=schedule.starts_on,
-            start=start,
-            end=end,
-        )
+        for instant in _instants(schedule, channel.timezone, start=start, end=end)
     ]
 
 
@@ -325,10 +382,66 @@ def _simulate(
     return slots
 
 
+class _PendingPrediction:
+    """The coming slots of a period whose posts are predicted only once a page has chosen
+    the slots it shows (a month cell shows 3 of a day's hundreds): then each channel that
+    has a shown slot is replayed up to its last shown slot, and the other channels not at
+    all. A replay must still pass a channel's hidden slots before a shown one (each takes
+    an entry off the queue), so what is predicted equals the full replay's answer."""
+
+    def __init__(self, channels: Sequence[Channel], slots: dict[int, list[UpcomingSlot]], now):
+        self.channels = {c.id: c for c in channels}
+        self.slots = slots
+        self.now = now
+        self.replayed: set[int] = set()
+        for mine in slots.values():
+            for slot in mine:
+                slot.pending = self
+
+    def run(self, shown: Sequence[UpcomingSlot]) -> None:
+        wanted = {id(s) for s in shown if s.pending is self}
+        cut: dict[int, list[UpcomingSlot]] = {}
+        for channel_id, mine in self.slots.items():
+            last = max((n for n, s in enumerate(mine) if id(s) in wanted), default=None)
+            if last is None:
+                continue
+            if channel_id in self.replayed:
+                # A second page of one request reaching past what was replayed: the replay
+                # state is gone, say so rather than guess.
+                for slot in mine[: last + 1]:
+                    if slot.pending is self and not slot.pinned:
+                        slot.problem = PROBLEM_NOT_PREDICTED
+                    slot.pending = None
+                continue
+            cut[channel_id] = mine[: last + 1]
+        if cut:
+            _predict([self.channels[k] for k in cut], cut, now=self.now, texts=False)
+        for channel_id, mine in cut.items():
+            self.replayed.add(channel_id)
+            for slot in mine:
+                slot.pending = None
+
+
 def fill_texts(slots: Iterable[UpcomingSlot]) -> None:
     """Each predicted slot's text (the variation its count picks), for the slots a page
     shows: one query for the variations of those posts only, kept as each post's
-    `variation_list` (Post.texts() reads it; no queryset per post)."""
+    `variation_list` (Post.texts() reads it; no queryset per post). Slots whose
+    prediction was deferred (slots_between(texts=False)) are predicted first."""
+    slots = list(slots)
+    deferred = any(s.pending or s.post_unread for s in slots)
+    for pending in {id(s.pending): s.pending for s in slots if s.pending}.values():
+        pending.run(slots)
+    if deferred:
+        # The posts of the shown finished slots, with those of the predicted ones: one
+        # query whichever kinds of slot a page shows, so its count does not vary with them.
+        unread = [s for s in slots if s.post_unread]
+        ids = {s.post.id for s in slots if s.post is not None}
+        ids.update(i for s in unread for i in (s.timeslot.published_post_id, s.timeslot.post_id))
+        posts = Post.objects.in_bulk(ids - {None})
+        for slot in unread:
+            row = slot.timeslot
+            slot.post = posts.get(row.published_post_id) or posts.get(row.post_id)
+            slot.post_unread = False
     shown = [s for s in slots if s.post is not None and not s.problem and not s.text]
     if not shown:
         return
@@ -398,10 +511,11 @@ def slots_between(
     """Every slot of the workspace in [start, end): past ones as they ended, coming ones
     with their predicted post (including rule occurrences not planned yet).
 
-    texts=False leaves the predicted slots' texts to `fill_texts`, for a page that shows
-    only some of the slots (the calendar's cells). channel_ids, account_ids (a channel
-    publishing to one of them) and statuses (Timeslot statuses and PROJECTED) narrow it,
-    each when not empty, in the same queries: the calendar's filters cost no query."""
+    texts=False leaves the predicted slots' posts and texts to `fill_texts`, for a page
+    that shows only some of the slots (the calendar's cells): it predicts those, replaying
+    each of their channels only as far as its last shown slot. channel_ids, account_ids (a
+    channel publishing to one of them) and statuses (Timeslot statuses and PROJECTED) narrow
+    it, each when not empty, in the same queries: the calendar's filters cost no query."""
     channels_qs = Channel.objects.filter(workspace=workspace)
     if channel_ids:
         channels_qs = channels_qs.filter(id__in=list(channel_ids))
@@ -421,11 +535,15 @@ def slots_between(
     past = (
         Timeslot.objects.filter(channel__in=channels, publish_at__gte=start, publish_at__lt=end)
         .exclude(status=Timeslot.Status.SCHEDULED, publish_at__gte=_window_start(now))
-        .select_related("post", "published_post")
         .order_by("publish_at", "id")
     )
     if statuses:
         past = past.filter(status__in=[s for s in statuses if s != PROJECTED])
+    if texts:
+        past = past.select_related("post", "published_post")
+    else:
+        # A month holds thousands of finished slots: a cell shows its status and text only.
+        past = past.defer("token", "entry_use", "enqueued_at", "published_at", "planned_for")
     for row in past:
         channel = by_id[row.channel_id]
         row.channel = channel
@@ -438,10 +556,12 @@ def slots_between(
                 publish_at=row.publish_at,
                 timeslot=row,
                 schedule=schedule,
-                post=row.published_post or row.post,
+                post=(row.published_post or row.post) if texts else None,
                 text=row.published_text,
                 pinned=row.post_id is not None,
                 problem=row.reason,
+                # Without texts, fill_texts reads the posts of the shown slots only.
+                post_unread=not texts and bool(row.published_post_id or row.post_id),
             )
         )
     if end > _window_start(now):
@@ -450,8 +570,10 @@ def slots_between(
         coming = _slots(
             channels, schedules, now=now, limit=MAX_SIMULATED_SLOTS * 2, until=end, since=since
         )
-        if since is None:
-            _predict(channels, coming, now=now, texts=texts)
+        if since is None and not texts:
+            _PendingPrediction(channels, coming, now)
+        elif since is None:
+            _predict(channels, coming, now=now)
         else:
             _not_predicted(coming)
         out += [

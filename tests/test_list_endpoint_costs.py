@@ -134,3 +134,95 @@ def test_the_accounts_page_shows_a_page_of_accounts(web, member):
     assert len(set(handles.findall(first))) == 50
     assert set(handles.findall(second)) == {f"acct{i}" for i in range(50, 55)}
     assert "Page 1 of 2" in first
+
+
+def _bulk_grow(workspace, user, n: int) -> None:
+    """n more posts (each with a variation) and n more accounts, written in bulk: enough
+    to fill more than one page of the posts list and of the accounts page."""
+    from accounts.models import SocialAccount
+    from posts.models import Post, Variation
+
+    start = Post.objects.count()
+    posts = Post.objects.bulk_create(
+        Post(workspace=workspace, author=user, text=f"needle post {start + i:05d}")
+        for i in range(n)
+    )
+    Variation.objects.bulk_create(
+        Variation(post=p, text=f"{p.text} again", position=1) for p in posts
+    )
+    SocialAccount.objects.bulk_create(
+        SocialAccount(
+            workspace=workspace,
+            provider="sandbox",
+            handle=f"acct{start + i:05d}",
+            external_id=f"e{start + i}",
+        )
+        for i in range(n)
+    )
+
+
+@pytest.mark.django_db
+def test_list_pages_html_is_the_same_size_at_two_sizes(web, member):
+    """Past one page of rows, the accounts page, the posts list and post search return
+    about the same HTML (under 300 KB) with the same queries at 10x the rows."""
+    pages = {"accounts page": "/accounts/", "posts list": "/posts/", "search": "/posts/?q=needle"}
+    measured = {}
+    for k in (1, 10):
+        _bulk_grow(member.workspace, member.user, 60 * k if k == 1 else 540)
+        for name, url in pages.items():
+            with CaptureQueriesContext(connection) as ctx:
+                response = web.get(url)
+            assert response.status_code == 200, url
+            measured[(name, k)] = (len(ctx.captured_queries), len(response.content))
+    for name in pages:
+        (q1, b1), (q10, b10) = measured[(name, 1)], measured[(name, 10)]
+        assert q1 == q10, f"{name}: {q1} queries at 1x, {q10} at 10x"
+        assert abs(b10 - b1) <= 0.1 * b1, f"{name}: {b1} bytes at 1x, {b10} at 10x"
+        assert b10 < 300_000, f"{name}: {b10} bytes"
+
+
+@pytest.mark.django_db
+def test_history_export_first_line_costs_the_same_at_two_sizes(web, member, monkeypatch):
+    """The history CSV streams in keyset chunks: its first line costs one chunk's
+    queries whatever the history holds, and each further chunk two more."""
+    from django.urls import reverse
+
+    from bulk import exports
+    from scheduling.models import Timeslot
+
+    monkeypatch.setattr(exports, "BATCH", 5)
+    channel = ChannelFactory(workspace=member.workspace)
+    account = SocialAccountFactory(workspace=member.workspace)
+    now = timezone.now()
+    url = reverse("channel_export_history", args=[channel.id])
+    measured = {}
+    for size in (12, 120):
+        have = Timeslot.objects.filter(channel=channel).count()
+        slots = Timeslot.objects.bulk_create(
+            Timeslot(
+                channel=channel,
+                post=PostFactory(workspace=member.workspace),
+                publish_at=now - dt.timedelta(minutes=have + i + 1),
+                status="published",
+                published_text=f"slot {have + i}",
+            )
+            for i in range(size - have)
+        )
+        Delivery.objects.bulk_create(
+            Delivery(timeslot=s, account=account, text=s.published_text, status="sent")
+            for s in slots
+        )
+        with CaptureQueriesContext(connection) as first:
+            response = web.get(url)
+            lines = iter(response.streaming_content)
+            next(lines), next(lines)  # the header and the newest slot's line
+        b"".join(lines)  # the rest, outside the count
+        with CaptureQueriesContext(connection) as whole:
+            body = b"".join(web.get(url).streaming_content)
+        assert body.count(b"\n") == size + 1
+        measured[size] = (len(first.captured_queries), len(whole.captured_queries))
+    (first_small, whole_small), (first_large, whole_large) = measured[12], measured[120]
+    assert first_small == first_large
+    # 12 slots: chunks of 5, 5 and 2 (short: the end), two queries each; 120 slots: 24
+    # full chunks, then one read that finds nothing.
+    assert whole_large - whole_small == (2 * 24 + 1) - 2 * 3

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import random
+import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
@@ -466,3 +467,60 @@ def test_a_queue_whose_head_expires_is_read_on_as_the_replay_needs():
         new = selectors.upcoming_for_channel(channel=channel, now=now, limit=10)
     assert [_key(s) for s in new] == [_key(s) for s in old]
     assert all(s.post is not None and s.post.expires_at is None for s in new[1:])
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_predicting_only_the_shown_slots_gives_the_full_predictions(seed):
+    """The calendar asks for a period without texts and predicts only the slots its cells
+    show (each channel replayed up to its last shown slot): those slots get the post,
+    text and counts of the full prediction, finished ones their post too."""
+    rng = random.Random(1000 + seed)
+    now = NOWS[seed % len(NOWS)]
+    workspace = _workspace(rng, now)
+    monday = (now - dt.timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0)
+    compared = 0
+    with time_machine.travel(now, tick=False):
+        for start, end in [
+            (monday, monday + dt.timedelta(days=7)),
+            (now - dt.timedelta(days=3), now + dt.timedelta(days=10)),
+        ]:
+            full = selectors.slots_between(workspace=workspace, start=start, end=end, now=now)
+            lazy = selectors.slots_between(
+                workspace=workspace, start=start, end=end, now=now, texts=False
+            )
+            assert len(lazy) == len(full)
+            shown = sorted(rng.sample(range(len(lazy)), k=min(len(lazy), rng.randint(1, 12))))
+            selectors.fill_texts([lazy[i] for i in shown])
+            assert [_key(lazy[i]) for i in shown] == [_key(full[i]) for i in shown]
+            compared += len(shown)
+    assert compared > 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cached_expansion_equals_the_rule_expanded_for_the_window(seed):
+    """Each schedule's instants come from its expansion over whole UTC days, kept in the
+    process by rule text, zone, first day, days and tzdata: any window inside those days
+    gets exactly what expanding the rule for that window gives, DST weeks included."""
+    rng = random.Random(500 + seed)
+    for _ in range(25):
+        schedule = Schedule(
+            recurrence=recurrence.deserialize(_random_rule(rng)),
+            starts_on=dt.date(2026, rng.randint(1, 3), rng.randint(1, 28)),
+        )
+        zone = rng.choice(ZONES)
+        start = NOWS[rng.randrange(len(NOWS))] + dt.timedelta(minutes=rng.randint(-3000, 3000))
+        end = start + dt.timedelta(minutes=rng.randint(1, 30 * 24 * 60))
+        direct = rules.occurrences(
+            schedule.recurrence,
+            tz=zoneinfo.ZoneInfo(zone),
+            starts_on=schedule.starts_on,
+            start=start,
+            end=end,
+        )
+        assert selectors._instants(schedule, zone, start=start, end=end) == direct
+        # The same again, from the cache, and a window inside it.
+        assert selectors._instants(schedule, zone, start=start, end=end) == direct
+        inner = start + (end - start) / 3
+        assert selectors._instants(schedule, zone, start=inner, end=end) == [
+            t for t in direct if t >= inner
+        ]
