@@ -309,8 +309,11 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()
     ok = report(runs)
     print(f"\nload average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}; runs {args.runs}")
+    # As bench.run does: a missed target is a finding printed here, not a failed run, so
+    # `make bench` and `make bench-quick` report every figure and end 0 when they ran.
+    print(f"  {'MET   ' if ok else 'MISSED'} agency: every page and list within target, none grows")
     print(json.dumps({"bench": "agency", "runs": runs, "ok": ok}))
-    return 0 if ok else 1
+    return 0
 
 
 if __name__ == "__main__":
