@@ -13,11 +13,9 @@ Needs Debian's Chromium at /usr/bin/chromium, like tests/test_browser.py.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from accounts.models import Membership
@@ -31,8 +29,8 @@ from tests.factories import (
     UserFactory,
     WorkspaceFactory,
 )
+from tests.test_a11y import browser  # noqa: F401 (the browser fixture)
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "table-layout"
 PASSWORD = "correct horse battery staple"
 WIDTHS = [1280, 375]
@@ -55,38 +53,6 @@ LONG_TEXT = (
     "https://blog.example.com/releases/2027-spring-edition-notes"
 )
 LONG_TEXT = (LONG_TEXT + " more" * 60)[:280]
-
-
-def _browser_missing_reason() -> str | None:
-    if not os.path.exists(CHROMIUM):
-        return f"{CHROMIUM} is missing (install Debian's chromium: apt-get install -y chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "the playwright Python package is not installed"
-    return None
-
-
-@pytest.fixture
-def browser(live_server, broker, monkeypatch):
-    reason = _browser_missing_reason()
-    if reason:
-        if os.environ.get("QUEUELOOP_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"QUEUELOOP_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        browser.base_url = live_server.url
-        yield browser
-        browser.close()
-        connections.close_all()
 
 
 @pytest.fixture
@@ -174,7 +140,7 @@ MEASURE = r"""() => {
 }"""
 
 
-def test_long_errors_texts_and_many_accounts_lay_out_at_desktop_and_phone(browser, crowded):
+def test_long_errors_texts_and_many_accounts_lay_out_at_desktop_and_phone(browser, crowded):  # noqa: F811
     pages = [
         ("dashboard", "/"),
         ("accounts", "/accounts/"),
@@ -197,6 +163,7 @@ def test_long_errors_texts_and_many_accounts_lay_out_at_desktop_and_phone(browse
             # The long text and error are on the page (in full, on demand), not dropped.
             assert LONG_ERROR[:60] in page.content(), f"{name}: the error is not shown"
             problems = page.evaluate(MEASURE)
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / f"{width}px-{name}.png"), full_page=True)
             if problems:
                 found[f"{name} at {width} px"] = problems[:5]
@@ -205,7 +172,7 @@ def test_long_errors_texts_and_many_accounts_lay_out_at_desktop_and_phone(browse
     assert not found, found
 
 
-def test_accounts_table_stacks_labelled_cells_on_a_phone(browser, crowded):
+def test_accounts_table_stacks_labelled_cells_on_a_phone(browser, crowded):  # noqa: F811
     context = browser.new_context(viewport={"width": 375, "height": 900}, locale="en-US")
     page = context.new_page()
     page.goto(browser.base_url + "/login/")
