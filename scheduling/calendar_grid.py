@@ -217,12 +217,24 @@ def week_rows(
 
 
 def month_weeks(
-    slots: list[UpcomingSlot], *, first: dt.date, days: int, today: dt.date
+    slots: list[UpcomingSlot],
+    *,
+    first: dt.date,
+    days: int,
+    today: dt.date,
+    tz: zoneinfo.ZoneInfo,
+    hidden: dict[dt.date, int] | None = None,
 ) -> list[list[Cell | None]]:
-    """Monday-first weeks of the month's days; days outside the month are None (blank)."""
+    """Monday-first weeks of the month's days; days outside the month are None (blank).
+    `hidden`: slots of a day counted but not listed (selectors.DayCap), in its total."""
+    hidden = hidden or {}
     cells = {first + dt.timedelta(days=i): Cell(first + dt.timedelta(days=i)) for i in range(days)}
+    for day, cell in cells.items():
+        cell.total = hidden.get(day, 0)
     for slot in slots:
-        cell = cells.get(slot.local.date())
+        # The local day from the instant: the slots are not decorated yet (only the
+        # few each cell shows will be).
+        cell = cells.get(slot.publish_at.astimezone(tz).date())
         if cell is None:
             continue
         cell.total += 1

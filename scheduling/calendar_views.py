@@ -122,6 +122,8 @@ def calendar(request: HttpRequest) -> HttpResponse:
     # Texts are filled in below for the slots the page shows (a cell's first few, one page
     # of the day list), not for every slot of the period.
     filters = Filters.read(request)
+    # A month cell shows its first few slots: the finished ones past those are only counted.
+    cap = selectors.DayCap(tz=tz, keep=grid.MONTH_CELL_MAX) if view == "month" else None
     slots = selectors.slots_between(
         workspace=request.workspace,
         start=start,
@@ -131,8 +133,11 @@ def calendar(request: HttpRequest) -> HttpResponse:
         channel_ids=filters.channel_ids,
         account_ids=filters.account_ids,
         statuses=filters.statuses,
+        cap=cap,
     )
-    grid.decorate(slots, tz=tz, now=now)
+    hidden = cap.hidden if cap else {}
+    if view != "month":  # a month decorates the slots its cells show only, below
+        grid.decorate(slots, tz=tz, now=now)
     channels = list(Channel.objects.filter(workspace=request.workspace).order_by("name"))
     accounts = list(
         SocialAccount.objects.filter(workspace=request.workspace).order_by("provider", "handle")
@@ -155,7 +160,7 @@ def calendar(request: HttpRequest) -> HttpResponse:
         "timezones": timezone_choices(),
         "today": today,
         "now": now,
-        "slot_count": len(slots),
+        "slot_count": len(slots) + sum(hidden.values()),
         "channels": [(c, grid.channel_color(c.id)) for c in channels],
         "prev_url": calendar_url(view, shown.prev, tz_name, q),
         "next_url": calendar_url(view, shown.next, tz_name, q),
@@ -170,9 +175,13 @@ def calendar(request: HttpRequest) -> HttpResponse:
         context["rows"] = rows
         _show([s for _, cells in rows for cell in cells for s in cell.slots])
     elif view == "month":
-        weeks = grid.month_weeks(slots, first=shown.first, days=shown.days, today=today)
+        weeks = grid.month_weeks(
+            slots, first=shown.first, days=shown.days, today=today, tz=tz, hidden=hidden
+        )
         context["weeks"] = weeks
-        _show([s for week in weeks for cell in week if cell for s in cell.slots])
+        cell_slots = [s for week in weeks for cell in week if cell for s in cell.slots]
+        grid.decorate(cell_slots, tz=tz, now=now)
+        _show(cell_slots)
     else:
         appended = bool(request.headers.get("HX-Request") and request.GET.get("part"))
         page = grid.day_page(

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 
 import recurrence
 from django.conf import settings
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet, Window
+from django.db.models.functions import RowNumber, TruncDate
 
 from accounts.models import Workspace
 from channels import queue_rule
@@ -493,6 +494,28 @@ def upcoming_for_workspace(*, workspace, now: dt.datetime, limit: int = 10) -> l
 PROJECTED = "projected"  # the calendar's status of a rule occurrence with no row yet
 
 
+@dataclass
+class DayCap:
+    """slots_between keeps only each local day's first `keep` finished slots (a month cell
+    shows 3 of thousands) and counts the others in `hidden`, in SQL: building every finished
+    slot of a month as an object only to count it was most of the month view's time."""
+
+    tz: zoneinfo.ZoneInfo
+    keep: int
+    hidden: dict[dt.date, int] = field(default_factory=dict)
+
+    def cut(self, past: QuerySet[Timeslot]) -> QuerySet[Timeslot]:
+        day = TruncDate("publish_at", tzinfo=self.tz)
+        self.hidden = dict(past.order_by().values_list(day).annotate(n=Count("id")))
+        # The page's own order (time, then channel name; id for the publisher's ties).
+        order = [F("publish_at").asc(), F("channel__name").asc(), F("id").asc()]
+        rank = Window(RowNumber(), partition_by=[day], order_by=order)
+        return past.annotate(day=day, rank=rank).filter(rank__lte=self.keep)
+
+    def kept(self, row: Timeslot) -> None:
+        self.hidden[row.day] -= 1
+
+
 def slot_status(slot: UpcomingSlot) -> str:
     return slot.timeslot.status if slot.timeslot is not None else PROJECTED
 
@@ -507,6 +530,7 @@ def slots_between(
     channel_ids: Sequence[int] = (),
     account_ids: Sequence[int] = (),
     statuses: Sequence[str] = (),
+    cap: DayCap | None = None,
 ) -> list[UpcomingSlot]:
     """Every slot of the workspace in [start, end): past ones as they ended, coming ones
     with their predicted post (including rule occurrences not planned yet).
@@ -515,7 +539,8 @@ def slots_between(
     that shows only some of the slots (the calendar's cells): it predicts those, replaying
     each of their channels only as far as its last shown slot. channel_ids, account_ids (a
     channel publishing to one of them) and statuses (Timeslot statuses and PROJECTED) narrow
-    it, each when not empty, in the same queries: the calendar's filters cost no query."""
+    it, each when not empty, in the same queries: the calendar's filters cost no query.
+    With `cap`, only each local day's first finished slots are returned (see DayCap)."""
     channels_qs = Channel.objects.filter(workspace=workspace)
     if channel_ids:
         channels_qs = channels_qs.filter(id__in=list(channel_ids))
@@ -544,7 +569,11 @@ def slots_between(
     else:
         # A month holds thousands of finished slots: a cell shows its status and text only.
         past = past.defer("token", "entry_use", "enqueued_at", "published_at", "planned_for")
+    if cap is not None:
+        past = cap.cut(past)
     for row in past:
+        if cap is not None:
+            cap.kept(row)
         channel = by_id[row.channel_id]
         row.channel = channel
         schedule = schedules.get(row.schedule_id) if row.schedule_id else None

@@ -1,0 +1,104 @@
+"""The month view counts each day's finished slots in SQL and builds only the few a cell
+shows: its totals ("N slots", "+N more") and the slots it shows must equal those of the full
+listing (selectors.slots_between) grouped by local day, for random data, zones and filters."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import re
+import zoneinfo
+from collections import defaultdict
+
+import pytest
+import time_machine
+from django.urls import reverse
+
+from scheduling import calendar_grid as grid
+from scheduling import selectors
+from scheduling.models import Timeslot
+from tests.factories import ChannelFactory, PostFactory, ScheduleFactory, TimeslotFactory, rule
+
+pytestmark = pytest.mark.django_db
+
+UTC = dt.UTC
+NOW = dt.datetime(2026, 12, 17, 8, 0, tzinfo=UTC)
+FINISHED = [s for s in Timeslot.Status.values if s != Timeslot.Status.SCHEDULED]
+ZONES = ["UTC", "America/New_York", "Asia/Kolkata", "Pacific/Auckland"]
+CELL = re.compile(
+    r'<td class="cal-cell[^"]*" data-day="(?P<day>[\d-]+)">.*?'
+    r'<span class="visually-hidden">[^<]*?: (?P<total>\d+) slots?</span>(?P<rest>.*?)</td>',
+    re.S,
+)
+
+
+def random_world(workspace, rnd: random.Random) -> list:
+    channels = []
+    for n in range(4):
+        channel = ChannelFactory(
+            workspace=workspace, name=f"#c{rnd.randrange(100)}-{n}", timezone=rnd.choice(ZONES)
+        )
+        channels.append(channel)
+        hour = rnd.randrange(24)
+        ScheduleFactory(
+            channel=channel,
+            recurrence=rule(f"RRULE:FREQ=DAILY;BYHOUR={hour},{(hour + 7) % 24};BYMINUTE=0"),
+        )
+        post = PostFactory(workspace=workspace, text=f"Pinned post of {channel.name}")
+        instants = [
+            dt.datetime(2026, 12, 1, tzinfo=UTC) + dt.timedelta(minutes=15 * rnd.randrange(2200))
+            for _ in range(rnd.randrange(20, 60))
+        ]
+        # Some at one shared instant: the cell's order breaks ties by channel name.
+        instants += [dt.datetime(2026, 12, 3, 12, 0, tzinfo=UTC)] * 3
+        for at in instants:
+            TimeslotFactory(
+                channel=channel,
+                schedule=None,
+                post=post,
+                publish_at=at,
+                status=rnd.choice(FINISHED),
+            )
+    return channels
+
+
+def cells(html: str) -> dict[str, tuple[int, list[str], int]]:
+    """day -> (its total, the keys of the slots it shows, its "+N more" or 0)."""
+    out = {}
+    for m in CELL.finditer(html):
+        more = re.search(r'class="cal-more"[^>]*>\+(\d+)<', m["rest"])
+        keys = re.findall(r'data-key="([^"]+)"', m["rest"])
+        out[m["day"]] = (int(m["total"]), keys, int(more[1]) if more else 0)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_month_cells_count_and_show_what_the_full_listing_has(web, member, seed):
+    rnd = random.Random(seed)
+    channels = random_world(member.workspace, rnd)
+    tz_name = rnd.choice(ZONES)
+    tz = zoneinfo.ZoneInfo(tz_name)
+    status = rnd.choice(["", "&status=failed&status=projected"])
+    url = f"{reverse('calendar')}?view=month&start=2026-12-01&tz={tz_name}{status}"
+    with time_machine.travel(NOW, tick=False):
+        html = web.get(url).content.decode()
+        start, end = grid.period("month", dt.date(2026, 12, 1)).bounds(tz)
+        full = selectors.slots_between(
+            workspace=member.workspace,
+            start=start,
+            end=end,
+            now=NOW,
+            texts=False,
+            statuses=["failed", "projected"] if status else [],
+        )
+    by_day = defaultdict(list)
+    for slot in full:
+        by_day[slot.publish_at.astimezone(tz).date().isoformat()].append(grid.slot_key(slot))
+    shown = cells(html)
+    assert len(shown) == 31 and sum(len(keys) for keys in by_day.values()) > 31
+    for day, (total, keys, more) in shown.items():
+        expected = by_day.get(day, [])
+        assert total == len(expected), day
+        assert keys == expected[: grid.MONTH_CELL_MAX], day
+        assert more == max(0, len(expected) - grid.MONTH_CELL_MAX), day
+    assert f"{len(full)} slot" in html and len(channels) == 4
