@@ -108,6 +108,16 @@ def _active_by_channel(schedules: dict[int, Schedule]) -> dict[int, list[Schedul
     return by_channel
 
 
+_UNREAD_ROW_FIELDS = (
+    "token",
+    "entry_use",
+    "enqueued_at",
+    "published_at",
+    "created_at",
+    "updated_at",
+)
+
+
 def _scheduled_rows(
     channel_ids: Sequence[int], *, start: dt.datetime, end: dt.datetime | None, limit: int
 ) -> dict[int, list[Timeslot]]:
@@ -118,8 +128,11 @@ def _scheduled_rows(
         return {}
     base = Timeslot.objects.filter(status=Timeslot.Status.SCHEDULED, publish_at__gte=start)
     if end is not None:
+        # A month's rows (thousands): only what a slot, its replay and its cell read.
         rows = list(
-            base.filter(channel_id__in=channel_ids, publish_at__lt=end).select_related("post")
+            base.filter(channel_id__in=channel_ids, publish_at__lt=end)
+            .select_related("post")
+            .defer(*_UNREAD_ROW_FIELDS)
         )
     else:
         rows = first_n_per_key(
