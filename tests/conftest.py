@@ -218,3 +218,23 @@ def member(db):
 def web(client, member):
     client.force_login(member.user)
     return client
+
+
+# --- An API client signed in with a token (the API's own auth) ----------------------------------
+
+
+def token_client(user):
+    """A DRF test client that sends a fresh API token of `user`."""
+    from rest_framework.test import APIClient
+
+    from accounts.models import ApiToken
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {ApiToken.objects.create(user=user).key}")
+    return client
+
+
+@pytest.fixture
+def api(member):
+    """The signed-in member's API client; a module that needs another user defines its own."""
+    return token_client(member.user)

@@ -10,22 +10,13 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
-from rest_framework.test import APIClient
 
-from accounts.models import ApiToken
 from bulk.import_rows import parse_file
 from channels.models import Channel
 from tests.conftest import wait_for
 from tests.factories import ChannelFactory, WorkspaceFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def api(member):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {ApiToken.objects.create(user=member.user).key}")
-    return client
 
 
 @pytest.fixture

@@ -16,9 +16,8 @@ import time_machine
 from django.core.exceptions import ValidationError
 from django.test import override_settings
 from django.urls import reverse
-from rest_framework.test import APIClient
 
-from accounts.models import ApiToken, Membership
+from accounts.models import Membership
 from channels.models import Channel
 from scheduling import services
 from scheduling.models import PlannerState, Schedule, Timeslot
@@ -38,13 +37,6 @@ def member(db):
 @pytest.fixture
 def channel(member):
     return ChannelFactory(workspace=member.workspace, name="#tech")
-
-
-@pytest.fixture
-def api(member):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {ApiToken.objects.create(user=member.user).key}")
-    return client
 
 
 @pytest.fixture

@@ -12,9 +12,7 @@ import recurrence
 import time_machine
 from django.core.exceptions import ValidationError
 from django.urls import reverse
-from rest_framework.test import APIClient
 
-from accounts.models import ApiToken
 from scheduling import rules, services
 from scheduling.models import Schedule, Timeslot
 from tests.factories import ChannelFactory
@@ -27,13 +25,6 @@ API = "/api/v1"
 @pytest.fixture
 def channel(member):
     return ChannelFactory(workspace=member.workspace)
-
-
-@pytest.fixture
-def api(member):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {ApiToken.objects.create(user=member.user).key}")
-    return client
 
 
 @pytest.fixture

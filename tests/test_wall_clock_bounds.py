@@ -9,13 +9,12 @@ import datetime as dt
 
 import pytest
 import time_machine
-from rest_framework.test import APIClient
 
-from accounts.models import ApiToken
 from bulk.import_rows import parse_file
 from posts.models import Post
 from queueloop import timebounds
 from scheduling.models import Timeslot
+from tests.conftest import token_client
 from tests.factories import ChannelFactory, MembershipFactory, WorkspaceFactory
 
 pytestmark = pytest.mark.django_db
@@ -38,10 +37,7 @@ def ws():
 
 @pytest.fixture
 def api(ws):
-    user = MembershipFactory(workspace=ws).user
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {ApiToken.objects.create(user=user).key}")
-    return client
+    return token_client(MembershipFactory(workspace=ws).user)
 
 
 # The probe's inputs: a far future on any channel, the last second of year 9999 on a channel
