@@ -30,7 +30,7 @@ test: $(VENV)/.dev
 # same test with 10 fixed ones). README, "Proving it: drills and benchmarks", has the figures.
 FUZZ_EXAMPLES ?= 100
 fuzz: $(VENV)/.dev
-	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 $(BIN)/python -m pytest tests/test_fuzz_api.py -q $(PYTEST_ARGS)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 $(BIN)/python -m pytest tests/api/test_fuzz.py -q $(PYTEST_ARGS)
 
 format: $(VENV)/.dev
 	$(BIN)/ruff format .

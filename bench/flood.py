@@ -6,7 +6,7 @@ MONTHLY schedule costs the planner now that rules are expanded from the window.
 
 It uses a throwaway database (the test settings: PostgreSQL on 127.0.0.1 when it answers,
 created and dropped here) and the production bound (12 slots an hour, 60 s apart). Figures,
-not a test: the tests assert the refusals and their messages (tests/test_channel_rate_limits.py).
+not a test: the tests assert the refusals and their messages (tests/channels/test_rate_limits.py).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ OLD_CAP_BYTES = 3 * 1024**3  # the old code is stopped by a MemoryError rather t
 
 
 def many_frames_gif(width: int, height: int, frames: int) -> bytes:
-    """Same as tests/test_image_processing.py's builder (kept apart: the bench imports no
+    """Same as tests/posts/test_image_processing.py's builder (kept apart: the bench imports no
     test module)."""
     out = [
         b"GIF89a",

@@ -143,7 +143,7 @@ def _bounded(
 # django-recurrence reads only the first value of `RDATE:d1,d2,...` and drops the rest
 # silently (jazzband/django-recurrence#158, still open for RDATE; EXDATE was fixed by #201).
 # RFC 5545 allows the list, so each value gets its own line before the library sees it.
-# tests/test_rule_text.py fails once the library reads the list itself: then drop this.
+# tests/scheduling/test_rule_text.py fails once the library reads the list itself: then drop this.
 _RDATE_LINE = re.compile(r"^(RDATE[^:]*):(.*)$", re.MULTILINE)
 
 

@@ -14,7 +14,7 @@ from queueloop.celery import app as celery_app
 # checked: a connect to another address is refused before the packet leaves, a lookup of a
 # name that is not local is refused (no query reaches a resolver), and either fails the run
 # at the end even if a test swallowed the error. Tests that need names fake the DNS answer
-# (tests/netfakes.py) on top of this.
+# (tests/networks/netfakes.py) on top of this.
 
 _NETWORK_VIOLATIONS: list[str] = []
 _LOCAL_NAMES = {"localhost", "testserver", None, ""}

@@ -168,11 +168,11 @@ class SandboxPostFactory(factory.django.DjangoModelFactory):
     text = factory.Sequence(lambda n: f"Sandbox post {n}")
 
 
-# --- X accounts (tests/test_x_*.py, tests/test_check_accounts.py) -------------------------
+# --- X accounts (tests/networks/test_x*.py, tests/networks/test_check_accounts.py) -----------
 
 
 class XAccountFactory(SocialAccountFactory):
-    """An X account; pass credentials=... (e.g. tokens issued by tests.fake_x.FakeX) and
+    """An X account; pass credentials=... (e.g. tokens issued by tests.networks.fake_x.FakeX) and
     external_id=<the fake user's id>."""
 
     provider = SocialAccount.Provider.X
