@@ -8,8 +8,13 @@ import pytest
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from accounts.models import ApiToken
-from tests.factories import ChannelFactory, DeliveryFactory, MembershipFactory, TimeslotFactory
+from accounts.models import ApiToken, Membership
+from tests.factories import (
+    ChannelFactory,
+    DeliveryFactory,
+    MembershipFactory,
+    TimeslotFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -56,3 +61,18 @@ def test_a_networks_absolute_url_is_kept(delivery):
     delivery.url = "https://x.com/someone/status/1"
     delivery.save(update_fields=["url"])
     assert "https://x.com/someone/status/1" in urls(delivery.api)
+
+
+def api_for(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {ApiToken.objects.create(user=user).key}")
+    return client
+
+
+@pytest.mark.django_db
+def test_a_delivery_without_a_url_shows_null_not_an_empty_string():
+    owner = MembershipFactory(role=Membership.Role.OWNER)
+    channel = ChannelFactory(workspace=owner.workspace)
+    DeliveryFactory(timeslot=TimeslotFactory(channel=channel), url="")
+    [row] = api_for(owner.user).get("/api/v1/deliveries/").json()["results"]
+    assert row["url"] is None

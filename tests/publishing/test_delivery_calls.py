@@ -23,8 +23,8 @@ from publishing.models import Delivery
 from queueloop import netguard
 from tests.factories import ChannelFactory, QueueEntryFactory, SocialAccountFactory
 from tests.networks.netfakes import record_connects
+from tests.publishing.slots import due_slot
 from tests.receiver import Receiver
-from tests.test_engine_v2 import due_slot
 
 
 @pytest.fixture
