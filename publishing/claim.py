@@ -218,7 +218,8 @@ def timeslots_publish(
 
 
 def timeslot_publish(*, timeslot_id: int, token: str, now: dt.datetime | None = None) -> Outcome:
-    """A batch of one (a message of the first engine, or a test)."""
+    """A batch of one (a message of the first engine, or a test). Goes with the first
+    engine's tasks in the next release (publishing/legacy_tasks.py)."""
     return timeslots_publish(pairs=[(timeslot_id, token)], now=now).get(timeslot_id, Outcome.STALE)
 
 

@@ -35,7 +35,11 @@ def publish_timeslots(pairs: list[list]) -> dict[str, str]:
 @shared_task(name="publishing.publish_timeslot", soft_time_limit=30, time_limit=60)
 def publish_timeslot(timeslot_id: int, token: str) -> str:
     """The first engine's message, one slot each: still on brokers during an upgrade (its
-    ETA can be up to PLANNER_HORIZON ahead), so it keeps working as a batch of one."""
+    ETA can be up to PLANNER_HORIZON ahead), so it keeps working as a batch of one.
+
+    Nothing sends it any more. Kept for this release only, with `deliver` below: the next
+    one removes both, once `manage.py legacy_tasks` says none is left on the broker
+    (publishing/legacy_tasks.py)."""
     return services.timeslot_publish(timeslot_id=timeslot_id, token=token).value
 
 
@@ -52,7 +56,8 @@ def deliver_batch(delivery_ids: list[int]) -> dict:
 
 @shared_task(name="publishing.deliver", soft_time_limit=45, time_limit=75)
 def deliver(delivery_id: int) -> str | None:
-    """The first engine's one-delivery message (see publish_timeslot)."""
+    """The first engine's one-delivery message: kept for this release only, like
+    publish_timeslot above (nothing sends it any more)."""
     return services.delivery_send(delivery_id=delivery_id)
 
 
