@@ -11,15 +11,17 @@ from django.utils import timezone
 from publishing import providers, services
 
 # The worker imports this module when it starts: load the providers' SDKs now. Imported
-# lazily by the first delivery instead, they cost the first hot second ~1.5 s of CPU while
-# every other thread waited for the GIL (bench/README.md, "first_get_provider_seconds").
+# lazily by the first delivery instead, their import cost the first hot second its CPU
+# while every other thread waited for the GIL (bench/README.md, "Engine v2 follow-up",
+# first_get_provider_seconds).
 providers.load_all()
 
 # How many publish batches one worker process claims at once (threads pool; a prefork
 # child runs one task anyway). A hot second's batches all become due together: run at once
-# they shared the GIL and all finished late together, so the first delivery left ~2 s
-# after T0. One at a time, the first batch's deliveries are on their way while the next
-# batch claims, and the network waits overlap the claiming.
+# they shared the GIL and all finished late together, so even the first delivery left
+# late. One at a time, the first batch's deliveries are on their way while the next
+# batch claims, and the network waits overlap the claiming (bench/README.md, "Engine v2
+# follow-up").
 _claim_gate = threading.BoundedSemaphore(settings.PUBLISH_CLAIMS_AT_ONCE)
 
 
