@@ -19,20 +19,22 @@ too and would switch to the batch forms), this module and its command. Upgrade t
 release only after `legacy_tasks` answers "none" (exit status 0).
 
 How the broker is read, without taking anything off it. Consuming a message to look at it
-(a kombu `SimpleQueue.get`, a channel's `basic_get`) and not acknowledging it is not a peek
-on Redis: the message moves to the unacked hash and comes back only after the visibility
-timeout (3 h), which would delay the very slots we want to protect. Instead this reads the
-Redis keys the kombu Redis transport keeps, with the redis client and read-only commands,
-in one MULTI/EXEC so that a message moving between them is seen once:
+(a kombu `SimpleQueue.get`, a channel's `basic_get`) is not a peek on Redis: with `no_ack`
+the message is gone; without, it leaves its list for the unacked hash and is put back only
+when the channel closes (marked redelivered), or, if the reading process dies first, after
+the visibility timeout (3 h), which would delay the very slots we want to protect. Instead
+this reads the Redis keys the kombu Redis transport keeps, with the redis client and
+read-only commands, in one MULTI/EXEC so that a message moving between them is seen once:
 
 - each queue is a Redis list named after the queue (Celery's monitoring guide reads its
   length with `LLEN <queue>`), plus one list per priority step (`<queue><sep><step>`;
   `sep` and `priority_steps` are kombu's documented transport options): `LRANGE 0 -1`;
 - messages a worker holds and has not acknowledged (every ETA message a running worker has
   fetched, since tasks ack late) are in the hash named by the `unacked_key` transport option
-  (default `unacked`), each value `[message, exchange, routing_key]`: `HVALS`. That hash is
-  shared by every app on the Redis database, so only entries routed to one of our queues are
-  counted.
+  (default `unacked`), each value `[message, exchange, routing_key]` (kombu's own layout,
+  not a documented one: hence the rule for unreadable entries below): `HVALS`. That hash is
+  shared by every app on the Redis database, so only entries routed to one of our queues
+  are counted.
 
 A message's task name is its `task` header (Celery's message protocol 2). An entry that
 cannot be read that way is counted as unreadable, and then the answer is "cannot tell",
