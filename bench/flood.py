@@ -4,9 +4,11 @@ MONTHLY schedule costs the planner now that rules are expanded from the window.
 
     python -m bench.flood        # prints one line per case, then a JSON line
 
-It uses a throwaway database (the test settings: PostgreSQL on 127.0.0.1 when it answers,
-created and dropped here) and the production bound (12 slots an hour, 60 s apart). Figures,
-not a test: the tests assert the refusals and their messages (tests/channels/test_rate_limits.py).
+It uses the app's own settings on a throwaway database beside the bench's (BENCH_DATABASE_URL,
+default PostgreSQL on 127.0.0.1; created and dropped here, like Django's test database) and
+the production bound (12 slots an hour, 60 s apart). Figures, not a test: the tests assert
+the refusals and their messages (tests/channels/test_rate_limits.py). Like the rest of the
+bench, it imports nothing from tests/.
 """
 
 from __future__ import annotations
@@ -20,8 +22,21 @@ import time
 
 
 def _setup():
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-    os.environ["QUEUELOOP_TEST_RUN_ID"] = f"flood{os.getpid()}"
+    # The app's own settings (production-like: DEBUG off) on the bench's servers, as
+    # bench/pages.py runs them.
+    os.environ["DJANGO_SETTINGS_MODULE"] = "queueloop.settings"
+    os.environ["DATABASE_URL"] = os.environ.get(
+        "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/queueloop_bench"
+    )
+    os.environ["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-used-anywhere-else-0123456789")
+    os.environ.setdefault("FIELD_ENCRYPTION_KEY", "pAqN2lVbX3M0f3kq2Kq8c0oWc2Cq2b2cS9oVh2Vx1aQ=")
+    # The test client's host and plain HTTP: a 400 must be the refusal itself, not a
+    # disallowed host, and no answer a redirect to HTTPS.
+    os.environ["ALLOWED_HOSTS"] = "testserver"
+    os.environ["SECURE_SSL_REDIRECT"] = "false"
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ["DEBUG"] = "0"
     import django
 
     django.setup()
@@ -29,6 +44,8 @@ def _setup():
     from django.test.utils import setup_test_environment
 
     setup_test_environment()
+    # A name of its own, so that runs side by side never drop each other's database.
+    connection.settings_dict["TEST"]["NAME"] = f"test_queueloop_flood{os.getpid()}"
     connection.creation.create_test_db(verbosity=0, autoclobber=True)
     return connection
 
@@ -51,19 +68,30 @@ def main() -> int:
 
 
 def _run() -> int:
+    import recurrence
     import time_machine
+    from django.contrib.auth import get_user_model
     from django.test import Client
     from django.urls import reverse
     from rest_framework.test import APIClient
 
-    from accounts.models import ApiToken, Membership
+    from accounts.models import ApiToken, Membership, SocialAccount, Workspace
+    from channels.models import Channel
     from scheduling import services
     from scheduling.models import Schedule
-    from tests.factories import ChannelFactory, MembershipFactory, ScheduleFactory, rule
 
     now = dt.datetime(2026, 6, 1, 10, 0, tzinfo=dt.UTC)
-    member = MembershipFactory(role=Membership.Role.EDITOR)
-    channel = ChannelFactory(workspace=member.workspace)
+    workspace = Workspace.objects.create(name="Flood", slug="flood")
+    member = Membership.objects.create(
+        workspace=workspace,
+        user=get_user_model().objects.create_user("flood-editor"),
+        role=Membership.Role.EDITOR,
+    )
+    channel = Channel.objects.create(workspace=workspace, name="#flood", slug="flood")
+    # One account, as a channel that can publish has.
+    channel.accounts.add(
+        SocialAccount.objects.create(workspace=workspace, provider="sandbox", handle="flood")
+    )
     web = Client()
     web.force_login(member.user)
     api = APIClient()
@@ -109,7 +137,12 @@ def _run() -> int:
         # Four dense MONTHLY schedules saved before the bound (straight to the table): the
         # planner's dry run expands them from the window and enforces the bound.
         for text in dense:
-            ScheduleFactory(channel=channel, recurrence=rule(text))
+            Schedule.objects.create(
+                channel=channel,
+                name="dense",
+                recurrence=recurrence.deserialize(text),
+                starts_on=dt.date(2020, 1, 6),
+            )
         seconds, result = _timed(lambda: services.planner_run(dry_run=True))
         figures["planner dry run, 4 legacy dense MONTHLY schedules"] = round(seconds, 4)
         print(

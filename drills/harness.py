@@ -35,7 +35,7 @@ class Ctx:
     settings: dict[str, str]
     loglevel: str = "INFO"
     redis: RedisServer | None = None
-    webhook: object = None  # tests.receiver.Receiver
+    webhook: object = None  # drills.receiver.Receiver
     fakex: object = None  # drills.fake_x.FakeX
     procs: list[Proc] = field(default_factory=list)
     secrets: list[str] = field(default_factory=list)
@@ -69,7 +69,7 @@ class Ctx:
 
         django.setup()
         from drills.fake_x import FakeX
-        from tests.receiver import Receiver
+        from drills.receiver import Receiver
 
         self.webhook = Receiver().start()
         self.fakex = FakeX().start()
@@ -96,7 +96,7 @@ class Ctx:
             "DJANGO_SETTINGS_MODULE": "queueloop.settings",
             "DEBUG": "false",
             "ALLOWED_HOSTS": "localhost",
-            # The drills' webhook receiver (tests/receiver.py) listens on loopback.
+            # The drills' webhook receiver (drills/receiver.py) listens on loopback.
             "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
             # JSON logs, so the secret scan also reads the structured publish steps.
             "LOG_FORMAT": "json",

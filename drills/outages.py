@@ -324,7 +324,7 @@ def s5_two_beats(ctx: Ctx, result: dict) -> None:
     times = [t0 + 2 * k * SECOND for k in range(per)]
     rdate_schedules(world, times)  # rows only: nothing planned yet
     # The watermark says "planned up to now": beats that start late on a loaded machine
-    # (15 s was seen) still plan these slots from it, late but within MISSED_AFTER, instead
+    # still plan these slots from it, late but within MISSED_AFTER, instead
     # of planning from "now" past them and leaving nothing to compare.
     db_retry(
         lambda: PlannerState.objects.update_or_create(

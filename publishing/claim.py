@@ -59,13 +59,15 @@ REASON_POST_GONE = "Skipped: the pinned post was archived or has expired."
 REASON_FOREIGN_POST = "Failed: the pinned post belongs to another workspace than the channel."
 # A batch's posts' variations in one statement compiled once, as the plain lists Post.texts
 # reads: a plain prefetch builds a queryset per post, and Prefetch(to_attr=...) prepared
-# every post of the `post__in` list through the ORM (7% of the publish step's CPU).
+# every post of the `post__in` list through the ORM, a share of the publish step's CPU
+# (bench/README.md, "Engine v2, fifth follow-up").
 _VARIATIONS = JoinedQuery(
     lambda post_ids: Variation.objects.filter(post_id__any=post_ids),  # in the model's order
     fields={"": [f.attname for f in Variation._meta.concrete_fields]},
 )
 # An entry with its post, built from plain rows (queueloop.db.joined_instances): two model
-# instances per slot through Model.__init__ were a tenth of the publish step's CPU.
+# instances per slot through Model.__init__ showed in the publish step's CPU profile
+# (bench/README.md, "Engine v2, fourth follow-up").
 _ENTRY_FIELDS = {
     "": [f.attname for f in QueueEntry._meta.concrete_fields],
     "post": [f.attname for f in Post._meta.concrete_fields],
@@ -127,8 +129,9 @@ def _claim(pairs: dict[int, uuid.UUID], *, now: dt.datetime) -> list[_Claimed]:
     # Each pair as one string "id/token", in the text the database casts the row's own to
     # (a dashed UUID on PostgreSQL, 32 hex digits on SQLite): an IN list of constants,
     # which PostgreSQL looks up in a hash. As `(id, token) IN (VALUES ...)` it compared
-    # every due row with every pair (2,000 x 200 in a hot second: 190 ms a batch, and the
-    # batches are claimed one after another); with the ids listed first, 23 ms.
+    # every due row with every pair (2,000 x 200 in a hot second, and the batches are
+    # claimed one after another); with the ids listed first it is an index lookup (the
+    # figures: bench/README.md, "Engine v2, second follow-up").
     keys = [f"{i}/{token_field.get_db_prep_value(t, connection)}" for i, t in pairs.items()]
     params: list = [
         Timeslot.Status.PUBLISHING,
@@ -218,7 +221,8 @@ def timeslots_publish(
 
 
 def timeslot_publish(*, timeslot_id: int, token: str, now: dt.datetime | None = None) -> Outcome:
-    """A batch of one (a message of the first engine, or a test)."""
+    """A batch of one (a message of the first engine, or a test). Goes with the first
+    engine's tasks in the next release (publishing/legacy_tasks.py)."""
     return timeslots_publish(pairs=[(timeslot_id, token)], now=now).get(timeslot_id, Outcome.STALE)
 
 

@@ -271,6 +271,7 @@ def account_mark_needs_reconnect(*, account: SocialAccount, error: str, now: dt.
 
 
 def delivery_send(*, delivery_id: int, now: dt.datetime | None = None) -> str:
-    """A chunk of one (a message of the first engine, or a test); returns the new status."""
+    """A chunk of one (a message of the first engine, or a test); returns the new status.
+    Goes with the first engine's tasks in the next release (publishing/legacy_tasks.py)."""
     statuses = deliveries_send(delivery_ids=[delivery_id], now=now)
     return statuses.get(delivery_id, "not claimed")

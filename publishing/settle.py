@@ -58,8 +58,9 @@ def _close_all_sent(ids: list[int], *, now: dt.datetime) -> int:
     """Publishing slots with deliveries, every one sent → published; how many it closed.
 
     Written out, not through the ORM: compiling the ORM's form of this statement (two
-    Exists, an exclude) cost ~0.9 ms, and every delivery chunk runs it once (40 chunks in
-    a hot second of 2,000 slots). Only table names and placeholders are formatted in."""
+    Exists, an exclude) showed in every chunk's CPU, and every delivery chunk runs it once
+    (bench/README.md, "Engine v2, fourth follow-up"). Only table names and placeholders are
+    formatted in."""
     slots, deliveries = Timeslot._meta.db_table, Delivery._meta.db_table
     marks = ", ".join(["%s"] * len(ids))
     sql = (

@@ -11,15 +11,17 @@ from django.utils import timezone
 from publishing import providers, services
 
 # The worker imports this module when it starts: load the providers' SDKs now. Imported
-# lazily by the first delivery instead, they cost the first hot second ~1.5 s of CPU while
-# every other thread waited for the GIL (bench/README.md, "first_get_provider_seconds").
+# lazily by the first delivery instead, their import cost the first hot second its CPU
+# while every other thread waited for the GIL (bench/README.md, "Engine v2 follow-up",
+# first_get_provider_seconds).
 providers.load_all()
 
 # How many publish batches one worker process claims at once (threads pool; a prefork
 # child runs one task anyway). A hot second's batches all become due together: run at once
-# they shared the GIL and all finished late together, so the first delivery left ~2 s
-# after T0. One at a time, the first batch's deliveries are on their way while the next
-# batch claims, and the network waits overlap the claiming.
+# they shared the GIL and all finished late together, so even the first delivery left
+# late. One at a time, the first batch's deliveries are on their way while the next
+# batch claims, and the network waits overlap the claiming (bench/README.md, "Engine v2
+# follow-up").
 _claim_gate = threading.BoundedSemaphore(settings.PUBLISH_CLAIMS_AT_ONCE)
 
 
@@ -35,7 +37,11 @@ def publish_timeslots(pairs: list[list]) -> dict[str, str]:
 @shared_task(name="publishing.publish_timeslot", soft_time_limit=30, time_limit=60)
 def publish_timeslot(timeslot_id: int, token: str) -> str:
     """The first engine's message, one slot each: still on brokers during an upgrade (its
-    ETA can be up to PLANNER_HORIZON ahead), so it keeps working as a batch of one."""
+    ETA can be up to PLANNER_HORIZON ahead), so it keeps working as a batch of one.
+
+    Nothing sends it any more. Kept for this release only, with `deliver` below: the next
+    one removes both, once `manage.py legacy_tasks` says none is left on the broker
+    (publishing/legacy_tasks.py)."""
     return services.timeslot_publish(timeslot_id=timeslot_id, token=token).value
 
 
@@ -52,7 +58,8 @@ def deliver_batch(delivery_ids: list[int]) -> dict:
 
 @shared_task(name="publishing.deliver", soft_time_limit=45, time_limit=75)
 def deliver(delivery_id: int) -> str | None:
-    """The first engine's one-delivery message (see publish_timeslot)."""
+    """The first engine's one-delivery message: kept for this release only, like
+    publish_timeslot above (nothing sends it any more)."""
     return services.delivery_send(delivery_id=delivery_id)
 
 

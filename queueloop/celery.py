@@ -57,10 +57,11 @@ def _recycle_database_connections(**kwargs) -> None:
 @worker_ready.connect
 @worker_process_init.connect
 def _freeze_startup_objects(**kwargs) -> None:
-    """Put every object alive after start-up (Django, Celery, the networks' SDKs: ~250,000
-    objects) out of the garbage collector's reach. A full collection walked them all in
-    the middle of a hot second, 139 ms with every thread stopped (bench/README.md); objects
-    made later are collected as before. (A prefork child freezes its own, after the fork.)"""
+    """Put every object alive after start-up (Django, Celery, the networks' SDKs) out of
+    the garbage collector's reach. A full collection walked them all in the middle of a
+    hot second, with every thread stopped (bench/README.md, "Engine v2, third follow-up");
+    objects made later are collected as before. (A prefork child freezes its own, after
+    the fork.)"""
     gc.freeze()
 
 

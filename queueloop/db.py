@@ -60,9 +60,10 @@ class AnyOf(Lookup):
     """`field__any=[...]`: the row's key is one of these ints, as `__in` says, but with the
     list as one parameter.
 
-    `__in` prepares every element through the field (~1.5 us each; the engine passes ~10
-    keys a slot) and its statement changes with the list's length, so it cannot be compiled
-    once (`JoinedQuery`). `= ANY(array)` says the same in one fixed statement.
+    `__in` prepares every element through the field (the engine passes ~10 keys a slot:
+    bench/README.md, "Engine v2, fifth follow-up") and its statement changes with the
+    list's length, so it cannot be compiled once (`JoinedQuery`). `= ANY(array)` says the
+    same in one fixed statement.
     """
 
     lookup_name = "any"
@@ -92,7 +93,8 @@ models.ForeignKey.register_lookup(AnyOf)
 
 # Field classes whose get_db_prep_save returns a value of this exact type unchanged. A hot
 # second's batches prepare ~20,000 values; Django's generic path (get_prep_value, to_python,
-# the backend's adapter) cost 2-3 us each, more than the rest of building the statement.
+# the backend's adapter) cost more than the rest of building the statement (bench/README.md,
+# "Engine v2, third follow-up").
 # Exact classes, never subclasses: a subclass may transform (EncryptedJSONField is a
 # TextField that encrypts), so it always takes its own get_db_prep_save.
 _PASS_THROUGH: dict[type[models.Field], type] = {
@@ -196,8 +198,8 @@ def insert_returning_ids(model: type[models.Model], rows: Sequence[dict]) -> lis
     taking its default) and return their new ids, in order.
 
     `bulk_create` prepares every field of every object (pre_save, get_db_prep_save): for a
-    batch of deliveries that was ~0.9 ms a row (bench/README.md). Here only the given fields
-    and the defaults are prepared, once per row.
+    batch of deliveries that showed in the profiles (bench/README.md, "Where the time
+    goes"). Here only the given fields and the defaults are prepared, once per row.
     """
     if not rows:
         return []
@@ -224,7 +226,7 @@ def insert_returning_ids(model: type[models.Model], rows: Sequence[dict]) -> lis
     if connection.vendor == "postgresql" and defaults:
         # The defaults are the same in every row: quoted once by the driver itself (its
         # mogrify) and repeated as that literal, not adapted again for every row (11 of a
-        # delivery's 17 values; adapting a value costs the driver ~1 us). Its % signs are
+        # delivery's 17 values: bench/README.md, "Engine v2, fourth follow-up"). Its % signs are
         # doubled, as the statement still takes the rows' own values as parameters.
         literal = connection.ops.compose_sql(", ".join(["%s"] * len(defaults)), default_values)
         marks = "(" + ", ".join(["%s"] * len(fields) + [literal.replace("%", "%%")]) + ")"
@@ -272,7 +274,8 @@ class JoinedQuery:
     `build(*lists)` returns the queryset, filtering each list with `__any` (one parameter
     whatever its length, so the statement never changes). The first run compiles it with
     marker lists in their places; later runs only put the lists there. Compiling the
-    delivery chunk's joined SELECT took 0.75 ms, a tenth of the chunk's CPU (bench/README.md).
+    delivery chunk's joined SELECT again for every chunk showed in the chunk's CPU
+    (bench/README.md, "Engine v2, fifth follow-up").
 
     So `build` must hand its lists to `__any` untouched and depend on nothing else that
     changes (no slice, no length, no clock): only the lists are replayed. Plain columns only:

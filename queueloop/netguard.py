@@ -87,10 +87,10 @@ def _checked(url: str) -> tuple[str, int, bool]:
 
 # --- The transport -------------------------------------------------------------------------
 # libcurl (pycurl), for the engine's hot path. In one worker process making 64 calls at once,
-# a POST through urllib3 in a thread cost ~0.75 ms of CPU (Python header parsing, and the GIL
-# handed between threads), through pycurl in a thread ~0.25 ms, and through curl's multi
-# interface, many calls from one thread, ~0.06 ms (bench/README.md, engine v2, second
-# follow-up). The address rule stays ours and requests-hardened's, in Python:
+# a POST through urllib3 in a thread cost the most CPU (Python header parsing, and the GIL
+# handed between threads), through pycurl in a thread less, and through curl's multi
+# interface, many calls from one thread, the least by far (the figures: bench/README.md,
+# "Engine v2, second follow-up"). The address rule stays ours and requests-hardened's, in Python:
 #   - `filter_host` resolves once and refuses a non-public answer; that answer is pinned
 #     (CURLOPT_RESOLVE), so curl never looks the name up itself and cannot be rebound;
 #   - curl asks us for every socket (CURLOPT_OPENSOCKETFUNCTION): the address is checked

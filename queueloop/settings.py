@@ -115,9 +115,10 @@ TEMPLATES = [
 DATABASE_URL = env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'queueloop.sqlite3'}"
 # Read before the try: a bad DB_CONN_MAX_AGE must be reported as itself, not as a bad URL.
 # Connections are kept for a minute by default (web and workers): a new PostgreSQL
-# connection costs a fork on the server and ~2 ms per task (bench/README.md). Celery's
-# Django fixup honours this (it closes only unusable or expired connections after a task),
-# and CONN_HEALTH_CHECKS replaces a connection the database dropped.
+# connection costs a fork on the server and time in every task (bench/README.md, "Where the
+# time goes"). Celery's Django fixup honours this (it closes only unusable or expired
+# connections after a task), and CONN_HEALTH_CHECKS replaces a connection the database
+# dropped.
 _conn_max_age = env_int("DB_CONN_MAX_AGE", 60, minimum=0)
 try:
     _db = dj_database_url.parse(DATABASE_URL, conn_max_age=_conn_max_age)
@@ -344,10 +345,11 @@ CELERY_WORKER_ENABLE_SOFT_SHUTDOWN_ON_IDLE = True
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 60, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 90, minimum=2)
 CELERY_TASK_ALWAYS_EAGER = False
-# Celery's Django fixup closes every database connection before and after each task (a
-# new PostgreSQL connection per task, ~2 ms and a server fork: bench/README.md). With
-# DB_CONN_MAX_AGE set, it closes them only every 1000 tasks, and queueloop/celery.py closes
-# the unusable or expired ones around each task instead, as Django does per request.
+# Celery's Django fixup closes every database connection before and after each task (a new
+# PostgreSQL connection per task, and a server fork: bench/README.md, "Where the time
+# goes"). With DB_CONN_MAX_AGE set, it closes them only every 1000 tasks, and
+# queueloop/celery.py closes the unusable or expired ones around each task instead, as
+# Django does per request.
 CELERY_DB_REUSE_MAX = 1000 if _conn_max_age else None
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

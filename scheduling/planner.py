@@ -325,11 +325,12 @@ def planner_chunk_run(*, chunk_id: int, gap: list[str] | None = None) -> PlanRes
         schedules, window, dry_run=False, batch_size=settings.PLANNER_BATCH_SIZE, result=result
     )
     now = timezone.now()
-    # No enqueueing here: the run's last chunk enqueues every slot of the window at once,
-    # so each publish message carries every slot of its second (a chunk only knows its
-    # own: with 10 chunks a message carried 1 slot instead of 5.7, and the broker writes
-    # doubled the planner's CPU per slot: bench/README.md). Slots are planned >= 15 min
-    # ahead; should the fan-in never come, the watchdog enqueues them (never enqueued).
+    # No enqueueing here: the run's last chunk enqueues every slot of the window at once, so
+    # each publish message carries every slot of its second (a chunk only knows its own:
+    # with 10 chunks a message carried far fewer slots, and the broker writes cost the
+    # planner more CPU per slot: bench/README.md, "Engine v2, 2026-12-02"). Slots are
+    # planned >= 15 min ahead; should the fan-in never come, the watchdog enqueues them
+    # (never enqueued).
     events.log_event("planned", count=result.created)
     if PlannerChunk.objects.filter(id=chunk.id, done_at__isnull=True).update(
         done_at=now, created=result.created

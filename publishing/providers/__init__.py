@@ -132,10 +132,11 @@ def delivery_images(delivery) -> list:
 @cache
 def load_all() -> dict[str, Provider]:
     """Every provider by name. The modules are imported on first use, not with this package:
-    they pull in the networks' SDKs (atproto, Mastodon.py, twitter-text), ~1.5 s of CPU that
-    a web process showing a form need not pay. A worker calls this when it loads its tasks,
-    so no hot second pays it under the GIL (publishing/tasks.py). Cached: a delivery asks
-    for its provider several times, and five imports per ask showed in the hot second."""
+    they pull in the networks' SDKs (atproto, Mastodon.py, twitter-text), CPU that a web
+    process showing a form need not pay (bench/README.md, "Engine v2 follow-up"). A worker
+    calls this when it loads its tasks, so no hot second pays it under the GIL
+    (publishing/tasks.py). Cached: a delivery asks for its provider several times, and
+    five imports per ask showed in the hot second."""
     from publishing.providers import bluesky, mastodon, sandbox, webhook, x
 
     return {
