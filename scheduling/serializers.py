@@ -113,6 +113,7 @@ class TimeslotSerializer(serializers.ModelSerializer):
             "publish_at",
             "publish_at_local",
             "status",
+            "reason_code",
             "reason",
             "detached",
             "published_post",
