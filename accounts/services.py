@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import smtplib
+from enum import StrEnum
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -69,13 +70,20 @@ def _email_backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(minutes=min(2**attempts, 240))
 
 
-def notice_email_send(*, notice_id: int) -> str:
+class EmailOutcome(StrEnum):
+    SENT = "sent"
+    NO_RECIPIENTS = "no-recipients"  # the workspace has no owner with an address
+    FAILED = "failed"  # SMTP refused it: retried with backoff
+    SKIPPED = "skipped"  # not due, or already sent
+
+
+def notice_email_send(*, notice_id: int) -> EmailOutcome:
     """Email a notice to the workspace's owners once it is sure to have gone out.
 
     The notice is claimed for EMAIL_LEASE first (two workers never send it at once; a worker
     that died mid-send leaves it to the sweep after the lease), and marked emailed only after
     the SMTP server took it. A failure is retried with backoff by notice_emails_retry().
-    Returns "sent", "no-recipients", "failed" or "skipped" (not due, or already sent).
+    Returns what became of it (EmailOutcome).
     """
     now = timezone.now()
     due = Q(email_retry_at__isnull=True) | Q(email_retry_at__lte=now)
@@ -83,7 +91,7 @@ def notice_email_send(*, notice_id: int) -> str:
         due, id=notice_id, emailed_at__isnull=True, email_attempts__lt=EMAIL_MAX_ATTEMPTS
     ).update(email_retry_at=now + EMAIL_LEASE)
     if not claimed:
-        return "skipped"
+        return EmailOutcome.SKIPPED
     notice = Notice.objects.select_related("workspace").get(id=notice_id)
     recipients = list(
         Membership.objects.filter(workspace_id=notice.workspace_id, role=Membership.Role.OWNER)
@@ -104,9 +112,9 @@ def notice_email_send(*, notice_id: int) -> str:
                 email_attempts=attempts, email_retry_at=now + _email_backoff(attempts)
             )
             log.warning("notice %s: email failed (%s), attempt %s", notice_id, exc, attempts)
-            return "failed"
+            return EmailOutcome.FAILED
     Notice.objects.filter(id=notice_id).update(emailed_at=timezone.now(), email_retry_at=None)
-    return "sent" if recipients else "no-recipients"
+    return EmailOutcome.SENT if recipients else EmailOutcome.NO_RECIPIENTS
 
 
 def notice_emails_retry(*, limit: int = 100) -> int:
@@ -124,7 +132,7 @@ def notice_emails_retry(*, limit: int = 100) -> int:
         .order_by("created_at")
         .values_list("id", flat=True)[:limit]
     )
-    return sum(notice_email_send(notice_id=i) == "sent" for i in list(due))
+    return sum(notice_email_send(notice_id=i) == EmailOutcome.SENT for i in list(due))
 
 
 def notice_dismiss(*, notice: Notice) -> Notice:

@@ -25,7 +25,8 @@ from django.views.decorators.http import require_POST
 from accounts import services
 from accounts.forms import SandboxAccountForm, WebhookAccountForm
 from accounts.models import Membership, Notice, SocialAccount
-from channels.models import Channel, iana_zone_names
+from channels.models import Channel
+from queueloop.zones import iana_zone_names
 
 SESSION_WORKSPACE = "workspace_id"
 SESSION_TZ = "display_tz"
@@ -69,10 +70,6 @@ def workspace_view(view=None, *, viewers_may_post: bool = False):
     return wrapper
 
 
-def timezone_names() -> frozenset[str]:
-    return iana_zone_names()
-
-
 def display_timezone(request: HttpRequest) -> str:
     """The zone every time on the page is shown in: the person's own (profile, or the
     browser's as first stored: accounts.zone_middleware), else the calendar's pick in this
@@ -81,7 +78,7 @@ def display_timezone(request: HttpRequest) -> str:
     if own:
         return own
     chosen = request.session.get(SESSION_TZ)
-    if chosen and chosen in timezone_names():
+    if chosen and chosen in iana_zone_names():
         return chosen
     first = (
         Channel.objects.filter(workspace=request.workspace)

@@ -12,13 +12,7 @@ from accounts.models import SocialAccount, Workspace
 from channels.models import NAME_TAKEN, Channel, channel_name_taken
 from channels.services import DIRECTIONS
 from queueloop.zone_field import ZoneField
-from queueloop.zones import zone_choices
 from scheduling.services import channel_save
-
-
-def timezone_choices() -> list[tuple[str, str]]:
-    """The canonical zones with their offsets now (the calendar's zone switch)."""
-    return zone_choices(short=True)
 
 
 def error_messages(exc: ValidationError) -> list[str]:

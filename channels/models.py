@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models.functions import Lower
 
 from queueloop.workspace_pin import WorkspacePinnedOnceLinked
-from queueloop.zones import iana_zone_names  # the one list (profiles use it too)
+from queueloop.zones import INVALID_ZONE, iana_zone_names
 
 NAME_TAKEN = "This workspace already has a channel with this name (case does not count)."
 
@@ -20,10 +20,7 @@ def validate_timezone(value: str) -> None:
             raise ValueError(value)
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValidationError(
-            "%(value)s is not an IANA time zone (for example Europe/Berlin).",
-            params={"value": value},
-        ) from None
+        raise ValidationError(INVALID_ZONE, params={"value": value}) from None
 
 
 class Channel(WorkspacePinnedOnceLinked, models.Model):

@@ -18,13 +18,14 @@ from django.utils import timezone
 
 from accounts.models import SocialAccount, Workspace
 from channels.forms import error_messages
-from channels.models import Channel, iana_zone_names
+from channels.models import Channel
 from channels.services import post_queues_set
 from posts import media
 from posts.images import post_image_add
 from posts.models import MAX_TEXT, Post
 from publishing import compose as services
 from queueloop import timebounds
+from queueloop.zones import iana_zone_names
 from scheduling.rules import localize
 from scheduling.services import timeslot_pin
 

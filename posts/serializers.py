@@ -24,6 +24,7 @@ from queueloop.api_common import (
 )
 from scheduling.models import Timeslot
 from scheduling.rules import localize
+from scheduling.serializers import reason_code_field
 
 MAX_VARIATIONS = 20
 MAX_CHANNELS = 100
@@ -54,6 +55,7 @@ class PinnedTimeslotSerializer(serializers.ModelSerializer):
     publish_at_local = serializers.SerializerMethodField(
         help_text="publish_at in the channel's time zone (ISO 8601 with its offset)."
     )
+    reason_code = reason_code_field()
 
     class Meta:
         model = Timeslot
@@ -65,6 +67,7 @@ class PinnedTimeslotSerializer(serializers.ModelSerializer):
             "timezone",
             "publish_at_local",
             "status",
+            "reason_code",
             "reason",
         ]
         read_only_fields = fields

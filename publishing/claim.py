@@ -43,20 +43,14 @@ from publishing import delivery as deliveries
 from publishing.models import Delivery
 from queueloop import events
 from queueloop.db import JoinedQuery, insert_returning_ids, joined_instances, update_from_values
-from scheduling import enqueue
+from scheduling import enqueue, reasons
+from scheduling.enqueue import EARLY_TOLERANCE
 from scheduling.models import Timeslot
+from scheduling.reasons import Reason
 from scheduling.services import timeslots_mark_missed
 
 log = logging.getLogger(__name__)
 
-# A message may arrive a little early (clock skew between hosts, or a slot later in the
-# same second as its batch's ETA); within this it runs.
-EARLY_TOLERANCE = dt.timedelta(seconds=1)
-REASON_QUEUE_EMPTY = "Skipped: queue empty (no active, unexpired post to publish)."
-REASON_PAUSED = "Skipped: the channel was paused."
-REASON_NO_ACCOUNTS = "Failed: the channel has no active accounts."
-REASON_POST_GONE = "Skipped: the pinned post was archived or has expired."
-REASON_FOREIGN_POST = "Failed: the pinned post belongs to another workspace than the channel."
 # A batch's posts' variations in one statement compiled once, as the plain lists Post.texts
 # reads: a plain prefetch builds a queryset per post, and Prefetch(to_attr=...) prepared
 # every post of the `post__in` list through the ORM, a share of the publish step's CPU
@@ -236,9 +230,13 @@ class _Plan:
     slot: _Claimed
     post: Post | None = None
     text: str = ""
-    status: str = ""  # a final status (skipped/failed); empty = dispatch deliveries
-    reason: str = ""
+    status: Timeslot.Status | None = None  # a final status (skipped/failed); None: dispatch
+    reason: reasons.Stamp = reasons.NONE
     entry_use: dict | None = None
+
+    def end(self, status: Timeslot.Status, code: Reason) -> None:
+        """The slot ends here, with `status` and the reason `code` (no deliveries)."""
+        self.status, self.reason = status, reasons.stamp(code)
 
 
 # Id order: two batches that share channels lock them in the same order, so one waits for
@@ -353,15 +351,15 @@ def _choose_and_fan_out(claimed: list[_Claimed], *, now: dt.datetime) -> dict[in
         plan = _Plan(slot=slot)
         plans.append(plan)
         if channel.is_paused:
-            plan.status, plan.reason = Timeslot.Status.SKIPPED, REASON_PAUSED
+            plan.end(Timeslot.Status.SKIPPED, Reason.PAUSED)
             continue
         if slot.post_id:
             post = pinned[slot.post_id]
             if post.workspace_id != channel.workspace_id:
-                plan.status, plan.reason = Timeslot.Status.FAILED, REASON_FOREIGN_POST
+                plan.end(Timeslot.Status.FAILED, Reason.FOREIGN_POST)
                 continue
             if post.status == Post.Status.ARCHIVED or (post.expires_at and post.expires_at <= now):
-                plan.status, plan.reason = Timeslot.Status.SKIPPED, REASON_POST_GONE
+                plan.end(Timeslot.Status.SKIPPED, Reason.POST_GONE)
                 continue
             entry = entry_of.get((channel.id, post.id))
         else:
@@ -370,7 +368,7 @@ def _choose_and_fan_out(claimed: list[_Claimed], *, now: dt.datetime) -> dict[in
             own = [e for e in entries[channel.id] if e.post.workspace_id == channel.workspace_id]
             entry = queue_rule.next_entry(own, at=now)
             if entry is None:
-                plan.status, plan.reason = Timeslot.Status.SKIPPED, REASON_QUEUE_EMPTY
+                plan.end(Timeslot.Status.SKIPPED, Reason.QUEUE_EMPTY)
                 continue
             post = entry.post
         plan.post = post
@@ -378,7 +376,7 @@ def _choose_and_fan_out(claimed: list[_Claimed], *, now: dt.datetime) -> dict[in
         if not [a for a in accounts[channel.id] if a.workspace_id == channel.workspace_id]:
             # Nothing will be sent: the post is not used up (issue: a failed slot must
             # not spend the only post of a `once` channel).
-            plan.status, plan.reason = Timeslot.Status.FAILED, REASON_NO_ACCOUNTS
+            plan.end(Timeslot.Status.FAILED, Reason.NO_ACCOUNTS)
         elif entry is not None:
             # A pinned publication counts in the loop too, so the queue does not repeat it
             # next (and in `once` mode it is used up). Given back if the slot fails.
@@ -421,11 +419,11 @@ def _write(
             ],
             fields=["published_post", "published_text", "entry_use"],
         )
-    finals: dict[tuple[str, str], list[int]] = defaultdict(list)
+    finals: dict[tuple[str, reasons.Stamp], list[int]] = defaultdict(list)
     new: list[dict] = []
     providers: list[str] = []
     for plan in plans:
-        if plan.status:
+        if plan.status is not None:
             finals[(plan.status, plan.reason)].append(plan.slot.id)
             outcomes[plan.slot.id] = (
                 Outcome.SKIPPED if plan.status == Timeslot.Status.SKIPPED else Outcome.FAILED
@@ -449,10 +447,12 @@ def _write(
         outcomes[plan.slot.id] = Outcome.DISPATCHED
     for (status, reason), ids in finals.items():
         Timeslot.objects.filter(id__any=ids, status=Timeslot.Status.PUBLISHING).update(
-            status=status, reason=reason, published_at=None, updated_at=now
+            status=status, **reason.fields(), published_at=None, updated_at=now
         )
         step = "skipped" if status == Timeslot.Status.SKIPPED else "settled"
-        events.log_events(step, ({"timeslot_id": i} for i in ids), status=status, reason=reason)
+        events.log_events(
+            step, ({"timeslot_id": i} for i in ids), status=status, reason=reason.text
+        )
     _notify(plans, channels=channels)
     if new:
         ids = insert_returning_ids(Delivery, new)
@@ -465,10 +465,10 @@ def _notify(plans: list[_Plan], *, channels: dict[int, Channel]) -> None:
     told: set[tuple[int, str]] = set()
     for plan in plans:
         channel = channels[plan.slot.channel_id]
-        if plan.reason == REASON_QUEUE_EMPTY:
+        if plan.reason.code == Reason.QUEUE_EMPTY:
             kind = Notice.Kind.QUEUE_EMPTY
             message = f"{channel.name} had a slot but its queue is empty: add posts."
-        elif plan.reason == REASON_NO_ACCOUNTS:
+        elif plan.reason.code == Reason.NO_ACCOUNTS:
             kind = Notice.Kind.TIMESLOT_FAILED
             message = f"A slot of {channel.name} failed: the channel has no active accounts."
         else:

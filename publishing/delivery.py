@@ -30,18 +30,18 @@ from accounts.models import Notice, SocialAccount
 from accounts.services import notice_create
 from channels.models import Channel
 from posts.models import PostImage
-from publishing.lanes import Result, run_lanes
+from publishing.lanes import CallOutcome, Result, run_lanes
 from publishing.models import Delivery
 from publishing.providers import get_provider
 from publishing.settle import timeslots_settle
 from queueloop import events
 from queueloop.celery import send_many
 from queueloop.db import JoinedQuery, update_from_values
+from scheduling.enqueue import EARLY_TOLERANCE
 
 log = logging.getLogger(__name__)
 
 DELIVER_TASK = "publishing.deliver_batch"
-EARLY_TOLERANCE = dt.timedelta(seconds=1)
 UNCONFIRMED_WORKER_LOST = (
     "The worker stopped mid-call: it may or may not have posted. Check the account."
 )
@@ -143,10 +143,14 @@ def deliveries_send(*, delivery_ids: list[int], now: dt.datetime | None = None) 
     for d in rows:
         channel = d.timeslot.channel
         if d.account.workspace_id != channel.workspace_id:
-            results.append(Result(d, "failed", "The account belongs to another workspace."))
+            results.append(
+                Result(d, CallOutcome.FAILED, "The account belongs to another workspace.")
+            )
         elif d.account.status != SocialAccount.Status.ACTIVE:
             error = d.account.last_error or "reconnect it"
-            results.append(Result(d, "failed", f"{d.account} needs reconnecting: {error}"))
+            results.append(
+                Result(d, CallOutcome.FAILED, f"{d.account} needs reconnecting: {error}")
+            )
         else:
             lanes[d.account_id].append(d)
     results += run_lanes(list(lanes.values()))
@@ -167,7 +171,7 @@ def _record(results: list[Result], *, now: dt.datetime) -> dict[int, str]:
     """Write every result of the chunk: a few grouped UPDATEs, one bulk for the sent."""
     S = Delivery.Status
     statuses: dict[int, str] = {}
-    sent = [r for r in results if r.kind == "sent"]
+    sent = [r for r in results if r.kind == CallOutcome.SENT]
     if sent:
         # A late answer may still prove an `unconfirmed` delivery sent (the task's time
         # limit marked it first): the truth wins. Anything else is left as it is.
@@ -209,17 +213,17 @@ def _record(results: list[Result], *, now: dt.datetime) -> dict[int, str]:
     reconnect: dict[int, tuple[SocialAccount, str]] = {}
     for r in results:
         d = r.delivery
-        if r.kind in ("failed", "unconfirmed"):
-            status = S.FAILED if r.kind == "failed" else S.UNCONFIRMED
+        if r.kind in (CallOutcome.FAILED, CallOutcome.UNCONFIRMED):
+            status = S.FAILED if r.kind == CallOutcome.FAILED else S.UNCONFIRMED
             final[(status, r.error)].append(d.id)
-        elif r.kind == "reconnect":
+        elif r.kind == CallOutcome.RECONNECT:
             final[(S.FAILED, r.error)].append(d.id)
             reconnect[d.account_id] = (d.account, r.error)
-        elif r.kind == "partial":
+        elif r.kind == CallOutcome.PARTIAL:
             final[(S.PARTIAL, r.error)].append(d.id)
             if r.needs_reconnect:
                 reconnect[d.account_id] = (d.account, r.error)
-        elif r.kind == "retry":
+        elif r.kind == CallOutcome.RETRY:
             at = r.at or now
             if at > _deadline(d):
                 # A thread with parts already out stays partial: they are on the network.
@@ -228,7 +232,7 @@ def _record(results: list[Result], *, now: dt.datetime) -> dict[int, str]:
             else:
                 pending[(r.error, at)].append(d.id)
                 later[at if at > now else None].append(d.id)
-        elif r.kind == "requeue":
+        elif r.kind == CallOutcome.REQUEUE:
             pending[("", None)].append(d.id)
             later[None].append(d.id)
     for (status, error), ids in final.items():

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import partial
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -49,10 +50,22 @@ def call_budget() -> float:
     return settings.SEND_TIMEOUT.total_seconds() / 4
 
 
+class CallOutcome(StrEnum):
+    """What became of one delivery's provider call (or of a delivery never called)."""
+
+    SENT = "sent"
+    FAILED = "failed"  # refused for good: nothing went out
+    UNCONFIRMED = "unconfirmed"  # may or may not have posted: a person decides
+    RETRY = "retry"  # nothing went out: try again at `at`
+    REQUEUE = "requeue"  # never called (out of time): back to pending, sent by the next chunk
+    RECONNECT = "reconnect"  # the credentials were refused: failed, and the account marked
+    PARTIAL = "partial"  # a thread cut short: some parts went out
+
+
 @dataclass
 class Result:
     delivery: Delivery
-    kind: str  # sent | failed | unconfirmed | retry | requeue | reconnect | partial
+    kind: CallOutcome
     error: str = ""
     at: dt.datetime | None = None  # retry: not before
     published: Published | None = None
@@ -92,32 +105,34 @@ def _classify(provider: Provider, delivery: Delivery, attempt: Callable[[], Publ
         published = attempt()
     except PartlySent as exc:
         # A thread cut short: what went out is in thread_sent and in the message.
-        return Result(delivery, "partial", exc.message, needs_reconnect=exc.needs_reconnect)
+        return Result(
+            delivery, CallOutcome.PARTIAL, exc.message, needs_reconnect=exc.needs_reconnect
+        )
     except RateLimited as exc:
-        return Result(delivery, "retry", exc.message, at=exc.reset_at, rate_limited=True)
+        return Result(delivery, CallOutcome.RETRY, exc.message, at=exc.reset_at, rate_limited=True)
     except Transient as exc:
         if exc.maybe_sent and not provider.idempotent:
-            return Result(delivery, "unconfirmed", exc.message)
+            return Result(delivery, CallOutcome.UNCONFIRMED, exc.message)
         at = timezone.now() + backoff(delivery.attempts)
-        return Result(delivery, "retry", exc.message, at=at)
+        return Result(delivery, CallOutcome.RETRY, exc.message, at=at)
     except AuthFailed as exc:
-        return Result(delivery, "reconnect", exc.message)
+        return Result(delivery, CallOutcome.RECONNECT, exc.message)
     except Rejected as exc:
-        return Result(delivery, "failed", exc.message)
+        return Result(delivery, CallOutcome.FAILED, exc.message)
     except SoftTimeLimitExceeded:
         # Raised in the task's own thread only (inline lanes). The call may have reached
         # the network: at most once wins over at least once.
         if provider.idempotent:
-            return Result(delivery, "retry", "Timed out; retrying (idempotent).", at=None)
-        return Result(delivery, "unconfirmed", UNCONFIRMED_TIMEOUT)
+            return Result(delivery, CallOutcome.RETRY, "Timed out; retrying (idempotent).", at=None)
+        return Result(delivery, CallOutcome.UNCONFIRMED, UNCONFIRMED_TIMEOUT)
     except Exception as exc:
         # A bug or an unexpected library error: we cannot tell whether it posted.
         log.exception("provider %s raised on delivery %s", provider.name, delivery.id)
         error = f"Unexpected error ({exc.__class__.__name__})."
         if provider.idempotent:
-            return Result(delivery, "retry", error, at=timezone.now() + backoff(1))
-        return Result(delivery, "unconfirmed", f"{error} {UNCONFIRMED_TIMEOUT}")
-    return Result(delivery, "sent", published=published, sent_at=timezone.now())
+            return Result(delivery, CallOutcome.RETRY, error, at=timezone.now() + backoff(1))
+        return Result(delivery, CallOutcome.UNCONFIRMED, f"{error} {UNCONFIRMED_TIMEOUT}")
+    return Result(delivery, CallOutcome.SENT, published=published, sent_at=timezone.now())
 
 
 class _Lane:
@@ -150,7 +165,9 @@ class _Lane:
         time or aborted: the rest go back to pending)."""
         while self.next < len(self.deliveries):
             if self.abort.is_set() or time.monotonic() > self.deadline:
-                self.results += [Result(d, "requeue") for d in self.deliveries[self.next :]]
+                self.results += [
+                    Result(d, CallOutcome.REQUEUE) for d in self.deliveries[self.next :]
+                ]
                 self.next = len(self.deliveries)
                 return None
             delivery = self.deliveries[self.next]
@@ -167,11 +184,12 @@ class _Lane:
         if result.rate_limited and rest:
             # Per account: nothing more goes to it before the reset.
             self.results += [
-                Result(d, "retry", result.error, at=result.at, rate_limited=True) for d in rest
+                Result(d, CallOutcome.RETRY, result.error, at=result.at, rate_limited=True)
+                for d in rest
             ]
             self.next = len(self.deliveries)
-        elif result.kind == "reconnect" and rest:
-            self.results += [Result(d, "reconnect", result.error) for d in rest]
+        elif result.kind == CallOutcome.RECONNECT and rest:
+            self.results += [Result(d, CallOutcome.RECONNECT, result.error) for d in rest]
             self.next = len(self.deliveries)
 
     def run(self) -> list[Result]:
@@ -293,11 +311,13 @@ def run_lanes(groups: list[list[Delivery]]) -> list[Result]:
                 if d.id in done:
                     continue
                 if d.id not in lane.started:
-                    results.append(Result(d, "requeue"))
+                    results.append(Result(d, CallOutcome.REQUEUE))
                 elif lane.provider.idempotent:
-                    results.append(Result(d, "retry", "Timed out; retrying (idempotent)."))
+                    results.append(
+                        Result(d, CallOutcome.RETRY, "Timed out; retrying (idempotent).")
+                    )
                 else:
-                    results.append(Result(d, "unconfirmed", UNCONFIRMED_TIMEOUT))
+                    results.append(Result(d, CallOutcome.UNCONFIRMED, UNCONFIRMED_TIMEOUT))
     # After an abort, calls still in flight finish in the background and their results are
     # dropped: those deliveries are already marked unconfirmed (or for a retry, when the
     # provider is idempotent), which is what at most once asks.

@@ -22,6 +22,7 @@ person who clicked needs no notice of their own click.
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -48,6 +49,15 @@ from scheduling.models import Timeslot
 S = Delivery.Status
 PROBLEM_WINDOW = dt.timedelta(days=7)
 CLOSED = (Timeslot.Status.PUBLISHED, Timeslot.Status.PARTIAL, Timeslot.Status.FAILED)
+
+
+class ProblemKind(StrEnum):
+    """What a problem delivery is waiting for (its `.kind` in problem_deliveries)."""
+
+    RETRYING = "retrying"  # an attempt failed, another is coming
+    UNCONFIRMED = S.UNCONFIRMED
+    FAILED = S.FAILED
+    PARTIAL = S.PARTIAL
 
 
 # --- Reads ---------------------------------------------------------------------------------
@@ -81,8 +91,9 @@ def problem_deliveries(
         .order_by("-timeslot__publish_at", "id")[:limit]
     )
     for d in rows:
-        d.kind = "retrying" if d.status in (S.PENDING, S.SENDING) else d.status
-        if d.kind == "retrying":
+        retrying = d.status in (S.PENDING, S.SENDING)
+        d.kind = ProblemKind.RETRYING if retrying else ProblemKind(d.status)
+        if d.kind == ProblemKind.RETRYING:
             d.gives_up_at = d.timeslot.publish_at + settings.MISSED_AFTER
             d.max_attempts = max(d.attempts, planned_attempts(settings.MISSED_AFTER))
     return rows
@@ -256,4 +267,4 @@ def _resettle(timeslot_id: int, *, now: dt.datetime) -> None:
         # Nothing went out after all: the post goes back to the queue, as settle does.
         # (Settle kept it while an unconfirmed delivery might have posted it.)
         give_back_use(slot)
-    Timeslot.objects.filter(id=timeslot_id).update(status=status, reason=reason, updated_at=now)
+    Timeslot.objects.filter(id=timeslot_id).update(status=status, **reason.fields(), updated_at=now)

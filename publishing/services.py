@@ -11,10 +11,6 @@ Tasks, commands and tests import from here; the rules live in the modules above.
 from __future__ import annotations
 
 from publishing.claim import (
-    REASON_NO_ACCOUNTS,
-    REASON_PAUSED,
-    REASON_POST_GONE,
-    REASON_QUEUE_EMPTY,
     Outcome,
     timeslot_publish,
     timeslots_publish,
@@ -31,10 +27,6 @@ from publishing.recovery import RecoverResult, deliveries_recover, timeslots_set
 from publishing.settle import timeslot_settle, timeslots_settle
 
 __all__ = [
-    "REASON_NO_ACCOUNTS",
-    "REASON_PAUSED",
-    "REASON_POST_GONE",
-    "REASON_QUEUE_EMPTY",
     "UNCONFIRMED_TIMEOUT",
     "UNCONFIRMED_WORKER_LOST",
     "Outcome",

@@ -21,6 +21,7 @@ from channels import queue_rule
 from channels.models import QueueEntry
 from publishing.models import Delivery
 from queueloop import events
+from scheduling import reasons
 from scheduling.models import Timeslot
 
 UNFINISHED = (Delivery.Status.PENDING, Delivery.Status.SENDING)
@@ -64,7 +65,8 @@ def _close_all_sent(ids: list[int], *, now: dt.datetime) -> int:
     slots, deliveries = Timeslot._meta.db_table, Delivery._meta.db_table
     marks = ", ".join(["%s"] * len(ids))
     sql = (
-        f"UPDATE {slots} SET status = %s, reason = '', published_at = %s, updated_at = %s "  # noqa: S608
+        f"UPDATE {slots} SET status = %s, reason_code = '', reason = '', "  # noqa: S608
+        "published_at = %s, updated_at = %s "
         f"WHERE id IN ({marks}) AND status = %s "
         f"AND EXISTS (SELECT 1 FROM {deliveries} d WHERE d.timeslot_id = {slots}.id) "
         f"AND NOT EXISTS (SELECT 1 FROM {deliveries} d "
@@ -87,7 +89,7 @@ def delivery_counts(timeslot_id: int) -> dict[str, int]:
     )
 
 
-def outcome(timeslot_id: int, counts: dict[str, int]) -> tuple[str, str] | None:
+def outcome(timeslot_id: int, counts: dict[str, int]) -> tuple[str, reasons.Stamp] | None:
     """The status and reason a slot with these delivery counts closes with; None while a
     delivery is unfinished. The one home of the rule (the engine and a person's mark on
     the dashboard both settle through it)."""
@@ -95,14 +97,19 @@ def outcome(timeslot_id: int, counts: dict[str, int]) -> tuple[str, str] | None:
         return None
     sent, total = counts.get(Delivery.Status.SENT, 0), sum(counts.values())
     if sent == total:
-        return Timeslot.Status.PUBLISHED, ""
+        return Timeslot.Status.PUBLISHED, reasons.NONE
     problems = list(
         Delivery.objects.filter(timeslot_id=timeslot_id)
         .exclude(status=Delivery.Status.SENT)
         .select_related("account")
         .order_by("id")
     )
-    reason = "; ".join(f"{d.account}: {d.get_status_display()} — {d.last_error}" for d in problems)
+    reason = reasons.stamp(
+        reasons.Reason.DELIVERIES,
+        problems="; ".join(
+            f"{d.account}: {d.get_status_display()} — {d.last_error}" for d in problems
+        ),
+    )
     # A thread cut short still put something on its network: the slot is partial.
     partly = counts.get(Delivery.Status.PARTIAL, 0)
     return (Timeslot.Status.PARTIAL if sent or partly else Timeslot.Status.FAILED), reason
@@ -122,10 +129,10 @@ def timeslot_settle(*, timeslot_id: int, now: dt.datetime | None = None) -> str 
         return None
     status, reason = closing
     settled = Timeslot.objects.filter(id=timeslot_id, status=Timeslot.Status.PUBLISHING).update(
-        status=status, reason=reason, published_at=now, updated_at=now
+        status=status, **reason.fields(), published_at=now, updated_at=now
     )
     if settled:
-        events.log_event("settled", timeslot_id=timeslot_id, status=status, reason=reason)
+        events.log_event("settled", timeslot_id=timeslot_id, status=status, reason=reason.text)
     if settled and status != Timeslot.Status.PUBLISHED:
         slot = Timeslot.objects.select_related("channel").get(id=timeslot_id)
         if spends_no_use(status, counts):
@@ -135,7 +142,8 @@ def timeslot_settle(*, timeslot_id: int, now: dt.datetime | None = None) -> str 
             workspace_id=slot.channel.workspace_id,
             kind=Notice.Kind.TIMESLOT_UNCONFIRMED if unconfirmed else Notice.Kind.TIMESLOT_FAILED,
             message=(
-                f"A slot of {slot.channel.name} ended {slot.get_status_display().lower()}: {reason}"
+                f"A slot of {slot.channel.name} ended {slot.get_status_display().lower()}: "
+                f"{reason.text}"
             ),
             subject=f"channel:{slot.channel_id}",
         )

@@ -442,6 +442,7 @@ SPECTACULAR_SETTINGS = {
         "PostStatusEnum": "posts.models.Post.Status",
         "NewPostStatusEnum": ["ready", "draft"],
         "TimeslotStatusEnum": "scheduling.models.Timeslot.Status",
+        "TimeslotReasonEnum": "scheduling.reasons.Reason",
         "DeliveryStatusEnum": "publishing.models.Delivery.Status",
     },
 }

@@ -15,8 +15,6 @@ from django.utils.html import format_html
 
 from queueloop import zones
 
-INVALID = "%(value)s is not an IANA time zone (for example Europe/Berlin)."
-
 
 class ZoneSelect(forms.Select):
     def get_context(self, name, value, attrs):
@@ -59,7 +57,7 @@ class ZoneSelect(forms.Select):
 
 class ZoneField(forms.CharField):
     widget = ZoneSelect
-    default_error_messages = {"invalid": INVALID}
+    default_error_messages = {"invalid": zones.INVALID_ZONE}
 
     def clean(self, value):
         value = super().clean(value)

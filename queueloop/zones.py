@@ -30,6 +30,8 @@ from dataclasses import dataclass
 NOT_ZONES = {"localtime", "posixrules", "Factory"}
 # zone.tab lists places; UTC is not one, but it is every new channel's default.
 UTC = "UTC"
+# What every input (forms, the API, the admin) says to a name that is not a zone.
+INVALID_ZONE = "%(value)s is not an IANA time zone (for example Europe/Berlin)."
 
 
 @functools.cache

@@ -183,7 +183,7 @@ class TimeslotAdmin(WorkspaceScopedAdmin):
         "reason_short",
     )
     list_display_links = ("id", "publish_at")
-    list_filter = ("status", "detached", ("channel", ScopedRelatedFilter))
+    list_filter = ("status", "reason_code", "detached", ("channel", ScopedRelatedFilter))
     search_fields = (
         "channel__name",
         "channel__slug",
@@ -208,6 +208,7 @@ class TimeslotAdmin(WorkspaceScopedAdmin):
         "enqueued_at",
         "published_at",
         "detached",
+        "reason_code",
         "reason",
         "created_at",
         "updated_at",

@@ -15,7 +15,8 @@ import zoneinfo
 from dataclasses import dataclass, field
 
 from posts.models import word_preview
-from scheduling.selectors import UpcomingSlot
+from scheduling.models import Timeslot
+from scheduling.selectors import PROJECTED, UpcomingSlot
 
 VIEWS = ("week", "month", "day")
 # Slots shown in one cell before "+N more": a 5-minute schedule has 12 an hour, 288 a day.
@@ -119,9 +120,11 @@ def period(view: str, day: dt.date) -> Period:
 
 
 STATUS_LABELS = {
-    "projected": "Projected",
-    "scheduled": "Scheduled",
+    PROJECTED: "Projected",
+    Timeslot.Status.SCHEDULED: Timeslot.Status.SCHEDULED.label,
 }
+# The statuses whose slots a person may still move or cancel (in the future).
+EDITABLE = (PROJECTED, Timeslot.Status.SCHEDULED)
 
 
 def decorate(slots: list[UpcomingSlot], *, tz: zoneinfo.ZoneInfo, now: dt.datetime) -> None:
@@ -131,11 +134,11 @@ def decorate(slots: list[UpcomingSlot], *, tz: zoneinfo.ZoneInfo, now: dt.dateti
         slot.color = channel_color(slot.channel.id)
         slot.local = slot.publish_at.astimezone(tz)
         if slot.timeslot is None:
-            slot.status, slot.status_label = "projected", STATUS_LABELS["projected"]
+            slot.status, slot.status_label = PROJECTED, STATUS_LABELS[PROJECTED]
         else:
             slot.status = slot.timeslot.status
             slot.status_label = slot.timeslot.get_status_display()
-        slot.editable = slot.status in ("projected", "scheduled") and slot.publish_at > now
+        slot.editable = slot.status in EDITABLE and slot.publish_at > now
     set_shown_text(slots)
 
 

@@ -22,10 +22,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.models import SocialAccount
-from accounts.views import timezone_names, workspace_view
-from channels.forms import error_messages, timezone_choices
+from accounts.views import workspace_view
+from channels.forms import error_messages
 from channels.models import Channel
 from posts.models import Post, word_preview
+from queueloop.zones import iana_zone_names, zone_choices
 from scheduling import calendar_grid as grid
 from scheduling import selectors, services
 from scheduling.forms import SlotPostForm, TimeslotMoveForm
@@ -34,7 +35,7 @@ from scheduling.models import Schedule, Timeslot
 
 def _zone(request: HttpRequest, source) -> tuple[str, zoneinfo.ZoneInfo]:
     name = source.get("tz", "")
-    if name and name in timezone_names():
+    if name and name in iana_zone_names():
         return name, zoneinfo.ZoneInfo(name)
     if name:
         messages.error(request, f"Unknown time zone “{name}”.")
@@ -44,7 +45,7 @@ def _zone(request: HttpRequest, source) -> tuple[str, zoneinfo.ZoneInfo]:
 def _write_zone(request: HttpRequest) -> tuple[str, zoneinfo.ZoneInfo] | None:
     """The zone a posted time is read in; None for an unknown one (refused, not guessed)."""
     name = request.POST.get("tz", "") or request.display_tz
-    if name not in timezone_names():
+    if name not in iana_zone_names():
         return None
     return name, zoneinfo.ZoneInfo(name)
 
@@ -55,7 +56,7 @@ def calendar_url(view: str, day: dt.date, tz_name: str, filters: str = "") -> st
 
 
 STATUS_CHOICES = [
-    (selectors.PROJECTED, grid.STATUS_LABELS["projected"]),
+    (selectors.PROJECTED, grid.STATUS_LABELS[selectors.PROJECTED]),
     *Timeslot.Status.choices,
 ]
 
@@ -157,7 +158,7 @@ def calendar(request: HttpRequest) -> HttpResponse:
         # The column heads: a week's days (a month's columns are Monday to Sunday too).
         "days": [monday + dt.timedelta(days=i) for i in range(7)],
         "tz_name": tz_name,
-        "timezones": timezone_choices(),
+        "timezones": zone_choices(short=True),
         "today": today,
         "now": now,
         "slot_count": len(slots) + sum(hidden.values()),
@@ -240,11 +241,11 @@ class _Slot:
 
     @property
     def status(self) -> str:
-        return self.timeslot.status if self.timeslot else "projected"
+        return self.timeslot.status if self.timeslot else selectors.PROJECTED
 
     @property
     def editable(self) -> bool:
-        return self.status in ("projected", "scheduled") and self.publish_at > timezone.now()
+        return self.status in grid.EDITABLE and self.publish_at > timezone.now()
 
     def for_write(self) -> Timeslot:
         """The row to act on, planning a projected occurrence first (detached)."""

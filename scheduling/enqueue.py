@@ -30,6 +30,10 @@ from scheduling.models import Timeslot
 log = logging.getLogger(__name__)
 
 PUBLISH_TASK = "publishing.publish_timeslots"
+# A message may arrive a little early (clock skew between hosts, or a slot later in the
+# same second as its batch's ETA); within this it runs. The one tolerance for publish and
+# deliver messages alike (publishing.claim, publishing.delivery).
+EARLY_TOLERANCE = dt.timedelta(seconds=1)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ import recurrence.fields
 from django.db import models
 from django.db.models import Q
 
+from scheduling.reasons import Reason
+
 
 class Schedule(models.Model):
     """One or more recurrence rules, expanded in the channel's wall-clock time.
@@ -92,6 +94,9 @@ class Timeslot(models.Model):
     entry_use = models.JSONField(null=True, blank=True, editable=False)
     published_at = models.DateTimeField(null=True, blank=True)
     detached = models.BooleanField(default=False)
+    # Why it was skipped, failed, missed or canceled: the code logic reads, and the text
+    # people read, always set together (scheduling/reasons.py).
+    reason_code = models.CharField(max_length=20, choices=Reason.choices, blank=True, default="")
     reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

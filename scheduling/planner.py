@@ -26,8 +26,9 @@ from channels import queue_rule
 from channels.models import Channel, QueueEntry
 from queueloop import events, opsrecord
 from queueloop.celery import send_many
-from scheduling import enqueue, rules, spacing
+from scheduling import enqueue, reasons, rules, spacing
 from scheduling.models import PlannerChunk, PlannerState, Schedule, Timeslot
+from scheduling.reasons import Reason
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +40,7 @@ ENQUEUE_RANGE_TASK = "scheduling.enqueue_range"
 MISSED_GAP_LIMIT = dt.timedelta(days=7)
 
 
-def _reason_planner_down(start: dt.datetime, end: dt.datetime) -> str:
-    return (
-        "Missed: the planner (celery beat) was not running from "
-        f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC, so this slot was never planned "
-        "and was not sent late."
-    )
-
-
-def _notify_planner_gap(missed_by_workspace: dict[int, int], *, reason: str) -> None:
+def _notify_planner_gap(missed_by_workspace: dict[int, int], *, reason: reasons.Stamp) -> None:
     from accounts.models import Notice
     from accounts.services import notice_create
 
@@ -55,7 +48,7 @@ def _notify_planner_gap(missed_by_workspace: dict[int, int], *, reason: str) -> 
         notice_create(
             workspace_id=workspace_id,
             kind=Notice.Kind.TIMESLOT_MISSED,
-            message=f"{count} slot(s) were missed. {reason}",
+            message=f"{count} slot(s) were missed. {reason.text}",
         )
 
 
@@ -134,7 +127,11 @@ def _plan_schedules(
     start, end = window.start, window.end
     if start >= end:
         return
-    gap_reason = _reason_planner_down(window.gap_start, window.gap_end) if window.gap_start else ""
+    gap_reason = (
+        reasons.stamp(Reason.PLANNER_DOWN, start=window.gap_start, end=window.gap_end)
+        if window.gap_start
+        else reasons.NONE
+    )
     missed_by_workspace: dict[int, int] = {}
     last_id = 0
     while True:
@@ -161,7 +158,7 @@ def _plan_batch(
     batch: list[Schedule],
     window: _Window,
     *,
-    gap_reason: str,
+    gap_reason: reasons.Stamp,
     dry_run: bool,
     result: PlanResult,
     missed_by_workspace: dict[int, int],
@@ -183,7 +180,8 @@ def _plan_batch(
     if window.gap_start is not None and not dry_run:
         for schedule in batch:
             for t in _slots_for(schedule, start=window.gap_start, end=window.gap_end):
-                t.status, t.reason = Timeslot.Status.MISSED, gap_reason
+                t.status = Timeslot.Status.MISSED
+                gap_reason.put_on(t)
                 slots.append(t)
     existing = set(
         Timeslot.objects.filter(
@@ -407,11 +405,18 @@ def enqueue_range(*, since: str | None, until: str) -> int:
     return enqueue.enqueue_due(until=dt.datetime.fromisoformat(until), **filters)
 
 
+def empty_queue_warning_subject(channel_id: int) -> str:
+    """The subject of the warning that a channel's queue will be empty: its own, not the
+    claim's "channel:<id>" (a slot that found the queue empty is a new incident)."""
+    return f"channel:{channel_id}:empty-ahead"
+
+
 def channels_warn_empty_queues(*, now: dt.datetime, until: dt.datetime) -> int:
     """Tell owners, before it happens, that a channel's next queue slot has nothing to post.
 
     One query finds the channels with a scheduled queue slot before `until` and no usable
-    entry; each is told at most once a day (a notice for it not older than 24 h counts).
+    entry; each is told at most once a day (a warning about it not older than 24 h counts,
+    found by its subject, whatever its words).
     """
     from accounts.models import Notice
 
@@ -433,17 +438,20 @@ def channels_warn_empty_queues(*, now: dt.datetime, until: dt.datetime) -> int:
     already = set(
         Notice.objects.filter(
             kind=Notice.Kind.QUEUE_EMPTY,
-            message__in=list(messages.values()),
+            subject__in=[empty_queue_warning_subject(c.id) for c in empty],
             created_at__gte=now - dt.timedelta(hours=24),
-        ).values_list("workspace_id", "message")
+        ).values_list("subject", flat=True)
     )
     notices = Notice.objects.bulk_create(
         [
             Notice(
-                workspace_id=c.workspace_id, kind=Notice.Kind.QUEUE_EMPTY, message=messages[c.id]
+                workspace_id=c.workspace_id,
+                kind=Notice.Kind.QUEUE_EMPTY,
+                message=messages[c.id],
+                subject=empty_queue_warning_subject(c.id),
             )
             for c in empty
-            if (c.workspace_id, messages[c.id]) not in already
+            if empty_queue_warning_subject(c.id) not in already
         ]
     )
     ids = [n.id for n in notices]

@@ -21,6 +21,7 @@ import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import recurrence
 from django.conf import settings
@@ -44,10 +45,23 @@ PREDICT_AHEAD = dt.timedelta(days=21)
 # four weeks ahead): beyond it, queue slots are shown without a predicted post.
 MAX_SIMULATED_SLOTS = 5000
 
-PROBLEM_PAUSED = "The channel is paused: this slot will be skipped."
-PROBLEM_QUEUE_EMPTY = "The queue will be empty: this slot will be skipped."
-PROBLEM_PINNED_GONE = "The pinned post is archived or will have expired: skipped."
-PROBLEM_NOT_PREDICTED = "Takes the queue's next post (too far ahead to predict which)."
+
+class Problem(StrEnum):
+    """Why a coming slot shows no predicted post. A finished slot's problem is its stored
+    reason instead (`problem_code` then holds its scheduling.reasons code)."""
+
+    PAUSED = "paused"
+    QUEUE_EMPTY = "queue_empty"
+    PINNED_GONE = "pinned_gone"
+    NOT_PREDICTED = "not_predicted"  # not a warning: only too far ahead to predict
+
+
+PROBLEM_TEXTS = {
+    Problem.PAUSED: "The channel is paused: this slot will be skipped.",
+    Problem.QUEUE_EMPTY: "The queue will be empty: this slot will be skipped.",
+    Problem.PINNED_GONE: "The pinned post is archived or will have expired: skipped.",
+    Problem.NOT_PREDICTED: "Takes the queue's next post (too far ahead to predict which).",
+}
 
 
 @dataclass
@@ -61,7 +75,8 @@ class UpcomingSlot:
     post: Post | None = None
     text: str = ""
     pinned: bool = False
-    problem: str = ""
+    problem: str = ""  # what people read
+    problem_code: str = ""  # what the code compares: a Problem, or the row's reason code
     # The entry's count at this slot in the replay (it picks the variation's text)...
     times_published: int = 0
     # ...and how often the post really went out in this channel so far: the replay counts
@@ -80,7 +95,10 @@ class UpcomingSlot:
     @property
     def is_warning(self) -> bool:
         """Something the user should look at (not just "too far ahead to predict")."""
-        return bool(self.problem) and self.problem != PROBLEM_NOT_PREDICTED
+        return bool(self.problem) and self.problem_code != Problem.NOT_PREDICTED
+
+    def flag(self, problem: Problem) -> None:
+        self.problem_code, self.problem = problem, PROBLEM_TEXTS[problem]
 
     @property
     def local_time(self) -> dt.datetime:
@@ -369,15 +387,16 @@ def _simulate(
     for n, slot in enumerate(slots):
         at = slot.publish_at
         if channel.is_paused:
-            slot.problem = PROBLEM_PAUSED
+            slot.flag(Problem.PAUSED)
             continue
         if n >= MAX_SIMULATED_SLOTS and not slot.pinned:
-            slot.problem = PROBLEM_NOT_PREDICTED
+            slot.flag(Problem.NOT_PREDICTED)
             continue
         if slot.pinned:
             post = slot.post
             if post.status == Post.Status.ARCHIVED or (post.expires_at and post.expires_at <= at):
-                slot.post, slot.problem = None, PROBLEM_PINNED_GONE
+                slot.post = None
+                slot.flag(Problem.PINNED_GONE)
                 continue
             entry = replay.entry_for(post.id)
             slot.times_published = entry.times_published if entry else 0
@@ -388,7 +407,7 @@ def _simulate(
             continue
         entry = replay.next(at=at)
         if entry is None:
-            slot.problem = PROBLEM_QUEUE_EMPTY
+            slot.flag(Problem.QUEUE_EMPTY)
             continue
         slot.post, slot.times_published = entry.post, entry.times_published
         slot.published_before = replay.published_before(entry.post_id)
@@ -424,7 +443,7 @@ class _PendingPrediction:
                 # state is gone, say so rather than guess.
                 for slot in mine[: last + 1]:
                     if slot.pending is self and not slot.pinned:
-                        slot.problem = PROBLEM_NOT_PREDICTED
+                        slot.flag(Problem.NOT_PREDICTED)
                     slot.pending = None
                 continue
             cut[channel_id] = mine[: last + 1]
@@ -474,7 +493,7 @@ def _not_predicted(slots: dict[int, list[UpcomingSlot]]) -> None:
     for mine in slots.values():
         for slot in mine:
             if not slot.pinned:
-                slot.problem = PROBLEM_NOT_PREDICTED
+                slot.flag(Problem.NOT_PREDICTED)
 
 
 def upcoming_for_channel(
@@ -602,6 +621,7 @@ def slots_between(
                 text=row.published_text,
                 pinned=row.post_id is not None,
                 problem=row.reason,
+                problem_code=row.reason_code,
                 # Without texts, fill_texts reads the posts of the shown slots only.
                 post_unread=not texts and bool(row.published_post_id or row.post_id),
             )

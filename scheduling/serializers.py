@@ -14,6 +14,7 @@ from channels.serializers import ChannelSummarySerializer
 from queueloop.api_common import AwareDateTimeField, FormBooleanField, roles_for
 from scheduling import rules
 from scheduling.models import Schedule, Timeslot
+from scheduling.reasons import Reason
 
 RULE_HELP = (
     "RFC 5545 rule lines (RRULE/EXRULE/RDATE/EXDATE), one per line, in the channel's wall-clock "
@@ -95,12 +96,24 @@ class ScheduleSerializer(serializers.ModelSerializer):
         return rules.describe(obj.recurrence)
 
 
+def reason_code_field() -> serializers.ChoiceField:
+    """A slot's reason code, empty when it has none (the text is `reason`)."""
+    return serializers.ChoiceField(
+        choices=Reason.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="Why it was skipped, failed, missed or canceled, as a stable code; "
+        "empty when it has no reason. `reason` says it in words.",
+    )
+
+
 class TimeslotSerializer(serializers.ModelSerializer):
     channel = ChannelSummarySerializer(read_only=True)
     publish_at_local = serializers.SerializerMethodField(
         help_text="publish_at in the channel's time zone."
     )
     is_pinned = serializers.BooleanField(read_only=True)
+    reason_code = reason_code_field()
 
     class Meta:
         model = Timeslot
@@ -113,6 +126,7 @@ class TimeslotSerializer(serializers.ModelSerializer):
             "publish_at",
             "publish_at_local",
             "status",
+            "reason_code",
             "reason",
             "detached",
             "published_post",

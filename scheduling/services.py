@@ -20,7 +20,7 @@ from channels.models import NAME_TAKEN, Channel, channel_name_taken
 from posts.images import post_check_images_ready
 from posts.models import Post
 from queueloop import events
-from scheduling import enqueue, rules, spacing
+from scheduling import enqueue, reasons, rules, spacing
 from scheduling.models import Schedule, Timeslot
 
 # The planner's entry points, re-exported: callers reach every scheduling write here.
@@ -30,29 +30,21 @@ from scheduling.planner import channels_warn_empty_queues as channels_warn_empty
 from scheduling.planner import plan_upcoming as plan_upcoming
 from scheduling.planner import planner_fan_out as planner_fan_out
 from scheduling.planner import planner_run as planner_run
+from scheduling.reasons import Reason
 
 log = logging.getLogger(__name__)
 
-REASON_SCHEDULE_CHANGED = "Canceled: the schedule no longer has this time."
-REASON_USER_CANCELED = "Canceled by a user."
-REASON_SCHEDULE_OFF = "Canceled: the schedule was turned off."
-REASON_CHANNEL_PAUSED = "Canceled: the channel was paused."
-# Slots canceled for these reasons come back if the rule, schedule or channel does.
-REVIVABLE_REASONS = (REASON_SCHEDULE_CHANGED, REASON_SCHEDULE_OFF, REASON_CHANNEL_PAUSED)
 
-
-def _reason_missed() -> str:
-    minutes = int(settings.MISSED_AFTER.total_seconds() // 60)
-    return (
-        f"Missed: not published within {minutes} minutes of its time (workers or broker "
-        "were down), so it was not sent late."
+def _reason_missed() -> reasons.Stamp:
+    return reasons.stamp(
+        Reason.WORKERS_DOWN, minutes=int(settings.MISSED_AFTER.total_seconds() // 60)
     )
 
 
-def _retire(qs, *, status: str, reason: str, now: dt.datetime) -> int:
+def _retire(qs, *, status: str, reason: reasons.Stamp, now: dt.datetime) -> int:
     """End slots that will not publish (canceled, missed): one home for the step that also
     rotates the token, so every message already on the broker for them is a no-op."""
-    return qs.update(status=status, reason=reason, token=uuid.uuid4(), updated_at=now)
+    return qs.update(status=status, **reason.fields(), token=uuid.uuid4(), updated_at=now)
 
 
 # --- Schedules ---------------------------------------------------------------------------
@@ -87,7 +79,7 @@ def schedule_reconcile(*, schedule: Schedule, now: dt.datetime | None = None) ->
             to_cancel.append(slot.id)
         elif (
             slot.status == Timeslot.Status.CANCELED
-            and slot.reason in REVIVABLE_REASONS
+            and slot.reason_code in reasons.REVIVABLE
             and slot.planned_for in wanted
             and slot.planned_for not in live_times
         ):
@@ -95,11 +87,11 @@ def schedule_reconcile(*, schedule: Schedule, now: dt.datetime | None = None) ->
             to_revive.append(slot)
 
     if channel.is_paused:
-        reason = REASON_CHANNEL_PAUSED
+        reason = reasons.stamp(Reason.CHANNEL_PAUSED)
     elif not schedule.is_active:
-        reason = REASON_SCHEDULE_OFF
+        reason = reasons.stamp(Reason.SCHEDULE_OFF)
     else:
-        reason = REASON_SCHEDULE_CHANGED
+        reason = reasons.stamp(Reason.SCHEDULE_CHANGED)
     canceled = _retire(
         Timeslot.objects.filter(id__in=to_cancel, status=Timeslot.Status.SCHEDULED),
         status=Timeslot.Status.CANCELED,
@@ -110,11 +102,11 @@ def schedule_reconcile(*, schedule: Schedule, now: dt.datetime | None = None) ->
         slot.status = Timeslot.Status.SCHEDULED
         slot.publish_at = slot.planned_for
         slot.token = uuid.uuid4()
-        slot.reason = ""
+        reasons.NONE.put_on(slot)
         slot.enqueued_at = None
     if to_revive:
         Timeslot.objects.bulk_update(
-            to_revive, ["status", "publish_at", "token", "reason", "enqueued_at"]
+            to_revive, ["status", "publish_at", "token", "reason_code", "reason", "enqueued_at"]
         )
     new = [
         Timeslot(
@@ -200,9 +192,6 @@ def _channel_write(channel: Channel) -> None:
 # --- Posts ---------------------------------------------------------------------------------
 
 
-REASON_POST_ARCHIVED = "Canceled: the post was archived."
-
-
 @transaction.atomic
 def post_archive(*, post: Post, now: dt.datetime | None = None) -> Post:
     """Archive a post: it leaves every queue's rotation and its pinned slots are canceled.
@@ -215,7 +204,7 @@ def post_archive(*, post: Post, now: dt.datetime | None = None) -> Post:
     _retire(
         Timeslot.objects.filter(post=post, status=Timeslot.Status.SCHEDULED),
         status=Timeslot.Status.CANCELED,
-        reason=REASON_POST_ARCHIVED,
+        reason=reasons.stamp(Reason.POST_ARCHIVED),
         now=now,
     )
     post.status = Post.Status.ARCHIVED
@@ -300,15 +289,13 @@ def timeslot_reschedule(
     return timeslot
 
 
-def timeslot_cancel(
-    *, timeslot: Timeslot, reason: str = REASON_USER_CANCELED, now: dt.datetime | None = None
-) -> Timeslot:
+def timeslot_cancel(*, timeslot: Timeslot, now: dt.datetime | None = None) -> Timeslot:
     """Cancel a scheduled slot; every message already queued for it becomes a no-op."""
     now = now or timezone.now()
     canceled = _retire(
         Timeslot.objects.filter(pk=timeslot.pk, status=Timeslot.Status.SCHEDULED),
         status=Timeslot.Status.CANCELED,
-        reason=reason,
+        reason=reasons.stamp(Reason.USER_CANCELED),
         now=now,
     )
     if not canceled:
@@ -454,7 +441,7 @@ def timeslots_mark_missed(
                 kind=Notice.Kind.TIMESLOT_MISSED,
                 message=(
                     f"{len(slots)} slot(s) of {ch.name} were missed "
-                    f"({times} {ch.timezone}). {reason}"
+                    f"({times} {ch.timezone}). {reason.text}"
                 ),
                 subject=f"channel:{ch.id}",
             )

@@ -32,7 +32,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
-from scheduling import rules
+from scheduling import reasons, rules
 from scheduling.models import Schedule, Timeslot
 
 HOUR = dt.timedelta(hours=1)
@@ -142,7 +142,7 @@ class Spacing:
         return None
 
 
-def admit(slots: list[Timeslot], *, taken, tz_of, reason_prefix: str = "Skipped: ") -> int:
+def admit(slots: list[Timeslot], *, taken, tz_of) -> int:
     """Mark `skipped` (with the reason) the planned slots that would break the bound against
     `taken` (channel id -> times already counted) and each other; the rest are added to
     `taken`. Returns how many were skipped. Slots are judged in time order, so the earlier
@@ -163,7 +163,9 @@ def admit(slots: list[Timeslot], *, taken, tz_of, reason_prefix: str = "Skipped:
             spacing.add(slot.publish_at)
             continue
         slot.status = Timeslot.Status.SKIPPED
-        slot.reason = f"{reason_prefix}{found.text(tz_of(slot.channel_id))}."
+        reasons.stamp(
+            reasons.Reason.OVER_LIMIT, conflict=found.text(tz_of(slot.channel_id))
+        ).put_on(slot)
         skipped += 1
     return skipped
 

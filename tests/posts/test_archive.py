@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from accounts.models import ApiToken, Membership
 from posts.models import Post
 from scheduling.models import Timeslot
-from scheduling.services import REASON_POST_ARCHIVED
+from scheduling.reasons import Reason
 from tests.factories import (
     ChannelFactory,
     MembershipFactory,
@@ -111,7 +111,7 @@ def test_every_door_cancels_the_pinned_slots(client, member, setup, archive):
     pinned = Timeslot.objects.get(id=setup["pinned"].id)
     assert post.status == Post.Status.ARCHIVED
     assert pinned.status == Timeslot.Status.CANCELED
-    assert pinned.reason == REASON_POST_ARCHIVED
+    assert pinned.reason_code == Reason.POST_ARCHIVED
     assert pinned.token != token  # the slot's queued message is now a no-op
     # Another post's pinned slot on the same channel is untouched.
     assert Timeslot.objects.get(id=setup["other"].id).status == Timeslot.Status.SCHEDULED

@@ -92,7 +92,7 @@ def test_an_smtp_failure_is_retried_with_backoff_until_sent(owner, refusing_smtp
         "EMAIL_TIMEOUT": 5,
     }
     with override_settings(**smtp), time_machine.travel(T0, tick=False):
-        assert services.notice_email_send(notice_id=notice.id) == "failed"
+        assert services.notice_email_send(notice_id=notice.id) == services.EmailOutcome.FAILED
     notice.refresh_from_db()
     assert notice.emailed_at is None and notice.email_attempts == 1
     # Not due before its backoff; sent by the sweep once due and SMTP is back.

@@ -27,10 +27,7 @@ from scheduling.selectors import (
     _PROJECTION_WINDOWS,
     MAX_SIMULATED_SLOTS,
     PREDICT_AHEAD,
-    PROBLEM_NOT_PREDICTED,
-    PROBLEM_PAUSED,
-    PROBLEM_PINNED_GONE,
-    PROBLEM_QUEUE_EMPTY,
+    Problem,
     UpcomingSlot,
     _sort_key,
     _window_start,
@@ -140,15 +137,16 @@ def _simulate(
     for n, slot in enumerate(slots):
         at = slot.publish_at
         if channel.is_paused:
-            slot.problem = PROBLEM_PAUSED
+            slot.flag(Problem.PAUSED)
             continue
         if n >= MAX_SIMULATED_SLOTS and not slot.pinned:
-            slot.problem = PROBLEM_NOT_PREDICTED
+            slot.flag(Problem.NOT_PREDICTED)
             continue
         if slot.pinned:
             post = slot.post
             if post.status == Post.Status.ARCHIVED or (post.expires_at and post.expires_at <= at):
-                slot.post, slot.problem = None, PROBLEM_PINNED_GONE
+                slot.post = None
+                slot.flag(Problem.PINNED_GONE)
                 continue
             entry = by_post.get(post.id)
             times = entry.times_published if entry else 0
@@ -161,7 +159,7 @@ def _simulate(
             continue
         entry = queue_rule.next_entry(copies, at=at)
         if entry is None:
-            slot.problem = PROBLEM_QUEUE_EMPTY
+            slot.flag(Problem.QUEUE_EMPTY)
             continue
         post = entry.post
         slot.post, slot.times_published = post, entry.times_published
@@ -239,7 +237,7 @@ def _upcoming(
         else:
             for slot in slots:
                 if not slot.pinned:
-                    slot.problem = PROBLEM_NOT_PREDICTED
+                    slot.flag(Problem.NOT_PREDICTED)
             result[channel.id] = slots
     return result
 
@@ -285,6 +283,7 @@ def old_slots_between(
                 text=row.published_text,
                 pinned=row.post_id is not None,
                 problem=row.reason,
+                problem_code=row.reason_code,
             )
         )
     if end > _window_start(now):
@@ -409,6 +408,7 @@ def _key(slot: UpcomingSlot) -> tuple:
         slot.post.id if slot.post else None,
         slot.text,
         slot.problem,
+        slot.problem_code,
         slot.pinned,
         slot.times_published,
         slot.published_before,

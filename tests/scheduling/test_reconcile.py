@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 
 from scheduling import services
 from scheduling.models import Schedule, Timeslot
+from scheduling.reasons import Reason
 from tests.factories import ChannelFactory, PostFactory, rule
 
 UTC = dt.UTC
@@ -93,7 +94,7 @@ def test_turning_a_schedule_off_cancels_its_future_slots(broker, frozen):
     schedule.is_active = False
     services.schedule_save(schedule=schedule)
     assert live(schedule) == set()
-    assert set(Timeslot.objects.values_list("reason", flat=True)) == {services.REASON_SCHEDULE_OFF}
+    assert set(Timeslot.objects.values_list("reason_code", flat=True)) == {Reason.SCHEDULE_OFF}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -188,9 +189,7 @@ def test_pausing_cancels_with_that_reason_and_resuming_brings_the_slots_back(bro
     channel.is_paused = True
     services.channel_save(channel=channel)
     assert live(schedule) == set()
-    assert set(Timeslot.objects.values_list("reason", flat=True)) == {
-        services.REASON_CHANNEL_PAUSED
-    }
+    assert set(Timeslot.objects.values_list("reason_code", flat=True)) == {Reason.CHANNEL_PAUSED}
     channel.is_paused = False
     services.channel_save(channel=channel)
     assert live(schedule) == {at(8, 30)}

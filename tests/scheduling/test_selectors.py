@@ -133,7 +133,7 @@ def test_once_mode_drains_the_queue_then_skips():
         services.schedule_save(schedule=schedule)
         predicted = selectors.upcoming_for_channel(channel=channel, now=NOW, limit=5)
     assert [s.post is not None for s in predicted] == [True, True, True, False, False]
-    assert predicted[3].problem == selectors.PROBLEM_QUEUE_EMPTY
+    assert predicted[3].problem_code == selectors.Problem.QUEUE_EMPTY
     assert_same(predicted, replay(channel, predicted))
 
 
@@ -144,7 +144,7 @@ def test_pinned_post_that_expires_is_predicted_as_skipped():
         services.timeslot_pin(post=post, channel=channel, publish_at=NOW + dt.timedelta(hours=1))
         predicted = selectors.upcoming_for_channel(channel=channel, now=NOW, limit=5)
     assert len(predicted) == 1 and predicted[0].post is None
-    assert predicted[0].problem == selectors.PROBLEM_PINNED_GONE
+    assert predicted[0].problem_code == selectors.Problem.PINNED_GONE
     assert_same(predicted, replay(channel, predicted))
 
 
@@ -181,7 +181,7 @@ def test_paused_channel_projects_nothing_and_flags_pinned_slots():
         channel.is_paused = True
         services.channel_save(channel=channel)
         predicted = selectors.upcoming_for_channel(channel=channel, now=NOW, limit=5)
-    assert len(predicted) == 1 and predicted[0].problem == selectors.PROBLEM_PAUSED
+    assert len(predicted) == 1 and predicted[0].problem_code == selectors.Problem.PAUSED
 
 
 def test_queries_are_constant_in_slots_and_posts():
@@ -227,5 +227,5 @@ def test_calendar_far_ahead_lists_slots_without_replaying_from_now():
         workspace=channel.workspace, start=start, end=start + dt.timedelta(days=1), now=NOW
     )
     assert len(week) == 24 * 60
-    assert all(s.post is None and s.problem == selectors.PROBLEM_NOT_PREDICTED for s in week)
+    assert all(s.post is None and s.problem_code == selectors.Problem.NOT_PREDICTED for s in week)
     assert not any(s.is_warning for s in week)
