@@ -9,7 +9,7 @@ import io
 import pytest
 from PIL import Image
 
-from publishing.providers import get_provider
+from networks import get_provider
 from tests.test_browser import SCREENSHOTS, demo, login, page  # noqa: F401 (fixtures)
 from tests.test_post_images import make_delivery
 

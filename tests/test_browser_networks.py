@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from accounts.models import SocialAccount
+from networks.bluesky import adapter as bluesky_provider
 from publishing.models import Delivery
-from publishing.providers import bluesky as bluesky_provider
 from tests import fake_bluesky as bluesky_fakes
 from tests import fake_mastodon as mastodon_fakes
 from tests import fake_x as x_fakes
