@@ -302,3 +302,15 @@ def test_check_says_who_the_account_is(name, request):
     message = network.check(harness.account)
 
     assert isinstance(message, str) and message
+
+
+def test_the_accounts_page_has_a_connect_box_per_registered_network(web):
+    from django.urls import reverse
+
+    body = web.get(reverse("account_list")).content.decode()
+
+    for name in registry.NETWORKS:
+        assert f'<h3><span class="provider provider-{name}">' in body, name
+    for listing in registry.NETWORKS.values():
+        if listing.urls:
+            assert f"/connect/{listing.urls.split('.')[1]}/" in body, listing
