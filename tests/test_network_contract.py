@@ -10,10 +10,12 @@ says what to add (networks/README.md, "Adding a network").
 from __future__ import annotations
 
 import datetime as dt
+import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
+from PIL import Image
 
 from accounts import providers
 from accounts.models import SocialAccount
@@ -46,6 +48,9 @@ class Harness:
     # Make the fake refuse the next publish; the error class the network must raise.
     refuse: Callable[[], None]
     refused_as: type[ProviderError]
+    # The alt texts of the images the fake holds with the first post, in order (networks
+    # whose capabilities say images).
+    alt_texts: Callable[[], list[str]] | None = None
     # What refuse() tells the refused-call case (the sandbox: the text to publish).
     notes: dict = field(default_factory=dict)
 
@@ -62,6 +67,7 @@ def x_harness(request) -> Harness:
         posted=lambda: [t["text"] for t in fake.tweets("1001")],
         refuse=lambda: fake.script("POST", "/2/tweets", 401, {"title": "Unauthorized"}),
         refused_as=AuthFailed,
+        alt_texts=lambda: [m["alt_text"] for m in fake.tweets("1001")[0]["media"]],
     )
 
 
@@ -82,6 +88,7 @@ def mastodon_harness(request) -> Harness:
             "POST", "/api/v1/statuses", Scripted(401, {"error": "The access token is invalid"})
         ),
         refused_as=AuthFailed,
+        alt_texts=lambda: [m["description"] for m in fake.statuses[0]["media_attachments"]],
     )
 
 
@@ -111,6 +118,7 @@ def bluesky_harness(request) -> Harness:
             Scripted(401, {"error": "AccountTakedown", "message": "Account taken down"}),
         ),
         refused_as=AuthFailed,
+        alt_texts=lambda: [i["alt"] for i in fake.posts_of(did)[0]["embed"]["images"]],
     )
 
 
@@ -142,6 +150,9 @@ def webhook_harness(request) -> Harness:
         posted=posted,
         refuse=refuse,
         refused_as=Rejected,
+        alt_texts=lambda: [
+            i["alt_text"] for i in next(iter(receiver.acted_on.values())).payload["images"]
+        ],
     )
 
 
@@ -184,6 +195,23 @@ def harness_for(name: str, request) -> Harness:
             "harness (networks/README.md, step 3)."
         )
     return make(request)
+
+
+def jpeg(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 80, 40)).save(out, format="JPEG")
+    return out.getvalue()
+
+
+def add_ready_image(post, n: int):
+    """post_image_add, then the worker's job (posts.process_image) run here: ready."""
+    from posts.images import post_image_add
+    from posts.tasks import process_image
+
+    image = post_image_add(
+        post=post, data=jpeg(40 + n, 30), filename=f"{n}.jpg", alt_text=f"Alt {n}"
+    )
+    process_image(image.id)
 
 
 def make_delivery(account: SocialAccount, text: str, *, parts: list[str] | None = None):
@@ -275,6 +303,25 @@ def test_a_thread_goes_out_part_by_part(name, request):
         assert posted[0].index("Part one") < posted[0].index("Part two"), posted
     else:
         assert posted == ["Part one", "Part two"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_images_go_with_the_first_part_with_their_alt_texts(name, request, settings, tmp_path):
+    network = get_provider(name)
+    if not network.capabilities.images:
+        pytest.skip(f"{name} takes no images")
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.PUBLIC_BASE_URL = "https://queueloop.example"  # the webhook's absolute URLs
+    harness = harness_for(name, request)
+    delivery = make_delivery(harness.account, "With pictures")
+    count = network.capabilities.max_images
+    for n in range(count):
+        add_ready_image(delivery.post, n)
+
+    network.publish(delivery)
+
+    assert harness.posted() == ["With pictures"]
+    assert harness.alt_texts() == [f"Alt {n}" for n in range(count)]
 
 
 @pytest.mark.parametrize("name", NAMES)
