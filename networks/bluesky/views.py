@@ -57,4 +57,4 @@ def bluesky_connect(request: HttpRequest) -> HttpResponse:
                 )
                 messages.success(request, f"Connected @{account.handle} on Bluesky.")
                 return redirect("account_list")
-    return render(request, "accounts/bluesky_connect.html", {"form": form}, status=status)
+    return render(request, "networks/bluesky/connect.html", {"form": form}, status=status)

@@ -84,7 +84,7 @@ def mastodon_connect(request: HttpRequest) -> HttpResponse:
                 return redirect(mastodon_provider.authorize_url(app, state=state))
             except ProviderError as exc:
                 form.add_error(None, exc.message)
-    return render(request, "accounts/mastodon_connect.html", {"form": form}, status=status)
+    return render(request, "networks/mastodon/connect.html", {"form": form}, status=status)
 
 
 @never_cache
@@ -120,7 +120,7 @@ def mastodon_connect_callback(request: HttpRequest) -> HttpResponse:
             return redirect("account_list")
     return render(
         request,
-        "accounts/mastodon_connect.html",
+        "networks/mastodon/connect.html",
         {"form": MastodonConnectForm(), "error": error},
         status=400,
     )

@@ -34,7 +34,7 @@ def accounts_page_url() -> str:
 def _error(request: HttpRequest, message: str, *, status: int = 400) -> HttpResponse:
     return render(
         request,
-        "accounts/x_connect_error.html",
+        "networks/x/connect_error.html",
         {"message": message, "accounts_url": accounts_page_url()},
         status=status,
     )
@@ -135,7 +135,7 @@ def connect_keys(request: HttpRequest) -> HttpResponse:
         status = 400
     return render(
         request,
-        "accounts/x_connect_keys.html",
+        "networks/x/connect_keys.html",
         {"form": form, "workspace": workspace, "accounts_url": accounts_page_url()},
         status=status,
     )
