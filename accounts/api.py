@@ -7,6 +7,8 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import mixins
 
 from accounts.models import SocialAccount, Workspace
+from accounts.providers import choices as provider_choices
+from accounts.providers import names as provider_names
 from accounts.serializers import SocialAccountSerializer, WorkspaceSerializer
 from queueloop.api_common import WorkspaceScopedViewSet, query_choices
 
@@ -35,9 +37,7 @@ class WorkspaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Workspa
             OpenApiParameter(
                 "provider",
                 OpenApiTypes.STR,
-                description="One or more of "
-                + ", ".join(SocialAccount.Provider.values)
-                + " (comma-separated).",
+                description="One or more of " + ", ".join(provider_names()) + " (comma-separated).",
             ),
             OpenApiParameter(
                 "status",
@@ -59,7 +59,7 @@ class SocialAccountViewSet(
 
     def filter_list(self, qs, params):
         qs = super().filter_list(qs, params)
-        if providers := query_choices(params, "provider", SocialAccount.Provider.choices):
+        if providers := query_choices(params, "provider", provider_choices()):
             qs = qs.filter(provider__in=providers)
         if statuses := query_choices(params, "status", SocialAccount.Status.choices):
             qs = qs.filter(status__in=statuses)

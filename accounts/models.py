@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from accounts import providers
 from queueloop.fields import EncryptedJSONField
 from queueloop.workspace_pin import WorkspacePinnedOnceLinked
 
@@ -65,7 +66,10 @@ class SocialAccount(WorkspacePinnedOnceLinked, models.Model):
     workspace = models.ForeignKey(
         Workspace, on_delete=models.CASCADE, related_name="social_accounts"
     )
-    provider = models.CharField(max_length=10, choices=Provider.choices)
+    # The networks' registry (networks/registry.py) lists the names; accounts sits below
+    # networks, so the choices are read from accounts.providers, which networks fills when
+    # Django starts. A callable: adding a network changes no model and needs no migration.
+    provider = models.CharField(max_length=10, choices=providers.choices)
     handle = models.CharField(max_length=100)
     external_id = models.CharField(max_length=100, blank=True)
     # OAuth tokens, webhook URL + secret: encrypted with FIELD_ENCRYPTION_KEY, never logged.

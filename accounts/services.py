@@ -53,6 +53,23 @@ def notice_create(*, workspace_id: int, kind: str, message: str, subject: str = 
     return notice
 
 
+def account_mark_needs_reconnect(*, account: SocialAccount, error: str, now: dt.datetime) -> None:
+    """The network refused the account's credentials (a delivery, manage.py check_accounts):
+    mark it needs_reconnect and tell the workspace once per incident."""
+    SocialAccount.objects.filter(id=account.id).update(
+        status=SocialAccount.Status.NEEDS_RECONNECT, last_error=error, last_checked_at=now
+    )
+    # One email per incident: only the update that sets reconnect_notified_at tells.
+    if SocialAccount.objects.filter(id=account.id, reconnect_notified_at__isnull=True).update(
+        reconnect_notified_at=now
+    ):
+        notice_create(
+            workspace_id=account.workspace_id,
+            kind=Notice.Kind.ACCOUNT_RECONNECT,
+            message=f"{account} needs to be reconnected: {error}",
+        )
+
+
 def notices_email_later(notice_ids: list[int]) -> None:
     """Queue each notice's email now (call it after commit). Sent by task name: the task
     module calls these services, so importing it here would make a circle."""
@@ -152,7 +169,7 @@ def notices_dismiss_all(*, workspace: Workspace) -> int:
 
 # --- Social accounts ------------------------------------------------------------------------
 # The forms check that the handle is free in the workspace; X accounts are created by their
-# OAuth flow (accounts.x_views), not here.
+# OAuth flow (networks.x.views), not here.
 
 
 def account_create_sandbox(*, workspace: Workspace, handle: str) -> SocialAccount:

@@ -152,7 +152,7 @@ def _add_account(request: HttpRequest, form_class, label: str) -> HttpResponse:
         account = form.save()
         messages.success(request, f"{label} account @{account.handle} added.")
         if account.provider == SocialAccount.Provider.WEBHOOK:
-            from publishing.providers.webhook import image_url_problem
+            from networks.webhook import image_url_problem
 
             if problem := image_url_problem():
                 # Said now, not when the first post with an image fails on this account.

@@ -92,7 +92,7 @@ def profile_publish(args) -> None:
             if not args.reuse_connections:
                 connections.close_all()
 
-        from publishing.providers import get_provider
+        from networks import get_provider
 
         t = time.perf_counter()
         get_provider("webhook")  # imports every provider module (x: twitter_text)

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import SocialAccount
 from accounts.views import redirect_back, workspace_view
+from channels import fit
 from channels.forms import ChannelForm, QueueMaxForm, QueueMoveForm, error_messages
 from channels.models import Channel, QueueEntry
 from channels.services import (
@@ -25,7 +26,6 @@ from channels.services import (
     queue_entry_set_max,
 )
 from posts.models import word_preview
-from publishing import fit
 from publishing import selectors as publishing_selectors
 from scheduling import rules, selectors
 from scheduling.models import Schedule

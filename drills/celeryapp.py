@@ -6,7 +6,7 @@ inert when their variable is unset:
 
 - DRILL_FAKE_X_URL: every request our X provider makes to api.twitter.com / api.x.com is
   sent to this local fake X server instead, through the provider's own test hook
-  (publishing.providers.x.transport_hook, a requests transport adapter). tweepy, our
+  (networks.x.adapter.transport_hook, a requests transport adapter). tweepy, our
   error classification and the at-most-once logic all run unchanged; only the host moves.
 - DRILL_WATCHDOG_EVERY: seconds between watchdog runs (the app hard-codes 60 s). Only the
   quick subset (`make test`) sets it, to stay within its time budget; `make drills` runs
@@ -44,7 +44,7 @@ class RedirectAdapter(HTTPAdapter):
 
 def _install_fake_x(base: str) -> None:
     django.setup()
-    from publishing.providers import x
+    from networks.x import adapter as x
 
     def mount(session: requests.Session) -> None:
         adapter = RedirectAdapter(base)

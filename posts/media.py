@@ -14,8 +14,9 @@ An upload is checked in two steps, so a web request never decodes a pixel:
   stays upright. An animation stays one of its own format (GIF, APNG, WebP), so the stored
   bytes always are the format the name and content type say.
 
-fit_under() makes an image fit a network's byte limit (Bluesky: 1,000,000 bytes per image)
-by re-encoding as JPEG at falling quality, then scaling down: an image is never dropped.
+fit_under() (networks.media, re-exported here) makes an image fit a network's byte limit
+(Bluesky: 1,000,000 bytes per image) by re-encoding as JPEG at falling quality, then scaling
+down: an image is never dropped.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from networks.media import fit_under  # noqa: F401 (re-exported)
 
 MAX_UPLOAD_BYTES = 15 * 1024 * 1024
 MAX_IMAGES = 4
@@ -228,29 +231,3 @@ def _reencode_still(image: Image.Image, fmt: str) -> tuple[bytes, int, int]:
     else:
         upright.save(out, format="WEBP", quality=90)
     return out.getvalue(), upright.width, upright.height
-
-
-def fit_under(data: bytes, content_type: str, *, max_bytes: int) -> tuple[bytes, str]:
-    """(data, content_type) at most max_bytes: as it is when it fits, else a JPEG at falling
-    quality, then smaller. Transparency is flattened onto white."""
-    if len(data) <= max_bytes:
-        return data, content_type
-    image = Image.open(io.BytesIO(data))
-    image.seek(0)
-    if image.mode in ("RGBA", "LA", "P"):
-        rgba = image.convert("RGBA")
-        flat = Image.new("RGB", rgba.size, (255, 255, 255))
-        flat.paste(rgba, mask=rgba.split()[-1])
-        image = flat
-    else:
-        image = image.convert("RGB")
-    scale = 1.0
-    while True:
-        size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
-        candidate = image if scale == 1.0 else image.resize(size, Image.Resampling.LANCZOS)
-        for quality in (85, 75, 65):
-            out = io.BytesIO()
-            candidate.save(out, format="JPEG", quality=quality, optimize=True)
-            if out.tell() <= max_bytes:
-                return out.getvalue(), "image/jpeg"
-        scale *= 0.75

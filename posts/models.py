@@ -123,6 +123,13 @@ class PostImage(models.Model):
     def is_processing(self) -> bool:
         return self.status == self.Status.PROCESSING
 
+    def fetch_url(self) -> str:
+        """The stored file's URL for a receiver that fetches it later (a webhook network):
+        signed for MEDIA_FETCH_URL_MAX_AGE (posts.signed_media)."""
+        from posts import signed_media
+
+        return signed_media.fetch_url(self.file)
+
 
 PREVIEW_CHARS = 60
 

@@ -16,12 +16,12 @@ from accounts.models import SocialAccount
 from accounts.views import redirect_back, workspace_view
 from channels.forms import error_messages
 from channels.models import Channel
+from networks.webhook import image_url_problem
+from networks.x.adapter import provider as x_provider
 from posts import media
 from posts.forms import PostForm, uploads_from
 from posts.models import MAX_THREAD_PARTS, Post, word_preview
 from publishing.compose import network_counts, split_thread, text_errors, thread_errors
-from publishing.providers.webhook import image_url_problem
-from publishing.providers.x import provider as x_provider
 from queueloop.zones import iana_zone_names
 from scheduling import selectors
 from scheduling.services import post_share_now

@@ -18,8 +18,8 @@ from django.db.models import Q
 from accounts.models import SocialAccount, Workspace
 from channels.models import Channel
 from channels.services import queue_entry_add
+from networks import get_provider, limit_for, validate_for
 from posts.models import MAX_THREAD_PARTS, Post, Variation
-from publishing.providers import get_provider, limit_for, validate_for
 from scheduling.models import Timeslot
 from scheduling.services import post_archive, timeslot_pin
 

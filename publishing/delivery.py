@@ -26,13 +26,13 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.models import Notice, SocialAccount
-from accounts.services import notice_create
+from accounts.models import SocialAccount
+from accounts.services import account_mark_needs_reconnect
 from channels.models import Channel
+from networks import get_provider
 from posts.models import PostImage
 from publishing.lanes import CallOutcome, Result, run_lanes
 from publishing.models import Delivery
-from publishing.providers import get_provider
 from publishing.settle import timeslots_settle
 from queueloop import events
 from queueloop.celery import send_many
@@ -257,21 +257,6 @@ def _record(results: list[Result], *, now: dt.datetime) -> dict[int, str]:
     for account, error in reconnect.values():
         account_mark_needs_reconnect(account=account, error=error, now=now)
     return statuses
-
-
-def account_mark_needs_reconnect(*, account: SocialAccount, error: str, now: dt.datetime) -> None:
-    SocialAccount.objects.filter(id=account.id).update(
-        status=SocialAccount.Status.NEEDS_RECONNECT, last_error=error, last_checked_at=now
-    )
-    # One email per incident: only the update that sets reconnect_notified_at tells.
-    if SocialAccount.objects.filter(id=account.id, reconnect_notified_at__isnull=True).update(
-        reconnect_notified_at=now
-    ):
-        notice_create(
-            workspace_id=account.workspace_id,
-            kind=Notice.Kind.ACCOUNT_RECONNECT,
-            message=f"{account} needs to be reconnected: {error}",
-        )
 
 
 def delivery_send(*, delivery_id: int, now: dt.datetime | None = None) -> str:

@@ -27,17 +27,17 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from publishing.models import Delivery
-from publishing.providers import (
+from networks import (
     AuthFailed,
-    Provider,
     Published,
     RateLimited,
     Rejected,
     Transient,
     get_provider,
 )
-from publishing.providers.thread import PartlySent
+from networks.contract import Network as Provider
+from networks.thread import PartlySent
+from publishing.models import Delivery
 from queueloop import netguard
 
 log = logging.getLogger(__name__)

@@ -8,13 +8,13 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from publishing import providers, services
+import networks
+from publishing import services
 
 # The worker imports this module when it starts: load the providers' SDKs now. Imported
-# lazily by the first delivery instead, their import cost the first hot second its CPU
-# while every other thread waited for the GIL (bench/README.md, "Engine v2 follow-up",
-# first_get_provider_seconds).
-providers.load_all()
+# lazily by the first delivery instead, they cost the first hot second ~1.5 s of CPU while
+# every other thread waited for the GIL (bench/README.md, "first_get_provider_seconds").
+networks.load_all()
 
 # How many publish batches one worker process claims at once (threads pool; a prefork
 # child runs one task anyway). A hot second's batches all become due together: run at once

@@ -5,8 +5,8 @@ from django.shortcuts import get_object_or_404, render
 
 from accounts.models import SocialAccount
 from accounts.views import workspace_view
+from networks.sandbox import THREAD_SEPARATOR
 from publishing.models import SandboxPost
-from publishing.providers.sandbox import THREAD_SEPARATOR
 
 # Seconds between two refreshes of an open timeline: the demo publishes every 5 minutes.
 TIMELINE_POLL = 15

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "recurrence",
     "axes",
     "accounts",
+    "networks",
     "channels",
     "posts",
     "scheduling",

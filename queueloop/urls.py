@@ -6,7 +6,6 @@ from django.urls import include, path
 from django.views import defaults
 
 from accounts import auth_views as auth_pages
-from accounts import network_views
 from accounts import views as account_views
 from accounts.auth import LoginView
 from channels import views as channel_views
@@ -18,7 +17,8 @@ from scheduling import views as scheduling_views
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("queueloop.api_urls")),
-    path("connect/x/", include("accounts.x_urls")),
+    # Every network's connect flow under /connect/<name>/ (networks/registry.py).
+    path("", include("networks.urls")),
     path("", include("bulk.urls")),  # import, export, feeds
     path("sandbox/<int:account_id>/", publishing_views.sandbox_timeline, name="sandbox_timeline"),
     # --- Web UI ---
@@ -55,13 +55,6 @@ urlpatterns = [
     path("accounts/", account_views.account_list, name="account_list"),
     path("accounts/sandbox/", account_views.account_add_sandbox, name="account_add_sandbox"),
     path("accounts/webhook/", account_views.account_add_webhook, name="account_add_webhook"),
-    path("connect/mastodon/", network_views.mastodon_connect, name="mastodon_connect"),
-    path(
-        "connect/mastodon/callback/",
-        network_views.mastodon_connect_callback,
-        name="mastodon_connect_callback",
-    ),
-    path("connect/bluesky/", network_views.bluesky_connect, name="bluesky_connect"),
     path(
         "accounts/<int:account_id>/disable/", account_views.account_disable, name="account_disable"
     ),

@@ -1,7 +1,7 @@
 // Live X length counter for the compose form.
 //
 // On every keystroke this approximates X's weighted count (twitter-text v3) right here;
-// when typing pauses, htmx asks the server for the exact count (publishing.providers.x,
+// when typing pauses, htmx asks the server for the exact count (networks.x.adapter,
 // the same code that validates on save) and swaps it in. The approximation follows v3:
 // text is NFC-normalised; code points in the "light" ranges weigh 1, all others 2;
 // each URL weighs 23 (t.co); each emoji (sequence) weighs 2.

@@ -1,5 +1,5 @@
 """A fake X API, as a requests transport adapter: tests mount it on the sessions our code
-makes (publishing.providers.x.transport_hook), so everything above the HTTP boundary —
+makes (networks.x.adapter.transport_hook), so everything above the HTTP boundary —
 tweepy, OAuth 1.0a signing, our token handling — runs for real.
 
 It implements what Queue Loop uses:
@@ -429,8 +429,8 @@ LOUD_LOGGERS = (
 
 @pytest.fixture
 def fake_x(monkeypatch, settings):
-    """A fresh fake X mounted on every session publishing.providers.x makes."""
-    from publishing.providers import x
+    """A fresh fake X mounted on every session networks.x.adapter makes."""
+    from networks.x import adapter as x
 
     settings.X_CLIENT_ID = CLIENT_ID
     settings.X_CLIENT_SECRET = CLIENT_SECRET

@@ -10,16 +10,16 @@ import time_machine
 from django.db import connection
 
 from accounts.models import SocialAccount
-from publishing.models import Delivery
-from publishing.providers import (
+from networks import (
     AuthFailed,
     RateLimited,
     Rejected,
     Transient,
-    bluesky_text,
     get_provider,
 )
-from publishing.providers import bluesky as bluesky_provider
+from networks.bluesky import adapter as bluesky_provider
+from networks.bluesky import text as bluesky_text
+from publishing.models import Delivery
 from scheduling.models import Timeslot
 from tests.factories import ChannelFactory, PostFactory, SocialAccountFactory
 from tests.networks import fake_bluesky as fakes

@@ -11,9 +11,9 @@ import pytest
 import time_machine
 
 from accounts.models import SocialAccount
+from networks import AuthFailed, RateLimited, Rejected, Transient, get_provider
+from networks.mastodon import adapter as mastodon_provider
 from publishing.models import Delivery
-from publishing.providers import AuthFailed, RateLimited, Rejected, Transient, get_provider
-from publishing.providers import mastodon as mastodon_provider
 from scheduling.models import Timeslot
 from tests.factories import ChannelFactory, PostFactory, SocialAccountFactory
 from tests.networks import fake_mastodon as fakes

@@ -18,12 +18,12 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import MastodonApp, Membership, SocialAccount
+from networks import Rejected
+from networks.bluesky import adapter as bluesky_provider
+from networks.mastodon import adapter as mastodon_provider
+from networks.x import adapter as x_provider
 from publishing import services
 from publishing.models import Delivery
-from publishing.providers import Rejected
-from publishing.providers import bluesky as bluesky_provider
-from publishing.providers import mastodon as mastodon_provider
-from publishing.providers import x as x_provider
 from queueloop import netclients, netpolicy
 from scheduling.models import Timeslot
 from tests.factories import (

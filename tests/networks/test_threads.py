@@ -11,8 +11,8 @@ import pytest
 import time_machine
 
 from accounts.models import SocialAccount
+from networks.bluesky import adapter as bluesky_provider
 from publishing.models import Delivery
-from publishing.providers import bluesky as bluesky_provider
 from publishing.services import delivery_send
 from scheduling.models import Timeslot
 from tests.factories import ChannelFactory, PostFactory, SocialAccountFactory, XAccountFactory

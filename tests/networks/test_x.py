@@ -18,9 +18,9 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
 from accounts.models import Notice, SocialAccount
 from accounts.tasks import send_notice_email
+from networks import Rejected
+from networks.x import adapter as x_provider
 from publishing.models import Delivery
-from publishing.providers import Rejected
-from publishing.providers import x as x_provider
 from publishing.services import deliveries_recover, delivery_send
 from scheduling.models import Timeslot
 from tests.conftest import race

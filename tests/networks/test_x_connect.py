@@ -13,8 +13,9 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Membership, SocialAccount
-from accounts.x_views import accounts_page_url
-from publishing import x_connect as x_oauth
+from networks.x import connect as x_oauth
+from networks.x.views import accounts_page_url
+from tests.networks import fake_x as fakes
 from tests.factories import MembershipFactory, WorkspaceFactory, XAccountFactory
 from tests.networks import fake_x as fakes
 

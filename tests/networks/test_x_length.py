@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from publishing.providers import get_provider
-from publishing.providers.x import XProvider
+from networks import get_provider
+from networks.x.adapter import XProvider
 
 DATA = Path(__file__).parent.parent / "data" / "twitter-text-validate.yml"
 SECTIONS = ("WeightedTweetsWithDiscountedEmojiCounterTest", "UnicodeDirectionalMarkerCounterTest")

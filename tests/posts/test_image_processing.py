@@ -21,10 +21,10 @@ from PIL import Image, PngImagePlugin
 from accounts.models import Membership
 from channels.models import QueueEntry
 from channels.services import queue_entry_add
+from networks import Rejected, delivery_images
 from posts.images import images_requeue_stale, post_image_add
 from posts.models import PostImage
 from posts.tasks import process_image
-from publishing.providers import Rejected, delivery_images
 from scheduling.services import post_share_now, timeslot_pin
 from tests.conftest import wait_for
 from tests.factories import ChannelFactory, MembershipFactory, PostFactory

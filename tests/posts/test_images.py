@@ -13,12 +13,12 @@ from django.core.exceptions import ValidationError
 from PIL import Image
 
 from accounts.models import SocialAccount
+from networks import get_provider
+from networks.bluesky import adapter as bluesky_provider
 from posts.images import image_warnings, post_image_add
 from posts.media import fit_under
 from posts.models import PostImage
 from publishing.models import Delivery
-from publishing.providers import bluesky as bluesky_provider
-from publishing.providers import get_provider
 from scheduling.models import Timeslot
 from tests.factories import ChannelFactory, PostFactory, SocialAccountFactory
 from tests.networks import fake_bluesky as bluesky_fakes

@@ -14,8 +14,8 @@ from django.test import Client
 from django.urls import resolve, reverse
 
 from accounts.models import Membership
+from networks import get_provider
 from posts import media_views, signed_media
-from publishing.providers import get_provider
 from tests.factories import MembershipFactory, PostFactory, SocialAccountFactory
 from tests.posts.test_images import add_image, make_delivery, png
 

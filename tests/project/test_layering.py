@@ -1,8 +1,8 @@
 """DESIGN §1: imports between the apps' domain modules run one way, never in a circle.
 
-bulk → publishing → scheduling → channels → posts → accounts → queueloop. The web layer (views,
-forms, serializers, API, admin, urls, commands, migrations) sits above every app and is
-exempt. Function-level imports count: a lazy import is still a dependency.
+bulk → publishing → scheduling → channels → posts → networks → accounts → queueloop. The web
+layer (views, forms, serializers, API, admin, urls, commands, migrations) sits above every
+app and is exempt. Function-level imports count: a lazy import is still a dependency.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-ORDER = ["bulk", "publishing", "scheduling", "channels", "posts", "accounts", "queueloop"]
+ORDER = [
+    "bulk", "publishing", "scheduling", "channels", "posts", "networks", "accounts", "queueloop"
+]  # fmt: skip
 WEB = {
     "views", "forms", "serializers", "api", "admin", "urls", "management", "migrations",
     "tests", "apps", "admin_mixins", "api_common", "api_urls", "wsgi", "asgi", "devrun",

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from publishing.providers import get_provider
+from networks import get_provider
 from scheduling import rules
 
 UTC = dt.UTC

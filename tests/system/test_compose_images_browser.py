@@ -124,7 +124,7 @@ def test_the_pin_flows_button_says_pin_at(page, demo):  # noqa: F811
 
 
 def test_the_sandbox_timeline_shows_a_threads_parts_and_refreshes_itself(page, demo):  # noqa: F811
-    from publishing.providers import get_provider
+    from networks import get_provider
 
     tech = demo["tech"]
     account = tech.accounts.get(handle="acme_blog")

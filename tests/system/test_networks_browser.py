@@ -8,8 +8,11 @@ from __future__ import annotations
 import pytest
 
 from accounts.models import SocialAccount
+from networks.bluesky import adapter as bluesky_provider
 from publishing.models import Delivery
-from publishing.providers import bluesky as bluesky_provider
+from tests.networks import fake_bluesky as bluesky_fakes
+from tests.networks import fake_mastodon as mastodon_fakes
+from tests.networks import fake_x as x_fakes
 from tests.conftest import wait_for
 from tests.factories import (
     ChannelFactory,

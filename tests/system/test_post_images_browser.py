@@ -9,9 +9,9 @@ import io
 import pytest
 from PIL import Image
 
-from publishing.providers import get_provider
-from tests.posts.test_images import make_delivery
+from networks import get_provider
 from tests.system.test_web_ui_browser import SCREENSHOTS, demo, login, page  # noqa: F401 (fixtures)
+from tests.posts.test_images import make_delivery
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

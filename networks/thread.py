@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from publishing.providers import (
+from networks.base import (
     AuthFailed,
     ProviderError,
     Published,
@@ -63,10 +63,10 @@ def _went_out(sent: list[PartRef], total: int) -> str:
 
 
 def _record(delivery, sent: list[PartRef]) -> None:
-    from publishing.models import Delivery
-
     first = sent[0]
-    Delivery.objects.filter(id=delivery.id).update(
+    # The delivery's own model (publishing.Delivery): publishing sits above networks, so
+    # its manager is read from the row, not imported.
+    type(delivery)._default_manager.filter(id=delivery.id).update(
         thread_sent=sent, external_id=first["id"][:100], url=first.get("url", "")[:500]
     )
     delivery.thread_sent = sent

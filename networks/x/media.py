@@ -17,7 +17,8 @@ import io
 
 from PIL import Image
 
-from publishing.providers import Rejected, Transient, delivery_images
+from networks.base import Rejected, Transient, delivery_images
+from networks.media import fit_under
 
 MAX_IMAGES = 4
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
@@ -36,8 +37,6 @@ def _still_png(data: bytes) -> bytes:
 
 def prepared(image) -> tuple[bytes, str]:
     """The image's bytes and type as X takes them: not a GIF, at most 5 MB."""
-    from posts.media import fit_under
-
     with image.file.open("rb") as handle:
         data = handle.read()
     content_type = image.content_type

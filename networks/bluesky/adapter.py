@@ -42,17 +42,18 @@ from atproto_client.request import Request
 from django.conf import settings
 from django.utils import timezone
 
-from publishing.providers import (
+from networks import hosts, thread
+from networks.base import (
     AuthFailed,
     Published,
     RateLimited,
     Rejected,
     Transient,
     delivery_images,
-    hosts,
-    thread,
 )
-from publishing.providers import bluesky_text as text_rules
+from networks.bluesky import text as text_rules
+from networks.contract import Capabilities, LengthCounting
+from networks.media import fit_under
 from queueloop import netclients, netpolicy
 
 log = logging.getLogger(__name__)
@@ -337,8 +338,6 @@ def images_embed(client: Client, delivery):
     """app.bsky.embed.images for the post's images (each shrunk under 1,000,000 bytes and
     uploaded as a blob), or None. Blobs a failed attempt uploaded are never referenced, and
     the PDS deletes them."""
-    from posts.media import fit_under
-
     images = delivery_images(delivery)
     if not images:
         return None
@@ -438,6 +437,16 @@ class BlueskyProvider:
     max_length = text_rules.MAX_GRAPHEMES
     # The record key comes from the delivery: a repeat cannot post twice.
     idempotent = True
+    capabilities = Capabilities(
+        threads=True,
+        images=True,
+        max_images=4,
+        video=False,
+        first_comment=False,
+        idempotent=True,
+        read_back=False,
+        length_counting=LengthCounting.GRAPHEMES,
+    )
 
     def limit_for(self, account=None) -> int:
         return self.max_length
@@ -499,4 +508,6 @@ class BlueskyProvider:
         return f"Signed in to Bluesky as @{session.handle} ({session.did})."
 
 
-provider = BlueskyProvider()
+network = BlueskyProvider()
+# The name the code used before networks/ had a contract.
+provider = network

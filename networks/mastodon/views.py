@@ -1,15 +1,10 @@
-"""Connecting Mastodon and Bluesky accounts.
-
-Mastodon: the user names their instance. With a pasted token the token is checked (GET
-verify_credentials) and stored. Without one, Queue Loop's OAuth app on that instance is
-looked up or registered (publishing.providers.mastodon.app_for), the browser goes to the
-instance's authorize page with a random `state` kept in the session, and the callback
-trades the code for a token. Either way the instance's character limit is read and kept.
-
-Bluesky: handle + app password → createSession; the session and the app password are
-stored encrypted (the app password signs in again when the session cannot be refreshed).
-
-The talking is done by the providers; accounts.services.account_connect stores the account.
+"""Connecting a Mastodon account: the user names their instance. With a pasted token the
+token is checked (GET verify_credentials) and stored. Without one, Queue Loop's OAuth app on
+that instance is looked up or registered (networks.mastodon.adapter.app_for), the browser
+goes to the instance's authorize page with a random `state` kept in the session, and the
+callback trades the code for a token. Either way the instance's character limit is read and
+kept. The talking is done by the adapter; accounts.services.account_connect stores the
+account.
 """
 
 from __future__ import annotations
@@ -24,13 +19,12 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.forms import BlueskyConnectForm, MastodonConnectForm
 from accounts.models import SocialAccount
 from accounts.services import account_connect
 from accounts.views import workspace_view
-from publishing.providers import ProviderError
-from publishing.providers import bluesky as bluesky_provider
-from publishing.providers import mastodon as mastodon_provider
+from networks.base import ProviderError
+from networks.mastodon import adapter as mastodon_provider
+from networks.mastodon.forms import MastodonConnectForm
 
 SESSION_MASTODON_FLOW = "mastodon_connect"
 
@@ -90,7 +84,7 @@ def mastodon_connect(request: HttpRequest) -> HttpResponse:
                 return redirect(mastodon_provider.authorize_url(app, state=state))
             except ProviderError as exc:
                 form.add_error(None, exc.message)
-    return render(request, "accounts/mastodon_connect.html", {"form": form}, status=status)
+    return render(request, "networks/mastodon/connect.html", {"form": form}, status=status)
 
 
 @never_cache
@@ -126,47 +120,7 @@ def mastodon_connect_callback(request: HttpRequest) -> HttpResponse:
             return redirect("account_list")
     return render(
         request,
-        "accounts/mastodon_connect.html",
+        "networks/mastodon/connect.html",
         {"form": MastodonConnectForm(), "error": error},
         status=400,
     )
-
-
-@never_cache
-@workspace_view
-@require_http_methods(["GET", "POST"])
-def bluesky_connect(request: HttpRequest) -> HttpResponse:
-    if not request.can_edit:
-        return redirect("account_list")
-    form = BlueskyConnectForm(request.POST or None)
-    status = 200
-    if request.method == "POST":
-        status = 400
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                client, info = bluesky_provider.sign_in(
-                    data["service"], data["handle"], data["app_password"]
-                )
-                client.request.close()
-            except ProviderError as exc:
-                form.add_error(None, exc.message)
-            else:
-                account = account_connect(
-                    workspace=request.workspace,
-                    provider=SocialAccount.Provider.BLUESKY,
-                    handle=info["handle"],
-                    external_id=info["did"],
-                    credentials={
-                        "identifier": data["handle"],
-                        "app_password": data["app_password"],
-                        "session": info["session"],
-                    },
-                    options={
-                        "service": data["service"],
-                        "langs": [data["language"]] if data["language"] else [],
-                    },
-                )
-                messages.success(request, f"Connected @{account.handle} on Bluesky.")
-                return redirect("account_list")
-    return render(request, "accounts/bluesky_connect.html", {"form": form}, status=status)

@@ -1,5 +1,5 @@
-"""X errors: reading X's messages and rate-limit headers, and telling a connection that
-failed before sending from one that broke mid-request (Mastodon uses that one too)."""
+"""X errors: reading X's messages and rate-limit headers. Telling a connection that failed
+before sending from one that broke mid-request is shared with Mastodon (networks.http_errors)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import datetime as dt
 import requests
 import tweepy
 from django.utils import timezone
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
-from urllib3.exceptions import SSLError as Urllib3SSLError
 
-from queueloop.netclients import GuardedConnectionError
+from networks.http_errors import (  # noqa: F401 (the name X's adapter and tests use)
+    connection_error_before_send as _connection_error_before_send,
+)
 
 # X's rate-limit windows are 15 minutes; used when a 429 carries no reset header.
 DEFAULT_RATE_LIMIT_WAIT = dt.timedelta(minutes=15)
@@ -52,28 +52,3 @@ def _rate_limit_reset(response: requests.Response) -> dt.datetime:
     if resets:
         return max(resets)
     return timezone.now() + DEFAULT_RATE_LIMIT_WAIT
-
-
-def _connection_error_before_send(exc: requests.ConnectionError) -> bool:
-    """True when the connection failed before the request could reach X (DNS, refused,
-    connect timeout, TLS handshake); False when it broke mid-request (maybe posted)."""
-    # GuardedConnectionError: our transport refused the address before any connection.
-    if isinstance(exc, requests.ConnectTimeout | requests.exceptions.SSLError):
-        return True
-    seen: set[int] = set()
-    pending: list[BaseException | None] = [exc]
-    while pending:
-        current = pending.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(
-            current,
-            GuardedConnectionError | NewConnectionError | ConnectTimeoutError | Urllib3SSLError,
-        ):
-            return True
-        pending.extend(a for a in getattr(current, "args", ()) if isinstance(a, BaseException))
-        pending.append(getattr(current, "reason", None))
-        pending.append(current.__cause__)
-        pending.append(current.__context__)
-    return False

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from accounts import x_views
+from networks.x import views as x_views
 
 urlpatterns = [
     path("start/", x_views.connect_start, name="x_connect_start"),

@@ -1,7 +1,6 @@
-"""Social network providers: one module each, one small interface.
+"""What every network shares: its errors, its answer (Published), the plain-text base
+class, and the per-account length helpers. The contract itself is networks/contract.py.
 
-`get_provider(name)` returns an object with `max_length`, `idempotent`, `text_length(text)`,
-`validate(text) -> list[str]`, `publish(delivery) -> Published` and `check(account)`.
 Providers whose limit depends on the account (Mastodon: the instance's own limit) also take
 `validate(text, account=...)` and have `limit_for(account) -> int`; `limit_for` below works
 for every provider.
@@ -19,12 +18,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from functools import cache
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from accounts.models import SocialAccount
-    from publishing.models import Delivery
+    from networks.contract import Network as Provider
 
 
 class ProviderError(Exception):
@@ -68,7 +66,10 @@ class PlainTextProvider:
     def text_length(self, text: str) -> int:
         return len(text)
 
-    def validate(self, text: str) -> list[str]:
+    def limit_for(self, account=None) -> int:
+        return self.max_length
+
+    def validate(self, text: str, *, account=None) -> list[str]:
         if not text.strip():
             return ["The text is empty."]
         if len(text) > self.max_length:
@@ -77,21 +78,6 @@ class PlainTextProvider:
                 f"{len(text)}."
             ]
         return []
-
-
-class Provider(Protocol):
-    name: str
-    max_length: int
-    # True when repeating a call cannot post twice (the receiver dedupes by a key).
-    idempotent: bool
-
-    def text_length(self, text: str) -> int: ...
-
-    def validate(self, text: str) -> list[str]: ...
-
-    def publish(self, delivery: Delivery) -> Published: ...
-
-    def check(self, account: SocialAccount) -> str: ...
 
 
 def limit_for(provider: Provider, account: SocialAccount | None = None) -> int:
@@ -113,43 +99,15 @@ def delivery_images(delivery) -> list:
     a delivery loaded on its own reads them here."""
     if not delivery.post_id:
         return []
-    from posts.models import PostImage
-
     loaded = getattr(delivery, "image_list", None)
     images = list(loaded) if loaded is not None else list(delivery.post.images.all())
     # An image added to a post already queued may still be processing (or have failed):
     # its stored file is not made yet. Scheduling refuses such a post; this is for the slot
     # that comes first.
     for image in images:
-        if image.status != PostImage.Status.READY:
+        if not image.is_ready:
             raise Rejected(
                 f"Image {image.position + 1} of the post is not ready ({image.status}): "
                 "see the post's Images page."
             )
     return images
-
-
-@cache
-def load_all() -> dict[str, Provider]:
-    """Every provider by name. The modules are imported on first use, not with this package:
-    they pull in the networks' SDKs (atproto, Mastodon.py, twitter-text), CPU that a web
-    process showing a form need not pay (bench/README.md, "Engine v2 follow-up"). A worker
-    calls this when it loads its tasks, so no hot second pays it under the GIL
-    (publishing/tasks.py). Cached: a delivery asks for its provider several times, and
-    five imports per ask showed in the hot second."""
-    from publishing.providers import bluesky, mastodon, sandbox, webhook, x
-
-    return {
-        "bluesky": bluesky.provider,
-        "mastodon": mastodon.provider,
-        "sandbox": sandbox.provider,
-        "webhook": webhook.provider,
-        "x": x.provider,
-    }
-
-
-def get_provider(name: str) -> Provider:
-    try:
-        return load_all()[name]
-    except KeyError:
-        raise ValueError(f"Unknown provider {name!r}") from None

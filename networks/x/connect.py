@@ -24,8 +24,8 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from accounts.models import Membership, SocialAccount, Workspace
-from publishing.providers import AuthFailed, ProviderError
-from publishing.providers import x as x_provider
+from networks.base import AuthFailed, ProviderError
+from networks.x import adapter as x_provider
 
 AUTHORIZE_URL = "https://x.com/i/oauth2/authorize"
 # media.write: images are uploaded with the user's token (POST /2/media/upload).

@@ -5,7 +5,9 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from publishing.providers import PlainTextProvider, Published, Rejected, thread
+from networks import thread
+from networks.base import PlainTextProvider, Published, Rejected
+from networks.contract import Capabilities, LengthCounting
 
 THREAD_SEPARATOR = "\n\n---\n\n"
 
@@ -19,23 +21,33 @@ class SandboxProvider(PlainTextProvider):
     # A row in our own database, no network wait: a delivery chunk calls it in the task's
     # own thread (publishing/delivery.py) instead of its pool of network lanes.
     inline = True
+    capabilities = Capabilities(
+        threads=True,
+        # The timeline shows text only.
+        images=False,
+        max_images=0,
+        video=False,
+        first_comment=False,
+        idempotent=True,
+        read_back=False,
+        length_counting=LengthCounting.CHARACTERS,
+    )
 
     def publish(self, delivery) -> Published:
-        from publishing.models import SandboxPost
-
         errors = thread.validate_parts(self, delivery)
         if errors:
             raise Rejected(" ".join(errors))
         # One timeline row per delivery (that is what makes it idempotent): a thread's
         # parts are shown in it one after another.
         text = THREAD_SEPARATOR.join(thread.texts_of(delivery))
+        # The timeline's model (publishing.SandboxPost) is reached through the delivery's
+        # model: publishing sits above networks, so it is not imported.
+        timeline = delivery._meta.get_field("sandbox_post").related_model._default_manager
         try:
             with transaction.atomic():
-                row = SandboxPost.objects.create(
-                    account_id=delivery.account_id, delivery=delivery, text=text
-                )
+                row = timeline.create(account_id=delivery.account_id, delivery=delivery, text=text)
         except IntegrityError:
-            row = SandboxPost.objects.get(delivery=delivery)
+            row = timeline.get(delivery=delivery)
         url = reverse("sandbox_timeline", args=[delivery.account_id]) + f"#post-{row.id}"
         return Published(external_id=f"sandbox-{row.id}", url=url)
 
@@ -43,4 +55,6 @@ class SandboxProvider(PlainTextProvider):
         return "The sandbox is always reachable."
 
 
-provider = SandboxProvider()
+network = SandboxProvider()
+# The name the code used before networks/ had a contract.
+provider = network

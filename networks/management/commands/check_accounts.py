@@ -18,8 +18,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from accounts.models import SocialAccount
-from publishing.providers import AuthFailed, ProviderError, get_provider
-from publishing.services import account_mark_needs_reconnect
+from accounts.services import account_mark_needs_reconnect
+from networks import AuthFailed, ProviderError, get_provider
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from django.db.models import Exists, OuterRef
 
 from accounts.models import SocialAccount
 from channels.models import Channel, QueueEntry
+from networks import get_provider, validate_for
+from networks.webhook import image_url_problem
 from posts.models import Post, PostImage
-from publishing.providers import get_provider, validate_for
-from publishing.providers.webhook import image_url_problem
 
 
 @dataclass

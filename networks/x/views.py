@@ -1,6 +1,6 @@
 """Views of the X connect flow: OAuth 2.0 PKCE (start + callback) and pasted OAuth 1.0a keys.
 
-The logic lives in publishing/x_connect.py; these views only read the request and render.
+The logic lives in networks/x/connect.py; these views only read the request and render.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.models import Workspace
-from publishing import x_connect as x_oauth
+from networks.x import connect as x_oauth
 
 # The web UI keeps the current workspace under this session key (accounts/views.py).
 SESSION_WORKSPACE = "workspace_id"
@@ -34,7 +34,7 @@ def accounts_page_url() -> str:
 def _error(request: HttpRequest, message: str, *, status: int = 400) -> HttpResponse:
     return render(
         request,
-        "accounts/x_connect_error.html",
+        "networks/x/connect_error.html",
         {"message": message, "accounts_url": accounts_page_url()},
         status=status,
     )
@@ -135,7 +135,7 @@ def connect_keys(request: HttpRequest) -> HttpResponse:
         status = 400
     return render(
         request,
-        "accounts/x_connect_keys.html",
+        "networks/x/connect_keys.html",
         {"form": form, "workspace": workspace, "accounts_url": accounts_page_url()},
         status=status,
     )

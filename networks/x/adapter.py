@@ -2,7 +2,7 @@
 
 An X account's `credentials` (encrypted JSON) hold one of two shapes:
 
-- OAuth 2.0 user context, from the PKCE connect flow (publishing/x_connect.py)::
+- OAuth 2.0 user context, from the PKCE connect flow (networks/x/connect.py)::
 
       {"auth": "oauth2", "access_token", "refresh_token", "expires_at" (epoch seconds),
        "token_type", "scope", "user_id"}
@@ -47,16 +47,17 @@ from django.utils import timezone
 from twitter_text import parse_tweet
 from twitter_text.config import config as twitter_text_config
 
-from publishing.providers import (
+from networks import thread
+from networks.base import (
     AuthFailed,
     Published,
     RateLimited,
     Rejected,
     Transient,
-    thread,
-    x_media,
 )
-from publishing.providers.x_errors import (
+from networks.contract import Capabilities, LengthCounting
+from networks.x import media as x_media
+from networks.x.errors import (
     DEFAULT_RATE_LIMIT_WAIT,  # noqa: F401 (re-exported)
     _connection_error_before_send,
     _rate_limit_reset,
@@ -405,14 +406,28 @@ def _user_from(response) -> dict:
 
 class XProvider:
     name = "x"
+    label = "X"
     max_length = 280
     # X has no idempotency key: a call that may have reached X is never repeated.
     idempotent = False
+    capabilities = Capabilities(
+        threads=True,
+        images=True,
+        max_images=x_media.MAX_IMAGES,
+        video=False,
+        first_comment=False,
+        idempotent=False,
+        read_back=False,
+        length_counting=LengthCounting.WEIGHTED,
+    )
+
+    def limit_for(self, account=None) -> int:
+        return self.max_length
 
     def text_length(self, text: str) -> int:
         return parse_tweet(text, TWITTER_TEXT_V3).weightedLength
 
-    def validate(self, text: str) -> list[str]:
+    def validate(self, text: str, *, account=None) -> list[str]:
         if not text.strip():
             return ["The text is empty."]
         result = parse_tweet(text, TWITTER_TEXT_V3)
@@ -474,4 +489,6 @@ class XProvider:
         return f"Signed in to X as @{user['username']} (user id {user['id']})."
 
 
-provider = XProvider()
+network = XProvider()
+# The name the code used before networks/ had a contract.
+provider = network

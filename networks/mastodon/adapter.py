@@ -48,17 +48,18 @@ from mastodon import (
     MastodonUnauthorizedError,
 )
 
-from publishing.providers import (
+from networks import hosts, thread
+from networks.base import (
     AuthFailed,
     Published,
     RateLimited,
     Rejected,
     Transient,
     delivery_images,
-    hosts,
-    thread,
 )
-from publishing.providers.x import _connection_error_before_send
+from networks.contract import Capabilities, LengthCounting
+from networks.http_errors import connection_error_before_send as _connection_error_before_send
+from networks.media import fit_under
 from queueloop import netclients, netpolicy
 
 log = logging.getLogger(__name__)
@@ -418,8 +419,6 @@ def read_image(image) -> bytes:
 
 def upload_image(api: Mastodon, image, *, instance: str, limit: int | None) -> str:
     """POST /api/v2/media with the alt text; returns the attachment id."""
-    from posts.media import fit_under
-
     data, content_type = fit_under(
         read_image(image), image.content_type, max_bytes=limit or DEFAULT_IMAGE_SIZE_LIMIT
     )
@@ -450,6 +449,16 @@ class MastodonProvider:
     max_length = DEFAULT_MAX_CHARACTERS
     # Idempotency-Key on every status: a repeat returns the status already made.
     idempotent = True
+    capabilities = Capabilities(
+        threads=True,
+        images=True,
+        max_images=4,
+        video=False,
+        first_comment=False,
+        idempotent=True,
+        read_back=False,
+        length_counting=LengthCounting.MASTODON,
+    )
 
     def limit_for(self, account=None) -> int:
         options = getattr(account, "options", None) or {}
@@ -549,4 +558,6 @@ class MastodonProvider:
         )
 
 
-provider = MastodonProvider()
+network = MastodonProvider()
+# The name the code used before networks/ had a contract.
+provider = network

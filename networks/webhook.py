@@ -25,16 +25,16 @@ from django.conf import settings
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.utils import timezone
 
-from posts import signed_media
-from publishing.providers import (
+from networks import thread
+from networks.base import (
     PlainTextProvider,
     Published,
     RateLimited,
     Rejected,
     Transient,
     delivery_images,
-    thread,
 )
+from networks.contract import Capabilities, LengthCounting
 from queueloop import netguard
 
 SIGNATURE_HEADER = "X-QueueLoop-Signature"
@@ -74,7 +74,7 @@ def images_for(delivery) -> list[dict]:
     images = delivery_images(delivery)
     return [
         {
-            "url": absolute_url(signed_media.fetch_url(image.file)),
+            "url": absolute_url(image.fetch_url()),
             "alt_text": image.alt_text,
             "content_type": image.content_type,
             "width": image.width,
@@ -104,6 +104,16 @@ class WebhookProvider(PlainTextProvider):
     name = "webhook"
     max_length = 10_000
     idempotent = True
+    capabilities = Capabilities(
+        threads=True,
+        images=True,
+        max_images=4,
+        video=False,
+        first_comment=False,
+        idempotent=True,
+        read_back=False,
+        length_counting=LengthCounting.CHARACTERS,
+    )
 
     # Its calls go through curl's multi interface from the task's own thread
     # (publishing/lanes.py): request() builds a call, outcome() reads its answer.
@@ -173,4 +183,6 @@ class WebhookProvider(PlainTextProvider):
         return "The webhook has a URL and a secret."
 
 
-provider = WebhookProvider()
+network = WebhookProvider()
+# The name the code used before networks/ had a contract.
+provider = network

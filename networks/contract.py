@@ -1,0 +1,128 @@
+"""The contract every network keeps: what it can do, and the calls the rest of Queue Loop
+makes on it. Nothing outside networks/ knows which network it talks to; it asks the
+registry (networks/registry.py) for one by name and uses only what is written here.
+
+A network is one object (the module's `network`), usually a class instance:
+
+    network = get_provider(account.provider)
+    errors = network.validate(text, account=account)   # [] when the text may go out
+    published = network.publish(delivery)              # or raises one of the errors below
+    message = network.check(account)                   # "Signed in as ..." or raises
+
+What a network can do is stated in `capabilities` (a Capabilities, below), so a caller (the
+composer, the delivery code, the contract test) asks instead of guessing by name.
+
+Errors — how a network classifies what went wrong. publish() and check() raise only these
+(networks.base), whatever SDK sits underneath; turning an SDK's or the transport's
+exception into one of them is the network's job ("classifying"), and the delivery code
+decides from the class alone:
+
+- Transient(message, maybe_sent=False): nothing was posted (a 5xx before any effect, a
+  refused connection); retried with backoff. maybe_sent=True: the request may have reached
+  the network (a timeout while waiting for the answer): a network that is not idempotent is
+  not retried, the delivery ends `unconfirmed`.
+- RateLimited(message, reset_at): nothing was posted; retried at reset_at.
+- AuthFailed: the credentials are bad; the account is marked needs_reconnect.
+- Rejected: the network refused this post for good (duplicate, too long, bad image...).
+- thread.PartlySent: some parts of a thread went out and the next was refused for good.
+
+Every HTTP call a network makes goes through the ground's guarded transport
+(queueloop.netclients / netguard): the address actually connected to is checked against
+the networks' address policy, and no redirect is followed (DESIGN invariant 6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from accounts.models import SocialAccount
+    from networks.base import Published
+
+
+class LengthCounting(StrEnum):
+    """How a network counts a text's length against its limit."""
+
+    # Python's len(): code points (webhook, sandbox).
+    CHARACTERS = "characters"
+    # twitter-text v3 weighted length: CJK and emoji count 2, every URL 23 (X).
+    WEIGHTED = "weighted"
+    # Grapheme clusters, a URL as the instance's url_chars, @user@host as @user (Mastodon).
+    MASTODON = "mastodon"
+    # Grapheme clusters: a flag or a family emoji is one (Bluesky).
+    GRAPHEMES = "graphemes"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a network can do. The contract test (tests/networks/test_contract.py) runs its
+    cases according to these, so state them truthfully."""
+
+    # A post's later parts go out as replies to the part before (networks/thread.py).
+    threads: bool
+    # The post's images go with the first part (at most max_images).
+    images: bool
+    max_images: int
+    # Video uploads (no network does video yet).
+    video: bool
+    # A first comment posted under the post right after it (not built yet).
+    first_comment: bool
+    # Repeating a call cannot post twice (an idempotency key, a record key, a unique row),
+    # so a call that may have gone through is retried instead of ending `unconfirmed`.
+    idempotent: bool
+    # The network can list the account's own posts, so an `unconfirmed` delivery can be
+    # resolved by looking (DESIGN §4 "Read-back"; not built yet).
+    read_back: bool
+    # How text_length() counts.
+    length_counting: LengthCounting
+
+
+@runtime_checkable
+class Network(Protocol):
+    """The calls. `name` is the registry key and the value stored in
+    SocialAccount.provider; `label` is what people read ("Bluesky")."""
+
+    name: str
+    label: str
+    # The default text limit; limit_for(account) may differ per account (Mastodon: the
+    # instance's own limit, read when the account is connected or checked).
+    max_length: int
+    # Same as capabilities.idempotent (read on the delivery hot path).
+    idempotent: bool
+    capabilities: Capabilities
+
+    # Optional hints for the delivery lanes (publishing/lanes.py), False when absent:
+    # `inline` — the call is a row in our own database, run in the task's own thread;
+    # `multiplexed` — the network gives request()/outcome() for curl's multi interface.
+
+    def limit_for(self, account: SocialAccount | None = None) -> int:
+        """The text limit for this account (max_length when the account does not matter)."""
+        ...
+
+    def text_length(self, text: str) -> int:
+        """The text's length as the network counts it (capabilities.length_counting); the
+        composer's live counter shows this number."""
+        ...
+
+    def validate(self, text: str, *, account: SocialAccount | None = None) -> list[str]:
+        """What is wrong with one part's text for this account, as sentences a person can
+        act on ("Bluesky counts this text as 301 characters (graphemes); the limit is
+        300."); [] when it may go out. Never calls the network."""
+        ...
+
+    def publish(self, delivery) -> Published:
+        """Post the delivery: its text (`delivery.text`), its thread's later parts
+        (`delivery.thread_parts`, each a reply to the one before, resumed after
+        `delivery.thread_sent`) and its post's images with their alt text (first part
+        only, networks.base.delivery_images). Validates every part first (Rejected when
+        one is refused). Returns the first part's Published(external_id, url), or raises
+        one of the contract's errors (module docstring)."""
+        ...
+
+    def check(self, account: SocialAccount) -> str:
+        """Do the stored credentials still work? Returns a sentence for the operator
+        ("Signed in to X as @alice"); raises AuthFailed when they do not, and Transient /
+        Rejected like publish(). manage.py check_accounts calls this."""
+        ...

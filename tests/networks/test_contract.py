@@ -1,0 +1,363 @@
+"""Every registered network through the same cases (networks/contract.py): its shape and
+capabilities, length counting, validation, publishing against its loopback fake, a call the
+fake refuses (classified into the contract's error classes) and the account check.
+
+The cases are parametrized over the registry (networks/registry.py), not over this file's
+table: a network registered without a Harness below fails every case, with a message that
+says what to add (networks/README.md, "Adding a network").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from PIL import Image
+
+from accounts import providers
+from accounts.models import SocialAccount
+from networks import AuthFailed, ProviderError, Rejected, Transient, get_provider, registry
+from networks.contract import Capabilities, LengthCounting, Network
+from publishing.models import Delivery
+from scheduling.models import Timeslot
+from tests.factories import ChannelFactory, PostFactory, SocialAccountFactory, XAccountFactory
+from tests.networks.fake_bluesky import fake_bluesky  # noqa: F401 (a fixture)
+from tests.networks.fake_http import Scripted
+from tests.networks.fake_mastodon import fake_mastodon  # noqa: F401 (a fixture)
+from tests.networks.fake_x import fake_x  # noqa: F401 (a fixture)
+from tests.receiver import Receiver
+
+pytestmark = pytest.mark.django_db
+
+NAMES = list(registry.NETWORKS)
+APP_PASSWORD = "abcd-efgh-ijkl-mnop"
+FLAG = "\U0001f1e9\U0001f1ea"  # 🇩🇪: two code points, one grapheme
+LONG_URL = "https://example.com/" + "a" * 100
+
+
+@dataclass
+class Harness:
+    """One network's account on its fake, and how to read and script that fake."""
+
+    account: SocialAccount
+    # The texts the fake holds as posted, in order.
+    posted: Callable[[], list[str]]
+    # Make the fake refuse the next publish; the error class the network must raise.
+    refuse: Callable[[], None]
+    refused_as: type[ProviderError]
+    # The alt texts of the images the fake holds with the first post, in order (networks
+    # whose capabilities say images).
+    alt_texts: Callable[[], list[str]] | None = None
+    # What refuse() tells the refused-call case (the sandbox: the text to publish).
+    notes: dict = field(default_factory=dict)
+
+
+# --- One harness per network: its fake (tests/), an account on it, a scripted refusal ----
+
+
+def x_harness(request) -> Harness:
+    fake = request.getfixturevalue("fake_x")
+    keys = fake.issue_oauth1_keys("1001")
+    account = XAccountFactory(handle="queueloop", credentials={"auth": "oauth1", **keys})
+    return Harness(
+        account=account,
+        posted=lambda: [t["text"] for t in fake.tweets("1001")],
+        refuse=lambda: fake.script("POST", "/2/tweets", 401, {"title": "Unauthorized"}),
+        refused_as=AuthFailed,
+        alt_texts=lambda: [m["alt_text"] for m in fake.tweets("1001")[0]["media"]],
+    )
+
+
+def mastodon_harness(request) -> Harness:
+    fake = request.getfixturevalue("fake_mastodon")
+    account_id, token = fake.add_account("alice")
+    account = SocialAccountFactory(
+        provider=SocialAccount.Provider.MASTODON,
+        handle="alice@fake.social",
+        external_id=f"{account_id}@fake.social",
+        credentials={"access_token": token},
+        options={"instance": fake.url, "max_characters": 500},
+    )
+    return Harness(
+        account=account,
+        posted=lambda: [s["text"] for s in fake.statuses],
+        refuse=lambda: fake.script(
+            "POST", "/api/v1/statuses", Scripted(401, {"error": "The access token is invalid"})
+        ),
+        refused_as=AuthFailed,
+        alt_texts=lambda: [m["description"] for m in fake.statuses[0]["media_attachments"]],
+    )
+
+
+def bluesky_harness(request) -> Harness:
+    from networks.bluesky import adapter
+
+    fake = request.getfixturevalue("fake_bluesky")
+    did = fake.add_account("alice.test", APP_PASSWORD)
+    _, info = adapter.sign_in(fake.url, "alice.test", APP_PASSWORD)
+    account = SocialAccountFactory(
+        provider=SocialAccount.Provider.BLUESKY,
+        handle="alice.test",
+        external_id=did,
+        credentials={
+            "identifier": "alice.test",
+            "app_password": APP_PASSWORD,
+            "session": info["session"],
+        },
+        options={"service": fake.url},
+    )
+    return Harness(
+        account=account,
+        posted=lambda: [p["text"] for p in fake.posts_of(did)],
+        refuse=lambda: fake.script(
+            "POST",
+            "/xrpc/com.atproto.repo.createRecord",
+            Scripted(401, {"error": "AccountTakedown", "message": "Account taken down"}),
+        ),
+        refused_as=AuthFailed,
+        alt_texts=lambda: [i["alt"] for i in fake.posts_of(did)[0]["embed"]["images"]],
+    )
+
+
+def webhook_harness(request) -> Harness:
+    receiver = Receiver().start()
+    request.addfinalizer(receiver.stop)
+    account = SocialAccountFactory(
+        provider=SocialAccount.Provider.WEBHOOK,
+        handle="hook",
+        credentials={"url": receiver.url, "secret": "whsec-contract"},
+    )
+
+    def refuse():
+        receiver.status = 422
+
+    def posted() -> list[str]:
+        # One post per idempotency key, with its thread's parts, as the receiver posts them;
+        # nothing when it answers with an error.
+        if receiver.status >= 300:
+            return []
+        return [
+            text
+            for r in receiver.acted_on.values()
+            for text in [r.payload["text"], *r.payload["thread_parts"]]
+        ]
+
+    return Harness(
+        account=account,
+        posted=posted,
+        refuse=refuse,
+        refused_as=Rejected,
+        alt_texts=lambda: [
+            i["alt_text"] for i in next(iter(receiver.acted_on.values())).payload["images"]
+        ],
+    )
+
+
+def sandbox_harness(request) -> Harness:
+    # The sandbox's "server" is its own timeline table; nothing outside can refuse a call,
+    # so its refusal is its own: a text over its limit that reached publish().
+    account = SocialAccountFactory(provider=SocialAccount.Provider.SANDBOX, handle="demo")
+    harness = Harness(
+        account=account,
+        posted=lambda: list(account.sandbox_posts.order_by("id").values_list("text", flat=True)),
+        refuse=lambda: harness.notes.update(text="x" * (get_provider("sandbox").max_length + 1)),
+        refused_as=Rejected,
+    )
+    return harness
+
+
+HARNESSES: dict[str, Callable] = {
+    "x": x_harness,
+    "mastodon": mastodon_harness,
+    "bluesky": bluesky_harness,
+    "webhook": webhook_harness,
+    "sandbox": sandbox_harness,
+}
+
+# What each way of counting makes of the same texts.
+COUNTS = {
+    LengthCounting.CHARACTERS: {"hello": 5, FLAG: 2, LONG_URL: 120},
+    LengthCounting.WEIGHTED: {"hello": 5, FLAG: 2, LONG_URL: 23, "日本": 4},
+    LengthCounting.MASTODON: {"hello": 5, FLAG: 1, LONG_URL: 23},
+    LengthCounting.GRAPHEMES: {"hello": 5, FLAG: 1, LONG_URL: 120},
+}
+
+
+def harness_for(name: str, request) -> Harness:
+    make = HARNESSES.get(name)
+    if make is None:
+        pytest.fail(
+            f"The network {name!r} is registered but has no Harness in "
+            "tests/networks/test_contract.py: add its fake (tests/networks/fake_<name>.py) and a "
+            "harness (networks/README.md, step 3)."
+        )
+    return make(request)
+
+
+def jpeg(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 80, 40)).save(out, format="JPEG")
+    return out.getvalue()
+
+
+def add_ready_image(post, n: int):
+    """post_image_add, then the worker's job (posts.process_image) run here: ready."""
+    from posts.images import post_image_add
+    from posts.tasks import process_image
+
+    image = post_image_add(
+        post=post, data=jpeg(40 + n, 30), filename=f"{n}.jpg", alt_text=f"Alt {n}"
+    )
+    process_image(image.id)
+
+
+def make_delivery(account: SocialAccount, text: str, *, parts: list[str] | None = None):
+    channel = ChannelFactory(workspace=account.workspace, with_sandbox=False)
+    channel.accounts.add(account)
+    post = PostFactory(workspace=account.workspace, text=text, thread_parts=parts or [])
+    slot = Timeslot.objects.create(
+        channel=channel, post=post, publish_at=dt.datetime.now(dt.UTC), status="publishing"
+    )
+    return Delivery.objects.create(
+        timeslot=slot, account=account, post=post, text=text, thread_parts=parts or []
+    )
+
+
+# --- The cases ---------------------------------------------------------------------------
+
+
+def test_every_registered_network_has_a_harness():
+    assert sorted(HARNESSES) == sorted(registry.NETWORKS), (
+        "tests/networks/test_contract.py needs one harness per registered network"
+    )
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_network_keeps_the_contract(name):
+    network = get_provider(name)
+
+    assert isinstance(network, Network)
+    assert network.name == name
+    assert isinstance(network.capabilities, Capabilities)
+    assert network.idempotent is network.capabilities.idempotent
+    assert network.limit_for(None) == network.max_length > 0
+    assert isinstance(network.capabilities.length_counting, LengthCounting)
+    if not network.capabilities.images:
+        assert network.capabilities.max_images == 0
+    # Accounts accept the name, with the registry's label.
+    assert (name, registry.NETWORKS[name].label) in providers.choices()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_length_is_counted_as_the_capabilities_say(name):
+    network = get_provider(name)
+
+    for text, length in COUNTS[network.capabilities.length_counting].items():
+        assert network.text_length(text) == length, text
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_validate_refuses_a_text_over_the_limit_with_the_numbers(name, request):
+    network = get_provider(name)
+    account = harness_for(name, request).account
+    limit = network.limit_for(account)
+
+    assert network.validate("a" * limit, account=account) == []
+    [error] = network.validate("a" * (limit + 1), account=account)
+    assert str(limit) in error and str(limit + 1) in error, error
+    assert network.validate("  ", account=account) == ["The text is empty."]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_publish_posts_once_on_the_fake(name, request):
+    network = get_provider(name)
+    harness = harness_for(name, request)
+    delivery = make_delivery(harness.account, f"Hello from the {name} contract")
+
+    published = network.publish(delivery)
+
+    assert harness.posted() == [f"Hello from the {name} contract"]
+    assert isinstance(published.external_id, str)
+    if network.capabilities.idempotent:
+        # A repeated call (a retry after a lost answer) cannot post twice.
+        network.publish(delivery)
+        assert len(harness.posted()) == 1
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_thread_goes_out_part_by_part(name, request):
+    network = get_provider(name)
+    if not network.capabilities.threads:
+        pytest.skip(f"{name} has no threads")
+    harness = harness_for(name, request)
+    delivery = make_delivery(harness.account, "Part one", parts=["Part two"])
+
+    network.publish(delivery)
+
+    posted = harness.posted()
+    if len(posted) == 1:
+        # The network shows a thread as one post (the sandbox's timeline row), in order.
+        assert posted[0].index("Part one") < posted[0].index("Part two"), posted
+    else:
+        assert posted == ["Part one", "Part two"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_images_go_with_the_first_part_with_their_alt_texts(name, request, settings, tmp_path):
+    network = get_provider(name)
+    if not network.capabilities.images:
+        pytest.skip(f"{name} takes no images")
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.PUBLIC_BASE_URL = "https://queueloop.example"  # the webhook's absolute URLs
+    harness = harness_for(name, request)
+    delivery = make_delivery(harness.account, "With pictures")
+    count = network.capabilities.max_images
+    for n in range(count):
+        add_ready_image(delivery.post, n)
+
+    network.publish(delivery)
+
+    assert harness.posted() == ["With pictures"]
+    assert harness.alt_texts() == [f"Alt {n}" for n in range(count)]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_refused_call_is_classified(name, request):
+    network = get_provider(name)
+    harness = harness_for(name, request)
+    harness.refuse()
+    text = harness.notes.get("text", "Refused, we hope")
+
+    with pytest.raises(ProviderError) as caught:
+        network.publish(make_delivery(harness.account, text))
+
+    assert isinstance(caught.value, harness.refused_as), caught.value
+    assert caught.value.message
+    assert harness.posted() == []
+    if isinstance(caught.value, Transient):
+        assert caught.value.maybe_sent is False or network.capabilities.idempotent
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_check_says_who_the_account_is(name, request):
+    network = get_provider(name)
+    harness = harness_for(name, request)
+
+    message = network.check(harness.account)
+
+    assert isinstance(message, str) and message
+
+
+def test_the_accounts_page_has_a_connect_box_per_registered_network(web):
+    from django.urls import reverse
+
+    body = web.get(reverse("account_list")).content.decode()
+
+    for name in registry.NETWORKS:
+        assert f'<h3><span class="provider provider-{name}">' in body, name
+    for listing in registry.NETWORKS.values():
+        if listing.urls:
+            assert f"/connect/{listing.urls.split('.')[1]}/" in body, listing
