@@ -15,7 +15,6 @@ from django.urls import reverse
 from accounts.models import Membership, SocialAccount
 from networks.x import connect as x_oauth
 from networks.x.views import accounts_page_url
-from tests.networks import fake_x as fakes
 from tests.factories import MembershipFactory, WorkspaceFactory, XAccountFactory
 from tests.networks import fake_x as fakes
 

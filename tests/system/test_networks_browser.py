@@ -10,9 +10,6 @@ import pytest
 from accounts.models import SocialAccount
 from networks.bluesky import adapter as bluesky_provider
 from publishing.models import Delivery
-from tests.networks import fake_bluesky as bluesky_fakes
-from tests.networks import fake_mastodon as mastodon_fakes
-from tests.networks import fake_x as x_fakes
 from tests.conftest import wait_for
 from tests.factories import (
     ChannelFactory,

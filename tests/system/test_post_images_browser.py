@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from networks import get_provider
-from tests.system.test_web_ui_browser import SCREENSHOTS, demo, login, page  # noqa: F401 (fixtures)
 from tests.posts.test_images import make_delivery
+from tests.system.test_web_ui_browser import SCREENSHOTS, demo, login, page  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
