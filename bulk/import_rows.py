@@ -22,10 +22,10 @@ from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from accounts.models import Workspace
 from channels.models import Channel
+from ground import timebounds
 from posts.models import MAX_TEXT
 from posts.serializers import MAX_VARIATIONS
 from publishing.compose import accounts_to_check, text_errors
-from queueloop import timebounds
 from queueloop.api_common import WallClockDateTimeField
 from scheduling.rules import localize
 from scheduling.services import check_publish_time as check_pin_time

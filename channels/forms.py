@@ -11,8 +11,8 @@ from django.utils.text import slugify
 from accounts.models import SocialAccount, Workspace
 from channels.models import NAME_TAKEN, Channel, channel_name_taken
 from channels.services import DIRECTIONS
-from queueloop.zone_field import ZoneField
-from queueloop.zones import zone_choices
+from ground.zone_field import ZoneField
+from ground.zones import zone_choices
 from scheduling.services import channel_save
 
 

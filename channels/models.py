@@ -6,8 +6,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 
-from queueloop.workspace_pin import WorkspacePinnedOnceLinked
-from queueloop.zones import iana_zone_names  # the one list (profiles use it too)
+from ground.workspace_pin import WorkspacePinnedOnceLinked
+from ground.zones import iana_zone_names  # the one list (profiles use it too)
 
 NAME_TAKEN = "This workspace already has a channel with this name (case does not count)."
 
@@ -29,7 +29,7 @@ def validate_timezone(value: str) -> None:
 class Channel(WorkspacePinnedOnceLinked, models.Model):
     """An evergreen queue of posts published to a group of accounts at the schedules' times."""
 
-    # Rows that pin the workspace (queueloop.workspace_pin).
+    # Rows that pin the workspace (ground.workspace_pin).
     workspace_links = ("entries", "accounts", "schedules", "timeslots")
 
     class Mode(models.TextChoices):

@@ -3,8 +3,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
+from ground import timebounds
 from posts.models import Post, Variation
-from queueloop import timebounds
 from queueloop.admin_mixins import (
     ScopedRelatedFilter,
     WorkspaceScopedAdmin,

@@ -20,11 +20,11 @@ from accounts.models import SocialAccount, Workspace
 from channels.forms import error_messages
 from channels.models import Channel, iana_zone_names
 from channels.services import post_queues_set
+from ground import timebounds
 from posts import media
 from posts.images import post_image_add
 from posts.models import MAX_TEXT, Post
 from publishing import compose as services
-from queueloop import timebounds
 from scheduling.rules import localize
 from scheduling.services import timeslot_pin
 

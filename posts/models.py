@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from queueloop.workspace_pin import WorkspacePinnedOnceLinked
+from ground.workspace_pin import WorkspacePinnedOnceLinked
 
 # The longest text any way in accepts (API, web form, admin); the networks' own limits are
 # lower and checked per channel.
@@ -13,7 +13,7 @@ MAX_THREAD_PARTS = 25
 
 
 class Post(WorkspacePinnedOnceLinked, models.Model):
-    # Rows that pin the workspace (queueloop.workspace_pin).
+    # Rows that pin the workspace (ground.workspace_pin).
     workspace_links = ("entries", "pinned_timeslots", "deliveries")
 
     class Status(models.TextChoices):

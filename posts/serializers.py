@@ -13,9 +13,9 @@ from rest_framework import serializers
 
 from accounts.models import Workspace
 from channels.models import Channel, QueueEntry
+from ground import timebounds
 from posts.models import MAX_TEXT, MAX_THREAD_PARTS, Post
 from publishing.compose import clean_thread_parts, text_errors, thread_errors
-from queueloop import timebounds
 from queueloop.api_common import (
     AwareDateTimeField,
     StringListField,

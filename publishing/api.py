@@ -6,6 +6,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins
 
+from ground.pagination import DeliveryPagination
 from publishing.models import Delivery
 from publishing.serializers import DeliverySerializer
 from queueloop.api_common import (
@@ -15,7 +16,6 @@ from queueloop.api_common import (
     query_datetime,
     query_int,
 )
-from queueloop.pagination import DeliveryPagination
 
 
 @extend_schema_view(

@@ -29,14 +29,14 @@ from django.utils import timezone
 from accounts.models import Notice, SocialAccount
 from accounts.services import notice_create
 from channels.models import Channel
+from ground import events
+from ground.db import JoinedQuery, update_from_values
 from posts.models import PostImage
 from publishing.lanes import Result, run_lanes
 from publishing.models import Delivery
 from publishing.providers import get_provider
 from publishing.settle import timeslots_settle
-from queueloop import events
 from queueloop.celery import send_many
-from queueloop.db import JoinedQuery, update_from_values
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 
 from accounts.models import Membership
-from queueloop import timebounds
+from ground import timebounds
 
 WRITE_ROLES = frozenset({Membership.Role.OWNER, Membership.Role.EDITOR})
 VIEWER_MESSAGE = "Your role in this workspace is viewer: you can read but not change anything."

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc files served by us, not a CDN
     "recurrence",
     "axes",
+    "ground",
     "accounts",
     "channels",
     "posts",
@@ -76,7 +77,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "queueloop.middleware.RejectNulMiddleware",
+    "ground.middleware.RejectNulMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # The signed-in person's display zone, active for the whole request (one clock).
@@ -355,10 +356,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Queue Loop <queueloop@localhost>")
 EMAIL_URL = env_str("EMAIL_URL")
 # Without EMAIL_URL: development prints mail to the console; production sends none (the
-# console would put working reset links in the web's logs) and says so (queueloop.mail).
+# console would put working reset links in the web's logs) and says so (ground.mail).
 _CONSOLE_EMAIL = "django.core.mail.backends.console.EmailBackend"
 EMAIL_BACKEND = env_str(
-    "EMAIL_BACKEND", _CONSOLE_EMAIL if DEBUG else "queueloop.mail.DisabledEmailBackend"
+    "EMAIL_BACKEND", _CONSOLE_EMAIL if DEBUG else "ground.mail.DisabledEmailBackend"
 )
 if EMAIL_BACKEND == _CONSOLE_EMAIL and not DEBUG and not EMAIL_URL:
     raise ImproperlyConfigured(
@@ -411,8 +412,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     # Per token (an authenticated user) and, for anonymous calls, per client address.
     "DEFAULT_THROTTLE_CLASSES": [
-        "queueloop.throttles.TokenRateThrottle",
-        "queueloop.throttles.AddressRateThrottle",
+        "ground.throttles.TokenRateThrottle",
+        "ground.throttles.AddressRateThrottle",
     ],
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
@@ -445,8 +446,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 # LOG_FORMAT=json: one JSON object per line (for a log collector), text otherwise. Both
-# redact anything that looks like a secret (queueloop/logformat.py); the publish steps
-# are logged by queueloop/events.py with their ids and lateness.
+# redact anything that looks like a secret (ground/logformat.py); the publish steps
+# are logged by ground/events.py with their ids and lateness.
 LOG_FORMAT = env_str("LOG_FORMAT", "text").lower()
 if LOG_FORMAT not in {"text", "json"}:
     raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} must be json or text")
@@ -454,8 +455,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "text": {"()": "queueloop.logformat.TextFormatter"},
-        "json": {"()": "queueloop.logformat.JsonFormatter"},
+        "text": {"()": "ground.logformat.TextFormatter"},
+        "json": {"()": "ground.logformat.JsonFormatter"},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},

@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from queueloop import timebounds
+from ground import timebounds
 from queueloop.admin_mixins import (
     ScopedRelatedFilter,
     SuperuserOnlyAdmin,

@@ -9,6 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
+from ground.pagination import TimeslotPagination
 from queueloop.api_common import (
     VIEWER_MESSAGE,
     WorkspaceScopedViewSet,
@@ -18,7 +19,6 @@ from queueloop.api_common import (
     query_datetime,
     query_int,
 )
-from queueloop.pagination import TimeslotPagination
 from scheduling import services
 from scheduling.models import Schedule, Timeslot
 from scheduling.serializers import (

@@ -42,6 +42,8 @@ from atproto_client.request import Request
 from django.conf import settings
 from django.utils import timezone
 
+from ground import address_policy as netpolicy
+from ground.http_transport import sdk as netclients
 from publishing.providers import (
     AuthFailed,
     Published,
@@ -53,7 +55,6 @@ from publishing.providers import (
     thread,
 )
 from publishing.providers import bluesky_text as text_rules
-from queueloop import netclients, netpolicy
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from queueloop import netpolicy
+from ground import address_policy as netpolicy
 
 # The policy's errors, under the names the providers and forms use.
 BlockedHost = netpolicy.BlockedDestination

@@ -48,6 +48,8 @@ from mastodon import (
     MastodonUnauthorizedError,
 )
 
+from ground import address_policy as netpolicy
+from ground.http_transport import sdk as netclients
 from publishing.providers import (
     AuthFailed,
     Published,
@@ -59,7 +61,6 @@ from publishing.providers import (
     thread,
 )
 from publishing.providers.x import _connection_error_before_send
-from queueloop import netclients, netpolicy
 
 log = logging.getLogger(__name__)
 

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.utils import timezone
 
+from ground.http_transport import curl as netguard
 from posts import signed_media
 from publishing.providers import (
     PlainTextProvider,
@@ -35,7 +36,6 @@ from publishing.providers import (
     delivery_images,
     thread,
 )
-from queueloop import netguard
 
 SIGNATURE_HEADER = "X-QueueLoop-Signature"
 

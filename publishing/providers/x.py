@@ -47,6 +47,8 @@ from django.utils import timezone
 from twitter_text import parse_tweet
 from twitter_text.config import config as twitter_text_config
 
+from ground import address_policy as netpolicy
+from ground.http_transport import sdk as netclients
 from publishing.providers import (
     AuthFailed,
     Published,
@@ -62,7 +64,6 @@ from publishing.providers.x_errors import (
     _rate_limit_reset,
     _x_message,
 )
-from queueloop import netclients, netpolicy
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.exceptions import SSLError as Urllib3SSLError
 
-from queueloop.netclients import GuardedConnectionError
+from ground.http_transport.sdk import GuardedConnectionError
 
 # X's rate-limit windows are 15 minutes; used when a 429 carries no reset header.
 DEFAULT_RATE_LIMIT_WAIT = dt.timedelta(minutes=15)
