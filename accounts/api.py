@@ -6,9 +6,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins
 
+from accounts.api_scoping import WorkspaceScopedViewSet
 from accounts.models import SocialAccount, Workspace
 from accounts.serializers import SocialAccountSerializer, WorkspaceSerializer
-from queueloop.api_common import WorkspaceScopedViewSet, query_choices
+from ground.api import query_choices
 
 
 class WorkspaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceScopedViewSet):

@@ -3,9 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
-from ground import timebounds
-from posts.models import Post, Variation
-from queueloop.admin_mixins import (
+from accounts.admin_mixins import (
     ScopedRelatedFilter,
     WorkspaceScopedAdmin,
     WorkspaceScopedMixin,
@@ -14,6 +12,8 @@ from queueloop.admin_mixins import (
     count_subquery,
     truncate,
 )
+from ground import timebounds
+from posts.models import Post, Variation
 from scheduling.services import post_archive
 
 

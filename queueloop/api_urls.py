@@ -23,9 +23,9 @@ from rest_framework.views import APIView
 from accounts import services
 from accounts.api import SocialAccountViewSet, WorkspaceViewSet
 from channels.api import ChannelViewSet
+from ground.api import API_PARSERS
 from posts.api import PostViewSet
 from publishing.api import DeliveryViewSet
-from queueloop.api_common import API_PARSERS
 from scheduling.api import ScheduleViewSet, TimeslotViewSet
 
 app_name = "api"
