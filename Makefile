@@ -19,7 +19,7 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	touch $(VENV)/.runtime $@
 
 run: $(VENV)/.runtime
-	$(BIN)/python -m queueloop.devrun
+	$(BIN)/python -m ops.devrun
 
 test: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -66,13 +66,14 @@ INSTALLED_APPS = [
     "scheduling",
     "publishing",
     "bulk",
+    "ops",
     "queueloop.apps.QueueLoopConfig",
 ]
 
 MIDDLEWARE = [
     # /healthz and /metrics first: they answer container probes and scrapers by internal
     # host names over plain HTTP (see the module for why that is safe).
-    "queueloop.ops_middleware.OpsEndpointsMiddleware",
+    "ops.middleware.OpsEndpointsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -301,7 +302,7 @@ CHANNEL_MIN_INTERVAL = env_int("CHANNEL_MIN_INTERVAL", 60, minimum=0)
 if MISSED_AFTER <= WATCHDOG_GRACE:
     raise ImproperlyConfigured("MISSED_AFTER must be longer than WATCHDOG_GRACE")
 
-# --- Operations: /healthz and /metrics (queueloop/health_views.py, metrics_views.py) ------
+# --- Operations: /healthz and /metrics (ops/health_views.py, metrics_views.py) ------
 # /healthz fails when the planner (hourly) has not run for this long, when no worker sent
 # a heartbeat for this long, or when a slot is still scheduled this long past its time.
 HEALTH_PLANNER_MAX_AGE = env_seconds("HEALTH_PLANNER_MAX_AGE", 2 * 3600, minimum=60)

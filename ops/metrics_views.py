@@ -29,9 +29,9 @@ from prometheus_client.registry import Collector
 
 from accounts.models import SocialAccount
 from ground import opsrecord
+from ops.health_views import broker_client
 from publishing.models import Delivery
 from queueloop.celery import app as celery_app
-from queueloop.health_views import broker_client
 from scheduling.models import PlannerState, Timeslot
 
 # Seconds from a slot's publish_at to the provider's answer. We aim for "on the second".
