@@ -32,7 +32,7 @@ from bulk.models import ImportJob, ImportRow
 from channels.forms import error_messages
 from channels.models import Channel, QueueEntry
 from channels.services import queue_entry_set_max
-from publishing import compose
+from editor import services as editor
 from queueloop.celery import send_many
 from scheduling.rules import localize
 
@@ -194,7 +194,7 @@ def _create_post(job: ImportJob, row: ImportRow) -> None:
     if missing:
         raise ValidationError(f"Channel(s) deleted since the preview: {', '.join(missing)}.")
     channels = [by_id[cid] for cid in data["channels"]]
-    post = compose.post_create(
+    post = editor.post_create(
         workspace=job.workspace,
         text=data["text"],
         channels=channels,

@@ -27,7 +27,7 @@ def _channels_of(post: Post | None):
 
 def _check_text(form: forms.ModelForm, text: str | None, post: Post | None) -> None:
     """The same check as compose: every network the post is queued on must accept it."""
-    from publishing.compose import text_errors
+    from editor.services import text_errors
 
     if text is None:
         return

@@ -10,6 +10,8 @@ from ground.workspace_pin import WorkspacePinnedOnceLinked
 MAX_TEXT = 10_000
 # Parts a thread may have, the first included.
 MAX_THREAD_PARTS = 25
+# Alternative texts a post may carry through the API and the CSV import.
+MAX_VARIATIONS = 20
 
 
 class Post(WorkspacePinnedOnceLinked, models.Model):

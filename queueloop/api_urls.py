@@ -23,8 +23,8 @@ from rest_framework.views import APIView
 from accounts import services
 from accounts.api import SocialAccountViewSet, WorkspaceViewSet
 from channels.api import ChannelViewSet
+from editor.api import PostViewSet
 from ground.api import API_PARSERS
-from posts.api import PostViewSet
 from publishing.api import DeliveryViewSet
 from scheduling.api import ScheduleViewSet, TimeslotViewSet
 

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "scheduling",
     "publishing",
     "bulk",
+    "editor",
     "ops",
     "queueloop.apps.QueueLoopConfig",
 ]

@@ -10,8 +10,7 @@ from accounts import network_views
 from accounts import views as account_views
 from accounts.auth import LoginView
 from channels import views as channel_views
-from posts import image_views, media_views
-from posts import views as post_views
+from posts import media_views
 from publishing import views as publishing_views
 from scheduling import views as scheduling_views
 
@@ -116,24 +115,7 @@ urlpatterns = [
     path(
         "slots/<int:timeslot_id>/cancel/", scheduling_views.timeslot_cancel, name="timeslot_cancel"
     ),
-    # Posts
-    path("posts/", post_views.post_list, name="post_list"),
-    path("posts/new/", post_views.post_create, name="post_create"),
-    path("posts/length/", post_views.post_length, name="post_length"),
-    path("posts/preview/", post_views.post_preview, name="post_preview"),
-    path("posts/<int:post_id>/", post_views.post_edit, name="post_edit"),
-    path("posts/<int:post_id>/share/", post_views.post_share, name="post_share"),
-    path("posts/<int:post_id>/images/", image_views.post_images, name="post_images"),
-    path(
-        "posts/<int:post_id>/images/<int:image_id>/alt/",
-        image_views.post_image_alt,
-        name="post_image_alt",
-    ),
-    path(
-        "posts/<int:post_id>/images/<int:image_id>/remove/",
-        image_views.post_image_remove,
-        name="post_image_remove",
-    ),
+    path("", include("editor.urls")),  # the post editor: posts and their images
 ]
 
 

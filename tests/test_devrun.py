@@ -276,7 +276,7 @@ from accounts.models import Workspace
 from accounts.services import account_create_webhook
 from channels.models import Channel
 from posts.images import post_image_add
-from publishing.compose import post_create
+from editor.services import post_create
 from scheduling.services import channel_save, post_share_now
 
 workspace = Workspace.objects.get(slug="demo")

@@ -14,14 +14,13 @@ from rest_framework import serializers
 from accounts.api_scoping import roles_for
 from accounts.models import Workspace
 from channels.models import Channel, QueueEntry
+from editor.services import clean_thread_parts, text_errors, thread_errors
 from ground import timebounds
 from ground.api import AwareDateTimeField, StringListField, WallClockDateTimeField
-from posts.models import MAX_TEXT, MAX_THREAD_PARTS, Post
-from publishing.compose import clean_thread_parts, text_errors, thread_errors
+from posts.models import MAX_TEXT, MAX_THREAD_PARTS, MAX_VARIATIONS, Post
 from scheduling.models import Timeslot
 from scheduling.rules import localize
 
-MAX_VARIATIONS = 20
 MAX_CHANNELS = 100
 
 

@@ -12,10 +12,10 @@ from rest_framework.response import Response
 
 from accounts.api_scoping import VIEWER_MESSAGE, WorkspaceScopedViewSet, can_write
 from channels.models import QueueEntry
+from editor import services
+from editor.serializers import PostCreateSerializer, PostSerializer, PostUpdateSerializer
 from ground.api import filter_channel, query_choices
 from posts.models import Post
-from posts.serializers import PostCreateSerializer, PostSerializer, PostUpdateSerializer
-from publishing import compose as services
 from scheduling.models import Timeslot
 
 

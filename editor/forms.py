@@ -1,5 +1,5 @@
 """The compose/edit form. It only coordinates: every rule (length per network, workspace,
-archived posts, times in the past) is enforced by publishing.compose / scheduling.services, and
+archived posts, times in the past) is enforced by editor.services / scheduling.services, and
 their ValidationError lands on the form with nothing saved."""
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from accounts.models import SocialAccount, Workspace
 from channels.forms import error_messages
 from channels.models import Channel, iana_zone_names
 from channels.services import post_queues_set
+from editor import services
 from ground import timebounds
 from posts import media
 from posts.images import post_image_add
 from posts.models import MAX_TEXT, Post
-from publishing import compose as services
 from scheduling.rules import localize
 from scheduling.services import timeslot_pin
 
