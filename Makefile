@@ -24,6 +24,8 @@ run: $(VENV)/.runtime
 test: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	# The import contracts in pyproject.toml (README, "Architecture").
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The API under schemathesis with many random examples per operation (`make test` runs the

@@ -9,7 +9,7 @@ from rest_framework import mixins
 from accounts.api_scoping import WorkspaceScopedViewSet
 from accounts.models import SocialAccount, Workspace
 from accounts.serializers import SocialAccountSerializer, WorkspaceSerializer
-from ground.api import query_choices
+from ground.rest import query_choices
 
 
 class WorkspaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceScopedViewSet):

@@ -4,7 +4,7 @@ Every viewset sees only rows of the workspaces the token's user is a member of (
 4): a foreign id is simply not in the queryset, so it is a 404, never a 403 that would
 reveal it exists. Viewers read; owners and editors write (403 otherwise). A Django
 ValidationError raised by a service becomes a 400, like a serializer error (invariant 3).
-The app-free pieces (parsers, input fields, query helpers) are ground.api.
+The app-free pieces (parsers, input fields, query helpers) are ground.rest.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from rest_framework import viewsets
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 
 from accounts.models import Membership
-from ground.api import API_PARSERS, django_error_to_drf
+from ground.rest import API_PARSERS, django_error_to_drf
 
 WRITE_ROLES = frozenset({Membership.Role.OWNER, Membership.Role.EDITOR})
 VIEWER_MESSAGE = "Your role in this workspace is viewer: you can read but not change anything."

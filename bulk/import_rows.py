@@ -2,7 +2,7 @@
 
 Every rule is someone else's: the per-network length and content rules are
 editor.services.text_errors, a time without an offset is read like the API's
-`publish_at` (ground.api.WallClockDateTimeField, then scheduling.rules.localize in
+`publish_at` (ground.rest.WallClockDateTimeField, then scheduling.rules.localize in
 each channel's zone), a pinned time in the past is refused with timeslot_pin's own rule.
 This module only maps a file's cells onto them and says which line broke which rule.
 """
@@ -24,7 +24,7 @@ from accounts.models import Workspace
 from channels.models import Channel
 from editor.services import accounts_to_check, text_errors
 from ground import timebounds
-from ground.api import WallClockDateTimeField
+from ground.rest import WallClockDateTimeField
 from posts.models import MAX_TEXT, MAX_VARIATIONS
 from scheduling.rules import localize
 from scheduling.services import check_publish_time as check_pin_time

@@ -11,6 +11,7 @@ from django.utils.text import slugify
 from accounts.models import SocialAccount, Workspace
 from channels.models import NAME_TAKEN, Channel, channel_name_taken
 from channels.services import DIRECTIONS
+from ground.validation import error_messages
 from ground.zone_field import ZoneField
 from ground.zones import zone_choices
 from scheduling.services import channel_save
@@ -19,17 +20,6 @@ from scheduling.services import channel_save
 def timezone_choices() -> list[tuple[str, str]]:
     """The canonical zones with their offsets now (the calendar's zone switch)."""
     return zone_choices(short=True)
-
-
-def error_messages(exc: ValidationError) -> list[str]:
-    """All messages of a ValidationError (dict or list), for a form's non-field errors."""
-    if hasattr(exc, "error_dict"):
-        return [
-            m if field == "__all__" else f"{field.replace('_', ' ').capitalize()}: {m}"
-            for field, errors in exc.message_dict.items()
-            for m in errors
-        ]
-    return exc.messages
 
 
 class ChannelForm(forms.ModelForm):

@@ -14,7 +14,7 @@ from accounts.api_scoping import VIEWER_MESSAGE, WorkspaceScopedViewSet, can_wri
 from channels.models import QueueEntry
 from editor import services
 from editor.serializers import PostCreateSerializer, PostSerializer, PostUpdateSerializer
-from ground.api import filter_channel, query_choices
+from ground.rest import filter_channel, query_choices
 from posts.models import Post
 from scheduling.models import Timeslot
 

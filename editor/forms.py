@@ -17,11 +17,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import SocialAccount, Workspace
-from channels.forms import error_messages
 from channels.models import Channel, iana_zone_names
 from channels.services import post_queues_set
 from editor import services
 from ground import timebounds
+from ground.validation import error_messages
 from posts import media
 from posts.images import post_image_add
 from posts.models import MAX_TEXT, Post

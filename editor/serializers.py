@@ -16,7 +16,7 @@ from accounts.models import Workspace
 from channels.models import Channel, QueueEntry
 from editor.services import clean_thread_parts, text_errors, thread_errors
 from ground import timebounds
-from ground.api import AwareDateTimeField, StringListField, WallClockDateTimeField
+from ground.rest import AwareDateTimeField, StringListField, WallClockDateTimeField
 from posts.models import MAX_TEXT, MAX_THREAD_PARTS, MAX_VARIATIONS, Post
 from scheduling.models import Timeslot
 from scheduling.rules import localize

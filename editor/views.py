@@ -14,10 +14,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import SocialAccount
 from accounts.views import redirect_back, workspace_view
-from channels.forms import error_messages
 from channels.models import Channel, iana_zone_names
 from editor.forms import PostForm, uploads_from
 from editor.services import network_counts, split_thread, text_errors, thread_errors
+from ground.validation import error_messages
 from posts import media
 from posts.models import MAX_THREAD_PARTS, Post, word_preview
 from publishing.providers.webhook import image_url_problem

@@ -7,8 +7,8 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import mixins
 
 from accounts.api_scoping import WorkspaceScopedViewSet
-from ground.api import filter_channel, query_choices, query_datetime, query_int
 from ground.pagination import DeliveryPagination
+from ground.rest import filter_channel, query_choices, query_datetime, query_int
 from publishing.models import Delivery
 from publishing.serializers import DeliverySerializer
 

@@ -24,7 +24,7 @@ from accounts import services
 from accounts.api import SocialAccountViewSet, WorkspaceViewSet
 from channels.api import ChannelViewSet
 from editor.api import PostViewSet
-from ground.api import API_PARSERS
+from ground.rest import API_PARSERS
 from publishing.api import DeliveryViewSet
 from scheduling.api import ScheduleViewSet, TimeslotViewSet
 

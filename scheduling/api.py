@@ -10,8 +10,8 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from accounts.api_scoping import VIEWER_MESSAGE, WorkspaceScopedViewSet, can_write
-from ground.api import filter_channel, query_choices, query_datetime, query_int
 from ground.pagination import TimeslotPagination
+from ground.rest import filter_channel, query_choices, query_datetime, query_int
 from scheduling import services
 from scheduling.models import Schedule, Timeslot
 from scheduling.serializers import (

@@ -23,8 +23,9 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import SocialAccount
 from accounts.views import timezone_names, workspace_view
-from channels.forms import error_messages, timezone_choices
+from channels.forms import timezone_choices
 from channels.models import Channel
+from ground.validation import error_messages
 from posts.models import Post, word_preview
 from scheduling import calendar_grid as grid
 from scheduling import selectors, services

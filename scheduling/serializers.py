@@ -12,7 +12,7 @@ from rest_framework import serializers
 from accounts.api_scoping import roles_for
 from channels.models import Channel
 from channels.serializers import ChannelSummarySerializer
-from ground.api import AwareDateTimeField, FormBooleanField
+from ground.rest import AwareDateTimeField, FormBooleanField
 from scheduling import rules
 from scheduling.models import Schedule, Timeslot
 
