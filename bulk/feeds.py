@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from bulk.models import ChannelFeed, FeedItem
 from channels.models import Channel
-from editor import services as editor
+from editor import services as compose
 from ground.http_transport import curl
 from queueloop.celery import send_many
 
@@ -162,7 +162,7 @@ def _texts(entry) -> list[str]:
 def _add_item(feed: ChannelFeed, entry, key: str, result: PollResult) -> None:
     channel = feed.channel
     texts = [t for t in _texts(entry) if t]
-    text = next((t for t in texts if not editor.text_errors(text=t, channels=[channel])), None)
+    text = next((t for t in texts if not compose.text_errors(text=t, channels=[channel])), None)
     key_hash = _hash(key)
     try:
         with transaction.atomic():
@@ -174,12 +174,12 @@ def _add_item(feed: ChannelFeed, entry, key: str, result: PollResult) -> None:
                 result.refused += 1
                 return
             if text is None:
-                problems = editor.text_errors(text=texts[0] if texts else "", channels=[channel])
+                problems = compose.text_errors(text=texts[0] if texts else "", channels=[channel])
                 item.error = " ".join(problems)
                 item.save(update_fields=["error"])
                 result.refused += 1
                 return
-            item.post = editor.post_create(
+            item.post = compose.post_create(
                 workspace=channel.workspace, text=text, channels=[channel]
             )
             item.save(update_fields=["post"])

@@ -31,7 +31,7 @@ from bulk import import_rows
 from bulk.models import ImportJob, ImportRow
 from channels.models import Channel, QueueEntry
 from channels.services import queue_entry_set_max
-from editor import services as editor
+from editor import services as compose
 from ground.validation import error_messages
 from queueloop.celery import send_many
 from scheduling.rules import localize
@@ -194,7 +194,7 @@ def _create_post(job: ImportJob, row: ImportRow) -> None:
     if missing:
         raise ValidationError(f"Channel(s) deleted since the preview: {', '.join(missing)}.")
     channels = [by_id[cid] for cid in data["channels"]]
-    post = editor.post_create(
+    post = compose.post_create(
         workspace=job.workspace,
         text=data["text"],
         channels=channels,
