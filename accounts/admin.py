@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from accounts.models import ApiToken, MastodonApp, Membership, Notice, SocialAccount, Workspace
-from queueloop.admin_mixins import (
+from accounts.admin_mixins import (
     OWNER_ROLES,
     ScopedRelatedFilter,
     SuperuserOnlyAdmin,
@@ -14,6 +13,7 @@ from queueloop.admin_mixins import (
     count_subquery,
     truncate,
 )
+from accounts.models import ApiToken, MastodonApp, Membership, Notice, SocialAccount, Workspace
 
 
 class MembershipInline(WorkspaceScopedMixin, admin.TabularInline):

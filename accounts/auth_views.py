@@ -4,7 +4,7 @@ Both answer the same whether or not the account exists (no account enumeration),
 most one email of their kind per account per ACCOUNT_EMAIL_INTERVAL, and refuse beyond
 ACCOUNT_EMAIL_ADDRESS_LIMIT requests per client address: 20 requests for a victim's
 address used to send 20 emails. A server that cannot send email says so on the page
-instead of pretending (queueloop.mail).
+instead of pretending (ground.mail).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 
 from accounts import auth
-from queueloop.mail import CANNOT_SEND, email_can_send
+from ground.mail import CANNOT_SEND, email_can_send
 
 
 class ThrottledPasswordResetForm(PasswordResetForm):

@@ -7,8 +7,8 @@ from django import forms
 
 from accounts.models import SocialAccount, Workspace
 from accounts.services import account_create_sandbox, account_create_webhook
-from queueloop import netguard
-from queueloop.zone_field import ZoneField
+from ground.http_transport import curl
+from ground.zone_field import ZoneField
 
 
 def _unique_handle(form: forms.Form, workspace: Workspace, provider: str) -> str:
@@ -71,8 +71,8 @@ class WebhookAccountForm(forms.Form):
             raise forms.ValidationError("Use an http:// or https:// URL.")
         # Checked again at every send, after DNS resolution (a name can be re-pointed).
         try:
-            netguard.check_url(url)
-        except netguard.BlockedDestination as exc:
+            curl.check_url(url)
+        except curl.BlockedDestination as exc:
             raise forms.ValidationError(str(exc)) from None
         return url
 

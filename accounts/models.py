@@ -8,8 +8,8 @@ from django.db import models
 from django.utils import timezone
 
 from accounts import providers
-from queueloop.fields import EncryptedJSONField
-from queueloop.workspace_pin import WorkspacePinnedOnceLinked
+from ground.fields import EncryptedJSONField
+from ground.workspace_pin import WorkspacePinnedOnceLinked
 
 
 class Workspace(models.Model):
@@ -48,7 +48,7 @@ class Membership(models.Model):
 
 
 class SocialAccount(WorkspacePinnedOnceLinked, models.Model):
-    # Rows that pin the workspace (queueloop.workspace_pin).
+    # Rows that pin the workspace (ground.workspace_pin).
     workspace_links = ("channels", "deliveries")
 
     class Provider(models.TextChoices):

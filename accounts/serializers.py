@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from accounts.api_scoping import roles_for
 from accounts.models import SocialAccount, Workspace
-from queueloop.api_common import roles_for
 
 
 class WorkspaceSerializer(serializers.ModelSerializer):

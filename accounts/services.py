@@ -15,8 +15,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import ApiToken, Membership, Notice, Profile, SocialAccount, Workspace
+from ground.zones import iana_zone_names
 from queueloop.celery import send_many
-from queueloop.zones import iana_zone_names
 
 log = logging.getLogger(__name__)
 

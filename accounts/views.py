@@ -26,7 +26,7 @@ from accounts import services
 from accounts.forms import SandboxAccountForm, WebhookAccountForm
 from accounts.models import Membership, Notice, SocialAccount
 from channels.models import Channel
-from queueloop.zones import iana_zone_names
+from ground.zones import iana_zone_names
 
 SESSION_WORKSPACE = "workspace_id"
 SESSION_TZ = "display_tz"

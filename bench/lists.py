@@ -195,7 +195,7 @@ def last_page_url(client, url: str, model, key: str, descending: bool, size: int
     body = client.get(url, secure=True).json()
     if "count" in body:  # page-number pagination (before)
         return f"{url}?page={max(1, -(-body['count'] // size))}"
-    from queueloop.pagination import KeysetPagination
+    from ground.pagination import KeysetPagination
 
     order = (key, "id") if descending else (f"-{key}", "-id")
     row = model.objects.order_by(*order)[size : size + 1].get()

@@ -24,7 +24,7 @@ os.environ.setdefault("FIELD_ENCRYPTION_KEY", "pAqN2lVbX3M0f3kq2Kq8c0oWc2Cq2b2cS
 os.environ.setdefault("QUEUELOOP_VAR_DIR", tempfile.mkdtemp(prefix="ql-bench-var-"))
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 # The bench's webhook receiver listens on 127.0.0.1, which the SSRF guard refuses unless the
-# operator allows it (queueloop/netguard.py).
+# operator allows it (ground/http_transport/curl.py).
 os.environ.setdefault("WEBHOOK_ALLOWED_HOSTS", "127.0.0.1")
 
 from queueloop.settings import *  # noqa: F403

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from accounts.admin_mixins import WorkspaceScopedAdmin, admin_link, truncate
 from bulk.models import ChannelFeed, ImportJob
-from queueloop.admin_mixins import WorkspaceScopedAdmin, admin_link, truncate
 
 
 @admin.register(ImportJob)

@@ -1,8 +1,8 @@
 """RSS and Atom feeds that fill a channel's queue: each new item becomes a post
 (its title and link) at the end of the queue.
 
-The feed URL is user input, so it obeys the webhooks' address rules (queueloop.netguard):
-checked when it is saved, and again by netguard.get at every poll, after DNS resolution,
+The feed URL is user input, so it obeys the webhooks' address rules (ground.http_transport.curl):
+checked when it is saved, and again by curl.get at every poll, after DNS resolution,
 with no redirect followed, the body capped at FEED_MAX_BYTES and the whole fetch at
 FEED_TIMEOUT seconds. feedparser only ever parses bytes we fetched: given a URL it would
 fetch it itself, past every guard (and given bytes it first tries them as a file name).
@@ -29,8 +29,8 @@ from django.utils import timezone
 
 from bulk.models import ChannelFeed, FeedItem
 from channels.models import Channel
-from publishing import compose
-from queueloop import netguard
+from editor import services as compose
+from ground.http_transport import curl
 from queueloop.celery import send_many
 
 log = logging.getLogger(__name__)
@@ -73,8 +73,8 @@ def feed_add(*, channel: Channel, url: str) -> ChannelFeed:
             "Enter an http:// or https:// URL of at most 500 characters."
         ) from None
     try:
-        netguard.check_url(url)
-    except netguard.BlockedDestination as exc:
+        curl.check_url(url)
+    except curl.BlockedDestination as exc:
         raise ValidationError(str(exc)) from None
     if ChannelFeed.objects.filter(channel=channel, url=url).exists():
         raise ValidationError("This channel already follows this feed.")
@@ -123,13 +123,13 @@ class PollResult:
     error: str = ""
 
 
-def _fetch(feed: ChannelFeed) -> netguard.Fetched:
+def _fetch(feed: ChannelFeed) -> curl.Fetched:
     headers = {"Accept": ACCEPT, "User-Agent": USER_AGENT}
     if feed.etag:
         headers["If-None-Match"] = feed.etag
     if feed.modified:
         headers["If-Modified-Since"] = feed.modified
-    return netguard.get(feed.url, headers=headers, timeout=FEED_TIMEOUT, max_bytes=FEED_MAX_BYTES)
+    return curl.get(feed.url, headers=headers, timeout=FEED_TIMEOUT, max_bytes=FEED_MAX_BYTES)
 
 
 def _hash(key: str) -> str:
@@ -211,7 +211,7 @@ def _record(feed: ChannelFeed, **fields) -> None:
     ChannelFeed.objects.filter(pk=feed.pk).update(**fields)
 
 
-def _header(fetched: netguard.Fetched, name: str, limit: int) -> str:
+def _header(fetched: curl.Fetched, name: str, limit: int) -> str:
     return (fetched.headers.get(name) or "").replace(NUL, "")[:limit]
 
 
@@ -224,11 +224,11 @@ def feed_poll(*, feed_id: int, now: dt.datetime | None = None) -> PollResult | N
     result = PollResult()
     try:
         fetched = _fetch(feed)
-    except netguard.BlockedDestination as exc:
+    except curl.BlockedDestination as exc:
         result.error = str(exc)
-    except netguard.TooLarge as exc:
+    except curl.TooLarge as exc:
         result.error = str(exc)
-    except OSError as exc:  # netguard.TransportError, or the socket's own
+    except OSError as exc:  # curl.TransportError, or the socket's own
         result.error = f"The feed could not be fetched ({exc.__class__.__name__})."
     else:
         if fetched.status == 304:
@@ -253,7 +253,7 @@ def feed_poll(*, feed_id: int, now: dt.datetime | None = None) -> PollResult | N
     return result
 
 
-def _read(feed: ChannelFeed, fetched: netguard.Fetched, result: PollResult) -> None:
+def _read(feed: ChannelFeed, fetched: curl.Fetched, result: PollResult) -> None:
     # A stream, never a URL or bytes (see the module docstring).
     parsed = feedparser.parse(
         io.BytesIO(fetched.body),

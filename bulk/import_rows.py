@@ -1,8 +1,8 @@
 """Reading an import CSV and checking it row by row, before anything is saved.
 
 Every rule is someone else's: the per-network length and content rules are
-publishing.compose.text_errors, a time without an offset is read like the API's
-`publish_at` (queueloop.api_common.WallClockDateTimeField, then scheduling.rules.localize in
+editor.services.text_errors, a time without an offset is read like the API's
+`publish_at` (ground.rest.WallClockDateTimeField, then scheduling.rules.localize in
 each channel's zone), a pinned time in the past is refused with timeslot_pin's own rule.
 This module only maps a file's cells onto them and says which line broke which rule.
 """
@@ -22,11 +22,10 @@ from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from accounts.models import Workspace
 from channels.models import Channel
-from posts.models import MAX_TEXT
-from posts.serializers import MAX_VARIATIONS
-from publishing.compose import accounts_to_check, text_errors
-from queueloop import timebounds
-from queueloop.api_common import WallClockDateTimeField
+from editor.services import accounts_to_check, text_errors
+from ground import timebounds
+from ground.rest import WallClockDateTimeField
+from posts.models import MAX_TEXT, MAX_VARIATIONS
 from scheduling.rules import localize
 from scheduling.services import check_publish_time as check_pin_time
 

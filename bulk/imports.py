@@ -29,10 +29,10 @@ from django.utils import timezone
 from accounts.models import Workspace
 from bulk import import_rows
 from bulk.models import ImportJob, ImportRow
-from channels.forms import error_messages
 from channels.models import Channel, QueueEntry
 from channels.services import queue_entry_set_max
-from publishing import compose
+from editor import services as compose
+from ground.validation import error_messages
 from queueloop.celery import send_many
 from scheduling.rules import localize
 

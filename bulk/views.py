@@ -21,8 +21,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.views import workspace_view
 from bulk import exports, feeds, import_rows, imports
 from bulk.models import ChannelFeed, FeedItem, ImportJob
-from channels.forms import error_messages
 from channels.models import Channel
+from ground.validation import error_messages
 
 PREVIEW_ROWS = 20
 HTMX_STOP_POLLING = 286

@@ -4,8 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
-from channels.models import NAME_TAKEN, Channel, QueueEntry, channel_name_taken
-from queueloop.admin_mixins import (
+from accounts.admin_mixins import (
     ScopedRelatedFilter,
     WorkspaceScopedAdmin,
     WorkspaceScopedMixin,
@@ -14,6 +13,7 @@ from queueloop.admin_mixins import (
     count_subquery,
     truncate,
 )
+from channels.models import NAME_TAKEN, Channel, QueueEntry, channel_name_taken
 
 
 class ChannelAdminForm(forms.ModelForm):

@@ -7,9 +7,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins
 
+from accounts.api_scoping import WorkspaceScopedViewSet
 from channels.models import Channel
 from channels.serializers import ChannelSerializer
-from queueloop.api_common import WorkspaceScopedViewSet
 from scheduling.services import channel_save
 
 

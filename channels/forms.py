@@ -11,19 +11,9 @@ from django.utils.text import slugify
 from accounts.models import SocialAccount, Workspace
 from channels.models import NAME_TAKEN, Channel, channel_name_taken
 from channels.services import DIRECTIONS
-from queueloop.zone_field import ZoneField
+from ground.validation import error_messages
+from ground.zone_field import ZoneField
 from scheduling.services import channel_save
-
-
-def error_messages(exc: ValidationError) -> list[str]:
-    """All messages of a ValidationError (dict or list), for a form's non-field errors."""
-    if hasattr(exc, "error_dict"):
-        return [
-            m if field == "__all__" else f"{field.replace('_', ' ').capitalize()}: {m}"
-            for field, errors in exc.message_dict.items()
-            for m in errors
-        ]
-    return exc.messages
 
 
 class ChannelForm(forms.ModelForm):

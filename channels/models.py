@@ -6,8 +6,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 
-from queueloop.workspace_pin import WorkspacePinnedOnceLinked
-from queueloop.zones import INVALID_ZONE, iana_zone_names
+from ground.workspace_pin import WorkspacePinnedOnceLinked
+from ground.zones import INVALID_ZONE, iana_zone_names
 
 NAME_TAKEN = "This workspace already has a channel with this name (case does not count)."
 
@@ -26,7 +26,7 @@ def validate_timezone(value: str) -> None:
 class Channel(WorkspacePinnedOnceLinked, models.Model):
     """An evergreen queue of posts published to a group of accounts at the schedules' times."""
 
-    # Rows that pin the workspace (queueloop.workspace_pin).
+    # Rows that pin the workspace (ground.workspace_pin).
     workspace_links = ("entries", "accounts", "schedules", "timeslots")
 
     class Mode(models.TextChoices):

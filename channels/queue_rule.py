@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from django.db.models import F, Q
 
 from channels.models import Channel, QueueEntry
-from queueloop.db import first_n_per_key
+from ground.db import first_n_per_key
 
 if TYPE_CHECKING:
     from posts.models import Post

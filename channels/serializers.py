@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from accounts.serializers import SocialAccountSummarySerializer
 from channels.models import NAME_TAKEN, Channel, channel_name_taken
-from queueloop.api_common import FormBooleanField
+from ground.rest import FormBooleanField
 
 
 class ChannelSummarySerializer(serializers.ModelSerializer):

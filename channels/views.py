@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import SocialAccount
 from accounts.views import redirect_back, workspace_view
 from channels import fit
-from channels.forms import ChannelForm, QueueMaxForm, QueueMoveForm, error_messages
+from channels.forms import ChannelForm, QueueMaxForm, QueueMoveForm
 from channels.models import Channel, QueueEntry
 from channels.services import (
     queue_entry_move,
@@ -25,6 +25,7 @@ from channels.services import (
     queue_entry_remove,
     queue_entry_set_max,
 )
+from ground.validation import error_messages
 from posts.models import word_preview
 from publishing import selectors as publishing_selectors
 from scheduling import rules, selectors

@@ -200,7 +200,7 @@ class RedisServer:
         self.port = self.port or free_port()
         binary = shutil.which("redis-server")
         if binary is None:
-            from queueloop import embedded_redis
+            from ops import embedded_redis
 
             binary = embedded_redis.server_binary()
         self.starts += 1

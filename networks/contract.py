@@ -27,7 +27,7 @@ decides from the class alone:
 - thread.PartlySent: some parts of a thread went out and the next was refused for good.
 
 Every HTTP call a network makes goes through the ground's guarded transport
-(queueloop.netclients / netguard): the address actually connected to is checked against
+(ground.http_transport.sdk / netguard): the address actually connected to is checked against
 the networks' address policy, and no redirect is followed (DESIGN invariant 6).
 """
 

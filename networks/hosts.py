@@ -4,17 +4,17 @@ The instance URL (Mastodon) and the server URL (Bluesky, when not bsky.social) a
 input. Unchecked, they would let a user point our workers at loopback, the cloud metadata
 service or any host on our private network, and read back status codes and errors. So
 every such URL is checked when the account is connected (the user gets a form error), and
-every call the SDKs make goes through queueloop.netclients, which checks the address it
+every call the SDKs make goes through ground.http_transport.sdk, which checks the address it
 actually connects to (after DNS, so a record re-pointed later is refused too) and follows
 no redirect: every address must be public unless the operator listed the host in
-INSTANCE_ALLOWED_HOSTS (queueloop.netpolicy.NETWORKS).
+INSTANCE_ALLOWED_HOSTS (ground.address_policy.NETWORKS).
 """
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from queueloop import netpolicy
+from ground import address_policy as netpolicy
 
 # The policy's errors, under the names the providers and forms use.
 BlockedHost = netpolicy.BlockedDestination

@@ -8,7 +8,7 @@ import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.exceptions import SSLError as Urllib3SSLError
 
-from queueloop.netclients import GuardedConnectionError
+from ground.http_transport.sdk import GuardedConnectionError
 
 
 def connection_error_before_send(exc: requests.ConnectionError) -> bool:

@@ -8,7 +8,7 @@ Images travel as absolute URLs with their alt text (`images`: [{"url", "alt_text
 "content_type", "width", "height"}]); the receiver fetches them itself, with the URL's own
 signature, before it expires (MEDIA_FETCH_URL_MAX_AGE, posts.signed_media).
 
-The URL is user input, so it goes through queueloop.netguard: never a loopback, private or
+The URL is user input, so it goes through ground.http_transport.curl: never a loopback, private or
 reserved address (checked after DNS resolution, on the address actually connected to) unless
 the operator allowed the host, and never a redirect.
 """
@@ -25,6 +25,7 @@ from django.conf import settings
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.utils import timezone
 
+from ground.http_transport import curl as netguard
 from networks import thread
 from networks.base import (
     PlainTextProvider,
@@ -35,7 +36,6 @@ from networks.base import (
     delivery_images,
 )
 from networks.contract import Capabilities, LengthCounting
-from queueloop import netguard
 
 SIGNATURE_HEADER = "X-QueueLoop-Signature"
 

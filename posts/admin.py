@@ -3,9 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
-from posts.models import Post, Variation
-from queueloop import timebounds
-from queueloop.admin_mixins import (
+from accounts.admin_mixins import (
     ScopedRelatedFilter,
     WorkspaceScopedAdmin,
     WorkspaceScopedMixin,
@@ -14,6 +12,8 @@ from queueloop.admin_mixins import (
     count_subquery,
     truncate,
 )
+from ground import timebounds
+from posts.models import Post, Variation
 from scheduling.services import post_archive
 
 
@@ -27,7 +27,7 @@ def _channels_of(post: Post | None):
 
 def _check_text(form: forms.ModelForm, text: str | None, post: Post | None) -> None:
     """The same check as compose: every network the post is queued on must accept it."""
-    from publishing.compose import text_errors
+    from editor.services import text_errors
 
     if text is None:
         return

@@ -8,7 +8,7 @@ until it ends the image is `processing`, and a post with an image that is not `r
 cannot be queued, pinned or shared (post_check_images_ready).
 
 Images need no provider, so they live here in `posts`, below the composer
-(publishing.compose) that checks texts against the networks.
+(editor.services) that checks texts against the networks.
 """
 
 from __future__ import annotations

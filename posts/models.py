@@ -3,17 +3,19 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from queueloop.workspace_pin import WorkspacePinnedOnceLinked
+from ground.workspace_pin import WorkspacePinnedOnceLinked
 
 # The longest text any way in accepts (API, web form, admin); the networks' own limits are
 # lower and checked per channel.
 MAX_TEXT = 10_000
 # Parts a thread may have, the first included.
 MAX_THREAD_PARTS = 25
+# Alternative texts a post may carry through the API and the CSV import.
+MAX_VARIATIONS = 20
 
 
 class Post(WorkspacePinnedOnceLinked, models.Model):
-    # Rows that pin the workspace (queueloop.workspace_pin).
+    # Rows that pin the workspace (ground.workspace_pin).
     workspace_links = ("entries", "pinned_timeslots", "deliveries")
 
     class Status(models.TextChoices):

@@ -11,14 +11,14 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from publishing.models import Delivery, SandboxPost
-from queueloop.admin_mixins import (
+from accounts.admin_mixins import (
     ScopedRelatedFilter,
     WorkspaceScopedAdmin,
     admin_link,
     external_link,
     truncate,
 )
+from publishing.models import Delivery, SandboxPost
 
 
 class ReadOnlyRecordAdmin(WorkspaceScopedAdmin):

@@ -6,16 +6,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins
 
+from accounts.api_scoping import WorkspaceScopedViewSet
+from ground.pagination import DeliveryPagination
+from ground.rest import filter_channel, query_choices, query_datetime, query_int
 from publishing.models import Delivery
 from publishing.serializers import DeliverySerializer
-from queueloop.api_common import (
-    WorkspaceScopedViewSet,
-    filter_channel,
-    query_choices,
-    query_datetime,
-    query_int,
-)
-from queueloop.pagination import DeliveryPagination
 
 
 @extend_schema_view(

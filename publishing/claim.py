@@ -38,11 +38,11 @@ from accounts.models import Notice, SocialAccount
 from accounts.services import notice_create
 from channels import queue_rule
 from channels.models import Channel, QueueEntry
+from ground import events
+from ground.db import JoinedQuery, insert_returning_ids, joined_instances, update_from_values
 from posts.models import Post, Variation
 from publishing import delivery as deliveries
 from publishing.models import Delivery
-from queueloop import events
-from queueloop.db import JoinedQuery, insert_returning_ids, joined_instances, update_from_values
 from scheduling import enqueue, reasons
 from scheduling.enqueue import EARLY_TOLERANCE
 from scheduling.models import Timeslot
@@ -59,7 +59,7 @@ _VARIATIONS = JoinedQuery(
     lambda post_ids: Variation.objects.filter(post_id__any=post_ids),  # in the model's order
     fields={"": [f.attname for f in Variation._meta.concrete_fields]},
 )
-# An entry with its post, built from plain rows (queueloop.db.joined_instances): two model
+# An entry with its post, built from plain rows (ground.db.joined_instances): two model
 # instances per slot through Model.__init__ showed in the publish step's CPU profile
 # (bench/README.md, "Engine v2, fourth follow-up").
 _ENTRY_FIELDS = {
@@ -240,7 +240,7 @@ class _Plan:
 
 
 # Id order: two batches that share channels lock them in the same order, so one waits for
-# the other instead of deadlocking. Compiled once (queueloop.db.JoinedQuery).
+# the other instead of deadlocking. Compiled once (ground.db.JoinedQuery).
 _LOCKED_CHANNELS = JoinedQuery(
     lambda ids: Channel.objects.select_for_update().filter(id__any=ids).order_by("id"),
     fields={"": [f.attname for f in Channel._meta.concrete_fields]},

@@ -29,14 +29,14 @@ from django.utils import timezone
 from accounts.models import SocialAccount
 from accounts.services import account_mark_needs_reconnect
 from channels.models import Channel
+from ground import events
+from ground.db import JoinedQuery, update_from_values
 from networks import get_provider
 from posts.models import PostImage
 from publishing.lanes import CallOutcome, Result, run_lanes
 from publishing.models import Delivery
 from publishing.settle import timeslots_settle
-from queueloop import events
 from queueloop.celery import send_many
-from queueloop.db import JoinedQuery, update_from_values
 from scheduling.enqueue import EARLY_TOLERANCE
 
 log = logging.getLogger(__name__)

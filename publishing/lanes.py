@@ -2,7 +2,7 @@
 
 Each lane calls its account's deliveries one after another (its rate limit and session are
 the account's own). Webhook lanes all run at once from the task's own thread, through
-curl's multi interface (queueloop.netguard.Calls); the SDK networks' lanes (X, Mastodon,
+curl's multi interface (ground.http_transport.curl.Calls); the SDK networks' lanes (X, Mastodon,
 Bluesky) run on the worker process's thread pool; the sandbox runs inline. A lane starts
 no call after the chunk's call budget, and a time limit mid-call judges every delivery on
 whether its call may have started (at most once). publishing.delivery claims the chunk
@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from ground.http_transport import curl
 from networks import (
     AuthFailed,
     Published,
@@ -38,7 +39,6 @@ from networks import (
 from networks.contract import Network as Provider
 from networks.thread import PartlySent
 from publishing.models import Delivery
-from queueloop import netguard
 
 log = logging.getLogger(__name__)
 
@@ -197,13 +197,13 @@ class _Lane:
             self.done(_call(self.provider, delivery))
         return self.results
 
-    def start(self, calls: netguard.Calls) -> None:
+    def start(self, calls: curl.Calls) -> None:
         """Multiplexed: put the lane's next call in flight (its answer comes to `answer`)."""
         while (delivery := self.take()) is not None:
             provider = self.provider
             try:
                 calls.start(self, provider.request(delivery))
-            except netguard.BlockedDestination as exc:
+            except curl.BlockedDestination as exc:
                 self.done(_classify(provider, delivery, partial(provider.outcome, delivery, exc)))
             except Exception as exc:  # the call could not be built: classified as raised
                 self.done(_classify(provider, delivery, partial(_raise, exc)))
@@ -211,7 +211,7 @@ class _Lane:
                 self.current = delivery
                 return
 
-    def answer(self, response: netguard.Fetched | Exception, calls: netguard.Calls) -> None:
+    def answer(self, response: curl.Fetched | Exception, calls: curl.Calls) -> None:
         delivery, provider = self.current, self.provider
         self.current = None
         self.done(_classify(provider, delivery, partial(provider.outcome, delivery, response)))
@@ -221,9 +221,9 @@ class _Lane:
 def _run_multiplexed(lanes: list[_Lane]) -> list[Result]:
     """Every lane's next call in flight at once, from this thread: no thread and no database
     connection per call, and the least CPU a call of the transports measured
-    (queueloop/netguard.py)."""
+    (ground/http_transport/curl.py)."""
     # After a time limit, calls in flight are dropped when the block ends, never re-read.
-    with netguard.calls() as calls:
+    with curl.calls() as calls:
         for lane in lanes:
             lane.start(calls)
         while calls.running:

@@ -18,11 +18,11 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 
 from channels.models import Channel
+from ground import events
 from networks import get_provider
 from publishing.delivery import UNCONFIRMED_WORKER_LOST, dispatch
 from publishing.models import Delivery
 from publishing.settle import timeslots_settle
-from queueloop import events
 from scheduling.models import Timeslot
 
 LIMIT = 5000

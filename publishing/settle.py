@@ -19,8 +19,8 @@ from accounts.models import Notice
 from accounts.services import notice_create
 from channels import queue_rule
 from channels.models import QueueEntry
+from ground import events
 from publishing.models import Delivery
-from queueloop import events
 from scheduling import reasons
 from scheduling.models import Timeslot
 

@@ -14,51 +14,17 @@ from drf_spectacular.views import (
     SpectacularRedocView,
     SpectacularSwaggerView,
 )
-from rest_framework.authtoken.serializers import AuthTokenSerializer
-from rest_framework.renderers import JSONRenderer
-from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
-from rest_framework.views import APIView
 
-from accounts import services
-from accounts.api import SocialAccountViewSet, WorkspaceViewSet
+from accounts.api import ObtainToken, SocialAccountViewSet, WorkspaceViewSet
 from channels.api import ChannelViewSet
-from posts.api import PostViewSet
+from editor.api import PostViewSet
 from publishing.api import DeliveryViewSet
-from queueloop.api_common import API_PARSERS
 from scheduling.api import ScheduleViewSet, TimeslotViewSet
 
 app_name = "api"
 
-
-class ObtainToken(APIView):
-    """Exchange a username and password for a new API token, shown only in this answer.
-
-    The database keeps only the token's digest, so it cannot hand back an existing token:
-    each call makes a new one and the person's previous token stops working. Throttled
-    like every login (accounts.auth): the password check gets Django's request, not DRF's
-    wrapper, so axes' lockout flag lands where its middleware looks for it.
-    """
-
-    # DRF's ObtainAuthToken, with the token made by our service instead of get_or_create.
-    throttle_classes = ()
-    permission_classes = ()
-    parser_classes = API_PARSERS
-    renderer_classes = (JSONRenderer,)
-    serializer_class = AuthTokenSerializer
-
-    def get_serializer(self, *args, **kwargs):
-        request = getattr(self.request, "_request", self.request)
-        kwargs.setdefault("context", {"request": request, "view": self})
-        return self.serializer_class(*args, **kwargs)
-
-    def post(self, request, *args, **kwargs):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        key = services.api_token_create(user=serializer.validated_data["user"])
-        return Response({"token": key}, headers={"Cache-Control": "no-store"})
-
-
+# Each app's viewsets, under the paths the API has always had.
 router = DefaultRouter()
 router.register("workspaces", WorkspaceViewSet, basename="workspace")
 router.register("accounts", SocialAccountViewSet, basename="account")

@@ -1,5 +1,5 @@
 """The project's own app config: connects the Celery hooks that feed /healthz and /metrics
-(queueloop/opsrecord.py) in every process that loads Django, workers included."""
+(ground/opsrecord.py) in every process that loads Django, workers included."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ class QueueLoopConfig(AppConfig):
     def ready(self) -> None:
         from celery import signals
 
-        # Registers the `__any` lookup (one array parameter for a list of keys).
-        from queueloop import db, opsrecord  # noqa: F401
+        from ground import opsrecord
         from queueloop.celery import app
 
         # Read when a worker builds its consumer, which happens after Django is set up.

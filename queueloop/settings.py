@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc files served by us, not a CDN
     "recurrence",
     "axes",
+    "ground",
     "accounts",
     "networks",
     "channels",
@@ -66,18 +67,20 @@ INSTALLED_APPS = [
     "scheduling",
     "publishing",
     "bulk",
+    "editor",
+    "ops",
     "queueloop.apps.QueueLoopConfig",
 ]
 
 MIDDLEWARE = [
     # /healthz and /metrics first: they answer container probes and scrapers by internal
     # host names over plain HTTP (see the module for why that is safe).
-    "queueloop.ops_middleware.OpsEndpointsMiddleware",
+    "ops.middleware.OpsEndpointsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "queueloop.middleware.RejectNulMiddleware",
+    "ground.middleware.RejectNulMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # The signed-in person's display zone, active for the whole request (one clock).
@@ -302,7 +305,7 @@ CHANNEL_MIN_INTERVAL = env_int("CHANNEL_MIN_INTERVAL", 60, minimum=0)
 if MISSED_AFTER <= WATCHDOG_GRACE:
     raise ImproperlyConfigured("MISSED_AFTER must be longer than WATCHDOG_GRACE")
 
-# --- Operations: /healthz and /metrics (queueloop/health_views.py, metrics_views.py) ------
+# --- Operations: /healthz and /metrics (ops/health_views.py, metrics_views.py) ------
 # /healthz fails when the planner (hourly) has not run for this long, when no worker sent
 # a heartbeat for this long, or when a slot is still scheduled this long past its time.
 HEALTH_PLANNER_MAX_AGE = env_seconds("HEALTH_PLANNER_MAX_AGE", 2 * 3600, minimum=60)
@@ -358,10 +361,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Queue Loop <queueloop@localhost>")
 EMAIL_URL = env_str("EMAIL_URL")
 # Without EMAIL_URL: development prints mail to the console; production sends none (the
-# console would put working reset links in the web's logs) and says so (queueloop.mail).
+# console would put working reset links in the web's logs) and says so (ground.mail).
 _CONSOLE_EMAIL = "django.core.mail.backends.console.EmailBackend"
 EMAIL_BACKEND = env_str(
-    "EMAIL_BACKEND", _CONSOLE_EMAIL if DEBUG else "queueloop.mail.DisabledEmailBackend"
+    "EMAIL_BACKEND", _CONSOLE_EMAIL if DEBUG else "ground.mail.DisabledEmailBackend"
 )
 if EMAIL_BACKEND == _CONSOLE_EMAIL and not DEBUG and not EMAIL_URL:
     raise ImproperlyConfigured(
@@ -414,8 +417,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     # Per token (an authenticated user) and, for anonymous calls, per client address.
     "DEFAULT_THROTTLE_CLASSES": [
-        "queueloop.throttles.TokenRateThrottle",
-        "queueloop.throttles.AddressRateThrottle",
+        "ground.throttles.TokenRateThrottle",
+        "ground.throttles.AddressRateThrottle",
     ],
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
@@ -449,8 +452,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 # LOG_FORMAT=json: one JSON object per line (for a log collector), text otherwise. Both
-# redact anything that looks like a secret (queueloop/logformat.py); the publish steps
-# are logged by queueloop/events.py with their ids and lateness.
+# redact anything that looks like a secret (ground/logformat.py); the publish steps
+# are logged by ground/events.py with their ids and lateness.
 LOG_FORMAT = env_str("LOG_FORMAT", "text").lower()
 if LOG_FORMAT not in {"text", "json"}:
     raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} must be json or text")
@@ -458,8 +461,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "text": {"()": "queueloop.logformat.TextFormatter"},
-        "json": {"()": "queueloop.logformat.JsonFormatter"},
+        "text": {"()": "ground.logformat.TextFormatter"},
+        "json": {"()": "ground.logformat.JsonFormatter"},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},

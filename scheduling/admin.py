@@ -7,8 +7,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from queueloop import timebounds
-from queueloop.admin_mixins import (
+from accounts.admin_mixins import (
     ScopedRelatedFilter,
     SuperuserOnlyAdmin,
     WorkspaceScopedAdmin,
@@ -17,6 +16,7 @@ from queueloop.admin_mixins import (
     count_subquery,
     truncate,
 )
+from ground import timebounds
 from scheduling import rules, services, spacing
 from scheduling.models import PlannerState, Schedule, Timeslot
 

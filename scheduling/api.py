@@ -9,16 +9,9 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from queueloop.api_common import (
-    VIEWER_MESSAGE,
-    WorkspaceScopedViewSet,
-    can_write,
-    filter_channel,
-    query_choices,
-    query_datetime,
-    query_int,
-)
-from queueloop.pagination import TimeslotPagination
+from accounts.api_scoping import VIEWER_MESSAGE, WorkspaceScopedViewSet, can_write
+from ground.pagination import TimeslotPagination
+from ground.rest import filter_channel, query_choices, query_datetime, query_int
 from scheduling import services
 from scheduling.models import Schedule, Timeslot
 from scheduling.serializers import (

@@ -1,4 +1,4 @@
-"""The calendar's routes, included once from queueloop/urls.py under calendar/."""
+"""The calendar's routes, included once from scheduling/urls.py under calendar/."""
 
 from django.urls import path, register_converter
 

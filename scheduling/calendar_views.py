@@ -23,10 +23,10 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import SocialAccount
 from accounts.views import workspace_view
-from channels.forms import error_messages
 from channels.models import Channel
+from ground.validation import error_messages
+from ground.zones import iana_zone_names, zone_choices
 from posts.models import Post, word_preview
-from queueloop.zones import iana_zone_names, zone_choices
 from scheduling import calendar_grid as grid
 from scheduling import selectors, services
 from scheduling.forms import SlotPostForm, TimeslotMoveForm

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from queueloop import events
+from ground import events
 from queueloop.celery import send_many
 from scheduling.models import Timeslot
 

@@ -14,8 +14,8 @@ import recurrence
 from django import forms
 from django.core.exceptions import ValidationError
 
+from ground import timebounds
 from posts.models import Post
-from queueloop import timebounds
 from scheduling import rules, spacing
 from scheduling.models import Schedule
 from scheduling.rules import localize

@@ -24,7 +24,7 @@ from django.utils import timezone
 from accounts.services import notices_email_later
 from channels import queue_rule
 from channels.models import Channel, QueueEntry
-from queueloop import events, opsrecord
+from ground import events, opsrecord
 from queueloop.celery import send_many
 from scheduling import enqueue, reasons, rules, spacing
 from scheduling.models import PlannerChunk, PlannerState, Schedule, Timeslot

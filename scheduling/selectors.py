@@ -31,8 +31,8 @@ from django.db.models.functions import RowNumber, TruncDate
 from accounts.models import Workspace
 from channels import queue_rule
 from channels.models import Channel, QueueEntry
+from ground.db import first_n_per_key
 from posts.models import Post, Variation
-from queueloop.db import first_n_per_key
 from scheduling import rules
 from scheduling.models import Schedule, Timeslot
 

@@ -9,9 +9,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.api_scoping import roles_for
 from channels.models import Channel
 from channels.serializers import ChannelSummarySerializer
-from queueloop.api_common import AwareDateTimeField, FormBooleanField, roles_for
+from ground.rest import AwareDateTimeField, FormBooleanField
 from scheduling import rules
 from scheduling.models import Schedule, Timeslot
 from scheduling.reasons import Reason

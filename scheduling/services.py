@@ -17,9 +17,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from channels.models import NAME_TAKEN, Channel, channel_name_taken
+from ground import events
 from posts.images import post_check_images_ready
 from posts.models import Post
-from queueloop import events
 from scheduling import enqueue, reasons, rules, spacing
 from scheduling.models import Schedule, Timeslot
 

@@ -14,8 +14,8 @@ from django.views.decorators.http import require_POST
 from accounts.models import Notice, SocialAccount
 from accounts.views import redirect_back, workspace_view
 from channels import fit
-from channels.forms import error_messages
 from channels.models import Channel
+from ground.validation import error_messages
 from publishing import problems
 from publishing import selectors as publishing_selectors
 from scheduling import calendar_grid as grid

@@ -60,7 +60,7 @@ if not os.environ.get("REDIS_URL"):
     elif _REQUIRE:
         raise RuntimeError(f"QUEUELOOP_REQUIRE_SERVICES is set but Redis is unreachable: {problem}")
     else:
-        from queueloop import embedded_redis
+        from ops import embedded_redis
 
         _embedded_socket = Path(tempfile.mkdtemp(prefix="ql-redis-")) / "redis.sock"
         _process = embedded_redis.start(_embedded_socket)

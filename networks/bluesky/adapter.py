@@ -22,7 +22,7 @@ there, it was posted; absent, it was not.
 Thread safety: each call builds its own SDK client (it holds the session) with its own HTTP
 connection pool, closed when the call ends.
 
-Transport: the SDK's httpx client gets ours (queueloop.netclients): every connection goes to
+Transport: the SDK's httpx client gets ours (ground.http_transport.sdk): every connection goes to
 an address INSTANCE_ALLOWED_HOSTS' policy allows, checked at the connect, and no redirect is
 followed (XRPC needs none; a createSession redirect would re-post the app password to the
 redirect's target). The PDS a session's DID document names is checked before anything is
@@ -42,6 +42,8 @@ from atproto_client.request import Request
 from django.conf import settings
 from django.utils import timezone
 
+from ground import address_policy as netpolicy
+from ground.http_transport import sdk as netclients
 from networks import hosts, thread
 from networks.base import (
     AuthFailed,
@@ -54,7 +56,6 @@ from networks.base import (
 from networks.bluesky import text as text_rules
 from networks.contract import Capabilities, LengthCounting
 from networks.media import fit_under
-from queueloop import netclients, netpolicy
 
 log = logging.getLogger(__name__)
 

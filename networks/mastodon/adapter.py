@@ -20,7 +20,7 @@ Thread safety: the delivery code calls publish() from worker threads. Each call 
 own Mastodon object (it keeps rate-limit state), sharing one pooled requests.Session per
 account.
 
-Transport: Mastodon.py never gets its own session. Ours (queueloop.netclients) connects only
+Transport: Mastodon.py never gets its own session. Ours (ground.http_transport.sdk) connects only
 to an address INSTANCE_ALLOWED_HOSTS' policy allows, checked at the connect, and refuses any
 redirect: Mastodon's API answers none, and a 302/307 would otherwise send the bearer token
 or the app registration wherever the instance points (loopback included).
@@ -48,6 +48,8 @@ from mastodon import (
     MastodonUnauthorizedError,
 )
 
+from ground import address_policy as netpolicy
+from ground.http_transport import sdk as netclients
 from networks import hosts, thread
 from networks.base import (
     AuthFailed,
@@ -60,7 +62,6 @@ from networks.base import (
 from networks.contract import Capabilities, LengthCounting
 from networks.http_errors import connection_error_before_send as _connection_error_before_send
 from networks.media import fit_under
-from queueloop import netclients, netpolicy
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ An X account's `credentials` (encrypted JSON) hold one of two shapes:
 
 Every HTTP session that talks to X comes from `new_session()`: it applies X_HTTP_TIMEOUT to
 every request (tweepy sets no timeout, so a silent X would hang a worker forever), connects
-only to an address the networks' policy allows (queueloop.netclients: checked at the
+only to an address the networks' policy allows (ground.http_transport.sdk: checked at the
 connect, INSTANCE_ALLOWED_HOSTS for an internal X_API_BASE) and follows no redirect: X's API
 answers none, and tweepy reports a 3xx as the HTTP error it is.
 
@@ -47,6 +47,8 @@ from django.utils import timezone
 from twitter_text import parse_tweet
 from twitter_text.config import config as twitter_text_config
 
+from ground import address_policy as netpolicy
+from ground.http_transport import sdk as netclients
 from networks import thread
 from networks.base import (
     AuthFailed,
@@ -63,7 +65,6 @@ from networks.x.errors import (
     _rate_limit_reset,
     _x_message,
 )
-from queueloop import netclients, netpolicy
 
 log = logging.getLogger(__name__)
 

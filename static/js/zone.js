@@ -15,7 +15,7 @@
     return null;
   }
 
-  // The time-zone picker's search (queueloop/zone_field.py): every word typed must appear
+  // The time-zone picker's search (ground/zone_field.py): every word typed must appear
   // in an option's city, country, offset, name or old names; the others are hidden. The
   // selected option stays visible, so a search never changes the value by itself.
   function wirePicker(select) {

@@ -12,8 +12,8 @@ from django.contrib import admin
 from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 
+from accounts.admin_mixins import workspace_path
 from accounts.models import Membership, Workspace
-from queueloop.admin_mixins import workspace_path
 from tests.accounts.test_admin import MAKERS, NOT_ADDABLE, url
 from tests.factories import (
     ChannelFactory,

@@ -10,8 +10,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from ground.pagination import KeysetPagination
 from publishing.models import Delivery
-from queueloop.pagination import KeysetPagination
 from tests.api.test_endpoints import API, api, channel, user, ws  # noqa: F401  (fixtures)
 from tests.factories import DeliveryFactory, SocialAccountFactory, TimeslotFactory
 

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import SocialAccount
-from publishing.compose import text_errors
+from editor.services import text_errors
 from tests.factories import (
     ChannelFactory,
     PostFactory,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from editor.services import split_thread
 from posts.models import Post
-from publishing.compose import split_thread
 from tests.api.test_endpoints import API, client_for
 from tests.factories import ChannelFactory, XAccountFactory
 

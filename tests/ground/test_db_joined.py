@@ -1,4 +1,4 @@
-"""queueloop.db.joined_instances builds a delivery chunk from plain rows: the instances must
+"""ground.db.joined_instances builds a delivery chunk from plain rows: the instances must
 be what `select_related(...).only(...)` gives (same values, converters applied, relations
 cached, the rest deferred), on PostgreSQL and on SQLite. JoinedQuery gives the same rows
 from a statement compiled once; the `__any` lookup selects what `__in` selects."""
@@ -13,8 +13,8 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.models import SocialAccount
 from channels.models import Channel
+from ground.db import Ids, JoinedQuery, joined_instances
 from publishing.models import Delivery
-from queueloop.db import Ids, JoinedQuery, joined_instances
 from scheduling.models import Timeslot
 from tests.factories import ChannelFactory, PostFactory, SocialAccountFactory
 

@@ -1,4 +1,4 @@
-"""queueloop.db prepares the engine's bulk statements' values faster than the ORM's generic
+"""ground.db prepares the engine's bulk statements' values faster than the ORM's generic
 path: it must give exactly what the field's own get_db_prep_save gives, and never skip a
 field that transforms (the encrypted credentials are a TextField subclass)."""
 
@@ -11,8 +11,8 @@ from django.db import connection, models
 
 from accounts.models import SocialAccount
 from channels.models import QueueEntry
+from ground.db import _PASS_THROUGH, _preparer
 from publishing.models import Delivery
-from queueloop.db import _PASS_THROUGH, _preparer
 from scheduling.models import Timeslot
 
 VALUES = (

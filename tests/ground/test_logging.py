@@ -14,8 +14,8 @@ import sys
 import pytest
 
 from drills.__main__ import scan_for_secrets
-from queueloop.events import lateness_ms, log_event, log_events
-from queueloop.logformat import REDACTED, JsonFormatter, TextFormatter, redact
+from ground.events import lateness_ms, log_event, log_events
+from ground.logformat import REDACTED, JsonFormatter, TextFormatter, redact
 from tests.project.test_settings import BASE_DIR, clean_env
 
 UTC = dt.UTC
@@ -161,7 +161,7 @@ def run_settings(env: dict, code: str) -> subprocess.CompletedProcess:
 
 
 LOG_ONE = (
-    "import django; django.setup(); import logging; from queueloop.events import log_event; "
+    "import django; django.setup(); import logging; from ground.events import log_event; "
     "log_event('missed', timeslot_id=4, reason='too late'); "
     "from django.conf import settings; print(settings.CELERY_WORKER_HIJACK_ROOT_LOGGER)"
 )

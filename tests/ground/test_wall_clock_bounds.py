@@ -1,6 +1,6 @@
 """A `publish_at` without an offset (a wall-clock time in each channel's zone) obeys the same
 window as one with an offset: 2000 to five years ahead, checked on the instant it names once
-localized (queueloop.timebounds.validate_wall_time_in). Before, the API skipped the bound for
+localized (ground.timebounds.validate_wall_time_in). Before, the API skipped the bound for
 a naive time (a slot in year 2500) and overflowed converting year 9999 or year 1 (a 500)."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 import time_machine
 
 from bulk.import_rows import parse_file
+from ground import timebounds
 from posts.models import Post
-from queueloop import timebounds
 from scheduling.models import Timeslot
 from tests.conftest import token_client
 from tests.factories import ChannelFactory, MembershipFactory, WorkspaceFactory

@@ -1,4 +1,4 @@
-"""The time-zone picker (queueloop/zones.py, queueloop/zone_field.py): canonical zones only,
+"""The time-zone picker (ground/zones.py, ground/zone_field.py): canonical zones only,
 each with its countries and its offset now (DST-aware), the person's own zone first,
 searchable by city and country; legacy aliases still accepted on input and stored as the
 zone they mean. Through the web pages, and in a browser for the search."""
@@ -15,7 +15,7 @@ import time_machine
 from django.urls import reverse
 
 from accounts.models import Profile
-from queueloop import zones
+from ground import zones
 from tests.factories import ChannelFactory
 from tests.system.test_table_layout_browser import browser as browser  # the Chromium fixture
 

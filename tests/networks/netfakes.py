@@ -75,7 +75,7 @@ def record_connects(monkeypatch) -> list[str]:
 
     def connect_ex(self, address):
         # The non-blocking form, which the webhook transport's socket callback uses
-        # (queueloop/netguard.py): recorded and refused the same way, as an error code.
+        # (ground/http_transport/curl.py): recorded and refused the same way, as an error code.
         try:
             connect(self, address)
         except OSError as exc:

@@ -254,7 +254,7 @@ def test_a_private_instance_address_is_never_called(provider, account, settings,
 
 
 def test_posts_are_validated_against_the_instances_own_limit(account):
-    from publishing.compose import text_errors
+    from editor.services import text_errors
 
     channel = ChannelFactory(workspace=account.workspace, with_sandbox=False)
     channel.accounts.add(account)

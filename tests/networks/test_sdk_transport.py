@@ -1,5 +1,5 @@
 """The networks' SDKs (Mastodon.py, atproto, tweepy) talk only through our guarded transport
-(queueloop.netclients): no redirect is followed, and the address actually connected to is
+(ground.http_transport.sdk): no redirect is followed, and the address actually connected to is
 checked after DNS (INSTANCE_ALLOWED_HOSTS' policy).
 
 Each fake listens on 127.0.0.1, which its fixture allows; the canary listens on 127.0.0.2,
@@ -18,13 +18,14 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import MastodonApp, Membership, SocialAccount
+from ground import address_policy as netpolicy
+from ground.http_transport import sdk as netclients
 from networks import Rejected
 from networks.bluesky import adapter as bluesky_provider
 from networks.mastodon import adapter as mastodon_provider
 from networks.x import adapter as x_provider
 from publishing import services
 from publishing.models import Delivery
-from queueloop import netclients, netpolicy
 from scheduling.models import Timeslot
 from tests.factories import (
     ChannelFactory,

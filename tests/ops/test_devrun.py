@@ -104,7 +104,7 @@ def http_status(url: str) -> int | None:
 
 
 class Launcher:
-    """`python -m queueloop.devrun` in the zero-setup shape: no DATABASE_URL, no REDIS_URL."""
+    """`python -m ops.devrun` in the zero-setup shape: no DATABASE_URL, no REDIS_URL."""
 
     def __init__(self, *, under_a_parent: bool = False, env: dict[str, str] | None = None):
         # A short path: Unix socket paths (the embedded Redis) are limited to ~107 bytes.
@@ -112,9 +112,9 @@ class Launcher:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.pids: set[int] = set()
-        command = [sys.executable, "-m", "queueloop.devrun"]
+        command = [sys.executable, "-m", "ops.devrun"]
         if under_a_parent:  # as `make run` starts it: a parent process that stays (no exec)
-            command = ["sh", "-c", f"{sys.executable} -m queueloop.devrun; true"]
+            command = ["sh", "-c", f"{sys.executable} -m ops.devrun; true"]
         self.process = subprocess.Popen(
             command,
             cwd=BASE_DIR,
@@ -220,7 +220,7 @@ def test_stopping_make_alone_stops_everything():
     launcher = Launcher(under_a_parent=True)
     try:
         launcher.wait_until_running()
-        [devrun] = [c for c in launcher.children() if "queueloop.devrun" in " ".join(c.cmdline())]
+        [devrun] = [c for c in launcher.children() if "ops.devrun" in " ".join(c.cmdline())]
         assert len(launcher.pids) >= 4  # the launcher, web, worker, beat (and Redis)
         launcher.process.kill()  # the parent goes without a word, as make does
         launcher.process.wait()
@@ -236,7 +236,7 @@ def test_bad_port_is_a_clear_error(port, tmp_path):
     env = zero_setup_env(str(tmp_path), 0)
     env["QUEUELOOP_PORT"] = port
     result = subprocess.run(
-        [sys.executable, "-m", "queueloop.devrun"],
+        [sys.executable, "-m", "ops.devrun"],
         cwd=BASE_DIR,
         env=env,
         capture_output=True,
@@ -253,7 +253,7 @@ def test_busy_port_is_a_clear_error_and_starts_nothing(tmp_path):
         busy.listen()
         port = busy.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "queueloop.devrun"],
+            [sys.executable, "-m", "ops.devrun"],
             cwd=BASE_DIR,
             env=zero_setup_env(str(tmp_path), port),
             capture_output=True,
@@ -271,12 +271,12 @@ def test_busy_port_is_a_clear_error_and_starts_nothing(tmp_path):
 SHARE_WITH_IMAGE = """
 import time
 from django.contrib.auth import get_user_model
-from accounts.management.commands.seed_demo import demo_image
+from ops.management.commands.seed_demo import demo_image
 from accounts.models import Workspace
 from accounts.services import account_create_webhook
 from channels.models import Channel
 from posts.images import post_image_add
-from publishing.compose import post_create
+from editor.services import post_create
 from scheduling.services import channel_save, post_share_now
 
 workspace = Workspace.objects.get(slug="demo")

@@ -17,8 +17,8 @@ from django.test import override_settings
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from ground import opsrecord
 from publishing.models import Delivery
-from queueloop import opsrecord
 from scheduling import services
 from scheduling.models import PlannerState, Timeslot
 from tests.conftest import wait_for

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from django.core.exceptions import ValidationError
 
+from editor import services
 from posts.models import Post
-from publishing import compose as services
 from scheduling.services import timeslot_pin
 from tests.factories import ChannelFactory, PostFactory, XAccountFactory
 

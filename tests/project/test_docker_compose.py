@@ -239,7 +239,7 @@ def test_dockerfile(tmp_path):
 
 
 def test_healthchecks_use_healthz_with_checks_it_knows(services):
-    from queueloop.health_views import CHECKS
+    from ops.health_views import CHECKS
 
     wanted = {"web": {"database", "broker"}, "worker": {"worker"}, "beat": {"planner"}}
     for name, checks in wanted.items():

@@ -2,7 +2,7 @@
 
 Before: with EMAIL_URL unset (docker-compose's default) reset emails went to the console
 backend on the web's stdout, outside the log redaction, and a link copied from the log
-worked. Now production (DEBUG off) drops mail (queueloop.mail.DisabledEmailBackend), the
+worked. Now production (DEBUG off) drops mail (ground.mail.DisabledEmailBackend), the
 reset and unlock pages say "this server cannot send email", and /healthz warns; development
 (DEBUG on) keeps the console.
 """
@@ -31,7 +31,7 @@ from tests.project.test_settings import A_FERNET_KEY, BASE_DIR, clean_env
 
 PRODUCTION = {"SECRET_KEY": "x" * 50, "FIELD_ENCRYPTION_KEY": A_FERNET_KEY}
 CANNOT_SEND = "This server cannot send email; ask your operator."
-NO_EMAIL = override_settings(EMAIL_BACKEND="queueloop.mail.DisabledEmailBackend")
+NO_EMAIL = override_settings(EMAIL_BACKEND="ground.mail.DisabledEmailBackend")
 
 PROBE = """
 import json
@@ -57,9 +57,7 @@ def backend_of(result: subprocess.CompletedProcess) -> str:
 
 
 def test_production_without_email_url_sends_no_mail_and_development_prints_it(tmp_path):
-    assert backend_of(email_backend(tmp_path, **PRODUCTION)) == (
-        "queueloop.mail.DisabledEmailBackend"
-    )
+    assert backend_of(email_backend(tmp_path, **PRODUCTION)) == ("ground.mail.DisabledEmailBackend")
     assert backend_of(email_backend(tmp_path, DEBUG="true")) == (
         "django.core.mail.backends.console.EmailBackend"
     )
@@ -123,4 +121,4 @@ def test_compose_with_the_example_env_sends_no_mail_until_email_url_is_set(tmp_p
     web.pop("QUEUELOOP_VAR_DIR")
     web.pop("STATIC_ROOT")
     assert web["EMAIL_URL"] == "" and web["DEBUG"] == "false"
-    assert backend_of(email_backend(tmp_path, **web)) == "queueloop.mail.DisabledEmailBackend"
+    assert backend_of(email_backend(tmp_path, **web)) == "ground.mail.DisabledEmailBackend"

@@ -1,4 +1,4 @@
-"""Webhook calls through curl's multi interface (publishing/delivery.py, queueloop/netguard.py):
+"""Webhook calls through curl's multi interface (publishing/delivery.py, ground/http_transport/):
 every lane of a chunk in flight at once from the task's thread, a time limit that lands
 mid-call, a refused connection, and the socket callback's own address check.
 
@@ -18,9 +18,9 @@ from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
+from ground.http_transport import curl as netguard
 from publishing import services as publishing
 from publishing.models import Delivery
-from queueloop import netguard
 from tests.factories import ChannelFactory, QueueEntryFactory, SocialAccountFactory
 from tests.networks.netfakes import record_connects
 from tests.publishing.slots import due_slot

@@ -26,9 +26,9 @@ from django.core.management import call_command
 from django.db import connections
 from django.utils import timezone
 
-from accounts.management.commands.seed_demo import DEFAULT_DEMO_PASSWORD
 from accounts.models import Notice, SocialAccount, Workspace
 from channels.models import Channel
+from ops.management.commands.seed_demo import DEFAULT_DEMO_PASSWORD
 from posts.models import Post
 from publishing.models import Delivery, SandboxPost
 from scheduling.models import Schedule, Timeslot

@@ -11,7 +11,7 @@ from accounts import services as account_services
 from accounts.models import Notice, SocialAccount
 from channels import services
 from channels.models import Channel, QueueEntry
-from publishing import compose as post_services
+from editor import services as post_services
 from tests.factories import (
     ChannelFactory,
     NoticeFactory,

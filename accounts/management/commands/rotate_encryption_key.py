@@ -23,7 +23,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
 from accounts.models import SocialAccount
-from queueloop.fields import fernet
+from ground.fields import fernet
 
 BATCH_SIZE = 500
 

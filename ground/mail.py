@@ -16,7 +16,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 
 log = logging.getLogger(__name__)
 
-DISABLED_BACKEND = "queueloop.mail.DisabledEmailBackend"
+DISABLED_BACKEND = "ground.mail.DisabledEmailBackend"
 CANNOT_SEND = "This server cannot send email; ask your operator."
 
 

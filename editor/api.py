@@ -10,17 +10,12 @@ from rest_framework import mixins, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
+from accounts.api_scoping import VIEWER_MESSAGE, WorkspaceScopedViewSet, can_write
 from channels.models import QueueEntry
+from editor import services
+from editor.serializers import PostCreateSerializer, PostSerializer, PostUpdateSerializer
+from ground.rest import filter_channel, query_choices
 from posts.models import Post
-from posts.serializers import PostCreateSerializer, PostSerializer, PostUpdateSerializer
-from publishing import compose as services
-from queueloop.api_common import (
-    VIEWER_MESSAGE,
-    WorkspaceScopedViewSet,
-    can_write,
-    filter_channel,
-    query_choices,
-)
 from scheduling.models import Timeslot
 
 

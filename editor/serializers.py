@@ -11,22 +11,17 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from rest_framework import serializers
 
+from accounts.api_scoping import roles_for
 from accounts.models import Workspace
 from channels.models import Channel, QueueEntry
-from posts.models import MAX_TEXT, MAX_THREAD_PARTS, Post
-from publishing.compose import clean_thread_parts, text_errors, thread_errors
-from queueloop import timebounds
-from queueloop.api_common import (
-    AwareDateTimeField,
-    StringListField,
-    WallClockDateTimeField,
-    roles_for,
-)
+from editor.services import clean_thread_parts, text_errors, thread_errors
+from ground import timebounds
+from ground.rest import AwareDateTimeField, StringListField, WallClockDateTimeField
+from posts.models import MAX_TEXT, MAX_THREAD_PARTS, MAX_VARIATIONS, Post
 from scheduling.models import Timeslot
 from scheduling.rules import localize
 from scheduling.serializers import reason_code_field
 
-MAX_VARIATIONS = 20
 MAX_CHANNELS = 100
 
 

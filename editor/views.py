@@ -14,15 +14,15 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import SocialAccount
 from accounts.views import redirect_back, workspace_view
-from channels.forms import error_messages
 from channels.models import Channel
+from editor.forms import PostForm, uploads_from
+from editor.services import network_counts, split_thread, text_errors, thread_errors
+from ground.validation import error_messages
+from ground.zones import iana_zone_names
 from networks.webhook import image_url_problem
 from networks.x.adapter import provider as x_provider
 from posts import media
-from posts.forms import PostForm, uploads_from
 from posts.models import MAX_THREAD_PARTS, Post, word_preview
-from publishing.compose import network_counts, split_thread, text_errors, thread_errors
-from queueloop.zones import iana_zone_names
 from scheduling import selectors
 from scheduling.services import post_share_now
 
@@ -215,7 +215,7 @@ MAX_VARIATIONS = 10  # previewed; the composer shows a few rows
 @require_GET
 def post_preview(request: HttpRequest) -> HttpResponse:
     """htmx: for each network of the ticked channels, every part's count against that
-    network's limit (publishing.compose.network_counts: the functions that validate on
+    network's limit (editor.services.network_counts: the functions that validate on
     save) and a preview of the post as it would go out there."""
     text = request.GET.get("text", "")[:MAX_PREVIEW_TEXT]
     # Beyond the most a thread may have, parts are not counted (saving refuses them).

@@ -1,6 +1,6 @@
 """The time-zone picker of every form (channel settings, profile): one field, one widget.
 
-It offers the canonical zones (queueloop.zones), each labelled with its countries and its
+It offers the canonical zones (ground.zones), each labelled with its countries and its
 offset right now, the person's own zone (the active display zone) first. A search box,
 shown by static/js/zone.js, filters the list by city, country, offset or old name; without
 JavaScript the select still works (type-ahead by name). On input it accepts any IANA name,
@@ -13,7 +13,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.html import format_html
 
-from queueloop import zones
+from ground import zones
 
 
 class ZoneSelect(forms.Select):

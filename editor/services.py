@@ -1,8 +1,11 @@
 """Composing posts: validate against every network the post will reach, then queue or pin.
 
-The web form, the API, the admin and the CSV import all call these, so a text that X would
-reject is refused the same way everywhere, with X's weighted count in the message. It lives
-in `publishing` because it asks the providers (DESIGN §1: the layer that may import them).
+The web form, the API, the admin, the CSV import and the feeds all call these, so a text
+that X would reject is refused the same way everywhere, with X's weighted count in the
+message. The editor's service sits above publishing (it asks the networks' rules and pins
+through scheduling) and below bulk, whose import and feeds create posts through it; the
+editor's pages, API and forms sit on top with every app's web modules (README,
+"Architecture").
 """
 
 from __future__ import annotations

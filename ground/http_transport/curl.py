@@ -13,7 +13,7 @@ body to wherever the receiver says, loopback included.
 Self-hosters who do need an internal receiver list its host in WEBHOOK_ALLOWED_HOSTS.
 
 This module is the transport for webhooks and feeds; which addresses may be reached is
-queueloop.netpolicy (shared with the SDKs' transports, queueloop.netclients).
+ground.address_policy (shared with the SDKs' transports, ground.http_transport.sdk).
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ import requests
 from requests_hardened.ip_filter import InvalidIPAddress, filter_host
 from urllib3 import HTTPHeaderDict
 
-# The address policy lives in queueloop.netpolicy (the SDK transports share it); its names
+# The address policy lives in ground.address_policy (the SDK transport shares it); its names
 # stay importable from here.
-from queueloop.netpolicy import (
+from ground.address_policy import (
     REFUSED,
     WEBHOOKS,
     BlockedDestination,

@@ -1,9 +1,6 @@
-"""Shared pieces of the REST API: workspace scoping, roles, input fields, error mapping.
-
-Every viewset sees only rows of the workspaces the token's user is a member of (invariant
-4): a foreign id is simply not in the queryset, so it is a 404, never a 403 that would
-reveal it exists. Viewers read; owners and editors write (403 otherwise). A Django
-ValidationError raised by a service becomes a 400, like a serializer error (invariant 3).
+"""Shared pieces of the REST API that know no app: the strict JSON parser, Django errors
+as 400s, input fields and query-string helpers. Workspace scoping (roles, the scoped
+viewset) is accounts.api_scoping.
 """
 
 from __future__ import annotations
@@ -15,51 +12,12 @@ import re
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from rest_framework import serializers, viewsets
+from rest_framework import serializers
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.fields import empty
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
-from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 
-from accounts.models import Membership
-from queueloop import timebounds
-
-WRITE_ROLES = frozenset({Membership.Role.OWNER, Membership.Role.EDITOR})
-VIEWER_MESSAGE = "Your role in this workspace is viewer: you can read but not change anything."
-
-
-def roles_for(request) -> dict[int, str]:
-    """{workspace_id: role} of the request's user; one query, cached on the request."""
-    roles = getattr(request, "_queueloop_roles", None)
-    if roles is None:
-        user = request.user
-        roles = (
-            dict(Membership.objects.filter(user=user).values_list("workspace_id", "role"))
-            if user and user.is_authenticated
-            else {}
-        )
-        request._queueloop_roles = roles
-    return roles
-
-
-def can_write(request, workspace_id: int) -> bool:
-    return roles_for(request).get(workspace_id) in WRITE_ROLES
-
-
-class WorkspaceRolePermission(BasePermission):
-    """Reads for members; writes only for owners and editors of the object's workspace."""
-
-    message = VIEWER_MESSAGE
-
-    def has_permission(self, request, view) -> bool:
-        if request.method in SAFE_METHODS:
-            return True
-        return any(role in WRITE_ROLES for role in roles_for(request).values())
-
-    def has_object_permission(self, request, view, obj) -> bool:
-        if request.method in SAFE_METHODS:
-            return True
-        return can_write(request, view.workspace_id_of(obj))
+from ground import timebounds
 
 
 class StrictJSONParser(JSONParser):
@@ -88,48 +46,6 @@ API_PARSERS = [StrictJSONParser, FormParser, MultiPartParser]
 
 def django_error_to_drf(exc: DjangoValidationError) -> ValidationError:
     return ValidationError(serializers.as_serializer_error(exc))
-
-
-class WorkspaceScopedViewSet(viewsets.GenericViewSet):
-    """A viewset over one model, restricted to the user's workspaces.
-
-    `workspace_field` is the lookup path from the model to its workspace
-    ("workspace", "channel__workspace", "timeslot__channel__workspace").
-    """
-
-    permission_classes = [IsAuthenticated, WorkspaceRolePermission]
-    parser_classes = API_PARSERS
-    workspace_field = "workspace"
-
-    def base_queryset(self):
-        raise NotImplementedError
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # schema generation: no user
-            return self.base_queryset().none()
-        ids = list(roles_for(self.request))
-        qs = self.base_queryset().filter(**{f"{self.workspace_field}__in": ids})
-        if self.action == "list":
-            qs = self.filter_list(qs, self.request.query_params)
-        return qs
-
-    def filter_list(self, qs, params):
-        """Filters from the query string (lists only); every viewset adds its own."""
-        slug = params.get("workspace")
-        if slug:
-            qs = qs.filter(**{f"{self.workspace_field}__slug": slug})
-        return qs
-
-    def workspace_id_of(self, obj) -> int:
-        *path, last = self.workspace_field.split("__")
-        for name in path:
-            obj = getattr(obj, name)
-        return getattr(obj, f"{last}_id")
-
-    def handle_exception(self, exc):
-        if isinstance(exc, DjangoValidationError):
-            exc = django_error_to_drf(exc)
-        return super().handle_exception(exc)
 
 
 # --- Input helpers -------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """The compose/edit form. It only coordinates: every rule (length per network, workspace,
-archived posts, times in the past) is enforced by publishing.compose / scheduling.services, and
+archived posts, times in the past) is enforced by editor.services / scheduling.services, and
 their ValidationError lands on the form with nothing saved."""
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import SocialAccount, Workspace
-from channels.forms import error_messages
 from channels.models import Channel
 from channels.services import post_queues_set
+from editor import services
+from ground import timebounds
+from ground.validation import error_messages
+from ground.zones import iana_zone_names
 from posts import media
 from posts.images import post_image_add
 from posts.models import MAX_TEXT, Post
-from publishing import compose as services
-from queueloop import timebounds
-from queueloop.zones import iana_zone_names
 from scheduling.rules import localize
 from scheduling.services import timeslot_pin
 

@@ -1,6 +1,6 @@
 """`make run`: the whole of Queue Loop on one machine with nothing but Python.
 
-    python -m queueloop.devrun
+    python -m ops.devrun
 
 Steps, in order:
 1. DEBUG defaults to true (a development run needs no SECRET_KEY/FIELD_ENCRYPTION_KEY).
@@ -287,8 +287,8 @@ def main() -> int:
         django.setup()
     except ImproperlyConfigured as exc:
         raise SystemExit(f"[queueloop] configuration error: {exc}") from None
-    from accounts.management.commands.seed_demo import DEMO_USERNAME, demo_password
-    from queueloop import embedded_redis
+    from ops import embedded_redis
+    from ops.management.commands.seed_demo import DEMO_USERNAME, demo_password
 
     supervisor = Supervisor(env)
     redis_process = None

@@ -7,8 +7,8 @@ because the two kinds of destination are granted separately: WEBHOOK_ALLOWED_HOS
 webhooks and feeds, INSTANCE_ALLOWED_HOSTS for the networks' servers (Mastodon instances,
 Bluesky servers and PDSs, X's API base).
 
-The rule is applied by the transports, at the moment they connect (queueloop.netguard for
-webhooks and feeds, queueloop.netclients for the SDKs): the name is resolved once and the
+The rule is applied by the transports, at the moment they connect (ground.http_transport.curl for
+webhooks and feeds, ground.http_transport.sdk for the SDKs): the name is resolved once and the
 checked answer is the address connected to, so a record re-pointed between a check and the
 connection (DNS rebinding) never reaches a refused address. `check_url` is the same rule
 for forms, which want a clear message before anything is saved.

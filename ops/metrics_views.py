@@ -2,7 +2,7 @@
 
 Web, worker and beat are separate processes, so there is no in-memory registry to export:
 a custom collector reads the database (the truth about slots and deliveries), the shared
-cache (what the planner and watchdog jobs and the workers recorded, queueloop/opsrecord.py)
+cache (what the planner and watchdog jobs and the workers recorded, ground/opsrecord.py)
 and the broker (queue length). About ten queries per scrape, each over a bounded window
 (METRICS_WINDOW, served by an index), so a scrape costs the same after a year of history.
 
@@ -28,10 +28,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from accounts.models import SocialAccount
+from ground import opsrecord
+from ops.health_views import broker_client
 from publishing.models import Delivery
-from queueloop import opsrecord
 from queueloop.celery import app as celery_app
-from queueloop.health_views import broker_client
 from scheduling.models import PlannerState, Timeslot
 
 # Seconds from a slot's publish_at to the provider's answer. We aim for "on the second".

@@ -1,5 +1,5 @@
 """The guarded transport for the SDKs: a `requests` session (Mastodon.py, tweepy) and an
-`httpx` transport (atproto) that obey queueloop.netpolicy where it matters, at the connect.
+`httpx` transport (atproto) that obey ground.address_policy where it matters, at the connect.
 
 Left alone, Mastodon.py, tweepy and atproto follow redirects (a 307 re-POSTs the body, an
 app password included, to wherever the server points) and connect to whatever the name
@@ -19,8 +19,8 @@ resolves to when they connect. So the SDKs never get their own HTTP client:
   follow_redirects=True, so a response hook refuses any redirect before httpx follows it,
   and max_redirects=0 backs that up).
 
-A refused address raises netpolicy.BlockedDestination (Unresolvable when the name does not
-resolve) before any connection; a refused redirect raises netpolicy.RedirectRefused. Both
+A refused address raises address_policy.BlockedDestination (Unresolvable when the name does not
+resolve) before any connection; a refused redirect raises address_policy.RedirectRefused. Both
 carry a message for the user.
 """
 
@@ -41,7 +41,7 @@ from requests_hardened import Config, HTTPSession
 from requests_hardened.ip_filter import InvalidIPAddress
 from requests_hardened.ip_filter_adapter import IPFilterAdapter
 
-from queueloop.netpolicy import (
+from ground.address_policy import (
     BlockedDestination,
     Policy,
     Unresolvable,
@@ -81,7 +81,7 @@ def refusal_of(exc: BaseException | None) -> BlockedDestination | None:
 
 class _GuardedAdapter(IPFilterAdapter):
     """requests-hardened's adapter with our policy: the operator's allow-list skips the
-    filter, and the address it pinned must also pass netpolicy's wider rule."""
+    filter, and the address it pinned must also pass address_policy's wider rule."""
 
     def __init__(self, policy: Policy, *, is_https: bool):
         super().__init__(is_https_proto=is_https, allow_loopback=False)

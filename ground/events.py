@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterable, Mapping
 
+# The logger keeps the name operators filter on (README, "Logs"), wherever the module lives.
 log = logging.getLogger("queueloop.events")
 
 # The publish steps (DESIGN §3-4), in the order a slot goes through them.

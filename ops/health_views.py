@@ -28,8 +28,8 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
-from queueloop import opsrecord
-from queueloop.mail import email_backend_name, email_can_send
+from ground import opsrecord
+from ground.mail import email_backend_name, email_can_send
 from scheduling.models import PlannerState, Timeslot
 
 OVERDUE_CAP = 10_000

@@ -30,9 +30,9 @@ from django.db import transaction
 
 from accounts.models import Membership, SocialAccount, Workspace
 from channels.models import Channel
+from editor.services import post_create
 from posts.images import post_image_add
 from posts.models import Post
-from publishing.compose import post_create
 from scheduling.models import Schedule, Timeslot
 from scheduling.services import channel_save, schedule_reconcile, schedule_save
 

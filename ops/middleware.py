@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from queueloop.health_views import healthz
-from queueloop.metrics_views import metrics
+from ops.health_views import healthz
+from ops.metrics_views import metrics
 
 ROUTES: dict[str, Callable[[HttpRequest], HttpResponse]] = {
     "/healthz": healthz,

@@ -1,16 +1,12 @@
-"""The cockpit's pages (issues 13 and 14): problems, profile, API tokens, deleting.
-Included from queueloop/urls.py with one line."""
+"""The sandbox's timeline, a delivery's problem actions and deleting a channel or a post.
+Included by queueloop/urls.py without a namespace."""
 
 from django.urls import path
 
-from accounts import profile_views, token_views
-from publishing import problem_views, removal_views
+from publishing import problem_views, removal_views, views
 
 urlpatterns = [
-    path("profile/", profile_views.profile, name="profile"),
-    path("settings/tokens/", token_views.api_tokens, name="api_tokens"),
-    path("settings/tokens/new/", token_views.api_token_create, name="api_token_create"),
-    path("settings/tokens/revoke/", token_views.api_token_revoke, name="api_token_revoke"),
+    path("sandbox/<int:account_id>/", views.sandbox_timeline, name="sandbox_timeline"),
     path("channels/<int:channel_id>/delete/", removal_views.channel_delete, name="channel_delete"),
     path("posts/<int:post_id>/delete/", removal_views.post_delete, name="post_delete"),
     path(

@@ -1,0 +1,25 @@
+"""The dashboard, a channel's schedules, moving and canceling slots, and the calendar.
+Included by queueloop/urls.py without a namespace."""
+
+from django.urls import include, path
+
+from scheduling import views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("calendar/", include("scheduling.calendar_urls")),
+    path(
+        "channels/<int:channel_id>/schedules/new/",
+        views.schedule_create,
+        name="schedule_create",
+    ),
+    path(
+        "channels/<int:channel_id>/schedules/preview/",
+        views.schedule_preview,
+        name="schedule_preview",
+    ),
+    path("schedules/<int:schedule_id>/", views.schedule_edit, name="schedule_edit"),
+    path("schedules/<int:schedule_id>/toggle/", views.schedule_toggle, name="schedule_toggle"),
+    path("slots/<int:timeslot_id>/move/", views.timeslot_move, name="timeslot_move"),
+    path("slots/<int:timeslot_id>/cancel/", views.timeslot_cancel, name="timeslot_cancel"),
+]
