@@ -4,10 +4,12 @@ that someone checks whether the bug is fixed and removes or re-verifies the work
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 import logging
 from importlib.metadata import version
 
+import dateutil.rrule
 import kombu
 import pytest
 from celery.worker.consumer import Consumer
@@ -62,3 +64,39 @@ def test_a_close_through_the_detached_transport_is_logged_not_raised(monkeypatch
         consumer.on_connection_error_after_connected(ConnectionError("gone"))
     assert broken.closes == 1
     assert "reconnecting" in caplog.text
+
+
+# --- dateutil's month budget ---------------------------------------------------------------
+
+NEVER = {"freq": dateutil.rrule.MINUTELY, "bymonth": 2, "bymonthday": 30}
+
+
+def test_dateutil_is_patched_where_its_iteration_rebuilds_each_month():
+    assert dateutil.rrule._iterinfo is library_workarounds._BudgetedIterInfo
+    parent = library_workarounds._BudgetedIterInfo.__mro__[1]
+    assert list(inspect.signature(parent.rebuild).parameters) == ["self", "year", "month"]
+    source = inspect.getsource(dateutil.rrule.rrule._iter)
+    assert "ii = _iterinfo(self)" in source and "ii.rebuild(" in source
+
+
+def test_the_bug_is_still_there_until_is_not_checked_while_nothing_matches():
+    # If dateutil ever stops at UNTIL without a match, the budget is moot: remove it.
+    start = dt.datetime(2026, 1, 1)
+    never = dateutil.rrule.rrule(**NEVER, dtstart=start, until=start + dt.timedelta(days=31))
+    with pytest.raises(library_workarounds.MonthBudgetSpent):
+        with library_workarounds.dateutil_month_budget(24):
+            list(never)
+
+
+def test_the_budget_stops_a_never_matching_rule_and_leaves_others_alone():
+    start = dt.datetime(2026, 1, 1)
+    with pytest.raises(library_workarounds.MonthBudgetSpent):
+        with library_workarounds.dateutil_month_budget(3):
+            next(iter(dateutil.rrule.rrule(**NEVER, dtstart=start)))
+    # Outside a budget (and after one), dateutil is unchanged.
+    daily = dateutil.rrule.rrule(dateutil.rrule.DAILY, dtstart=start, count=400)
+    assert len(list(daily)) == 400
+    with library_workarounds.dateutil_month_budget(100):
+        assert list(dateutil.rrule.rrule(dateutil.rrule.DAILY, dtstart=start, count=3)) == [
+            start + dt.timedelta(days=d) for d in range(3)
+        ]
