@@ -42,7 +42,7 @@ from publishing import delivery as deliveries
 from publishing import sql
 from publishing.models import Delivery
 from queueloop import events
-from queueloop.db import insert_returning_ids, update_from_values
+from queueloop.db import db_datetime, insert_returning_ids, update_from_values
 from scheduling import enqueue
 from scheduling.models import Timeslot
 from scheduling.services import timeslots_mark_missed
@@ -110,7 +110,6 @@ def _parse(pairs: Iterable[Sequence]) -> dict[int, uuid.UUID]:
 def _claim(pairs: dict[int, uuid.UUID], *, now: dt.datetime) -> list[_Claimed]:
     """The one conditional UPDATE: each (id, token) pair, still scheduled, in the window."""
     token_field = Timeslot._meta.get_field("token")
-    ops = connection.ops
     marks = ", ".join(["%s"] * len(pairs))
     # Each pair as one string "id/token", in the text the database casts the row's own to
     # (a dashed UUID on PostgreSQL, 32 hex digits on SQLite): an IN list of constants,
@@ -120,10 +119,10 @@ def _claim(pairs: dict[int, uuid.UUID], *, now: dt.datetime) -> list[_Claimed]:
     keys = [f"{i}/{token_field.get_db_prep_value(t, connection)}" for i, t in pairs.items()]
     params: list = [
         Timeslot.Status.PUBLISHING,
-        ops.adapt_datetimefield_value(now),
+        db_datetime(now),
         Timeslot.Status.SCHEDULED,
-        ops.adapt_datetimefield_value(now + EARLY_TOLERANCE),
-        ops.adapt_datetimefield_value(now - settings.MISSED_AFTER),
+        db_datetime(now + EARLY_TOLERANCE),
+        db_datetime(now - settings.MISSED_AFTER),
         *pairs,
         *keys,
     ]

@@ -36,7 +36,7 @@ from publishing.providers import get_provider
 from publishing.settle import timeslots_settle
 from queueloop import events
 from queueloop.celery import send_many
-from queueloop.db import update_from_values
+from queueloop.db import db_datetime, update_from_values
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,6 @@ def dispatch_on_commit(created: Iterable[tuple[int, str]]) -> None:
 
 def _claim(ids: list[int], *, now: dt.datetime) -> list[int]:
     """The one conditional UPDATE: pending and due → sending, RETURNING what it took."""
-    ops = connection.ops
     marks = ", ".join(["%s"] * len(ids))
     # Only our table name and %s placeholders are formatted in; every value is a parameter.
     table = Delivery._meta.db_table
@@ -86,10 +85,10 @@ def _claim(ids: list[int], *, now: dt.datetime) -> list[int]:
     )
     params = [
         Delivery.Status.SENDING,
-        ops.adapt_datetimefield_value(now),
+        db_datetime(now),
         Delivery.Status.PENDING,
         *ids,
-        ops.adapt_datetimefield_value(now + EARLY_TOLERANCE),
+        db_datetime(now + EARLY_TOLERANCE),
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

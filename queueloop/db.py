@@ -125,8 +125,9 @@ def aware(value) -> dt.datetime | None:
 
 def db_datetime(value: dt.datetime):
     """An aware datetime as a statement parameter, in the form Django stores it (UTC text
-    on SQLite, the datetime itself on PostgreSQL): the field's documented get_db_prep_value."""
-    return _DATETIME.get_db_prep_value(value, connection)
+    on SQLite, the datetime itself on PostgreSQL): the field's documented get_db_prep_value,
+    told the value is already a datetime (prepared=True skips only the to_python step)."""
+    return _DATETIME.get_db_prep_value(value, connection, prepared=True)
 
 
 _DATETIME = models.DateTimeField()
@@ -165,7 +166,7 @@ _PASS_THROUGH: dict[type[models.Field], type] = {
 def _preparer(field: models.Field) -> Callable[[object], object]:
     """`field.get_db_prep_save`, with the generic path skipped where it changes nothing: None,
     a value of the column's own plain type, or an aware datetime for a DateTimeField (only
-    the backend's adapter applies to it)."""
+    the backend's adapter applies to it: get_db_prep_value with prepared=True)."""
     slow = field.get_db_prep_save
     # A plain foreign key saves its target's value (an integer primary key).
     target = field.target_field if type(field) is models.ForeignKey else field
@@ -173,11 +174,10 @@ def _preparer(field: models.Field) -> Callable[[object], object]:
     if plain is not None:
         return lambda v: v if v is None or type(v) is plain else slow(v, connection)
     if type(field) is models.DateTimeField:
-        adapt = connection.ops.adapt_datetimefield_value
 
         def prepare(v):
             if type(v) is dt.datetime and v.tzinfo is not None:
-                return adapt(v)
+                return field.get_db_prep_value(v, connection, prepared=True)
             return slow(v, connection)
 
         return prepare
