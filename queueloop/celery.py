@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import logging
 import os
 
 from celery import Celery
@@ -11,8 +10,6 @@ from celery.schedules import crontab
 from celery.signals import task_postrun, task_prerun, worker_process_init, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "queueloop.settings")
-
-log = logging.getLogger(__name__)
 
 
 @task_prerun.connect

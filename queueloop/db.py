@@ -21,7 +21,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Sequence
 
-from django.db import NotSupportedError, connection, connections, models
+from django.db import NotSupportedError, connection, models
 from django.db.models import Lookup
 from django.utils import timezone
 
@@ -293,14 +293,3 @@ def insert_returning_ids(model: type[models.Model], rows: Sequence[dict]) -> lis
         )
         cursor.execute(sql, params)
         return [r[0] for r in cursor.fetchall()]
-
-
-def union_of_slices(parts: Sequence[models.QuerySet]) -> list:
-    """The rows of several ordered, sliced querysets of one model ("each channel's first
-    n"): one UNION ALL query where the database allows a LIMIT inside a compound statement
-    (PostgreSQL), else one query per part (SQLite, the zero-setup default, refuses it)."""
-    if not parts:
-        return []
-    if connections[parts[0].db].features.supports_slicing_ordering_in_compound:
-        return list(parts[0].union(*parts[1:], all=True)) if len(parts) > 1 else list(parts[0])
-    return [row for part in parts for row in part]
