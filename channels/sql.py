@@ -21,7 +21,7 @@ from typing import Any
 from django.db import connection
 
 from channels.models import QueueEntry
-from queueloop.db import Ids, any_of, aware, db_datetime, fetch
+from queueloop.db import Ids, any_of, aware, db_datetime, fetch, table
 
 # Post.Status.READY, spelt out as queue_rule does (no import from `posts` at run time).
 _READY = "ready"
@@ -79,9 +79,8 @@ def order_sql(order: Sequence[tuple[str, bool]], alias: str) -> str:
 
 
 _TABLES = (
-    f"{QueueEntry._meta.db_table} AS e "
-    f"JOIN {QueueEntry._meta.get_field('post').related_model._meta.db_table} AS p "
-    "ON p.id = e.post_id"
+    f"{table(QueueEntry)} AS e "
+    f"JOIN {table(QueueEntry._meta.get_field('post').related_model)} AS p ON p.id = e.post_id"
 )
 
 
@@ -140,7 +139,7 @@ def entries_of_posts(channel_ids: Sequence[int], post_ids: Sequence[int]) -> lis
     """The entries of these posts in these channels, in any state (a pinned slot records
     its use on its post's entry)."""
     sql = (
-        f"SELECT {_select('e')} FROM {QueueEntry._meta.db_table} AS e "  # noqa: S608
+        f"SELECT {_select('e')} FROM {table(QueueEntry)} AS e "  # noqa: S608
         f"WHERE {any_of('e.channel_id')} AND {any_of('e.post_id')}"
     )
     return [_entry(r) for r in fetch(sql, [Ids.of(channel_ids), Ids.of(post_ids)])]

@@ -16,7 +16,7 @@ from django.db import connection
 
 from channels.models import Channel
 from posts.models import Variation
-from queueloop.db import Ids, any_of, fetch
+from queueloop.db import Ids, any_of, fetch, table
 
 
 @dataclass(slots=True, frozen=True)
@@ -38,7 +38,7 @@ def channels_locked(ids: Iterable[int]) -> dict[int, LockedChannel]:
     lock = " FOR UPDATE" if connection.vendor == "postgresql" else ""
     sql = (
         "SELECT id, workspace_id, name, is_paused, mode "  # noqa: S608 (constants and %s)
-        f"FROM {Channel._meta.db_table} WHERE {any_of('id')} ORDER BY id{lock}"
+        f"FROM {table(Channel)} WHERE {any_of('id')} ORDER BY id{lock}"
     )
     rows = fetch(sql, [Ids.of(sorted(set(ids)))])
     return {r[0]: LockedChannel(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows}
@@ -58,7 +58,7 @@ def variations_by_post(post_ids: Iterable[int]) -> dict[int, list[VariationText]
     if not keys:
         return {}
     sql = (
-        f"SELECT post_id, text FROM {Variation._meta.db_table} "  # noqa: S608
+        f"SELECT post_id, text FROM {table(Variation)} "  # noqa: S608
         f"WHERE {any_of('post_id')} ORDER BY post_id, position, id"
     )
     by_post: dict[int, list[VariationText]] = defaultdict(list)

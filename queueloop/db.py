@@ -106,6 +106,12 @@ def any_of(column: str) -> str:
     return f"{column} IN (SELECT value FROM json_each(%s))"  # noqa: S608 (a column, then %s)
 
 
+def table(model: type[models.Model]) -> str:
+    """The model's table, quoted as the ORM writes it (standard SQL double quotes: both
+    backends), so the statement reads like the ORM's in logs and pg_stat_activity."""
+    return f'"{model._meta.db_table}"'
+
+
 def fetch(sql: str, params: Sequence = ()) -> list[tuple]:
     """Run one statement through the documented cursor; its rows as tuples."""
     with connection.cursor() as cursor:

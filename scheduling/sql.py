@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from django.db import connection
 
-from queueloop.db import Ids, any_of, db_datetime, fetch
+from queueloop.db import Ids, any_of, db_datetime, fetch, table
 from scheduling.models import Timeslot
 
 
@@ -23,19 +23,19 @@ def first_scheduled_ids(channel_ids: Sequence[int], *, start: dt.datetime, limit
     keys = Ids.of(sorted(set(channel_ids)))
     if not keys or limit <= 0:
         return []
-    table = Timeslot._meta.db_table
+    slots = table(Timeslot)
     match = "t.status = %s AND t.publish_at >= %s"
     params = [Timeslot.Status.SCHEDULED.value, db_datetime(start)]
     if connection.vendor == "postgresql":
         sql = (
             "SELECT x.id FROM unnest(%s) AS k(key) CROSS JOIN LATERAL ("  # noqa: S608
-            f"SELECT t.id FROM {table} AS t WHERE t.channel_id = k.key AND {match} "
+            f"SELECT t.id FROM {slots} AS t WHERE t.channel_id = k.key AND {match} "
             "ORDER BY t.publish_at, t.id LIMIT %s) AS x"
         )
         return [r[0] for r in fetch(sql, [keys, *params, limit])]
     sql = (
         "SELECT id FROM (SELECT t.id, ROW_NUMBER() OVER ("  # noqa: S608
         "PARTITION BY t.channel_id ORDER BY t.publish_at, t.id) AS rank "
-        f"FROM {table} AS t WHERE {any_of('t.channel_id')} AND {match}) AS r WHERE rank <= %s"
+        f"FROM {slots} AS t WHERE {any_of('t.channel_id')} AND {match}) AS r WHERE rank <= %s"
     )
     return [r[0] for r in fetch(sql, [keys, *params, limit])]
