@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 
 from django.db.models import F, Q
 
+from channels import sql
 from channels.models import Channel, QueueEntry
-from ground.db import first_n_per_key
 
 if TYPE_CHECKING:
     from posts.models import Post
@@ -60,6 +60,17 @@ def usable_q(*, at: dt.datetime, prefix: str = "") -> Q:
     )
 
 
+# The queue order, in one place: (column, NULLs first), least recently published first
+# (never published before anything), then position, then id. The SQL (channels/sql.py) and
+# the ORM's ORDER BY (`ORDER_BY`) are built from it; `order_key` says the same for rows in
+# memory (spelt out: it runs on every heap step), and tests/channels/test_sql.py checks that
+# the database's order and order_key's agree over random entries.
+ORDER = (("last_published_at", True), ("position", False), ("id", False))
+ORDER_BY = [
+    F(column).asc(nulls_first=True) if nulls else F(column).asc() for column, nulls in ORDER
+]
+
+
 def order_key(entry: QueueEntry) -> tuple:
     last = entry.last_published_at
     return (last is not None, last or _EPOCH, entry.position, entry.id)
@@ -80,7 +91,7 @@ def _after_q(key: tuple) -> Q:
 
 
 def _in_order(qs):
-    return qs.order_by(F("last_published_at").asc(nulls_first=True), "position", "id")
+    return qs.order_by(*ORDER_BY)
 
 
 class Replay:
@@ -164,34 +175,14 @@ def heads(
 
     Each channel's head is read as two index range scans of `queueentry_next_idx` (the
     never-published entries by position, then the rest by last publication), each limited
-    and merged, so reading costs the head, not the queue."""
+    and merged, so reading costs the head, not the queue (channels/sql.py)."""
     replays = {c.id: Replay(channel=c, usable_at=usable_at) for c in channels}
     counts = {k: n for k, n in counts.items() if n > 0 and k in replays}
     if not counts:
         return replays
-    usable_now = QueueEntry.objects.filter(usable_q(at=usable_at))
-    rows = first_n_per_key(
-        [
-            # Ordered by the index's columns, the NULL one included: PostgreSQL does not
-            # take `IS NULL` as an equality for ordering, and would sort the whole range.
-            usable_now.filter(last_published_at__isnull=True).order_by(
-                "last_published_at", "position", "id"
-            ),
-            usable_now.filter(last_published_at__isnull=False).order_by(
-                "last_published_at", "position", "id"
-            ),
-        ],
-        key="channel_id",
-        counts=counts,
-        # The two ranges are the rule's order (`order_key`) cut at the NULLs.
-        merged_order="u.last_published_at ASC NULLS FIRST, u.position ASC, u.id ASC",
-    )
-    # Their posts in one more query (a raw query cannot select_related).
-    posts = QueueEntry._meta.get_field("post").related_model.objects.in_bulk(
-        {e.post_id for e in rows}
-    )
-    for entry in rows:
-        entry.post = posts[entry.post_id]
+    found = sql.queue_heads(counts, at=usable_at, order=ORDER)
+    # As model instances with their posts (the replay may save or show them): one query.
+    rows = list(QueueEntry.objects.filter(id__any=[e.id for e in found]).select_related("post"))
     by_channel: dict[int, list[QueueEntry]] = defaultdict(list)
     for entry in rows:
         by_channel[entry.channel_id].append(entry)

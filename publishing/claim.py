@@ -30,18 +30,18 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Window
-from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from accounts.models import Notice, SocialAccount
 from accounts.services import notice_create
 from channels import queue_rule
+from channels import sql as queue_sql
 from channels.models import Channel, QueueEntry
 from ground import events
-from ground.db import JoinedQuery, insert_returning_ids, joined_instances, update_from_values
-from posts.models import Post, Variation
+from ground.db import db_datetime, insert_returning_ids, update_from_values
+from posts.models import Post
 from publishing import delivery as deliveries
+from publishing import sql
 from publishing.models import Delivery
 from scheduling import enqueue, reasons
 from scheduling.enqueue import EARLY_TOLERANCE
@@ -51,27 +51,12 @@ from scheduling.services import timeslots_mark_missed
 
 log = logging.getLogger(__name__)
 
-# A batch's posts' variations in one statement compiled once, as the plain lists Post.texts
-# reads: a plain prefetch builds a queryset per post, and Prefetch(to_attr=...) prepared
-# every post of the `post__in` list through the ORM, a share of the publish step's CPU
-# (bench/README.md, "Engine v2, fifth follow-up").
-_VARIATIONS = JoinedQuery(
-    lambda post_ids: Variation.objects.filter(post_id__any=post_ids),  # in the model's order
-    fields={"": [f.attname for f in Variation._meta.concrete_fields]},
-)
-# An entry with its post, built from plain rows (ground.db.joined_instances): two model
-# instances per slot through Model.__init__ showed in the publish step's CPU profile
-# (bench/README.md, "Engine v2, fourth follow-up").
-_ENTRY_FIELDS = {
-    "": [f.attname for f in QueueEntry._meta.concrete_fields],
-    "post": [f.attname for f in Post._meta.concrete_fields],
-}
-
 
 def _with_variations(posts: Iterable[Post]) -> None:
-    """Set each post's `variation_list` (one query for all; a post may appear twice)."""
+    """Set each post's `variation_list`, the plain list Post.texts reads (one query for all;
+    a post may appear twice): a prefetch built a queryset per post (publishing/sql.py)."""
     posts = list(posts)
-    by_post = _VARIATIONS.grouped((p.id for p in posts), by="post_id")
+    by_post = sql.variations_by_post(p.id for p in posts)
     for post in posts:
         post.variation_list = by_post.get(post.id, [])
 
@@ -118,7 +103,6 @@ def _parse(pairs: Iterable[Sequence]) -> dict[int, uuid.UUID]:
 def _claim(pairs: dict[int, uuid.UUID], *, now: dt.datetime) -> list[_Claimed]:
     """The one conditional UPDATE: each (id, token) pair, still scheduled, in the window."""
     token_field = Timeslot._meta.get_field("token")
-    ops = connection.ops
     marks = ", ".join(["%s"] * len(pairs))
     # Each pair as one string "id/token", in the text the database casts the row's own to
     # (a dashed UUID on PostgreSQL, 32 hex digits on SQLite): an IN list of constants,
@@ -129,10 +113,10 @@ def _claim(pairs: dict[int, uuid.UUID], *, now: dt.datetime) -> list[_Claimed]:
     keys = [f"{i}/{token_field.get_db_prep_value(t, connection)}" for i, t in pairs.items()]
     params: list = [
         Timeslot.Status.PUBLISHING,
-        ops.adapt_datetimefield_value(now),
+        db_datetime(now),
         Timeslot.Status.SCHEDULED,
-        ops.adapt_datetimefield_value(now + EARLY_TOLERANCE),
-        ops.adapt_datetimefield_value(now - settings.MISSED_AFTER),
+        db_datetime(now + EARLY_TOLERANCE),
+        db_datetime(now - settings.MISSED_AFTER),
         *pairs,
         *keys,
     ]
@@ -239,16 +223,9 @@ class _Plan:
         self.status, self.reason = status, reasons.stamp(code)
 
 
-# Id order: two batches that share channels lock them in the same order, so one waits for
-# the other instead of deadlocking. Compiled once (ground.db.JoinedQuery).
-_LOCKED_CHANNELS = JoinedQuery(
-    lambda ids: Channel.objects.select_for_update().filter(id__any=ids).order_by("id"),
-    fields={"": [f.attname for f in Channel._meta.concrete_fields]},
-)
-
-
-def _locked_channels(ids: set[int]) -> dict[int, Channel]:
-    return {c.id: c for c in _LOCKED_CHANNELS.fetch(sorted(ids))}
+def _locked_channels(ids: set[int]) -> dict[int, sql.LockedChannel]:
+    # Locked in id order, so two batches that share channels never deadlock.
+    return sql.channels_locked(ids)
 
 
 def _entries(claimed: list[_Claimed], pinned_post_ids: set[int], *, now: dt.datetime):
@@ -264,28 +241,21 @@ def _entries(claimed: list[_Claimed], pinned_post_ids: set[int], *, now: dt.date
     for c in claimed:
         slots[c.channel_id] += 1
     per_channel = {c.channel_id: slots[c.channel_id] for c in claimed if not c.post_id}
-    by_channel: dict[int, list[QueueEntry]] = defaultdict(list)
-    by_pair: dict[tuple[int, int], QueueEntry] = {}
-    rows: list[QueueEntry] = []
+    by_channel: dict[int, list[queue_sql.Entry]] = defaultdict(list)
+    by_pair: dict[tuple[int, int], queue_sql.Entry] = {}
+    rows: list[queue_sql.Entry] = []
     if per_channel:
-        rank = Window(
-            RowNumber(),
-            partition_by=[F("channel_id")],
-            order_by=[F("last_published_at").asc(nulls_first=True), "position", "id"],
-        )
-        rows += joined_instances(
-            QueueEntry.objects.filter(queue_rule.usable_q(at=now), channel_id__any=per_channel)
-            .annotate(rank=rank)
-            .filter(rank__lte=max(per_channel.values())),
-            fields=_ENTRY_FIELDS,
-        )
+        rows += queue_sql.queue_heads(per_channel, at=now, order=queue_rule.ORDER)
     if pinned_post_ids:
         channel_ids = {c.channel_id for c in claimed if c.post_id}
-        rows += joined_instances(
-            QueueEntry.objects.filter(channel_id__any=channel_ids, post_id__any=pinned_post_ids),
-            fields=_ENTRY_FIELDS,
-        )
-    _with_variations(entry.post for entry in rows)
+        rows += queue_sql.entries_of_posts(sorted(channel_ids), sorted(pinned_post_ids))
+    # The entries' posts as model instances (Post.texts, thread_parts), through the ORM.
+    posts = (
+        {p.id: p for p in Post.objects.filter(id__any=[e.post_id for e in rows])} if rows else {}
+    )
+    for entry in rows:
+        entry.post = posts[entry.post_id]
+    _with_variations(posts.values())
     for entry in rows:
         if (entry.channel_id, entry.post_id) in by_pair:
             continue  # read twice (usable and pinned): keep one object, or a use is lost
@@ -344,7 +314,7 @@ def _choose_and_fan_out(claimed: list[_Claimed], *, now: dt.datetime) -> dict[in
     entries, entry_of = _entries(claimed, pinned_ids, now=now)
     accounts = _accounts(set(channels))
 
-    used: dict[int, QueueEntry] = {}
+    used: dict[int, queue_sql.Entry] = {}
     plans: list[_Plan] = []
     for slot in claimed:
         channel = channels[slot.channel_id]
@@ -399,7 +369,7 @@ def _choose_and_fan_out(claimed: list[_Claimed], *, now: dt.datetime) -> dict[in
 def _write(
     plans: list[_Plan],
     *,
-    channels: dict[int, Channel],
+    channels: dict[int, sql.LockedChannel],
     accounts: dict[int, list[_Account]],
     now: dt.datetime,
 ) -> dict[int, Outcome]:
@@ -460,7 +430,7 @@ def _write(
     return outcomes
 
 
-def _notify(plans: list[_Plan], *, channels: dict[int, Channel]) -> None:
+def _notify(plans: list[_Plan], *, channels: dict[int, sql.LockedChannel]) -> None:
     """One notice per channel and kind for this batch (not one per slot)."""
     told: set[tuple[int, str]] = set()
     for plan in plans:

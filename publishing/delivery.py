@@ -30,7 +30,7 @@ from accounts.models import SocialAccount
 from accounts.services import account_mark_needs_reconnect
 from channels.models import Channel
 from ground import events
-from ground.db import JoinedQuery, update_from_values
+from ground.db import db_datetime, update_from_values
 from networks import get_provider
 from posts.models import PostImage
 from publishing.lanes import CallOutcome, Result, run_lanes
@@ -74,7 +74,6 @@ def dispatch_on_commit(created: Iterable[tuple[int, str]]) -> None:
 
 def _claim(ids: list[int], *, now: dt.datetime) -> list[int]:
     """The one conditional UPDATE: pending and due → sending, RETURNING what it took."""
-    ops = connection.ops
     marks = ", ".join(["%s"] * len(ids))
     # Only our table name and %s placeholders are formatted in; every value is a parameter.
     table = Delivery._meta.db_table
@@ -86,38 +85,44 @@ def _claim(ids: list[int], *, now: dt.datetime) -> list[int]:
     )
     params = [
         Delivery.Status.SENDING,
-        ops.adapt_datetimefield_value(now),
+        db_datetime(now),
         Delivery.Status.PENDING,
         *ids,
-        ops.adapt_datetimefield_value(now + EARLY_TOLERANCE),
+        db_datetime(now + EARLY_TOLERANCE),
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]
 
 
-# What sending and recording read of a chunk: the delivery, its account, and of its slot only
-# the channel and due time (its chosen text and the rest are the delivery's own; a tenth of
-# loading a chunk went to unused slot columns).
-_CHUNK_FIELDS = {
-    "": [f.attname for f in Delivery._meta.concrete_fields],
-    "account": [f.attname for f in SocialAccount._meta.concrete_fields],
-    "timeslot": ["id", "channel_id", "publish_at"],
-    "timeslot__channel": [f.attname for f in Channel._meta.concrete_fields],
-}
-_CHUNK = JoinedQuery(
-    lambda ids: Delivery.objects.filter(id__any=ids).order_by("id"), fields=_CHUNK_FIELDS
-)
-_IMAGES = JoinedQuery(
-    lambda post_ids: PostImage.objects.filter(post_id__any=post_ids),  # in the model's order
-    fields={"": [f.attname for f in PostImage._meta.concrete_fields]},
-)
+# What sending and recording read of a chunk: the delivery, its account and channel, and of
+# its slot only the channel and due time (its chosen text and the rest are the delivery's
+# own; a tenth of loading a chunk went to unused slot columns). The ORM's select_related.
+_CHUNK_ONLY = [
+    *(f.name for f in Delivery._meta.concrete_fields),
+    *(f"account__{f.name}" for f in SocialAccount._meta.concrete_fields),
+    "timeslot__channel",
+    "timeslot__publish_at",
+    *(f"timeslot__channel__{f.name}" for f in Channel._meta.concrete_fields),
+]
+
+
+def _chunk(ids: list[int]) -> list[Delivery]:
+    return list(
+        Delivery.objects.filter(id__any=ids)
+        .select_related("account", "timeslot__channel")
+        .only(*_CHUNK_ONLY)
+        .order_by("id")
+    )
 
 
 def load_images(deliveries: list[Delivery]) -> None:
     """Every delivery's post's images, in order, into `delivery.image_list` (read by
     providers.delivery_images): one query for the chunk, plain lists, no post rows."""
-    by_post = _IMAGES.grouped((d.post_id for d in deliveries if d.post_id), by="post_id")
+    by_post: dict[int, list[PostImage]] = defaultdict(list)
+    post_ids = {d.post_id for d in deliveries if d.post_id}
+    for image in PostImage.objects.filter(post_id__any=post_ids) if post_ids else ():
+        by_post[image.post_id].append(image)  # in the model's order
     for d in deliveries:
         d.image_list = by_post.get(d.post_id, [])
 
@@ -131,7 +136,7 @@ def deliveries_send(*, delivery_ids: list[int], now: dt.datetime | None = None) 
     claimed = _claim(ids, now=now)
     if not claimed:
         return {}
-    rows: list[Delivery] = _CHUNK.fetch(claimed)
+    rows = _chunk(claimed)
     load_images(rows)
     # An idempotent provider may be called again whatever happened: its deliveries count
     # as begun from the claim (one UPDATE), the others one by one as each call begins.

@@ -20,6 +20,7 @@ from accounts.services import notice_create
 from channels import queue_rule
 from channels.models import QueueEntry
 from ground import events
+from ground.db import db_datetime
 from publishing.models import Delivery
 from scheduling import reasons
 from scheduling.models import Timeslot
@@ -72,7 +73,7 @@ def _close_all_sent(ids: list[int], *, now: dt.datetime) -> int:
         f"AND NOT EXISTS (SELECT 1 FROM {deliveries} d "
         f"WHERE d.timeslot_id = {slots}.id AND d.status <> %s)"
     )
-    at = connection.ops.adapt_datetimefield_value(now)
+    at = db_datetime(now)
     params = [Timeslot.Status.PUBLISHED, at, at, *ids, Timeslot.Status.PUBLISHING]
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, Delivery.Status.SENT])

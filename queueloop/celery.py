@@ -3,44 +3,13 @@
 from __future__ import annotations
 
 import gc
-import logging
 import os
 
 from celery import Celery
 from celery.schedules import crontab
 from celery.signals import task_postrun, task_prerun, worker_process_init, worker_ready
-from celery.worker.consumer import Consumer
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "queueloop.settings")
-
-log = logging.getLogger(__name__)
-
-
-class QueueLoopConsumer(Consumer):
-    """Celery's consumer, surviving a Redis restart while it holds ETA messages.
-
-    Our workers always hold unacknowledged ETA messages (every slot of the next 75 min).
-    When Redis goes away, celery/kombu 5.7 collect() the broken connection (detaching its
-    transport) and then close() it, and close() restores the unacked messages through the
-    detached transport: AttributeError ('NoneType' has no 'hostname'), which is not a
-    connection error, so the whole worker stopped (found by drills/ scenario 2). The
-    messages are gone with the old Redis anyway; the watchdog re-enqueues their slots from
-    the database. So that one error is logged and the consumer reconnects as usual.
-    """
-
-    def on_connection_error_after_connected(self, exc):
-        connection = self.connection
-        if connection is not None:
-            close = connection.close
-
-            def close_tolerating_detached_transport():
-                try:
-                    close()
-                except AttributeError:
-                    log.warning("broker connection lost with unacked messages; reconnecting")
-
-            connection.close = close_tolerating_detached_transport
-        super().on_connection_error_after_connected(exc)
 
 
 @task_prerun.connect
@@ -67,7 +36,9 @@ def _freeze_startup_objects(**kwargs) -> None:
 
 app = Celery("queueloop")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.worker_consumer = "queueloop.celery:QueueLoopConsumer"
+# A library-bug workaround (a Redis restart with unacked messages stopped the worker):
+# ground/library_workarounds.py says which bug and how it is pinned.
+app.conf.worker_consumer = "ground.library_workarounds:QueueLoopConsumer"
 app.autodiscover_tasks()
 
 app.conf.beat_schedule = {

@@ -19,13 +19,11 @@ TIME_ZONE=UTC and RECURRENCE_USE_TZ=False so django-recurrence hands them back u
 from __future__ import annotations
 
 import calendar
-import contextlib
 import copy
 import datetime as dt
 import itertools
 import logging
 import re
-import threading
 import zoneinfo
 
 import dateutil.rrule
@@ -33,6 +31,8 @@ import recurrence
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+
+from ground.library_workarounds import MonthBudgetSpent, dateutil_month_budget
 
 UTC = dt.UTC
 log = logging.getLogger(__name__)
@@ -66,50 +66,10 @@ MAX_OCCURRENCES = 20_000
 
 
 # --- Bounded iteration ------------------------------------------------------------------
-# dateutil checks UNTIL only when it yields: a rule whose BY* parts never match walks day
-# by day to datetime.MAXYEAR. Every month it visits goes through _iterinfo.rebuild(), so
-# counting those calls is an exact bound on the months (hence days) one expansion scans.
-# The subclass is installed once; it counts only inside `_month_budget` (per thread, as
-# the worker's delivery threads and the web's threads may expand rules at the same time).
-
-
-class _BudgetSpent(Exception):
-    pass
-
-
-_budget = threading.local()
-
-
-class _CountedIterInfo(dateutil.rrule._iterinfo):
-    def rebuild(self, year, month):
-        _budget.scanned = getattr(_budget, "scanned", 0) + 1
-        left = getattr(_budget, "months", None)
-        if left is not None:
-            if left <= 0:
-                raise _BudgetSpent
-            _budget.months = left - 1
-        return super().rebuild(year, month)
-
-
-dateutil.rrule._iterinfo = _CountedIterInfo
-
-
-@contextlib.contextmanager
-def _month_budget(months: int):
-    outer = getattr(_budget, "months", None)
-    _budget.months = months
-    try:
-        yield
-    finally:
-        _budget.months = outer
-
-
-def months_scanned_by(function, *args, **kwargs) -> int:
-    """How many months dateutil visited in this thread while running function: the unit
-    the bounds above are stated in (tests assert on it instead of on wall time)."""
-    before = getattr(_budget, "scanned", 0)
-    function(*args, **kwargs)
-    return _budget.scanned - before if hasattr(_budget, "scanned") else 0
+# dateutil checks UNTIL only when it yields: a rule whose BY* parts never match walks day by
+# day to datetime.MAXYEAR, and no documented rrule API stops it. The bound on the months one
+# expansion scans is a library-bug workaround: ground/library_workarounds.py (upstream
+# issue, versions, and the test that fails when dateutil changes).
 
 
 def _months_between(lo: dt.datetime, hi: dt.datetime) -> int:
@@ -124,7 +84,7 @@ def _bounded(
     out = []
     read = 0
     try:
-        with _month_budget(_months_between(dtstart, hi)):
+        with dateutil_month_budget(_months_between(dtstart, hi)):
             for local in itertools.islice(iter(rule), MAX_OCCURRENCES):
                 read += 1
                 if local > hi:
@@ -133,7 +93,7 @@ def _bounded(
                     out.append(local)
                     if first_only:
                         break
-    except _BudgetSpent:
+    except MonthBudgetSpent:
         pass  # scanned every month up to hi: no (further) occurrence in the window
     if read >= MAX_OCCURRENCES:
         log.warning("rule %s: stopped after %s occurrences", rule, MAX_OCCURRENCES)

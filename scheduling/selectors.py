@@ -31,9 +31,8 @@ from django.db.models.functions import RowNumber, TruncDate
 from accounts.models import Workspace
 from channels import queue_rule
 from channels.models import Channel, QueueEntry
-from ground.db import first_n_per_key
 from posts.models import Post, Variation
-from scheduling import rules
+from scheduling import rules, sql
 from scheduling.models import Schedule, Timeslot
 
 # How far ahead projections look, widened step by step until `limit` slots are found.
@@ -153,14 +152,9 @@ def _scheduled_rows(
             .defer(*_UNREAD_ROW_FIELDS)
         )
     else:
-        rows = first_n_per_key(
-            [base.order_by("publish_at", "id")],
-            key="channel_id",
-            counts=dict.fromkeys(channel_ids, limit),
-        )
-        posts = Post.objects.in_bulk({r.post_id for r in rows if r.post_id})
-        for row in rows:
-            row.post = posts[row.post_id] if row.post_id else None
+        # Each channel's first `limit` (scheduling/sql.py), then the rows through the ORM.
+        ids = sql.first_scheduled_ids(channel_ids, start=start, limit=limit)
+        rows = list(Timeslot.objects.filter(id__any=ids).select_related("post"))
     by_channel: dict[int, list[Timeslot]] = defaultdict(list)
     for row in rows:
         by_channel[row.channel_id].append(row)
