@@ -23,6 +23,7 @@ from editor import services
 from ground import timebounds
 from ground.validation import error_messages
 from ground.zones import iana_zone_names
+from networks import registry
 from posts import media
 from posts.images import post_image_add
 from posts.models import MAX_TEXT, Post
@@ -165,7 +166,7 @@ class PostForm(forms.Form):
         )
         networks: dict[int, list[str]] = {}
         for channel_id, provider in links.values_list("channel_id", "socialaccount__provider"):
-            name = services.NETWORK_NAMES.get(provider, provider)
+            name = registry.short_name(provider)
             if name not in networks.setdefault(channel_id, []):
                 networks[channel_id].append(name)
         return json.dumps(networks)

@@ -21,7 +21,7 @@ from django.db.models import Q
 from accounts.models import SocialAccount, Workspace
 from channels.models import Channel
 from channels.services import queue_entry_add
-from networks import get_provider, limit_for, validate_for
+from networks import get_provider, limit_for, registry, validate_for
 from posts.models import MAX_THREAD_PARTS, Post, Variation
 from scheduling.models import Timeslot
 from scheduling.services import post_archive, timeslot_pin
@@ -67,19 +67,6 @@ def text_errors(
 
 # --- Counting per network (the composer's counters and previews) -------------------------
 
-NETWORK_NAMES = {
-    "x": "X",
-    "mastodon": "Mastodon",
-    "bluesky": "Bluesky",
-    "webhook": "Webhook",
-    "sandbox": "Sandbox",
-}
-HOW_COUNTED = {
-    "x": "X's weighted count: CJK characters and emoji count 2, every link 23.",
-    "mastodon": "Characters; every link counts 23.",
-    "bluesky": "Graphemes (what you see as one character counts 1).",
-}
-
 
 @dataclass(frozen=True)
 class PartCount:
@@ -115,10 +102,11 @@ def network_counts(*, texts: Sequence[str], channels: Sequence[Channel]) -> list
     for account in accounts_to_check(channels=channels):
         provider = get_provider(account.provider)
         limit = limit_for(provider, account)
-        name = NETWORK_NAMES.get(account.provider, account.provider)
+        name = registry.short_name(account.provider)
+        # A network whose accounts live on an instance (Mastodon) sets its own limit there.
         instance = (account.options or {}).get("instance", "")
-        if account.provider == "mastodon" and instance:
-            name = f"Mastodon ({instance.split('://', 1)[-1]})"
+        if instance:
+            name = f"{name} ({instance.split('://', 1)[-1]})"
         key = (account.provider, name, limit)
         if key in rows:
             continue
@@ -130,7 +118,7 @@ def network_counts(*, texts: Sequence[str], channels: Sequence[Channel]) -> list
             )
             for text in texts
         )
-        how = HOW_COUNTED.get(account.provider, "Characters.")
+        how = provider.capabilities.length_counting.description
         rows[key] = NetworkCount(account.provider, name, how, parts)
     return list(rows.values())
 

@@ -54,6 +54,19 @@ class LengthCounting(StrEnum):
     # Grapheme clusters: a flag or a family emoji is one (Bluesky).
     GRAPHEMES = "graphemes"
 
+    @property
+    def description(self) -> str:
+        """How it counts, in the composer's words (under each network's counter)."""
+        return _HOW_COUNTED[self]
+
+
+_HOW_COUNTED = {
+    LengthCounting.CHARACTERS: "Characters.",
+    LengthCounting.WEIGHTED: "X's weighted count: CJK characters and emoji count 2, every link 23.",
+    LengthCounting.MASTODON: "Characters; every link counts 23.",
+    LengthCounting.GRAPHEMES: "Graphemes (what you see as one character counts 1).",
+}
+
 
 @dataclass(frozen=True)
 class Capabilities:

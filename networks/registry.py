@@ -29,12 +29,14 @@ class Listing:
     module: str
     # Dotted path of a urls module mounted at /connect/<name>/ ("" when none).
     urls: str = ""
+    # The short name the composer's counters use ("" = the label).
+    short: str = ""
 
 
 # One line per network. Its box in the accounts page's connect menu is the template
 # networks/<name>/connect_menu.html (templates/), by convention.
 NETWORKS: dict[str, Listing] = {
-    "x": Listing("X (Twitter)", "networks.x.adapter", urls="networks.x.urls"),
+    "x": Listing("X (Twitter)", "networks.x.adapter", urls="networks.x.urls", short="X"),
     "mastodon": Listing("Mastodon", "networks.mastodon.adapter", urls="networks.mastodon.urls"),
     "bluesky": Listing("Bluesky", "networks.bluesky.adapter", urls="networks.bluesky.urls"),
     "sandbox": Listing("Sandbox", "networks.sandbox"),
@@ -49,6 +51,12 @@ def names() -> list[str]:
 def connect_menus() -> list[str]:
     """The templates of the networks' boxes in the accounts page's connect menu, in order."""
     return [f"networks/{name}/connect_menu.html" for name in NETWORKS]
+
+
+def short_name(name: str) -> str:
+    """The network's short name for counters and lists ("X"); an unknown name as it is."""
+    listing = NETWORKS.get(name)
+    return (listing.short or listing.label) if listing else name
 
 
 def choices() -> list[tuple[str, str]]:

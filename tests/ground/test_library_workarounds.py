@@ -15,7 +15,7 @@ import pytest
 from celery.worker.consumer import Consumer
 
 from ground.library_workarounds import QueueLoopConsumer
-from queueloop import library_workarounds
+from ground import library_workarounds
 from queueloop.celery import app
 
 
