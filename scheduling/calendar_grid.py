@@ -10,9 +10,13 @@ the rule occurrence itself, which is how the planner would name it).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import zoneinfo
 from dataclasses import dataclass, field
+
+from django.urls import reverse
+from django.utils import formats, translation
 
 from posts.models import word_preview
 from scheduling.selectors import UpcomingSlot
@@ -125,11 +129,17 @@ STATUS_LABELS = {
 
 
 def decorate(slots: list[UpcomingSlot], *, tz: zoneinfo.ZoneInfo, now: dt.datetime) -> None:
-    """Give each slot what the template shows: key, colour, local time, status, editability."""
+    """Give each slot what the template shows: key, colour, local time, status, editability,
+    and its panel's path and times as text (a week shows hundreds of slots: a `{% url %}`
+    and three `|date`s each were a good part of its rendering)."""
+    base = reverse("calendar_slot", kwargs={"key": "t0"}).removesuffix("t0/")
     for slot in slots:
         slot.key = slot_key(slot)
         slot.color = channel_color(slot.channel.id)
         slot.local = slot.publish_at.astimezone(tz)
+        slot.path = f"{base}{slot.key}/"  # what {% url 'calendar_slot' key %} gives
+        slot.hhmm = f"{slot.local:%H:%M}"  # |date:"H:i"
+        slot.iso = slot.local.isoformat()  # |date:"c" in the page's zone
         if slot.timeslot is None:
             slot.status, slot.status_label = "projected", STATUS_LABELS["projected"]
         else:
@@ -179,6 +189,13 @@ def day_page(
     )
 
 
+@functools.lru_cache(maxsize=128)
+def _day_texts(day: dt.date, language: str | None) -> tuple[str, str, str]:
+    # formats.date_format is what the |date filter calls (in the active language: in the
+    # key), so the text is the filter's.
+    return day.isoformat(), formats.date_format(day, "D j M"), formats.date_format(day, "l j F")
+
+
 @dataclass
 class Cell:
     day: dt.date
@@ -187,10 +204,22 @@ class Cell:
     total: int = 0
     is_today: bool = False
     is_past: bool = False
+    # The day as the template writes it, formatted once per day rather than per cell (a
+    # week has 168): |date:"Y-m-d", |date:"D j M" and |date:"l j F".
+    iso: str = ""
+    short: str = ""
+    full: str = ""
+
+    def __post_init__(self) -> None:
+        self.iso, self.short, self.full = _day_texts(self.day, translation.get_language())
 
     @property
     def more(self) -> int:
         return self.total - len(self.slots)
+
+    @property
+    def hh(self) -> str:
+        return f"{self.hour or 0:02d}"
 
     @property
     def wall(self) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -139,13 +139,17 @@ def calendar(request: HttpRequest) -> HttpResponse:
     if view != "month":  # a month decorates the slots its cells show only, below
         grid.decorate(slots, tz=tz, now=now)
     channels = list(Channel.objects.filter(workspace=request.workspace).order_by("name"))
+    # The filter lists names only: not the credentials, decrypted per account on read.
     accounts = list(
-        SocialAccount.objects.filter(workspace=request.workspace).order_by("provider", "handle")
+        SocialAccount.objects.filter(workspace=request.workspace)
+        .order_by("provider", "handle")
+        .only("id", "provider", "handle")
     )
     shows_today = shown.first <= today <= shown.last
     # Switching week <-> month keeps today in view when it is shown.
     anchor = today if shows_today else shown.first
     q = filters.query
+    here = request.get_full_path()
     context = {
         "filters": filters,
         "filter_query": q,
@@ -168,7 +172,11 @@ def calendar(request: HttpRequest) -> HttpResponse:
         "week_url": calendar_url("week", anchor, tz_name, q),
         "month_url": calendar_url("month", anchor, tz_name, q),
         "shows_today": shows_today,
-        "here": request.get_full_path(),
+        "here": here,
+        # Written once rather than per slot or cell (_cal_slot.html, calendar.html).
+        "slot_query": f"?tz={quote(tz_name)}&next={quote(here)}",
+        "tz_q": quote(tz_name),
+        "post_create_url": reverse("post_create"),
     }
     if view == "week":
         rows = grid.week_rows(slots, first=shown.first, today=today, now_local=now_local)
