@@ -255,7 +255,7 @@ def month_weeks(
     hidden: dict[dt.date, int] | None = None,
 ) -> list[list[Cell | None]]:
     """Monday-first weeks of the month's days; days outside the month are None (blank).
-    `hidden`: slots of a day counted but not listed (selectors.DayCap), in its total."""
+    `hidden`: slots of a day counted but not listed (calendar_reads.DayCap), in its total."""
     hidden = hidden or {}
     cells = {first + dt.timedelta(days=i): Cell(first + dt.timedelta(days=i)) for i in range(days)}
     for day, cell in cells.items():

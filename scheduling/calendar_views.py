@@ -27,7 +27,7 @@ from channels.forms import error_messages, timezone_choices
 from channels.models import Channel
 from posts.models import Post, word_preview
 from scheduling import calendar_grid as grid
-from scheduling import selectors, services
+from scheduling import calendar_reads, selectors, services
 from scheduling.forms import SlotPostForm, TimeslotMoveForm
 from scheduling.models import Schedule, Timeslot
 
@@ -55,7 +55,7 @@ def calendar_url(view: str, day: dt.date, tz_name: str, filters: str = "") -> st
 
 
 STATUS_CHOICES = [
-    (selectors.PROJECTED, grid.STATUS_LABELS["projected"]),
+    (calendar_reads.PROJECTED, grid.STATUS_LABELS["projected"]),
     *Timeslot.Status.choices,
 ]
 
@@ -123,8 +123,8 @@ def calendar(request: HttpRequest) -> HttpResponse:
     # of the day list), not for every slot of the period.
     filters = Filters.read(request)
     # A month cell shows its first few slots: the finished ones past those are only counted.
-    cap = selectors.DayCap(tz=tz, keep=grid.MONTH_CELL_MAX) if view == "month" else None
-    slots = selectors.slots_between(
+    cap = calendar_reads.DayCap(tz=tz, keep=grid.MONTH_CELL_MAX) if view == "month" else None
+    slots = calendar_reads.slots_between(
         workspace=request.workspace,
         start=start,
         end=end,

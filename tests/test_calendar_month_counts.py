@@ -1,6 +1,6 @@
 """The month view counts each day's finished slots in SQL and builds only the few a cell
 shows: its totals ("N slots", "+N more") and the slots it shows must equal those of the full
-listing (selectors.slots_between) grouped by local day, for random data, zones and filters."""
+listing (calendar_reads.slots_between) grouped by local day, for random data, zones and filters."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import time_machine
 from django.urls import reverse
 
 from scheduling import calendar_grid as grid
-from scheduling import selectors
+from scheduling import calendar_reads
 from scheduling.models import Timeslot
 from tests.factories import ChannelFactory, PostFactory, ScheduleFactory, TimeslotFactory, rule
 
@@ -83,7 +83,7 @@ def test_month_cells_count_and_show_what_the_full_listing_has(web, member, seed)
     with time_machine.travel(NOW, tick=False):
         html = web.get(url).content.decode()
         start, end = grid.period("month", dt.date(2026, 12, 1)).bounds(tz)
-        full = selectors.slots_between(
+        full = calendar_reads.slots_between(
             workspace=member.workspace,
             start=start,
             end=end,

@@ -21,12 +21,12 @@ from django.conf import settings
 from channels import queue_rule
 from channels.models import Channel, QueueEntry
 from posts.models import Post
-from scheduling import rules, selectors, services
+from scheduling import calendar_reads, rules, selectors, services
+from scheduling.calendar_reads import PREDICT_AHEAD
 from scheduling.models import Schedule, Timeslot
 from scheduling.selectors import (
     _PROJECTION_WINDOWS,
     MAX_SIMULATED_SLOTS,
-    PREDICT_AHEAD,
     PROBLEM_NOT_PREDICTED,
     PROBLEM_PAUSED,
     PROBLEM_PINNED_GONE,
@@ -431,7 +431,7 @@ def test_new_predictions_equal_the_replaced_algorithm(seed):
     with time_machine.travel(now, tick=False):
         for start, end in periods:
             old = old_slots_between(workspace=workspace, start=start, end=end, now=now)
-            new = selectors.slots_between(workspace=workspace, start=start, end=end, now=now)
+            new = calendar_reads.slots_between(workspace=workspace, start=start, end=end, now=now)
             assert [_key(s) for s in new] == [_key(s) for s in old], (start, end)
             compared += len(new)
         for limit in (1, 8, 30):
@@ -484,8 +484,8 @@ def test_predicting_only_the_shown_slots_gives_the_full_predictions(seed):
             (monday, monday + dt.timedelta(days=7)),
             (now - dt.timedelta(days=3), now + dt.timedelta(days=10)),
         ]:
-            full = selectors.slots_between(workspace=workspace, start=start, end=end, now=now)
-            lazy = selectors.slots_between(
+            full = calendar_reads.slots_between(workspace=workspace, start=start, end=end, now=now)
+            lazy = calendar_reads.slots_between(
                 workspace=workspace, start=start, end=end, now=now, texts=False
             )
             assert len(lazy) == len(full)
