@@ -415,6 +415,28 @@ def _key(slot: UpcomingSlot) -> tuple:
     )
 
 
+def _assert_capped_is_the_first_of_each_day(workspace, start, end, now, full, tz) -> None:
+    """A month's cap (calendar_reads.DayCap) over the same period: each local day's first
+    slots are the full listing's, predictions included, and the rest are counted."""
+    cap = calendar_reads.DayCap(tz=tz, keep=3)
+    capped = calendar_reads.slots_between(
+        workspace=workspace, start=start, end=end, now=now, cap=cap
+    )
+
+    def by_day(slots):
+        days = defaultdict(list)
+        for slot in slots:
+            days[slot.publish_at.astimezone(tz).date()].append(_key(slot))
+        return days
+
+    full_days, capped_days = by_day(full), by_day(capped)
+    assert set(capped_days) <= set(full_days)
+    for day, keys in full_days.items():
+        mine = capped_days.get(day, [])
+        assert mine[:3] == keys[:3], day
+        assert len(mine) + cap.hidden.get(day, 0) == len(keys), day
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_new_predictions_equal_the_replaced_algorithm(seed):
     rng = random.Random(seed)
@@ -434,6 +456,9 @@ def test_new_predictions_equal_the_replaced_algorithm(seed):
             new = calendar_reads.slots_between(workspace=workspace, start=start, end=end, now=now)
             assert [_key(s) for s in new] == [_key(s) for s in old], (start, end)
             compared += len(new)
+            _assert_capped_is_the_first_of_each_day(
+                workspace, start, end, now, new, zoneinfo.ZoneInfo(rng.choice(ZONES))
+            )
         for limit in (1, 8, 30):
             old = old_upcoming_for_workspace(workspace=workspace, now=now, limit=limit)
             new = selectors.upcoming_for_workspace(workspace=workspace, now=now, limit=limit)
