@@ -228,11 +228,22 @@ class Cell:
 
 
 def week_rows(
-    slots: list[UpcomingSlot], *, first: dt.date, today: dt.date, now_local: dt.datetime
+    slots: list[UpcomingSlot],
+    *,
+    first: dt.date,
+    today: dt.date,
+    now_local: dt.datetime,
+    hidden: dict[tuple[dt.date, int], int] | None = None,
 ) -> list[tuple[int, list[Cell]]]:
-    """24 rows (local hours) of 7 cells; a cell keeps its first WEEK_CELL_MAX slots."""
+    """24 rows (local hours) of 7 cells; a cell keeps its first WEEK_CELL_MAX slots.
+    `hidden`: slots of a (day, hour) counted but not listed (calendar_reads.HourCap)."""
+    hidden = hidden or {}
     days = [first + dt.timedelta(days=i) for i in range(7)]
-    grid = {(d, h): Cell(d, h, is_today=d == today) for d in days for h in range(24)}
+    grid = {
+        (d, h): Cell(d, h, is_today=d == today, total=hidden.get((d, h), 0))
+        for d in days
+        for h in range(24)
+    }
     for slot in slots:
         cell = grid.get((slot.local.date(), slot.local.hour))
         if cell is None:

@@ -122,8 +122,13 @@ def calendar(request: HttpRequest) -> HttpResponse:
     # Texts are filled in below for the slots the page shows (a cell's first few, one page
     # of the day list), not for every slot of the period.
     filters = Filters.read(request)
-    # A month cell shows its first few slots: the finished ones past those are only counted.
-    cap = calendar_reads.DayCap(tz=tz, keep=grid.MONTH_CELL_MAX) if view == "month" else None
+    # A cell shows its first few slots: the others are only counted (a month's day, finished
+    # and coming; a week's hour, coming). The day list pages through all of them.
+    cap: calendar_reads.DayCap | calendar_reads.HourCap | None = None
+    if view == "month":
+        cap = calendar_reads.DayCap(tz=tz, keep=grid.MONTH_CELL_MAX)
+    elif view == "week":
+        cap = calendar_reads.HourCap(tz=tz, keep=grid.WEEK_CELL_MAX)
     slots = calendar_reads.slots_between(
         workspace=request.workspace,
         start=start,
@@ -179,7 +184,9 @@ def calendar(request: HttpRequest) -> HttpResponse:
         "post_create_url": reverse("post_create"),
     }
     if view == "week":
-        rows = grid.week_rows(slots, first=shown.first, today=today, now_local=now_local)
+        rows = grid.week_rows(
+            slots, first=shown.first, today=today, now_local=now_local, hidden=hidden
+        )
         context["rows"] = rows
         _show([s for _, cells in rows for cell in cells for s in cell.slots])
     elif view == "month":

@@ -168,3 +168,41 @@ def test_month_cells_predict_what_the_full_listing_predicts(member, seed):
     assert sum(cell.total for week in weeks for cell in week if cell) == len(full)
     for slot in coming:
         assert what(slot) == expected[grid.slot_key(slot)], grid.slot_key(slot)
+
+
+WEEK_CELL = re.compile(
+    r'<td class="cal-cell[^"]*" data-day="(?P<day>[\d-]+)" data-hour="(?P<hour>\d+)">'
+    r"(?P<rest>.*?)</td>",
+    re.S,
+)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_week_cells_show_and_count_what_the_full_listing_has(web, member, seed):
+    """The week builds only each hour's first coming slots (calendar_reads.HourCap): its
+    cells' slots and "+N more" are the full listing's, grouped by local day and hour."""
+    rnd = random.Random(200 + seed)
+    random_world(member.workspace, rnd)
+    tz_name = rnd.choice(ZONES)
+    tz = zoneinfo.ZoneInfo(tz_name)
+    url = f"{reverse('calendar')}?view=week&start=2026-12-17&tz={tz_name}"
+    with time_machine.travel(NOW, tick=False):
+        plan(rnd)
+        html = web.get(url).content.decode()
+        start, end = grid.period("week", dt.date(2026, 12, 17)).bounds(tz)
+        full = calendar_reads.slots_between(
+            workspace=member.workspace, start=start, end=end, now=NOW, texts=False
+        )
+    by_cell = defaultdict(list)
+    for slot in full:
+        local = slot.publish_at.astimezone(tz)
+        by_cell[(local.date().isoformat(), str(local.hour))].append(grid.slot_key(slot))
+    seen = 0
+    for m in WEEK_CELL.finditer(html):
+        more = re.search(r'class="cal-more"[^>]*>\+(\d+)<', m["rest"])
+        keys = re.findall(r'data-key="([^"]+)"', m["rest"])
+        expected = by_cell.get((m["day"], m["hour"]), [])
+        assert keys == expected[: grid.WEEK_CELL_MAX], (m["day"], m["hour"])
+        assert (int(more[1]) if more else 0) == max(0, len(expected) - grid.WEEK_CELL_MAX)
+        seen += len(expected)
+    assert seen == len(full) > 20 and f"{len(full)} slot" in html

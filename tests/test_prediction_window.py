@@ -416,25 +416,26 @@ def _key(slot: UpcomingSlot) -> tuple:
 
 
 def _assert_capped_is_the_first_of_each_day(workspace, start, end, now, full, tz) -> None:
-    """A month's cap (calendar_reads.DayCap) over the same period: each local day's first
-    slots are the full listing's, predictions included, and the rest are counted."""
-    cap = calendar_reads.DayCap(tz=tz, keep=3)
-    capped = calendar_reads.slots_between(
-        workspace=workspace, start=start, end=end, now=now, cap=cap
-    )
+    """A month's cap (calendar_reads.DayCap) and a week's (HourCap) over the same period:
+    each cell's first slots are the full listing's, predictions included, and the rest
+    are counted."""
+    for cap in (calendar_reads.DayCap(tz=tz, keep=3), calendar_reads.HourCap(tz=tz, keep=2)):
+        capped = calendar_reads.slots_between(
+            workspace=workspace, start=start, end=end, now=now, cap=cap
+        )
 
-    def by_day(slots):
-        days = defaultdict(list)
-        for slot in slots:
-            days[slot.publish_at.astimezone(tz).date()].append(_key(slot))
-        return days
+        def by_cell(slots, cap=cap):
+            cells = defaultdict(list)
+            for slot in slots:
+                cells[cap.cell(slot.publish_at)].append(_key(slot))
+            return cells
 
-    full_days, capped_days = by_day(full), by_day(capped)
-    assert set(capped_days) <= set(full_days)
-    for day, keys in full_days.items():
-        mine = capped_days.get(day, [])
-        assert mine[:3] == keys[:3], day
-        assert len(mine) + cap.hidden.get(day, 0) == len(keys), day
+        full_cells, capped_cells = by_cell(full), by_cell(capped)
+        assert set(capped_cells) <= set(full_cells)
+        for cell, keys in full_cells.items():
+            mine = capped_cells.get(cell, [])
+            assert mine[: cap.keep] == keys[: cap.keep], (cap, cell)
+            assert len(mine) + cap.hidden.get(cell, 0) == len(keys), (cap, cell)
 
 
 @pytest.mark.parametrize("seed", range(12))
