@@ -151,14 +151,13 @@ def _capped_coming(
 ) -> tuple[dict[int, list[UpcomingSlot]], list[UpcomingSlot]]:
     """The coming slots of a capped period, as `_slots(until=end)` lists them, but built as
     objects only where a cell may show them: each cell's first `cap.keep` (a local day of a
-    month, an hour of a week; in the page's order: time, channel name), and in their
-    channels the slots before them,
-    which the replay must pass (each takes an entry). The others are only counted, in
-    `cap.hidden`: a month has ~5,000 coming slots, its cells show ~75. Returns (each built
-    channel's slots from the first, the kept slots).
+    month, an hour of a week; in the page's order: time, channel name) and, in their
+    channels, the slots before them, which the replay must pass (each takes an entry). The
+    others are only counted, in `cap.hidden`: a month has ~5,000 coming slots, its cells
+    show ~75. Returns (each built channel's slots from its first, the kept slots).
 
-    Two queries whatever the month: the period's scheduled rows as plain tuples, then the
-    rows built (with their pinned posts); plus `_planned_keys`' one, as `_slots` runs it."""
+    Two queries whatever the period: its scheduled rows as plain tuples, then the rows
+    built (with their pinned posts); plus `_planned_keys`' one, as `_slots` runs it."""
     ids = [c.id for c in channels]
     rows_from = _window_start(now) if since is None else max(since, _window_start(now))
     project_from = now if since is None else max(since, now)
@@ -217,7 +216,7 @@ def _capped_coming(
     }
     coming: dict[int, list[UpcomingSlot]] = {}
     shown: list[UpcomingSlot] = []
-    for place, last in upto.items():
+    for place, last in sorted(upto.items()):  # channel order: how `out`'s sort breaks ties
         channel = channels[place]
         built = []
         for at, projected, row_id, schedule in items[channel.id][: last + 1]:
