@@ -67,10 +67,11 @@ class UpcomingSlot:
     # ...and how often the post really went out in this channel so far: the replay counts
     # the coming slots before this one, which have not published anything yet.
     published_before: int = 0
-    # Set by slots_between(texts=False): the prediction waits until a page says which
+    # Set by calendar_reads.slots_between(texts=False): the prediction waits until a page says which
     # slots it shows (fill_texts), then replays only the channels those slots belong to.
     pending: _PendingPrediction | None = field(default=None, repr=False, compare=False)
-    # A finished slot's post not read yet (slots_between(texts=False)): fill_texts reads it.
+    # A finished slot's post not read yet (calendar_reads.slots_between(texts=False)):
+    # fill_texts reads it.
     post_unread: bool = field(default=False, repr=False, compare=False)
 
     @property
@@ -400,7 +401,7 @@ def fill_texts(slots: Iterable[UpcomingSlot]) -> None:
     """Each predicted slot's text (the variation its count picks), for the slots a page
     shows: one query for the variations of those posts only, kept as each post's
     `variation_list` (Post.texts() reads it; no queryset per post). Slots whose
-    prediction was deferred (slots_between(texts=False)) are predicted first."""
+    prediction was deferred (calendar_reads.slots_between(texts=False)) are predicted first."""
     slots = list(slots)
     deferred = any(s.pending or s.post_unread for s in slots)
     for pending in {id(s.pending): s.pending for s in slots if s.pending}.values():
