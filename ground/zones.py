@@ -39,6 +39,13 @@ def iana_zone_names() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones() - NOT_ZONES)
 
 
+@functools.cache
+def _zone_info(name: str) -> zoneinfo.ZoneInfo:
+    # ZoneInfo keeps only its 8 latest zones strongly: a picker labels ~420 each page, so
+    # without a reference of our own every label read its zone's file from disk again.
+    return zoneinfo.ZoneInfo(name)
+
+
 @dataclass(frozen=True)
 class Zone:
     name: str  # Asia/Kolkata
@@ -50,7 +57,7 @@ class Zone:
     def offset(self, at: dt.datetime | None = None) -> str:
         """The zone's UTC offset at `at` (now by default), e.g. "UTC+05:30": DST-aware."""
         when = at or dt.datetime.now(dt.UTC)
-        delta = when.astimezone(zoneinfo.ZoneInfo(self.name)).utcoffset() or dt.timedelta()
+        delta = when.astimezone(_zone_info(self.name)).utcoffset() or dt.timedelta()
         minutes = int(delta.total_seconds()) // 60
         sign = "-" if minutes < 0 else "+"
         return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"

@@ -10,13 +10,18 @@ the rule occurrence itself, which is how the planner would name it).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import zoneinfo
 from dataclasses import dataclass, field
 
+from django.urls import reverse
+from django.utils import formats, translation
+
 from posts.models import word_preview
+from scheduling.calendar_reads import PROJECTED
 from scheduling.models import Timeslot
-from scheduling.selectors import PROJECTED, UpcomingSlot
+from scheduling.selectors import UpcomingSlot
 
 VIEWS = ("week", "month", "day")
 # Slots shown in one cell before "+N more": a 5-minute schedule has 12 an hour, 288 a day.
@@ -128,11 +133,17 @@ EDITABLE = (PROJECTED, Timeslot.Status.SCHEDULED)
 
 
 def decorate(slots: list[UpcomingSlot], *, tz: zoneinfo.ZoneInfo, now: dt.datetime) -> None:
-    """Give each slot what the template shows: key, colour, local time, status, editability."""
+    """Give each slot what the template shows: key, colour, local time, status, editability,
+    and its panel's path and times as text (a week shows hundreds of slots: a `{% url %}`
+    and three `|date`s each were a good part of its rendering)."""
+    base = reverse("calendar_slot", kwargs={"key": "t0"}).removesuffix("t0/")
     for slot in slots:
         slot.key = slot_key(slot)
         slot.color = channel_color(slot.channel.id)
         slot.local = slot.publish_at.astimezone(tz)
+        slot.path = f"{base}{slot.key}/"  # what {% url 'calendar_slot' key %} gives
+        slot.hhmm = f"{slot.local:%H:%M}"  # |date:"H:i"
+        slot.iso = slot.local.isoformat()  # |date:"c" in the page's zone
         if slot.timeslot is None:
             slot.status, slot.status_label = PROJECTED, STATUS_LABELS[PROJECTED]
         else:
@@ -182,6 +193,13 @@ def day_page(
     )
 
 
+@functools.lru_cache(maxsize=128)
+def _day_texts(day: dt.date, language: str | None) -> tuple[str, str, str]:
+    # formats.date_format is what the |date filter calls (in the active language: in the
+    # key), so the text is the filter's.
+    return day.isoformat(), formats.date_format(day, "D j M"), formats.date_format(day, "l j F")
+
+
 @dataclass
 class Cell:
     day: dt.date
@@ -190,10 +208,22 @@ class Cell:
     total: int = 0
     is_today: bool = False
     is_past: bool = False
+    # The day as the template writes it, formatted once per day rather than per cell (a
+    # week has 168): |date:"Y-m-d", |date:"D j M" and |date:"l j F".
+    iso: str = ""
+    short: str = ""
+    full: str = ""
+
+    def __post_init__(self) -> None:
+        self.iso, self.short, self.full = _day_texts(self.day, translation.get_language())
 
     @property
     def more(self) -> int:
         return self.total - len(self.slots)
+
+    @property
+    def hh(self) -> str:
+        return f"{self.hour or 0:02d}"
 
     @property
     def wall(self) -> str:
@@ -202,11 +232,22 @@ class Cell:
 
 
 def week_rows(
-    slots: list[UpcomingSlot], *, first: dt.date, today: dt.date, now_local: dt.datetime
+    slots: list[UpcomingSlot],
+    *,
+    first: dt.date,
+    today: dt.date,
+    now_local: dt.datetime,
+    hidden: dict[tuple[dt.date, int], int] | None = None,
 ) -> list[tuple[int, list[Cell]]]:
-    """24 rows (local hours) of 7 cells; a cell keeps its first WEEK_CELL_MAX slots."""
+    """24 rows (local hours) of 7 cells; a cell keeps its first WEEK_CELL_MAX slots.
+    `hidden`: slots of a (day, hour) counted but not listed (calendar_reads.HourCap)."""
+    hidden = hidden or {}
     days = [first + dt.timedelta(days=i) for i in range(7)]
-    grid = {(d, h): Cell(d, h, is_today=d == today) for d in days for h in range(24)}
+    grid = {
+        (d, h): Cell(d, h, is_today=d == today, total=hidden.get((d, h), 0))
+        for d in days
+        for h in range(24)
+    }
     for slot in slots:
         cell = grid.get((slot.local.date(), slot.local.hour))
         if cell is None:
@@ -229,7 +270,7 @@ def month_weeks(
     hidden: dict[dt.date, int] | None = None,
 ) -> list[list[Cell | None]]:
     """Monday-first weeks of the month's days; days outside the month are None (blank).
-    `hidden`: slots of a day counted but not listed (selectors.DayCap), in its total."""
+    `hidden`: slots of a day counted but not listed (calendar_reads.DayCap), in its total."""
     hidden = hidden or {}
     cells = {first + dt.timedelta(days=i): Cell(first + dt.timedelta(days=i)) for i in range(days)}
     for day, cell in cells.items():

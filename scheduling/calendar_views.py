@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -28,7 +28,7 @@ from ground.validation import error_messages
 from ground.zones import iana_zone_names, zone_choices
 from posts.models import Post, word_preview
 from scheduling import calendar_grid as grid
-from scheduling import selectors, services
+from scheduling import calendar_reads, selectors, services
 from scheduling.forms import SlotPostForm, TimeslotMoveForm
 from scheduling.models import Schedule, Timeslot
 
@@ -56,7 +56,7 @@ def calendar_url(view: str, day: dt.date, tz_name: str, filters: str = "") -> st
 
 
 STATUS_CHOICES = [
-    (selectors.PROJECTED, grid.STATUS_LABELS[selectors.PROJECTED]),
+    (calendar_reads.PROJECTED, grid.STATUS_LABELS[calendar_reads.PROJECTED]),
     *Timeslot.Status.choices,
 ]
 
@@ -123,9 +123,14 @@ def calendar(request: HttpRequest) -> HttpResponse:
     # Texts are filled in below for the slots the page shows (a cell's first few, one page
     # of the day list), not for every slot of the period.
     filters = Filters.read(request)
-    # A month cell shows its first few slots: the finished ones past those are only counted.
-    cap = selectors.DayCap(tz=tz, keep=grid.MONTH_CELL_MAX) if view == "month" else None
-    slots = selectors.slots_between(
+    # A cell shows its first few slots: the others are only counted (a month's day, finished
+    # and coming; a week's hour, coming). The day list pages through all of them.
+    cap: calendar_reads.DayCap | calendar_reads.HourCap | None = None
+    if view == "month":
+        cap = calendar_reads.DayCap(tz=tz, keep=grid.MONTH_CELL_MAX)
+    elif view == "week":
+        cap = calendar_reads.HourCap(tz=tz, keep=grid.WEEK_CELL_MAX)
+    slots = calendar_reads.slots_between(
         workspace=request.workspace,
         start=start,
         end=end,
@@ -140,13 +145,17 @@ def calendar(request: HttpRequest) -> HttpResponse:
     if view != "month":  # a month decorates the slots its cells show only, below
         grid.decorate(slots, tz=tz, now=now)
     channels = list(Channel.objects.filter(workspace=request.workspace).order_by("name"))
+    # The filter lists names only: not the credentials, decrypted per account on read.
     accounts = list(
-        SocialAccount.objects.filter(workspace=request.workspace).order_by("provider", "handle")
+        SocialAccount.objects.filter(workspace=request.workspace)
+        .order_by("provider", "handle")
+        .only("id", "provider", "handle")
     )
     shows_today = shown.first <= today <= shown.last
     # Switching week <-> month keeps today in view when it is shown.
     anchor = today if shows_today else shown.first
     q = filters.query
+    here = request.get_full_path()
     context = {
         "filters": filters,
         "filter_query": q,
@@ -169,10 +178,16 @@ def calendar(request: HttpRequest) -> HttpResponse:
         "week_url": calendar_url("week", anchor, tz_name, q),
         "month_url": calendar_url("month", anchor, tz_name, q),
         "shows_today": shows_today,
-        "here": request.get_full_path(),
+        "here": here,
+        # Written once rather than per slot or cell (_cal_slot.html, calendar.html).
+        "slot_query": f"?tz={quote(tz_name)}&next={quote(here)}",
+        "tz_q": quote(tz_name),
+        "post_create_url": reverse("post_create"),
     }
     if view == "week":
-        rows = grid.week_rows(slots, first=shown.first, today=today, now_local=now_local)
+        rows = grid.week_rows(
+            slots, first=shown.first, today=today, now_local=now_local, hidden=hidden
+        )
         context["rows"] = rows
         _show([s for _, cells in rows for cell in cells for s in cell.slots])
     elif view == "month":
@@ -241,7 +256,7 @@ class _Slot:
 
     @property
     def status(self) -> str:
-        return self.timeslot.status if self.timeslot else selectors.PROJECTED
+        return self.timeslot.status if self.timeslot else calendar_reads.PROJECTED
 
     @property
     def editable(self) -> bool:

@@ -1,5 +1,5 @@
-"""Scheduling reads: what a channel will publish next, the slots of a calendar week, and the
-post list with each post's queues and pinned times.
+"""Scheduling reads: what a channel will publish next and the post list with each post's
+queues and pinned times; the calendar's reads build on these (scheduling/calendar_reads.py).
 
 `upcoming_*` answer "which post will each coming slot take?" without touching the queue:
 they replay the publisher's queue rule (channels/queue_rule.py: least recently published
@@ -22,11 +22,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import recurrence
 from django.conf import settings
-from django.db.models import Count, F, Prefetch, Q, QuerySet, Window
-from django.db.models.functions import RowNumber, TruncDate
+from django.db.models import Count, Prefetch, Q, QuerySet
 
 from accounts.models import Workspace
 from channels import queue_rule
@@ -35,11 +35,11 @@ from posts.models import Post, Variation
 from scheduling import rules, sql
 from scheduling.models import Schedule, Timeslot
 
+if TYPE_CHECKING:
+    from scheduling.calendar_reads import _PendingPrediction
+
 # How far ahead projections look, widened step by step until `limit` slots are found.
 _PROJECTION_WINDOWS = (dt.timedelta(days=2), dt.timedelta(days=14), dt.timedelta(days=400))
-# The calendar predicts each slot's post only for weeks starting within this: beyond, the
-# replay from now would be long (an every-minute rule) and the guess much less useful.
-PREDICT_AHEAD = dt.timedelta(days=21)
 # A calendar never replays more than this many slots per channel (an every-minute rule
 # four weeks ahead): beyond it, queue slots are shown without a predicted post.
 MAX_SIMULATED_SLOTS = 5000
@@ -81,10 +81,11 @@ class UpcomingSlot:
     # ...and how often the post really went out in this channel so far: the replay counts
     # the coming slots before this one, which have not published anything yet.
     published_before: int = 0
-    # Set by slots_between(texts=False): the prediction waits until a page says which
+    # Set by calendar_reads.slots_between(texts=False): the prediction waits until a page says which
     # slots it shows (fill_texts), then replays only the channels those slots belong to.
     pending: _PendingPrediction | None = field(default=None, repr=False, compare=False)
-    # A finished slot's post not read yet (slots_between(texts=False)): fill_texts reads it.
+    # A finished slot's post not read yet (calendar_reads.slots_between(texts=False)):
+    # fill_texts reads it.
     post_unread: bool = field(default=False, repr=False, compare=False)
 
     @property
@@ -409,51 +410,11 @@ def _simulate(
     return slots
 
 
-class _PendingPrediction:
-    """The coming slots of a period whose posts are predicted only once a page has chosen
-    the slots it shows (a month cell shows 3 of a day's hundreds): then each channel that
-    has a shown slot is replayed up to its last shown slot, and the other channels not at
-    all. A replay must still pass a channel's hidden slots before a shown one (each takes
-    an entry off the queue), so what is predicted equals the full replay's answer."""
-
-    def __init__(self, channels: Sequence[Channel], slots: dict[int, list[UpcomingSlot]], now):
-        self.channels = {c.id: c for c in channels}
-        self.slots = slots
-        self.now = now
-        self.replayed: set[int] = set()
-        for mine in slots.values():
-            for slot in mine:
-                slot.pending = self
-
-    def run(self, shown: Sequence[UpcomingSlot]) -> None:
-        wanted = {id(s) for s in shown if s.pending is self}
-        cut: dict[int, list[UpcomingSlot]] = {}
-        for channel_id, mine in self.slots.items():
-            last = max((n for n, s in enumerate(mine) if id(s) in wanted), default=None)
-            if last is None:
-                continue
-            if channel_id in self.replayed:
-                # A second page of one request reaching past what was replayed: the replay
-                # state is gone, say so rather than guess.
-                for slot in mine[: last + 1]:
-                    if slot.pending is self and not slot.pinned:
-                        slot.flag(Problem.NOT_PREDICTED)
-                    slot.pending = None
-                continue
-            cut[channel_id] = mine[: last + 1]
-        if cut:
-            _predict([self.channels[k] for k in cut], cut, now=self.now, texts=False)
-        for channel_id, mine in cut.items():
-            self.replayed.add(channel_id)
-            for slot in mine:
-                slot.pending = None
-
-
 def fill_texts(slots: Iterable[UpcomingSlot]) -> None:
     """Each predicted slot's text (the variation its count picks), for the slots a page
     shows: one query for the variations of those posts only, kept as each post's
     `variation_list` (Post.texts() reads it; no queryset per post). Slots whose
-    prediction was deferred (slots_between(texts=False)) are predicted first."""
+    prediction was deferred (calendar_reads.slots_between(texts=False)) are predicted first."""
     slots = list(slots)
     deferred = any(s.pending or s.post_unread for s in slots)
     for pending in {id(s.pending): s.pending for s in slots if s.pending}.values():
@@ -483,13 +444,6 @@ def fill_texts(slots: Iterable[UpcomingSlot]) -> None:
         slot.text = queue_rule.text_for(slot.post, times_published=slot.times_published)
 
 
-def _not_predicted(slots: dict[int, list[UpcomingSlot]]) -> None:
-    for mine in slots.values():
-        for slot in mine:
-            if not slot.pinned:
-                slot.flag(Problem.NOT_PREDICTED)
-
-
 def upcoming_for_channel(
     *, channel: Channel, now: dt.datetime, limit: int = 20
 ) -> list[UpcomingSlot]:
@@ -515,131 +469,6 @@ def upcoming_for_workspace(*, workspace, now: dt.datetime, limit: int = 10) -> l
         kept[slot.channel.id].append(slot)
     _predict([c for c in channels if c.id in kept], kept, now=now)
     return shown
-
-
-PROJECTED = "projected"  # the calendar's status of a rule occurrence with no row yet
-
-
-@dataclass
-class DayCap:
-    """slots_between keeps only each local day's first `keep` finished slots (a month cell
-    shows 3 of thousands) and counts the others in `hidden`, in SQL: building every finished
-    slot of a month as an object only to count it was most of the month view's time."""
-
-    tz: zoneinfo.ZoneInfo
-    keep: int
-    hidden: dict[dt.date, int] = field(default_factory=dict)
-
-    def cut(self, past: QuerySet[Timeslot]) -> QuerySet[Timeslot]:
-        day = TruncDate("publish_at", tzinfo=self.tz)
-        self.hidden = dict(past.order_by().values_list(day).annotate(n=Count("id")))
-        # The page's own order (time, then channel name; id for the publisher's ties).
-        order = [F("publish_at").asc(), F("channel__name").asc(), F("id").asc()]
-        rank = Window(RowNumber(), partition_by=[day], order_by=order)
-        return past.annotate(day=day, rank=rank).filter(rank__lte=self.keep)
-
-    def kept(self, row: Timeslot) -> None:
-        self.hidden[row.day] -= 1
-
-
-def slot_status(slot: UpcomingSlot) -> str:
-    return slot.timeslot.status if slot.timeslot is not None else PROJECTED
-
-
-def slots_between(
-    *,
-    workspace,
-    start: dt.datetime,
-    end: dt.datetime,
-    now: dt.datetime,
-    texts: bool = True,
-    channel_ids: Sequence[int] = (),
-    account_ids: Sequence[int] = (),
-    statuses: Sequence[str] = (),
-    cap: DayCap | None = None,
-) -> list[UpcomingSlot]:
-    """Every slot of the workspace in [start, end): past ones as they ended, coming ones
-    with their predicted post (including rule occurrences not planned yet).
-
-    texts=False leaves the predicted slots' posts and texts to `fill_texts`, for a page
-    that shows only some of the slots (the calendar's cells): it predicts those, replaying
-    each of their channels only as far as its last shown slot. channel_ids, account_ids (a
-    channel publishing to one of them) and statuses (Timeslot statuses and PROJECTED) narrow
-    it, each when not empty, in the same queries: the calendar's filters cost no query.
-    With `cap`, only each local day's first finished slots are returned (see DayCap)."""
-    channels_qs = Channel.objects.filter(workspace=workspace)
-    if channel_ids:
-        channels_qs = channels_qs.filter(id__in=list(channel_ids))
-    if account_ids:
-        channels_qs = channels_qs.filter(
-            id__in=Channel.accounts.through.objects.filter(
-                socialaccount_id__in=list(account_ids)
-            ).values("channel_id")
-        )
-    channels = list(channels_qs)
-    if not channels:
-        return []
-    by_id = {c.id: c for c in channels}
-    schedules = _schedules(list(by_id))
-    out: list[UpcomingSlot] = []
-    # Finished or running slots (and scheduled ones too old to still publish).
-    past = (
-        Timeslot.objects.filter(channel__in=channels, publish_at__gte=start, publish_at__lt=end)
-        .exclude(status=Timeslot.Status.SCHEDULED, publish_at__gte=_window_start(now))
-        .order_by("publish_at", "id")
-    )
-    if statuses:
-        past = past.filter(status__in=[s for s in statuses if s != PROJECTED])
-    if texts:
-        past = past.select_related("post", "published_post")
-    else:
-        # A month holds thousands of finished slots: a cell shows its status and text only.
-        past = past.defer("token", "entry_use", "enqueued_at", "published_at", "planned_for")
-    if cap is not None:
-        past = cap.cut(past)
-    for row in past:
-        if cap is not None:
-            cap.kept(row)
-        channel = by_id[row.channel_id]
-        row.channel = channel
-        schedule = schedules.get(row.schedule_id) if row.schedule_id else None
-        if schedule is not None:
-            row.schedule = schedule
-        out.append(
-            UpcomingSlot(
-                channel=channel,
-                publish_at=row.publish_at,
-                timeslot=row,
-                schedule=schedule,
-                post=(row.published_post or row.post) if texts else None,
-                text=row.published_text,
-                pinned=row.post_id is not None,
-                problem=row.reason,
-                problem_code=row.reason_code,
-                # Without texts, fill_texts reads the posts of the shown slots only.
-                post_unread=not texts and bool(row.published_post_id or row.post_id),
-            )
-        )
-    if end > _window_start(now):
-        # Predict posts up to PREDICT_AHEAD; a week further out lists its slots only.
-        since = start if start - now > PREDICT_AHEAD else None
-        coming = _slots(
-            channels, schedules, now=now, limit=MAX_SIMULATED_SLOTS * 2, until=end, since=since
-        )
-        if since is None and not texts:
-            _PendingPrediction(channels, coming, now)
-        elif since is None:
-            _predict(channels, coming, now=now)
-        else:
-            _not_predicted(coming)
-        out += [
-            s
-            for slots in coming.values()
-            for s in slots
-            if s.publish_at >= start and (not statuses or slot_status(s) in statuses)
-        ]
-    out.sort(key=lambda s: (s.publish_at, s.channel.name))
-    return out
 
 
 def upcoming_by_channel(

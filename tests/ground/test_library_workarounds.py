@@ -14,8 +14,8 @@ import kombu
 import pytest
 from celery.worker.consumer import Consumer
 
-from ground.library_workarounds import QueueLoopConsumer
 from ground import library_workarounds
+from ground.library_workarounds import QueueLoopConsumer
 from queueloop.celery import app
 
 

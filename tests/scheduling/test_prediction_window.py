@@ -21,12 +21,12 @@ from django.conf import settings
 from channels import queue_rule
 from channels.models import Channel, QueueEntry
 from posts.models import Post
-from scheduling import rules, selectors, services
+from scheduling import calendar_reads, rules, selectors, services
+from scheduling.calendar_reads import PREDICT_AHEAD
 from scheduling.models import Schedule, Timeslot
 from scheduling.selectors import (
     _PROJECTION_WINDOWS,
     MAX_SIMULATED_SLOTS,
-    PREDICT_AHEAD,
     Problem,
     UpcomingSlot,
     _sort_key,
@@ -415,6 +415,29 @@ def _key(slot: UpcomingSlot) -> tuple:
     )
 
 
+def _assert_capped_is_the_first_of_each_day(workspace, start, end, now, full, tz) -> None:
+    """A month's cap (calendar_reads.DayCap) and a week's (HourCap) over the same period:
+    each cell's first slots are the full listing's, predictions included, and the rest
+    are counted."""
+    for cap in (calendar_reads.DayCap(tz=tz, keep=3), calendar_reads.HourCap(tz=tz, keep=2)):
+        capped = calendar_reads.slots_between(
+            workspace=workspace, start=start, end=end, now=now, cap=cap
+        )
+
+        def by_cell(slots, cap=cap):
+            cells = defaultdict(list)
+            for slot in slots:
+                cells[cap.cell(slot.publish_at)].append(_key(slot))
+            return cells
+
+        full_cells, capped_cells = by_cell(full), by_cell(capped)
+        assert set(capped_cells) <= set(full_cells)
+        for cell, keys in full_cells.items():
+            mine = capped_cells.get(cell, [])
+            assert mine[: cap.keep] == keys[: cap.keep], (cap, cell)
+            assert len(mine) + cap.hidden.get(cell, 0) == len(keys), (cap, cell)
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_new_predictions_equal_the_replaced_algorithm(seed):
     rng = random.Random(seed)
@@ -431,9 +454,12 @@ def test_new_predictions_equal_the_replaced_algorithm(seed):
     with time_machine.travel(now, tick=False):
         for start, end in periods:
             old = old_slots_between(workspace=workspace, start=start, end=end, now=now)
-            new = selectors.slots_between(workspace=workspace, start=start, end=end, now=now)
+            new = calendar_reads.slots_between(workspace=workspace, start=start, end=end, now=now)
             assert [_key(s) for s in new] == [_key(s) for s in old], (start, end)
             compared += len(new)
+            _assert_capped_is_the_first_of_each_day(
+                workspace, start, end, now, new, zoneinfo.ZoneInfo(rng.choice(ZONES))
+            )
         for limit in (1, 8, 30):
             old = old_upcoming_for_workspace(workspace=workspace, now=now, limit=limit)
             new = selectors.upcoming_for_workspace(workspace=workspace, now=now, limit=limit)
@@ -484,8 +510,8 @@ def test_predicting_only_the_shown_slots_gives_the_full_predictions(seed):
             (monday, monday + dt.timedelta(days=7)),
             (now - dt.timedelta(days=3), now + dt.timedelta(days=10)),
         ]:
-            full = selectors.slots_between(workspace=workspace, start=start, end=end, now=now)
-            lazy = selectors.slots_between(
+            full = calendar_reads.slots_between(workspace=workspace, start=start, end=end, now=now)
+            lazy = calendar_reads.slots_between(
                 workspace=workspace, start=start, end=end, now=now, texts=False
             )
             assert len(lazy) == len(full)

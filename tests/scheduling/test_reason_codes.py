@@ -19,7 +19,7 @@ from accounts.models import Notice
 from publishing import selectors as publishing_selectors
 from publishing import services as publishing
 from publishing.models import Delivery
-from scheduling import reasons, selectors
+from scheduling import calendar_reads, reasons
 from scheduling import services as scheduling
 from scheduling.models import Schedule, Timeslot
 from scheduling.reasons import Reason
@@ -169,7 +169,7 @@ def test_notices_and_problem_lists_follow_the_codes_under_new_words(new_words):
 
     problems = publishing_selectors.problem_slots(workspace=lonely.workspace, since=at(0))
     assert [s.id for s in problems] == [failed.id]
-    [shown] = selectors.slots_between(
+    [shown] = calendar_reads.slots_between(
         workspace=lonely.workspace, start=at(8), end=at(10), now=at(9, 30)
     )
     assert shown.problem == "Reworded no_accounts:" and shown.is_warning

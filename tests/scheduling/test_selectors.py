@@ -20,7 +20,7 @@ from django.test.utils import CaptureQueriesContext
 from channels.models import Channel
 from posts.models import Post
 from publishing.services import timeslot_publish
-from scheduling import selectors, services
+from scheduling import calendar_reads, selectors, services
 from scheduling.models import Timeslot
 from tests.factories import (
     ChannelFactory,
@@ -212,7 +212,7 @@ def test_dashboard_and_calendar_selectors_span_channels():
     upcoming = selectors.upcoming_for_workspace(workspace=first.workspace, now=NOW, limit=4)
     assert [s.publish_at for s in upcoming] == sorted(s.publish_at for s in upcoming)
     assert {s.channel for s in upcoming} == {first, second}
-    week = selectors.slots_between(
+    week = calendar_reads.slots_between(
         workspace=first.workspace, start=NOW, end=NOW + dt.timedelta(days=7), now=NOW
     )
     assert len(week) == 14 and all(isinstance(s.post, Post) for s in week)
@@ -223,7 +223,7 @@ def test_calendar_far_ahead_lists_slots_without_replaying_from_now():
     QueueEntryFactory(channel=channel)
     ScheduleFactory(channel=channel, recurrence=rule("RRULE:FREQ=MINUTELY;INTERVAL=1"))
     start = NOW + dt.timedelta(weeks=30)
-    week = selectors.slots_between(
+    week = calendar_reads.slots_between(
         workspace=channel.workspace, start=start, end=start + dt.timedelta(days=1), now=NOW
     )
     assert len(week) == 24 * 60
