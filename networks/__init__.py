@@ -10,7 +10,6 @@ from networks.base import (
     AuthFailed,
     PlainTextProvider,
     ProviderError,
-    Published,
     RateLimited,
     Rejected,
     Transient,
@@ -18,6 +17,7 @@ from networks.base import (
     limit_for,
     validate_for,
 )
+from networks.contract import Published
 from networks.registry import get_provider, load_all
 
 __all__ = [

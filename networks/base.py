@@ -17,7 +17,6 @@ Provider errors are classified so the delivery logic can decide without knowing 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -49,12 +48,6 @@ class AuthFailed(ProviderError):
 
 class Rejected(ProviderError):
     pass
-
-
-@dataclass(frozen=True)
-class Published:
-    external_id: str
-    url: str = ""
 
 
 class PlainTextProvider:

@@ -39,7 +39,14 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from accounts.models import SocialAccount
-    from networks.base import Published
+
+
+@dataclass(frozen=True)
+class Published:
+    """What a published part is known by on its network: its id, and its address if any."""
+
+    external_id: str
+    url: str = ""
 
 
 class LengthCounting(StrEnum):

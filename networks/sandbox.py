@@ -6,8 +6,8 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from networks import thread
-from networks.base import PlainTextProvider, Published, Rejected
-from networks.contract import Capabilities, LengthCounting
+from networks.base import PlainTextProvider, Rejected
+from networks.contract import Capabilities, LengthCounting, Published
 
 THREAD_SEPARATOR = "\n\n---\n\n"
 

@@ -22,12 +22,12 @@ from collections.abc import Callable
 from networks.base import (
     AuthFailed,
     ProviderError,
-    Published,
     RateLimited,
     Rejected,
     Transient,
     validate_for,
 )
+from networks.contract import Published
 
 # One posted part: {"id", "url"}, plus what replying to it needs (Bluesky: "uri", "cid").
 PartRef = dict

@@ -29,13 +29,12 @@ from ground.http_transport import curl as netguard
 from networks import thread
 from networks.base import (
     PlainTextProvider,
-    Published,
     RateLimited,
     Rejected,
     Transient,
     delivery_images,
 )
-from networks.contract import Capabilities, LengthCounting
+from networks.contract import Capabilities, LengthCounting, Published
 
 SIGNATURE_HEADER = "X-QueueLoop-Signature"
 

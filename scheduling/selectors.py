@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import recurrence
 from django.conf import settings
@@ -35,8 +35,13 @@ from posts.models import Post, Variation
 from scheduling import rules, sql
 from scheduling.models import Schedule, Timeslot
 
-if TYPE_CHECKING:
-    from scheduling.calendar_reads import _PendingPrediction
+
+class PendingPrediction(Protocol):
+    """A period's prediction deferred until a page has chosen the slots it shows
+    (calendar_reads._PendingPrediction): fill_texts runs it for those slots."""
+
+    def run(self, shown: Sequence[UpcomingSlot]) -> None: ...
+
 
 # How far ahead projections look, widened step by step until `limit` slots are found.
 _PROJECTION_WINDOWS = (dt.timedelta(days=2), dt.timedelta(days=14), dt.timedelta(days=400))
@@ -83,7 +88,7 @@ class UpcomingSlot:
     published_before: int = 0
     # Set by calendar_reads.slots_between(texts=False): the prediction waits until a page says which
     # slots it shows (fill_texts), then replays only the channels those slots belong to.
-    pending: _PendingPrediction | None = field(default=None, repr=False, compare=False)
+    pending: PendingPrediction | None = field(default=None, repr=False, compare=False)
     # A finished slot's post not read yet (calendar_reads.slots_between(texts=False)):
     # fill_texts reads it.
     post_unread: bool = field(default=False, repr=False, compare=False)

@@ -47,14 +47,13 @@ from ground.http_transport import sdk as netclients
 from networks import hosts, thread
 from networks.base import (
     AuthFailed,
-    Published,
     RateLimited,
     Rejected,
     Transient,
     delivery_images,
 )
 from networks.bluesky import text as text_rules
-from networks.contract import Capabilities, LengthCounting
+from networks.contract import Capabilities, LengthCounting, Published
 from networks.media import fit_under
 
 log = logging.getLogger(__name__)

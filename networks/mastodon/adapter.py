@@ -53,13 +53,12 @@ from ground.http_transport import sdk as netclients
 from networks import hosts, thread
 from networks.base import (
     AuthFailed,
-    Published,
     RateLimited,
     Rejected,
     Transient,
     delivery_images,
 )
-from networks.contract import Capabilities, LengthCounting
+from networks.contract import Capabilities, LengthCounting, Published
 from networks.http_errors import connection_error_before_send as _connection_error_before_send
 from networks.media import fit_under
 

@@ -52,12 +52,11 @@ from ground.http_transport import sdk as netclients
 from networks import thread
 from networks.base import (
     AuthFailed,
-    Published,
     RateLimited,
     Rejected,
     Transient,
 )
-from networks.contract import Capabilities, LengthCounting
+from networks.contract import Capabilities, LengthCounting, Published
 from networks.x import media as x_media
 from networks.x.errors import (
     DEFAULT_RATE_LIMIT_WAIT,  # noqa: F401 (re-exported)
