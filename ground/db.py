@@ -62,10 +62,11 @@ class AnyOf(Lookup):
     """`field__any=[...]`: the row's key is one of these ints, as `__in` says, but with the
     list as one parameter.
 
-    `__in` prepares every element through the field (~1.5 us each; the engine passes ~10
-    keys a slot) and its statement changes with the list's length. `= ANY(array)` says the
-    same in one fixed statement. A registered Lookup is Django's documented extension point
-    (docs: "Custom Lookups"); the plain SQL modules pass an `Ids` to `= ANY(%s)` the same way.
+    `__in` prepares every element through the field (the engine passes ~10 keys a slot:
+    bench/README.md, "Engine v2, fifth follow-up") and its statement changes with the list's
+    length. `= ANY(array)` says the same in one fixed statement. A registered Lookup is Django's
+    documented extension point (docs: "Custom Lookups"); the plain SQL modules pass an `Ids` to
+    `= ANY(%s)` the same way.
     """
 
     lookup_name = "any"
@@ -146,7 +147,7 @@ def json_value(value):
 
 # Field classes whose get_db_prep_save returns a value of this exact type unchanged. A hot
 # second's batches prepare ~20,000 values; Django's generic path (get_prep_value, to_python,
-# the backend's adapter) cost 2-3 us each, more than the rest of building the statement.
+# the backend's adapter) cost more than the rest of building the statement (bench/README.md).
 # Exact classes, never subclasses: a subclass may transform (EncryptedJSONField is a
 # TextField that encrypts), so it always takes its own get_db_prep_save.
 _PASS_THROUGH: dict[type[models.Field], type] = {
@@ -248,9 +249,9 @@ def insert_returning_ids(model: type[models.Model], rows: Sequence[dict]) -> lis
     """INSERT many rows of `model` (each a dict of field name → value, every other field
     taking its default) and return their new ids, in order.
 
-    `bulk_create` prepares every field of every object (pre_save, get_db_prep_save): for a
-    batch of deliveries that was ~0.9 ms a row (bench/README.md). Here only the given fields
-    and the defaults are prepared, once per row.
+    `bulk_create` prepares every field of every object (pre_save, get_db_prep_save): for a batch
+    of deliveries that was most of its cost (bench/README.md, "Engine v2"). Here only the given
+    fields and the defaults are prepared, once per row.
     """
     if not rows:
         return []
@@ -278,8 +279,8 @@ def insert_returning_ids(model: type[models.Model], rows: Sequence[dict]) -> lis
         if connection.vendor == "postgresql" and defaults:
             # The defaults are the same in every row: quoted once by the driver itself
             # (psycopg2's documented `cursor.mogrify`) and repeated as that literal, not
-            # adapted again for every row (11 of a delivery's 17 values; adapting a value
-            # costs the driver ~1 us). Its % signs are doubled, as the statement still takes
+            # adapted again for every row (11 of a delivery's 17 values: bench/README.md,
+            # "Engine v2, fourth follow-up"). Its % signs are doubled, as the statement still takes
             # the rows' own values as parameters.
             literal = cursor.mogrify(", ".join(["%s"] * len(defaults)), default_values)
             if isinstance(literal, bytes):

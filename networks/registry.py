@@ -3,12 +3,13 @@
 connect menu), so adding a network is its module, its fake in tests/ and one line here
 (networks/README.md).
 
-A line names the network's label and the module that holds its `network` object (the
-contract, networks/contract.py), plus, when it has one, its connect flow: a urls module
-mounted at /connect/<name>/. The module is imported on first use, not with this registry:
-the networks' SDKs (atproto, Mastodon.py, twitter-text) cost ~1.5 s of CPU that a web
-process showing a form need not pay. A worker calls load_all() when it loads its tasks, so
-no hot second pays it under the GIL (publishing/tasks.py).
+A line names the network's label and the module that holds its `network` object (the contract,
+networks/contract.py), plus, when it has one, its connect flow: a urls module mounted at
+/connect/<name>/. The module is imported on first use, not with this registry: the networks'
+SDKs (atproto, Mastodon.py, twitter-text) cost CPU (bench/README.md,
+"first_get_provider_seconds") that a web process showing a form need not pay. A worker calls
+load_all() when it loads its tasks, so no hot second pays it under the GIL
+(publishing/tasks.py).
 """
 
 from __future__ import annotations
