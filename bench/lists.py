@@ -85,11 +85,11 @@ def seed_history(*, slots: int) -> dict:
             INSERT INTO scheduling_timeslot
               (channel_id, schedule_id, post_id, publish_at, planned_for, token, status,
                published_post_id, published_text, enqueued_at, entry_use, published_at,
-               detached, reason, created_at, updated_at)
+               detached, reason, reason_code, created_at, updated_at)
             SELECT b.channel_id, b.schedule_id, NULL, t.at, t.at, gen_random_uuid(),
                    CASE WHEN g %% 50 = 0 THEN 'partial' ELSE 'published' END,
                    b.post_id, 'history', t.at - interval '1 hour', NULL, t.at,
-                   false, '', t.at - interval '1 hour', t.at
+                   false, '', '', t.at - interval '1 hour', t.at
             FROM generate_series(1, %s) g
             CROSS JOIN LATERAL (SELECT %s::timestamptz
                                        - make_interval(secs => g * %s) AS at) t
