@@ -29,7 +29,7 @@ import logging
 from PIL import Image
 
 from networks import thread
-from networks.base import AuthFailed, PlainTextProvider, Rejected, delivery_images
+from networks.base import AuthFailed, PlainTextProvider, Rejected, Transient, delivery_images
 from networks.contract import Capabilities, LengthCounting, Published
 from networks.media import fit_under
 from networks.telegram import api
@@ -217,6 +217,10 @@ class TelegramNetwork(PlainTextProvider):
                 if sent:
                     params["reply_parameters"] = {"message_id": int(sent[-1]["id"])}
                 message = api.call(token, "sendMessage", what=what, params=params)
+            if not isinstance(message, dict) or "message_id" not in message:
+                raise Transient(
+                    f"Telegram accepted {what} but its answer names no message.", maybe_sent=True
+                )
             return {"id": str(message["message_id"]), "url": message_url(message, options)}
 
         published = thread.publish_parts(delivery, post_part)
@@ -235,7 +239,7 @@ class TelegramNetwork(PlainTextProvider):
         if length > CAPTION_LIMIT:
             raise Rejected(
                 f"Telegram takes at most {CAPTION_LIMIT} characters under images; this text "
-                f"has {length}. Shorten it, or post the images without this text."
+                f"has {length}. Shorten it, or move the rest into the thread's next part."
             )
         if len(images) > MAX_IMAGES:
             raise Rejected(f"Telegram takes at most {MAX_IMAGES} images in one post.")

@@ -84,6 +84,15 @@ def session() -> requests.Session:
         return _session
 
 
+def reset_session() -> None:
+    """Close the pooled session; the next call opens a new one (tests, between fakes)."""
+    global _session
+    with _session_lock:
+        if _session is not None:
+            _session.close()
+        _session = None
+
+
 def method_url(token: str, method: str) -> str:
     return f"{settings.TELEGRAM_API_BASE.rstrip('/')}/bot{token}/{method}"
 

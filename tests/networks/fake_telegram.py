@@ -301,8 +301,13 @@ class FakeTelegram(FakeServer):
 
 @pytest.fixture
 def fake_telegram(settings):
+    from networks.telegram import api
+
     settings.INSTANCE_ALLOWED_HOSTS = ["127.0.0.1"]
     fake = FakeTelegram().start()
     settings.TELEGRAM_API_BASE = fake.url
+    # No pooled connection outlives its fake: a later fake may get the same port.
+    api.reset_session()
     yield fake
+    api.reset_session()
     fake.stop()

@@ -454,7 +454,7 @@ def test_a_lost_answer_ends_unconfirmed_and_is_never_sent_again(account, fake_te
 
 def test_a_read_timeout_may_have_posted(network, account, fake_telegram, monkeypatch):
     monkeypatch.setattr(api, "HTTP_TIMEOUT", 1)
-    monkeypatch.setattr(api, "_session", None)
+    api.reset_session()  # the next one is made with the 1 s timeout
     release = threading.Event()
     original = fake_telegram.handle
 
@@ -468,7 +468,6 @@ def test_a_read_timeout_may_have_posted(network, account, fake_telegram, monkeyp
             network.publish(make_delivery(account))
     finally:
         release.set()
-        monkeypatch.setattr(api, "_session", None)
 
     assert caught.value.maybe_sent is True
     assert network.idempotent is False
