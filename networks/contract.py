@@ -97,6 +97,8 @@ class Capabilities:
     read_back: bool
     # How text_length() counts.
     length_counting: LengthCounting
+    # Each image goes with its alt text (Telegram's photos have none: False).
+    alt_text: bool = True
 
 
 @runtime_checkable

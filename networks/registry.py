@@ -40,6 +40,7 @@ NETWORKS: dict[str, Listing] = {
     "x": Listing("X (Twitter)", "networks.x.adapter", urls="networks.x.urls", short="X"),
     "mastodon": Listing("Mastodon", "networks.mastodon.adapter", urls="networks.mastodon.urls"),
     "bluesky": Listing("Bluesky", "networks.bluesky.adapter", urls="networks.bluesky.urls"),
+    "telegram": Listing("Telegram", "networks.telegram.adapter", urls="networks.telegram.urls"),
     "sandbox": Listing("Sandbox", "networks.sandbox"),
     "webhook": Listing("Webhook", "networks.webhook"),
 }

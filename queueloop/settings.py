@@ -399,9 +399,11 @@ BLUESKY_HTTP_TIMEOUT = env_int("BLUESKY_HTTP_TIMEOUT", 20, minimum=1)
 # The Bluesky server (PDS) that handles and app passwords sign in to, unless the user names
 # their own.
 BLUESKY_SERVICE = env_str("BLUESKY_SERVICE", "https://bsky.social")
-# Mastodon instances / Bluesky servers (and X_API_BASE's host) the operator allows although
-# their host is on a loopback, private or link-local network (names or IP literals as typed
-# in the URL). Empty: only public addresses (DESIGN invariant 6).
+# The Telegram Bot API (a local telegram-bot-api server, or a test's fake, instead).
+TELEGRAM_API_BASE = env_str("TELEGRAM_API_BASE", "https://api.telegram.org")
+# Mastodon instances / Bluesky servers (and X_API_BASE's or TELEGRAM_API_BASE's host) the
+# operator allows although their host is on a loopback, private or link-local network (names
+# or IP literals as typed in the URL). Empty: only public addresses (DESIGN invariant 6).
 INSTANCE_ALLOWED_HOSTS = env_list("INSTANCE_ALLOWED_HOSTS", [])
 
 # --- REST API -------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 """`{% networks_connect_menus as menus %}`: the registered networks' boxes for the accounts
 page's connect menu (templates/networks/<name>/connect_menu.html), in registry order. A
-network without such a template has no box. Read by the template, so the accounts app's
-views need not import networks."""
+network without such a template has no box. `{% network_connect_url name as url %}`: the
+network's connect page, where an account that needs reconnecting is connected again. Read by
+the template, so the accounts app's views need not import networks."""
 
 from django import template
 from django.template.loader import select_template
+from django.urls import NoReverseMatch, reverse
 
 from networks import registry
 
@@ -21,3 +23,16 @@ def networks_connect_menus() -> list[str]:
             continue
         found.append(name)
     return found
+
+
+@register.simple_tag
+def network_connect_url(name: str) -> str:
+    """/connect/<name>/ (its `<name>_connect` URL), or "" for a network without a connect
+    flow (the sandbox, the webhook: added from the accounts page itself)."""
+    listing = registry.NETWORKS.get(name)
+    if listing is None or not listing.urls:
+        return ""
+    try:
+        return reverse(f"{name}_connect")
+    except NoReverseMatch:
+        return ""
