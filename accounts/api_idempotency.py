@@ -179,7 +179,8 @@ class IdempotentViewMixin:
             first = claim.record
             raise KeyReused(
                 f"This Idempotency-Key was first used for {first.method} {first.path} with "
-                "another body: a key belongs to one request. Use a new key for a new request."
+                "the body sent then, and a key belongs to that one request: send it unchanged "
+                "to get its answer, or use a new key for a new request."
             )
         if claim.outcome is Outcome.IN_PROGRESS and claim.record is None:
             raise KeyInUse()
