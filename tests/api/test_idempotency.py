@@ -13,6 +13,7 @@ from unittest import mock
 import pytest
 import time_machine
 from django.db import connection, connections
+from rest_framework.exceptions import APIException
 from rest_framework.test import APIClient
 
 from accounts import idempotency
@@ -170,13 +171,18 @@ def test_the_same_key_on_another_path_is_a_422(api, ws):
 # --- 5xx -------------------------------------------------------------------------------------
 
 
-def test_a_5xx_is_not_kept_leaves_nothing_behind_and_the_key_can_be_retried(user):
+@pytest.mark.parametrize(
+    "failure",
+    [RuntimeError("boom"), APIException("upstream broke")],
+    ids=["a-crash", "an-answered-500"],
+)
+def test_a_5xx_is_not_kept_leaves_nothing_behind_and_the_key_can_be_retried(user, failure):
     client = client_for(user, raise_request_exception=False)
     real_create = editor_services.post_create
 
     def create_then_fail(**kwargs):
         real_create(**kwargs)  # the post is written, then something breaks
-        raise RuntimeError("boom")
+        raise failure
 
     with mock.patch.object(editor_services, "post_create", create_then_fail):
         failed = post(client)
