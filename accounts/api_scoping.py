@@ -4,6 +4,7 @@ Every viewset sees only rows of the workspaces the token's user is a member of (
 4): a foreign id is simply not in the queryset, so it is a 404, never a 403 that would
 reveal it exists. Viewers read; owners and editors write (403 otherwise). A Django
 ValidationError raised by a service becomes a 400, like a serializer error (invariant 3).
+Every unsafe call takes an `Idempotency-Key` (accounts.api_idempotency).
 The app-free pieces (parsers, input fields, query helpers) are ground.rest.
 """
 
@@ -13,6 +14,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import viewsets
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 
+from accounts.api_idempotency import IdempotentViewMixin
 from accounts.models import Membership
 from ground.rest import API_PARSERS, django_error_to_drf
 
@@ -54,7 +56,7 @@ class WorkspaceRolePermission(BasePermission):
         return can_write(request, view.workspace_id_of(obj))
 
 
-class WorkspaceScopedViewSet(viewsets.GenericViewSet):
+class WorkspaceScopedViewSet(IdempotentViewMixin, viewsets.GenericViewSet):
     """A viewset over one model, restricted to the user's workspaces.
 
     `workspace_field` is the lookup path from the model to its workspace

@@ -209,3 +209,45 @@ class ApiToken(models.Model):
     @staticmethod
     def digest_of(key: str) -> str:
         return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class IdempotencyKey(models.Model):
+    """An `Idempotency-Key` an API client sent with a POST, PUT, PATCH or DELETE, and the
+    answer its first request got (accounts.idempotency has the rules).
+
+    One row per token and key: the unique constraint decides which of two concurrent
+    requests runs. A row without `status_code` is a request still running. Keys belong to
+    the token that sent them (a new token starts afresh) or, for a session, to the user.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    token = models.ForeignKey(
+        ApiToken, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    key = models.CharField(max_length=255)
+    # SHA-256 of the method, the path and the canonical body: a repeat must match it.
+    fingerprint = models.CharField(max_length=64)
+    method = models.CharField(max_length=10)
+    path = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # The stored answer; null while the first request runs.
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    body = models.BinaryField(default=b"", blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["token", "key"],
+                condition=models.Q(token__isnull=False),
+                name="idempotency_key_per_token",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "key"],
+                condition=models.Q(token__isnull=True),
+                name="idempotency_key_per_session_user",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Idempotency-Key {self.key!r} ({self.method} {self.path})"

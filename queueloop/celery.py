@@ -54,6 +54,12 @@ app.conf.beat_schedule = {
     "poll-feeds": {"task": "bulk.poll_feeds", "schedule": 300.0},
     # Post images whose processing message was lost are sent again (posts.images).
     "requeue-stale-images": {"task": "posts.requeue_stale_images", "schedule": 300.0},
+    # API Idempotency-Keys live 24 hours (accounts.idempotency); an expired one is also
+    # deleted when next sent, this keeps the table from growing with keys never sent again.
+    "purge-idempotency-keys": {
+        "task": "accounts.purge_idempotency_keys",
+        "schedule": crontab(minute=17),
+    },
 }
 
 

@@ -1,5 +1,7 @@
 """OpenAPI postprocessing (drf-spectacular): document the error answers every operation
-can give, so a client (and schemathesis) knows a 400 or a 429 is part of the contract."""
+can give, so a client (and schemathesis) knows a 400 or a 429 is part of the contract; an
+operation that takes an `Idempotency-Key` (accounts.api_idempotency) can also answer 409
+and 422."""
 
 from __future__ import annotations
 
@@ -18,6 +20,17 @@ _ERRORS = {
     "404": "No such object in your workspaces.",
     "429": "Too many requests (API_THROTTLE_RATE) or too many failed logins.",
 }
+_KEY_ERRORS = {
+    "409": "A request with this Idempotency-Key is still running.",
+    "422": "This Idempotency-Key was used for another request (method, path or body).",
+}
+
+
+def _takes_idempotency_key(operation) -> bool:
+    return any(
+        parameter.get("in") == "header" and parameter.get("name") == "Idempotency-Key"
+        for parameter in operation.get("parameters", ())
+    )
 
 
 def add_error_responses(result, generator, request, public):
@@ -27,7 +40,8 @@ def add_error_responses(result, generator, request, public):
     for path_item in result.get("paths", {}).values():
         for operation in path_item.values():
             responses = operation.setdefault("responses", {})
-            for code, description in _ERRORS.items():
+            errors = _ERRORS | (_KEY_ERRORS if _takes_idempotency_key(operation) else {})
+            for code, description in errors.items():
                 responses.setdefault(
                     code,
                     {"description": description, "content": {"application/json": {"schema": ref}}},

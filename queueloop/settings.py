@@ -414,7 +414,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, plus the Idempotency-Key header on every unsafe API call.
+    "DEFAULT_SCHEMA_CLASS": "accounts.api_idempotency.IdempotentAutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     # Per token (an authenticated user) and, for anonymous calls, per client address.
@@ -434,7 +435,15 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Queue Loop API",
     "DESCRIPTION": (
         "Channels, posts, schedules, timeslots and deliveries of the workspaces you belong to. "
-        "Authenticate with `Authorization: Token <key>`."
+        "Authenticate with `Authorization: Token <key>`.\n\n"
+        "**Safe retries.** Every POST, PUT, PATCH and DELETE takes an optional "
+        "`Idempotency-Key` header (your own id for the request, 1-255 printable ASCII "
+        "characters, e.g. a UUID), with Stripe's semantics: for 24 hours per token, the same "
+        "request again gets the first answer back (header `Idempotent-Replayed: true`) and "
+        "does nothing again; the key with another method, path or body is a 422; while the "
+        "first request still runs, a 409. Every answer of the endpoint below 500 is kept, "
+        "a 400 on a field too; what is refused before it runs (401, 403, 429, a bad key) and "
+        "any 5xx (which changed nothing) is not, so the key can be sent again."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
