@@ -41,6 +41,7 @@ NETWORKS: dict[str, Listing] = {
     "bluesky": Listing("Bluesky", "networks.bluesky.adapter", urls="networks.bluesky.urls"),
     "sandbox": Listing("Sandbox", "networks.sandbox"),
     "webhook": Listing("Webhook", "networks.webhook"),
+    "discord": Listing("Discord", "networks.discord.adapter", urls="networks.discord.urls"),
 }
 
 

@@ -21,10 +21,15 @@ from accounts import providers
 from accounts.models import SocialAccount
 from networks import AuthFailed, ProviderError, Rejected, Transient, get_provider, registry
 from networks.contract import Capabilities, LengthCounting, Network
+from posts.media import MAX_IMAGES
 from publishing.models import Delivery
 from scheduling.models import Timeslot
 from tests.factories import ChannelFactory, PostFactory, SocialAccountFactory, XAccountFactory
 from tests.networks.fake_bluesky import fake_bluesky  # noqa: F401 (a fixture)
+from tests.networks.fake_discord import (
+    UNKNOWN_WEBHOOK,
+    fake_discord,  # noqa: F401 (a fixture)
+)
 from tests.networks.fake_http import Scripted
 from tests.networks.fake_mastodon import fake_mastodon  # noqa: F401 (a fixture)
 from tests.networks.fake_x import fake_x  # noqa: F401 (a fixture)
@@ -169,12 +174,35 @@ def sandbox_harness(request) -> Harness:
     return harness
 
 
+def discord_harness(request) -> Harness:
+    fake = request.getfixturevalue("fake_discord")
+    hook = fake.add_webhook("Announcements")
+    account = SocialAccountFactory(
+        provider="discord",
+        handle="announcements",
+        external_id=hook["id"],
+        credentials={"url": hook["url"]},
+        options={"guild_id": hook["guild_id"], "channel_id": hook["channel_id"]},
+    )
+    return Harness(
+        account=account,
+        posted=lambda: [m["content"] for m in fake.messages_of(hook["id"])],
+        # The webhook was deleted in Discord.
+        refuse=lambda: fake.script("POST", fake.path_of(hook), Scripted(404, UNKNOWN_WEBHOOK)),
+        refused_as=AuthFailed,
+        alt_texts=lambda: [
+            a.get("description", "") for a in fake.messages_of(hook["id"])[0]["attachments"]
+        ],
+    )
+
+
 HARNESSES: dict[str, Callable] = {
     "x": x_harness,
     "mastodon": mastodon_harness,
     "bluesky": bluesky_harness,
     "webhook": webhook_harness,
     "sandbox": sandbox_harness,
+    "discord": discord_harness,
 }
 
 # What each way of counting makes of the same texts.
@@ -314,7 +342,8 @@ def test_images_go_with_the_first_part_with_their_alt_texts(name, request, setti
     settings.PUBLIC_BASE_URL = "https://queueloop.example"  # the webhook's absolute URLs
     harness = harness_for(name, request)
     delivery = make_delivery(harness.account, "With pictures")
-    count = network.capabilities.max_images
+    # A post holds at most posts.media.MAX_IMAGES; a network may take more (Discord: 10).
+    count = min(network.capabilities.max_images, MAX_IMAGES)
     for n in range(count):
         add_ready_image(delivery.post, n)
 
