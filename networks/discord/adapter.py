@@ -243,9 +243,16 @@ def attachment_files(images: list) -> list[tuple[str, bytes, str, str]]:
     """(filename, data, content type, description) per image, each under MAX_FILE_BYTES."""
     files = []
     for image in images:
-        data, content_type = fit_under(
-            read_image(image), image.content_type, max_bytes=MAX_FILE_BYTES
-        )
+        try:
+            data, content_type = fit_under(
+                read_image(image), image.content_type, max_bytes=MAX_FILE_BYTES
+            )
+        except (OSError, ValueError) as exc:
+            # Before any call: nothing was sent, so it is refused rather than left unconfirmed.
+            raise Rejected(
+                f"Image {image.position + 1} of the post could not be read "
+                f"({exc.__class__.__name__}): see the post's Images page."
+            ) from None
         extension = EXTENSIONS.get(content_type, "bin")
         filename = f"image-{image.position + 1}.{extension}"
         files.append((filename, data, content_type, (image.alt_text or "")[:MAX_DESCRIPTION]))

@@ -531,3 +531,22 @@ def test_a_post_with_more_images_than_discord_takes_is_refused(account, monkeypa
 
     with pytest.raises(Rejected, match="at most 10 images"):
         adapter.network.publish(delivery)
+
+
+def test_an_image_that_cannot_be_read_refuses_the_post_before_any_call(
+    fake_discord, account, monkeypatch, settings, tmp_path
+):
+    from networks.discord import adapter
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    delivery = make_delivery(account)
+    add_ready_image(delivery.post, 0)
+
+    def gone(image):
+        raise FileNotFoundError(image.file.name)
+
+    monkeypatch.setattr(adapter, "read_image", gone)
+
+    with pytest.raises(Rejected, match="Image 1 of the post could not be read"):
+        adapter.network.publish(delivery)
+    assert fake_discord.calls == []
