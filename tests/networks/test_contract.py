@@ -390,3 +390,23 @@ def test_the_accounts_page_has_a_connect_box_per_registered_network(web):
     for listing in registry.NETWORKS.values():
         if listing.urls:
             assert f"/connect/{listing.urls.split('.')[1]}/" in body, listing
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_account_that_needs_reconnecting_is_offered_its_connect_flow(name, web, member):
+    from django.urls import reverse
+
+    if not registry.NETWORKS[name].urls:
+        pytest.skip(f"{name} has no connect flow")
+    account = SocialAccountFactory(
+        workspace=member.workspace,
+        provider=name,
+        handle="again",
+        status=SocialAccount.Status.NEEDS_RECONNECT,
+    )
+
+    body = web.get(reverse("account_list")).content.decode()
+
+    start = body.index(f'<tr id="account-{account.id}">')
+    row = body[start : body.index("</tr>", start)]
+    assert ">Reconnect</a>" in row and f"/connect/{name}/" in row, row
