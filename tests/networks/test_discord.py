@@ -550,3 +550,16 @@ def test_an_image_that_cannot_be_read_refuses_the_post_before_any_call(
     with pytest.raises(Rejected, match="Image 1 of the post could not be read"):
         adapter.network.publish(delivery)
     assert fake_discord.calls == []
+
+
+def test_check_accounts_marks_a_deleted_webhook_for_reconnecting(fake_discord, account, hook):
+    from django.core.management import CommandError, call_command
+
+    fake_discord.delete_webhook(hook["id"])
+
+    with pytest.raises(CommandError):
+        call_command("check_accounts", "--account", str(account.id))
+
+    account = reload(account)
+    assert account.status == SocialAccount.Status.NEEDS_RECONNECT
+    assert "Unknown Webhook" in account.last_error
