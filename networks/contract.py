@@ -80,7 +80,9 @@ class Capabilities:
     """What a network can do. The contract test (tests/networks/test_contract.py) runs its
     cases according to these, so state them truthfully."""
 
-    # A post's later parts go out as replies to the part before (networks/thread.py).
+    # A post's later parts go out after the first, in order (networks/thread.py): each a
+    # reply to the part before where the network has replies, else as the next messages
+    # (Discord: a webhook cannot reply).
     threads: bool
     # The post's images go with the first part (at most max_images).
     images: bool

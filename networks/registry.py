@@ -43,6 +43,7 @@ NETWORKS: dict[str, Listing] = {
     "telegram": Listing("Telegram", "networks.telegram.adapter", urls="networks.telegram.urls"),
     "sandbox": Listing("Sandbox", "networks.sandbox"),
     "webhook": Listing("Webhook", "networks.webhook"),
+    "discord": Listing("Discord", "networks.discord.adapter", urls="networks.discord.urls"),
 }
 
 

@@ -393,6 +393,16 @@ WEBHOOK_HTTP_TIMEOUT = env_int("WEBHOOK_HTTP_TIMEOUT", 15, minimum=1)
 # are on a loopback, private or link-local network. Empty: only public addresses.
 WEBHOOK_ALLOWED_HOSTS = env_list("WEBHOOK_ALLOWED_HOSTS", [])
 
+# --- Discord --------------------------------------------------------------------------
+# The hosts a Discord channel webhook URL may name (networks/discord/address.py). Its
+# address is also checked like any webhook's (WEBHOOK_ALLOWED_HOSTS above): an entry here
+# does not let a URL reach a private address.
+DISCORD_WEBHOOK_HOSTS = env_list(
+    "DISCORD_WEBHOOK_HOSTS",
+    ["discord.com", "discordapp.com", "ptb.discord.com", "canary.discord.com"],
+)
+DISCORD_HTTP_TIMEOUT = env_int("DISCORD_HTTP_TIMEOUT", 15, minimum=1)
+
 # --- Mastodon and Bluesky -------------------------------------------------------------
 MASTODON_HTTP_TIMEOUT = env_int("MASTODON_HTTP_TIMEOUT", 20, minimum=1)
 BLUESKY_HTTP_TIMEOUT = env_int("BLUESKY_HTTP_TIMEOUT", 20, minimum=1)

@@ -26,6 +26,10 @@ from publishing.models import Delivery
 from scheduling.models import Timeslot
 from tests.factories import ChannelFactory, PostFactory, SocialAccountFactory, XAccountFactory
 from tests.networks.fake_bluesky import fake_bluesky  # noqa: F401 (a fixture)
+from tests.networks.fake_discord import (
+    UNKNOWN_WEBHOOK,
+    fake_discord,  # noqa: F401 (a fixture)
+)
 from tests.networks.fake_http import Scripted
 from tests.networks.fake_mastodon import fake_mastodon  # noqa: F401 (a fixture)
 from tests.networks.fake_telegram import fake_telegram  # noqa: F401 (a fixture)
@@ -202,6 +206,28 @@ def sandbox_harness(request) -> Harness:
     return harness
 
 
+def discord_harness(request) -> Harness:
+    fake = request.getfixturevalue("fake_discord")
+    hook = fake.add_webhook("Announcements")
+    account = SocialAccountFactory(
+        provider="discord",
+        handle="announcements",
+        external_id=hook["id"],
+        credentials={"url": hook["url"]},
+        options={"guild_id": hook["guild_id"], "channel_id": hook["channel_id"]},
+    )
+    return Harness(
+        account=account,
+        posted=lambda: [m["content"] for m in fake.messages_of(hook["id"])],
+        # The webhook was deleted in Discord.
+        refuse=lambda: fake.script("POST", fake.path_of(hook), Scripted(404, UNKNOWN_WEBHOOK)),
+        refused_as=AuthFailed,
+        alt_texts=lambda: [
+            a.get("description", "") for a in fake.messages_of(hook["id"])[0]["attachments"]
+        ],
+    )
+
+
 HARNESSES: dict[str, Callable] = {
     "x": x_harness,
     "mastodon": mastodon_harness,
@@ -209,6 +235,7 @@ HARNESSES: dict[str, Callable] = {
     "telegram": telegram_harness,
     "webhook": webhook_harness,
     "sandbox": sandbox_harness,
+    "discord": discord_harness,
 }
 
 # What each way of counting makes of the same texts.
@@ -397,3 +424,23 @@ def test_the_accounts_page_has_a_connect_box_per_registered_network(web):
     for listing in registry.NETWORKS.values():
         if listing.urls:
             assert f"/connect/{listing.urls.split('.')[1]}/" in body, listing
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_account_that_needs_reconnecting_is_offered_its_connect_flow(name, web, member):
+    from django.urls import reverse
+
+    if not registry.NETWORKS[name].urls:
+        pytest.skip(f"{name} has no connect flow")
+    account = SocialAccountFactory(
+        workspace=member.workspace,
+        provider=name,
+        handle="again",
+        status=SocialAccount.Status.NEEDS_RECONNECT,
+    )
+
+    body = web.get(reverse("account_list")).content.decode()
+
+    start = body.index(f'<tr id="account-{account.id}">')
+    row = body[start : body.index("</tr>", start)]
+    assert ">Reconnect</a>" in row and f"/connect/{name}/" in row, row
