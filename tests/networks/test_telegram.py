@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import logging
 import threading
 
 import pytest
@@ -36,24 +35,9 @@ def clock():
         yield traveller
 
 
-@pytest.fixture
-def logs(caplog):
-    """Everything at DEBUG (urllib3's request lines included); the test scans it."""
-    caplog.set_level(logging.DEBUG)
-    return caplog
-
-
 def assert_never_logged(caplog, secrets: list[str]) -> None:
     everything = "\n".join(f"{r.getMessage()} {r.args!r}" for r in caplog.records)
     assert [s for s in secrets if s in everything] == []
-
-
-@pytest.fixture
-def bot(fake_telegram):
-    token = fake_telegram.add_bot("queueloop_bot")
-    chat_id = fake_telegram.add_channel("queueloop_news")
-    fake_telegram.set_member(chat_id, token)
-    return token, chat_id
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ before anything is stored, and the token is stored encrypted and never logged.""
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 from django.db import connection
 from django.test import Client
@@ -15,28 +13,10 @@ from accounts.models import Membership, SocialAccount
 from networks.telegram.forms import TelegramConnectForm
 from tests.factories import MembershipFactory, SocialAccountFactory
 from tests.networks import fake_telegram as fakes
+from tests.networks.test_telegram import assert_never_logged
 
 fake_telegram = fakes.fake_telegram
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def logs(caplog):
-    caplog.set_level(logging.DEBUG)
-    return caplog
-
-
-def assert_never_logged(caplog, secrets: list[str]) -> None:
-    everything = "\n".join(f"{r.getMessage()} {r.args!r}" for r in caplog.records)
-    assert [s for s in secrets if s in everything] == []
-
-
-@pytest.fixture
-def bot(fake_telegram):
-    token = fake_telegram.add_bot("queueloop_bot")
-    chat_id = fake_telegram.add_channel("queueloop_news")
-    fake_telegram.set_member(chat_id, token)
-    return token, chat_id
 
 
 @pytest.fixture
