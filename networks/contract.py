@@ -89,7 +89,8 @@ class Capabilities:
     max_images: int
     # Video uploads (no network does video yet).
     video: bool
-    # A first comment posted under the post right after it (not built yet).
+    # A first comment: publish_comment() posts a reply/comment under the post's first part
+    # right after it (or after the post's delay).
     first_comment: bool
     # Repeating a call cannot post twice (an idempotency key, a record key, a unique row),
     # so a call that may have gone through is retried instead of ending `unconfirmed`.
@@ -149,4 +150,19 @@ class Network(Protocol):
         """Do the stored credentials still work? Returns a sentence for the operator
         ("Signed in to X as @alice"); raises AuthFailed when they do not, and Transient /
         Rejected like publish(). manage.py check_accounts calls this."""
+        ...
+
+
+@runtime_checkable
+class CommentsOnPosts(Protocol):
+    """The call a network with capabilities.first_comment adds to `Network` (the contract
+    test checks that such a network keeps this protocol too)."""
+
+    def publish_comment(self, delivery, text: str, *, on: dict) -> dict:
+        """Only when capabilities.first_comment: post `text` as a reply/comment under the
+        delivery's post, `on` being its first part's reference (delivery.thread_sent[0]:
+        {"id", "url", ...}). Returns the comment's reference {"id", "url"}. Raises the
+        contract's errors like publish(). A network keeps a repeat from posting twice the
+        way publish() does (an idempotency key or record key derived from the delivery and
+        "comment"; a container kept in delivery.network_state)."""
         ...

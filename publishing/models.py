@@ -35,6 +35,10 @@ class Delivery(models.Model):
     # The parts already posted, in order: [{"id", "url"} (+ "cid" on Bluesky)]. Written
     # after each part, so a retry resumes after the last one and never posts one twice.
     thread_sent = models.JSONField(default=list, blank=True)
+    # What a network keeps between attempts of one delivery (networks/progress.py): a
+    # Meta container made but not yet published, so a retry publishes that container
+    # instead of making a second one; the first comment's reference.
+    network_state = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     external_id = models.CharField(max_length=100, blank=True)
     url = models.URLField(max_length=500, blank=True)
