@@ -40,6 +40,9 @@ class Receiver:
     headers: dict[str, str] = field(default_factory=dict)  # extra response headers
     hang: threading.Event | None = None  # when set: requests wait until it is set
     keep_alive: bool = False  # HTTP/1.1, the connection kept open between requests
+    # Answers for the next requests, in order, each after acting on the request (an answer
+    # lost after the post was made: 503); then `status` again.
+    next_statuses: list[int] = field(default_factory=list)
     requests: list[Received] = field(default_factory=list)
     acted_on: dict[str, Received] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -72,7 +75,10 @@ class Receiver:
                     time.sleep(receiver.delay)
                 with receiver._lock:
                     receiver.acted_on.setdefault(item.key, item)
-                self.send_response(receiver.status)
+                    status = (
+                        receiver.next_statuses.pop(0) if receiver.next_statuses else receiver.status
+                    )
+                self.send_response(status)
                 answer = b'{"ok": true}'
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer)))

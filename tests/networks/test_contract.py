@@ -22,6 +22,7 @@ from accounts.models import SocialAccount
 from networks import AuthFailed, ProviderError, Rejected, Transient, get_provider, registry
 from networks.contract import Capabilities, LengthCounting, Network
 from posts.media import MAX_IMAGES
+from publishing.delivery import delivery_send
 from publishing.models import Delivery
 from scheduling.models import Timeslot
 from tests.factories import ChannelFactory, PostFactory, SocialAccountFactory, XAccountFactory
@@ -59,6 +60,10 @@ class Harness:
     alt_texts: Callable[[], list[str]] | None = None
     # What refuse() tells the refused-call case (the sandbox: the text to publish).
     notes: dict = field(default_factory=dict)
+    # Make the fake post the next publish and then lose its answer (the connection drops or
+    # times out after the network acted): README, "At most once, per network". None when
+    # there is no answer to lose (the sandbox is a row in our own database).
+    lose_answer: Callable[[], None] | None = None
 
 
 # --- One harness per network: its fake (tests/), an account on it, a scripted refusal ----
@@ -73,6 +78,7 @@ def x_harness(request) -> Harness:
         posted=lambda: [t["text"] for t in fake.tweets("1001")],
         refuse=lambda: fake.script("POST", "/2/tweets", 401, {"title": "Unauthorized"}),
         refused_as=AuthFailed,
+        lose_answer=lambda: fake.hang_on("POST", "/2/tweets"),
         alt_texts=lambda: [m["alt_text"] for m in fake.tweets("1001")[0]["media"]],
     )
 
@@ -94,6 +100,9 @@ def mastodon_harness(request) -> Harness:
             "POST", "/api/v1/statuses", Scripted(401, {"error": "The access token is invalid"})
         ),
         refused_as=AuthFailed,
+        lose_answer=lambda: fake.script(
+            "POST", "/api/v1/statuses", Scripted(drop=True, after=True)
+        ),
         alt_texts=lambda: [m["description"] for m in fake.statuses[0]["media_attachments"]],
     )
 
@@ -124,6 +133,9 @@ def bluesky_harness(request) -> Harness:
             Scripted(401, {"error": "AccountTakedown", "message": "Account taken down"}),
         ),
         refused_as=AuthFailed,
+        lose_answer=lambda: fake.script(
+            "POST", "/xrpc/com.atproto.repo.createRecord", Scripted(drop=True, after=True)
+        ),
         alt_texts=lambda: [i["alt"] for i in fake.posts_of(did)[0]["embed"]["images"]],
     )
 
@@ -156,6 +168,9 @@ def telegram_harness(request) -> Harness:
             ),
         ),
         refused_as=Rejected,
+        lose_answer=lambda: fake.script(
+            "POST", fake.path(token, "sendMessage"), Scripted(drop=True, after=True)
+        ),
     )
 
 
@@ -187,6 +202,7 @@ def webhook_harness(request) -> Harness:
         posted=posted,
         refuse=refuse,
         refused_as=Rejected,
+        lose_answer=lambda: receiver.next_statuses.append(503),
         alt_texts=lambda: [
             i["alt_text"] for i in next(iter(receiver.acted_on.values())).payload["images"]
         ],
@@ -222,6 +238,9 @@ def discord_harness(request) -> Harness:
         # The webhook was deleted in Discord.
         refuse=lambda: fake.script("POST", fake.path_of(hook), Scripted(404, UNKNOWN_WEBHOOK)),
         refused_as=AuthFailed,
+        lose_answer=lambda: fake.script(
+            "POST", fake.path_of(hook), Scripted(drop=True, after=True)
+        ),
         alt_texts=lambda: [
             a.get("description", "") for a in fake.messages_of(hook["id"])[0]["attachments"]
         ],
@@ -444,3 +463,33 @@ def test_an_account_that_needs_reconnecting_is_offered_its_connect_flow(name, we
     start = body.index(f'<tr id="account-{account.id}">')
     row = body[start : body.index("</tr>", start)]
     assert ">Reconnect</a>" in row and f"/connect/{name}/" in row, row
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_answer_lost_after_the_post_was_made_never_posts_twice(name, request):
+    """The README's "At most once, per network" table, row by row: the network posted, its
+    answer was lost, and the engine retries as it would. An idempotent network is called
+    again and the repeat is recognised (`sent`); any other is never called again
+    (`unconfirmed`). Either way the fake holds the post once."""
+    harness = harness_for(name, request)
+    if harness.lose_answer is None:
+        pytest.skip(f"{name} has no answer to lose (its calls are rows in our own database)")
+    network = get_provider(name)
+    text = f"Lost answer on {name}"
+    delivery = make_delivery(harness.account, text)
+    harness.lose_answer()
+
+    delivery_send(delivery_id=delivery.id)
+    delivery.refresh_from_db()
+    if delivery.status == Delivery.Status.PENDING:
+        # A retry, when the engine's backoff says.
+        delivery_send(
+            delivery_id=delivery.id, now=delivery.next_attempt_at + dt.timedelta(seconds=1)
+        )
+        delivery.refresh_from_db()
+
+    assert harness.posted() == [text]
+    if network.capabilities.idempotent:
+        assert delivery.status == Delivery.Status.SENT, delivery.last_error
+    else:
+        assert delivery.status == Delivery.Status.UNCONFIRMED, delivery.last_error
