@@ -32,6 +32,10 @@ class Listing:
     urls: str = ""
     # The short name the composer's counters use ("" = the label).
     short: str = ""
+    # Its icon: one or two characters drawn in the network's colour (the CSS class
+    # `.provider-<name>` in static/css/app.css; "" = the label's first letter). Letters, not
+    # logos: no brand files to license, and they read at any size.
+    mark: str = ""
 
 
 # One line per network. Its box in the accounts page's connect menu is the template
@@ -40,9 +44,11 @@ NETWORKS: dict[str, Listing] = {
     "x": Listing("X (Twitter)", "networks.x.adapter", urls="networks.x.urls", short="X"),
     "mastodon": Listing("Mastodon", "networks.mastodon.adapter", urls="networks.mastodon.urls"),
     "bluesky": Listing("Bluesky", "networks.bluesky.adapter", urls="networks.bluesky.urls"),
-    "telegram": Listing("Telegram", "networks.telegram.adapter", urls="networks.telegram.urls"),
+    "telegram": Listing(
+        "Telegram", "networks.telegram.adapter", urls="networks.telegram.urls", mark="TG"
+    ),
     "sandbox": Listing("Sandbox", "networks.sandbox"),
-    "webhook": Listing("Webhook", "networks.webhook"),
+    "webhook": Listing("Webhook", "networks.webhook", mark="{}"),
     "discord": Listing("Discord", "networks.discord.adapter", urls="networks.discord.urls"),
 }
 
@@ -60,6 +66,14 @@ def short_name(name: str) -> str:
     """The network's short name for counters and lists ("X"); an unknown name as it is."""
     listing = NETWORKS.get(name)
     return (listing.short or listing.label) if listing else name
+
+
+def mark(name: str) -> str:
+    """The network's icon letters ("TG"); an unknown name's first letter."""
+    listing = NETWORKS.get(name)
+    if listing is None:
+        return name[:1].upper()
+    return listing.mark or listing.label[:1]
 
 
 def choices() -> list[tuple[str, str]]:

@@ -69,6 +69,8 @@ def test_each_network_counts_its_own_way_against_its_own_limit(web, channel):
         "x": ["31/280"],  # 4 + 1 + 23 + 1 + 2 (an emoji sequence weighs 2)
     }
     assert "Mastodon (fake.social)" in html
+    # Each counter and preview names its network in the network's colours and icon.
+    assert html.count('class="provider provider-x"') == 2
     assert 'aria-live="polite"' not in html  # the live region is the page's, not swapped
 
 
