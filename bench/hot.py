@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import networks_mix
 from bench.data import make_channels, make_publishable, make_schedules, make_workspace
 from bench.harness import (
     ONE_WORKER,
@@ -84,7 +85,9 @@ def _lead(m: int, quick: bool) -> float:
     return (3 if quick else 10) + m / 400 + m / 250
 
 
-def scenario_hot_minute(m: int, workers: tuple[int, int], receiver, pool, quick) -> HotResult:
+def scenario_hot_minute(
+    m: int, workers: tuple[int, int], receiver, pool, quick, mix=None
+) -> HotResult:
     from django.conf import settings
     from django.db.models import Count
 
@@ -102,6 +105,9 @@ def scenario_hot_minute(m: int, workers: tuple[int, int], receiver, pool, quick)
     ws = make_workspace("hot")
     channels = make_channels(ws, m)
     make_publishable(ws, channels, receiver.url)
+    if mix is not None:
+        mixed = networks_mix.add_accounts(mix, ws, channels)
+        mix_before = networks_mix.held_before(mix)
     now = dt.datetime.now(UTC)
     t0 = (now + dt.timedelta(seconds=_lead(m, quick))).replace(microsecond=0)
     make_schedules(channels, lambda i: [t0])
@@ -166,6 +172,8 @@ def scenario_hot_minute(m: int, workers: tuple[int, int], receiver, pool, quick)
         "statuses": statuses,
         "worker_rss_mb": round(rss, 1),
     }
+    if mix is not None:
+        out.extra["networks_mix"] = networks_mix.readings(mix, mixed, mix_before)
     log(f"  -> {out.as_dict()}")
     return out
 

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+from bench import networks_mix
 from bench.harness import (
     ONE_WORKER,
     POOL,
@@ -78,13 +79,15 @@ def run_all(args) -> None:
     try:
         call_command("migrate", verbosity=0)
         receiver = Receiver(logdir)
+        # Before any worker starts: the workers reach the fakes through the settings it exports.
+        mix = networks_mix.start()
         pool = Workers(logdir)
         scenarios = {
             "planner": lambda: scenario_planner(n, logdir, 1 if quick else 3),
-            "hot_minute_1": lambda: scenario_hot_minute(m, ONE_WORKER, receiver, pool, quick),
+            "hot_minute_1": lambda: scenario_hot_minute(m, ONE_WORKER, receiver, pool, quick, mix),
             "raw_eta_1": lambda: scenario_raw_eta(m, ONE_WORKER, receiver, pool, quick),
             "celery_beat": lambda: scenario_celery_beat(m, receiver, pool, logdir, quick),
-            "hot_minute_2": lambda: scenario_hot_minute(m, TWO_WORKERS, receiver, pool, quick),
+            "hot_minute_2": lambda: scenario_hot_minute(m, TWO_WORKERS, receiver, pool, quick, mix),
             "raw_eta_2": lambda: scenario_raw_eta(m, TWO_WORKERS, receiver, pool, quick),
             "worker_rss": lambda: scenario_worker_rss(held, logdir),
         }
@@ -117,6 +120,7 @@ def run_all(args) -> None:
                     run(name)
         finally:
             pool.stop()
+            mix.stop()
     finally:
         if receiver:
             receiver.stop()

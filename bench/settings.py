@@ -62,3 +62,13 @@ DJANGO_CELERY_BEAT_TZ_AWARE = True
 # `db_sessions_per_slot` to show it.
 if os.environ.get("BENCH_DB_REUSE_MAX"):
     CELERY_DB_REUSE_MAX = int(os.environ["BENCH_DB_REUSE_MAX"])
+
+# The networks mix (bench/networks_mix.py): tweepy calls X's real host whatever X_API_BASE
+# says, so the workers send X's calls to the fake X the way the drills do, through the X
+# provider's transport hook (drills/celeryapp.py), once the worker has started.
+if os.environ.get("DRILL_FAKE_X_URL"):
+    from celery.signals import worker_init
+
+    @worker_init.connect
+    def _route_x_to_its_fake(**kwargs) -> None:
+        import drills.celeryapp  # noqa: F401 (mounts the fake X when imported)

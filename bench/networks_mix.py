@@ -1,0 +1,283 @@
+"""The hot second with channels that reach every network (the networks issue: "make bench
+still holds its targets with a channel mixing all networks in the hot second").
+
+One channel in every MIX_EVERY of the hot second holds, beside its webhook account (whose
+POST to the receiver is what the hot second's lateness measures), one account on each other
+registered network, each on that network's loopback fake: the fakes the tests use
+(tests/networks/fake_*.py) and the drills' X (drills/fake_x.py, a real HTTP server; the tests'
+X fake is an in-process transport). They run as threads of this orchestrator process, which
+only waits while the workers publish; the workers reach them over 127.0.0.1 through the
+settings a deployment would set (X_API_BASE, TELEGRAM_API_BASE, the allowed hosts), which the
+orchestrator exports before it starts any worker.
+
+What it reports per network: deliveries sent, the posts its fake holds (more than sent is a
+double post), and the lateness of `sent_at` after the slot's time (p50/p99). A registered
+network without a Seat below is listed under "not in the mix", so the report says what it
+did not cover.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+# One channel in this many also reaches every network.
+MIX_EVERY = 100
+
+
+@dataclass
+class Fakes:
+    servers: dict[str, object] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+
+
+def start() -> Fakes:
+    """Start every fake and export the settings the workers need to reach them."""
+    from drills.fake_x import FakeX
+    from tests.networks.fake_bluesky import FakeBluesky
+    from tests.networks.fake_discord import FakeDiscord
+    from tests.networks.fake_mastodon import FakeMastodon
+    from tests.networks.fake_telegram import FakeTelegram
+
+    fakes = Fakes(
+        {
+            "x": FakeX().start(),
+            "mastodon": FakeMastodon().start(),
+            "bluesky": FakeBluesky().start(),
+            "telegram": FakeTelegram().start(),
+            "discord": FakeDiscord().start(),
+        }
+    )
+    os.environ.update(worker_env(fakes))
+    _apply_here(fakes)
+    return fakes
+
+
+def worker_env(fakes: Fakes) -> dict[str, str]:
+    return {
+        # tweepy calls X's own host: bench/settings.py routes it here (as the drills do).
+        "DRILL_FAKE_X_URL": fakes.servers["x"].url,
+        "TELEGRAM_API_BASE": fakes.servers["telegram"].url,
+        "INSTANCE_ALLOWED_HOSTS": "127.0.0.1",
+        "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
+        "DISCORD_WEBHOOK_HOSTS": "discord.com,127.0.0.1",
+    }
+
+
+def _apply_here(fakes: Fakes) -> None:
+    """The same settings in this process (Django is set up already): the Bluesky sign-in
+    that makes its accounts runs here."""
+    from django.conf import settings
+
+    settings.INSTANCE_ALLOWED_HOSTS = ["127.0.0.1"]
+    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+
+
+# --- One seat per network: an account on its fake, and what its fake holds as posted --------
+
+
+@dataclass(frozen=True)
+class Seat:
+    account: Callable  # (fakes, workspace, i) -> unsaved SocialAccount
+    posted: Callable  # (fakes) -> list of the texts the fake holds
+
+
+def _x_account(fakes, workspace, i):
+    import time
+
+    from accounts.models import SocialAccount
+
+    user_id = str(8_000_000 + i)
+    token = f"bench-x-{i}"
+    fakes.servers["x"].add_user(token, user_id)
+    return SocialAccount(
+        workspace=workspace,
+        provider="x",
+        handle=f"x{i}",
+        external_id=user_id,
+        credentials={
+            "auth": "oauth2",
+            "access_token": token,
+            "refresh_token": f"bench-xr-{i}",
+            "expires_at": int(time.time()) + 30 * 86400,
+            "token_type": "bearer",
+            "scope": "tweet.read tweet.write users.read offline.access",
+            "user_id": user_id,
+        },
+    )
+
+
+def _mastodon_account(fakes, workspace, i):
+    from accounts.models import SocialAccount
+
+    fake = fakes.servers["mastodon"]
+    account_id, token = fake.add_account(f"m{i}")
+    return SocialAccount(
+        workspace=workspace,
+        provider="mastodon",
+        handle=f"m{i}@fake.social",
+        external_id=f"{account_id}@fake.social",
+        credentials={"access_token": token},
+        options={"instance": fake.url, "max_characters": 500},
+    )
+
+
+def _bluesky_account(fakes, workspace, i):
+    from accounts.models import SocialAccount
+    from networks.bluesky import adapter
+
+    fake = fakes.servers["bluesky"]
+    password = "abcd-efgh-ijkl-mnop"  # noqa: S105 (an app password on the fake)
+    did = fake.add_account(f"b{i}.test", password)
+    _, info = adapter.sign_in(fake.url, f"b{i}.test", password)
+    return SocialAccount(
+        workspace=workspace,
+        provider="bluesky",
+        handle=f"b{i}.test",
+        external_id=did,
+        credentials={
+            "identifier": f"b{i}.test",
+            "app_password": password,
+            "session": info["session"],
+        },
+        options={"service": fake.url},
+    )
+
+
+def _telegram_account(fakes, workspace, i):
+    from accounts.models import SocialAccount
+
+    fake = fakes.servers["telegram"]
+    token = fake.add_bot(f"bench{i}_bot")
+    chat_id = fake.add_channel(f"bench_news_{i}")
+    fake.set_member(chat_id, token)
+    return SocialAccount(
+        workspace=workspace,
+        provider="telegram",
+        handle=f"bench_news_{i}",
+        external_id=str(chat_id),
+        credentials={"bot_token": token},
+        options={
+            "chat_id": str(chat_id),
+            "chat_type": "channel",
+            "chat_username": f"bench_news_{i}",
+        },
+    )
+
+
+def _discord_account(fakes, workspace, i):
+    from accounts.models import SocialAccount
+
+    hook = fakes.servers["discord"].add_webhook(f"Bench {i}")
+    return SocialAccount(
+        workspace=workspace,
+        provider="discord",
+        handle=f"bench{i}",
+        external_id=hook["id"],
+        credentials={"url": hook["url"]},
+        options={"guild_id": hook["guild_id"], "channel_id": hook["channel_id"]},
+    )
+
+
+def _sandbox_account(fakes, workspace, i):
+    from accounts.models import SocialAccount
+
+    return SocialAccount(workspace=workspace, provider="sandbox", handle=f"sandbox{i}")
+
+
+def _sandbox_posted(fakes):
+    from publishing.models import SandboxPost
+
+    return list(SandboxPost.objects.values_list("text", flat=True))
+
+
+SEATS: dict[str, Seat] = {
+    "x": Seat(_x_account, lambda f: [c.text for c in f.servers["x"].creates]),
+    "mastodon": Seat(
+        _mastodon_account, lambda f: [s["text"] for s in f.servers["mastodon"].statuses]
+    ),
+    "bluesky": Seat(
+        _bluesky_account,
+        lambda f: [r["text"] for r in f.servers["bluesky"].records.values() if "text" in r],
+    ),
+    "telegram": Seat(
+        _telegram_account, lambda f: [m["text"] for m in f.servers["telegram"].messages]
+    ),
+    "discord": Seat(
+        _discord_account, lambda f: [m["content"] for m in f.servers["discord"].messages]
+    ),
+    "sandbox": Seat(_sandbox_account, _sandbox_posted),
+}
+
+
+def not_in_the_mix() -> list[str]:
+    """Registered networks the mix does not cover (the webhook is every channel's own)."""
+    from networks import registry
+
+    return [name for name in registry.NETWORKS if name not in SEATS and name != "webhook"]
+
+
+def add_accounts(fakes: Fakes, workspace, channels) -> list[int]:
+    """One account per network in every MIX_EVERY-th channel; returns those channels' ids."""
+    from accounts.models import SocialAccount
+    from channels.models import Channel
+
+    mixed = channels[::MIX_EVERY]
+    accounts, owners = [], []
+    for i, channel in enumerate(mixed):
+        for seat in SEATS.values():
+            accounts.append(seat.account(fakes, workspace, i))
+            owners.append(channel.id)
+    made = SocialAccount.objects.bulk_create(accounts)
+    Channel.accounts.through.objects.bulk_create(
+        [
+            Channel.accounts.through(channel_id=channel_id, socialaccount_id=account.id)
+            for channel_id, account in zip(owners, made, strict=True)
+        ]
+    )
+    return [channel.id for channel in mixed]
+
+
+def held_before(fakes: Fakes) -> dict[str, int]:
+    """How many posts each fake holds already (the fakes live for the whole run; a scenario
+    counts what it adds)."""
+    return {name: len(seat.posted(fakes)) for name, seat in SEATS.items()}
+
+
+def readings(fakes: Fakes, channel_ids: list[int], before: dict[str, int]) -> dict:
+    """Per network: deliveries by status, posts its fake holds, lateness of sent_at."""
+    from bench.harness import lateness_stats
+    from publishing.models import Delivery
+
+    rows = Delivery.objects.filter(timeslot__channel_id__in=channel_ids).exclude(
+        account__provider="webhook"
+    )
+    statuses: dict[str, Counter] = defaultdict(Counter)
+    late: dict[str, list[float]] = defaultdict(list)
+    for provider, status, sent_at, due in rows.values_list(
+        "account__provider", "status", "sent_at", "timeslot__publish_at"
+    ):
+        statuses[provider][status] += 1
+        if sent_at is not None:
+            late[provider].append((sent_at - due).total_seconds())
+    out = {}
+    for name, seat in SEATS.items():
+        held = seat.posted(fakes)[before.get(name, 0) :]
+        sent = statuses[name].get("sent", 0)
+        out[name] = {
+            "deliveries": dict(statuses[name]),
+            "posts_on_fake": len(held),
+            "duplicates": len(held) - len(set(held)),
+            **({"sent_at": lateness_stats(late[name])} if late[name] else {}),
+            "all_sent": sent == len(channel_ids) and len(held) == sent,
+        }
+    return {
+        "channels": len(channel_ids),
+        "networks": out,
+        "not_in_the_mix": not_in_the_mix(),
+    }
