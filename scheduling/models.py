@@ -4,9 +4,11 @@ import datetime as dt
 import uuid
 
 import recurrence.fields
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from ground.fields import EncryptedJSONField
 from scheduling.reasons import Reason
 
 
@@ -175,3 +177,36 @@ class PlannerChunk(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_at:%Y-%m-%d %H:%M} schedules {self.first_schedule_id}…"
+
+
+class CalendarFeed(models.Model):
+    """A private ICS feed of a workspace's slots, or one channel's, for calendar apps
+    (scheduling/feeds.py). Whoever holds its URL reads it without signing in, so the URL's
+    token is its whole secret: only its SHA-256 is looked up, the token itself is kept
+    encrypted so its creator can copy the URL again. Revoking it, or its creator leaving
+    the workspace, ends it at once."""
+
+    workspace = models.ForeignKey(
+        "accounts.Workspace", on_delete=models.CASCADE, related_name="calendar_feeds"
+    )
+    # None: every channel of the workspace.
+    channel = models.ForeignKey(
+        "channels.Channel",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="calendar_feeds",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_feeds"
+    )
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    secret = EncryptedJSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["channel_id", "id"]
+
+    def __str__(self) -> str:
+        return f"Feed {self.id} of {self.channel or 'every channel'}"

@@ -3,10 +3,19 @@ Included by queueloop/urls.py without a namespace."""
 
 from django.urls import include, path
 
-from scheduling import views
+from scheduling import feed_views, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("calendar/feeds/", feed_views.calendar_feeds, name="calendar_feeds"),
+    path("calendar/feeds/new/", feed_views.calendar_feed_create, name="calendar_feed_create"),
+    path(
+        "calendar/feeds/<int:feed_id>/revoke/",
+        feed_views.calendar_feed_revoke,
+        name="calendar_feed_revoke",
+    ),
+    # The feed itself: its token is the only credential (scheduling/feeds.py).
+    path("feeds/<str:token>.ics", feed_views.calendar_feed, name="calendar_feed"),
     path("calendar/", include("scheduling.calendar_urls")),
     path(
         "channels/<int:channel_id>/schedules/new/",
