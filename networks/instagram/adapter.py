@@ -57,8 +57,9 @@ LABEL = "Instagram"
 CAPTION_LIMIT = 2200
 MAX_HASHTAGS = 30
 MAX_IMAGES = 10
-# When the 24-hour quota is full: the oldest post leaves the window within the hour or so.
-QUOTA_WAIT = dt.timedelta(hours=1)
+# When the 24-hour quota is full: the window moves (the oldest post leaves it at a time the
+# API does not say), so the limit is read again this often, within MISSED_AFTER.
+QUOTA_WAIT = dt.timedelta(minutes=5)
 HASHTAG = re.compile(r"(?<![\w#])#\w+")
 NEEDS_IMAGE = (
     "Instagram needs an image: every Instagram post has one, and this post has none. "

@@ -45,8 +45,9 @@ from networks.http_errors import connection_error_before_send
 HTTP_TIMEOUT = 30
 # When a rate limit names no time: Meta's call-rate windows are an hour at most.
 DEFAULT_RATE_LIMIT_WAIT = dt.timedelta(minutes=15)
-# Instagram's 24-hour post limit (code 9) eases as the oldest post leaves the window.
-POST_LIMIT_WAIT = dt.timedelta(hours=1)
+# Instagram's 24-hour post limit (code 9) eases as the oldest post leaves the window, at a
+# time Meta does not say: read again soon (a delivery waits at most MISSED_AFTER).
+POST_LIMIT_WAIT = dt.timedelta(minutes=5)
 
 AUTH_CODES = frozenset({190, 102, 10})
 RATE_LIMIT_CODES = frozenset({4, 9, 17, 32, 613, *range(80001, 80015)})
