@@ -20,7 +20,7 @@ from PIL import Image
 from accounts import providers
 from accounts.models import SocialAccount
 from networks import AuthFailed, ProviderError, Rejected, Transient, get_provider, registry
-from networks.contract import Capabilities, LengthCounting, Network
+from networks.contract import Capabilities, CommentsOnPosts, LengthCounting, Network
 from posts.media import MAX_IMAGES
 from publishing.models import Delivery
 from scheduling.models import Timeslot
@@ -377,6 +377,9 @@ def test_the_network_keeps_the_contract(name):
     assert isinstance(network.capabilities.length_counting, LengthCounting)
     if not network.capabilities.images:
         assert network.capabilities.max_images == 0
+    if network.capabilities.first_comment:
+        # A network that says it posts first comments has the call for it.
+        assert isinstance(network, CommentsOnPosts)
     # Accounts accept the name, with the registry's label.
     assert (name, registry.NETWORKS[name].label) in providers.choices()
 

@@ -334,3 +334,16 @@ def test_check_refreshes_a_user_token_near_its_expiry(network, account, fake_met
     assert fake_meta.users[account.credentials["user_token"]]["long"] is True
     assert account.credentials["user_token_expires_at"] == int(T0.timestamp()) + fakes.LONG_LIVED
     assert account.credentials["page_token"] == page["token"]
+
+
+def test_check_accounts_marks_a_page_whose_token_died_for_reconnecting(account, fake_meta, page):
+    from django.core.management import CommandError, call_command
+
+    fake_meta.revoke(page["token"])
+
+    with pytest.raises(CommandError):
+        call_command("check_accounts", "--account", str(account.id))
+
+    account = reload(account)
+    assert account.status == SocialAccount.Status.NEEDS_RECONNECT
+    assert "Error validating access token" in account.last_error
