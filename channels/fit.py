@@ -3,7 +3,8 @@ networks when written (publishing/compose.py); an account added later (X's 280 t
 written for Mastodon's 500) can make some too long. These reads find them, with the same
 per-account check (`validate_for`), so the channel form can warn and the upcoming slots
 show the problem before the slot fails. A post with images on a webhook account is a misfit
-too when the site cannot give the webhook absolute image URLs (PUBLIC_BASE_URL unset).
+too when the site cannot give the webhook absolute image URLs (PUBLIC_BASE_URL unset), and a
+post without one on a network whose every post needs an image (Instagram: needs_image).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from django.db.models import Exists, OuterRef
 
 from accounts.models import SocialAccount
 from channels.models import Channel, QueueEntry
-from networks import get_provider, validate_for
+from networks import get_provider, needs_image, validate_for
 from networks.webhook import image_url_problem
 from posts.models import Post, PostImage
 
@@ -49,6 +50,10 @@ def _check(
     if has_images and (problem := image_url_problem()):
         for account in accounts:
             if account.provider == SocialAccount.Provider.WEBHOOK:
+                misfit.errors.append(f"@{account.handle}: {problem}")
+    if not has_images:
+        for account in accounts:
+            if problem := needs_image(get_provider(account.provider)):
                 misfit.errors.append(f"@{account.handle}: {problem}")
     for index, text in enumerate(post.texts()):
         label = "" if index == 0 else f"Variation {index}: "

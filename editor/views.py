@@ -19,6 +19,7 @@ from editor.forms import PostForm, uploads_from
 from editor.services import network_counts, split_thread, text_errors, thread_errors
 from ground.validation import error_messages
 from ground.zones import iana_zone_names
+from networks import get_provider, needs_image
 from networks.webhook import image_url_problem
 from networks.x.adapter import provider as x_provider
 from posts import media
@@ -251,6 +252,16 @@ def post_preview(request: HttpRequest) -> HttpResponse:
     has_images = bool(images) or request.GET.get("has_images") == "1"
     if has_images and any(net.provider == SocialAccount.Provider.WEBHOOK for net in networks):
         image_problem = image_url_problem()
+    # Said before scheduling: a post without an image is skipped on such a network.
+    image_needed = (
+        []
+        if has_images
+        else list(
+            dict.fromkeys(
+                problem for net in networks if (problem := needs_image(get_provider(net.provider)))
+            )
+        )
+    )
     return render(
         request,
         "posts/_networks.html",
@@ -259,5 +270,6 @@ def post_preview(request: HttpRequest) -> HttpResponse:
             "images": images,
             "has_channels": bool(channels),
             "image_problem": image_problem,
+            "image_needed": image_needed,
         },
     )

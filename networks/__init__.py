@@ -15,6 +15,7 @@ from networks.base import (
     Transient,
     delivery_images,
     limit_for,
+    needs_image,
     validate_for,
 )
 from networks.contract import Published
@@ -32,5 +33,6 @@ __all__ = [
     "get_provider",
     "limit_for",
     "load_all",
+    "needs_image",
     "validate_for",
 ]

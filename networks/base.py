@@ -86,6 +86,14 @@ def validate_for(provider: Provider, text: str, account: SocialAccount | None = 
     return provider.validate(text)
 
 
+def needs_image(provider: Provider) -> str:
+    """Why a post without an image cannot go to this network ("" when it can): one sentence
+    for the composer's warning, the upcoming slots' misfits and the skipped delivery."""
+    if not getattr(provider.capabilities, "requires_image", False):
+        return ""
+    return f"{provider.label} needs an image: every post there has one, and this post has none."
+
+
 def delivery_images(delivery) -> list:
     """The images of the delivery's post, in order. A delivery chunk loads them for all its
     deliveries in one query into `delivery.image_list` (publishing.delivery.load_images);

@@ -102,6 +102,9 @@ class Capabilities:
     length_counting: LengthCounting
     # Each image goes with its alt text (Telegram's photos have none: False).
     alt_text: bool = True
+    # Every post needs an image (Instagram): the composer says so before scheduling, and a
+    # queued post without one is skipped for the account when its slot comes.
+    requires_image: bool = False
 
 
 @runtime_checkable

@@ -50,6 +50,13 @@ NETWORKS: dict[str, Listing] = {
     "sandbox": Listing("Sandbox", "networks.sandbox"),
     "webhook": Listing("Webhook", "networks.webhook", mark="{}"),
     "discord": Listing("Discord", "networks.discord.adapter", urls="networks.discord.urls"),
+    "facebook": Listing(
+        "Facebook Pages",
+        "networks.facebook.adapter",
+        urls="networks.facebook.urls",
+        short="Facebook",
+    ),
+    "instagram": Listing("Instagram", "networks.instagram.adapter", urls="networks.instagram.urls"),
 }
 
 

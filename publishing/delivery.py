@@ -31,7 +31,7 @@ from accounts.services import account_mark_needs_reconnect
 from channels.models import Channel
 from ground import events
 from ground.db import db_datetime, update_from_values
-from networks import get_provider
+from networks import get_provider, needs_image
 from posts.models import PostImage
 from publishing.lanes import CallOutcome, Result, run_lanes
 from publishing.models import Delivery
@@ -151,6 +151,9 @@ def deliveries_send(*, delivery_ids: list[int], now: dt.datetime | None = None) 
             results.append(
                 Result(d, CallOutcome.FAILED, "The account belongs to another workspace.")
             )
+        elif not d.image_list and (problem := needs_image(get_provider(d.account.provider))):
+            # Nothing is sent: the network would refuse it (channels/fit.py warned before).
+            results.append(Result(d, CallOutcome.FAILED, f"Skipped: {problem} Nothing was sent."))
         elif d.account.status != SocialAccount.Status.ACTIVE:
             error = d.account.last_error or "reconnect it"
             results.append(

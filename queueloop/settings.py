@@ -403,6 +403,14 @@ DISCORD_WEBHOOK_HOSTS = env_list(
 )
 DISCORD_HTTP_TIMEOUT = env_int("DISCORD_HTTP_TIMEOUT", 15, minimum=1)
 
+# --- Facebook Pages and Instagram (Meta's Graph API) ---------------------------------------
+# A Meta app with Facebook Login (README, "Networks"). The Graph version is pinned: Meta
+# retires each about two years after the next; move it here when it does.
+META_APP_ID = env_str("META_APP_ID")
+META_APP_SECRET = env_str("META_APP_SECRET")
+META_GRAPH_BASE = env_str("META_GRAPH_BASE", "https://graph.facebook.com/v25.0")
+META_AUTH_BASE = env_str("META_AUTH_BASE", "https://www.facebook.com/v25.0/dialog/oauth")
+
 # --- Mastodon and Bluesky -------------------------------------------------------------
 MASTODON_HTTP_TIMEOUT = env_int("MASTODON_HTTP_TIMEOUT", 20, minimum=1)
 BLUESKY_HTTP_TIMEOUT = env_int("BLUESKY_HTTP_TIMEOUT", 20, minimum=1)

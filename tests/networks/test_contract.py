@@ -20,7 +20,7 @@ from PIL import Image
 from accounts import providers
 from accounts.models import SocialAccount
 from networks import AuthFailed, ProviderError, Rejected, Transient, get_provider, registry
-from networks.contract import Capabilities, LengthCounting, Network
+from networks.contract import Capabilities, CommentsOnPosts, LengthCounting, Network
 from posts.media import MAX_IMAGES
 from publishing.delivery import delivery_send
 from publishing.models import Delivery
@@ -33,6 +33,7 @@ from tests.networks.fake_discord import (
 )
 from tests.networks.fake_http import Scripted
 from tests.networks.fake_mastodon import fake_mastodon  # noqa: F401 (a fixture)
+from tests.networks.fake_meta_graph import fake_meta  # noqa: F401 (a fixture)
 from tests.networks.fake_telegram import fake_telegram  # noqa: F401 (a fixture)
 from tests.networks.fake_x import fake_x  # noqa: F401 (a fixture)
 from tests.receiver import Receiver
@@ -247,6 +248,64 @@ def discord_harness(request) -> Harness:
     )
 
 
+def facebook_harness(request) -> Harness:
+    fake = request.getfixturevalue("fake_meta")
+    page = fake.add_page("Queue Loop News")
+    account = SocialAccountFactory(
+        provider="facebook",
+        handle=page["name"],
+        external_id=page["id"],
+        credentials={"page_token": page["token"]},
+        options={"page_id": page["id"], "page_name": page["name"]},
+    )
+    return Harness(
+        account=account,
+        posted=lambda: [p["message"] for p in fake.posts_of(page["id"])],
+        # The Page's token was invalidated (a password change): Meta's 190.
+        refuse=lambda: fake.revoke(page["token"]),
+        refused_as=AuthFailed,
+        alt_texts=lambda: [ph["alt"] for ph in fake.posts_of(page["id"])[0]["photos"]],
+    )
+
+
+def instagram_harness(request) -> Harness:
+    fake = request.getfixturevalue("fake_meta")
+    settings = request.getfixturevalue("settings")
+    settings.MEDIA_ROOT = request.getfixturevalue("tmp_path") / "media"
+    # Instagram fetches images from this site's public address.
+    settings.PUBLIC_BASE_URL = "https://queueloop.example"
+    page = fake.add_page("Queue Loop News", instagram="queueloop")
+    ig_id = page["instagram"]
+    account = SocialAccountFactory(
+        provider="instagram",
+        handle="queueloop",
+        external_id=ig_id,
+        credentials={"page_token": page["token"]},
+        options={"ig_user_id": ig_id, "username": "queueloop", "page_id": page["id"]},
+    )
+    return Harness(
+        account=account,
+        posted=lambda: [m["caption"] for m in fake.media_of(ig_id)],
+        refuse=lambda: fake.script(
+            "POST",
+            fake.path(f"{ig_id}/media"),
+            Scripted(
+                400,
+                {
+                    "error": {
+                        "message": "Invalid parameter",
+                        "type": "OAuthException",
+                        "code": 100,
+                        "error_subcode": 2207001,
+                    }
+                },
+            ),
+        ),
+        refused_as=Rejected,
+        alt_texts=lambda: [i["alt_text"] for i in fake.media_of(ig_id)[0]["images"]],
+    )
+
+
 HARNESSES: dict[str, Callable] = {
     "x": x_harness,
     "mastodon": mastodon_harness,
@@ -255,6 +314,8 @@ HARNESSES: dict[str, Callable] = {
     "webhook": webhook_harness,
     "sandbox": sandbox_harness,
     "discord": discord_harness,
+    "facebook": facebook_harness,
+    "instagram": instagram_harness,
 }
 
 # What each way of counting makes of the same texts.
@@ -294,10 +355,18 @@ def add_ready_image(post, n: int):
     process_image(image.id)
 
 
-def make_delivery(account: SocialAccount, text: str, *, parts: list[str] | None = None):
+def make_delivery(
+    account: SocialAccount, text: str, *, parts: list[str] | None = None, images: int | None = None
+):
+    """A delivery of a new post; a network whose every post needs an image
+    (capabilities.requires_image) gets one unless `images` says how many."""
     channel = ChannelFactory(workspace=account.workspace, with_sandbox=False)
     channel.accounts.add(account)
     post = PostFactory(workspace=account.workspace, text=text, thread_parts=parts or [])
+    if images is None:
+        images = 1 if get_provider(account.provider).capabilities.requires_image else 0
+    for n in range(images):
+        add_ready_image(post, n)
     slot = Timeslot.objects.create(
         channel=channel, post=post, publish_at=dt.datetime.now(dt.UTC), status="publishing"
     )
@@ -327,6 +396,9 @@ def test_the_network_keeps_the_contract(name):
     assert isinstance(network.capabilities.length_counting, LengthCounting)
     if not network.capabilities.images:
         assert network.capabilities.max_images == 0
+    if network.capabilities.first_comment:
+        # A network that says it posts first comments has the call for it.
+        assert isinstance(network, CommentsOnPosts)
     # Accounts accept the name, with the registry's label.
     assert (name, registry.NETWORKS[name].label) in providers.choices()
 
@@ -393,11 +465,9 @@ def test_images_go_with_the_first_part_with_their_alt_texts(name, request, setti
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.PUBLIC_BASE_URL = "https://queueloop.example"  # the webhook's absolute URLs
     harness = harness_for(name, request)
-    delivery = make_delivery(harness.account, "With pictures")
     # As many as the network takes and a post may hold (posts.media.MAX_IMAGES).
     count = min(network.capabilities.max_images, MAX_IMAGES)
-    for n in range(count):
-        add_ready_image(delivery.post, n)
+    delivery = make_delivery(harness.account, "With pictures", images=count)
 
     network.publish(delivery)
 
