@@ -44,6 +44,7 @@ NETWORKS: dict[str, Listing] = {
     "sandbox": Listing("Sandbox", "networks.sandbox"),
     "webhook": Listing("Webhook", "networks.webhook"),
     "discord": Listing("Discord", "networks.discord.adapter", urls="networks.discord.urls"),
+    "threads": Listing("Threads", "networks.threads.adapter", urls="networks.threads.urls"),
 }
 
 

@@ -33,6 +33,7 @@ from tests.networks.fake_discord import (
 from tests.networks.fake_http import Scripted
 from tests.networks.fake_mastodon import fake_mastodon  # noqa: F401 (a fixture)
 from tests.networks.fake_telegram import fake_telegram  # noqa: F401 (a fixture)
+from tests.networks.fake_threads import fake_threads  # noqa: F401 (a fixture)
 from tests.networks.fake_x import fake_x  # noqa: F401 (a fixture)
 from tests.receiver import Receiver
 
@@ -228,6 +229,32 @@ def discord_harness(request) -> Harness:
     )
 
 
+def threads_harness(request) -> Harness:
+    fake = request.getfixturevalue("fake_threads")
+    user_id, token = fake.add_user("queueloop")
+    account = SocialAccountFactory(
+        provider="threads",
+        handle="queueloop",
+        external_id=user_id,
+        credentials={"access_token": token},
+        options={"user_id": user_id, "username": "queueloop"},
+    )
+    return Harness(
+        account=account,
+        posted=lambda: [p["text"] for p in fake.posts_of(user_id)],
+        refuse=lambda: fake.script(
+            "POST",
+            f"/v1.0/{user_id}/threads",
+            Scripted(
+                400,
+                {"error": {"message": "Invalid parameter", "type": "THApiException", "code": 100}},
+            ),
+        ),
+        refused_as=Rejected,
+        alt_texts=lambda: [alt for _url, alt in fake.posts_of(user_id)[0]["images"]],
+    )
+
+
 HARNESSES: dict[str, Callable] = {
     "x": x_harness,
     "mastodon": mastodon_harness,
@@ -236,6 +263,7 @@ HARNESSES: dict[str, Callable] = {
     "webhook": webhook_harness,
     "sandbox": sandbox_harness,
     "discord": discord_harness,
+    "threads": threads_harness,
 }
 
 # What each way of counting makes of the same texts.
@@ -244,6 +272,8 @@ COUNTS = {
     LengthCounting.WEIGHTED: {"hello": 5, FLAG: 2, LONG_URL: 23, "日本": 4},
     LengthCounting.MASTODON: {"hello": 5, FLAG: 1, LONG_URL: 23},
     LengthCounting.GRAPHEMES: {"hello": 5, FLAG: 1, LONG_URL: 120},
+    # Two regional indicators of 4 UTF-8 bytes each; CJK is one character each.
+    LengthCounting.EMOJI_BYTES: {"hello": 5, FLAG: 8, LONG_URL: 120, "日本": 2},
 }
 
 
