@@ -18,11 +18,12 @@ from accounts.models import SocialAccount
 from networks import AuthFailed, RateLimited, Rejected, Transient, get_provider
 from networks.thread import PartlySent
 from tests.factories import SocialAccountFactory
+from tests.networks import fake_threads as fakes
 from tests.networks.fake_http import Scripted
-from tests.networks.fake_threads import APP_SECRET, fake_threads  # noqa: F401 (a fixture)
 from tests.networks.test_contract import add_ready_image, make_delivery
 from tests.networks.test_telegram import assert_never_logged
 
+fake_threads = fakes.fake_threads
 pytestmark = pytest.mark.django_db
 network = get_provider("threads")
 
@@ -92,7 +93,7 @@ def test_connect_signs_in_with_oauth_and_stores_a_long_lived_token_encrypted(
     with connection.cursor() as cursor:
         cursor.execute("SELECT credentials FROM accounts_socialaccount")
         assert token not in cursor.fetchone()[0]
-    assert_never_logged(logs, [token, code, APP_SECRET])
+    assert_never_logged(logs, [token, code, fakes.APP_SECRET])
 
 
 def test_a_callback_whose_state_does_not_match_stores_nothing(web, fake_threads):
@@ -244,7 +245,7 @@ def test_a_refused_post_shows_metas_message(fake_threads, account):
 def test_a_revoked_token_asks_for_a_reconnect_with_metas_message(fake_threads, account):
     fake_threads.tokens.clear()
 
-    with pytest.raises(AuthFailed, match="Invalid OAuth access token.*reconnect"):
+    with pytest.raises(AuthFailed, match=r"Invalid OAuth access token.*reconnect"):
         network.publish(make_delivery(account, "Nope"))
 
 
