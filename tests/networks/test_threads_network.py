@@ -16,7 +16,9 @@ from django.urls import reverse
 
 from accounts.models import SocialAccount
 from networks import AuthFailed, RateLimited, Rejected, Transient, get_provider
+from networks.contract import CommentsOnPosts
 from networks.thread import PartlySent
+from networks.threads.errors import classify
 from tests.factories import SocialAccountFactory
 from tests.networks import fake_threads as fakes
 from tests.networks.fake_http import Scripted
@@ -386,6 +388,35 @@ def test_the_first_comment_is_a_reply_to_the_post_published_once(fake_threads, a
     assert reply["text"] == "Links in the comment" and reply["reply_to_id"] == post["id"]
     assert comment["id"] == reply["id"]
     assert delivery.network_state["comment"]["media"] == reply["id"]
+
+
+def test_threads_keeps_the_first_comment_protocol():
+    assert network.capabilities.first_comment
+    assert isinstance(network, CommentsOnPosts)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "subcode", "expected"),
+    [
+        (400, 190, None, AuthFailed),
+        (403, 10, None, AuthFailed),
+        (400, 200, None, AuthFailed),
+        (400, 4, None, RateLimited),
+        (400, 17, None, RateLimited),
+        (400, 32, None, RateLimited),
+        (400, 613, None, RateLimited),
+        (400, 24, 4279009, Transient),
+        (500, 2, None, Transient),
+        (400, 100, 33, Rejected),
+    ],
+)
+def test_metas_error_codes_are_classified(status, code, subcode, expected):
+    body = meta_error(code, "Meta says so", **({"error_subcode": subcode} if subcode else {}))
+
+    error = classify(status, body, what="the post", maybe_sent=False)
+
+    assert type(error) is expected
+    assert "Meta says so" in error.message and f"code {code}" in error.message
 
 
 # --- Tokens -----------------------------------------------------------------------------
