@@ -454,3 +454,28 @@ def test_a_token_that_expired_asks_for_a_reconnect(fake_threads, account):
 
     with pytest.raises(AuthFailed, match="reconnect"):
         network.publish(make_delivery(account, "Too late"))
+
+
+# --- Through the delivery code ----------------------------------------------------------
+
+
+def test_a_worker_retries_a_lost_answer_and_the_delivery_ends_sent_with_one_post(
+    fake_threads, account
+):
+    from publishing import services
+    from publishing.models import Delivery
+
+    delivery = make_delivery(account, "Through the worker")
+    fake_threads.script("POST", publish_path(account), Scripted(drop=True, after=True))
+
+    services.deliveries_send(delivery_ids=[delivery.id])
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.PENDING, delivery.last_error
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)):
+        services.deliveries_send(delivery_ids=[delivery.id])
+
+    delivery.refresh_from_db()
+    [post] = fake_threads.posts_of(account.external_id)
+    assert delivery.status == Delivery.Status.SENT, delivery.last_error
+    assert delivery.external_id == post["id"]
+    assert len(fake_threads.calls_to("POST", publish_path(account))) == 1
