@@ -123,16 +123,30 @@ def publishing_quota(token: str, user_id: str) -> tuple[int, int] | None:
     return usage, total
 
 
+def read_quota(account, token: str, user_id: str) -> tuple[int, int] | None:
+    """publishing_quota(), kept in the account's options (`publishing_quota`: usage, total,
+    when read) for the accounts page's line."""
+    quota = publishing_quota(token, user_id)
+    if quota is not None:
+        from accounts.models import SocialAccount
+
+        usage, total = quota
+        read = {"usage": usage, "total": total, "at": timezone.now().isoformat()}
+        account.options = {**(account.options or {}), "publishing_quota": read}
+        SocialAccount.objects.filter(id=account.id).update(options=account.options)
+    return quota
+
+
 def quota_sentence(usage: int, total: int) -> str:
     return f"{usage} of {total} posts in the last 24 h"
 
 
-def respect_cap(token: str, user_id: str) -> None:
+def respect_cap(account, token: str, user_id: str) -> None:
     """RateLimited when the profile is at its 250 posts: nothing is published then. A
     quota that cannot be read does not stop the post (Meta enforces the cap itself, at
     threads_publish, and that answer is a RateLimited too)."""
     try:
-        quota = publishing_quota(token, user_id)
+        quota = read_quota(account, token, user_id)
     except (Transient, Rejected):
         return
     if quota is None:
@@ -264,7 +278,7 @@ class ThreadsNetwork:
         if status == "IN_PROGRESS":
             raise Transient(f"Threads is still preparing {what} (its images); trying again.")
         if not reply_to:
-            respect_cap(token, user_id)
+            respect_cap(delivery.account, token, user_id)
         answer = api.graph(
             "POST",
             f"{user_id}/threads_publish",
@@ -384,7 +398,7 @@ class ThreadsNetwork:
         me = api.graph("GET", "me", token=token, what="the account check", fields="id,username")
         sentence = f"Signed in to Threads as @{me.get('username') or account.handle}"
         try:
-            quota = publishing_quota(token, user_id)
+            quota = read_quota(account, token, user_id)
         except (Transient, Rejected):
             quota = None
         if quota is not None:

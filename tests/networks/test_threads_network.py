@@ -313,12 +313,17 @@ def test_a_profile_at_its_cap_waits_and_nothing_is_published(fake_threads, accou
     assert len(fake_threads.posts_of(account.external_id)) == 1
 
 
-def test_check_says_who_and_how_much_of_the_cap_is_used(fake_threads, account):
+def test_check_says_who_and_how_much_of_the_cap_is_used(fake_threads, account, web, member):
+    account.workspace = member.workspace
+    account.save()
     fake_threads.extra_usage[account.external_id] = 12
 
     assert network.check(account) == (
         "Signed in to Threads as @queueloop; 12 of 250 posts in the last 24 h."
     )
+    body = web.get(reverse("account_list")).content.decode()
+    start = body.index(f'<tr id="account-{account.id}">')
+    assert "12 of 250 posts in the last 24 h" in body[start : body.index("</tr>", start)]
 
 
 # --- At most once -----------------------------------------------------------------------
