@@ -270,13 +270,27 @@ class ThreadsNetwork:
                 container = ""  # never published within its 24 hours: a new one
         if not container:
             _check_images(images)
+            children = self._children(delivery, key, token, user_id, what, images)
             container = self._create(
-                token, user_id, what=what, text=text, images=images, reply_to=reply_to
+                token,
+                user_id,
+                what=what,
+                text=text,
+                images=images,
+                children=children,
+                reply_to=reply_to,
             )
             remember(delivery, **{key: {"container": container}})
             status = self._status(token, container, what=what) if images else "FINISHED"
         if status == "IN_PROGRESS":
             raise Transient(f"Threads is still preparing {what} (its images); trying again.")
+        if status != "FINISHED":
+            # Not a state the docs give a container that may be published: never guess.
+            raise Transient(
+                f"Threads gives {what}'s container the state {status or 'none'!r}; asking "
+                "again later rather than publishing it.",
+                maybe_sent=True,
+            )
         if not reply_to:
             respect_cap(delivery.account, token, user_id)
         answer = api.graph(
@@ -298,20 +312,14 @@ class ThreadsNetwork:
         remember(delivery, **{key: {"container": container, "media": media, "url": ref["url"]}})
         return ref
 
-    def _create(
-        self, token: str, user_id: str, *, what: str, text: str, images: list, reply_to: str
-    ) -> str:
-        common = {"text": text, "reply_to_id": reply_to or None}
-        if not images:
-            fields = {"media_type": "TEXT", **common}
-        elif len(images) == 1:
-            fields = {
-                "media_type": "IMAGE",
-                "image_url": image_url(images[0]),
-                "alt_text": images[0].alt_text or None,
-                **common,
-            }
-        else:
+    def _children(self, delivery, key: str, token, user_id, what: str, images: list) -> list[str]:
+        """A carousel's items (2 or more images), kept like the container so a retry while
+        Threads prepares them does not make them again; [] for one image or none."""
+        if len(images) < 2:
+            return []
+        children = (recall(delivery, key) or {}).get("children") or []
+        states = [self._status(token, c, what=f"an image of {what}") for c in children]
+        if not children or "EXPIRED" in states:
             children = [
                 self._container(
                     token,
@@ -324,6 +332,34 @@ class ThreadsNetwork:
                 )
                 for n, image in enumerate(images)
             ]
+            remember(delivery, **{key: {"children": children}})
+            states = [self._status(token, c, what=f"an image of {what}") for c in children]
+        if "IN_PROGRESS" in states:
+            raise Transient(f"Threads is still preparing the images of {what}; trying again.")
+        return children
+
+    def _create(
+        self,
+        token: str,
+        user_id: str,
+        *,
+        what: str,
+        text: str,
+        images: list,
+        children: list[str],
+        reply_to: str,
+    ) -> str:
+        common = {"text": text, "reply_to_id": reply_to or None}
+        if not images:
+            fields = {"media_type": "TEXT", **common}
+        elif len(images) == 1:
+            fields = {
+                "media_type": "IMAGE",
+                "image_url": image_url(images[0]),
+                "alt_text": images[0].alt_text or None,
+                **common,
+            }
+        else:
             fields = {"media_type": "CAROUSEL", "children": ",".join(children), **common}
         return self._container(token, user_id, what=what, **fields)
 

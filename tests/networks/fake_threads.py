@@ -227,6 +227,8 @@ class FakeThreads(FakeServer):
                 item = self.containers.get(child)
                 if item is None or not item["carousel_item"] or item["user_id"] != me:
                     return error(400, f"Child {child} is not a carousel item.", code=100)
+                if item["status"] != "FINISHED":
+                    return error(400, f"Child {child} is not ready ({item['status']}).", code=100)
                 container["images"].extend(item["images"])
         else:
             return error(

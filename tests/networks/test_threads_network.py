@@ -202,6 +202,26 @@ def test_an_image_still_being_prepared_is_published_later_from_the_same_containe
     assert len(fake_threads.posts_of(account.external_id)) == 1
 
 
+def test_a_carousels_images_being_prepared_are_waited_for_and_not_made_again(
+    fake_threads, account, media
+):
+    fake_threads.image_status = "IN_PROGRESS"
+    delivery = make_delivery(account, "Slow carousel")
+    for n in range(2):
+        add_ready_image(delivery.post, n)
+
+    with pytest.raises(Transient, match="still preparing the images"):
+        network.publish(delivery)
+    for container in fake_threads.containers.values():
+        container["status"] = "FINISHED"
+    delivery.refresh_from_db()
+    network.publish(delivery)
+
+    assert len(fake_threads.containers) == 3  # two items and the carousel, made once
+    [post] = fake_threads.posts_of(account.external_id)
+    assert post["media_type"] == "CAROUSEL"
+
+
 def test_a_thread_is_a_reply_chain(fake_threads, account):
     delivery = make_delivery(account, "One", parts=["Two", "Three"])
 
