@@ -41,6 +41,7 @@ from urllib.parse import urljoin, urlsplit
 from django.conf import settings
 from django.utils import timezone
 
+from accounts.models import SocialAccount
 from networks import thread
 from networks.base import ProviderError, RateLimited, Rejected, Transient, delivery_images
 from networks.contract import Capabilities, LengthCounting, Published
@@ -128,8 +129,6 @@ def read_quota(account, token: str, user_id: str) -> tuple[int, int] | None:
     when read) for the accounts page's line."""
     quota = publishing_quota(token, user_id)
     if quota is not None:
-        from accounts.models import SocialAccount
-
         usage, total = quota
         read = {"usage": usage, "total": total, "at": timezone.now().isoformat()}
         account.options = {**(account.options or {}), "publishing_quota": read}
