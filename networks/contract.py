@@ -60,6 +60,9 @@ class LengthCounting(StrEnum):
     MASTODON = "mastodon"
     # Grapheme clusters: a flag or a family emoji is one (Bluesky).
     GRAPHEMES = "graphemes"
+    # Characters, but an emoji counts as its UTF-8 bytes (Threads: "emojis are counted as
+    # the number of UTF-8 bytes").
+    EMOJI_BYTES = "emoji_bytes"
 
     @property
     def description(self) -> str:
@@ -72,6 +75,7 @@ _HOW_COUNTED = {
     LengthCounting.WEIGHTED: "X's weighted count: CJK characters and emoji count 2, every link 23.",
     LengthCounting.MASTODON: "Characters; every link counts 23.",
     LengthCounting.GRAPHEMES: "Graphemes (what you see as one character counts 1).",
+    LengthCounting.EMOJI_BYTES: "Characters; an emoji counts as its UTF-8 bytes (most are 4).",
 }
 
 

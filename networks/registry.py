@@ -55,8 +55,14 @@ NETWORKS: dict[str, Listing] = {
         "networks.facebook.adapter",
         urls="networks.facebook.urls",
         short="Facebook",
+        mark="f",
     ),
-    "instagram": Listing("Instagram", "networks.instagram.adapter", urls="networks.instagram.urls"),
+    "instagram": Listing(
+        "Instagram", "networks.instagram.adapter", urls="networks.instagram.urls", mark="IG"
+    ),
+    "threads": Listing(
+        "Threads", "networks.threads.adapter", urls="networks.threads.urls", mark="@"
+    ),
 }
 
 

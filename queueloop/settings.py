@@ -419,6 +419,16 @@ BLUESKY_HTTP_TIMEOUT = env_int("BLUESKY_HTTP_TIMEOUT", 20, minimum=1)
 BLUESKY_SERVICE = env_str("BLUESKY_SERVICE", "https://bsky.social")
 # The Telegram Bot API (a local telegram-bot-api server, or a test's fake, instead).
 TELEGRAM_API_BASE = env_str("TELEGRAM_API_BASE", "https://api.telegram.org")
+# --- Threads (Meta) --------------------------------------------------------------------
+# The Threads app's id and secret (Meta app dashboard → the Threads use case → Settings).
+THREADS_APP_ID = env_str("THREADS_APP_ID")
+THREADS_APP_SECRET = env_str("THREADS_APP_SECRET")
+# The Graph API with its version pinned (Meta retires versions: move it here); the token
+# endpoints live at the same host's root (/oauth/access_token, /access_token,
+# /refresh_access_token). The authorize page is on threads.net.
+THREADS_API_BASE = env_str("THREADS_API_BASE", "https://graph.threads.net/v1.0")
+THREADS_AUTH_BASE = env_str("THREADS_AUTH_BASE", "https://threads.net")
+THREADS_HTTP_TIMEOUT = env_int("THREADS_HTTP_TIMEOUT", 20, minimum=1)
 # Mastodon instances / Bluesky servers (and X_API_BASE's or TELEGRAM_API_BASE's host) the
 # operator allows although their host is on a loopback, private or link-local network (names
 # or IP literals as typed in the URL). Empty: only public addresses (DESIGN invariant 6).

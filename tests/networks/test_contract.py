@@ -35,6 +35,7 @@ from tests.networks.fake_http import Scripted
 from tests.networks.fake_mastodon import fake_mastodon  # noqa: F401 (a fixture)
 from tests.networks.fake_meta_graph import fake_meta  # noqa: F401 (a fixture)
 from tests.networks.fake_telegram import fake_telegram  # noqa: F401 (a fixture)
+from tests.networks.fake_threads import fake_threads  # noqa: F401 (a fixture)
 from tests.networks.fake_x import fake_x  # noqa: F401 (a fixture)
 from tests.receiver import Receiver
 
@@ -264,6 +265,9 @@ def facebook_harness(request) -> Harness:
         # The Page's token was invalidated (a password change): Meta's 190.
         refuse=lambda: fake.revoke(page["token"]),
         refused_as=AuthFailed,
+        lose_answer=lambda: fake.script(
+            "POST", fake.path(f"{page['id']}/feed"), Scripted(drop=True, after=True)
+        ),
         alt_texts=lambda: [ph["alt"] for ph in fake.posts_of(page["id"])[0]["photos"]],
     )
 
@@ -302,7 +306,39 @@ def instagram_harness(request) -> Harness:
             ),
         ),
         refused_as=Rejected,
+        lose_answer=lambda: fake.script(
+            "POST", fake.path(f"{ig_id}/media_publish"), Scripted(drop=True, after=True)
+        ),
         alt_texts=lambda: [i["alt_text"] for i in fake.media_of(ig_id)[0]["images"]],
+    )
+
+
+def threads_harness(request) -> Harness:
+    fake = request.getfixturevalue("fake_threads")
+    user_id, token = fake.add_user("queueloop")
+    account = SocialAccountFactory(
+        provider="threads",
+        handle="queueloop",
+        external_id=user_id,
+        credentials={"access_token": token},
+        options={"user_id": user_id, "username": "queueloop"},
+    )
+    return Harness(
+        account=account,
+        posted=lambda: [p["text"] for p in fake.posts_of(user_id)],
+        refuse=lambda: fake.script(
+            "POST",
+            f"/v1.0/{user_id}/threads",
+            Scripted(
+                400,
+                {"error": {"message": "Invalid parameter", "type": "THApiException", "code": 100}},
+            ),
+        ),
+        refused_as=Rejected,
+        lose_answer=lambda: fake.script(
+            "POST", f"/v1.0/{user_id}/threads_publish", Scripted(drop=True, after=True)
+        ),
+        alt_texts=lambda: [alt for _url, alt in fake.posts_of(user_id)[0]["images"]],
     )
 
 
@@ -316,6 +352,7 @@ HARNESSES: dict[str, Callable] = {
     "discord": discord_harness,
     "facebook": facebook_harness,
     "instagram": instagram_harness,
+    "threads": threads_harness,
 }
 
 # What each way of counting makes of the same texts.
@@ -324,6 +361,8 @@ COUNTS = {
     LengthCounting.WEIGHTED: {"hello": 5, FLAG: 2, LONG_URL: 23, "日本": 4},
     LengthCounting.MASTODON: {"hello": 5, FLAG: 1, LONG_URL: 23},
     LengthCounting.GRAPHEMES: {"hello": 5, FLAG: 1, LONG_URL: 120},
+    # Two regional indicators of 4 UTF-8 bytes each; CJK is one character each.
+    LengthCounting.EMOJI_BYTES: {"hello": 5, FLAG: 8, LONG_URL: 120, "日本": 2},
 }
 
 
