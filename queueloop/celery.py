@@ -34,6 +34,12 @@ def _freeze_startup_objects(**kwargs) -> None:
     gc.freeze()
 
 
+def _read_back_every() -> float:
+    from django.conf import settings
+
+    return settings.READ_BACK_EVERY.total_seconds()
+
+
 app = Celery("queueloop")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # A library-bug workaround (a Redis restart with unacked messages stopped the worker):
@@ -48,6 +54,14 @@ app.conf.beat_schedule = {
     # The database is the truth; the watchdog repairs lost, late and stuck work.
     "watchdog": {"task": "scheduling.watchdog", "schedule": 60.0},
     "recover-deliveries": {"task": "publishing.recover_deliveries", "schedule": 60.0},
+    # Unconfirmed deliveries are looked for on their networks (publishing/read_back.py).
+    # Low priority: a run is bounded (30 s of checks) and its messages expire unrun rather
+    # than pile up behind publishing work.
+    "read-back": {
+        "task": "publishing.read_back_unconfirmed",
+        "schedule": _read_back_every(),
+        "options": {"expires": _read_back_every()},
+    },
     # Notice emails SMTP refused (or whose task never ran) are sent again, with backoff.
     "retry-notice-emails": {"task": "accounts.retry_notice_emails", "schedule": 60.0},
     # RSS/Atom feeds: every 5 minutes, the feeds not read for 15 (bulk.feeds) are read.
