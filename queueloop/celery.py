@@ -34,12 +34,6 @@ def _freeze_startup_objects(**kwargs) -> None:
     gc.freeze()
 
 
-def _read_back_every() -> float:
-    from django.conf import settings
-
-    return settings.READ_BACK_EVERY.total_seconds()
-
-
 app = Celery("queueloop")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # A library-bug workaround (a Redis restart with unacked messages stopped the worker):
@@ -59,8 +53,8 @@ app.conf.beat_schedule = {
     # than pile up behind publishing work.
     "read-back": {
         "task": "publishing.read_back_unconfirmed",
-        "schedule": _read_back_every(),
-        "options": {"expires": _read_back_every()},
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
     },
     # Notice emails SMTP refused (or whose task never ran) are sent again, with backoff.
     "retry-notice-emails": {"task": "accounts.retry_notice_emails", "schedule": 60.0},

@@ -114,7 +114,9 @@ def find_published(
                 if lister is anonymous or private:
                     raise
                 lister = anonymous  # the token lacks read:statuses: public ones will do
-                statuses = call(lister, listing, what="the account's statuses")
+                statuses = call(
+                    lister, lambda: listing(lister=anonymous), what="the account's statuses"
+                )
             if not statuses:
                 return NotFound(
                     searched=f"{page - 1} page(s) of {host}'s statuses of the account since "
@@ -138,6 +140,11 @@ def find_published(
             f"A status on {host} looks like this post but its source could not be read to "
             f"compare it exactly ({exc}). Reconnect the account to grant read:statuses, or "
             "check the account."
+        )
+    except AuthFailed:
+        return Undecidable(
+            f"{host} refused to list the account's statuses: the token lacks read:statuses "
+            "(and the post is not public). Reconnect the account, or check it."
         )
     except ProviderError as exc:
         return Undecidable(f"{host}'s statuses could not be read: {exc.message}")
