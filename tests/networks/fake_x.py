@@ -110,6 +110,7 @@ class FakeX(BaseAdapter):
         self.codes: dict[str, dict] = {}
         self.scripts: dict[tuple[str, str], list[Scripted]] = {}
         self.hanging: set[tuple[str, str]] = set()
+        self.hang_passes: dict[tuple[str, str], int] = {}  # answered normally before hanging
         self.on_refresh = None  # called (with the refresh token) before a refresh is answered
         self.issued: set[str] = {CLIENT_SECRET}  # every secret handed out, for log checks
         self._ids = itertools.count(1_800_000_000_000_000_000)
@@ -194,9 +195,11 @@ class FakeX(BaseAdapter):
     def script_exception(self, method: str, path: str, exception: BaseException) -> None:
         self.scripts.setdefault((method, path), []).append(Scripted(0, exception=exception))
 
-    def hang_on(self, method: str, path: str) -> None:
-        """The endpoint receives (and acts on) the request but never answers."""
+    def hang_on(self, method: str, path: str, *, passes: int = 0) -> None:
+        """The endpoint receives (and acts on) the request but never answers (after
+        `passes` calls answered normally: a thread's later part)."""
         self.hanging.add((method, path))
+        self.hang_passes[(method, path)] = passes
 
     # --- Inspecting ---------------------------------------------------------------------
 
@@ -227,7 +230,9 @@ class FakeX(BaseAdapter):
             if scripted.exception is not None:
                 raise scripted.exception
             return self._response(request, scripted.status, scripted.body, scripted.headers)
-        if key in self.hanging:
+        if key in self.hanging and self.hang_passes.get(key, 0) > 0:
+            self.hang_passes[key] -= 1
+        elif key in self.hanging:
             assert timeout is not None, "no timeout: a silent X would hang this worker forever"
             self._route(request, call)  # X got it and acted on it...
             raise requests.ReadTimeout(f"fake X never answered {request.method} {parts.path}")
