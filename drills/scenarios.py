@@ -41,6 +41,7 @@ def settings_for(name: str, quick: bool) -> dict[str, str]:
         # Read-back's first look this long after the call (the default 2 minutes leaves a
         # network's listing time to catch up; the fake X's is immediate).
         settings["READ_BACK_FIRST_AFTER"] = "3" if quick else "10"
+        settings["INSTANCE_ALLOWED_HOSTS"] = "127.0.0.1"  # the fake Mastodon and Bluesky
     return settings
 
 
