@@ -267,3 +267,41 @@ def test_networks_that_cannot_read_back_are_left_alone(receivers, clock):
     Delivery.objects.filter(id=delivery.id).update(status=Delivery.Status.UNCONFIRMED)
 
     assert read_back.due(now=LATER) == []
+
+
+def test_the_beat_task_reads_back_and_reports_what_it_did(clock):
+    from publishing.tasks import read_back_unconfirmed
+    from tests.factories import SocialAccountFactory
+
+    account = SocialAccountFactory(provider=SocialAccount.Provider.SANDBOX)
+    posted = make_delivery(account, ["On the timeline"])
+    assert delivery_send(delivery_id=posted.id) == "sent"
+    never = make_delivery(account, ["Never begun"])
+    # As a worker killed mid-call leaves them (the sandbox itself never does).
+    Delivery.objects.filter(id__in=[posted.id, never.id]).update(
+        status=Delivery.Status.UNCONFIRMED, url="", external_id="", sending_started_at=T0
+    )
+    clock.move_to(LATER)
+
+    assert read_back_unconfirmed() == {
+        "checked": 2,
+        "found": 1,
+        "resumed": 0,
+        "resent": 1,
+        "absent": 0,
+        "undecidable": 0,
+    }
+    posted = reload(posted)
+    assert posted.status == Delivery.Status.SENT and posted.url.endswith(
+        f"#post-{posted.sandbox_post.id}"
+    )
+    assert reload(never).status == Delivery.Status.PENDING
+
+
+def test_deliveries_past_the_horizon_are_left_to_a_person(fake_x, account, clock, settings):
+    delivery = make_delivery(account, ["Long ago"])
+    fake_x.hang_on("POST", TWEETS)
+    assert delivery_send(delivery_id=delivery.id) == "unconfirmed"
+
+    assert read_back.due(now=T0 + settings.READ_BACK_HORIZON + dt.timedelta(minutes=1)) == []
+    assert [d.id for d in read_back.due(now=LATER)] == [delivery.id]
