@@ -10,7 +10,7 @@ inert when their variable is unset:
   error classification and the at-most-once logic all run unchanged; only the host moves.
 - DRILL_WATCHDOG_EVERY: seconds between watchdog runs (the app hard-codes 60 s). Only the
   quick subset (`make test`) sets it, to stay within its time budget; `make drills` runs
-  the real 60 s period.
+  the real 60 s period. It also runs read-back (publishing.read_back_unconfirmed) that often.
 """
 
 from __future__ import annotations
@@ -68,5 +68,6 @@ if os.environ.get("DRILL_FAKE_X_URL"):
     _install_fake_x(os.environ["DRILL_FAKE_X_URL"])
 
 if os.environ.get("DRILL_WATCHDOG_EVERY"):
-    for entry in ("watchdog", "recover-deliveries"):  # the slots' and the deliveries' halves
+    # The slots' and the deliveries' halves, and the read-back of unconfirmed deliveries.
+    for entry in ("watchdog", "recover-deliveries", "read-back"):
         app.conf.beat_schedule[entry]["schedule"] = float(os.environ["DRILL_WATCHDOG_EVERY"])

@@ -9,12 +9,17 @@ double post). GET /2/users/me answers for credential checks.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+TIMELINE = re.compile(r"/2/users/(\w+)/tweets")
 
 
 class _Server(ThreadingHTTPServer):
@@ -29,6 +34,9 @@ class Create:
     user_id: str
     text: str
     arrived: float
+    id: str = ""
+    reply_to: str | None = None
+    made: bool = True  # False: refused as a duplicate, nothing was posted
 
 
 @dataclass
@@ -72,6 +80,9 @@ class FakeX:
                     return self._answer(401, {"title": "Unauthorized", "status": 401})
                 if self.path.startswith("/2/users/me"):
                     return self._answer(200, {"data": {"id": user, "username": f"user{user}"}})
+                timeline = TIMELINE.fullmatch(urlsplit(self.path).path)
+                if timeline:
+                    return self._answer(200, fake.timeline(timeline.group(1), self.path))
                 return self._answer(404, {"title": "Not Found", "status": 404})
 
             def do_POST(self):
@@ -81,12 +92,16 @@ class FakeX:
                     return self._answer(401, {"title": "Unauthorized", "status": 401})
                 if not self.path.startswith("/2/tweets"):
                     return self._answer(404, {"title": "Not Found", "status": 404})
-                text = json.loads(body or b"{}").get("text", "")
+                payload = json.loads(body or b"{}")
+                text = payload.get("text", "")
+                reply_to = (payload.get("reply") or {}).get("in_reply_to_tweet_id")
                 with fake._lock:
                     duplicate = any(c.user_id == user and c.text == text for c in fake.creates)
-                    fake.creates.append(Create(user, text, time.time()))
                     fake._ids += 1
                     tweet_id = str(fake._ids)
+                    fake.creates.append(
+                        Create(user, text, time.time(), tweet_id, reply_to, not duplicate)
+                    )
                 if fake.delay:
                     time.sleep(fake.delay)
                 if duplicate:
@@ -113,6 +128,34 @@ class FakeX:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+
+    def timeline(self, user_id: str, path: str) -> dict:
+        """GET /2/users/:id/tweets: the user's tweets since start_time, newest first."""
+        query = dict(parse_qsl(urlsplit(path).query))
+        since = dt.datetime.strptime(query["start_time"], "%Y-%m-%dT%H:%M:%SZ").replace(
+            tzinfo=dt.UTC
+        )
+        since_ts = since.timestamp()
+        size = int(query.get("max_results", 10))
+        with self._lock:
+            tweets = [
+                c
+                for c in reversed(self.creates)
+                if c.user_id == user_id and c.made and c.arrived >= since_ts
+            ]
+        offset = int(query.get("pagination_token") or 0)
+        page = tweets[offset : offset + size]
+        meta: dict = {"result_count": len(page)}
+        if offset + size < len(tweets):
+            meta["next_token"] = str(offset + size)
+        data = []
+        for c in page:
+            tweet = {"id": c.id, "text": c.text, "edit_history_tweet_ids": [c.id]}
+            tweet["created_at"] = dt.datetime.fromtimestamp(c.arrived, dt.UTC).isoformat()
+            if c.reply_to:
+                tweet["referenced_tweets"] = [{"type": "replied_to", "id": c.reply_to}]
+            data.append(tweet)
+        return {"data": data, "meta": meta} if data else {"meta": meta}
 
     def counts(self) -> Counter:
         """(user id, text) -> how many create calls reached X."""

@@ -1,7 +1,8 @@
 """The five drills' registry and runner. Each runs in its own process:
 `python -m drills.scenarios NAME` (the parent, `python -m drills`, prepares the PostgreSQL
 cluster and the environment). The drills are in drills/kills.py (1, 1b, 1c: the worker
-killed) and drills/outages.py (2-5: Redis, beat, PostgreSQL, two beats).
+killed), drills/outages.py (2-5: Redis, beat, PostgreSQL, two beats) and drills/readback.py
+(6: the worker killed mid-call, read-back resolves what it left unconfirmed).
 
 Every scenario builds its world, starts real Celery processes, injects its fault, waits for
 the system to recover on its own (only the watchdog in beat and the workers act; the drill
@@ -19,6 +20,7 @@ from pathlib import Path
 from drills.harness import Ctx, common_checks, write_result
 from drills.kills import s1_worker_killed, s1b_killed_before_settle, s1c_killed_mid_claim
 from drills.outages import s2_redis_restarted, s3_beat_down, s4_postgres_restarted, s5_two_beats
+from drills.readback import s6_read_back
 
 # --- Registry -------------------------------------------------------------------------------
 
@@ -35,6 +37,11 @@ def settings_for(name: str, quick: bool) -> dict[str, str]:
         settings["WATCHDOG_GRACE"] = "60"  # the default, for the documented bound
     if name == "3":
         settings["MISSED_AFTER"] = "1800"  # the default
+    if name == "6":
+        # Read-back's first look this long after the call (the default 2 minutes leaves a
+        # network's listing time to catch up; the fake X's is immediate).
+        settings["READ_BACK_FIRST_AFTER"] = "3" if quick else "10"
+        settings["INSTANCE_ALLOWED_HOSTS"] = "127.0.0.1"  # the fake Mastodon and Bluesky
     return settings
 
 
@@ -46,6 +53,7 @@ SCENARIOS = {
     "3": ("beat stopped 3 hours, then restarted", s3_beat_down),
     "4": ("PostgreSQL restarted during publishing", s4_postgres_restarted),
     "5": ("two beat processes by mistake", s5_two_beats),
+    "6": ("worker SIGKILLed mid-call, read-back resolves the unconfirmed", s6_read_back),
 }
 
 

@@ -35,6 +35,12 @@ STEPS = frozenset(
         "settled",  # the slot's final status (published, partial, failed)
         "missed",  # too late to publish: marked missed by the watchdog or the planner
         "requeued",  # the watchdog re-enqueued a slot whose message was lost
+        # Read-back of an unconfirmed delivery (publishing/read_back.py):
+        "read_back_found",  # the post is on the network: sent
+        "read_back_resumed",  # a thread's part found: the rest goes by the normal path
+        "read_back_resent",  # proven absent: sent again, once
+        "read_back_absent",  # proven absent after its one resend, or too late: failed
+        "read_back_undecidable",  # neither: stays unconfirmed, with the reason
     }
 )
 

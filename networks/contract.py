@@ -99,8 +99,9 @@ class Capabilities:
     # Repeating a call cannot post twice (an idempotency key, a record key, a unique row),
     # so a call that may have gone through is retried instead of ending `unconfirmed`.
     idempotent: bool
-    # The network can list the account's own posts, so an `unconfirmed` delivery can be
-    # resolved by looking (DESIGN §4 "Read-back"; not built yet).
+    # The network can list the account's own posts (or read a record by its key), so an
+    # `unconfirmed` delivery is resolved by looking: find_published() (ReadsBack, below;
+    # DESIGN §4 "Read-back", publishing/read_back.py).
     read_back: bool
     # How text_length() counts.
     length_counting: LengthCounting
@@ -172,4 +173,50 @@ class CommentsOnPosts(Protocol):
         contract's errors like publish(). A network keeps a repeat from posting twice the
         way publish() does (an idempotency key or record key derived from the delivery and
         "comment"; a container kept in delivery.network_state)."""
+        ...
+
+
+# --- Read-back (DESIGN §4 "Read-back") ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FoundPost:
+    """The part was found on the network: its reference, as publish_parts records one
+    ({"id", "url"}, plus what replying to it needs: Bluesky's "uri" and "cid")."""
+
+    ref: dict
+
+
+@dataclass(frozen=True)
+class NotFound:
+    """Proven absent: the listing covered the whole window and the part is not in it.
+    `searched` says what was read ("3 pages of @alice's posts since 12:01 UTC")."""
+
+    searched: str
+
+
+@dataclass(frozen=True)
+class Undecidable:
+    """Neither found nor proven absent (listing unavailable, rate-limited, window too old):
+    `reason` is a sentence a person can read, shown beside the unconfirmed delivery."""
+
+    reason: str
+
+
+ReadBack = FoundPost | NotFound | Undecidable
+
+
+@runtime_checkable
+class ReadsBack(Protocol):
+    """The call a network with capabilities.read_back adds to `Network` (the contract test
+    checks that such a network keeps this protocol too)."""
+
+    def find_published(self, delivery, *, since) -> ReadBack:
+        """Look on the network for the delivery's first part not yet recorded — part
+        `len(delivery.thread_sent)` of `[delivery.text, *delivery.thread_parts]` (a reply
+        to `thread_sent[-1]` when there is one) — posted at or after `since` (an aware
+        datetime: the delivery's claim, minus a margin). Matched exactly: by record key
+        where the network has one, else by the exact text and number of images within
+        the window. Never posts, never raises: every failure is an Undecidable with its
+        reason."""
         ...

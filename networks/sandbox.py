@@ -7,7 +7,14 @@ from django.urls import reverse
 
 from networks import thread
 from networks.base import PlainTextProvider, Rejected
-from networks.contract import Capabilities, LengthCounting, Published
+from networks.contract import (
+    Capabilities,
+    FoundPost,
+    LengthCounting,
+    NotFound,
+    Published,
+    ReadBack,
+)
 
 THREAD_SEPARATOR = "\n\n---\n\n"
 
@@ -29,7 +36,7 @@ class SandboxProvider(PlainTextProvider):
         video=False,
         first_comment=False,
         idempotent=True,
-        read_back=False,
+        read_back=True,
         length_counting=LengthCounting.CHARACTERS,
     )
 
@@ -50,6 +57,15 @@ class SandboxProvider(PlainTextProvider):
             row = timeline.get(delivery=delivery)
         url = reverse("sandbox_timeline", args=[delivery.account_id]) + f"#post-{row.id}"
         return Published(external_id=f"sandbox-{row.id}", url=url)
+
+    def find_published(self, delivery, *, since) -> ReadBack:
+        # Exact: the timeline row is unique per delivery and holds the whole thread.
+        timeline = delivery._meta.get_field("sandbox_post").related_model._default_manager
+        row = timeline.filter(delivery_id=delivery.id).first()
+        if row is None:
+            return NotFound(searched="the sandbox timeline has no row for this delivery")
+        url = reverse("sandbox_timeline", args=[delivery.account_id]) + f"#post-{row.id}"
+        return FoundPost(ref={"id": f"sandbox-{row.id}", "url": url})
 
     def check(self, account) -> str:
         return "The sandbox is always reachable."

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 
 import networks
-from publishing import services
+from publishing import read_back, services
 
 # The worker imports this module when it starts: load the providers' SDKs now. Imported
 # lazily by the first delivery instead, they cost the first hot second ~1.5 s of CPU while
@@ -66,3 +66,9 @@ def deliver(delivery_id: int) -> str | None:
 @shared_task(name="publishing.recover_deliveries", soft_time_limit=50, time_limit=58)
 def recover_deliveries() -> dict:
     return vars(services.deliveries_recover(now=timezone.now()))
+
+
+@shared_task(name="publishing.read_back_unconfirmed", soft_time_limit=50, time_limit=58)
+def read_back_unconfirmed() -> dict:
+    """Unconfirmed deliveries looked for on their networks (publishing/read_back.py)."""
+    return vars(read_back.deliveries_read_back(now=timezone.now()))

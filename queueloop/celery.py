@@ -48,6 +48,14 @@ app.conf.beat_schedule = {
     # The database is the truth; the watchdog repairs lost, late and stuck work.
     "watchdog": {"task": "scheduling.watchdog", "schedule": 60.0},
     "recover-deliveries": {"task": "publishing.recover_deliveries", "schedule": 60.0},
+    # Unconfirmed deliveries are looked for on their networks (publishing/read_back.py).
+    # Low priority: a run is bounded (30 s of checks) and its messages expire unrun rather
+    # than pile up behind publishing work.
+    "read-back": {
+        "task": "publishing.read_back_unconfirmed",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     # Notice emails SMTP refused (or whose task never ran) are sent again, with backoff.
     "retry-notice-emails": {"task": "accounts.retry_notice_emails", "schedule": 60.0},
     # RSS/Atom feeds: every 5 minutes, the feeds not read for 15 (bulk.feeds) are read.

@@ -302,6 +302,14 @@ PLANNER_ENQUEUE_RANGES = env_int("PLANNER_ENQUEUE_RANGES", 8, minimum=1)
 # seconds. Refused on save, enforced again by the planner (scheduling/spacing.py).
 CHANNEL_MAX_SLOTS_PER_HOUR = env_int("CHANNEL_MAX_SLOTS_PER_HOUR", 12, minimum=1)
 CHANNEL_MIN_INTERVAL = env_int("CHANNEL_MIN_INTERVAL", 60, minimum=0)
+# Read-back of unconfirmed deliveries (publishing/read_back.py): the first look this long
+# after the call began (a network's listing may lag a post), then with backoff up to the
+# max interval, until the horizon after the delivery was made. The window searched starts
+# the margin before the delivery was made (clock skew).
+READ_BACK_FIRST_AFTER = env_seconds("READ_BACK_FIRST_AFTER", 120, minimum=0)
+READ_BACK_MAX_INTERVAL = env_seconds("READ_BACK_MAX_INTERVAL", 3600, minimum=1)
+READ_BACK_HORIZON = env_seconds("READ_BACK_HORIZON", 24 * 3600, minimum=60)
+READ_BACK_MARGIN = env_seconds("READ_BACK_MARGIN", 120, minimum=0)
 if MISSED_AFTER <= WATCHDOG_GRACE:
     raise ImproperlyConfigured("MISSED_AFTER must be longer than WATCHDOG_GRACE")
 

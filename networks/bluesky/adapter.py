@@ -53,7 +53,15 @@ from networks.base import (
     delivery_images,
 )
 from networks.bluesky import text as text_rules
-from networks.contract import Capabilities, LengthCounting, Published
+from networks.contract import (
+    Capabilities,
+    FoundPost,
+    LengthCounting,
+    NotFound,
+    Published,
+    ReadBack,
+    Undecidable,
+)
 from networks.media import fit_under
 
 log = logging.getLogger(__name__)
@@ -444,7 +452,8 @@ class BlueskyProvider:
         video=False,
         first_comment=False,
         idempotent=True,
-        read_back=False,
+        # Exact: the record key is derived from the delivery (getRecord, find_published).
+        read_back=True,
         length_counting=LengthCounting.GRAPHEMES,
     )
 
@@ -494,6 +503,25 @@ class BlueskyProvider:
             published.external_id,
         )
         return published
+
+    def find_published(self, delivery, *, since: dt.datetime) -> ReadBack:
+        """Exact, whatever the time: the part's record key is derived from the delivery
+        (text.record_key), so getRecord finds it or answers RecordNotFound (proven absent)."""
+        index = len(delivery.thread_sent or [])
+        rkey = text_rules.record_key(delivery.id, delivery.created_at, part=index)
+
+        def read(client: Client):
+            did = client._session.did
+            found = _existing(client, did, rkey)
+            if found is None:
+                return NotFound(searched=f"record {rkey} of {did} (RecordNotFound)")
+            actor = client._session.handle or did
+            return FoundPost(ref=_ref(found.uri, found.cid, actor=actor, rkey=rkey))
+
+        try:
+            return call(delivery.account, read, what="the post's record")
+        except (Transient, RateLimited, AuthFailed, Rejected) as exc:
+            return Undecidable(f"Bluesky could not read the post's record: {exc.message}")
 
     def check(self, account) -> str:
         def who(client: Client):

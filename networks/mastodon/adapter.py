@@ -60,6 +60,7 @@ from networks.base import (
 )
 from networks.contract import Capabilities, LengthCounting, Published
 from networks.http_errors import connection_error_before_send as _connection_error_before_send
+from networks.mastodon import read_back as mastodon_read_back
 from networks.media import fit_under
 
 log = logging.getLogger(__name__)
@@ -456,7 +457,8 @@ class MastodonProvider:
         video=False,
         first_comment=False,
         idempotent=True,
-        read_back=False,
+        # The account's statuses, matched by exact text and images (mastodon/read_back.py).
+        read_back=True,
         length_counting=LengthCounting.MASTODON,
     )
 
@@ -535,6 +537,26 @@ class MastodonProvider:
             published.external_id,
         )
         return published
+
+    def find_published(self, delivery, *, since: dt.datetime):
+        account = delivery.account
+        options = account.options or {}
+        instance = options.get("instance", "")
+        token = (account.credentials or {}).get("access_token")
+        if not instance or not token:
+            return mastodon_read_back.Undecidable(
+                "No Mastodon instance or token is stored for this account: connect it."
+            )
+        session = session_for(account.id)
+        return mastodon_read_back.find_published(
+            delivery,
+            since=since,
+            api=client(instance, access_token=token, session=session),
+            anonymous=client(instance, session=session),
+            instance=instance,
+            call=lambda api, operation, *, what: call(api, operation, instance=instance, what=what),
+            private=options.get("visibility") == "private",
+        )
 
     def check(self, account) -> str:
         from accounts.models import SocialAccount

@@ -58,6 +58,7 @@ from networks.base import (
 )
 from networks.contract import Capabilities, LengthCounting, Published
 from networks.x import media as x_media
+from networks.x import read_back as x_read_back
 from networks.x.errors import (
     DEFAULT_RATE_LIMIT_WAIT,  # noqa: F401 (re-exported)
     _connection_error_before_send,
@@ -417,7 +418,8 @@ class XProvider:
         video=False,
         first_comment=False,
         idempotent=False,
-        read_back=False,
+        # The account's timeline, matched by exact text and images (networks/x/read_back.py).
+        read_back=True,
         length_counting=LengthCounting.WEIGHTED,
     )
 
@@ -472,6 +474,9 @@ class XProvider:
             published.external_id,
         )
         return published
+
+    def find_published(self, delivery, *, since: dt.datetime):
+        return x_read_back.find_published(delivery, since=since, call_x=call_x, tweet_url=TWEET_URL)
 
     def check(self, account) -> str:
         user = _user_from(

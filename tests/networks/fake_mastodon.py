@@ -9,14 +9,26 @@ calls, in the shapes docs.joinmastodon.org documents.
 - GET /api/v1/accounts/verify_credentials, GET /api/v2/instance, GET /api/v1/instance.
 - POST /api/v1/statuses (form or JSON; Bearer): Idempotency-Key honoured as Mastodon does —
   a repeated key returns the status made the first time — and the instance's character
-  limit enforced with a 422 like Mastodon's validator.
+  limit enforced with a 422 like Mastodon's validator. Status ids are snowflakes like
+  Mastodon's (the time in milliseconds shifted 16 bits, then a sequence), and `content` is
+  the HTML Mastodon renders (escaped text, <p> paragraphs, <br />, links and mentions in
+  anchors with the invisible/ellipsis spans).
+- GET /api/v1/accounts/:id/statuses (Bearer optional: without one, public and unlisted
+  statuses only; a token whose scopes lack read:statuses is refused 403 as
+  Mastodon's doorkeeper does) with limit (max 40), max_id, since_id and min_id (min_id:
+  the page right after it), newest first.
+- GET /api/v1/statuses/:id/source (Bearer with read:statuses, own statuses): the text as
+  posted.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import html
 import itertools
+import re
 import secrets
+import time
 
 import grapheme
 import pytest
@@ -25,6 +37,41 @@ from mastodon import Mastodon
 from tests.networks.fake_http import FakeServer, Reply, Request
 
 ERROR_401 = Reply(401, {"error": "The access token is invalid"})
+ERROR_403_SCOPE = Reply(403, {"error": "This action is outside the authorized scopes"})
+STATUSES = re.compile(r"/api/v1/accounts/(\d+)/statuses")
+SOURCE = re.compile(r"/api/v1/statuses/(\d+)/source")
+LINK = re.compile(r"https?://\S+")
+MENTION = re.compile(r"@(\w+)@([\w.-]+\w)")
+
+
+def render(text: str) -> str:
+    """Mastodon's HTML for a status text (its TextFormatter, for links and mentions)."""
+
+    def link(match: re.Match) -> str:
+        url = match.group(0)
+        scheme, rest = url.split("://", 1)
+        shown, hidden = rest[:30], rest[30:]
+        ellipsis = ' class="ellipsis"' if hidden else ""
+        return (
+            f'<a href="{url}" rel="nofollow noopener" translate="no" target="_blank">'
+            f'<span class="invisible">{scheme}://</span><span{ellipsis}>{shown}</span>'
+            f'<span class="invisible">{hidden}</span></a>'
+        )
+
+    def mention(match: re.Match) -> str:
+        user, host = match.groups()
+        return (
+            f'<span class="h-card" translate="no"><a href="https://{host}/@{user}" '
+            f'class="u-url mention">@<span>{user}</span></a></span>'
+        )
+
+    paragraphs = []
+    for paragraph in re.split(r"\n{2,}", text.strip()):
+        escaped = html.escape(paragraph, quote=False)
+        escaped = LINK.sub(link, escaped)
+        escaped = MENTION.sub(mention, escaped)
+        paragraphs.append("<p>" + escaped.replace("\n", "<br />") + "</p>")
+    return "".join(paragraphs)
 
 
 class FakeMastodon(FakeServer):
@@ -41,6 +88,8 @@ class FakeMastodon(FakeServer):
         self.statuses: list[dict] = []
         self.by_key: dict[tuple[str, str], dict] = {}
         self.issued: list[str] = []  # every secret handed out (for the log scan)
+        self.scopes: dict[str, set[str]] = {}  # token → scopes, when not every scope
+        self._sequence = itertools.count(1)
         self._ids = itertools.count(110_000_000_000_000_001)
 
     # --- test helpers ---------------------------------------------------------------------
@@ -64,6 +113,13 @@ class FakeMastodon(FakeServer):
         }
         self.issued.append(code)
         return code
+
+    def limit_scopes(self, token: str, scopes: str) -> None:
+        """The token was granted only these scopes (e.g. before read:statuses was asked)."""
+        self.scopes[token] = set(scopes.split())
+
+    def _snowflake(self) -> str:
+        return str((int(time.time() * 1000) << 16) + next(self._sequence) % 65536)
 
     def statuses_of(self, account_id: str) -> list[dict]:
         return [s for s in self.statuses if s["account"]["id"] == account_id]
@@ -92,7 +148,59 @@ class FakeMastodon(FakeServer):
             if account_id is None:
                 return ERROR_401
             return self._post_media(request, account_id)
+        listing = STATUSES.fullmatch(request.path)
+        if request.method == "GET" and listing:
+            if request.bearer and account_id is None:
+                return ERROR_401
+            if request.bearer and not self._may_read(request.bearer):
+                return ERROR_403_SCOPE
+            return self._list_statuses(request, listing.group(1), viewer=account_id)
+        source = SOURCE.fullmatch(request.path)
+        if request.method == "GET" and source:
+            if account_id is None:
+                return ERROR_401
+            if not self._may_read(request.bearer):
+                return ERROR_403_SCOPE
+            found = [s for s in self.statuses_of(account_id) if s["id"] == source.group(1)]
+            if not found:
+                return Reply(404, {"error": "Record not found"})
+            return Reply(200, {"id": found[0]["id"], "text": found[0]["text"], "spoiler_text": ""})
         return Reply(404, {"error": "Record not found"})
+
+    def _may_read(self, token: str) -> bool:
+        granted = self.scopes.get(token)
+        return granted is None or bool({"read", "read:statuses"} & granted)
+
+    def _list_statuses(self, request: Request, account_id: str, *, viewer: str | None) -> Reply:
+        if account_id not in self.accounts:
+            return Reply(404, {"error": "Record not found"})
+        try:
+            limit = min(int(request.query.get("limit") or 20), 40)
+            bounds = {
+                k: int(request.query[k])
+                for k in ("max_id", "since_id", "min_id")
+                if request.query.get(k)
+            }
+        except ValueError:
+            return Reply(400, {"error": "Invalid id or limit"})
+        mine = [
+            s
+            for s in self.statuses_of(account_id)
+            if viewer == account_id or s["visibility"] in ("public", "unlisted")
+        ]
+        mine = [
+            s
+            for s in mine
+            if ("max_id" not in bounds or int(s["id"]) < bounds["max_id"])
+            and ("since_id" not in bounds or int(s["id"]) > bounds["since_id"])
+            and ("min_id" not in bounds or int(s["id"]) > bounds["min_id"])
+        ]
+        mine.sort(key=lambda s: int(s["id"]))
+        # min_id: the page right after it (oldest first, shown newest first); otherwise the
+        # newest page.
+        page = mine[:limit] if "min_id" in bounds else mine[-limit:]
+        shown = [{k: v for k, v in s.items() if k not in ("text", "idempotency_key")} for s in page]
+        return Reply(200, list(reversed(shown)))
 
     def _instance_v2(self) -> dict:
         return {
@@ -229,7 +337,7 @@ class FakeMastodon(FakeServer):
             }
             for m in media_ids
         ]
-        status_id = str(next(self._ids))
+        status_id = self._snowflake()
         account = self._account(account_id)
         status = {
             "id": status_id,
@@ -241,7 +349,7 @@ class FakeMastodon(FakeServer):
             "language": request.field("language") or None,
             "uri": f"https://{self.domain}/users/{account['username']}/statuses/{status_id}",
             "url": f"https://{self.domain}/@{account['username']}/{status_id}",
-            "content": f"<p>{text}</p>",
+            "content": render(text),
             "text_graphemes": grapheme.length(text),
             "account": account,
             "media_attachments": attachments,

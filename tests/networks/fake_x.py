@@ -15,6 +15,11 @@ It implements what Queue Loop uses:
   tweet_image, `media_type`; at most 5 MB decoded; bearer tokens need media.write) and
   POST /2/media/metadata (`{"id", "metadata": {"alt_text": {"text"}}}`, at most 1000
   characters), as documented on docs.x.com.
+- GET /2/users/:id/tweets (the user timeline, newest first): start_time (second
+  granularity, inclusive), max_results 5-100, pagination_token / meta.next_token, and the
+  tweet.fields created_at, attachments (media_keys), referenced_tweets (replied_to) and
+  entities (urls). Like X, the text comes back with &, < and > escaped and every link
+  shortened to a t.co address, the typed one in entities.urls[].expanded_url.
 
 Failures are scripted per endpoint with `script()`; `hang_on()` makes an endpoint never
 answer (it raises ReadTimeout, after checking the client asked for a timeout at all).
@@ -24,10 +29,13 @@ Every request is recorded in `calls`.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
+import html
 import itertools
 import json
 import logging
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -46,6 +54,8 @@ CLIENT_SECRET = "fake-client-secret-0123456789abcdef"
 REDIRECT_URI = "http://testserver/connect/x/callback/"
 SCOPE = "tweet.read tweet.write users.read offline.access media.write"
 MAX_MEDIA_BYTES = 5 * 1024 * 1024
+TIMELINE = re.compile(r"/2/users/(\w+)/tweets")
+LINK = re.compile(r"https?://\S+")
 
 
 @dataclass
@@ -100,9 +110,11 @@ class FakeX(BaseAdapter):
         self.codes: dict[str, dict] = {}
         self.scripts: dict[tuple[str, str], list[Scripted]] = {}
         self.hanging: set[tuple[str, str]] = set()
+        self.hang_passes: dict[tuple[str, str], int] = {}  # answered normally before hanging
         self.on_refresh = None  # called (with the refresh token) before a refresh is answered
         self.issued: set[str] = {CLIENT_SECRET}  # every secret handed out, for log checks
         self._ids = itertools.count(1_800_000_000_000_000_000)
+        self.timeline_page: int | None = None  # tests: a smaller page than max_results
 
     # --- Setting up ---------------------------------------------------------------------
 
@@ -183,9 +195,11 @@ class FakeX(BaseAdapter):
     def script_exception(self, method: str, path: str, exception: BaseException) -> None:
         self.scripts.setdefault((method, path), []).append(Scripted(0, exception=exception))
 
-    def hang_on(self, method: str, path: str) -> None:
-        """The endpoint receives (and acts on) the request but never answers."""
+    def hang_on(self, method: str, path: str, *, passes: int = 0) -> None:
+        """The endpoint receives (and acts on) the request but never answers (after
+        `passes` calls answered normally: a thread's later part)."""
         self.hanging.add((method, path))
+        self.hang_passes[(method, path)] = passes
 
     # --- Inspecting ---------------------------------------------------------------------
 
@@ -216,7 +230,9 @@ class FakeX(BaseAdapter):
             if scripted.exception is not None:
                 raise scripted.exception
             return self._response(request, scripted.status, scripted.body, scripted.headers)
-        if key in self.hanging:
+        if key in self.hanging and self.hang_passes.get(key, 0) > 0:
+            self.hang_passes[key] -= 1
+        elif key in self.hanging:
             assert timeout is not None, "no timeout: a silent X would hang this worker forever"
             self._route(request, call)  # X got it and acted on it...
             raise requests.ReadTimeout(f"fake X never answered {request.method} {parts.path}")
@@ -276,11 +292,17 @@ class FakeX(BaseAdapter):
                 "text": text,
                 "media": [user.media[m] for m in media_ids],
                 "in_reply_to": reply_to,
+                "created_at": dt.datetime.now(dt.UTC),
             }
             user.tweets.append(tweet)
             return 201, {"data": {"id": tweet["id"], "text": text}}, {}
         if call.method == "POST" and call.path == "/2/media/upload":
             return self._media_upload(request, call)
+        timeline = TIMELINE.fullmatch(call.path)
+        if call.method == "GET" and timeline:
+            if self._authenticate(request, call) is None:
+                return self._unauthorized()
+            return self._timeline(timeline.group(1), dict(parse_qsl(urlsplit(request.url).query)))
         if call.method == "POST" and call.path == "/2/media/metadata":
             user = self._authenticate(request, call)
             if user is None:
@@ -293,6 +315,58 @@ class FakeX(BaseAdapter):
             media["alt_text"] = alt
             return 200, {"data": {"associated_metadata": {"alt_text": {"text": alt}}}}, {}
         return 404, {"title": "Not Found", "detail": f"no route {call.path}"}, {}
+
+    def _timeline(self, user_id: str, query: dict):
+        if user_id not in self.users:
+            return 404, {"title": "Not Found Error", "detail": f"no user {user_id}"}, {}
+        try:
+            size = int(query.get("max_results", 10))
+            start = query.get("start_time")
+            since = dt.datetime.strptime(start, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+        except (TypeError, ValueError):
+            return 400, self._invalid("start_time", "a time as YYYY-MM-DDTHH:mm:ssZ"), {}
+        if not 5 <= size <= 100:
+            return 400, self._invalid("max_results", "between 5 and 100"), {}
+        size = self.timeline_page or size
+        tweets = [t for t in reversed(self.users[user_id].tweets) if t["created_at"] >= since]
+        offset = int(query.get("pagination_token") or 0)
+        page = tweets[offset : offset + size]
+        fields = set((query.get("tweet.fields") or "").split(","))
+        meta = {"result_count": len(page)}
+        if page:
+            meta |= {"newest_id": page[0]["id"], "oldest_id": page[-1]["id"]}
+        if offset + size < len(tweets):
+            meta["next_token"] = str(offset + size)
+        body = {"meta": meta}
+        if page:
+            body["data"] = [self._listed(t, fields) for t in page]
+        return 200, body, {}
+
+    def _listed(self, tweet: dict, fields: set[str]) -> dict:
+        """A tweet as the timeline shows it: links shortened, &<> escaped."""
+        text, urls = tweet["text"], []
+        for n, match in enumerate(LINK.finditer(tweet["text"])):
+            short = f"https://t.co/{tweet['id'][-6:]}{n}"
+            urls.append({"url": short, "expanded_url": match.group(0)})
+            text = text.replace(match.group(0), short, 1)
+        for u in urls:
+            u["start"] = text.index(u["url"])
+            u["end"] = u["start"] + len(u["url"])
+            u["display_url"] = u["expanded_url"].split("://", 1)[-1][:25]
+        listed = {
+            "id": tweet["id"],
+            "text": html.escape(text, quote=False),
+            "edit_history_tweet_ids": [tweet["id"]],
+        }
+        if "created_at" in fields:
+            listed["created_at"] = tweet["created_at"].strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        if "attachments" in fields and tweet["media"]:
+            listed["attachments"] = {"media_keys": [f"3_{m['id']}" for m in tweet["media"]]}
+        if "referenced_tweets" in fields and tweet["in_reply_to"]:
+            listed["referenced_tweets"] = [{"type": "replied_to", "id": tweet["in_reply_to"]}]
+        if "entities" in fields and urls:
+            listed["entities"] = {"urls": urls}
+        return listed
 
     def _all_tweets(self) -> list[dict]:
         return [t for u in self.users.values() for t in u.tweets]
