@@ -44,6 +44,7 @@ NETWORKS: dict[str, Listing] = {
     "sandbox": Listing("Sandbox", "networks.sandbox"),
     "webhook": Listing("Webhook", "networks.webhook"),
     "discord": Listing("Discord", "networks.discord.adapter", urls="networks.discord.urls"),
+    "linkedin": Listing("LinkedIn", "networks.linkedin.adapter", urls="networks.linkedin.urls"),
 }
 
 
