@@ -20,7 +20,7 @@ from PIL import Image
 from accounts import providers
 from accounts.models import SocialAccount
 from networks import AuthFailed, ProviderError, Rejected, Transient, get_provider, registry
-from networks.contract import Capabilities, LengthCounting, Network
+from networks.contract import Capabilities, CommentsOnPosts, LengthCounting, Network
 from posts.media import MAX_IMAGES
 from publishing.models import Delivery
 from scheduling.models import Timeslot
@@ -31,6 +31,7 @@ from tests.networks.fake_discord import (
     fake_discord,  # noqa: F401 (a fixture)
 )
 from tests.networks.fake_http import Scripted
+from tests.networks.fake_linkedin import fake_linkedin  # noqa: F401 (a fixture)
 from tests.networks.fake_mastodon import fake_mastodon  # noqa: F401 (a fixture)
 from tests.networks.fake_telegram import fake_telegram  # noqa: F401 (a fixture)
 from tests.networks.fake_x import fake_x  # noqa: F401 (a fixture)
@@ -228,6 +229,32 @@ def discord_harness(request) -> Harness:
     )
 
 
+def linkedin_harness(request) -> Harness:
+    from networks.linkedin import tokens
+
+    fake = request.getfixturevalue("fake_linkedin")
+    sub = fake.add_member("Ada Lovelace")
+    author = f"urn:li:person:{sub}"
+    account = SocialAccountFactory(
+        provider="linkedin",
+        handle="Ada Lovelace",
+        external_id=author,
+        credentials=tokens.credentials_from_token(fake.issue(sub)),
+        options={"author": author, "kind": "member", "name": "Ada Lovelace", "member": author},
+    )
+    return Harness(
+        account=account,
+        posted=lambda: [p["text"] for p in fake.posts_of(author)],
+        refuse=lambda: fake.script(
+            "POST",
+            "/rest/posts",
+            Scripted(422, {"status": 422, "message": "Content is a duplicate of urn:li:share:1"}),
+        ),
+        refused_as=Rejected,
+        alt_texts=lambda: [i["alt_text"] for i in fake.posts_of(author)[0]["images"]],
+    )
+
+
 HARNESSES: dict[str, Callable] = {
     "x": x_harness,
     "mastodon": mastodon_harness,
@@ -236,6 +263,7 @@ HARNESSES: dict[str, Callable] = {
     "webhook": webhook_harness,
     "sandbox": sandbox_harness,
     "discord": discord_harness,
+    "linkedin": linkedin_harness,
 }
 
 # What each way of counting makes of the same texts.
@@ -308,6 +336,8 @@ def test_the_network_keeps_the_contract(name):
     assert isinstance(network.capabilities.length_counting, LengthCounting)
     if not network.capabilities.images:
         assert network.capabilities.max_images == 0
+    if network.capabilities.first_comment:
+        assert isinstance(network, CommentsOnPosts)
     # Accounts accept the name, with the registry's label.
     assert (name, registry.NETWORKS[name].label) in providers.choices()
 
