@@ -405,9 +405,9 @@ LINKEDIN_API_BASE = env_str("LINKEDIN_API_BASE", "https://api.linkedin.com")
 LINKEDIN_AUTH_BASE = env_str("LINKEDIN_AUTH_BASE", "https://www.linkedin.com")
 # The `LinkedIn-Version` header (YYYYMM) every /rest call carries. LinkedIn retires a
 # version about a year after it ships: move this forward when it warns.
-LINKEDIN_VERSION = env_str("LINKEDIN_VERSION", "202511")
+LINKEDIN_VERSION = env_str("LINKEDIN_VERSION", "202609")
 if not re.fullmatch(r"20\d\d(0[1-9]|1[0-2])", LINKEDIN_VERSION):
-    raise ImproperlyConfigured(f"LINKEDIN_VERSION={LINKEDIN_VERSION!r} is not YYYYMM (e.g. 202511)")
+    raise ImproperlyConfigured(f"LINKEDIN_VERSION={LINKEDIN_VERSION!r} is not YYYYMM (e.g. 202609)")
 LINKEDIN_HTTP_TIMEOUT = env_int("LINKEDIN_HTTP_TIMEOUT", 20, minimum=1)
 
 # --- Discord --------------------------------------------------------------------------

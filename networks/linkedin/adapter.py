@@ -122,8 +122,13 @@ def fetch_organization(token: str, urn: str) -> dict:
 
 
 def fetch_pages(token: str) -> list[dict]:
-    """The pages the member administers: GET /rest/organizationAcls?q=roleAssignee
-    &role=ADMINISTRATOR&state=APPROVED, then each organization's name."""
+    """The pages the member administers, with their names."""
+    return [fetch_organization(token, urn) for urn in administered(token)]
+
+
+def administered(token: str) -> list[str]:
+    """The urns of the organizations the member administers: GET /rest/organizationAcls
+    ?q=roleAssignee&role=ADMINISTRATOR&state=APPROVED."""
     what = "the pages you administer"
     body = _json(
         _raising_auth(
@@ -142,7 +147,7 @@ def fetch_pages(token: str) -> list[dict]:
         urn = element.get("organization") if isinstance(element, dict) else None
         if isinstance(urn, str) and urn.startswith("urn:li:organization:") and urn not in urns:
             urns.append(urn)
-    return [fetch_organization(token, urn) for urn in urns]
+    return urns
 
 
 # --- The network ------------------------------------------------------------------------
@@ -280,7 +285,16 @@ class LinkedInNetwork(PlainTextProvider):
         options = account.options or {}
         author = _author(account)
         if options.get("kind") == "organization":
-            page = call_with(account, lambda token: fetch_organization(token, author))
+
+            def look_up(token: str) -> tuple[dict, list[str]]:
+                return fetch_organization(token, author), administered(token)
+
+            page, pages = call_with(account, look_up)
+            if author not in pages:
+                raise AuthFailed(
+                    f"The member who connected the page {page['name']} is no longer one of its "
+                    "administrators on LinkedIn: reconnect it as an administrator."
+                )
             said = f"Posting to LinkedIn as the page {page['name']} ({author})"
         else:
             member = call_with(account, fetch_member)

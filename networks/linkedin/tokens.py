@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from ground.address_policy import BlockedDestination
 from networks.base import AuthFailed, Rejected, Transient
 from networks.linkedin import api
 
@@ -69,9 +70,10 @@ def token_request(data: dict[str, str]) -> dict[str, Any]:
             token_url(), data=form, headers={"Accept": "application/json"}
         )
     except requests.RequestException as exc:
-        raise Transient(
-            f"Could not reach LinkedIn's token endpoint ({exc.__class__.__name__})."
-        ) from None
+        # A token request makes nothing anyone sees: retrying it is safe.
+        raise api.transport_error(exc, what="the token request", makes=False) from None
+    except BlockedDestination as exc:  # a redirect refused by the response hook
+        raise Rejected(str(exc)) from None
     if response.status_code == 429 or response.status_code >= 500:
         raise Transient(
             f"LinkedIn's token endpoint answered {response.status_code}; try again later."

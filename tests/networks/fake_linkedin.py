@@ -137,7 +137,12 @@ class FakeLinkedIn(FakeServer):
         expires_in = kw.get("expires_in", ACCESS_TTL)
         self.tokens[access] = {"sub": sub, "scope": scope, "expires_at": time.time() + expires_in}
         self.issued.append(access)
-        answer = {"access_token": access, "expires_in": expires_in, "scope": scope}
+        # LinkedIn answers the granted scopes comma-separated.
+        answer = {
+            "access_token": access,
+            "expires_in": expires_in,
+            "scope": ",".join(scope.split()),
+        }
         if self.grant_refresh:
             refresh = kw.get("refresh_token") or "AQX" + secrets.token_urlsafe(40)
             if refresh not in self.refresh_tokens:

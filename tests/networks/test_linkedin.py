@@ -431,7 +431,24 @@ def test_check_says_who_the_member_is(network, account, fake_linkedin):
     )
 
 
-def test_check_says_which_page(network, fake_linkedin, clock):
+def test_check_says_which_page_and_that_the_member_still_administers_it(
+    network, fake_linkedin, clock
+):
     page = linkedin_account(fake_linkedin, page="Queue Loop Inc")
 
     assert network.check(page).startswith("Posting to LinkedIn as the page Queue Loop Inc")
+
+    fake_linkedin.acls.clear()
+    with pytest.raises(AuthFailed) as failed:
+        network.check(page)
+    assert "no longer one of its administrators" in failed.value.message
+
+
+def test_a_host_the_policy_refuses_is_never_called(network, account, fake_linkedin, settings):
+    settings.INSTANCE_ALLOWED_HOSTS = []
+
+    with pytest.raises(Rejected) as refused:
+        network.publish(make_delivery(account))
+
+    assert "INSTANCE_ALLOWED_HOSTS" in refused.value.message
+    assert fake_linkedin.calls == []
