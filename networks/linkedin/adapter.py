@@ -48,11 +48,12 @@ POST_URL = "https://www.linkedin.com/feed/update/{urn}/"
 # --- Calling with an account's tokens ---------------------------------------------------
 
 
-def call_with(account, operation: Callable[[str], T]) -> T:
+def call_with(account, operation: Callable[[str], T], *, strict: bool = False) -> T:
     """operation(access_token) with the account's token: refreshed first when it expires
-    soon, and on a 401 refreshed once and retried once (a 401 made nothing). A 401 that
-    survives, or one with no refresh token to try, is AuthFailed with LinkedIn's message."""
-    credentials = tokens.current(account)
+    soon (tokens.current; `strict` for the account check), and on a 401 refreshed once and
+    retried once (a 401 made nothing). A 401 that survives, or one with no refresh token to
+    try, is AuthFailed with LinkedIn's message."""
+    credentials = tokens.current(account, strict=strict)
     try:
         return operation(credentials["access_token"])
     except api.Unauthorized as exc:
@@ -289,7 +290,7 @@ class LinkedInNetwork(PlainTextProvider):
             def look_up(token: str) -> tuple[dict, list[str]]:
                 return fetch_organization(token, author), administered(token)
 
-            page, pages = call_with(account, look_up)
+            page, pages = call_with(account, look_up, strict=True)
             if author not in pages:
                 raise AuthFailed(
                     f"The member who connected the page {page['name']} is no longer one of its "
@@ -297,7 +298,7 @@ class LinkedInNetwork(PlainTextProvider):
                 )
             said = f"Posting to LinkedIn as the page {page['name']} ({author})"
         else:
-            member = call_with(account, fetch_member)
+            member = call_with(account, fetch_member, strict=True)
             if member["urn"] != author:
                 raise Rejected(
                     f"These credentials belong to {member['name']} ({member['urn']}), not to "

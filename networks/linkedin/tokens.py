@@ -172,16 +172,32 @@ def refresh_access_token(account, *, used: dict) -> dict:
     return new
 
 
-def current(account) -> dict:
+def current(account, *, strict: bool = False) -> dict:
     """The credentials to call with now: refreshed first when they expire within
     REFRESH_MARGIN and a refresh token is stored. Without one, a token that still works is
-    used until it expires; an expired one is AuthFailed."""
+    used until it expires; an expired one is AuthFailed.
+
+    A refresh that fails (LinkedIn down, the refresh token expired) while the access token
+    still works does not stop a post: the token is used, and the failure is raised only
+    when `strict` (the account check, so `check_accounts` tells the owner in time)."""
     credentials = account.credentials or {}
     if not credentials.get("access_token"):
         raise AuthFailed("No LinkedIn token is stored for this account: connect it.")
     if expires_soon(credentials):
         if credentials.get("refresh_token"):
-            return refresh_access_token(account, used=credentials)
+            try:
+                return refresh_access_token(account, used=credentials)
+            except (AuthFailed, Transient) as exc:
+                if strict or expired(credentials):
+                    raise
+                log.warning(
+                    "Could not refresh the LinkedIn access token of account %s (%s); it works "
+                    "until %s.",
+                    account.id,
+                    exc.__class__.__name__,
+                    expiry_text(credentials),
+                )
+                return credentials
         if expired(credentials):
             raise AuthFailed(
                 f"LinkedIn's access token expired on {expiry_text(credentials)} and LinkedIn "

@@ -397,6 +397,21 @@ def test_a_401_refreshes_once_and_posts_once(network, account, fake_linkedin):
     assert len(fake_linkedin.calls_to("POST", "/oauth/v2/accessToken")) == 1
 
 
+def test_a_refused_refresh_does_not_stop_a_post_while_the_token_works_but_check_says_so(
+    network, account, fake_linkedin, clock
+):
+    fake_linkedin.refresh_tokens.clear()  # the refresh token expired or was revoked
+    clock.move_to(T0 + dt.timedelta(days=55))
+
+    network.publish(make_delivery(account))
+
+    assert len(fake_linkedin.posts) == 1
+    with pytest.raises(AuthFailed) as failed:
+        network.check(account)
+    assert "LinkedIn refused to refresh the access token" in failed.value.message
+    assert "refresh token is invalid, expired or revoked" in failed.value.message
+
+
 def test_check_accounts_refreshes_a_token_near_expiry(account, fake_linkedin, clock):
     old = account.credentials["access_token"]
     clock.move_to(T0 + dt.timedelta(days=55))
