@@ -76,22 +76,14 @@ def _json(response, *, what: str) -> dict:
     return body
 
 
-def _raising_auth(operation: Callable[[], T]) -> T:
-    """For calls with a token not stored yet (connecting): a 401 is AuthFailed."""
-    try:
-        return operation()
-    except api.Unauthorized as exc:
-        raise api.as_auth_failed(exc, refreshed=False) from None
+# The look-ups below raise api.Unauthorized on a 401: call_with refreshes and retries for
+# a stored account; connecting turns it into a message.
 
 
 def fetch_member(token: str) -> dict:
     """Who signed in (GET /v2/userinfo, OpenID Connect): {"urn", "id", "name"}."""
     body = _json(
-        _raising_auth(
-            lambda: api.call(
-                "GET", api.v2_url("userinfo"), token=token, what="the profile", rest=False
-            )
-        ),
+        api.call("GET", api.v2_url("userinfo"), token=token, what="the profile", rest=False),
         what="the profile",
     )
     member_id = str(body.get("sub") or "")
@@ -111,10 +103,8 @@ def fetch_organization(token: str, urn: str) -> dict:
     """GET /rest/organizations/{id}: {"urn", "name", "vanity_name"}."""
     what = "the page's details"
     body = _json(
-        _raising_auth(
-            lambda: api.call(
-                "GET", api.rest_url(f"organizations/{organization_id(urn)}"), token=token, what=what
-            )
+        api.call(
+            "GET", api.rest_url(f"organizations/{organization_id(urn)}"), token=token, what=what
         ),
         what=what,
     )
@@ -132,14 +122,12 @@ def administered(token: str) -> list[str]:
     ?q=roleAssignee&role=ADMINISTRATOR&state=APPROVED."""
     what = "the pages you administer"
     body = _json(
-        _raising_auth(
-            lambda: api.call(
-                "GET",
-                api.rest_url("organizationAcls"),
-                token=token,
-                what=what,
-                params={"q": "roleAssignee", "role": "ADMINISTRATOR", "state": "APPROVED"},
-            )
+        api.call(
+            "GET",
+            api.rest_url("organizationAcls"),
+            token=token,
+            what=what,
+            params={"q": "roleAssignee", "role": "ADMINISTRATOR", "state": "APPROVED"},
         ),
         what=what,
     )

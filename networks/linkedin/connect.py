@@ -31,7 +31,7 @@ from accounts.models import Membership, SocialAccount, Workspace
 from accounts.services import account_connect
 from ground.fields import decrypt_json, encrypt_json
 from networks.base import AuthFailed, ProviderError
-from networks.linkedin import adapter, tokens
+from networks.linkedin import adapter, api, tokens
 
 MEMBER_SCOPES = ("openid", "profile", "w_member_social")
 PAGE_SCOPES = ("w_organization_social", "r_organization_admin")
@@ -168,6 +168,8 @@ def authorize_finish(
     try:
         member = adapter.fetch_member(token)
         pages = adapter.fetch_pages(token) if pending.get("pages") else []
+    except api.Unauthorized as exc:
+        raise ConnectError(f"LinkedIn refused the new access token (401: {exc.message}).") from None
     except AuthFailed as exc:
         raise ConnectError(f"LinkedIn refused the new access token: {exc.message}") from None
     except ProviderError as exc:

@@ -412,6 +412,15 @@ def test_a_refused_refresh_does_not_stop_a_post_while_the_token_works_but_check_
     assert "refresh token is invalid, expired or revoked" in failed.value.message
 
 
+def test_check_refreshes_a_refused_token_once(network, account, fake_linkedin):
+    fake_linkedin.revoke(account.credentials["access_token"])
+
+    assert network.check(account).startswith("Signed in to LinkedIn as Ada Lovelace")
+
+    assert len(fake_linkedin.calls_to("GET", "/v2/userinfo")) == 2
+    assert reload(account).credentials["access_token"] in fake_linkedin.tokens
+
+
 def test_check_accounts_refreshes_a_token_near_expiry(account, fake_linkedin, clock):
     old = account.credentials["access_token"]
     clock.move_to(T0 + dt.timedelta(days=55))
