@@ -198,6 +198,24 @@ def test_several_images_go_as_a_multi_image_post(
     assert [i["content_type"] for i in post["images"]] == ["image/jpeg", "image/jpeg", "image/png"]
 
 
+def test_a_retry_reuses_the_images_already_uploaded(
+    account, fake_linkedin, settings, tmp_path, clock
+):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    delivery = make_delivery(account, "Pictures")
+    for n in range(2):
+        add_image(delivery.post, n)
+    fake_linkedin.script("POST", "/rest/posts", Scripted(502, b"<html>Bad Gateway</html>"))
+
+    assert delivery_send(delivery_id=delivery.id) == "pending"
+    clock.move_to(T0 + dt.timedelta(minutes=5))
+    assert delivery_send(delivery_id=delivery.id) == "sent"
+
+    assert len(fake_linkedin.calls_to("POST", "/rest/images")) == 2
+    [post] = fake_linkedin.posts
+    assert [i["urn"] for i in post["images"]] == reload(delivery).network_state["linkedin_images"]
+
+
 def test_a_page_posts_as_the_organization(network, fake_linkedin, clock):
     page = linkedin_account(fake_linkedin, page="Queue Loop Inc")
 
