@@ -63,6 +63,9 @@ NETWORKS: dict[str, Listing] = {
     "threads": Listing(
         "Threads", "networks.threads.adapter", urls="networks.threads.urls", mark="@"
     ),
+    "linkedin": Listing(
+        "LinkedIn", "networks.linkedin.adapter", urls="networks.linkedin.urls", mark="in"
+    ),
 }
 
 

@@ -11,6 +11,7 @@ import base64
 import datetime as dt
 import hashlib
 import ipaddress
+import re
 import secrets
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
@@ -400,6 +401,22 @@ WEBHOOK_HTTP_TIMEOUT = env_int("WEBHOOK_HTTP_TIMEOUT", 15, minimum=1)
 # Hosts (names or IP literals, exactly as in the URL) that webhooks may reach although they
 # are on a loopback, private or link-local network. Empty: only public addresses.
 WEBHOOK_ALLOWED_HOSTS = env_list("WEBHOOK_ALLOWED_HOSTS", [])
+
+# --- LinkedIn -------------------------------------------------------------------------
+# A LinkedIn developer app's OAuth 2.0 client (products "Share on LinkedIn", and
+# "Community Management API" for pages); its redirect URL is /connect/linkedin/callback/.
+LINKEDIN_CLIENT_ID = env_str("LINKEDIN_CLIENT_ID")
+LINKEDIN_CLIENT_SECRET = env_str("LINKEDIN_CLIENT_SECRET")
+# The REST API (posts, images, comments, organizations) and the OAuth pages (authorize,
+# token); a test's fake instead.
+LINKEDIN_API_BASE = env_str("LINKEDIN_API_BASE", "https://api.linkedin.com")
+LINKEDIN_AUTH_BASE = env_str("LINKEDIN_AUTH_BASE", "https://www.linkedin.com")
+# The `LinkedIn-Version` header (YYYYMM) every /rest call carries. LinkedIn retires a
+# version about a year after it ships: move this forward when it warns.
+LINKEDIN_VERSION = env_str("LINKEDIN_VERSION", "202609")
+if not re.fullmatch(r"20\d\d(0[1-9]|1[0-2])", LINKEDIN_VERSION):
+    raise ImproperlyConfigured(f"LINKEDIN_VERSION={LINKEDIN_VERSION!r} is not YYYYMM (e.g. 202609)")
+LINKEDIN_HTTP_TIMEOUT = env_int("LINKEDIN_HTTP_TIMEOUT", 20, minimum=1)
 
 # --- Discord --------------------------------------------------------------------------
 # The hosts a Discord channel webhook URL may name (networks/discord/address.py). Its

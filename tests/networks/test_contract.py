@@ -32,6 +32,7 @@ from tests.networks.fake_discord import (
     fake_discord,  # noqa: F401 (a fixture)
 )
 from tests.networks.fake_http import Scripted
+from tests.networks.fake_linkedin import fake_linkedin  # noqa: F401 (a fixture)
 from tests.networks.fake_mastodon import fake_mastodon  # noqa: F401 (a fixture)
 from tests.networks.fake_meta_graph import fake_meta  # noqa: F401 (a fixture)
 from tests.networks.fake_telegram import fake_telegram  # noqa: F401 (a fixture)
@@ -342,6 +343,33 @@ def threads_harness(request) -> Harness:
     )
 
 
+def linkedin_harness(request) -> Harness:
+    from networks.linkedin import tokens
+
+    fake = request.getfixturevalue("fake_linkedin")
+    sub = fake.add_member("Ada Lovelace")
+    author = f"urn:li:person:{sub}"
+    account = SocialAccountFactory(
+        provider="linkedin",
+        handle="Ada Lovelace",
+        external_id=author,
+        credentials=tokens.credentials_from_token(fake.issue(sub)),
+        options={"author": author, "kind": "member", "name": "Ada Lovelace", "member": author},
+    )
+    return Harness(
+        account=account,
+        posted=lambda: [p["text"] for p in fake.posts_of(author)],
+        refuse=lambda: fake.script(
+            "POST",
+            "/rest/posts",
+            Scripted(422, {"status": 422, "message": "Content is a duplicate of urn:li:share:1"}),
+        ),
+        refused_as=Rejected,
+        lose_answer=lambda: fake.script("POST", "/rest/posts", Scripted(drop=True, after=True)),
+        alt_texts=lambda: [i["alt_text"] for i in fake.posts_of(author)[0]["images"]],
+    )
+
+
 HARNESSES: dict[str, Callable] = {
     "x": x_harness,
     "mastodon": mastodon_harness,
@@ -353,6 +381,7 @@ HARNESSES: dict[str, Callable] = {
     "facebook": facebook_harness,
     "instagram": instagram_harness,
     "threads": threads_harness,
+    "linkedin": linkedin_harness,
 }
 
 # What each way of counting makes of the same texts.

@@ -141,6 +141,7 @@ def test_the_parser_finds_the_settings_variables():
         ({"DEBUG": "true", "FIELD_ENCRYPTION_KEY": "not-a-fernet-key"}, "FIELD_ENCRYPTION_KEY"),
         ({"DEBUG": "true", "MISSED_AFTER": "60", "WATCHDOG_GRACE": "120"}, "MISSED_AFTER"),
         ({"DEBUG": "true", "PUBLIC_BASE_URL": "queueloop.example.com"}, "PUBLIC_BASE_URL"),
+        ({"DEBUG": "true", "LINKEDIN_VERSION": "2026-09"}, "LINKEDIN_VERSION"),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )
