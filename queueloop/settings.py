@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "publishing",
     "bulk",
     "editor",
+    "integrations",
     "ops",
     "queueloop.apps.QueueLoopConfig",
 ]
