@@ -4,8 +4,10 @@ workspace where you are not an owner, is a 404; creating one there is a 403."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -20,8 +22,12 @@ from integrations.serializers import AttemptSerializer, EndpointSerializer, Rese
 
 RECENT_ATTEMPTS = 50
 OWNERS_ONLY = "Only the workspace's owners manage its webhook endpoints."
+# The event types, the payload and the verification algorithm, shown in the API docs (the
+# tests run its Python snippet against real requests).
+EVENTS_DOC = (Path(__file__).resolve().parent.parent / "docs" / "events.md").read_text()
 
 
+@extend_schema_view(list=extend_schema(description=EVENTS_DOC))
 class EndpointViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
