@@ -106,7 +106,9 @@ def send_later(ids: list[int], *, eta: dt.datetime | None = None) -> None:
 def _claim(ids: list[int], now: dt.datetime) -> list[EventDelivery]:
     with transaction.atomic():
         claimed = list(
-            EventDelivery.objects.select_for_update(skip_locked=True)
+            # Only the deliveries' rows ("self"): locking the joined endpoint too would make
+            # a concurrent chunk for the same endpoint skip all of its rows.
+            EventDelivery.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(
                 id__in=ids, status=S.PENDING, next_attempt_at__lte=now, endpoint__is_active=True
             )
@@ -177,6 +179,19 @@ def _record(claimed, answers, *, now: dt.datetime) -> dict[int, str]:
         for delivery in claimed:
             answer, ms = answers[delivery.id]
             code = None if isinstance(answer, Exception) else answer.status
+            status, at = _next(delivery, answer, code, now)
+            fields = {"status": status, "attempts": F("attempts") + 1, "lease_until": None}
+            if status == S.DELIVERED:
+                fields["delivered_at"] = now
+            elif status == S.PENDING:
+                fields["next_attempt_at"] = at
+            # Conditional: a row no longer ours (its endpoint deleted meanwhile, or taken
+            # back by the sweep after the lease) is left alone, and gets no attempt row.
+            if not EventDelivery.objects.filter(id=delivery.id, status=S.SENDING).update(**fields):
+                continue
+            if status == S.PENDING:
+                retry[at].append(delivery.id)
+            statuses[delivery.id] = status
             attempts.append(
                 Attempt(
                     delivery=delivery,
@@ -186,33 +201,24 @@ def _record(claimed, answers, *, now: dt.datetime) -> dict[int, str]:
                     duration_ms=ms,
                 )
             )
-            mine = EventDelivery.objects.filter(id=delivery.id, status=S.SENDING)
-            tries = delivery.attempts + 1
-            if code is not None and 200 <= code < 300:
-                mine.update(
-                    status=S.DELIVERED, attempts=F("attempts") + 1, delivered_at=now,
-                    lease_until=None,
-                )  # fmt: skip
-                statuses[delivery.id] = S.DELIVERED
-                continue
-            at = now + backoff(tries)
-            refused = isinstance(answer, netguard.BlockedDestination) and not isinstance(
-                answer, netguard.Unresolvable
-            )
-            if refused or at > delivery.event.created_at + WINDOW:
-                # A refused address is the endpoint's setting, not a passing failure.
-                mine.update(status=S.FAILED, attempts=F("attempts") + 1, lease_until=None)
-                statuses[delivery.id] = S.FAILED
-                continue
-            mine.update(
-                status=S.PENDING, attempts=F("attempts") + 1, next_attempt_at=at, lease_until=None
-            )
-            statuses[delivery.id] = S.PENDING
-            retry[at].append(delivery.id)
         Attempt.objects.bulk_create(attempts)
         for at, ids in retry.items():
             transaction.on_commit(lambda ids=ids, at=at: send_later(ids, eta=at))
     return statuses
+
+
+def _next(delivery, answer, code, now) -> tuple[str, dt.datetime | None]:
+    """The row's status after this answer, and when to try again (pending only)."""
+    if code is not None and 200 <= code < 300:
+        return S.DELIVERED, None
+    refused = isinstance(answer, netguard.BlockedDestination) and not isinstance(
+        answer, netguard.Unresolvable
+    )
+    at = now + backoff(delivery.attempts + 1)
+    if refused or at > delivery.event.created_at + WINDOW:
+        # A refused address is the endpoint's setting, not a passing failure.
+        return S.FAILED, None
+    return S.PENDING, at
 
 
 def delivery_resend(*, delivery: EventDelivery) -> EventDelivery:
