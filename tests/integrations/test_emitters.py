@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -208,3 +209,24 @@ def test_settling_a_chunk_adds_one_insert_whatever_its_size(n):
     assert set(OutboxEvent.objects.values_list("workspace_id", flat=True)) == set(
         Channel.objects.values_list("workspace_id", flat=True)
     )
+
+
+def test_missed_for_an_outages_gap_at_planning():
+    """The planner records an outage's occurrences missed in bulk: each gets its event,
+    with one SELECT and one INSERT for the batch."""
+    from scheduling import services as scheduling
+    from tests.factories import ScheduleFactory, rule
+
+    start = dt.datetime(2026, 6, 1, 10, 0, tzinfo=dt.UTC)
+    schedule = ScheduleFactory(recurrence=rule("RRULE:FREQ=HOURLY;BYMINUTE=0"))
+    with time_machine.travel(start, tick=False):
+        scheduling.planner_run()
+    assert not OutboxEvent.objects.exists()
+    with time_machine.travel(start + dt.timedelta(hours=6), tick=False):
+        result = scheduling.planner_run()
+    missed = set(Timeslot.objects.filter(status="missed").values_list("id", flat=True))
+    assert result.missed == len(missed) >= 4
+    got = events(EventType.TIMESLOT_MISSED)
+    assert {e.facts["timeslot_id"] for e in got} == missed
+    assert {e.workspace_id for e in got} == {schedule.channel.workspace_id}
+    assert {e.facts["reason_code"] for e in got} == {"planner_down"}
