@@ -40,6 +40,8 @@ WORKSPACE_PATHS: dict[str, str] = {
     "publishing.SandboxPost": "account__workspace",
     "bulk.ImportJob": "workspace",
     "bulk.ChannelFeed": "channel__workspace",
+    "integrations.Endpoint": "workspace",
+    "integrations.EventDelivery": "endpoint__workspace",
     # Users: the members of one's own workspaces (who can be an author or a member).
     settings.AUTH_USER_MODEL: "memberships__workspace",
 }

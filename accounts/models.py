@@ -251,3 +251,58 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"Idempotency-Key {self.key!r} ({self.method} {self.path})"
+
+
+class EventType(models.TextChoices):
+    """What an outbound event says happened (issue 29, "events out"); receivers pick the
+    types they want. The two post.* types are reserved for the approval flow (teams)."""
+
+    TIMESLOT_PUBLISHED = "timeslot.published", "A slot published on every account"
+    TIMESLOT_PARTIAL = "timeslot.partial", "A slot published on some accounts"
+    TIMESLOT_FAILED = "timeslot.failed", "A slot failed"
+    TIMESLOT_MISSED = "timeslot.missed", "A slot was missed"
+    TIMESLOT_SKIPPED = "timeslot.skipped", "A slot was skipped"
+    DELIVERY_UNCONFIRMED = "delivery.unconfirmed", "A delivery may or may not have posted"
+    ACCOUNT_NEEDS_RECONNECT = "account.needs_reconnect", "An account needs reconnecting"
+    IMPORT_FINISHED = "import.finished", "A CSV import finished"
+    POST_APPROVED = "post.approved", "A post was approved"
+    POST_CHANGES_REQUESTED = "post.changes_requested", "Changes were requested on a post"
+
+
+class OutboxEvent(models.Model):
+    """An event recorded in the same transaction as the change it reports (the outbox).
+
+    It lives here, in the lowest app with models, so every emitter (accounts, scheduling,
+    publishing, bulk) can write it without importing the app that sends it (integrations,
+    higher up): that app fans each event out to the workspace's endpoints after commit.
+    `facts` is what the emitter knew (ids, status, reason); `data` is the object as the
+    API shows it, built once by the sender and then frozen, so every attempt and every
+    resend carries the same body."""
+
+    public_id = models.UUIDField(unique=True, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    type = models.CharField(max_length=40, choices=EventType.choices)
+    facts = models.JSONField(default=dict, blank=True)
+    data = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    # Set once the sender made the event's per-endpoint deliveries; the sweep fans out
+    # the events whose message was lost (broker down at commit).
+    fanned_out_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(fanned_out_at__isnull=True),
+                name="outbox_not_fanned_out_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} evt_{self.public_id.hex}"
+
+    @property
+    def event_id(self) -> str:
+        """The id receivers see (webhook-id and the body's `id`)."""
+        return f"evt_{self.public_id.hex}"

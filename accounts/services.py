@@ -14,7 +14,16 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from accounts.models import ApiToken, Membership, Notice, Profile, SocialAccount, Workspace
+from accounts.models import (
+    ApiToken,
+    EventType,
+    Membership,
+    Notice,
+    Profile,
+    SocialAccount,
+    Workspace,
+)
+from accounts.outbox import record_event
 from ground.zones import iana_zone_names
 from queueloop.celery import send_many
 
@@ -56,13 +65,25 @@ def notice_create(*, workspace_id: int, kind: str, message: str, subject: str = 
 def account_mark_needs_reconnect(*, account: SocialAccount, error: str, now: dt.datetime) -> None:
     """The network refused the account's credentials (a delivery, manage.py check_accounts):
     mark it needs_reconnect and tell the workspace once per incident."""
-    SocialAccount.objects.filter(id=account.id).update(
-        status=SocialAccount.Status.NEEDS_RECONNECT, last_error=error, last_checked_at=now
-    )
-    # One email per incident: only the update that sets reconnect_notified_at tells.
-    if SocialAccount.objects.filter(id=account.id, reconnect_notified_at__isnull=True).update(
-        reconnect_notified_at=now
-    ):
+    with transaction.atomic():  # the mark and its event, or neither
+        SocialAccount.objects.filter(id=account.id).update(
+            status=SocialAccount.Status.NEEDS_RECONNECT, last_error=error, last_checked_at=now
+        )
+        # One email (and one event) per incident: only the update that sets
+        # reconnect_notified_at tells.
+        if not SocialAccount.objects.filter(
+            id=account.id, reconnect_notified_at__isnull=True
+        ).update(reconnect_notified_at=now):
+            return
+        record_event(
+            workspace_id=account.workspace_id,
+            type=EventType.ACCOUNT_NEEDS_RECONNECT,
+            payload={
+                "account_id": account.id,
+                "status": str(SocialAccount.Status.NEEDS_RECONNECT),
+                "reason": error,
+            },
+        )
         notice_create(
             workspace_id=account.workspace_id,
             kind=Notice.Kind.ACCOUNT_RECONNECT,

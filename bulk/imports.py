@@ -26,7 +26,8 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from accounts.models import Workspace
+from accounts.models import EventType, Workspace
+from accounts.outbox import record_event
 from bulk import import_rows
 from bulk.models import ImportJob, ImportRow
 from channels.models import Channel, QueueEntry
@@ -279,8 +280,8 @@ def _finish_if_last(job_id: int) -> bool:
     if ImportRow.objects.filter(job_id=job_id, valid=True, processed_at__isnull=True).exists():
         return False
     rows = ImportRow.objects.filter(job_id=job_id)
-    return bool(
-        ImportJob.objects.filter(
+    with transaction.atomic():  # finished with its event, or neither
+        finished = ImportJob.objects.filter(
             pk=job_id, status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING]
         ).update(
             status=ImportJob.Status.DONE,
@@ -289,7 +290,22 @@ def _finish_if_last(job_id: int) -> bool:
             imported=rows.filter(post__isnull=False).count(),
             errors=rows.filter(valid=False).count(),
         )
-    )
+        if finished:
+            job = ImportJob.objects.get(pk=job_id)
+            record_event(
+                workspace_id=job.workspace_id,
+                type=EventType.IMPORT_FINISHED,
+                payload={
+                    "import_id": job.pk,
+                    "filename": job.filename,
+                    "status": str(job.status),
+                    "total": job.total,
+                    "imported": job.imported,
+                    "errors": job.errors,
+                    "finished_at": job.finished_at.isoformat(),
+                },
+            )
+    return bool(finished)
 
 
 def import_milestone(*, job: ImportJob) -> str:

@@ -32,7 +32,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.models import Notice, SocialAccount
+from accounts.models import EventType, Notice, SocialAccount
+from accounts.outbox import NewEvent, record_events
 from accounts.services import notice_create
 from channels import queue_rule
 from channels import sql as queue_sql
@@ -43,6 +44,7 @@ from posts.models import Post
 from publishing import delivery as deliveries
 from publishing import sql
 from publishing.models import Delivery
+from publishing.settle import slot_facts
 from scheduling import enqueue, reasons
 from scheduling.enqueue import EARLY_TOLERANCE
 from scheduling.models import Timeslot
@@ -423,6 +425,16 @@ def _write(
         events.log_events(
             step, ({"timeslot_id": i} for i in ids), status=status, reason=reason.text
         )
+    # The slots that ended here, with their events: one INSERT for the batch.
+    record_events(
+        NewEvent(
+            channels[p.slot.channel_id].workspace_id,
+            EventType(f"timeslot.{p.status}"),
+            slot_facts(p.slot.id, p.status, p.reason),
+        )
+        for p in plans
+        if p.status is not None
+    )
     _notify(plans, channels=channels)
     if new:
         ids = insert_returning_ids(Delivery, new)

@@ -26,7 +26,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.models import SocialAccount
+from accounts.models import EventType, SocialAccount
+from accounts.outbox import NewEvent, record_events
 from accounts.services import account_mark_needs_reconnect
 from channels.models import Channel
 from ground import events
@@ -219,6 +220,7 @@ def _record(results: list[Result], *, now: dt.datetime) -> dict[int, str]:
     later: dict[dt.datetime | None, list[int]] = defaultdict(list)
     pending: dict[tuple[str, dt.datetime | None], list[int]] = defaultdict(list)
     reconnect: dict[int, tuple[SocialAccount, str]] = {}
+    by_id = {r.delivery.id: r.delivery for r in results}
     for r in results:
         d = r.delivery
         if r.kind in (CallOutcome.FAILED, CallOutcome.UNCONFIRMED):
@@ -244,6 +246,17 @@ def _record(results: list[Result], *, now: dt.datetime) -> dict[int, str]:
             pending[("", None)].append(d.id)
             later[None].append(d.id)
     for (status, error), ids in final.items():
+        if status == S.UNCONFIRMED:
+            # The rare path: lock first, so the event goes out only for the rows this
+            # call turned unconfirmed (a time limit may have marked some already).
+            ids = list(
+                Delivery.objects.select_for_update()
+                .filter(id__in=ids, status=S.SENDING)
+                .values_list("id", flat=True)
+            )
+            record_unconfirmed(
+                (i, by_id[i].account.workspace_id, by_id[i].timeslot_id, error) for i in ids
+            )
         n = Delivery.objects.filter(id__in=ids, status=S.SENDING).update(
             status=status, last_error=error
         )
@@ -265,6 +278,24 @@ def _record(results: list[Result], *, now: dt.datetime) -> dict[int, str]:
     for account, error in reconnect.values():
         account_mark_needs_reconnect(account=account, error=error, now=now)
     return statuses
+
+
+def record_unconfirmed(rows: Iterable[tuple[int, int, int, str]]) -> None:
+    """delivery.unconfirmed events for (delivery id, workspace id, slot id, error) rows,
+    one INSERT; call it in the transaction that marks them."""
+    record_events(
+        NewEvent(
+            workspace_id,
+            EventType.DELIVERY_UNCONFIRMED,
+            {
+                "delivery_id": delivery_id,
+                "timeslot_id": timeslot_id,
+                "status": str(Delivery.Status.UNCONFIRMED),
+                "reason": error,
+            },
+        )
+        for delivery_id, workspace_id, timeslot_id, error in rows
+    )
 
 
 def delivery_send(*, delivery_id: int, now: dt.datetime | None = None) -> str:

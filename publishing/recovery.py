@@ -20,7 +20,7 @@ from django.db.models import Exists, OuterRef, Q
 from channels.models import Channel
 from ground import events
 from networks import get_provider
-from publishing.delivery import UNCONFIRMED_WORKER_LOST, dispatch
+from publishing.delivery import UNCONFIRMED_WORKER_LOST, dispatch, record_unconfirmed
 from publishing.models import Delivery
 from publishing.settle import timeslots_settle
 from scheduling.models import Timeslot
@@ -99,7 +99,7 @@ def deliveries_recover(*, now: dt.datetime, channel: Channel | None = None) -> R
             sending_started_at__lt=now - settings.SEND_TIMEOUT,
         )
         .select_related("account")
-        .only("id", "timeslot_id", "account__provider")[:LIMIT]
+        .only("id", "timeslot_id", "account__provider", "account__workspace_id")[:LIMIT]
     )
     by_kind: dict[bool, list[Delivery]] = defaultdict(list)
     for d in stuck:
@@ -116,9 +116,20 @@ def deliveries_recover(*, now: dt.datetime, channel: Channel | None = None) -> R
         transaction.on_commit(lambda: dispatch(again))
     lost = by_kind[False]
     if lost:
-        result.unconfirmed = Delivery.objects.filter(
-            id__in=[d.id for d in lost], status=Delivery.Status.SENDING
-        ).update(status=Delivery.Status.UNCONFIRMED, last_error=UNCONFIRMED_WORKER_LOST)
+        with transaction.atomic():  # marked with their events, or neither
+            marked = set(
+                Delivery.objects.select_for_update()
+                .filter(id__in=[d.id for d in lost], status=Delivery.Status.SENDING)
+                .values_list("id", flat=True)
+            )
+            result.unconfirmed = Delivery.objects.filter(id__in=marked).update(
+                status=Delivery.Status.UNCONFIRMED, last_error=UNCONFIRMED_WORKER_LOST
+            )
+            record_unconfirmed(
+                (d.id, d.account.workspace_id, d.timeslot_id, UNCONFIRMED_WORKER_LOST)
+                for d in lost
+                if d.id in marked
+            )
         events.log_events(
             "delivery_unconfirmed",
             ({"delivery_id": d.id, "timeslot_id": d.timeslot_id} for d in lost),

@@ -15,10 +15,11 @@ from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 
-from accounts.models import Notice
+from accounts.models import EventType, Notice
+from accounts.outbox import NewEvent, record_event, record_events
 from accounts.services import notice_create
 from channels import queue_rule
-from channels.models import QueueEntry
+from channels.models import Channel, QueueEntry
 from ground import events
 from ground.db import db_datetime
 from publishing.models import Delivery
@@ -39,7 +40,14 @@ def timeslots_settle(*, timeslot_ids: Iterable[int], now: dt.datetime | None = N
     if not ids:
         return 0
     now = now or timezone.now()
-    closed = _close_all_sent(ids, now=now)
+    with transaction.atomic():  # the slots close with their events, or neither
+        published = _close_all_sent(ids, now=now)
+        # One INSERT for the chunk's events, however many slots it closed.
+        record_events(
+            NewEvent(workspace_id, EventType.TIMESLOT_PUBLISHED, slot_facts(i, "published"))
+            for i, workspace_id in published
+        )
+    closed = len(published)
     if closed:
         events.log_event("settled", status=Timeslot.Status.PUBLISHED, count=closed)
     if closed == len(set(ids)):
@@ -56,14 +64,27 @@ def timeslots_settle(*, timeslot_ids: Iterable[int], now: dt.datetime | None = N
     return closed
 
 
-def _close_all_sent(ids: list[int], *, now: dt.datetime) -> int:
-    """Publishing slots with deliveries, every one sent → published; how many it closed.
+def slot_facts(timeslot_id: int, status: str, reason: reasons.Stamp = reasons.NONE) -> dict:
+    """What an outbound event records about a slot when it settles (the sender shows the
+    slot as the API does, from its id)."""
+    return {
+        "timeslot_id": timeslot_id,
+        "status": str(status),
+        "reason_code": str(reason.code or ""),
+        "reason": reason.text,
+    }
+
+
+def _close_all_sent(ids: list[int], *, now: dt.datetime) -> list[tuple[int, int]]:
+    """Publishing slots with deliveries, every one sent → published; the (slot id,
+    workspace id) of those it closed (the workspace for their events, in the same query).
 
     Written out, not through the ORM: compiling the ORM's form of this statement (two
     Exists, an exclude) showed in every chunk's CPU, and every delivery chunk runs it once
     (bench/README.md, "Engine v2, fourth follow-up"). Only table names and placeholders are
     formatted in."""
     slots, deliveries = Timeslot._meta.db_table, Delivery._meta.db_table
+    channels = Channel._meta.db_table
     marks = ", ".join(["%s"] * len(ids))
     sql = (
         f"UPDATE {slots} SET status = %s, reason_code = '', reason = '', "  # noqa: S608
@@ -71,13 +92,14 @@ def _close_all_sent(ids: list[int], *, now: dt.datetime) -> int:
         f"WHERE id IN ({marks}) AND status = %s "
         f"AND EXISTS (SELECT 1 FROM {deliveries} d WHERE d.timeslot_id = {slots}.id) "
         f"AND NOT EXISTS (SELECT 1 FROM {deliveries} d "
-        f"WHERE d.timeslot_id = {slots}.id AND d.status <> %s)"
+        f"WHERE d.timeslot_id = {slots}.id AND d.status <> %s) "
+        f"RETURNING id, (SELECT c.workspace_id FROM {channels} c WHERE c.id = channel_id)"
     )
     at = db_datetime(now)
     params = [Timeslot.Status.PUBLISHED, at, at, *ids, Timeslot.Status.PUBLISHING]
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, Delivery.Status.SENT])
-        return cursor.rowcount
+        return [(row[0], row[1]) for row in cursor.fetchall()]
 
 
 def delivery_counts(timeslot_id: int) -> dict[str, int]:
@@ -129,13 +151,33 @@ def timeslot_settle(*, timeslot_id: int, now: dt.datetime | None = None) -> str 
     if closing is None:
         return None
     status, reason = closing
+    with transaction.atomic():
+        return _close_one(timeslot_id, status, reason, counts, now=now)
+
+
+def _close_one(
+    timeslot_id: int, status: str, reason: reasons.Stamp, counts: dict[str, int], *, now
+) -> str | None:
     settled = Timeslot.objects.filter(id=timeslot_id, status=Timeslot.Status.PUBLISHING).update(
         status=status, **reason.fields(), published_at=now, updated_at=now
     )
     if settled:
         events.log_event("settled", timeslot_id=timeslot_id, status=status, reason=reason.text)
+    if settled and status == Timeslot.Status.PUBLISHED:
+        record_event(
+            workspace_id=Channel.objects.filter(timeslots__id=timeslot_id)
+            .values_list("workspace_id", flat=True)
+            .get(),
+            type=EventType.TIMESLOT_PUBLISHED,
+            payload=slot_facts(timeslot_id, status),
+        )
     if settled and status != Timeslot.Status.PUBLISHED:
         slot = Timeslot.objects.select_related("channel").get(id=timeslot_id)
+        record_event(
+            workspace_id=slot.channel.workspace_id,
+            type=EventType(f"timeslot.{status}"),
+            payload=slot_facts(timeslot_id, status, reason),
+        )
         if spends_no_use(status, counts):
             give_back_use(slot)
         unconfirmed = counts.get(Delivery.Status.UNCONFIRMED, 0)

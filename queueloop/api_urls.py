@@ -19,6 +19,7 @@ from rest_framework.routers import DefaultRouter
 from accounts.api import ObtainToken, SocialAccountViewSet, WorkspaceViewSet
 from channels.api import ChannelViewSet
 from editor.api import PostViewSet
+from integrations.api import EndpointViewSet
 from publishing.api import DeliveryViewSet
 from scheduling.api import ScheduleViewSet, TimeslotViewSet
 
@@ -33,6 +34,7 @@ router.register("posts", PostViewSet, basename="post")
 router.register("schedules", ScheduleViewSet, basename="schedule")
 router.register("timeslots", TimeslotViewSet, basename="timeslot")
 router.register("deliveries", DeliveryViewSet, basename="delivery")
+router.register("endpoints", EndpointViewSet, basename="endpoint")
 
 urlpatterns = [
     path("auth/token/", ObtainToken.as_view(), name="token"),

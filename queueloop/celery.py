@@ -68,6 +68,8 @@ app.conf.beat_schedule = {
         "task": "accounts.purge_idempotency_keys",
         "schedule": crontab(minute=17),
     },
+    # Outbound events whose fan-out or send message was lost, and sends whose worker died.
+    "sweep-events": {"task": "integrations.sweep_events", "schedule": 60.0},
 }
 
 

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "publishing",
     "bulk",
     "editor",
+    "integrations",
     "ops",
     "queueloop.apps.QueueLoopConfig",
 ]

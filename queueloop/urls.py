@@ -16,6 +16,7 @@ urlpatterns = [
     # Every network's connect flow under /connect/<name>/ (networks/registry.py).
     path("", include("networks.urls")),
     path("", include("bulk.urls")),  # import, export, feeds
+    path("", include("integrations.urls")),  # webhook endpoints for outbound events
     path("", include("accounts.urls")),
     path("", include("publishing.urls")),
     path("", include("scheduling.urls")),  # the dashboard and the calendar

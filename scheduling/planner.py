@@ -21,6 +21,8 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Sum
 from django.utils import timezone
 
+from accounts.models import EventType
+from accounts.outbox import NewEvent, record_events
 from accounts.services import notices_email_later
 from channels import queue_rule
 from channels.models import Channel, QueueEntry
@@ -216,6 +218,34 @@ def _plan_batch(
         Timeslot.objects.bulk_create(slots, ignore_conflicts=True)
         result.created += sum(t.status == Timeslot.Status.SCHEDULED for t in slots)
         result.missed += sum(t.status == Timeslot.Status.MISSED for t in slots)
+        _record_ended(slots, channels=channels, by_schedule=by_schedule)
+
+
+ENDED_AT_PLANNING = (Timeslot.Status.MISSED, Timeslot.Status.SKIPPED)
+
+
+def _record_ended(slots, *, channels, by_schedule) -> None:
+    """timeslot.missed / timeslot.skipped events for the slots created already ended (an
+    outage's gap; over the channel's bound), in the batch's transaction. Their ids are read
+    back (bulk_create with ignore_conflicts sets none): one SELECT and one INSERT, and only
+    in a batch that has such slots."""
+    ended = {(t.schedule_id, t.planned_for) for t in slots if t.status in ENDED_AT_PLANNING}
+    if not ended:
+        return
+    rows = Timeslot.objects.filter(
+        schedule_id__in={k[0] for k in ended},
+        planned_for__in={k[1] for k in ended},
+        status__in=ENDED_AT_PLANNING,
+    ).values_list("id", "schedule_id", "planned_for", "status", "reason_code", "reason")
+    record_events(
+        NewEvent(
+            channels[by_schedule[schedule_id].channel_id].workspace_id,
+            EventType(f"timeslot.{status}"),
+            {"timeslot_id": i, "status": status, "reason_code": code, "reason": reason},
+        )
+        for i, schedule_id, planned_for, status, code, reason in rows
+        if (schedule_id, planned_for) in ended
+    )
 
 
 def planner_run(

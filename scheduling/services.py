@@ -394,7 +394,8 @@ def timeslots_mark_missed(
 
     `ids` limits it to those slots (a publish batch that found some of its own too late).
     """
-    from accounts.models import Notice
+    from accounts.models import EventType, Notice
+    from accounts.outbox import NewEvent, record_events
     from accounts.services import notice_create
 
     cutoff = now - settings.MISSED_AFTER
@@ -415,6 +416,19 @@ def timeslots_mark_missed(
             status=Timeslot.Status.MISSED,
             reason=reason,
             now=now,
+        )
+        record_events(
+            NewEvent(
+                r.channel.workspace_id,
+                EventType.TIMESLOT_MISSED,
+                {
+                    "timeslot_id": r.id,
+                    "status": str(Timeslot.Status.MISSED),
+                    "reason_code": str(reason.code),
+                    "reason": reason.text,
+                },
+            )
+            for r in rows
         )
         events.log_events(
             "missed",

@@ -4,6 +4,7 @@ secrets never show, and the actions go through the services."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import pytest
 from django.contrib import admin
@@ -13,9 +14,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import ApiToken, MastodonApp, Membership, SocialAccount
+from accounts.models import ApiToken, EventType, MastodonApp, Membership, OutboxEvent, SocialAccount
 from bulk.models import ChannelFeed, ImportJob
 from channels.models import Channel
+from integrations.models import Endpoint, EventDelivery
 from scheduling.models import Schedule, Timeslot
 from tests.factories import (
     ChannelFactory,
@@ -68,7 +70,27 @@ MAKERS = {
     "bulk.ChannelFeed": lambda: ChannelFeed.objects.create(
         channel=ChannelFactory(), url="https://blog.example.com/feed.xml"
     ),
+    "integrations.Endpoint": lambda: _endpoint(),
+    "integrations.EventDelivery": lambda: _event_delivery(),
 }
+
+
+def _endpoint():
+    return Endpoint.objects.create(
+        workspace=WorkspaceFactory(),
+        url="https://hooks.example.com/x",
+        credentials={"secret": SECRET},
+    )
+
+
+def _event_delivery():
+    endpoint = _endpoint()
+    event = OutboxEvent.objects.create(
+        public_id=uuid.uuid4(), workspace=endpoint.workspace, type=EventType.IMPORT_FINISHED
+    )
+    return EventDelivery.objects.create(endpoint=endpoint, event=event)
+
+
 OUR_MODELS = {label for label in MAKERS if label.split(".")[0] != "auth"}
 # Records of what happened (and the planner's watermark) are never created by hand;
 # timeslots come from schedules or from pinning a post in the app.
@@ -76,6 +98,8 @@ NOT_ADDABLE = {
     "accounts.ApiToken",  # made by its person, who sees the key once
     "bulk.ImportJob",
     "bulk.ChannelFeed",
+    "integrations.Endpoint",  # added on the Webhooks page, where the address is checked
+    "integrations.EventDelivery",
     "accounts.MastodonApp",
     "publishing.Delivery",
     "publishing.SandboxPost",
