@@ -35,6 +35,9 @@ STEPS = frozenset(
         "settled",  # the slot's final status (published, partial, failed)
         "missed",  # too late to publish: marked missed by the watchdog or the planner
         "requeued",  # the watchdog re-enqueued a slot whose message was lost
+        "comment_sent",  # a delivery's first comment went out under its post
+        "comment_failed",  # the first comment was refused (the post stays sent)
+        "comment_unconfirmed",  # the first comment may or may not have gone out
     }
 )
 
