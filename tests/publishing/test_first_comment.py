@@ -227,3 +227,52 @@ def test_a_post_without_a_comment_adds_no_query_to_the_publish_path():
     assert Delivery.objects.get().status == "sent"
     assert len(queries) == QUERIES_WITHOUT_COMMENT, [q["sql"][:80] for q in queries]
     assert not [q for q in queries if "FOR UPDATE SKIP LOCKED" in q["sql"]]
+
+
+@pytest.mark.django_db
+def test_the_comments_error_is_shown_on_the_dashboard_the_channel_and_the_api(web, member):
+    from django.urls import reverse
+
+    from tests.api.test_endpoints import API, client_for
+
+    channel = ChannelFactory(workspace=member.workspace)
+    post = PostFactory(workspace=member.workspace, first_comment="y" * 501)
+    slot = publish(post, channel, timezone.now())
+    delivery = Delivery.objects.get(timeslot=slot)
+
+    for page in (reverse("dashboard"), reverse("channel_detail", args=[channel.id])):
+        body = web.get(page).content.decode()
+        assert "First comment: failed" in body, page
+        assert "The first comment: " in body, page
+    data = client_for(member.user).get(f"{API}/deliveries/{delivery.id}/").json()
+    assert (data["status"], data["comment_status"]) == ("sent", "failed")
+    assert "500" in data["comment_error"] and data["comment_url"] is None
+
+
+@pytest.mark.django_db
+def test_a_sent_comment_links_to_itself(web, member):
+    from django.urls import reverse
+
+    channel = ChannelFactory(workspace=member.workspace)
+    post = PostFactory(workspace=member.workspace, first_comment="#ok")
+    publish(post, channel, timezone.now())
+
+    body = web.get(reverse("dashboard")).content.decode()
+
+    row = SandboxPost.objects.get()
+    assert f'#comment-{row.id}">sent</a>' in body
+
+
+@pytest.mark.django_db
+def test_the_sandbox_timeline_shows_the_comment_under_its_post(web, member):
+    from django.urls import reverse
+
+    channel = ChannelFactory(workspace=member.workspace)
+    post = PostFactory(workspace=member.workspace, text="The post", first_comment="Its comment")
+    publish(post, channel, timezone.now())
+    account = channel.accounts.get()
+
+    body = web.get(reverse("sandbox_timeline", args=[account.id])).content.decode()
+
+    row = SandboxPost.objects.get()
+    assert body.index("The post") < body.index(f'id="comment-{row.id}"') < body.index("Its comment")
