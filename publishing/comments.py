@@ -145,8 +145,13 @@ def _send_one(d: Delivery) -> str:
     if not network.capabilities.first_comment:
         _finish(d, C.NOT_HERE, "")
         return C.NOT_HERE
+    on = comment_on(d)
+    if not on.get("id"):
+        # The post's id is unknown (marked sent by a person): a reply to nothing would be a
+        # second post on some networks. Nothing is sent.
+        return _finish(d, C.FAILED, "The post's id on the network is unknown: not posted.")
     try:
-        ref = network.publish_comment(d, d.comment, on=comment_on(d))
+        ref = network.publish_comment(d, d.comment, on=on)
     except SoftTimeLimitExceeded:
         raise  # left `sending`: recovery judges it (at most once)
     except RateLimited as exc:

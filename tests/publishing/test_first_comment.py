@@ -276,3 +276,25 @@ def test_the_sandbox_timeline_shows_the_comment_under_its_post(web, member):
 
     row = SandboxPost.objects.get()
     assert body.index("The post") < body.index(f'id="comment-{row.id}"') < body.index("Its comment")
+
+
+@pytest.mark.django_db
+def test_a_comment_whose_post_id_is_unknown_is_never_sent():
+    """A person marked an unconfirmed post sent: no id to reply to, so no comment (on X a
+    reply to nothing would be a second post)."""
+    channel = ChannelFactory()
+    slot = due_slot(channel, T0, post=PostFactory(workspace=channel.workspace))
+    delivery = Delivery.objects.create(
+        timeslot=slot,
+        account=channel.accounts.get(),
+        text="t",
+        status="sent",
+        sent_at=T0,
+        comment="c",
+        comment_status=C.DUE,
+    )
+
+    assert publishing.comments_send(delivery_ids=[delivery.id]) == {delivery.id: C.FAILED}
+    delivery.refresh_from_db()
+    assert "unknown" in delivery.comment_error
+    assert not SandboxPost.objects.exists()
