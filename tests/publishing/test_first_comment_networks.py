@@ -12,9 +12,12 @@ from accounts.models import SocialAccount
 from publishing import services as publishing
 from publishing.models import Delivery
 from tests.factories import ChannelFactory, PostFactory, SocialAccountFactory, XAccountFactory
-from tests.networks.fake_bluesky import fake_bluesky  # noqa: F401 (a fixture)
-from tests.networks.fake_x import fake_x  # noqa: F401 (a fixture)
+from tests.networks import fake_bluesky as bluesky_fakes
+from tests.networks import fake_x as x_fakes
 from tests.publishing.slots import due_slot
+
+fake_x = x_fakes.fake_x
+fake_bluesky = bluesky_fakes.fake_bluesky
 
 pytestmark = pytest.mark.django_db
 C = Delivery.CommentStatus
