@@ -34,7 +34,7 @@ from django.db.models import DateTimeField, ExpressionWrapper, F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts.models import Notice
+from accounts.models import Notice, SocialAccount
 from accounts.services import account_mark_needs_reconnect, notice_create
 from channels.models import Channel
 from ground import events
@@ -145,6 +145,10 @@ def _send_one(d: Delivery) -> str:
     if not network.capabilities.first_comment:
         _finish(d, C.NOT_HERE, "")
         return C.NOT_HERE
+    if d.account.status != SocialAccount.Status.ACTIVE:
+        # Disabled, or its credentials refused since the post: nothing is called.
+        error = d.account.last_error or "reconnect it"
+        return _finish(d, C.FAILED, f"{d.account} needs reconnecting: {error}")
     on = comment_on(d)
     if not on.get("id"):
         # The post's id is unknown (marked sent by a person): a reply to nothing would be a

@@ -298,3 +298,20 @@ def test_a_comment_whose_post_id_is_unknown_is_never_sent():
     delivery.refresh_from_db()
     assert "unknown" in delivery.comment_error
     assert not SandboxPost.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_comment_for_an_account_disabled_since_the_post_is_not_sent():
+    channel = ChannelFactory()
+    post = PostFactory(workspace=channel.workspace, first_comment="Later", first_comment_delay=5)
+    with time_machine.travel(T0, tick=False):
+        slot = publish(post, channel, T0)
+    channel.accounts.update(status="disabled")
+
+    with time_machine.travel(T0 + dt.timedelta(minutes=5), tick=False):
+        delivery = Delivery.objects.get(timeslot=slot)
+        assert publishing.comments_send(delivery_ids=[delivery.id]) == {delivery.id: C.FAILED}
+
+    delivery.refresh_from_db()
+    assert "needs reconnecting" in delivery.comment_error
+    assert SandboxPost.objects.get().comment == ""
