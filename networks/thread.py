@@ -95,9 +95,9 @@ def publish_parts(delivery, post_part: Callable[[int, str, list[PartRef]], PartR
                 ) from None
             raise
         sent.append(ref)
-        # A first comment replies to the first part: its reference (Bluesky's "cid"
-        # included) is kept for it even when the post is a single part.
-        if len(texts) > 1 or getattr(delivery, "comment", ""):
+        # A first comment due after the post replies to the first part: its reference
+        # (Bluesky's "cid" included) is kept for it even when the post is a single part.
+        if len(texts) > 1 or getattr(delivery, "comment_status", "") == "due":
             _record(delivery, sent)
     first = sent[0]
     return Published(external_id=first["id"], url=first.get("url", ""))
