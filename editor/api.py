@@ -99,6 +99,8 @@ class PostViewSet(
             author=request.user,
             variations=data.get("variations") or (),
             thread_parts=data.get("thread_parts") or (),
+            first_comment=data.get("first_comment") or "",
+            first_comment_delay=data.get("first_comment_delay") or 0,
             status=data["status"],
             expires_at=data.get("expires_at"),
             publish_at=data.get("publish_at"),
@@ -121,6 +123,8 @@ class PostViewSet(
                     text=data.get("text", post.text),
                     variations=data.get("variations"),
                     thread_parts=data.get("thread_parts"),
+                    first_comment=data.get("first_comment"),
+                    first_comment_delay=data.get("first_comment_delay"),
                     expires_at=data.get("expires_at", post.expires_at),
                     status=data.get("status"),
                 )

@@ -26,7 +26,7 @@ from ground.zones import iana_zone_names
 from networks import registry
 from posts import media
 from posts.images import post_image_add
-from posts.models import MAX_TEXT, Post
+from posts.models import MAX_COMMENT_DELAY, MAX_TEXT, Post
 from scheduling.rules import localize
 from scheduling.services import timeslot_pin
 
@@ -97,6 +97,22 @@ class PostForm(forms.Form):
         help_text="More parts, each posted as a reply to the one before. Put a "
         "line holding only --- between parts.",
     )
+    first_comment = forms.CharField(
+        required=False,
+        max_length=MAX_TEXT,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="First comment",
+        help_text="Posted as a reply under the post (links, hashtags), on the networks that "
+        "have comments.",
+    )
+    first_comment_delay = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=MAX_COMMENT_DELAY,
+        initial=0,
+        label="Minutes after the post",
+        help_text=f"0 posts it right after the post; at most {MAX_COMMENT_DELAY}.",
+    )
     channels = forms.ModelMultipleChoiceField(
         queryset=Channel.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
     )
@@ -133,6 +149,8 @@ class PostForm(forms.Form):
                 "text": post.text,
                 "variations": [v.text for v in post.variations.all()],
                 "thread": f"\n{services.THREAD_SEPARATOR}\n".join(post.thread_parts or []),
+                "first_comment": post.first_comment,
+                "first_comment_delay": post.first_comment_delay,
                 "channels": self._current_channels(post),
                 "status": post.status,
                 "expires_at": post.expires_at.astimezone(zone).replace(tzinfo=None)
@@ -206,6 +224,9 @@ class PostForm(forms.Form):
         tz = ZoneInfo(zone) if zone else self._zone_for(self.cleaned_data["channels"])
         return localize(value.replace(tzinfo=None), tz)
 
+    def clean_first_comment_delay(self) -> int:
+        return self.cleaned_data.get("first_comment_delay") or 0
+
     def clean_thread(self) -> list[str]:
         return services.split_thread(self.cleaned_data.get("thread") or "")
 
@@ -261,6 +282,8 @@ class PostForm(forms.Form):
                 status=data["status"],
                 expires_at=self._aware(data.get("expires_at")),
                 publish_at=publish_at,
+                first_comment=data["first_comment"],
+                first_comment_delay=data["first_comment_delay"],
             )
         return self._update(channels, publish_at)
 
@@ -283,6 +306,9 @@ class PostForm(forms.Form):
             for label, text in texts
             for error in services.text_errors(text=text, channels=targets)
         ] + services.thread_errors(parts=data["thread"], channels=targets)
+        errors += services.comment_errors(
+            comment=data["first_comment"], delay=data["first_comment_delay"], channels=targets
+        )
         if targets and errors:
             raise ValidationError(errors)
         post = services.post_update(
@@ -292,6 +318,8 @@ class PostForm(forms.Form):
             thread_parts=data["thread"],
             expires_at=self._aware(data.get("expires_at")),
             status=data["status"],
+            first_comment=data["first_comment"],
+            first_comment_delay=data["first_comment_delay"],
         )
         if publish_at is not None:
             for channel in channels:

@@ -14,10 +14,10 @@ from rest_framework import serializers
 from accounts.api_scoping import roles_for
 from accounts.models import Workspace
 from channels.models import Channel, QueueEntry
-from editor.services import clean_thread_parts, text_errors, thread_errors
+from editor.services import clean_thread_parts, comment_errors, text_errors, thread_errors
 from ground import timebounds
 from ground.rest import AwareDateTimeField, StringListField, WallClockDateTimeField
-from posts.models import MAX_TEXT, MAX_THREAD_PARTS, MAX_VARIATIONS, Post
+from posts.models import MAX_COMMENT_DELAY, MAX_TEXT, MAX_THREAD_PARTS, MAX_VARIATIONS, Post
 from scheduling.models import Timeslot
 from scheduling.rules import localize
 from scheduling.serializers import reason_code_field
@@ -87,6 +87,8 @@ class PostSerializer(serializers.ModelSerializer):
             "text",
             "variations",
             "thread_parts",
+            "first_comment",
+            "first_comment_delay",
             "status",
             "expires_at",
             "created_at",
@@ -113,6 +115,27 @@ def _thread_field() -> StringListField:
     )
 
 
+def _first_comment_field() -> serializers.CharField:
+    return serializers.CharField(
+        max_length=MAX_TEXT,
+        required=False,
+        allow_blank=True,
+        help_text="Posted as a reply under the post (links, hashtags) on the networks that "
+        "have comments (X, Mastodon, Bluesky, the sandbox...), within each one's limit; the "
+        "others never get it. Empty: none.",
+    )
+
+
+def _first_comment_delay_field() -> serializers.IntegerField:
+    return serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=MAX_COMMENT_DELAY,
+        help_text=f"Minutes between the post and its first comment: 0 (right after, the "
+        f"default) to {MAX_COMMENT_DELAY}.",
+    )
+
+
 def _variations_field() -> StringListField:
     return StringListField(
         child=_text_field(allow_blank=True),
@@ -136,6 +159,8 @@ class PostCreateSerializer(serializers.Serializer):
     )
     variations = _variations_field()
     thread_parts = _thread_field()
+    first_comment = _first_comment_field()
+    first_comment_delay = _first_comment_delay_field()
     publish_at = WallClockDateTimeField(
         required=False,
         allow_null=True,
@@ -241,6 +266,10 @@ class PostCreateSerializer(serializers.Serializer):
         parts = clean_thread_parts(attrs.get("thread_parts") or [])
         if problems := thread_errors(parts=parts, channels=channels):
             errors["thread_parts"] = problems
+        comment = (attrs.get("first_comment") or "").strip()
+        delay = attrs.get("first_comment_delay", 0)
+        if problems := comment_errors(comment=comment, delay=delay, channels=channels):
+            errors["first_comment"] = problems
         if errors:
             raise serializers.ValidationError(errors)
 
@@ -251,5 +280,7 @@ class PostUpdateSerializer(serializers.Serializer):
     text = _text_field()
     variations = _variations_field()
     thread_parts = _thread_field()
+    first_comment = _first_comment_field()
+    first_comment_delay = _first_comment_delay_field()
     expires_at = AwareDateTimeField(required=False, allow_null=True)
     status = serializers.ChoiceField(choices=Post.Status.choices, required=False)

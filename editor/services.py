@@ -22,7 +22,7 @@ from accounts.models import SocialAccount, Workspace
 from channels.models import Channel
 from channels.services import queue_entry_add
 from networks import get_provider, limit_for, registry, validate_for
-from posts.models import MAX_THREAD_PARTS, Post, Variation
+from posts.models import MAX_COMMENT_DELAY, MAX_TEXT, MAX_THREAD_PARTS, Post, Variation
 from scheduling.models import Timeslot
 from scheduling.services import post_archive, timeslot_pin
 
@@ -156,14 +156,49 @@ def thread_errors(*, parts: Sequence[str], channels: Sequence[Channel]) -> list[
     ]
 
 
+# --- First comment ------------------------------------------------------------------------
+
+
+def comment_errors(*, comment: str, delay, channels: Sequence[Channel]) -> list[str]:
+    """Every reason the first comment or its delay is refused: the delay out of 0 to
+    MAX_COMMENT_DELAY minutes, or the comment too long for a network of these channels
+    that has comments (the others never get it; the composer says so)."""
+    errors: list[str] = []
+    if isinstance(delay, bool) or not isinstance(delay, int) or not 0 <= delay <= MAX_COMMENT_DELAY:
+        errors.append(
+            f"The first comment's delay is a whole number of minutes from 0 to "
+            f"{MAX_COMMENT_DELAY}; got {delay!r}."
+        )
+    if not comment:
+        return errors
+    if len(comment) > MAX_TEXT:
+        return [*errors, f"The first comment is {len(comment)} characters; at most {MAX_TEXT}."]
+    if "\x00" in comment:
+        return [*errors, "The first comment contains a NUL character (\\x00); remove it."]
+    for account in accounts_to_check(channels=channels):
+        provider = get_provider(account.provider)
+        if not provider.capabilities.first_comment:
+            continue
+        for error in validate_for(provider, comment, account):
+            if f"First comment: {error}" not in errors:
+                errors.append(f"First comment: {error}")
+    return errors
+
+
 def _validate_texts(
-    texts: Sequence[str], channels: Sequence[Channel], thread_parts: Sequence[str] = ()
+    texts: Sequence[str],
+    channels: Sequence[Channel],
+    thread_parts: Sequence[str] = (),
+    *,
+    comment: str = "",
+    delay: int = 0,
 ) -> None:
     errors: list[str] = []
     for index, text in enumerate(texts):
         label = "Text" if index == 0 else f"Variation {index}"
         errors.extend(f"{label}: {e}" for e in text_errors(text=text, channels=channels))
     errors.extend(thread_errors(parts=thread_parts, channels=channels))
+    errors.extend(comment_errors(comment=comment, delay=delay, channels=channels))
     if errors:
         raise ValidationError(errors)
 
@@ -181,24 +216,37 @@ def post_create(
     expires_at: dt.datetime | None = None,
     publish_at: dt.datetime | None = None,
     publish_at_by_channel: Mapping[int, dt.datetime] | None = None,
+    first_comment: str = "",
+    first_comment_delay: int = 0,
 ) -> Post:
     """Create a post; queue it in each channel, or pin it to `publish_at` on each channel.
 
     `publish_at_by_channel` ({channel id: aware instant}) pins it at a different instant per
     channel: one wall-clock time read in each channel's zone (API, naive `publish_at`).
     `thread_parts` makes it a thread: each part is posted as a reply to the one before.
+    `first_comment` is posted under the post `first_comment_delay` minutes after it, on the
+    networks that have comments.
     """
     foreign = [c.slug for c in channels if c.workspace_id != workspace.id]
     if foreign:
         raise ValidationError(f"Unknown channel(s): {', '.join(foreign)}")
     variations = [v for v in variations if v and v.strip()]
     thread_parts = clean_thread_parts(thread_parts)
-    _validate_texts([text, *variations], channels, thread_parts)
+    first_comment = (first_comment or "").strip()
+    _validate_texts(
+        [text, *variations],
+        channels,
+        thread_parts,
+        comment=first_comment,
+        delay=first_comment_delay,
+    )
     post = Post.objects.create(
         workspace=workspace,
         author=author,
         text=text,
         thread_parts=thread_parts,
+        first_comment=first_comment,
+        first_comment_delay=first_comment_delay,
         status=status,
         expires_at=expires_at,
     )
@@ -223,7 +271,11 @@ def post_update(
     thread_parts: Sequence[str] | None = None,
     expires_at=None,
     status=None,
+    first_comment: str | None = None,
+    first_comment_delay: int | None = None,
 ) -> Post:
+    """Change a post; None leaves the variations, thread, first comment or delay as they
+    are. A delivery already made keeps the texts it was made with."""
     # Every channel the post can still reach: its queues and its scheduled pinned slots.
     channels = list(
         Channel.objects.filter(
@@ -237,10 +289,14 @@ def post_update(
         else [v.text for v in post.variations.all()]
     )
     new_parts = clean_thread_parts(thread_parts) if thread_parts is not None else post.thread_parts
-    _validate_texts([text, *new_variations], channels, new_parts)
+    comment = (first_comment or "").strip() if first_comment is not None else post.first_comment
+    delay = first_comment_delay if first_comment_delay is not None else post.first_comment_delay
+    _validate_texts([text, *new_variations], channels, new_parts, comment=comment, delay=delay)
     archiving = status == Post.Status.ARCHIVED and post.status != Post.Status.ARCHIVED
     post.text = text
     post.thread_parts = new_parts
+    post.first_comment = comment
+    post.first_comment_delay = delay
     post.expires_at = expires_at
     if status is not None and not archiving:
         post.status = status

@@ -16,7 +16,13 @@ from accounts.models import SocialAccount
 from accounts.views import redirect_back, workspace_view
 from channels.models import Channel
 from editor.forms import PostForm, uploads_from
-from editor.services import network_counts, split_thread, text_errors, thread_errors
+from editor.services import (
+    PartCount,
+    network_counts,
+    split_thread,
+    text_errors,
+    thread_errors,
+)
 from ground.validation import error_messages
 from ground.zones import iana_zone_names
 from networks import get_provider, needs_image
@@ -209,6 +215,8 @@ def post_length(request: HttpRequest) -> HttpResponse:
 
 
 MAX_PREVIEW_TEXT = 50_000
+# A network row's first comment when the network has no comments (the template says so).
+NOT_HERE = "not_here"
 MAX_VARIATIONS = 10  # previewed; the composer shows a few rows
 
 
@@ -239,11 +247,19 @@ def post_preview(request: HttpRequest) -> HttpResponse:
             by_network.setdefault((net.provider, net.name), []).append(
                 (number, net.parts[0], variation)
             )
+    # The first comment, counted per network that has comments; the others are named.
+    comment = request.GET.get("first_comment", "")[:MAX_PREVIEW_TEXT].strip()
+    comments: dict[tuple, PartCount] = {}
+    if comment and channels:
+        for net in network_counts(texts=[comment], channels=channels):
+            if get_provider(net.provider).capabilities.first_comment:
+                comments[(net.provider, net.name)] = net.parts[0]
     rows = [
         (
             net,
             list(zip(net.parts, texts, strict=True)),
             by_network.get((net.provider, net.name), []),
+            comments.get((net.provider, net.name), NOT_HERE if comment else None),
         )
         for net in networks
     ]

@@ -41,6 +41,9 @@ STEPS = frozenset(
         "read_back_resent",  # proven absent: sent again, once
         "read_back_absent",  # proven absent after its one resend, or too late: failed
         "read_back_undecidable",  # neither: stays unconfirmed, with the reason
+        "comment_sent",  # a delivery's first comment went out under its post
+        "comment_failed",  # the first comment was refused (the post stays sent)
+        "comment_unconfirmed",  # the first comment may or may not have gone out
     }
 )
 

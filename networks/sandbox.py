@@ -34,7 +34,8 @@ class SandboxProvider(PlainTextProvider):
         images=False,
         max_images=0,
         video=False,
-        first_comment=False,
+        # A reply shown under the post on its timeline row.
+        first_comment=True,
         idempotent=True,
         read_back=True,
         length_counting=LengthCounting.CHARACTERS,
@@ -66,6 +67,20 @@ class SandboxProvider(PlainTextProvider):
             return NotFound(searched="the sandbox timeline has no row for this delivery")
         url = reverse("sandbox_timeline", args=[delivery.account_id]) + f"#post-{row.id}"
         return FoundPost(ref={"id": f"sandbox-{row.id}", "url": url})
+
+    def publish_comment(self, delivery, text: str, *, on: dict) -> dict:
+        """The first comment: stored on the post's timeline row, shown as its reply. Only
+        an empty comment is written, so a repeated call cannot make a second."""
+        errors = self.validate(text)
+        if errors:
+            raise Rejected("The first comment: " + " ".join(errors))
+        timeline = delivery._meta.get_field("sandbox_post").related_model._default_manager
+        row = timeline.filter(delivery=delivery).only("id", "comment").first()
+        if row is None:
+            raise Rejected("The post the first comment replies to is not on the timeline.")
+        timeline.filter(id=row.id, comment="").update(comment=text)
+        url = reverse("sandbox_timeline", args=[delivery.account_id]) + f"#comment-{row.id}"
+        return {"id": f"sandbox-{row.id}-comment", "url": url}
 
     def check(self, account) -> str:
         return "The sandbox is always reachable."

@@ -13,6 +13,8 @@ rather than repeated.
 
 A part that fails for good after others went out ends the delivery `partial`
 (PartlySent); its message lists what went out.
+
+A first comment (publishing/comments.py) replies to `thread_sent[0]`; `comment_on` gives it.
 """
 
 from __future__ import annotations
@@ -93,7 +95,17 @@ def publish_parts(delivery, post_part: Callable[[int, str, list[PartRef]], PartR
                 ) from None
             raise
         sent.append(ref)
-        if len(texts) > 1:
+        # A first comment due after the post replies to the first part: its reference
+        # (Bluesky's "cid" included) is kept for it even when the post is a single part.
+        if len(texts) > 1 or getattr(delivery, "comment_status", "") == "due":
             _record(delivery, sent)
     first = sent[0]
     return Published(external_id=first["id"], url=first.get("url", ""))
+
+
+def comment_on(delivery) -> dict:
+    """The reference a first comment replies to: the post's first part (thread_sent[0]),
+    else what the delivery recorded of it (a network that keeps no thread_sent)."""
+    if delivery.thread_sent:
+        return dict(delivery.thread_sent[0])
+    return {"id": delivery.external_id, "url": delivery.url}

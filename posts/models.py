@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 
 from ground.workspace_pin import WorkspacePinnedOnceLinked
@@ -12,6 +13,8 @@ MAX_TEXT = 10_000
 MAX_THREAD_PARTS = 25
 # Alternative texts a post may carry through the API and the CSV import.
 MAX_VARIATIONS = 20
+# The longest wait, in minutes, between a post and its first comment.
+MAX_COMMENT_DELAY = 60
 
 
 class Post(WorkspacePinnedOnceLinked, models.Model):
@@ -37,6 +40,15 @@ class Post(WorkspacePinnedOnceLinked, models.Model):
     # A thread: the texts that follow `text` (or the variation used), each posted as a
     # reply to the one before. Empty for a single post.
     thread_parts = models.JSONField(default=list, blank=True)
+    # A first comment (links, hashtags): posted as a reply under the post's first part on
+    # the networks that have comments, `first_comment_delay` minutes after the post.
+    first_comment = models.TextField(blank=True, default="", db_default="")
+    first_comment_delay = models.PositiveSmallIntegerField(
+        default=0,
+        db_default=0,
+        validators=[MaxValueValidator(MAX_COMMENT_DELAY)],
+        help_text=f"Minutes between the post and its first comment (0 to {MAX_COMMENT_DELAY}).",
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.READY)
     expires_at = models.DateTimeField(
         null=True, blank=True, help_text="After this moment the post is never published again."

@@ -42,8 +42,9 @@ class DeliveryAdmin(ReadOnlyRecordAdmin):
         "sent_at",
         "external",
         "last_error_short",
+        "comment_status",
     )
-    list_filter = ("status", ("account", ScopedRelatedFilter))
+    list_filter = ("status", "comment_status", ("account", ScopedRelatedFilter))
     search_fields = (
         "text",
         "external_id",

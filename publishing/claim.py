@@ -40,6 +40,7 @@ from channels import sql as queue_sql
 from channels.models import Channel, QueueEntry
 from ground import events
 from ground.db import db_datetime, insert_returning_ids, update_from_values
+from networks import get_provider
 from posts.models import Post
 from publishing import delivery as deliveries
 from publishing import sql
@@ -436,10 +437,30 @@ def _write(
         if p.status is not None
     )
     _notify(plans, channels=channels)
+    if any(p.post is not None and p.post.first_comment for p in plans):
+        _with_comments(new, plans, providers)
     if new:
         ids = insert_returning_ids(Delivery, new)
         deliveries.dispatch_on_commit(zip(ids, providers, strict=True))
     return outcomes
+
+
+def _with_comments(new: list[dict], plans: list[_Plan], providers: list[str]) -> None:
+    """Copy each post's first comment into its deliveries (as the post is now: a later edit
+    does not change what a delivery sends), due after the post where the network has
+    comments. Only batches with a comment pay for it; the rows all get the same keys."""
+    posts = {p.post.id: p.post for p in plans if p.post is not None}
+    for row, provider in zip(new, providers, strict=True):
+        post = posts[row["post_id"]]
+        text = post.first_comment
+        row["comment"] = text
+        row["comment_delay"] = dt.timedelta(minutes=post.first_comment_delay or 0)
+        if not text:
+            row["comment_status"] = Delivery.CommentStatus.NONE
+        elif get_provider(provider).capabilities.first_comment:
+            row["comment_status"] = Delivery.CommentStatus.DUE
+        else:
+            row["comment_status"] = Delivery.CommentStatus.NOT_HERE
 
 
 def _notify(plans: list[_Plan], *, channels: dict[int, sql.LockedChannel]) -> None:

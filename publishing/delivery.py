@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -34,7 +35,8 @@ from ground import events
 from ground.db import db_datetime, update_from_values
 from networks import get_provider, needs_image
 from posts.models import PostImage
-from publishing.lanes import CallOutcome, Result, run_lanes
+from publishing import comments
+from publishing.lanes import CallOutcome, Result, call_budget, run_lanes
 from publishing.models import Delivery
 from publishing.settle import timeslots_settle
 from queueloop.celery import send_many
@@ -137,6 +139,7 @@ def deliveries_send(*, delivery_ids: list[int], now: dt.datetime | None = None) 
     claimed = _claim(ids, now=now)
     if not claimed:
         return {}
+    deadline = time.monotonic() + call_budget()
     rows = _chunk(claimed)
     load_images(rows)
     # An idempotent provider may be called again whatever happened: its deliveries count
@@ -165,6 +168,9 @@ def deliveries_send(*, delivery_ids: list[int], now: dt.datetime | None = None) 
     results += run_lanes(list(lanes.values()))
     statuses = _record(results, now=now)
     timeslots_settle(timeslot_ids={d.timeslot_id for d in rows}, now=now)
+    if any(d.comment_status == Delivery.CommentStatus.DUE for d in rows):
+        # Only chunks with a first comment pay for it (publishing/comments.py).
+        comments.after_chunk(rows, statuses, deadline=deadline)
     return statuses
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db import models
 from django.db.models import Q
 
@@ -20,6 +22,22 @@ class Delivery(models.Model):
 
     FINISHED = (Status.SENT, Status.FAILED, Status.UNCONFIRMED, Status.PARTIAL)
 
+    class CommentStatus(models.TextChoices):
+        """Where the post's first comment is (publishing/comments.py). The delivery's own
+        status is the post's: a comment that fails leaves it `sent`."""
+
+        NONE = "", "No first comment"
+        # The post has one, but the network has no comments: nothing is sent.
+        NOT_HERE = "not_here", "Not on this network"
+        # To go once the post is sent (all its parts), `comment_delay` after it.
+        DUE = "due", "Due after the post"
+        # Its call began at `comment_at`: never started again on a network that is not
+        # idempotent (a lost worker leaves it `unconfirmed`).
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        UNCONFIRMED = "unconfirmed", "Unconfirmed"
+
     timeslot = models.ForeignKey(
         "scheduling.Timeslot", on_delete=models.CASCADE, related_name="deliveries"
     )
@@ -39,6 +57,18 @@ class Delivery(models.Model):
     # Meta container made but not yet published, so a retry publishes that container
     # instead of making a second one; the first comment's reference.
     network_state = models.JSONField(default=dict, blank=True)
+    # The post's first comment as it was when the delivery was made (like thread_parts: an
+    # edit later does not change what a delivery in flight sends), its delay after the
+    # post, and where it is. Its reference, once posted, is network_state["comment"].
+    comment = models.TextField(blank=True, default="", db_default="")
+    comment_delay = models.DurationField(default=dt.timedelta(0), db_default=dt.timedelta(0))
+    comment_status = models.CharField(
+        max_length=12, choices=CommentStatus.choices, blank=True, default="", db_default=""
+    )
+    # DUE: not before this moment (a retry's), or NULL: sent_at + comment_delay.
+    # SENDING: when its call began.
+    comment_at = models.DateTimeField(null=True, blank=True)
+    comment_error = models.TextField(blank=True, default="", db_default="")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     external_id = models.CharField(max_length=100, blank=True)
     url = models.URLField(max_length=500, blank=True)
@@ -84,6 +114,12 @@ class Delivery(models.Model):
             models.Index(
                 fields=["sent_at"], condition=Q(status="sent"), name="delivery_sent_at_idx"
             ),
+            # Recovery's "first comments due or abandoned": the few not yet settled.
+            models.Index(
+                fields=["comment_status", "sent_at"],
+                condition=Q(comment_status__in=["due", "sending"]),
+                name="delivery_comment_open_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -100,6 +136,8 @@ class SandboxPost(models.Model):
         Delivery, on_delete=models.SET_NULL, null=True, blank=True, related_name="sandbox_post"
     )
     text = models.TextField()
+    # The first comment: a reply under this post (networks/sandbox.py publish_comment).
+    comment = models.TextField(blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

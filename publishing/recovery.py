@@ -20,6 +20,7 @@ from django.db.models import Exists, OuterRef, Q
 from channels.models import Channel
 from ground import events
 from networks import get_provider
+from publishing.comments import comments_recover
 from publishing.delivery import UNCONFIRMED_WORKER_LOST, dispatch, record_unconfirmed
 from publishing.models import Delivery
 from publishing.settle import timeslots_settle
@@ -33,6 +34,10 @@ class RecoverResult:
     redispatched: int = 0
     unconfirmed: int = 0
     settled: int = 0
+    # First comments sent again (message lost, or abandoned on an idempotent network) and
+    # marked unconfirmed (abandoned on the others): publishing/comments.py.
+    comments_again: int = 0
+    comments_unconfirmed: int = 0
 
 
 def timeslots_settle_stuck(*, now: dt.datetime, channel: Channel | None = None) -> int:
@@ -137,4 +142,5 @@ def deliveries_recover(*, now: dt.datetime, channel: Channel | None = None) -> R
         )
         result.settled += timeslots_settle(timeslot_ids={d.timeslot_id for d in lost}, now=now)
     result.settled += timeslots_settle_stuck(now=now, channel=channel)
+    result.comments_again, result.comments_unconfirmed = comments_recover(now=now, channel=channel)
     return result

@@ -26,6 +26,10 @@ class ThreadPartSerializer(serializers.Serializer):
     id = serializers.CharField(read_only=True, help_text="The part's id on the network.")
     url = serializers.CharField(read_only=True, allow_blank=True)
 
+    def get_comment_url(self, obj: Delivery) -> str | None:
+        ref = (obj.network_state or {}).get("comment") or {}
+        return absolute_url(ref.get("url") or "", self.context.get("request")) or None
+
     def to_representation(self, instance):
         data = super().to_representation(instance)
         data["url"] = absolute_url(data.get("url") or "", self.context.get("request"))
@@ -42,6 +46,10 @@ class DeliverySerializer(serializers.ModelSerializer):
     account = SocialAccountSummarySerializer(read_only=True)
     channel = serializers.IntegerField(
         source="timeslot.channel_id", read_only=True, help_text="Channel id."
+    )
+
+    comment_url = serializers.SerializerMethodField(
+        help_text="The first comment's address on the network, once posted."
     )
 
     class Meta:
@@ -62,8 +70,16 @@ class DeliverySerializer(serializers.ModelSerializer):
             "last_error",
             "sent_at",
             "created_at",
+            "comment",
+            "comment_status",
+            "comment_url",
+            "comment_error",
         ]
         read_only_fields = fields
+
+    def get_comment_url(self, obj: Delivery) -> str | None:
+        ref = (obj.network_state or {}).get("comment") or {}
+        return absolute_url(ref.get("url") or "", self.context.get("request")) or None
 
     def to_representation(self, instance):
         data = super().to_representation(instance)

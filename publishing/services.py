@@ -4,6 +4,7 @@
 - publishing/delivery.py — send a chunk of deliveries at most once, record the results.
 - publishing/settle.py — close a slot when its deliveries are done.
 - publishing/recovery.py — repair deliveries that lost their message or their worker.
+- publishing/comments.py — post a sent delivery's first comment, once.
 
 Tasks, commands and tests import from here; the rules live in the modules above.
 """
@@ -15,6 +16,7 @@ from publishing.claim import (
     timeslot_publish,
     timeslots_publish,
 )
+from publishing.comments import comments_recover, comments_send
 from publishing.delivery import (
     UNCONFIRMED_WORKER_LOST,
     account_mark_needs_reconnect,
@@ -32,6 +34,8 @@ __all__ = [
     "Outcome",
     "RecoverResult",
     "account_mark_needs_reconnect",
+    "comments_recover",
+    "comments_send",
     "deliveries_recover",
     "deliveries_send",
     "delivery_send",

@@ -56,6 +56,17 @@ def deliver_batch(delivery_ids: list[int]) -> dict:
     return counts
 
 
+@shared_task(name="publishing.send_comments", soft_time_limit=90, time_limit=110)
+def send_comments(delivery_ids: list[int]) -> dict:
+    """First comments whose moment has come (publishing/comments.py): only those still due
+    are claimed, so a stale or repeated message does nothing."""
+    statuses = services.comments_send(delivery_ids=delivery_ids)
+    counts: dict[str, int] = {}
+    for status in statuses.values():
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
 @shared_task(name="publishing.deliver", soft_time_limit=45, time_limit=75)
 def deliver(delivery_id: int) -> str | None:
     """The first engine's one-delivery message: kept for this release only, like

@@ -389,9 +389,12 @@ def _ref(uri: str, cid: str, *, actor: str, rkey: str) -> dict:
     return {"id": published.external_id, "url": published.url, "uri": uri, "cid": cid}
 
 
-def _post_part(client: Client, delivery, *, index: int, text: str, sent: list, langs) -> dict:
+def _post_part(
+    client: Client, delivery, *, index: int, text: str, sent: list, langs, what: str = "the post"
+) -> dict:
     """Write one part (a reply to the part before, in the thread of the first) under its
-    own record key; returns its reference. SDK errors propagate, to be classified."""
+    own record key; returns its reference. SDK errors propagate, to be classified. The
+    first comment is written as part text_rules.COMMENT_PART, replying to the first."""
     did = client._session.did
     actor = client._session.handle or did
     rkey = text_rules.record_key(delivery.id, delivery.created_at, part=index)
@@ -423,7 +426,7 @@ def _post_part(client: Client, delivery, *, index: int, text: str, sent: list, l
     except ERRORS as exc:
         if _is_session_refusal(exc) or isinstance(exc, at_exc.RateLimitExceededError):
             raise
-        error = classify(exc, what="the post")
+        error = classify(exc, what=what)
         already = isinstance(exc, at_exc.BadRequestError) and "exist" in (
             " ".join(_xrpc_error(exc)).lower()
         )
@@ -450,7 +453,8 @@ class BlueskyProvider:
         images=True,
         max_images=4,
         video=False,
-        first_comment=False,
+        # A reply record to the post's first part, under a record key of its own.
+        first_comment=True,
         idempotent=True,
         # Exact: the record key is derived from the delivery (getRecord, find_published).
         read_back=True,
@@ -522,6 +526,44 @@ class BlueskyProvider:
             return call(delivery.account, read, what="the post's record")
         except (Transient, RateLimited, AuthFailed, Rejected) as exc:
             return Undecidable(f"Bluesky could not read the post's record: {exc.message}")
+
+    def publish_comment(self, delivery, text: str, *, on: dict) -> dict:
+        """The first comment: a reply record whose root and parent are the post's first
+        part, under a record key derived from the delivery and "comment" (a repeat finds
+        the record the first attempt wrote)."""
+        errors = self.validate(text)
+        if errors:
+            raise Rejected("The first comment: " + " ".join(errors))
+        account = delivery.account
+        langs = [str(lang) for lang in (account.options or {}).get("langs") or []][:3]
+        what = "the first comment"
+
+        def post(client: Client) -> dict:
+            try:
+                root = on
+                if not (root.get("uri") and root.get("cid")):
+                    # Only the post's id is known: its record (and cid) is read back.
+                    rkey = text_rules.record_key(delivery.id, delivery.created_at)
+                    found = _existing(client, client._session.did, rkey)
+                    if found is None:
+                        raise Rejected("The post the first comment replies to is not on Bluesky.")
+                    root = {"uri": found.uri, "cid": found.cid}
+                ref = _post_part(
+                    client,
+                    delivery,
+                    index=text_rules.COMMENT_PART,
+                    text=text,
+                    sent=[root],
+                    langs=langs,
+                    what=what,
+                )
+            except ERRORS as exc:
+                if _is_session_refusal(exc):
+                    raise  # call() signs in again
+                raise classify(exc, what=what) from None
+            return {"id": ref["id"], "url": ref["url"], "uri": ref["uri"], "cid": ref["cid"]}
+
+        return call(account, post, what=what)
 
     def check(self, account) -> str:
         def who(client: Client):

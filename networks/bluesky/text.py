@@ -88,6 +88,11 @@ def tid(microseconds: int, clock_id: int) -> str:
     return "".join(reversed(chars))
 
 
+# The first comment's record key is taken as if it were this part of the thread: past any
+# thread's parts (at most 25), so it is the delivery's own and apart from every other key.
+COMMENT_PART = 100
+
+
 def record_key(delivery_id: int, created_at: dt.datetime, *, part: int = 0) -> str:
     """The post's record key, derived from the delivery alone, so every attempt of one
     delivery writes the same key and a repeat cannot make a second post.

@@ -149,7 +149,7 @@ class FacebookNetwork(PlainTextProvider):
         may have made the comment (the caller ends it `unconfirmed`)."""
         errors = self.validate(text, account=delivery.account)
         if errors:
-            raise Rejected(" ".join(errors))
+            raise Rejected("The first comment: " + " ".join(errors))
         token, _ = _keys(delivery.account)
         answer = self._call(
             "POST",

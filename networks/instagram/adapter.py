@@ -308,7 +308,7 @@ class InstagramNetwork(PlainTextProvider):
         again after an attempt whose answer was lost, the post's comments are read for ours."""
         errors = self.validate(text, account=delivery.account)
         if errors:
-            raise Rejected(" ".join(errors))
+            raise Rejected("The first comment: " + " ".join(errors))
         token, _ = _keys(delivery.account)
         if kept := recall(delivery, "ig_comment"):
             return kept

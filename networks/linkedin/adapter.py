@@ -238,8 +238,8 @@ class LinkedInNetwork(PlainTextProvider):
             raise Rejected("The first comment is empty.")
         if len(text) > COMMENT_LIMIT:
             raise Rejected(
-                f"LinkedIn takes at most {COMMENT_LIMIT} characters in a comment; this one has "
-                f"{len(text)}."
+                f"The first comment: LinkedIn takes at most {COMMENT_LIMIT} characters in a "
+                f"comment; this one has {len(text)}."
             )
         post_urn = str(on.get("id") or "")
         if not post_urn.startswith("urn:li:"):

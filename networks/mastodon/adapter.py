@@ -443,6 +443,24 @@ def idempotency_key(delivery, part: int = 0) -> str:
     return base if part == 0 else f"{base}-part-{part + 1}"
 
 
+def comment_idempotency_key(delivery) -> str:
+    """The first comment's key: derived from the delivery and "comment", so a repeat after a
+    lost answer returns the status the first attempt made."""
+    return f"queueloop-delivery-{delivery.id}-comment"
+
+
+def _api_for(account) -> tuple[Mastodon, dict, str]:
+    """The account's client, its options and its instance (AuthFailed when none is stored)."""
+    options = account.options or {}
+    instance = options.get("instance", "")
+    token = (account.credentials or {}).get("access_token")
+    if not instance or not token:
+        raise AuthFailed("No Mastodon instance or token is stored for this account: connect it.")
+    # No separate look-up first: the session checks the address of every connection it
+    # opens (a refused one ends as Rejected, an unresolvable name as Transient).
+    return client(instance, access_token=token, session=session_for(account.id)), options, instance
+
+
 class MastodonProvider:
     name = "mastodon"
     label = "Mastodon"
@@ -455,7 +473,8 @@ class MastodonProvider:
         images=True,
         max_images=4,
         video=False,
-        first_comment=False,
+        # A reply to the post's first status, under its own Idempotency-Key.
+        first_comment=True,
         idempotent=True,
         # The account's statuses, matched by exact text and images (mastodon/read_back.py).
         read_back=True,
@@ -489,16 +508,7 @@ class MastodonProvider:
         errors = thread.validate_parts(self, delivery, account=account)
         if errors:
             raise Rejected(" ".join(errors))
-        options = account.options or {}
-        instance = options.get("instance", "")
-        token = (account.credentials or {}).get("access_token")
-        if not instance or not token:
-            raise AuthFailed(
-                "No Mastodon instance or token is stored for this account: connect it."
-            )
-        # No separate look-up first: the session checks the address of every connection it
-        # opens (a refused one ends as Rejected, an unresolvable name as Transient).
-        api = client(instance, access_token=token, session=session_for(account.id))
+        api, options, instance = _api_for(account)
         visibility = (
             options.get("visibility") if options.get("visibility") in VISIBILITIES else None
         )
@@ -557,6 +567,31 @@ class MastodonProvider:
             call=lambda api, operation, *, what: call(api, operation, instance=instance, what=what),
             private=options.get("visibility") == "private",
         )
+
+    def publish_comment(self, delivery, text: str, *, on: dict) -> dict:
+        """The first comment: a reply to the post's first status, with the post's
+        visibility and language."""
+        account = delivery.account
+        errors = self.validate(text, account=account)
+        if errors:
+            raise Rejected("The first comment: " + " ".join(errors))
+        api, options, instance = _api_for(account)
+        visibility = (
+            options.get("visibility") if options.get("visibility") in VISIBILITIES else None
+        )
+        status = call(
+            api,
+            lambda: api.status_post(
+                text,
+                in_reply_to_id=on["id"],
+                idempotency_key=comment_idempotency_key(delivery),
+                visibility=visibility,
+                language=options.get("language") or None,
+            ),
+            instance=instance,
+            what="the first comment",
+        )
+        return {"id": str(status.get("id", "")), "url": str(status.get("url") or "")}
 
     def check(self, account) -> str:
         from accounts.models import SocialAccount

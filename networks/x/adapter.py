@@ -416,7 +416,8 @@ class XProvider:
         images=True,
         max_images=x_media.MAX_IMAGES,
         video=False,
-        first_comment=False,
+        # A reply to the post's first tweet.
+        first_comment=True,
         idempotent=False,
         # The account's timeline, matched by exact text and images (networks/x/read_back.py).
         read_back=True,
@@ -477,6 +478,25 @@ class XProvider:
 
     def find_published(self, delivery, *, since: dt.datetime):
         return x_read_back.find_published(delivery, since=since, call_x=call_x, tweet_url=TWEET_URL)
+
+    def publish_comment(self, delivery, text: str, *, on: dict) -> dict:
+        """The first comment: a reply to the post's first tweet. No idempotency key here
+        either: a comment whose answer was lost is never repeated (publishing/comments.py)."""
+        errors = self.validate(text)
+        if errors:
+            raise Rejected("The first comment: " + " ".join(errors))
+        account = delivery.account
+        response = call_x(
+            account,
+            lambda client, user_auth: client.create_tweet(
+                text=text, in_reply_to_tweet_id=on["id"], user_auth=user_auth
+            ),
+            what="the first comment",
+        )
+        data = response.data or {}
+        tweet_id = str(data.get("id", "")) if isinstance(data, dict) else ""
+        url = TWEET_URL.format(handle=account.handle, id=tweet_id) if tweet_id else ""
+        return {"id": tweet_id, "url": url}
 
     def check(self, account) -> str:
         user = _user_from(

@@ -192,8 +192,13 @@ class FakeX(BaseAdapter):
             Scripted(status=status, body=body, headers=headers or {}, passes=passes)
         )
 
-    def script_exception(self, method: str, path: str, exception: BaseException) -> None:
-        self.scripts.setdefault((method, path), []).append(Scripted(0, exception=exception))
+    def script_exception(
+        self, method: str, path: str, exception: BaseException, *, passes: int = 0
+    ) -> None:
+        """The next call to method+path (after `passes` normal ones) raises `exception`."""
+        self.scripts.setdefault((method, path), []).append(
+            Scripted(0, exception=exception, passes=passes)
+        )
 
     def hang_on(self, method: str, path: str, *, passes: int = 0) -> None:
         """The endpoint receives (and acts on) the request but never answers (after

@@ -21,6 +21,7 @@ from accounts import providers
 from accounts.models import SocialAccount
 from networks import AuthFailed, ProviderError, Rejected, Transient, get_provider, registry
 from networks.contract import Capabilities, CommentsOnPosts, LengthCounting, Network
+from networks.thread import comment_on
 from posts.media import MAX_IMAGES
 from publishing.delivery import delivery_send
 from publishing.models import Delivery
@@ -67,6 +68,9 @@ class Harness:
     # times out after the network acted): README, "At most once, per network". None when
     # there is no answer to lose (the sandbox is a row in our own database).
     lose_answer: Callable[[], None] | None = None
+    # The texts the fake holds as replies to the post `on` refers to (networks whose
+    # capabilities say first_comment).
+    replies: Callable[[dict], list[str]] | None = None
 
 
 # --- One harness per network: its fake (tests/), an account on it, a scripted refusal ----
@@ -83,6 +87,7 @@ def x_harness(request) -> Harness:
         refused_as=AuthFailed,
         lose_answer=lambda: fake.hang_on("POST", "/2/tweets"),
         alt_texts=lambda: [m["alt_text"] for m in fake.tweets("1001")[0]["media"]],
+        replies=lambda on: [t["text"] for t in fake.tweets("1001") if t["in_reply_to"] == on["id"]],
     )
 
 
@@ -107,6 +112,7 @@ def mastodon_harness(request) -> Harness:
             "POST", "/api/v1/statuses", Scripted(drop=True, after=True)
         ),
         alt_texts=lambda: [m["description"] for m in fake.statuses[0]["media_attachments"]],
+        replies=lambda on: [s["text"] for s in fake.statuses if s["in_reply_to_id"] == on["id"]],
     )
 
 
@@ -140,6 +146,12 @@ def bluesky_harness(request) -> Harness:
             "POST", "/xrpc/com.atproto.repo.createRecord", Scripted(drop=True, after=True)
         ),
         alt_texts=lambda: [i["alt"] for i in fake.posts_of(did)[0]["embed"]["images"]],
+        replies=lambda on: [
+            p["text"]
+            for p in fake.posts_of(did)
+            if (p.get("reply") or {}).get("root", {}).get("uri") == on["uri"]
+            and p["reply"]["parent"]["uri"] == on["uri"]
+        ],
     )
 
 
@@ -221,6 +233,14 @@ def sandbox_harness(request) -> Harness:
         posted=lambda: list(account.sandbox_posts.order_by("id").values_list("text", flat=True)),
         refuse=lambda: harness.notes.update(text="x" * (get_provider("sandbox").max_length + 1)),
         refused_as=Rejected,
+        # The timeline row of the post `on` refers to ("sandbox-<row id>") holds its reply.
+        replies=lambda on: [
+            c
+            for c in account.sandbox_posts.filter(
+                id=int(on["id"].removeprefix("sandbox-"))
+            ).values_list("comment", flat=True)
+            if c
+        ],
     )
     return harness
 
@@ -269,6 +289,7 @@ def facebook_harness(request) -> Harness:
         lose_answer=lambda: fake.script(
             "POST", fake.path(f"{page['id']}/feed"), Scripted(drop=True, after=True)
         ),
+        replies=lambda on: [c["text"] for c in fake.comments if c["on"] == on["id"]],
         alt_texts=lambda: [ph["alt"] for ph in fake.posts_of(page["id"])[0]["photos"]],
     )
 
@@ -310,6 +331,7 @@ def instagram_harness(request) -> Harness:
         lose_answer=lambda: fake.script(
             "POST", fake.path(f"{ig_id}/media_publish"), Scripted(drop=True, after=True)
         ),
+        replies=lambda on: [c["text"] for c in fake.comments if c["on"] == on["id"]],
         alt_texts=lambda: [i["alt_text"] for i in fake.media_of(ig_id)[0]["images"]],
     )
 
@@ -339,6 +361,7 @@ def threads_harness(request) -> Harness:
         lose_answer=lambda: fake.script(
             "POST", f"/v1.0/{user_id}/threads_publish", Scripted(drop=True, after=True)
         ),
+        replies=lambda on: [p["text"] for p in fake.posts if p["reply_to_id"] == on["id"]],
         alt_texts=lambda: [alt for _url, alt in fake.posts_of(user_id)[0]["images"]],
     )
 
@@ -366,6 +389,7 @@ def linkedin_harness(request) -> Harness:
         ),
         refused_as=Rejected,
         lose_answer=lambda: fake.script("POST", "/rest/posts", Scripted(drop=True, after=True)),
+        replies=lambda on: [c["message"]["text"] for c in fake.comments if c["object"] == on["id"]],
         alt_texts=lambda: [i["alt_text"] for i in fake.posts_of(author)[0]["images"]],
     )
 
@@ -424,7 +448,12 @@ def add_ready_image(post, n: int):
 
 
 def make_delivery(
-    account: SocialAccount, text: str, *, parts: list[str] | None = None, images: int | None = None
+    account: SocialAccount,
+    text: str,
+    *,
+    parts: list[str] | None = None,
+    images: int | None = None,
+    comment: str = "",
 ):
     """A delivery of a new post; a network whose every post needs an image
     (capabilities.requires_image) gets one unless `images` says how many."""
@@ -439,7 +468,13 @@ def make_delivery(
         channel=channel, post=post, publish_at=dt.datetime.now(dt.UTC), status="publishing"
     )
     return Delivery.objects.create(
-        timeslot=slot, account=account, post=post, text=text, thread_parts=parts or []
+        timeslot=slot,
+        account=account,
+        post=post,
+        text=text,
+        thread_parts=parts or [],
+        comment=comment,
+        comment_status=Delivery.CommentStatus.DUE if comment else "",
     )
 
 
@@ -542,6 +577,53 @@ def test_images_go_with_the_first_part_with_their_alt_texts(name, request, setti
     assert harness.posted() == ["With pictures"]
     if network.capabilities.alt_text:
         assert harness.alt_texts() == [f"Alt {n}" for n in range(count)]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_first_comment_lands_once_as_a_reply_to_the_post(name, request):
+    network = get_provider(name)
+    if not network.capabilities.first_comment:
+        pytest.skip(f"{name} has no first comment")
+    assert isinstance(network, CommentsOnPosts)
+    harness = harness_for(name, request)
+    assert harness.replies is not None, f"the {name} harness needs replies="
+    parts = ["Its second part"] if network.capabilities.threads else None
+    delivery = make_delivery(harness.account, "The post", parts=parts, comment="#c")
+    published = network.publish(delivery)
+    # As the chunk records it: the delivery's external_id and url are the first part's.
+    delivery.external_id, delivery.url = published.external_id, published.url
+    on = comment_on(delivery)
+
+    ref = network.publish_comment(delivery, "#c", on=on)
+
+    assert isinstance(ref["id"], str) and ref["id"] and ref["id"] != on["id"]
+    # Under the first part (where the thread's second part also replies), once.
+    assert harness.replies(on)[-1:] == ["#c"]
+    assert harness.replies(on).count("#c") == 1
+    if network.capabilities.idempotent:
+        # A repeat after a lost answer (its key comes from the delivery and "comment").
+        again = network.publish_comment(delivery, "#c", on=on)
+        assert again["id"] == ref["id"]
+        assert harness.replies(on).count("#c") == 1
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_first_comment_too_long_is_refused_before_any_call(name, request):
+    network = get_provider(name)
+    if not network.capabilities.first_comment:
+        pytest.skip(f"{name} has no first comment")
+    harness = harness_for(name, request)
+    delivery = make_delivery(harness.account, "The post", comment="long")
+    published = network.publish(delivery)
+    # As the chunk records it: the delivery's external_id and url are the first part's.
+    delivery.external_id, delivery.url = published.external_id, published.url
+    on = comment_on(delivery)
+    too_long = "a" * (network.limit_for(harness.account) + 1)
+
+    with pytest.raises(Rejected, match=r"(?i)first comment"):
+        network.publish_comment(delivery, too_long, on=on)
+
+    assert harness.replies(on) == []
 
 
 @pytest.mark.parametrize("name", NAMES)
