@@ -31,6 +31,7 @@ WORKSPACE_PATHS: dict[str, str] = {
     "accounts.Membership": "workspace",
     "accounts.SocialAccount": "workspace",
     "accounts.Notice": "workspace",
+    "accounts.Invitation": "workspace",
     "channels.Channel": "workspace",
     "channels.QueueEntry": "channel__workspace",
     "posts.Post": "workspace",
