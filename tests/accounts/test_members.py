@@ -229,8 +229,11 @@ def test_non_owners_cannot_change_roles_or_remove_but_may_leave(client, ws, owne
     assert not Membership.objects.filter(id=someone.id).exists()
 
 
-def test_removing_a_member_logs_out_their_session_and_their_token_gets_401_at_once(client, web, ws):
+def test_removing_a_member_logs_out_their_session_and_their_token_gets_401_at_once(web, ws):
+    from django.test import Client
     from rest_framework.test import APIClient
+
+    client = Client()  # the member's own browser, beside the owner's
 
     editor = MembershipFactory(workspace=ws, role=ROLES.EDITOR)
     MembershipFactory(user=editor.user, role=ROLES.OWNER)  # a member elsewhere too
