@@ -4,6 +4,7 @@ the role, as for the web pages)."""
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -171,9 +172,11 @@ class InvitationViewSet(
             if workspace is None:
                 raise DjangoValidationError({"workspace": f"No workspace {slug!r} of yours."})
             return workspace
-        if len(owned) != 1:
+        if not owned:
+            raise PermissionDenied(members.NOT_OWNER_MESSAGE)
+        if len(owned) > 1:
             raise DjangoValidationError(
-                {"workspace": "Name the workspace (its slug): you own more than one, or none."}
+                {"workspace": "Name the workspace (its slug): you own more than one."}
             )
         return Workspace.objects.get(id=owned[0])
 
