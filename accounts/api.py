@@ -184,7 +184,11 @@ class InvitationViewSet(
         data = serializer.validated_data
         workspace = self._workspace_for_create(data.get("workspace", {}).get("slug"))
         serializer.instance = members.invitation_create(
-            actor=self.request.user, workspace=workspace, email=data["email"], role=data["role"]
+            actor=self.request.user,
+            workspace=workspace,
+            email=data["email"],
+            role=data["role"],
+            origin=self.request.build_absolute_uri("/").rstrip("/"),
         )
 
     def perform_destroy(self, instance):

@@ -70,6 +70,7 @@ def invitation_create(request: HttpRequest) -> HttpResponse:
                 workspace=request.workspace,
                 email=form.cleaned_data["email"],
                 role=form.cleaned_data["role"],
+                origin=request.build_absolute_uri("/").rstrip("/"),
             )
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():

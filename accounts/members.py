@@ -64,7 +64,7 @@ def invitation_from_token(token: str) -> Invitation | None:
 def invitation_url(invitation: Invitation) -> str:
     from django.urls import reverse
 
-    base = settings.PUBLIC_BASE_URL or "http://localhost:8000"
+    base = settings.PUBLIC_BASE_URL or invitation.origin.rstrip("/") or "http://localhost:8000"
     return base + reverse("invitation_open", args=[invitation_token(invitation)])
 
 
@@ -118,9 +118,12 @@ def workspace_rename(*, actor, workspace: Workspace, name: str) -> Workspace:
 # --- Invitations --------------------------------------------------------------------------------
 
 
-def invitation_create(*, actor, workspace: Workspace, email: str, role: str) -> Invitation:
+def invitation_create(
+    *, actor, workspace: Workspace, email: str, role: str, origin: str = ""
+) -> Invitation:
     """Invite `email` with `role`; the email goes out after commit. A pending invitation of
-    the same address is replaced (its link stops working)."""
+    the same address is replaced (its link stops working). `origin` is the site's address
+    the link starts with ("https://host"; PUBLIC_BASE_URL wins when set)."""
     require_owner(actor=actor, workspace=workspace)
     role = _check_role(role)
     email = (email or "").strip()
@@ -145,6 +148,7 @@ def invitation_create(*, actor, workspace: Workspace, email: str, role: str) -> 
             email=email,
             role=role,
             invited_by=actor,
+            origin=origin[:200],
             created_at=now,
             expires_at=now + INVITATION_AGE,
         )

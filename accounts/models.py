@@ -72,6 +72,9 @@ class Invitation(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
     version = models.PositiveIntegerField(default=1)
+    # The site's address as the inviting owner reached it (the worker sending the email
+    # has no request); PUBLIC_BASE_URL, when set, wins.
+    origin = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     accepted_at = models.DateTimeField(null=True, blank=True)
