@@ -199,6 +199,7 @@ def main_pages(demo) -> list[tuple[str, str]]:
         ("sandbox timeline", f"/sandbox/{demo['account'].id}/"),
         ("profile", "/profile/"),
         ("API tokens", "/settings/tokens/"),
+        ("members", "/members/"),
         ("delete channel", f"/channels/{tech.id}/delete/"),
         ("import", "/posts/import/"),
         ("import preview", f"/posts/import/{demo['import_preview'].id}/"),
