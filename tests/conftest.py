@@ -104,6 +104,13 @@ def _no_email_inside_a_request(django_test_environment):
     settings.EMAIL_BACKEND = "tests.locmem.EmailBackend"
 
 
+@pytest.fixture(autouse=True)
+def _each_test_starts_outside_a_request():
+    from tests import locmem
+
+    locmem.reset()
+
+
 class Broker:
     """The real Redis queue our publish messages go to, inspected directly."""
 

@@ -32,6 +32,12 @@ request_started.connect(_started, dispatch_uid="tests.locmem.started")
 request_finished.connect(_finished, dispatch_uid="tests.locmem.finished")
 
 
+def reset() -> None:
+    """Forget requests that never finished on this thread (a streaming response nobody
+    read to the end sends no request_finished); tests/conftest.py calls it per test."""
+    _state.depth = 0
+
+
 def in_request() -> bool:
     return getattr(_state, "depth", 0) > 0
 
