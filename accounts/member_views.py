@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import login
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -23,6 +24,10 @@ from accounts import members
 from accounts.forms import InviteForm, InviteSignupForm, RenameWorkspaceForm, RoleForm
 from accounts.models import Invitation, Membership
 from accounts.views import SESSION_WORKSPACE, workspace_view
+
+MEMBERS_PAGE_SIZE = 50
+# Pending invitations shown (newest first); an owner revokes old ones to see more.
+INVITATIONS_SHOWN = 200
 
 
 def _error_text(exc: ValidationError) -> str:
@@ -37,14 +42,20 @@ def _page(request: HttpRequest, *, invite_form=None, rename_form=None, status=20
         invitations = list(
             Invitation.objects.filter(
                 workspace=request.workspace, accepted_at__isnull=True, revoked_at__isnull=True
-            ).order_by("-created_at", "-id")[:200]
+            ).order_by("-created_at", "-id")[:INVITATIONS_SHOWN]
         )
         for invitation in invitations:
             invitation.expired = invitation.expires_at <= now
-    context = {
-        "members": Membership.objects.filter(workspace=request.workspace)
+    # A page at a time (invariant 7): an agency may have many clients as approvers.
+    page = Paginator(
+        Membership.objects.filter(workspace=request.workspace)
         .select_related("user")
         .order_by("user__username", "id"),
+        MEMBERS_PAGE_SIZE,
+    ).get_page(request.GET.get("page"))
+    context = {
+        "members": page.object_list,
+        "page": page,
         "invitations": invitations,
         "is_owner": is_owner,
         "roles": Membership.Role.choices,

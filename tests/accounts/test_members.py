@@ -222,6 +222,14 @@ def test_non_owners_cannot_change_roles_or_remove_but_may_leave(client, ws, owne
     )
     assert client.post(reverse("member_remove", args=[owner.id])).status_code == 403
     assert client.post(reverse("workspace_rename"), {"name": "Mine"}).status_code == 403
+    invitation = members.invitation_create(
+        actor=owner.user, workspace=ws, email="p@example.com", role="viewer"
+    )
+    assert client.post(reverse("invitation_resend", args=[invitation.id])).status_code == 403
+    assert client.post(reverse("invitation_revoke", args=[invitation.id])).status_code == 403
+    invitation.refresh_from_db()
+    assert invitation.version == 1 and invitation.revoked_at is None
+    assert "p@example.com" not in client.get(reverse("member_list")).content.decode()
     assert Membership.objects.get(id=someone.id).role == role
     assert Workspace.objects.get(id=ws.id).name == ws.name
     # The Members link is for owners; leaving is everyone's.
@@ -277,6 +285,17 @@ def test_owner_renames_the_workspace_and_bad_names_are_400(web, ws):
     assert Workspace.objects.get(id=ws.id).name == "Agency"
 
 
+def test_the_members_list_is_paginated(web, ws):
+    from accounts.member_views import MEMBERS_PAGE_SIZE
+
+    for i in range(MEMBERS_PAGE_SIZE + 1):
+        MembershipFactory(workspace=ws, role=ROLES.VIEWER, user=UserFactory(username=f"m{i:03}"))
+    first = web.get(reverse("member_list")).content.decode()
+    second = web.get(reverse("member_list") + "?page=2").content.decode()
+    assert "m000" in first and "Page 1 of 2" in first
+    assert "m000" not in second and "Page 2 of 2" in second
+
+
 def test_a_member_of_several_workspaces_switches_and_the_members_page_follows(web, owner):
     second = MembershipFactory(user=owner.user, workspace=WorkspaceFactory(name="Zeta"))
     guest = MembershipFactory(workspace=second.workspace, role=ROLES.VIEWER)
@@ -322,4 +341,3 @@ def test_anonymous_visitors_are_sent_to_login(client, owner):
     for url in [reverse("member_list"), reverse("member_remove", args=[owner.id])]:
         response = client.get(url) if url == reverse("member_list") else client.post(url)
         assert response.status_code == 302 and reverse("login") in response.url
-    assert UserFactory  # imported for the fixtures above
