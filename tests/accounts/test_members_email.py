@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import smtplib
+import socketserver
+import threading
 
 import pytest
 import time_machine
@@ -127,3 +129,65 @@ def test_the_guard_fails_a_view_that_sends_email_inside_the_request(client):
     # Outside a request the same call goes to the outbox.
     send_mail("outside", "body", "a@example.com", ["b@example.com"])
     assert [m.subject for m in mail.outbox] == ["outside"]
+
+
+# --- Password reset: a Celery task, retried with backoff on SMTP failure ------------------------
+
+
+class _FlakySMTP(socketserver.StreamRequestHandler):
+    """An SMTP server that refuses the first `server.refusals` messages (451), then takes
+    them; what it took is in `server.received`."""
+
+    def handle(self):
+        server = self.server
+        self.wfile.write(b"220 fake ESMTP\r\n")
+        while line := self.rfile.readline():
+            verb = line[:4].upper()
+            if verb in (b"EHLO", b"HELO"):
+                self.wfile.write(b"250 fake\r\n")
+            elif verb == b"MAIL":
+                if server.refusals > 0:
+                    server.refusals -= 1
+                    self.wfile.write(b"451 try again later\r\n")
+                else:
+                    self.wfile.write(b"250 ok\r\n")
+            elif verb in (b"RCPT", b"RSET", b"NOOP"):
+                self.wfile.write(b"250 ok\r\n")
+            elif verb == b"DATA":
+                self.wfile.write(b"354 go ahead\r\n")
+                body = []
+                while (data := self.rfile.readline()) not in (b".\r\n", b""):
+                    body.append(data)
+                server.received.append(b"".join(body).decode())
+                self.wfile.write(b"250 queued\r\n")
+            elif verb == b"QUIT":
+                self.wfile.write(b"221 bye\r\n")
+                return
+            else:
+                self.wfile.write(b"502 no\r\n")
+
+
+@pytest.fixture
+def flaky_smtp():
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _FlakySMTP)
+    server.daemon_threads = True
+    server.refusals, server.received = 2, []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_password_reset_email_refused_by_smtp_is_retried_until_sent(flaky_smtp):
+    import accounts.tasks  # noqa: F401  (registers the tasks)
+
+    user = MembershipFactory(user__email="reset@example.com").user
+    task = celery_app.tasks[account_mail.RESET_TASK]
+    with override_settings(**smtp_at(flaky_smtp.server_address[1])):
+        # apply() runs it here, and a retry at once (eager): no waiting on the backoff.
+        result = task.apply(args=(user.pk, "https://ql.example"))
+    assert result.successful() and result.result is True
+    assert flaky_smtp.refusals == 0  # refused twice first
+    (message,) = flaky_smtp.received
+    assert "reset@example.com" in message and "https://ql.example/password-reset/" in message
