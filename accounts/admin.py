@@ -13,7 +13,15 @@ from accounts.admin_mixins import (
     count_subquery,
     truncate,
 )
-from accounts.models import ApiToken, MastodonApp, Membership, Notice, SocialAccount, Workspace
+from accounts.models import (
+    ApiToken,
+    Invitation,
+    MastodonApp,
+    Membership,
+    Notice,
+    SocialAccount,
+    Workspace,
+)
 
 
 class MembershipInline(WorkspaceScopedMixin, admin.TabularInline):
@@ -162,6 +170,47 @@ class NoticeAdmin(WorkspaceScopedAdmin):
     @admin.display(description="message")
     def message_short(self, obj):
         return truncate(obj.message, 100)
+
+    @admin.display(description="workspace", ordering="workspace__name")
+    def workspace_link(self, obj):
+        return admin_link(obj.workspace)
+
+
+@admin.register(Invitation)
+class InvitationAdmin(WorkspaceScopedAdmin):
+    """Invitations are made, resent and revoked on the Members page (accounts.members sends
+    the email after commit); the admin shows them and may revoke by deleting."""
+
+    list_display = ("email", "role", "workspace_link", "created_at", "expires_at", "accepted_at")
+    list_filter = (
+        "role",
+        ("accepted_at", admin.EmptyFieldListFilter),
+        ("revoked_at", admin.EmptyFieldListFilter),
+        ("workspace", ScopedRelatedFilter),
+    )
+    search_fields = ("email", "workspace__name")
+    list_select_related = ("workspace",)
+    exclude = ("version",)
+    readonly_fields = (
+        "workspace",
+        "email",
+        "role",
+        "invited_by",
+        "created_at",
+        "expires_at",
+        "accepted_at",
+        "accepted_by",
+        "revoked_at",
+        "email_sent_at",
+        "email_attempts",
+        "email_retry_at",
+    )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
     @admin.display(description="workspace", ordering="workspace__name")
     def workspace_link(self, obj):

@@ -22,6 +22,7 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils.html import format_html
 
+from accounts.models import WRITE_ROLES as WRITE_ROLES_SET
 from accounts.models import Membership
 
 # model label -> lookup path from that model to accounts.Workspace ("" = it is a workspace).
@@ -30,6 +31,7 @@ WORKSPACE_PATHS: dict[str, str] = {
     "accounts.Membership": "workspace",
     "accounts.SocialAccount": "workspace",
     "accounts.Notice": "workspace",
+    "accounts.Invitation": "workspace",
     "channels.Channel": "workspace",
     "channels.QueueEntry": "channel__workspace",
     "posts.Post": "workspace",
@@ -47,7 +49,7 @@ WORKSPACE_PATHS: dict[str, str] = {
 }
 
 READ_ROLES = tuple(Membership.Role.values)
-WRITE_ROLES = (Membership.Role.OWNER, Membership.Role.EDITOR)
+WRITE_ROLES = tuple(WRITE_ROLES_SET)
 OWNER_ROLES = (Membership.Role.OWNER,)
 
 

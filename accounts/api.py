@@ -1,22 +1,32 @@
 """REST API: a token for a username and password, the user's workspaces and their social
-accounts (read-only)."""
+accounts (read-only), members and invitations (owners manage them; accounts.members checks
+the role, as for the web pages)."""
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import mixins
+from rest_framework import mixins, status
 from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import services
-from accounts.api_scoping import WorkspaceScopedViewSet
-from accounts.models import SocialAccount, Workspace
+from accounts import members, services
+from accounts.api_scoping import WorkspaceScopedViewSet, roles_for
+from accounts.models import Invitation, Membership, SocialAccount, Workspace
 from accounts.providers import choices as provider_choices
 from accounts.providers import names as provider_names
-from accounts.serializers import SocialAccountSerializer, WorkspaceSerializer
+from accounts.serializers import (
+    InvitationSerializer,
+    MembershipSerializer,
+    SocialAccountSerializer,
+    WorkspaceSerializer,
+)
 from ground.rest import API_PARSERS, query_choices
 
 
@@ -99,3 +109,93 @@ class ObtainToken(APIView):
         serializer.is_valid(raise_exception=True)
         key = services.api_token_create(user=serializer.validated_data["user"])
         return Response({"token": key}, headers={"Cache-Control": "no-store"})
+
+
+class MemberViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    WorkspaceScopedViewSet,
+):
+    """The members of your workspaces. Owners change a member's `role` (PATCH) or remove
+    them (DELETE: their sessions end and their API token stops working at once). The last
+    owner cannot be demoted or removed (400). DELETE of your own membership leaves."""
+
+    serializer_class = MembershipSerializer
+    http_method_names = ["get", "patch", "delete", "head", "options"]
+    # Reads are scoped like every viewset; every write goes through accounts.members, which
+    # lets owners manage and anyone leave (a viewer too), so no role gate before it.
+    permission_classes = [IsAuthenticated]
+
+    def base_queryset(self):
+        return Membership.objects.select_related("user", "workspace").order_by("id")
+
+    def perform_update(self, serializer):
+        members.member_set_role(
+            actor=self.request.user,
+            membership=serializer.instance,
+            role=serializer.validated_data["role"],
+        )
+
+    def perform_destroy(self, instance):
+        members.member_remove(actor=self.request.user, membership=instance)
+
+
+class InvitationViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    WorkspaceScopedViewSet,
+):
+    """Invitations of the workspaces you own (other members do not see them). POST invites
+    an email address with a role (the email goes out in the background; the link is in the
+    email only); POST .../resend/ sends a new link (the old one stops working) and 7 more
+    days; DELETE revokes."""
+
+    serializer_class = InvitationSerializer
+
+    def base_queryset(self):
+        return Invitation.objects.select_related("workspace").order_by("-created_at", "-id")
+
+    def get_queryset(self):
+        qs = super().get_queryset()
+        owned = [w for w, role in roles_for(self.request).items() if role == Membership.Role.OWNER]
+        return qs.filter(workspace_id__in=owned)
+
+    def _workspace_for_create(self, slug: str | None) -> Workspace:
+        owned = [w for w, role in roles_for(self.request).items() if role == Membership.Role.OWNER]
+        qs = Workspace.objects.filter(id__in=list(roles_for(self.request)))
+        if slug:
+            workspace = qs.filter(slug=slug).first()
+            if workspace is None:
+                raise DjangoValidationError({"workspace": f"No workspace {slug!r} of yours."})
+            return workspace
+        if not owned:
+            raise PermissionDenied(members.NOT_OWNER_MESSAGE)
+        if len(owned) > 1:
+            raise DjangoValidationError(
+                {"workspace": "Name the workspace (its slug): you own more than one."}
+            )
+        return Workspace.objects.get(id=owned[0])
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        workspace = self._workspace_for_create(data.get("workspace", {}).get("slug"))
+        serializer.instance = members.invitation_create(
+            actor=self.request.user,
+            workspace=workspace,
+            email=data["email"],
+            role=data["role"],
+            origin=self.request.build_absolute_uri("/").rstrip("/"),
+        )
+
+    def perform_destroy(self, instance):
+        members.invitation_revoke(actor=self.request.user, invitation=instance)
+
+    @extend_schema(request=None, responses=InvitationSerializer)
+    @action(detail=True, methods=["post"])
+    def resend(self, request, pk=None):
+        invitation = members.invitation_resend(actor=request.user, invitation=self.get_object())
+        return Response(self.get_serializer(invitation).data, status=status.HTTP_200_OK)

@@ -4,27 +4,28 @@ Both answer the same whether or not the account exists (no account enumeration),
 most one email of their kind per account per ACCOUNT_EMAIL_INTERVAL, and refuse beyond
 ACCOUNT_EMAIL_ADDRESS_LIMIT requests per client address: 20 requests for a victim's
 address used to send 20 emails. A server that cannot send email says so on the page
-instead of pretending (ground.mail).
+instead of pretending (ground.mail). The emails themselves are sent by Celery tasks after
+the request's transaction commits, never inside the request (accounts.account_mail).
 """
 
 from __future__ import annotations
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordResetForm
-from django.core.mail import send_mail
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
-from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 
-from accounts import auth
+from accounts import account_mail, auth
 from ground.mail import CANNOT_SEND, email_can_send
+
+
+def _origin(request: HttpRequest) -> str:
+    return f"{request.scheme}://{request.get_host()}"
 
 
 class ThrottledPasswordResetForm(PasswordResetForm):
@@ -32,6 +33,15 @@ class ThrottledPasswordResetForm(PasswordResetForm):
         for user in super().get_users(email):
             if auth.account_email_allowed(user=user, kind="password-reset"):
                 yield user
+
+    def send_mail(self, subject_template_name, email_template_name, context, *args, **kwargs):
+        """Queue the email instead of sending it here, in the request: the task makes the
+        link afresh (accounts.account_mail), so the token never sits in the broker."""
+        account_mail.email_later(
+            task=account_mail.RESET_TASK,
+            user_id=context["user"].pk,
+            origin=f"{context['protocol']}://{context['domain']}",
+        )
 
 
 class PasswordResetView(auth_views.PasswordResetView):
@@ -68,17 +78,8 @@ def _send_unlock_email(request: HttpRequest, username: str) -> None:
         return
     if not auth.account_email_allowed(user=user, kind="unlock"):
         return
-    token = auth.unlock_link_create(user=user)
-    context = {
-        "user": user,
-        "url": request.build_absolute_uri(reverse("login_unlock", args=[token])),
-        "minutes": int(settings.LOGIN_UNLOCK_LINK_AGE.total_seconds() // 60),
-    }
-    send_mail(
-        subject=render_to_string("registration/unlock_subject.txt").strip(),
-        message=render_to_string("registration/unlock_email.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=[user.email],
+    account_mail.email_later(
+        task=account_mail.UNLOCK_TASK, user_id=user.pk, origin=_origin(request)
     )
 
 

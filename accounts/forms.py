@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django import forms
 
-from accounts.models import SocialAccount, Workspace
+from accounts.models import Membership, SocialAccount, Workspace
 from accounts.services import account_create_sandbox, account_create_webhook
 from ground.http_transport import curl
 from ground.zone_field import ZoneField
@@ -93,3 +93,58 @@ class ProfileForm(forms.Form):
             "beside it where its clock differs."
         ),
     )
+
+
+# --- Members (accounts.member_views) ---------------------------------------------------------
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label="Email address", max_length=254)
+    role = forms.ChoiceField(
+        choices=Membership.Role.choices,
+        initial=Membership.Role.EDITOR,
+        help_text=(
+            "Owners manage members and everything else; editors write posts and manage "
+            "channels; approvers and viewers read (approvers will approve posts)."
+        ),
+    )
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Membership.Role.choices)
+
+
+class RenameWorkspaceForm(forms.Form):
+    name = forms.CharField(label="Workspace name", max_length=100)
+
+
+class InviteSignupForm(forms.Form):
+    """The invitee's new login; the email is the invited address."""
+
+    username = forms.RegexField(
+        regex=r"^[\w.@+-]+\Z",
+        max_length=150,
+        error_messages={"invalid": "Letters, digits and @ . + - _ only."},
+        widget=forms.TextInput(attrs={"autocomplete": "username"}),
+    )
+    password1 = forms.CharField(
+        label="Password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+    password2 = forms.CharField(
+        label="Password again",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self):
+        from django.contrib.auth.password_validation import validate_password
+
+        data = super().clean()
+        p1, p2 = data.get("password1"), data.get("password2")
+        if p1 and p2 and p1 != p2:
+            self.add_error("password2", "The two passwords differ.")
+        elif p1:
+            try:
+                validate_password(p1)
+            except forms.ValidationError as exc:
+                self.add_error("password1", exc)
+        return data

@@ -30,6 +30,8 @@ class Membership(models.Model):
     class Role(models.TextChoices):
         OWNER = "owner", "Owner"
         EDITOR = "editor", "Editor"
+        # A client who reads and (with approvals) approves, but never writes a post.
+        APPROVER = "approver", "Approver"
         VIEWER = "viewer", "Viewer"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
@@ -45,6 +47,55 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.workspace} ({self.role})"
+
+
+# The roles that may change a workspace's posts, channels, schedules and accounts; every
+# other role (approver, viewer) only reads. One home for the rule: the pages' workspace_view,
+# the API's permission and the admin all check against it.
+WRITE_ROLES = frozenset({Membership.Role.OWNER, Membership.Role.EDITOR})
+
+
+class Invitation(models.Model):
+    """An owner's invitation of an email address into a workspace, with a role.
+
+    Nothing secret is stored: the link's token is Django's signature over the invitation's
+    id and `version` (accounts.members.invitation_token), so a copy of this table opens no
+    workspace (invariant 5). Resending bumps `version` (the old link stops working) and the
+    expiry; accepting or revoking ends it. The email is sent by a Celery task after commit
+    and retried with backoff until it went out (email_* fields, as on Notice).
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=Membership.Role.choices)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    version = models.PositiveIntegerField(default=1)
+    # The site's address as the inviting owner reached it (the worker sending the email
+    # has no request); PUBLIC_BASE_URL, when set, wins.
+    origin = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    email_sent_at = models.DateTimeField(null=True, blank=True)
+    email_attempts = models.PositiveSmallIntegerField(default=0)
+    email_retry_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["workspace", "-created_at"], name="invitation_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"Invitation of {self.email} to {self.workspace} ({self.role})"
+
+    def is_pending(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.accepted_at is None and self.revoked_at is None and self.expires_at > now
 
 
 class SocialAccount(WorkspacePinnedOnceLinked, models.Model):
@@ -168,6 +219,9 @@ class Profile(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile"
     )
     timezone = models.CharField(max_length=64, blank=True)
+    # Raised when the person is removed from a workspace: every session signed in under a
+    # lower number is logged out on its next request (accounts.session_middleware).
+    session_epoch = models.PositiveIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"{self.user} ({self.timezone or 'no zone'})"

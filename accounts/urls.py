@@ -6,7 +6,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from accounts import auth_views as auth_pages
-from accounts import profile_views, token_views, views
+from accounts import member_views, profile_views, token_views, views
 from accounts.auth import LoginView
 
 urlpatterns = [
@@ -38,6 +38,23 @@ urlpatterns = [
     path("settings/tokens/new/", token_views.api_token_create, name="api_token_create"),
     path("settings/tokens/revoke/", token_views.api_token_revoke, name="api_token_revoke"),
     path("workspace/switch/", views.workspace_switch, name="workspace_switch"),
+    path("workspace/rename/", member_views.workspace_rename, name="workspace_rename"),
+    path("members/", member_views.member_list, name="member_list"),
+    path("members/invite/", member_views.invitation_create, name="invitation_create"),
+    path(
+        "members/invitations/<int:invitation_id>/resend/",
+        member_views.invitation_resend,
+        name="invitation_resend",
+    ),
+    path(
+        "members/invitations/<int:invitation_id>/revoke/",
+        member_views.invitation_revoke,
+        name="invitation_revoke",
+    ),
+    path("members/<int:membership_id>/role/", member_views.member_role, name="member_role"),
+    path("members/<int:membership_id>/remove/", member_views.member_remove, name="member_remove"),
+    # The link an invitee gets by email (signed, single use; accounts.members).
+    path("invite/<str:token>/", member_views.invitation_open, name="invitation_open"),
     path("notices/<int:notice_id>/dismiss/", views.notice_dismiss, name="notice_dismiss"),
     path("notices/dismiss-all/", views.notices_dismiss_all, name="notices_dismiss_all"),
     path("accounts/", views.account_list, name="account_list"),

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import services
 from accounts.forms import SandboxAccountForm, WebhookAccountForm
-from accounts.models import Membership, Notice, SocialAccount
+from accounts.models import WRITE_ROLES, Membership, Notice, SocialAccount
 from channels.models import Channel
 from ground.zones import iana_zone_names
 
@@ -60,9 +60,14 @@ def workspace_view(view=None, *, viewers_may_post: bool = False):
         request.memberships = memberships
         request.membership = current
         request.workspace = current.workspace
-        request.can_edit = current.role != Membership.Role.VIEWER
+        # Approvers and viewers read; only owners and editors change anything.
+        request.can_edit = current.role in WRITE_ROLES
+        request.is_owner = current.role == Membership.Role.OWNER
         if request.method not in SAFE_METHODS and not request.can_edit and not viewers_may_post:
-            raise PermissionDenied("Viewers can look but not change anything.")
+            raise PermissionDenied(
+                f"Your role here is {current.get_role_display().lower()}: you can look but not "
+                "change anything."
+            )
         request.display_tz = display_timezone(request)
         timezone.activate(request.display_tz)  # the middleware deactivates it after
         return view(request, *args, **kwargs)

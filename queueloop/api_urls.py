@@ -16,7 +16,13 @@ from drf_spectacular.views import (
 )
 from rest_framework.routers import DefaultRouter
 
-from accounts.api import ObtainToken, SocialAccountViewSet, WorkspaceViewSet
+from accounts.api import (
+    InvitationViewSet,
+    MemberViewSet,
+    ObtainToken,
+    SocialAccountViewSet,
+    WorkspaceViewSet,
+)
 from channels.api import ChannelViewSet
 from editor.api import PostViewSet
 from integrations.api import EndpointViewSet
@@ -35,6 +41,8 @@ router.register("schedules", ScheduleViewSet, basename="schedule")
 router.register("timeslots", TimeslotViewSet, basename="timeslot")
 router.register("deliveries", DeliveryViewSet, basename="delivery")
 router.register("endpoints", EndpointViewSet, basename="endpoint")
+router.register("members", MemberViewSet, basename="member")
+router.register("invitations", InvitationViewSet, basename="invitation")
 
 urlpatterns = [
     path("auth/token/", ObtainToken.as_view(), name="token"),

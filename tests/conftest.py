@@ -97,6 +97,20 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.skip(reason=marker.kwargs.get("reason", default)))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_email_inside_a_request(django_test_environment):
+    """Every test's email goes to mail.outbox through tests/locmem.py, which fails a test
+    that sends one inside a request (issue 27: emails are background jobs)."""
+    settings.EMAIL_BACKEND = "tests.locmem.EmailBackend"
+
+
+@pytest.fixture(autouse=True)
+def _each_test_starts_outside_a_request():
+    from tests import locmem
+
+    locmem.reset()
+
+
 class Broker:
     """The real Redis queue our publish messages go to, inspected directly."""
 
@@ -166,6 +180,35 @@ def worker(transactional_db, broker):
     ) as w:
         yield w
     connection.close()
+
+
+EMAIL_TASKS = (
+    "accounts.send_invitation_email",
+    "accounts.send_password_reset_email",
+    "accounts.send_unlock_email",
+)
+
+
+@pytest.fixture
+def mail_jobs(broker, django_capture_on_commit_callbacks):
+    """`with mail_jobs(): client.post(...)` runs what the requests queued after commit, then
+    the email tasks they sent to the (real) broker, outside any request, as a worker would
+    (called in this thread, inside the test's transaction). The emails are in mail.outbox
+    after."""
+    import contextlib
+
+    import accounts.tasks  # noqa: F401  (registers the tasks, as a worker's start does)
+
+    @contextlib.contextmanager
+    def run():
+        with django_capture_on_commit_callbacks(execute=True):
+            yield
+        for message in broker.messages():
+            if message["task"] in EMAIL_TASKS:
+                celery_app.tasks[message["task"]](*message["args"])
+        broker.purge()
+
+    return run
 
 
 def wait_for(predicate, *, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):

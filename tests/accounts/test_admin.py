@@ -14,7 +14,15 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import ApiToken, EventType, MastodonApp, Membership, OutboxEvent, SocialAccount
+from accounts.models import (
+    ApiToken,
+    EventType,
+    Invitation,
+    MastodonApp,
+    Membership,
+    OutboxEvent,
+    SocialAccount,
+)
 from bulk.models import ChannelFeed, ImportJob
 from channels.models import Channel
 from integrations.models import Endpoint, EventDelivery
@@ -46,6 +54,12 @@ MAKERS = {
     "accounts.Membership": MembershipFactory,
     "accounts.SocialAccount": lambda: SocialAccountFactory(credentials={"access_token": SECRET}),
     "accounts.Notice": NoticeFactory,
+    "accounts.Invitation": lambda: Invitation.objects.create(
+        workspace=WorkspaceFactory(),
+        email="guest@example.com",
+        role="editor",
+        expires_at=timezone.now() + dt.timedelta(days=7),
+    ),
     "accounts.MastodonApp": lambda: MastodonApp.objects.create(
         instance_url="https://fake.social",
         redirect_uri="https://queueloop.example/connect/mastodon/callback/",
@@ -95,6 +109,7 @@ OUR_MODELS = {label for label in MAKERS if label.split(".")[0] != "auth"}
 # Records of what happened (and the planner's watermark) are never created by hand;
 # timeslots come from schedules or from pinning a post in the app.
 NOT_ADDABLE = {
+    "accounts.Invitation",  # made on the Members page, which emails the link
     "accounts.ApiToken",  # made by its person, who sees the key once
     "bulk.ImportJob",
     "bulk.ChannelFeed",

@@ -332,8 +332,10 @@ def test_another_workspaces_objects_are_invisible_and_404(api, channel, other):
     assert Schedule.objects.filter(pk=other["schedule"].pk).exists()
 
 
-def test_viewer_reads_but_cannot_write(ws, channel):
-    viewer = member(ws, Membership.Role.VIEWER)
+# An approver (a client who approves) writes nothing, exactly like a viewer (issue 27).
+@pytest.mark.parametrize("role", [Membership.Role.VIEWER, Membership.Role.APPROVER])
+def test_viewer_reads_but_cannot_write(ws, channel, role):
+    viewer = member(ws, role)
     api = client_for(viewer)
     post = PostFactory(workspace=ws)
     schedule = ScheduleFactory(channel=channel)

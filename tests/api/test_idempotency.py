@@ -135,8 +135,9 @@ def test_a_validation_error_is_kept_and_a_corrected_body_needs_a_new_key(api):
     assert post(api, BODY, key="a-new-key").status_code == 201
 
 
-def test_what_is_refused_before_the_endpoint_runs_is_not_kept(ws, user):
-    viewer = MembershipFactory(workspace=ws, role=Membership.Role.VIEWER)
+@pytest.mark.parametrize("role", [Membership.Role.VIEWER, Membership.Role.APPROVER])
+def test_what_is_refused_before_the_endpoint_runs_is_not_kept(ws, user, role):
+    viewer = MembershipFactory(workspace=ws, role=role)
     client = client_for(viewer.user)
     assert post(client).status_code == 403
     assert not IdempotencyKey.objects.exists()

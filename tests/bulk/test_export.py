@@ -121,8 +121,9 @@ def test_export_is_scoped_to_the_workspace(web, member, tech):
     assert web.get(reverse("channel_export_history", args=[other.id])).status_code == 404
 
 
-def test_a_viewer_may_export(client, member, tech):
-    viewer = MembershipFactory(workspace=member.workspace, role=Membership.Role.VIEWER)
+@pytest.mark.parametrize("role", [Membership.Role.VIEWER, Membership.Role.APPROVER])
+def test_a_viewer_may_export(client, member, tech, role):
+    viewer = MembershipFactory(workspace=member.workspace, role=role)
     client.force_login(viewer.user)
     assert read(client.get(reverse("channel_export_queue", args=[tech.id]))) == []
 

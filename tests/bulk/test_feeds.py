@@ -184,8 +184,9 @@ def test_the_feeds_page_lists_removes_and_is_workspace_scoped(web, member, tech,
     assert not ChannelFeed.objects.exists()
 
 
-def test_a_viewer_cannot_add_a_feed(client, member, tech, server):
-    viewer = MembershipFactory(workspace=member.workspace, role=Membership.Role.VIEWER)
+@pytest.mark.parametrize("role", [Membership.Role.VIEWER, Membership.Role.APPROVER])
+def test_a_viewer_cannot_add_a_feed(client, member, tech, server, role):
+    viewer = MembershipFactory(workspace=member.workspace, role=role)
     client.force_login(viewer.user)
     assert (
         client.post(reverse("channel_feeds", args=[tech.id]), {"url": server.url}).status_code

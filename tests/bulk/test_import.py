@@ -178,10 +178,9 @@ def test_unknown_columns_are_ignored_and_said(web, member, tech):
     assert "Column(s) ignored: colour." in page.content.decode()
 
 
-def test_a_viewer_cannot_import(client, member):
-    from accounts.models import Membership
-
-    viewer = MembershipFactory(workspace=member.workspace, role=Membership.Role.VIEWER)
+@pytest.mark.parametrize("role", ["viewer", "approver"])
+def test_a_viewer_cannot_import(client, member, role):
+    viewer = MembershipFactory(workspace=member.workspace, role=role)
     client.force_login(viewer.user)
     assert upload(client, csv_bytes([["hi", "", "", "", "", ""]])).status_code == 403
     assert not ImportJob.objects.exists()

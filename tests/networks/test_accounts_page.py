@@ -54,8 +54,9 @@ def test_the_webhook_name_says_what_it_is(web):
 
 
 @pytest.mark.django_db
-def test_viewers_do_not_see_webhook_urls(client):
-    viewer = MembershipFactory(role=Membership.Role.VIEWER)
+@pytest.mark.parametrize("role", [Membership.Role.VIEWER, Membership.Role.APPROVER])
+def test_viewers_do_not_see_webhook_urls(client, role):
+    viewer = MembershipFactory(role=role)
     SocialAccountFactory(
         workspace=viewer.workspace,
         provider="webhook",

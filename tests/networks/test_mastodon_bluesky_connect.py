@@ -233,8 +233,9 @@ def test_reconnecting_bluesky_reactivates_the_same_account(client, member, fake_
     assert (account.status, account.last_error) == ("active", "")
 
 
-def test_viewers_cannot_connect(member, fake_bluesky):
-    viewer = MembershipFactory(workspace=member.workspace, role=Membership.Role.VIEWER)
+@pytest.mark.parametrize("role", [Membership.Role.VIEWER, Membership.Role.APPROVER])
+def test_viewers_cannot_connect(member, fake_bluesky, role):
+    viewer = MembershipFactory(workspace=member.workspace, role=role)
     c = Client()
     c.force_login(viewer.user)
     response = c.post(

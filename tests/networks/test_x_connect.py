@@ -214,8 +214,9 @@ def test_start_picks_the_workspace_from_the_query(client, fake_x, member):
     assert SocialAccount.objects.get().workspace == other
 
 
-def test_viewers_and_strangers_cannot_connect(fake_x):
-    viewer = MembershipFactory(role=Membership.Role.VIEWER)
+@pytest.mark.parametrize("role", [Membership.Role.VIEWER, Membership.Role.APPROVER])
+def test_viewers_and_strangers_cannot_connect(fake_x, role):
+    viewer = MembershipFactory(role=role)
     c = Client()
     c.force_login(viewer.user)
     assert c.get(START).status_code == 403

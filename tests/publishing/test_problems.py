@@ -199,9 +199,10 @@ def test_unconfirmed_is_never_retried_without_a_mark(setup):
         assert d.status == Delivery.Status.UNCONFIRMED, name
 
 
-def test_viewers_get_403_and_other_workspaces_404(setup, client):
+@pytest.mark.parametrize("role", [Membership.Role.VIEWER, Membership.Role.APPROVER])
+def test_viewers_get_403_and_other_workspaces_404(setup, client, role):
     _slot, d = _unconfirmed(setup["channel"])
-    viewer = MembershipFactory(workspace=setup["channel"].workspace, role=Membership.Role.VIEWER)
+    viewer = MembershipFactory(workspace=setup["channel"].workspace, role=role)
     client.force_login(viewer.user)
     assert "Mark sent" not in client.get(reverse("dashboard")).content.decode()
     assert client.post(reverse("delivery_mark_sent", args=[d.id])).status_code == 403

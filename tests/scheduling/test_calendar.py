@@ -334,10 +334,11 @@ def test_a_finished_slot_cannot_be_moved_and_says_why(web, channel, schedule):
     assert "already publishing or finished" in response.content.decode()
 
 
-def test_other_workspaces_slots_and_viewers(client, channel, schedule):
+@pytest.mark.parametrize("role", [Membership.Role.VIEWER, Membership.Role.APPROVER])
+def test_other_workspaces_slots_and_viewers(client, channel, schedule, role):
     foreign_schedule = ScheduleFactory(channel=ChannelFactory(workspace=WorkspaceFactory()))
     foreign_slot = TimeslotFactory(channel=foreign_schedule.channel, schedule=foreign_schedule)
-    viewer = MembershipFactory(workspace=channel.workspace, role=Membership.Role.VIEWER)
+    viewer = MembershipFactory(workspace=channel.workspace, role=role)
     client.force_login(viewer.user)
     with time_machine.travel(NOW, tick=False):
         assert client.get(reverse("calendar_slot", args=[f"t{foreign_slot.id}"])).status_code == 404

@@ -26,7 +26,7 @@ from django.core.management import call_command
 from django.db import connections
 from django.utils import timezone
 
-from accounts.models import Notice, SocialAccount, Workspace
+from accounts.models import Membership, Notice, SocialAccount, Workspace
 from channels.models import Channel
 from ops.management.commands.seed_demo import DEFAULT_DEMO_PASSWORD
 from posts.models import Post
@@ -176,6 +176,18 @@ LOGGED_OUT = [
     ("password reset", "/password-reset/"),
     ("login unlock", "/login/unlock/"),
 ]
+# Logged out too, with a link made for the run (an invitee creating their login).
+INVITATION = "invitation"
+
+
+def invitation_page(demo) -> tuple[str, str]:
+    from accounts import members
+
+    owner = Membership.objects.filter(workspace=demo["tech"].workspace, role="owner").first()
+    invitation = members.invitation_create(
+        actor=owner.user, workspace=owner.workspace, email="invitee@example.com", role="editor"
+    )
+    return (INVITATION, f"/invite/{members.invitation_token(invitation)}/")
 
 
 def main_pages(demo) -> list[tuple[str, str]]:
@@ -199,6 +211,7 @@ def main_pages(demo) -> list[tuple[str, str]]:
         ("sandbox timeline", f"/sandbox/{demo['account'].id}/"),
         ("profile", "/profile/"),
         ("API tokens", "/settings/tokens/"),
+        ("members", "/members/"),
         ("delete channel", f"/channels/{tech.id}/delete/"),
         ("import", "/posts/import/"),
         ("import preview", f"/posts/import/{demo['import_preview'].id}/"),
@@ -284,20 +297,22 @@ def assert_accessible(found: dict[str, dict]) -> None:
     assert {n: r["h1"] for n, r in found.items() if r["h1"] != 1} == {}, "one h1 per page"
     assert all(r["main"] == 1 and r["skip"] for r in found.values()), "main and a skip link"
     assert not [n for n, r in found.items() if r["leaks"]], "template syntax shown on a page"
-    logged_in = {n: r for n, r in found.items() if n not in dict(LOGGED_OUT)}
+    logged_in = {n: r for n, r in found.items() if n not in dict(LOGGED_OUT) and n != INVITATION}
     assert all(r["header"] == 1 and r["nav"] >= 1 for r in logged_in.values()), "header, nav"
 
 
 def test_every_main_page_passes_axe_at_1280px(browser, demo):
     page = new_page(browser, DESKTOP)
-    found = walk(page, [*LOGGED_OUT, *main_pages(demo)], DESKTOP["width"])
+    pages = [*LOGGED_OUT, invitation_page(demo), *main_pages(demo)]
+    found = walk(page, pages, DESKTOP["width"])
     assert_accessible(found)
 
 
 def test_every_main_page_passes_axe_and_fits_a_phone_at_375px(browser, demo):
     """Issue 14 at 375 px, and issue 13's phone layout: no page scrolls sideways."""
     page = new_page(browser, PHONE)
-    found = walk(page, [*LOGGED_OUT, *main_pages(demo)], PHONE["width"], screenshots=True)
+    pages = [*LOGGED_OUT, invitation_page(demo), *main_pages(demo)]
+    found = walk(page, pages, PHONE["width"], screenshots=True)
     assert_accessible(found)
     too_wide = {n: r["scrollWidth"] for n, r in found.items() if r["scrollWidth"] > 375}
     assert not too_wide, f"pages that scroll sideways at 375 px: {too_wide}"

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Membership, Notice, SocialAccount
+from accounts.models import Invitation, Membership, Notice, SocialAccount
 from channels.models import QueueEntry
 from posts.models import Post
 from scheduling.forms import build_rule_text, simple_from_recurrence
@@ -87,6 +87,13 @@ def foreign():
         "slot": TimeslotFactory(channel=channel, schedule=schedule),
         "account": channel.accounts.get(),
         "notice": NoticeFactory(workspace=workspace),
+        "membership": MembershipFactory(workspace=workspace, role=Membership.Role.EDITOR),
+        "invitation": Invitation.objects.create(
+            workspace=workspace,
+            email="theirs@example.com",
+            role=Membership.Role.EDITOR,
+            expires_at=timezone.now() + dt.timedelta(days=7),
+        ),
     }
 
 
@@ -108,6 +115,7 @@ def page_urls(w) -> list[str]:
         reverse("post_preview") + f"?text=hello&channels={w['channel'].id}",
         reverse("account_list"),
         reverse("sandbox_timeline", args=[w["account"].id]),
+        reverse("member_list"),
     ]
 
 
@@ -174,6 +182,10 @@ def test_another_workspaces_objects_are_404(web, world, foreign):
         reverse("account_disable", args=[foreign["account"].id]),
         reverse("account_enable", args=[foreign["account"].id]),
         reverse("notice_dismiss", args=[foreign["notice"].id]),
+        reverse("member_role", args=[foreign["membership"].id]),
+        reverse("member_remove", args=[foreign["membership"].id]),
+        reverse("invitation_resend", args=[foreign["invitation"].id]),
+        reverse("invitation_revoke", args=[foreign["invitation"].id]),
     ]
     for url in posts:
         assert web.post(url, {"direction": "up", "publish_at": "2030-01-01T10:00"}).status_code in (
@@ -188,6 +200,8 @@ def test_another_workspaces_objects_are_404(web, world, foreign):
     assert QueueEntry.objects.filter(id=e.id).exists()
     assert SocialAccount.objects.get(id=foreign["account"].id).status == "active"
     assert Notice.objects.get(id=foreign["notice"].id).dismissed_at is None
+    assert Membership.objects.filter(id=foreign["membership"].id, role="editor").exists()
+    assert Invitation.objects.get(id=foreign["invitation"].id).revoked_at is None
 
 
 def test_lists_show_only_the_current_workspace(web, world, foreign):
@@ -199,7 +213,7 @@ def test_lists_show_only_the_current_workspace(web, world, foreign):
         assert foreign["channel"].name not in body
 
 
-def test_post_only_views_reject_get(web, world):
+def test_post_only_views_reject_get(web, world, member):
     c, e = world["channel"], world["entry"]
     urls = [
         reverse("workspace_switch"),
@@ -219,6 +233,10 @@ def test_post_only_views_reject_get(web, world):
         reverse("timeslot_move", args=[world["slot"].id]),
         reverse("timeslot_cancel", args=[world["slot"].id]),
         reverse("post_share", args=[world["post"].id]),
+        reverse("invitation_create"),
+        reverse("workspace_rename"),
+        reverse("member_role", args=[member.id]),
+        reverse("member_remove", args=[member.id]),
     ]
     for url in urls:
         assert web.get(url).status_code == 405, url
@@ -226,8 +244,10 @@ def test_post_only_views_reject_get(web, world):
     assert world["slot"].status == Timeslot.Status.SCHEDULED
 
 
-def test_viewers_can_look_but_every_change_is_403(client, world):
-    viewer = MembershipFactory(workspace=world["channel"].workspace, role=Membership.Role.VIEWER)
+# An approver (a client who approves) writes nothing, exactly like a viewer (issue 27).
+@pytest.mark.parametrize("role", [Membership.Role.VIEWER, Membership.Role.APPROVER])
+def test_viewers_can_look_but_every_change_is_403(client, world, role):
+    viewer = MembershipFactory(workspace=world["channel"].workspace, role=role)
     client.force_login(viewer.user)
     for url in page_urls(world):
         assert client.get(url).status_code == 200, url
@@ -242,6 +262,8 @@ def test_viewers_can_look_but_every_change_is_403(client, world):
         (reverse("post_create"), {"text": "hello", "status": "ready"}),
         (reverse("schedule_create", args=[c.id]), {"name": "x", "frequency": "daily"}),
         (reverse("account_add_sandbox"), {"handle": "sneaky"}),
+        (reverse("invitation_create"), {"email": "friend@example.com", "role": "owner"}),
+        (reverse("workspace_rename"), {"name": "hijacked"}),
     ]:
         assert client.post(url, data).status_code == 403, url
     world["slot"].refresh_from_db()
