@@ -96,7 +96,22 @@ def world():
 
     job = import_preview(workspace=ws, user=member.user, filename="a.csv", data=b"text\nhi\n")
     feed = ChannelFeed.objects.create(channel=channel, url="http://127.0.0.1:9/feed")
+    from integrations.models import Endpoint
+
+    from accounts.models import Invitation
+
+    endpoint = Endpoint.objects.create(workspace=ws, url="https://hooks.example/in")
+    invitation = Invitation.objects.create(
+        workspace=ws,
+        email="new@example.com",
+        role="editor",
+        invited_by=member.user,
+        expires_at=timezone.now() + dt.timedelta(days=7),
+    )
     ids = {
+        "invitation_id": invitation.id,
+        "membership_id": member.id,
+        "endpoint_id": endpoint.id,
         "job_id": job.id,
         "feed_id": feed.id,
         "image_id": image.id,
