@@ -19,8 +19,9 @@ from rest_framework.routers import DefaultRouter
 from accounts.api import ObtainToken, SocialAccountViewSet, WorkspaceViewSet
 from channels.api import ChannelViewSet
 from editor.api import PostViewSet
-from publishing.api import DeliveryViewSet
-from scheduling.api import ScheduleViewSet, TimeslotViewSet
+from networks.api import AccountConnectViewSet
+from publishing.api import DeliveryViewSet, NoticeViewSet, ProblemViewSet
+from scheduling.api import CalendarViewSet, ScheduleViewSet, TimeslotViewSet
 
 app_name = "api"
 
@@ -33,6 +34,12 @@ router.register("posts", PostViewSet, basename="post")
 router.register("schedules", ScheduleViewSet, basename="schedule")
 router.register("timeslots", TimeslotViewSet, basename="timeslot")
 router.register("deliveries", DeliveryViewSet, basename="delivery")
+# Everything a marketer does in the web UI (issue 29): adding accounts, the calendar,
+# notices and problems.
+router.register("accounts/connect", AccountConnectViewSet, basename="account-connect")
+router.register("calendar", CalendarViewSet, basename="calendar")
+router.register("notices", NoticeViewSet, basename="notice")
+router.register("problems", ProblemViewSet, basename="problem")
 
 urlpatterns = [
     path("auth/token/", ObtainToken.as_view(), name="token"),

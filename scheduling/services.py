@@ -9,13 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from accounts.models import SocialAccount
 from channels.models import NAME_TAKEN, Channel, channel_name_taken
 from ground import events
 from posts.images import post_check_images_ready
@@ -159,12 +162,24 @@ def schedule_save(*, schedule: Schedule, now: dt.datetime | None = None) -> Sche
     return schedule
 
 
-def channel_save(*, channel: Channel, now: dt.datetime | None = None) -> Channel:
-    """Save a channel; a time-zone change or a resume re-plans every schedule of it."""
+def channel_save(
+    *,
+    channel: Channel,
+    accounts: Iterable[SocialAccount] | None = None,
+    now: dt.datetime | None = None,
+) -> Channel:
+    """Save a channel (and, given `accounts`, set exactly those as its accounts: each of
+    the channel's workspace); a time-zone change or a resume re-plans every schedule of it."""
     channel.full_clean()
+    if accounts is not None:
+        accounts = list(accounts)
+        if any(a.workspace_id != channel.workspace_id for a in accounts):
+            raise ValidationError({"accounts": "An account belongs to another workspace."})
     with transaction.atomic():
         before = Channel.objects.filter(pk=channel.pk).values("timezone", "is_paused").first()
         _channel_write(channel)
+        if accounts is not None:
+            channel.accounts.set(accounts)
         if before is None or before != {
             "timezone": channel.timezone,
             "is_paused": channel.is_paused,
@@ -173,6 +188,37 @@ def channel_save(*, channel: Channel, now: dt.datetime | None = None) -> Channel
                 schedule.channel = channel
                 schedule_reconcile(schedule=schedule, now=now)
     return channel
+
+
+# A slot in one of these reached the publisher: it has deliveries, a history to keep.
+STARTED_STATUSES = (
+    Timeslot.Status.PUBLISHING,
+    Timeslot.Status.PUBLISHED,
+    Timeslot.Status.PARTIAL,
+    Timeslot.Status.FAILED,
+)
+CHANNEL_HAS_HISTORY = (
+    "This channel has published (or is publishing) already: deleting it would erase that "
+    "history. Pause it instead."
+)
+
+
+@transaction.atomic
+def channel_delete(*, channel: Channel) -> None:
+    """Delete a channel that never published: its schedules, queue and coming slots go
+    with it (a deleted slot's queued messages are no-ops). Refused (ChannelHasHistory)
+    once a slot of it started publishing, so no delivery history is ever erased."""
+    _lock_channel(channel.pk)
+    started = Timeslot.objects.filter(channel=channel).filter(
+        Q(status__in=STARTED_STATUSES) | Q(published_at__isnull=False)
+    )
+    if started.exists():
+        raise ChannelHasHistory(CHANNEL_HAS_HISTORY)
+    channel.delete()
+
+
+class ChannelHasHistory(ValidationError):
+    """channel_delete's refusal: the API answers it with 409 (a state, not bad input)."""
 
 
 def _channel_write(channel: Channel) -> None:
