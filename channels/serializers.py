@@ -68,7 +68,9 @@ class ChannelWriteSerializer(serializers.Serializer):
         max_length=100,
         help_text="Workspace slug (create only); needed when you belong to several.",
     )
-    name = serializers.CharField(max_length=100)
+    name = serializers.CharField(
+        max_length=100, error_messages={"blank": "A channel needs a name."}
+    )
     timezone = serializers.CharField(
         max_length=64, help_text="IANA zone name (Europe/Paris): schedules run in it."
     )
