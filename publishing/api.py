@@ -155,7 +155,8 @@ class ProblemViewSet(WorkspaceScopedViewSet):
 
     def list(self, request):
         workspace = workspace_for(request, request.query_params.get("workspace"), write=False)
-        limit = query_int(request.query_params, "limit") or 20
+        limit = query_int(request.query_params, "limit")
+        limit = 20 if limit is None else limit
         if not 1 <= limit <= PROBLEM_MAX:
             raise ValidationError({"limit": [f"A whole number from 1 to {PROBLEM_MAX}."]})
         rows = problems.problem_deliveries(workspace=workspace, now=timezone.now(), limit=limit)
