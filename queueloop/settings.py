@@ -441,6 +441,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "queueloop.schema_hooks.add_error_responses",
+        "queueloop.schema_hooks.distinct_form_bodies",
     ],
     "TITLE": "Queue Loop API",
     "DESCRIPTION": (
