@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 import urllib.request
@@ -28,7 +29,8 @@ CONFIG = "post_hooks: []\npackage_name_override: {name}\nproject_name_override: 
 
 def generate(schema: dict, folder: Path, name: str):
     """Generate a client package `name` from `schema` into `folder` and import it."""
-    pytest.importorskip("openapi_python_client")  # in requirements-dev.txt: make test has it
+    if not os.environ.get("CI"):  # in requirements-dev.txt: `make test` and CI have it
+        pytest.importorskip("openapi_python_client")
     (folder / "openapi.json").write_text(json.dumps(schema))
     (folder / "config.yaml").write_text(CONFIG.format(name=name))
     done = subprocess.run(  # noqa: S603  (our own interpreter, fixed arguments)
