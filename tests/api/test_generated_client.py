@@ -33,7 +33,7 @@ def generate(schema: dict, folder: Path, name: str):
         pytest.importorskip("openapi_python_client")
     (folder / "openapi.json").write_text(json.dumps(schema))
     (folder / "config.yaml").write_text(CONFIG.format(name=name))
-    done = subprocess.run(  # noqa: S603  (our own interpreter, fixed arguments)
+    done = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -68,7 +68,7 @@ def test_a_generated_client_creates_a_post_and_reads_it_back(live_server, tmp_pa
     member = MembershipFactory(role=Membership.Role.EDITOR, workspace__slug="acme")
     ChannelFactory(workspace=member.workspace, slug="tech")
     token = ApiToken.objects.create(user=member.user).key
-    with urllib.request.urlopen(f"{live_server.url}/api/v1/schema/?format=json") as answer:  # noqa: S310
+    with urllib.request.urlopen(f"{live_server.url}/api/v1/schema/?format=json") as answer:
         schema = json.load(answer)
 
     name = f"queueloop_client_{uuid.uuid4().hex[:8]}"
@@ -76,7 +76,7 @@ def test_a_generated_client_creates_a_post_and_reads_it_back(live_server, tmp_pa
     client_module = importlib.import_module(f"{name}.client")
     create = importlib.import_module(f"{name}.api.posts.posts_create")
     retrieve = importlib.import_module(f"{name}.api.posts.posts_retrieve")
-    PostCreate = importlib.import_module(f"{name}.models.post_create").PostCreate  # noqa: N806
+    PostCreate = importlib.import_module(f"{name}.models.post_create").PostCreate
 
     body = PostCreate(text="Written by a generated client", channels=["tech"])
     # A typed client sends its model as JSON (see distinct_form_bodies).
@@ -124,15 +124,13 @@ def test_the_generator_still_needs_the_distinct_form_bodies_workaround(tmp_path)
             }
         },
         "components": {
-            "schemas": {
-                "Thing": {"type": "object", "properties": {"name": {"type": "string"}}}
-            }
+            "schemas": {"Thing": {"type": "object", "properties": {"name": {"type": "string"}}}}
         },
     }
     name = f"bug1276_{uuid.uuid4().hex[:8]}"
     generate(schema, tmp_path, name)
     call = importlib.import_module(f"{name}.api.default.things_create")
-    Thing = importlib.import_module(f"{name}.models.thing").Thing  # noqa: N806
+    Thing = importlib.import_module(f"{name}.models.thing").Thing
 
     kwargs = call._get_kwargs(body=Thing(name="x"))
 
