@@ -73,7 +73,10 @@ class PostViewSet(
     serializer_class = PostSerializer
 
     def base_queryset(self):
-        return Post.objects.select_related("workspace", "author").prefetch_related(
+        # Ties broken by id: a bulk import makes many posts in one instant, and a page
+        # boundary among them must not show one twice or skip one.
+        qs = Post.objects.order_by("-created_at", "-id")
+        return qs.select_related("workspace", "author").prefetch_related(
             "variations",
             "images",
             Prefetch("entries", queryset=QueueEntry.objects.select_related("channel")),

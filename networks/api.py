@@ -1,5 +1,6 @@
 """REST API: adding social accounts, as the accounts page does: sandbox and webhook accounts,
-a Telegram bot (bot token + chat) and a Discord channel webhook, each through the web form's
+a Telegram bot (bot token + chat), a Discord channel webhook, a Mastodon access token and a
+Bluesky app password, each through the web form's
 own validation and the same connect service; and, for X's OAuth in a browser, the URL to
 open there.
 
@@ -23,8 +24,12 @@ from accounts.models import SocialAccount
 from accounts.serializers import SocialAccountSerializer
 from ground.rest import form_errors_to_drf
 from networks.base import ProviderError
+from networks.bluesky.connect import bluesky_account_connect
+from networks.bluesky.forms import BlueskyConnectForm
 from networks.discord.connect import discord_account_connect
 from networks.discord.forms import DiscordConnectForm
+from networks.mastodon.connect import mastodon_account_connect
+from networks.mastodon.forms import MastodonConnectForm
 from networks.telegram.connect import telegram_account_connect
 from networks.telegram.forms import TelegramConnectForm
 
@@ -73,6 +78,30 @@ class DiscordAddSerializer(_WorkspaceField):
     url = serializers.CharField(
         max_length=500, write_only=True, help_text="The channel webhook's URL, from Discord."
     )
+
+
+class MastodonAddSerializer(_WorkspaceField):
+    instance = serializers.CharField(max_length=200, help_text="Such as mastodon.social.")
+    access_token = serializers.CharField(
+        max_length=500,
+        write_only=True,
+        help_text="From Preferences → Development → New application (scopes read:accounts "
+        "and write:statuses).",
+    )
+    visibility = serializers.ChoiceField(choices=["public", "unlisted"], default="public")
+    language = serializers.CharField(max_length=12, required=False, allow_blank=True, default="")
+
+
+class BlueskyAddSerializer(_WorkspaceField):
+    handle = serializers.CharField(max_length=253, help_text="Such as alice.bsky.social.")
+    app_password = serializers.CharField(
+        max_length=19, write_only=True, help_text="An app password (xxxx-xxxx-xxxx-xxxx)."
+    )
+    service = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default="",
+        help_text="Only if the account is not on bsky.social: its PDS's address.",
+    )  # fmt: skip
+    language = serializers.CharField(max_length=12, required=False, allow_blank=True, default="")
 
 
 class ConnectStartSerializer(_WorkspaceField):
@@ -164,6 +193,50 @@ class AccountConnectViewSet(WorkspaceScopedViewSet):
             )
         except ProviderError as exc:
             raise ValidationError({"url": [exc.message]}) from None
+        return self._created(account)
+
+    @extend_schema(request=MastodonAddSerializer, responses=CREATED)
+    @action(detail=False, methods=["post"])
+    def mastodon(self, request):
+        """A Mastodon account with an access token (the instance checks it first). To sign
+        in on the instance instead, use the web page."""
+        workspace, data = self._input(MastodonAddSerializer)
+        form = MastodonConnectForm(data)
+        if not form.is_valid():
+            raise form_errors_to_drf(form)
+        clean = form.cleaned_data
+        if not clean["access_token"]:
+            raise ValidationError({"access_token": ["This field may not be blank."]})
+        try:
+            account = mastodon_account_connect(
+                workspace=workspace,
+                instance=clean["instance"],
+                token=clean["access_token"],
+                options={"visibility": clean["visibility"], "language": clean["language"]},
+            )
+        except ProviderError as exc:
+            raise ValidationError({"non_field_errors": [exc.message]}) from None
+        return self._created(account)
+
+    @extend_schema(request=BlueskyAddSerializer, responses=CREATED)
+    @action(detail=False, methods=["post"])
+    def bluesky(self, request):
+        """A Bluesky account with an app password (signed in first: a refusal is a 400)."""
+        workspace, data = self._input(BlueskyAddSerializer)
+        form = BlueskyConnectForm(data)
+        if not form.is_valid():
+            raise form_errors_to_drf(form)
+        clean = form.cleaned_data
+        try:
+            account = bluesky_account_connect(
+                workspace=workspace,
+                service=clean["service"],
+                handle=clean["handle"],
+                app_password=clean["app_password"],
+                language=clean["language"],
+            )
+        except ProviderError as exc:
+            raise ValidationError({"non_field_errors": [exc.message]}) from None
         return self._created(account)
 
     @extend_schema(request=ConnectStartSerializer, responses=ConnectUrlSerializer)

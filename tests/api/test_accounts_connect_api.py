@@ -11,13 +11,18 @@ from django.db import connection
 
 from accounts.models import Membership, SocialAccount
 from tests.api.test_endpoints import API, client_for, member
-from tests.factories import WorkspaceFactory
+from tests.factories import SocialAccountFactory, WorkspaceFactory
+from tests.networks import fake_bluesky as bluesky_fakes
 from tests.networks import fake_discord as discord_fakes
+from tests.networks import fake_mastodon as mastodon_fakes
 from tests.networks import fake_telegram as telegram_fakes
 
 pytestmark = pytest.mark.django_db
 fake_telegram = telegram_fakes.fake_telegram
 fake_discord = discord_fakes.fake_discord
+fake_mastodon = mastodon_fakes.fake_mastodon
+fake_bluesky = bluesky_fakes.fake_bluesky
+BLUESKY_PASSWORD = "abcd-efgh-ijkl-mnop"
 CONNECT = f"{API}/accounts/connect"
 SECRET = "s3cret-s3cret-s3cret"
 
@@ -152,3 +157,50 @@ def test_each_role_and_another_workspace(ws, role, settings):
         else:
             assert foreign.status_code == 403
     assert SocialAccount.objects.count() == (1 if writes else 0)
+
+
+def test_an_account_is_disabled_and_enabled_as_on_the_accounts_page(ws):
+    account = SocialAccountFactory(workspace=ws)
+    foreign = SocialAccountFactory(workspace=WorkspaceFactory(slug="rival"))
+    api, viewer = (client_for(member(ws, role)) for role in ("editor", "viewer"))
+
+    assert viewer.post(f"{API}/accounts/{account.id}/disable/").status_code == 403
+    disabled = api.post(f"{API}/accounts/{account.id}/disable/")
+    assert disabled.status_code == 200 and disabled.json()["status"] == "disabled"
+    assert api.post(f"{API}/accounts/{account.id}/enable/").json()["status"] == "active"
+    assert api.post(f"{API}/accounts/{foreign.id}/disable/").status_code == 404
+    foreign.refresh_from_db()
+    assert foreign.status == "active"
+
+
+def test_a_mastodon_token_is_checked_then_connected(api, fake_mastodon):
+    alice, token = fake_mastodon.add_account("alice")
+    body = {"instance": fake_mastodon.url, "access_token": token}
+
+    response = api.post(f"{CONNECT}/mastodon/", body, format="json")
+
+    assert response.status_code == 201, response.content
+    account = SocialAccount.objects.get(provider="mastodon")
+    assert account.external_id == f"{alice}@{fake_mastodon.url.split('://')[1]}"
+    assert token not in response.content.decode() and token not in raw_credentials(account.id)
+    bad = api.post(f"{CONNECT}/mastodon/", {**body, "access_token": "wrong"}, format="json")
+    assert bad.status_code == 400 and bad.json()["non_field_errors"][0]
+    assert api.post(f"{CONNECT}/mastodon/", {"instance": "x"}, format="json").status_code == 400
+
+
+def test_a_bluesky_app_password_signs_in_then_connects(api, fake_bluesky):
+    did = fake_bluesky.add_account("alice.test", BLUESKY_PASSWORD)
+    body = {"handle": "alice.test", "app_password": BLUESKY_PASSWORD, "language": "en"}
+
+    response = api.post(f"{CONNECT}/bluesky/", body, format="json")
+
+    assert response.status_code == 201, response.content
+    account = SocialAccount.objects.get(provider="bluesky")
+    assert (account.external_id, account.options["langs"]) == (did, ["en"])
+    assert BLUESKY_PASSWORD not in raw_credentials(account.id)
+    wrong = api.post(
+        f"{CONNECT}/bluesky/", {**body, "app_password": "aaaa-bbbb-cccc-dddd"}, format="json"
+    )
+    assert wrong.status_code == 400
+    shape = api.post(f"{CONNECT}/bluesky/", {**body, "app_password": "nope"}, format="json")
+    assert shape.status_code == 400 and "app_password" in shape.json()
