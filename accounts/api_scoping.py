@@ -41,6 +41,16 @@ def can_write(request, workspace_id: int) -> bool:
     return roles_for(request).get(workspace_id) in WRITE_ROLES
 
 
+OWNERS_DELETE = (
+    "Only the workspace's owners can delete (editors archive a post or pause a channel)."
+)
+
+
+def is_owner(request, workspace_id: int) -> bool:
+    """Deleting for good is the owners' (publishing.removal_views, the same rule)."""
+    return roles_for(request).get(workspace_id) == Membership.Role.OWNER
+
+
 class WorkspaceRolePermission(BasePermission):
     """Reads for members; writes only for owners and editors of the object's workspace."""
 

@@ -7,6 +7,7 @@ change or a resume), channels.services for the queue. A channel is named by id h
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -17,10 +18,10 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 
-from accounts.api_scoping import WorkspaceScopedViewSet, workspace_for
+from accounts.api_scoping import OWNERS_DELETE, WorkspaceScopedViewSet, is_owner, workspace_for
 from accounts.models import SocialAccount
 from channels import services as queue
 from channels.models import NAME_TAKEN, Channel, QueueEntry, channel_name_taken
@@ -33,7 +34,8 @@ from channels.serializers import (
     QueuePageSerializer,
 )
 from ground.rest import Conflict
-from scheduling.services import ChannelHasHistory, channel_delete, channel_save
+from publishing import removal
+from scheduling.services import channel_save
 
 QUEUE_ENTRY_PATH = r"queue/(?P<entry_id>[0-9]{1,18})"
 
@@ -70,8 +72,8 @@ def _accounts(workspace_id: int, ids: list[int]) -> list[SocialAccount]:
     destroy=extend_schema(
         responses={204: None, 409: OpenApiResponse(description="It has published already.")},
         description="Delete a channel that never published, with its schedules, queue and "
-        "coming slots. One that has published (or is publishing) is refused with 409: "
-        "pause it instead, its history stays.",
+        "coming slots (owners only, as in the web UI: editors pause). One that has "
+        "published is refused with 409: pause it instead, its history stays.",
     ),
 )
 class ChannelViewSet(
@@ -144,10 +146,13 @@ class ChannelViewSet(
         return self._output(self._save(channel, data))
 
     def destroy(self, request, *args, **kwargs):
+        channel = self.get_object()
+        if not is_owner(request, channel.workspace_id):
+            raise PermissionDenied(OWNERS_DELETE)
         try:
-            channel_delete(channel=self.get_object())
-        except ChannelHasHistory as exc:
-            raise Conflict(exc.messages[0]) from None
+            removal.channel_delete(channel=channel)
+        except DjangoValidationError as exc:
+            raise Conflict(" ".join(exc.messages)) from None
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _paused(self, paused: bool) -> Response:

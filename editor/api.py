@@ -8,13 +8,24 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 
-from accounts.api_scoping import VIEWER_MESSAGE, WorkspaceScopedViewSet, can_write
+from accounts.api_scoping import (
+    OWNERS_DELETE,
+    VIEWER_MESSAGE,
+    WorkspaceScopedViewSet,
+    can_write,
+    is_owner,
+)
 from channels.models import Channel, QueueEntry
 from editor import services
 from editor.serializers import (
@@ -27,9 +38,10 @@ from editor.serializers import (
     PostShareSerializer,
     PostUpdateSerializer,
 )
-from ground.rest import filter_channel, query_choices
+from ground.rest import Conflict, filter_channel, query_choices
 from posts import images, media
 from posts.models import Post, PostImage
+from publishing import removal
 from scheduling.models import Timeslot
 from scheduling.serializers import TimeslotSerializer
 
@@ -149,6 +161,24 @@ class PostViewSet(
 
     def perform_destroy(self, instance):
         services.post_archive(post=instance)
+
+    @extend_schema(
+        request=None,
+        responses={204: None, 409: OpenApiResponse(description="It has been published.")},
+    )
+    @action(detail=True, methods=["post"], url_path="delete")
+    def delete_unpublished(self, request, pk=None):
+        """Delete the post for good (owners only, as in the web UI): its queue entries,
+        pinned slots, variations and images go too. Refused with 409 once it has been
+        published: archive it instead (DELETE /posts/{id}/), its history stays."""
+        post = self.get_object()
+        if not is_owner(request, post.workspace_id):
+            raise PermissionDenied(OWNERS_DELETE)
+        try:
+            removal.post_delete(post=post)
+        except DjangoValidationError as exc:
+            raise Conflict(" ".join(exc.messages)) from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     # --- Images ---------------------------------------------------------------------------
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import SocialAccount
@@ -188,37 +187,6 @@ def channel_save(
                 schedule.channel = channel
                 schedule_reconcile(schedule=schedule, now=now)
     return channel
-
-
-# A slot in one of these reached the publisher: it has deliveries, a history to keep.
-STARTED_STATUSES = (
-    Timeslot.Status.PUBLISHING,
-    Timeslot.Status.PUBLISHED,
-    Timeslot.Status.PARTIAL,
-    Timeslot.Status.FAILED,
-)
-CHANNEL_HAS_HISTORY = (
-    "This channel has published (or is publishing) already: deleting it would erase that "
-    "history. Pause it instead."
-)
-
-
-@transaction.atomic
-def channel_delete(*, channel: Channel) -> None:
-    """Delete a channel that never published: its schedules, queue and coming slots go
-    with it (a deleted slot's queued messages are no-ops). Refused (ChannelHasHistory)
-    once a slot of it started publishing, so no delivery history is ever erased."""
-    _lock_channel(channel.pk)
-    started = Timeslot.objects.filter(channel=channel).filter(
-        Q(status__in=STARTED_STATUSES) | Q(published_at__isnull=False)
-    )
-    if started.exists():
-        raise ChannelHasHistory(CHANNEL_HAS_HISTORY)
-    channel.delete()
-
-
-class ChannelHasHistory(ValidationError):
-    """channel_delete's refusal: the API answers it with 409 (a state, not bad input)."""
 
 
 def _channel_write(channel: Channel) -> None:

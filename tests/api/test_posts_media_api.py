@@ -12,10 +12,16 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from accounts.models import Membership
-from posts.models import PostImage
+from posts.models import Post, PostImage
 from scheduling.models import Timeslot
 from tests.api.test_endpoints import API, client_for, future, member
-from tests.factories import ChannelFactory, PostFactory, SocialAccountFactory, WorkspaceFactory
+from tests.factories import (
+    ChannelFactory,
+    DeliveryFactory,
+    PostFactory,
+    SocialAccountFactory,
+    WorkspaceFactory,
+)
 from tests.networks.fake_http import FakeServer, Reply
 
 pytestmark = pytest.mark.django_db
@@ -321,3 +327,20 @@ def test_a_post_whose_image_is_processing_cannot_be_shared_yet(api, post, channe
     assert response.status_code == 400
     assert "image" in str(response.json()).lower()
     assert not Timeslot.objects.exists()
+
+
+# --- Delete for good ---------------------------------------------------------------------------
+
+
+def test_an_owner_deletes_a_post_that_never_published(ws, post, channel, foreign_post):
+    owner, editor = (client_for(member(ws, role)) for role in ("owner", "editor"))
+    url = f"{API}/posts/{post.id}/delete/"
+    assert editor.post(url).status_code == 403
+    assert owner.post(f"{API}/posts/{foreign_post.id}/delete/").status_code == 404
+    assert owner.post(url).status_code == 204
+    assert not Post.objects.filter(id=post.id).exists()
+    published = PostFactory(workspace=ws)
+    DeliveryFactory(post=published, timeslot__channel=channel)
+    refused = owner.post(f"{API}/posts/{published.id}/delete/")
+    assert refused.status_code == 409 and "Archive it instead" in refused.json()["detail"]
+    assert Post.objects.filter(id=published.id).exists()
