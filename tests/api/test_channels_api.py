@@ -6,6 +6,8 @@ its order, set it, cap or requeue an entry, remove one. Each with another worksp
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Membership
 from channels.models import Channel, QueueEntry
@@ -275,3 +277,16 @@ def test_each_role_reads_and_only_owners_and_editors_write(ws, channel, queue, r
         assert response.status_code == (ok if writes else 403), (role, url, response.content)
     deleted = api.delete(f"{API}/channels/{channel.id}/")
     assert deleted.status_code == (204 if role == Membership.Role.OWNER else 403)
+
+
+def test_a_queue_page_costs_the_same_queries_whatever_its_length(api, ws, channel):
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert api.get(f"{API}/channels/{channel.id}/queue/").status_code == 200
+        return len(ctx.captured_queries)
+
+    QueueEntryFactory(channel=channel, post=PostFactory(workspace=ws))
+    few = queries()
+    for _ in range(15):
+        QueueEntryFactory(channel=channel, post=PostFactory(workspace=ws))
+    assert queries() == few
