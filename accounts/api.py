@@ -67,12 +67,15 @@ class WorkspaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Workspa
 class SocialAccountViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceScopedViewSet
 ):
-    """Connected social accounts (connect and reconnect them in the web UI)."""
+    """Connected social accounts. Add them with accounts/connect/ (networks.api); disable
+    or enable one as the accounts page does."""
 
     serializer_class = SocialAccountSerializer
 
     def base_queryset(self):
-        return SocialAccount.objects.select_related("workspace")
+        return SocialAccount.objects.select_related("workspace").order_by(
+            "provider", "handle", "id"
+        )
 
     def filter_list(self, qs, params):
         qs = super().filter_list(qs, params)
@@ -81,6 +84,24 @@ class SocialAccountViewSet(
         if statuses := query_choices(params, "status", SocialAccount.Status.choices):
             qs = qs.filter(status__in=statuses)
         return qs
+
+    def _set_status(self, status: str) -> Response:
+        account = services.account_set_status(account=self.get_object(), status=status)
+        return Response(
+            SocialAccountSerializer(account, context=self.get_serializer_context()).data
+        )
+
+    @extend_schema(request=None, responses=SocialAccountSerializer)
+    @action(detail=True, methods=["post"])
+    def disable(self, request, pk=None):
+        """Disable the account: no slot publishes to it until it is enabled."""
+        return self._set_status(SocialAccount.Status.DISABLED)
+
+    @extend_schema(request=None, responses=SocialAccountSerializer)
+    @action(detail=True, methods=["post"])
+    def enable(self, request, pk=None):
+        """Enable the account again (its next delivery, or check, tells whether it works)."""
+        return self._set_status(SocialAccount.Status.ACTIVE)
 
 
 class ObtainToken(APIView):

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import viewsets
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 
 from accounts.api_idempotency import IdempotentViewMixin
-from accounts.models import WRITE_ROLES, Membership
+from accounts.models import WRITE_ROLES, Membership, Workspace
 from ground.rest import API_PARSERS, django_error_to_drf
 
 VIEWER_MESSAGE = (
@@ -39,6 +40,16 @@ def roles_for(request) -> dict[int, str]:
 
 def can_write(request, workspace_id: int) -> bool:
     return roles_for(request).get(workspace_id) in WRITE_ROLES
+
+
+OWNERS_DELETE = (
+    "Only the workspace's owners can delete (editors archive a post or pause a channel)."
+)
+
+
+def is_owner(request, workspace_id: int) -> bool:
+    """Deleting for good is the owners' (publishing.removal_views, the same rule)."""
+    return roles_for(request).get(workspace_id) == Membership.Role.OWNER
 
 
 class WorkspaceRolePermission(BasePermission):
@@ -97,3 +108,25 @@ class WorkspaceScopedViewSet(IdempotentViewMixin, viewsets.GenericViewSet):
         if isinstance(exc, DjangoValidationError):
             exc = django_error_to_drf(exc)
         return super().handle_exception(exc)
+
+
+def workspace_for(request, slug: str | None, *, write: bool) -> Workspace:
+    """The workspace a call that names no object acts in: `slug` among the user's, else
+    their only one. 400 when unknown or ambiguous (a foreign slug reads as unknown), 403
+    for a viewer when `write`."""
+    roles = roles_for(request)
+    if slug:
+        workspace = Workspace.objects.filter(id__in=list(roles), slug=slug).first()
+        if workspace is None:
+            raise ValidationError(
+                {"workspace": [f"Unknown workspace: {slug}. You are not a member of it."]}
+            )
+    elif len(roles) == 1:
+        workspace = Workspace.objects.get(id=next(iter(roles)))
+    else:
+        raise ValidationError(
+            {"workspace": ["You belong to several workspaces: say which one (its slug)."]}
+        )
+    if write and not can_write(request, workspace.id):
+        raise PermissionDenied(VIEWER_MESSAGE)
+    return workspace

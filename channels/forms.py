@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.utils.text import slugify
 
 from accounts.models import SocialAccount, Workspace
 from channels.models import NAME_TAKEN, Channel, channel_name_taken
-from channels.services import DIRECTIONS
+from channels.services import DIRECTIONS, channel_unique_slug
 from ground.validation import error_messages
 from ground.zone_field import ZoneField
 from scheduling.services import channel_save
@@ -43,16 +41,7 @@ class ChannelForm(forms.ModelForm):
     def _slug(self) -> str:
         if self.instance.pk:
             return self.instance.slug
-        base = slugify(self.cleaned_data["name"]) or "channel"
-        taken = set(
-            Channel.objects.filter(workspace=self.workspace, slug__startswith=base).values_list(
-                "slug", flat=True
-            )
-        )
-        slug, n = base, 2
-        while slug in taken:
-            slug, n = f"{base}-{n}", n + 1
-        return slug
+        return channel_unique_slug(workspace_id=self.workspace.id, name=self.cleaned_data["name"])
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
@@ -68,9 +57,7 @@ class ChannelForm(forms.ModelForm):
         channel.workspace = self.workspace
         channel.slug = self._slug()
         try:
-            with transaction.atomic():
-                channel_save(channel=channel)
-                channel.accounts.set(self.cleaned_data["accounts"])
+            channel_save(channel=channel, accounts=self.cleaned_data["accounts"])
         except ValidationError as exc:
             for message in error_messages(exc):
                 self.add_error(None, message)

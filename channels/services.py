@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Max
+from django.utils.text import slugify
 
 from channels.models import Channel, QueueEntry
 from posts.images import post_check_images_ready
@@ -19,6 +21,21 @@ if TYPE_CHECKING:
     from posts.models import Post
 
 DIRECTIONS = ("up", "down")
+
+
+def channel_unique_slug(*, workspace_id: int, name: str) -> str:
+    """A new channel's slug: its name slugified, with -2, -3... when taken in the workspace
+    (the web form and the API name channels alike)."""
+    base = slugify(name) or "channel"
+    taken = set(
+        Channel.objects.filter(workspace_id=workspace_id, slug__startswith=base).values_list(
+            "slug", flat=True
+        )
+    )
+    slug, n = base, 2
+    while slug in taken:
+        slug, n = f"{base}-{n}", n + 1
+    return slug
 
 
 @transaction.atomic
@@ -108,3 +125,35 @@ def post_queues_set(*, post: Post, channels: Iterable[Channel]) -> None:
     QueueEntry.objects.filter(post=post, is_active=True).exclude(
         channel_id__in=[c.id for c in channels]
     ).delete()
+
+
+@transaction.atomic
+def queue_order_set(*, channel: Channel, post_ids: list[int]) -> list[QueueEntry]:
+    """Put these posts first in the channel's active queue, in this order; the other
+    entries keep their order after them (inactive ones last). Renumbers the queue 1..n.
+
+    Refused (ValidationError, nothing changed) when a post is listed twice or is not
+    active in this queue. The queue is locked first, as for a move."""
+    if len(set(post_ids)) != len(post_ids):
+        raise ValidationError({"posts": "A post is listed more than once."})
+    entries = list(
+        QueueEntry.objects.select_for_update().filter(channel=channel).order_by("position", "id")
+    )
+    active = {e.post_id: e for e in entries if e.is_active}
+    unknown = [str(i) for i in post_ids if i not in active]
+    if unknown:
+        raise ValidationError(
+            {"posts": f"Not in this channel's active queue: post(s) {', '.join(unknown)}."}
+        )
+    first = [active[i] for i in post_ids]
+    chosen = set(post_ids)
+    rest = [e for e in entries if e.is_active and e.post_id not in chosen]
+    spent = [e for e in entries if not e.is_active]
+    changed = []
+    ordered = first + rest + spent
+    for position, row in enumerate(ordered, start=1):
+        if row.position != position:
+            row.position = position
+            changed.append(row)
+    QueueEntry.objects.bulk_update(changed, ["position"])
+    return ordered

@@ -1,22 +1,49 @@
-"""REST API: posts (list, retrieve, create = queue or pin, update, delete = archive)."""
+"""REST API: posts (list, retrieve, create = queue or pin, update, delete = archive), their
+images (upload or by URL, alt text, remove), share now and pin. The writes are the web UI's
+services (editor.services, posts.images)."""
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 
-from accounts.api_scoping import VIEWER_MESSAGE, WorkspaceScopedViewSet, can_write
-from channels.models import QueueEntry
+from accounts.api_scoping import (
+    OWNERS_DELETE,
+    VIEWER_MESSAGE,
+    WorkspaceScopedViewSet,
+    can_write,
+    is_owner,
+)
+from channels.models import Channel, QueueEntry
 from editor import services
-from editor.serializers import PostCreateSerializer, PostSerializer, PostUpdateSerializer
-from ground.rest import filter_channel, query_choices
-from posts.models import Post
+from editor.serializers import (
+    PostCreateSerializer,
+    PostImageAddSerializer,
+    PostImageAltSerializer,
+    PostImageSerializer,
+    PostPinSerializer,
+    PostSerializer,
+    PostShareSerializer,
+    PostUpdateSerializer,
+)
+from ground.rest import Conflict, filter_channel, query_choices
+from posts import images, media
+from posts.models import Post, PostImage
+from publishing import removal
 from scheduling.models import Timeslot
+from scheduling.serializers import TimeslotSerializer
 
 
 @extend_schema_view(
@@ -58,8 +85,12 @@ class PostViewSet(
     serializer_class = PostSerializer
 
     def base_queryset(self):
-        return Post.objects.select_related("workspace", "author").prefetch_related(
+        # Ties broken by id: a bulk import makes many posts in one instant, and a page
+        # boundary among them must not show one twice or skip one.
+        qs = Post.objects.order_by("-created_at", "-id")
+        return qs.select_related("workspace", "author").prefetch_related(
             "variations",
+            "images",
             Prefetch("entries", queryset=QueueEntry.objects.select_related("channel")),
             Prefetch(
                 "pinned_timeslots",
@@ -134,3 +165,135 @@ class PostViewSet(
 
     def perform_destroy(self, instance):
         services.post_archive(post=instance)
+
+    @extend_schema(
+        request=None,
+        responses={204: None, 409: OpenApiResponse(description="It has been published.")},
+    )
+    @action(detail=True, methods=["post"], url_path="delete")
+    def delete_unpublished(self, request, pk=None):
+        """Delete the post for good (owners only, as in the web UI): its queue entries,
+        pinned slots, variations and images go too. Refused with 409 once it has been
+        published: archive it instead (DELETE /posts/{id}/), its history stays."""
+        post = self.get_object()
+        if not is_owner(request, post.workspace_id):
+            raise PermissionDenied(OWNERS_DELETE)
+        try:
+            removal.post_delete(post=post)
+        except DjangoValidationError as exc:
+            raise Conflict(" ".join(exc.messages)) from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    # --- Images ---------------------------------------------------------------------------
+
+    @extend_schema(methods=["GET"], responses=PostImageSerializer(many=True))
+    @extend_schema(
+        methods=["POST"],
+        request={
+            "multipart/form-data": PostImageAddSerializer,
+            "application/json": PostImageAddSerializer,
+            "application/x-www-form-urlencoded": PostImageAddSerializer,
+        },
+        responses={201: PostImageSerializer},
+        description="Add an image: upload it as `image` (multipart/form-data), or give `url` "
+        "and the server downloads it (public addresses only, at most 15 MB, no redirect "
+        "followed). Checked from its header at once (a refused image is a 400 saying why); "
+        "then `processing` until a worker has re-encoded it (metadata removed), then "
+        "`ready` or `failed`. A post with an image that is not ready cannot be queued, "
+        "pinned or shared yet.",
+    )
+    @action(detail=True, methods=["get", "post"])
+    def images(self, request, pk=None):
+        post = self.get_object()
+        if request.method == "GET":
+            return Response(PostImageSerializer(post.images.all(), many=True).data)
+        serializer = PostImageAddSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if upload := data.get("image"):
+            name = upload.name or "image"
+            try:
+                media.check_size(upload.size or 0, filename=name)
+            except media.ImageRefused as exc:
+                raise ValidationError({"image": [str(exc)]}) from None
+            try:
+                image = images.post_image_add(
+                    post=post, data=upload.read(), filename=name, alt_text=data["alt_text"]
+                )
+            except DjangoValidationError as exc:
+                raise ValidationError({"image": exc.messages}) from None
+        else:
+            try:
+                image = images.post_image_fetch(
+                    post=post, url=data["url"], alt_text=data["alt_text"]
+                )
+            except DjangoValidationError as exc:
+                raise ValidationError({"url": exc.messages}) from None
+        return Response(PostImageSerializer(image).data, status=status.HTTP_201_CREATED)
+
+    def _image(self, post: Post, image_id: str) -> PostImage:
+        image = PostImage.objects.filter(post=post, id=int(image_id)).first()
+        if image is None:
+            raise NotFound("No such image on this post.")
+        return image
+
+    @extend_schema(methods=["PATCH"], request=PostImageAltSerializer, responses=PostImageSerializer)
+    @extend_schema(methods=["DELETE"], request=None, responses={204: None})
+    @action(detail=True, methods=["patch", "delete"], url_path=r"images/(?P<image_id>[0-9]{1,18})")
+    def image(self, request, pk=None, image_id=None):
+        """PATCH: set an image's alt text. DELETE: remove it (the others move up)."""
+        image = self._image(self.get_object(), image_id)
+        if request.method == "DELETE":
+            images.post_image_remove(image=image)
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        serializer = PostImageAltSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            image = images.post_image_set_alt(
+                image=image, alt_text=serializer.validated_data["alt_text"]
+            )
+        except DjangoValidationError as exc:
+            raise ValidationError({"alt_text": exc.messages}) from None
+        return Response(PostImageSerializer(image).data)
+
+    # --- Share now, pin ---------------------------------------------------------------------
+
+    def _channel(self, post: Post, ref: str) -> Channel:
+        """A channel of the post's workspace by id or slug; any other is a 400 "unknown"."""
+        qs = Channel.objects.filter(workspace_id=post.workspace_id)
+        channel = (
+            qs.filter(id=int(ref)).first()
+            if ref.isascii() and ref.isdigit() and len(ref) <= 18
+            else qs.filter(slug=ref).first()
+        )
+        if channel is None:
+            raise ValidationError({"channel": [f"Unknown channel: {ref}."]})
+        return channel
+
+    def _slot_output(self, slot) -> Response:
+        slot = Timeslot.objects.select_related("channel").get(pk=slot.pk)
+        context = self.get_serializer_context()
+        return Response(TimeslotSerializer(slot, context=context).data, status.HTTP_201_CREATED)
+
+    @extend_schema(request=PostShareSerializer, responses={201: TimeslotSerializer})
+    @action(detail=True, methods=["post"])
+    def share(self, request, pk=None):
+        """Share the post now on one channel: a pinned slot at this moment, published by the
+        next worker (its text must fit every account of the channel)."""
+        post = self.get_object()
+        serializer = PostShareSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        channel = self._channel(post, serializer.validated_data["channel"])
+        return self._slot_output(services.post_share(post=post, channel=channel))
+
+    @extend_schema(request=PostPinSerializer, responses={201: TimeslotSerializer})
+    @action(detail=True, methods=["post"])
+    def pin(self, request, pk=None):
+        """Pin the post to one time on one channel (besides its queues and other pins)."""
+        post = self.get_object()
+        serializer = PostPinSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        channel = self._channel(post, data["channel"])
+        slot = services.post_pin(post=post, channel=channel, publish_at=data["publish_at"])
+        return self._slot_output(slot)

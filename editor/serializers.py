@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.api_scoping import roles_for
@@ -17,7 +18,15 @@ from channels.models import Channel, QueueEntry
 from editor.services import clean_thread_parts, comment_errors, text_errors, thread_errors
 from ground import timebounds
 from ground.rest import AwareDateTimeField, StringListField, WallClockDateTimeField
-from posts.models import MAX_COMMENT_DELAY, MAX_TEXT, MAX_THREAD_PARTS, MAX_VARIATIONS, Post
+from posts import media
+from posts.models import (
+    MAX_COMMENT_DELAY,
+    MAX_TEXT,
+    MAX_THREAD_PARTS,
+    MAX_VARIATIONS,
+    Post,
+    PostImage,
+)
 from scheduling.models import Timeslot
 from scheduling.rules import localize
 from scheduling.serializers import reason_code_field
@@ -71,12 +80,30 @@ class PinnedTimeslotSerializer(serializers.ModelSerializer):
         return obj.publish_at.astimezone(obj.channel.tz).isoformat()
 
 
+class PostImageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PostImage
+        fields = [
+            "id",
+            "position",
+            "alt_text",
+            "content_type",
+            "width",
+            "height",
+            "status",
+            "failure_reason",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
 class PostSerializer(serializers.ModelSerializer):
     workspace = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     variations = serializers.SerializerMethodField()
     queue = QueueEntrySummarySerializer(source="entries", many=True, read_only=True)
     pinned = PinnedTimeslotSerializer(source="pinned_timeslots", many=True, read_only=True)
+    images = serializers.SerializerMethodField(help_text="Its images, in order (at most 4).")
 
     class Meta:
         model = Post
@@ -89,6 +116,7 @@ class PostSerializer(serializers.ModelSerializer):
             "thread_parts",
             "first_comment",
             "first_comment_delay",
+            "images",
             "status",
             "expires_at",
             "created_at",
@@ -99,6 +127,10 @@ class PostSerializer(serializers.ModelSerializer):
 
     def get_variations(self, obj: Post) -> list[str]:
         return [v.text for v in obj.variations.all()]
+
+    @extend_schema_field(PostImageSerializer(many=True))
+    def get_images(self, obj: Post) -> list[dict]:
+        return PostImageSerializer(obj.images.all(), many=True).data
 
 
 def _text_field(**kwargs) -> serializers.CharField:
@@ -284,3 +316,45 @@ class PostUpdateSerializer(serializers.Serializer):
     first_comment_delay = _first_comment_delay_field()
     expires_at = AwareDateTimeField(required=False, allow_null=True)
     status = serializers.ChoiceField(choices=Post.Status.choices, required=False)
+
+
+# --- Images, share now, pin (editor.api) ---------------------------------------------------
+
+
+class PostImageAddSerializer(serializers.Serializer):
+    """One image: a file (multipart/form-data) or a URL the server downloads."""
+
+    image = serializers.FileField(
+        required=False,
+        allow_empty_file=True,
+        help_text="The image file (JPEG, PNG, GIF or WebP; multipart/form-data).",
+    )
+    url = serializers.CharField(
+        required=False,
+        max_length=500,
+        help_text="Or an http(s) URL to download it from (public addresses only, no "
+        "redirects followed).",
+    )
+    alt_text = serializers.CharField(
+        required=False, allow_blank=True, max_length=media.MAX_ALT_TEXT, default=""
+    )
+
+    def validate(self, attrs):
+        if bool(attrs.get("image")) == bool(attrs.get("url")):
+            raise serializers.ValidationError(
+                {"image": ["Send one image: a file in `image`, or its address in `url`."]}
+            )
+        return attrs
+
+
+class PostImageAltSerializer(serializers.Serializer):
+    alt_text = serializers.CharField(allow_blank=True, max_length=media.MAX_ALT_TEXT)
+
+
+class PostShareSerializer(serializers.Serializer):
+    channel = serializers.CharField(max_length=100, help_text="Channel id or slug.")
+
+
+class PostPinSerializer(serializers.Serializer):
+    channel = serializers.CharField(max_length=100, help_text="Channel id or slug.")
+    publish_at = AwareDateTimeField(help_text="When: ISO 8601 with an offset.")

@@ -24,7 +24,7 @@ from channels.services import queue_entry_add
 from networks import get_provider, limit_for, registry, validate_for
 from posts.models import MAX_COMMENT_DELAY, MAX_TEXT, MAX_THREAD_PARTS, Post, Variation
 from scheduling.models import Timeslot
-from scheduling.services import post_archive, timeslot_pin
+from scheduling.services import post_archive, post_share_now, timeslot_pin
 
 
 def accounts_to_check(*, channels: Sequence[Channel]) -> list[SocialAccount]:
@@ -313,3 +313,27 @@ def post_update(
             ]
         )
     return post
+
+
+def _check_fits(*, post: Post, channel: Channel) -> None:
+    errors = text_errors(text=post.text, channels=[channel]) + thread_errors(
+        parts=post.thread_parts, channels=[channel]
+    )
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def post_share(*, post: Post, channel: Channel) -> Timeslot:
+    """Share an existing post now on one channel (a pinned slot at this moment), once its
+    text fits every account of the channel. The composer's Share now, its list's button
+    and the API's share call this."""
+    _check_fits(post=post, channel=channel)
+    return post_share_now(post=post, channel=channel)
+
+
+@transaction.atomic
+def post_pin(*, post: Post, channel: Channel, publish_at: dt.datetime) -> Timeslot:
+    """Pin an existing post to one time on one channel, once its text fits the channel."""
+    _check_fits(post=post, channel=channel)
+    return timeslot_pin(post=post, channel=channel, publish_at=publish_at)

@@ -15,13 +15,12 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.models import SocialAccount
 from accounts.views import redirect_back, workspace_view
 from channels.models import Channel
+from editor import services as compose
 from editor.forms import PostForm, uploads_from
 from editor.services import (
     PartCount,
     network_counts,
     split_thread,
-    text_errors,
-    thread_errors,
 )
 from ground.validation import error_messages
 from ground.zones import iana_zone_names
@@ -31,7 +30,6 @@ from networks.x.adapter import provider as x_provider
 from posts import media
 from posts.models import MAX_THREAD_PARTS, Post, word_preview
 from scheduling import selectors
-from scheduling.services import post_share_now
 
 PAGE_SIZE = 50
 SHARE_MENU_MAX = 20  # channels a row's "Share now" lists when the post is in no queue
@@ -179,14 +177,8 @@ def post_share(request: HttpRequest, post_id: int) -> HttpResponse:
     if not (channel_id.isascii() and channel_id.isdigit()):
         return HttpResponseBadRequest("Choose a channel.")
     channel = get_object_or_404(Channel, id=channel_id, workspace=request.workspace)
-    errors = text_errors(text=post.text, channels=[channel]) + thread_errors(
-        parts=post.thread_parts, channels=[channel]
-    )
-    if errors:
-        messages.error(request, " ".join(errors))
-        return redirect_back(request, "post_list")
     try:
-        post_share_now(post=post, channel=channel)
+        compose.post_share(post=post, channel=channel)
     except ValidationError as exc:
         messages.error(request, " ".join(error_messages(exc)))
     else:

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
-from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.exceptions import APIException, ParseError, ValidationError
 from rest_framework.fields import empty
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 
@@ -184,3 +184,22 @@ def filter_channel(qs, params, field: str = "channel"):
     if _is_number(value):
         return qs.filter(**{f"{field}_id": query_int(params, "channel")})
     return qs.filter(**{f"{field}__slug": value})
+
+
+class Conflict(APIException):
+    """409: the request is well formed but the object's state refuses it (a channel that
+    has published cannot be deleted)."""
+
+    status_code = 409
+    default_detail = "The object's state does not allow this."
+    default_code = "conflict"
+
+
+def form_errors_to_drf(form) -> ValidationError:
+    """A Django form's errors as DRF's 400 body ({field: [messages]}, form-wide ones under
+    non_field_errors): the API validates with the web UI's own forms where they exist."""
+    errors = {
+        ("non_field_errors" if name == "__all__" else name): list(messages)
+        for name, messages in form.errors.items()
+    }
+    return ValidationError(errors)

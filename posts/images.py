@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import posixpath
 import uuid
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
+from django.core.validators import URLValidator
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from ground.http_transport import curl
 from posts import media
 from posts.models import Post, PostImage
 from queueloop.celery import send_many
@@ -225,3 +229,60 @@ def post_image_remove(*, image: PostImage) -> None:
         # pointing at nothing.
         files = [f for f in (image.file, image.original) if f]
         transaction.on_commit(lambda: [f.delete(save=False) for f in files])
+
+
+# --- By URL (the API's `url`) ----------------------------------------------------------------
+FETCH_TIMEOUT = 20.0  # seconds for the whole download
+_EXTENSION_OF = {media.FORMATS[f]: ext for f, ext in media.PREFERRED_EXTENSION.items()}
+
+
+def _name_from(url: str, content_type: str) -> str:
+    """The file name the checks read: the URL's own when it names an image, else one made
+    from the answer's Content-Type (media.inspect_upload compares it with the real format)."""
+    name = posixpath.basename(urlsplit(url).path)[:200]
+    if posixpath.splitext(name)[1].lower() in media.EXTENSIONS:
+        return name
+    extension = _EXTENSION_OF.get(content_type.split(";")[0].strip().lower(), "")
+    return f"{posixpath.splitext(name)[0] or 'image'}{extension}"
+
+
+def post_image_fetch(*, post: Post, url: str, alt_text: str = "") -> PostImage:
+    """Download an image from `url` under the webhooks' address rules (DESIGN invariant 6:
+    resolved once, no private or loopback address unless the operator allowed the host, no
+    redirect followed), at most media.MAX_UPLOAD_BYTES, then add it as an upload
+    (post_image_add: the same checks). Raises ValidationError with a message for the user."""
+    url = url.strip()
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+        if len(url) > 500:
+            raise ValidationError("too long")
+    except ValidationError:
+        raise ValidationError(
+            "Give the image as an http(s) URL of at most 500 characters."
+        ) from None
+    _check_alt(alt_text)
+    try:
+        fetched = curl.get(
+            url, headers={"Accept": "image/*"}, timeout=FETCH_TIMEOUT,
+            max_bytes=media.MAX_UPLOAD_BYTES,
+        )  # fmt: skip
+    except curl.BlockedDestination as exc:
+        raise ValidationError(str(exc)) from None
+    except curl.TooLarge:
+        raise ValidationError(
+            f"The image at that URL is larger than {media.MAX_UPLOAD_BYTES // (1024 * 1024)} MB "
+            "(or took too long to download)."
+        ) from None
+    except OSError as exc:
+        raise ValidationError(f"The image could not be downloaded: {exc}") from None
+    if fetched.status != 200:
+        raise ValidationError(
+            f"The image URL answered HTTP {fetched.status}, not 200 with an image "
+            "(redirects are not followed: give the final URL)."
+        )
+    name = _name_from(url, fetched.headers.get("Content-Type", ""))
+    try:
+        media.check_size(len(fetched.body), filename=name)
+    except media.ImageRefused as exc:
+        raise ValidationError(str(exc)) from None
+    return post_image_add(post=post, data=fetched.body, filename=name, alt_text=alt_text)

@@ -7,8 +7,10 @@ from urllib.parse import urljoin, urlsplit
 from django.conf import settings
 from rest_framework import serializers
 
+from accounts.models import Notice
 from accounts.serializers import SocialAccountSummarySerializer
 from publishing.models import Delivery
+from publishing.problems import ProblemKind
 
 
 def absolute_url(url: str, request) -> str:
@@ -86,3 +88,58 @@ class DeliverySerializer(serializers.ModelSerializer):
         # No URL yet (or a network that gives none) is null, not "": the schema says uri.
         data["url"] = absolute_url(data.get("url") or "", self.context.get("request")) or None
         return data
+
+
+# --- Notices and problems (publishing.api) ---------------------------------------------------
+
+
+class NoticeSerializer(serializers.ModelSerializer):
+    workspace = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = Notice
+        fields = [
+            "id",
+            "workspace",
+            "kind",
+            "message",
+            "subject",
+            "occurrences",
+            "created_at",
+            "last_seen_at",
+            "dismissed_at",
+        ]
+        read_only_fields = fields
+
+
+class DismissedCountSerializer(serializers.Serializer):
+    dismissed = serializers.IntegerField(help_text="How many notices were dismissed.")
+
+
+class WorkspaceRefSerializer(serializers.Serializer):
+    workspace = serializers.SlugField(
+        required=False, max_length=100, help_text="Workspace slug; needed if you have several."
+    )
+
+
+class ProblemSerializer(DeliverySerializer):
+    """A delivery that needs a person: retrying, unconfirmed, or failed/partial lately."""
+
+    kind = serializers.ChoiceField(
+        choices=[(k.value, k.value) for k in ProblemKind],
+        read_only=True,
+        help_text="retrying (another attempt is coming), unconfirmed (may have gone out: "
+        "check the network, then mark it sent or failed), failed or partial.",
+    )
+    gives_up_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="Retrying: when the retries stop."
+    )
+
+    class Meta(DeliverySerializer.Meta):
+        fields = [*DeliverySerializer.Meta.fields, "kind", "gives_up_at"]
+        read_only_fields = fields
+
+    def to_representation(self, instance):
+        if not hasattr(instance, "gives_up_at"):
+            instance.gives_up_at = None
+        return super().to_representation(instance)

@@ -26,8 +26,9 @@ from accounts.api import (
 from channels.api import ChannelViewSet
 from editor.api import PostViewSet
 from integrations.api import EndpointViewSet
-from publishing.api import DeliveryViewSet
-from scheduling.api import ScheduleViewSet, TimeslotViewSet
+from networks.api import AccountConnectViewSet
+from publishing.api import DeliveryViewSet, NoticeViewSet, ProblemViewSet
+from scheduling.api import CalendarViewSet, ScheduleViewSet, TimeslotViewSet
 
 app_name = "api"
 
@@ -43,6 +44,12 @@ router.register("deliveries", DeliveryViewSet, basename="delivery")
 router.register("endpoints", EndpointViewSet, basename="endpoint")
 router.register("members", MemberViewSet, basename="member")
 router.register("invitations", InvitationViewSet, basename="invitation")
+# Everything a marketer does in the web UI (issue 29): adding accounts, the calendar,
+# notices and problems.
+router.register("accounts/connect", AccountConnectViewSet, basename="account-connect")
+router.register("calendar", CalendarViewSet, basename="calendar")
+router.register("notices", NoticeViewSet, basename="notice")
+router.register("problems", ProblemViewSet, basename="problem")
 
 urlpatterns = [
     path("auth/token/", ObtainToken.as_view(), name="token"),

@@ -485,10 +485,13 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "queueloop.schema_hooks.add_error_responses",
+        "queueloop.schema_hooks.distinct_form_bodies",
     ],
     "TITLE": "Queue Loop API",
     "DESCRIPTION": (
-        "Channels, posts, schedules, timeslots and deliveries of the workspaces you belong to. "
+        "Channels and their queues, posts with their images, schedules, timeslots, the "
+        "calendar, deliveries, social accounts, notices and problems of the workspaces you "
+        "belong to: what the web UI does, with the same roles. "
         "Authenticate with `Authorization: Token <key>`.\n\n"
         "**Safe retries.** Every POST, PUT, PATCH and DELETE takes an optional "
         "`Idempotency-Key` header (your own id for the request, 1-255 printable ASCII "

@@ -1,21 +1,39 @@
-"""REST API: schedules (CRUD, planned at once on save) and timeslots (list, move, cancel)."""
+"""REST API: schedules (CRUD, planned at once on save; a rule's preview), timeslots (list,
+move, cancel, pin a post) and the calendar's slots for a range (planned and projected)."""
 
 from __future__ import annotations
 
+import datetime as dt
+
+import recurrence
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 
-from accounts.api_scoping import VIEWER_MESSAGE, WorkspaceScopedViewSet, can_write
+from accounts.api_scoping import (
+    VIEWER_MESSAGE,
+    WorkspaceScopedViewSet,
+    can_write,
+    workspace_for,
+)
+from channels.serializers import ChannelSummarySerializer
 from ground.pagination import TimeslotPagination
 from ground.rest import filter_channel, query_choices, query_datetime, query_int
-from scheduling import services
+from posts.models import Post
+from scheduling import calendar_grid as grid
+from scheduling import calendar_reads, rules, selectors, services
 from scheduling.models import Schedule, Timeslot
 from scheduling.serializers import (
+    CalendarPageSerializer,
+    CalendarSlotSerializer,
+    RulePreviewResultSerializer,
+    RulePreviewSerializer,
     ScheduleSerializer,
+    TimeslotPostSerializer,
     TimeslotRescheduleSerializer,
     TimeslotSerializer,
 )
@@ -78,6 +96,37 @@ class ScheduleViewSet(
         for name, value in serializer.validated_data.items():
             setattr(schedule, name, value)
         services.schedule_save(schedule=schedule)
+
+    @extend_schema(request=RulePreviewSerializer, responses=RulePreviewResultSerializer)
+    @action(detail=False, methods=["post"])
+    def preview(self, request):
+        """The rule's next times in the channel's zone, as the schedule editor shows them
+        under the rule: nothing is saved. Use it to check a rule before creating it."""
+        serializer = RulePreviewSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        channel = data["channel"]
+        if not can_write(request, channel.workspace_id):
+            raise PermissionDenied(VIEWER_MESSAGE)
+        value = data["rule"]
+        times = rules.preview(
+            value,
+            tz=channel.tz,
+            now=timezone.now(),
+            count=data["count"],
+            starts_on=rules.DEFAULT_STARTS_ON,
+        )
+        return Response(
+            {
+                "rule": recurrence.serialize(value),
+                "description": rules.describe(value),
+                "timezone": channel.timezone,
+                "occurrences": [
+                    {"publish_at": at, "publish_at_local": at.astimezone(channel.tz).isoformat()}
+                    for at in times
+                ],
+            }
+        )
 
 
 @extend_schema_view(
@@ -161,3 +210,133 @@ class TimeslotViewSet(
         """Cancel a scheduled slot (it will not publish; the reason says a user canceled it)."""
         timeslot = services.timeslot_cancel(timeslot=self.get_object())
         return self._output(timeslot)
+
+    @extend_schema(request=TimeslotPostSerializer, responses=TimeslotSerializer)
+    @action(detail=True, methods=["post"], url_path="post")
+    def set_post(self, request, pk=None):
+        """Pin a post to this coming slot, or (post null) give a schedule's slot back to
+        the queue's next post. The calendar's "post" choice."""
+        timeslot = self.get_object()
+        serializer = TimeslotPostSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        post_id = serializer.validated_data["post"]
+        post = None
+        if post_id is not None:
+            post = Post.objects.filter(
+                id=post_id, workspace_id=timeslot.channel.workspace_id
+            ).first()
+            if post is None:
+                raise ValidationError({"post": [f"Unknown post: {post_id}."]})
+        return self._output(services.timeslot_set_post(timeslot=timeslot, post=post))
+
+
+CALENDAR_MAX_RANGE = dt.timedelta(days=31)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        responses=CalendarPageSerializer,
+        parameters=[
+            WORKSPACE_PARAM,
+            OpenApiParameter(
+                "from", OpenApiTypes.DATETIME, required=True, description="Start (with offset)."
+            ),
+            OpenApiParameter(
+                "to",
+                OpenApiTypes.DATETIME,
+                required=True,
+                description="End, excluded (with offset); at most 31 days after `from`.",
+            ),
+            OpenApiParameter(
+                "channel", OpenApiTypes.STR, description="Channel ids (comma-separated)."
+            ),
+            OpenApiParameter(
+                "status",
+                OpenApiTypes.STR,
+                description="Timeslot statuses and/or `projected` (comma-separated).",
+            ),
+            OpenApiParameter("page", OpenApiTypes.INT, description="Page number (from 1)."),
+        ],
+    ),
+)
+class CalendarViewSet(WorkspaceScopedViewSet):
+    """The calendar's slots for a range: the planned timeslots (finished ones as they
+    ended) and the rule occurrences not planned yet (`projected`), each coming one with
+    the post it is predicted to take. The same reads as the calendar page
+    (scheduling.calendar_reads)."""
+
+    workspace_field = "channel__workspace"
+    lookup_value_regex = r"p[0-9]{1,18}-[0-9]{1,12}"
+    lookup_url_kwarg = "key"
+    serializer_class = CalendarSlotSerializer
+
+    def base_queryset(self):
+        return Schedule.objects.select_related("channel")
+
+    def list(self, request):
+        params = request.query_params
+        workspace = workspace_for(request, params.get("workspace"), write=False)
+        start, end = query_datetime(params, "from"), query_datetime(params, "to")
+        if start is None or end is None:
+            raise ValidationError({"from": ["Give the range: from and to, with offsets."]})
+        if not start < end <= start + CALENDAR_MAX_RANGE:
+            raise ValidationError(
+                {"to": ["`to` must come after `from`, at most 31 days after it."]}
+            )
+        channel_ids = []
+        for part in (params.get("channel") or "").split(","):
+            if part.strip():
+                if not (part.strip().isascii() and part.strip().isdigit() and len(part) < 19):
+                    raise ValidationError({"channel": ["Channel ids, comma-separated."]})
+                channel_ids.append(int(part))
+        choices = [*Timeslot.Status.choices, (calendar_reads.PROJECTED, "Projected")]
+        statuses = query_choices(params, "status", choices)
+        slots = calendar_reads.slots_between(
+            workspace=workspace,
+            start=start,
+            end=end,
+            now=timezone.now(),
+            texts=False,
+            channel_ids=channel_ids or (),
+            statuses=statuses,
+        )
+        page = self.paginate_queryset(slots)
+        selectors.fill_texts(page)
+        return self.get_paginated_response([_calendar_slot(s) for s in page])
+
+    @extend_schema(request=None, responses={201: TimeslotSerializer})
+    @action(detail=True, methods=["post"])
+    def plan(self, request, key=None):
+        """Plan a projected slot now (a rule occurrence beyond the planner's window), to
+        move, cancel or pin a post to it with the timeslot calls. Already planned: its
+        timeslot as it is."""
+        parsed = grid.parse_key(key)
+        if parsed is None or parsed.schedule_id is None:
+            raise NotFound("No such slot.")
+        schedule = self.get_queryset().filter(id=parsed.schedule_id).first()
+        if schedule is None:
+            raise NotFound("No such slot.")
+        self.check_object_permissions(request, schedule)
+        slot = services.projected_slot_plan(schedule=schedule, occurrence=parsed.occurrence)
+        slot = Timeslot.objects.select_related("channel").get(pk=slot.pk)
+        context = self.get_serializer_context()
+        return Response(TimeslotSerializer(slot, context=context).data, status=201)
+
+
+def _calendar_slot(slot) -> dict:
+    post = slot.post
+    return {
+        "key": grid.slot_key(slot),
+        "status": calendar_reads.slot_status(slot),
+        "projected": slot.is_projected,
+        "timeslot": slot.timeslot.id if slot.timeslot is not None else None,
+        "schedule": slot.schedule.id if slot.schedule is not None else None,
+        "channel": ChannelSummarySerializer(slot.channel).data,
+        "publish_at": slot.publish_at,
+        "publish_at_local": slot.local_time.isoformat(),
+        "post": post.id if post is not None else None,
+        "text": slot.text or "",
+        "pinned": slot.pinned,
+        "problem_code": slot.problem_code or "",
+        "problem": slot.problem or "",
+    }

@@ -433,3 +433,22 @@ def describe(value: recurrence.Recurrence) -> str:
     if value.exdates or value.exrules:
         parts.append("with exceptions")
     return "; ".join(parts) or "no rules"
+
+
+PREVIEW_WINDOW = dt.timedelta(days=60)
+PREVIEW_MAX = 50
+
+
+def preview(
+    value: recurrence.Recurrence,
+    *,
+    tz: zoneinfo.ZoneInfo,
+    now: dt.datetime,
+    count: int,
+    starts_on: dt.date = DEFAULT_STARTS_ON,
+) -> list[dt.datetime]:
+    """The rule's next `count` instants from `now`, within PREVIEW_WINDOW: what the
+    schedule editor shows under the rule (web) and the API's rule preview answer."""
+    return occurrences(value, tz=tz, starts_on=starts_on, start=now, end=now + PREVIEW_WINDOW)[
+        : max(0, min(count, PREVIEW_MAX))
+    ]

@@ -40,6 +40,7 @@ class RuleField(serializers.Field):
             raise serializers.ValidationError(exc.messages) from None
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class MemberChannelField(serializers.PrimaryKeyRelatedField):
     """A channel id, only among the channels of the user's workspaces."""
 
@@ -144,3 +145,68 @@ class TimeslotSerializer(serializers.ModelSerializer):
 
 class TimeslotRescheduleSerializer(serializers.Serializer):
     publish_at = AwareDateTimeField(help_text="The new time, ISO 8601 with offset.")
+
+
+# --- Rule preview, a slot's post, the calendar (scheduling.api) ---------------------------
+
+
+class RulePreviewSerializer(serializers.Serializer):
+    channel = MemberChannelField(help_text="Channel id: the rule runs in its time zone.")
+    rule = RuleField(help_text=RULE_HELP)
+    count = serializers.IntegerField(
+        min_value=1,
+        max_value=rules.PREVIEW_MAX,
+        default=6,
+        help_text=f"How many coming times (1 to {rules.PREVIEW_MAX}, within 60 days).",
+    )
+
+
+class OccurrenceSerializer(serializers.Serializer):
+    publish_at = serializers.DateTimeField()
+    publish_at_local = serializers.CharField(help_text="In the channel's time zone.")
+
+
+class RulePreviewResultSerializer(serializers.Serializer):
+    rule = serializers.CharField(help_text="The rule as stored (RFC 5545 lines).")
+    description = serializers.CharField(help_text="The rule in words.")
+    timezone = serializers.CharField()
+    occurrences = OccurrenceSerializer(many=True)
+
+
+class TimeslotPostSerializer(serializers.Serializer):
+    post = serializers.IntegerField(
+        min_value=1,
+        max_value=2**63 - 1,
+        allow_null=True,
+        help_text="Pin this post (id) to the slot; null gives a schedule's slot back to the "
+        "queue's next post.",
+    )
+
+
+class CalendarSlotSerializer(serializers.Serializer):
+    """A slot of the calendar: a planned timeslot, or a rule occurrence not planned yet."""
+
+    key = serializers.CharField(
+        help_text="t<timeslot id>, or p<schedule id>-<unix seconds> for a projected one."
+    )
+    status = serializers.CharField(help_text="A timeslot status, or `projected`.")
+    projected = serializers.BooleanField()
+    timeslot = serializers.IntegerField(allow_null=True)
+    schedule = serializers.IntegerField(allow_null=True)
+    channel = ChannelSummarySerializer()
+    publish_at = serializers.DateTimeField()
+    publish_at_local = serializers.CharField(help_text="In the channel's time zone.")
+    post = serializers.IntegerField(
+        allow_null=True, help_text="The post it published or (predicted) will take."
+    )
+    text = serializers.CharField(allow_blank=True)
+    pinned = serializers.BooleanField()
+    problem_code = serializers.CharField(allow_blank=True)
+    problem = serializers.CharField(allow_blank=True)
+
+
+class CalendarPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = CalendarSlotSerializer(many=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -16,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.models import SocialAccount
 from channels.models import NAME_TAKEN, Channel, channel_name_taken
 from ground import events
 from posts.images import post_check_images_ready
@@ -159,12 +161,24 @@ def schedule_save(*, schedule: Schedule, now: dt.datetime | None = None) -> Sche
     return schedule
 
 
-def channel_save(*, channel: Channel, now: dt.datetime | None = None) -> Channel:
-    """Save a channel; a time-zone change or a resume re-plans every schedule of it."""
+def channel_save(
+    *,
+    channel: Channel,
+    accounts: Iterable[SocialAccount] | None = None,
+    now: dt.datetime | None = None,
+) -> Channel:
+    """Save a channel (and, given `accounts`, set exactly those as its accounts: each of
+    the channel's workspace); a time-zone change or a resume re-plans every schedule of it."""
     channel.full_clean()
+    if accounts is not None:
+        accounts = list(accounts)
+        if any(a.workspace_id != channel.workspace_id for a in accounts):
+            raise ValidationError({"accounts": "An account belongs to another workspace."})
     with transaction.atomic():
         before = Channel.objects.filter(pk=channel.pk).values("timezone", "is_paused").first()
         _channel_write(channel)
+        if accounts is not None:
+            channel.accounts.set(accounts)
         if before is None or before != {
             "timezone": channel.timezone,
             "is_paused": channel.is_paused,

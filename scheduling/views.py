@@ -136,14 +136,13 @@ def schedule_preview(request: HttpRequest, channel_id: int) -> HttpResponse:
     form = ScheduleForm(request.POST)
     times: list[dt.datetime] = []
     if form.is_valid():
-        now = timezone.now()
-        times = rules.occurrences(
+        times = rules.preview(
             form.cleaned_data["recurrence"],
             tz=channel.tz,
+            now=timezone.now(),
+            count=PREVIEW_COUNT,
             starts_on=Schedule._meta.get_field("starts_on").default,
-            start=now,
-            end=now + dt.timedelta(days=60),
-        )[:PREVIEW_COUNT]
+        )
     return render(
         request,
         "scheduling/_rule_preview.html",

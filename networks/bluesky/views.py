@@ -12,11 +12,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from accounts.models import SocialAccount
-from accounts.services import account_connect
 from accounts.views import workspace_view
 from networks.base import ProviderError
-from networks.bluesky import adapter as bluesky_provider
+from networks.bluesky.connect import bluesky_account_connect
 from networks.bluesky.forms import BlueskyConnectForm
 
 
@@ -33,28 +31,16 @@ def bluesky_connect(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             data = form.cleaned_data
             try:
-                client, info = bluesky_provider.sign_in(
-                    data["service"], data["handle"], data["app_password"]
+                account = bluesky_account_connect(
+                    workspace=request.workspace,
+                    service=data["service"],
+                    handle=data["handle"],
+                    app_password=data["app_password"],
+                    language=data["language"],
                 )
-                client.request.close()
             except ProviderError as exc:
                 form.add_error(None, exc.message)
             else:
-                account = account_connect(
-                    workspace=request.workspace,
-                    provider=SocialAccount.Provider.BLUESKY,
-                    handle=info["handle"],
-                    external_id=info["did"],
-                    credentials={
-                        "identifier": data["handle"],
-                        "app_password": data["app_password"],
-                        "session": info["session"],
-                    },
-                    options={
-                        "service": data["service"],
-                        "langs": [data["language"]] if data["language"] else [],
-                    },
-                )
                 messages.success(request, f"Connected @{account.handle} on Bluesky.")
                 return redirect("account_list")
     return render(request, "networks/bluesky/connect.html", {"form": form}, status=status)

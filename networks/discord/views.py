@@ -12,10 +12,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
-from accounts.services import account_connect
 from accounts.views import workspace_view
 from networks.base import ProviderError
-from networks.discord import adapter as discord
+from networks.discord.connect import discord_account_connect
 from networks.discord.forms import DiscordConnectForm
 
 
@@ -32,20 +31,15 @@ def discord_connect(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         status = 400
         if form.is_valid():
-            address = form.cleaned_data["url"]
             try:
-                hook = discord.fetch_webhook(address)
+                account = discord_account_connect(
+                    workspace=request.workspace,
+                    handle=form.cleaned_data["handle"],
+                    address=form.cleaned_data["url"],
+                )
             except ProviderError as exc:
                 form.add_error("url", exc.message)
             else:
-                account = account_connect(
-                    workspace=request.workspace,
-                    provider=discord.network.name,
-                    handle=form.cleaned_data["handle"],
-                    external_id=address.webhook_id,
-                    credentials={"url": address.url},
-                    options=discord.options_from(hook, address),
-                )
                 name = account.options.get("name") or account.handle
                 messages.success(request, f"Connected @{account.handle}: Discord webhook “{name}”.")
                 return redirect("account_list")

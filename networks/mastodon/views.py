@@ -19,31 +19,18 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.models import SocialAccount
-from accounts.services import account_connect
 from accounts.views import workspace_view
 from networks.base import ProviderError
 from networks.mastodon import adapter as mastodon_provider
+from networks.mastodon.connect import mastodon_account_connect
 from networks.mastodon.forms import MastodonConnectForm
 
 SESSION_MASTODON_FLOW = "mastodon_connect"
 
 
-def _host(instance: str) -> str:
-    return instance.split("://", 1)[-1]
-
-
 def _connect_mastodon_account(request: HttpRequest, *, instance: str, token: str, options: dict):
-    me = mastodon_provider.verify_token(instance, token)
-    limits = mastodon_provider.fetch_instance_limits(instance)
-    return account_connect(
-        workspace=request.workspace,
-        provider=SocialAccount.Provider.MASTODON,
-        handle=f"{me['username']}@{_host(instance)}",
-        # Account ids are per instance, so the instance is part of the id.
-        external_id=f"{me['id']}@{_host(instance)}",
-        credentials={"access_token": token},
-        options={"instance": instance, **limits, **options},
+    return mastodon_account_connect(
+        workspace=request.workspace, instance=instance, token=token, options=options
     )
 
 

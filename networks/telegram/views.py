@@ -11,10 +11,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from accounts.services import account_connect
 from accounts.views import workspace_view
 from networks.base import ProviderError
-from networks.telegram import adapter
+from networks.telegram.connect import telegram_account_connect
 from networks.telegram.forms import TelegramConnectForm
 
 
@@ -29,20 +28,15 @@ def telegram_connect(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         status = 400
         if form.is_valid():
-            token = form.cleaned_data["bot_token"]
             try:
-                found = adapter.connect(token, form.cleaned_data["chat"])
+                account = telegram_account_connect(
+                    workspace=request.workspace,
+                    bot_token=form.cleaned_data["bot_token"],
+                    chat=form.cleaned_data["chat"],
+                )
             except ProviderError as exc:
                 form.add_error(None, exc.message)
             else:
-                account = account_connect(
-                    workspace=request.workspace,
-                    provider=adapter.network.name,
-                    handle=found["handle"],
-                    external_id=found["external_id"],
-                    credentials={"bot_token": token},
-                    options=found["options"],
-                )
                 messages.success(request, f"Connected @{account.handle} on Telegram.")
                 return redirect("account_list")
     return render(request, "networks/telegram/connect.html", {"form": form}, status=status)

@@ -23,6 +23,7 @@ from tests.factories import (
     ChannelFactory,
     DeliveryFactory,
     MembershipFactory,
+    NoticeFactory,
     PostFactory,
     QueueEntryFactory,
     ScheduleFactory,
@@ -556,6 +557,7 @@ def _make_rows(ws, channel, n: int) -> None:
         DeliveryFactory(
             timeslot=TimeslotFactory(channel=pinned_channel, schedule=schedule), post=post
         )
+        NoticeFactory(workspace=ws)
 
 
 LIST_ENDPOINTS = [
@@ -566,6 +568,7 @@ LIST_ENDPOINTS = [
     "deliveries",
     "accounts",
     "workspaces",
+    "notices",
 ]
 
 

@@ -96,9 +96,8 @@ def world():
 
     job = import_preview(workspace=ws, user=member.user, filename="a.csv", data=b"text\nhi\n")
     feed = ChannelFeed.objects.create(channel=channel, url="http://127.0.0.1:9/feed")
-    from integrations.models import Endpoint
-
     from accounts.models import Invitation
+    from integrations.models import Endpoint
 
     endpoint = Endpoint.objects.create(workspace=ws, url="https://hooks.example/in")
     invitation = Invitation.objects.create(
