@@ -20,6 +20,7 @@ from accounts.api import ObtainToken, SocialAccountViewSet, WorkspaceViewSet
 from channels.api import ChannelViewSet
 from editor.api import PostViewSet
 from publishing.api import DeliveryViewSet
+from publishing.stop_api import BlackoutViewSet, StopViewSet
 from scheduling.api import ScheduleViewSet, TimeslotViewSet
 
 app_name = "api"
@@ -33,6 +34,8 @@ router.register("posts", PostViewSet, basename="post")
 router.register("schedules", ScheduleViewSet, basename="schedule")
 router.register("timeslots", TimeslotViewSet, basename="timeslot")
 router.register("deliveries", DeliveryViewSet, basename="delivery")
+router.register("stops", StopViewSet, basename="stop")
+router.register("blackouts", BlackoutViewSet, basename="blackout")
 
 urlpatterns = [
     path("auth/token/", ObtainToken.as_view(), name="token"),

@@ -177,9 +177,7 @@ def publishing_resume(
         Channel.objects.filter(id__in=resume).update(is_paused=False)
         for schedule in Schedule.objects.filter(channel_id__in=resume).select_related("channel"):
             schedule_reconcile(schedule=schedule, now=now)
-        enqueue.enqueue_due(
-            until=now + settings.PLANNER_HORIZON, now=now, channel_id__in=ids
-        )
+        enqueue.enqueue_due(until=now + settings.PLANNER_HORIZON, now=now, channel_id__in=ids)
     return Resumed(stop=stop, revived=revived, resumed_channels=resume)
 
 

@@ -19,7 +19,7 @@ from ground.validation import error_messages
 from publishing import problems
 from publishing import selectors as publishing_selectors
 from scheduling import calendar_grid as grid
-from scheduling import rules, selectors, services
+from scheduling import rules, selectors, services, stops
 from scheduling.forms import ScheduleForm, TimeslotMoveForm
 from scheduling.models import Schedule, Timeslot
 
@@ -57,6 +57,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "problem_deliveries": problems.problem_deliveries(workspace=workspace, now=now),
         "has_channels": Channel.objects.filter(workspace=workspace).exists(),
         "now": now,
+        "stopped": stops.active_stop(workspace=workspace) or stops.active_stop(workspace=None),
     }
     return render(request, "scheduling/dashboard.html", context)
 
