@@ -19,6 +19,7 @@ from pathlib import Path
 from drills.harness import Ctx, common_checks, write_result
 from drills.kills import s1_worker_killed, s1b_killed_before_settle, s1c_killed_mid_claim
 from drills.outages import s2_redis_restarted, s3_beat_down, s4_postgres_restarted, s5_two_beats
+from drills.stop import s6_stop_mid_claim
 
 # --- Registry -------------------------------------------------------------------------------
 
@@ -46,6 +47,7 @@ SCENARIOS = {
     "3": ("beat stopped 3 hours, then restarted", s3_beat_down),
     "4": ("PostgreSQL restarted during publishing", s4_postgres_restarted),
     "5": ("two beat processes by mistake", s5_two_beats),
+    "6": ("emergency stop pressed while a batch is claimed", s6_stop_mid_claim),
 }
 
 
