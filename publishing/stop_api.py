@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
@@ -39,18 +39,39 @@ def _workspace(request) -> Workspace:
     return get_object_or_404(Workspace, slug=slug, id__in=list(roles_for(request)))
 
 
-class StopSerializer(serializers.ModelSerializer):
-    workspace = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+class _InFlightSerializer(serializers.Serializer):
+    delivery_id = serializers.IntegerField()
+    timeslot_id = serializers.IntegerField()
+    account = serializers.CharField()
+    status = serializers.CharField()
 
-    class Meta:
-        model = Stop
-        fields = ["id", "workspace", "by_label", "created_at", "cutoff_at", "resumed_at"]
+
+class StopSerializer(serializers.Serializer):
+    """The stop's answer (publishing/stop_answer.py)."""
+
+    id = serializers.IntegerField()
+    workspace = serializers.CharField(allow_null=True)
+    by = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    cutoff_at = serializers.DateTimeField(allow_null=True)
+    rotated_slots = serializers.IntegerField()
+    channels_already_paused = serializers.ListField(child=serializers.IntegerField())
+    claimed_before_the_stop = serializers.ListField(child=serializers.IntegerField())
+    deliveries_in_flight = _InFlightSerializer(many=True)
+    resumed_at = serializers.DateTimeField(allow_null=True)
+    resumed_by = serializers.CharField(allow_blank=True)
+    guarantee = serializers.CharField()
+
+
+class ResumedSerializer(StopSerializer):
+    revived_slots = serializers.IntegerField()
 
 
 class StopViewSet(viewsets.GenericViewSet):
     permission_classes = [IsAuthenticated]
     parser_classes = API_PARSERS
     serializer_class = StopSerializer
+    pagination_class = None  # at most the 100 latest stops
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -64,7 +85,7 @@ class StopViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         request=_WORKSPACE,
-        responses={201: OpenApiResponse(description="The stop: cutoff_at, in-flight list.")},
+        responses={201: StopSerializer, 409: StopSerializer},
         description="Stop all publishing of the workspace (owners). The answer's `cutoff_at` "
         "is the instant after which nothing of the workspace can be claimed; "
         "`deliveries_in_flight` are what was claimed before it and may still go out.",
@@ -80,7 +101,7 @@ class StopViewSet(viewsets.GenericViewSet):
             raise django_error_to_drf(exc) from None
         return Response(as_dict(stop), status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=_WORKSPACE, responses={200: OpenApiResponse(description="Resumed.")})
+    @extend_schema(request=_WORKSPACE, responses={200: ResumedSerializer})
     @action(detail=False, methods=["post"])
     def resume(self, request):
         workspace = _workspace(request)
