@@ -23,7 +23,7 @@ from networks.webhook import image_url_problem
 from networks.x.adapter import provider as x_provider
 from posts import media
 from posts.models import MAX_THREAD_PARTS, Post, word_preview
-from scheduling import selectors
+from scheduling import blackouts, selectors
 from scheduling.services import post_share_now
 
 PAGE_SIZE = 50
@@ -98,6 +98,9 @@ def _saved_message(request, form: PostForm, post: Post, share_now: bool) -> None
             request,
             f"Pinned to {pin_at:%a %d %b %Y %H:%M} ({form.zone_name()}) on {', '.join(channels)}.",
         )
+        pins = post.pinned_timeslots.select_related("channel").filter(status="scheduled")
+        if flag := blackouts.flag_for(pins):  # a pin inside a blackout date
+            messages.warning(request, flag)
     elif channels:
         messages.success(request, f"Saved and queued in {', '.join(channels)}.")
     else:

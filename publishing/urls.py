@@ -3,7 +3,8 @@ Included by queueloop/urls.py without a namespace."""
 
 from django.urls import path
 
-from publishing import problem_views, removal_views, stop_views, views
+from publishing import problem_views, removal_views, views
+from publishing.stopping import views as stop_views
 
 urlpatterns = [
     path("publishing/", stop_views.publishing_controls, name="publishing_controls"),

@@ -20,7 +20,7 @@ from accounts.api import ObtainToken, SocialAccountViewSet, WorkspaceViewSet
 from channels.api import ChannelViewSet
 from editor.api import PostViewSet
 from publishing.api import DeliveryViewSet
-from publishing.stop_api import BlackoutViewSet, StopViewSet
+from publishing.stopping.api import BlackoutViewSet, StopViewSet
 from scheduling.api import ScheduleViewSet, TimeslotViewSet
 
 app_name = "api"

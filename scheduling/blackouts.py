@@ -197,3 +197,25 @@ def reasons_for_claimed(slots: list[tuple[int, int, dt.datetime]]) -> dict[int, 
         if blackout is not None:
             out[slot_id] = stamp_for(blackout)
     return out
+
+
+def flag_for(slots: Iterable[Timeslot]) -> str:
+    """The warning shown when pins or moved slots are saved inside a blackout ("" if none):
+    they stay planned and are skipped at their time, with the reason, unless it is lifted.
+    One query for the slots' workspaces' blackouts."""
+    slots = [s for s in slots if s.status == Timeslot.Status.SCHEDULED]
+    if not slots:
+        return ""
+    ws = {s.id: s.channel.workspace_id for s in slots}
+    found = _by_workspace(
+        set(ws.values()), min(s.publish_at for s in slots), max(s.publish_at for s in slots)
+    )
+    hits = {
+        b.name for s in slots if (b := _inside(found.get(ws[s.id], []), s.publish_at)) is not None
+    }
+    if not hits:
+        return ""
+    return (
+        f"This time falls in the blackout “{'”, “'.join(sorted(hits))}”: the slot will be "
+        "skipped at its time unless the blackout is deleted."
+    )

@@ -3,12 +3,17 @@ sees the cutoff and resumes; editors are refused; blackouts are listed, added, d
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import Membership
+from scheduling import blackouts
 from scheduling.models import Blackout, Stop
-from tests.factories import ChannelFactory, MembershipFactory
+from tests.factories import ChannelFactory, MembershipFactory, PostFactory
+from tests.publishing.slots import due_slot
 
 pytestmark = pytest.mark.django_db
 
@@ -82,3 +87,23 @@ def test_owner_adds_and_deletes_a_blackout_and_bad_input_is_a_400(client):
     assert client.post(reverse("blackout_delete", args=[foreign.id])).status_code == 404
     client.post(reverse("blackout_delete", args=[blackout.id]))
     assert list(Blackout.objects.all()) == [foreign]
+
+
+def test_a_slot_moved_into_a_blackout_is_flagged_on_save(client):
+    channel = ChannelFactory(timezone="UTC")
+    owner = _login(client, channel.workspace, Membership.Role.OWNER)
+    day = (timezone.now() + dt.timedelta(days=3)).date()
+    blackouts.blackout_add(
+        workspace=channel.workspace, user=owner, name="Strike", starts_on=day, ends_on=day
+    )
+    pin = due_slot(
+        channel,
+        timezone.now() + dt.timedelta(days=1),
+        post=PostFactory(workspace=channel.workspace),
+    )
+    outside = {"publish_at": f"{day - dt.timedelta(days=1):%Y-%m-%d} 10:00"}
+    response = client.post(reverse("timeslot_move", args=[pin.id]), outside, follow=True)
+    assert b"blackout" not in response.content
+    inside = {"publish_at": f"{day:%Y-%m-%d} 10:00"}
+    response = client.post(reverse("timeslot_move", args=[pin.id]), inside, follow=True)
+    assert "falls in the blackout “Strike”" in response.content.decode()
