@@ -70,7 +70,9 @@ def publishing_stop(*, workspace: Workspace | None, user=None, label: str = "") 
     through the command). Returns the Stop with its `cutoff_at` and `claimed_before`.
 
     `user` must be an owner of the workspace (PermissionDenied otherwise); the operator's
-    command passes no user and a `label` instead."""
+    command passes no user and a `label` instead. Call it outside any transaction (the web
+    view, the API without an idempotency record, the command): the cutoff must be read after
+    the stop's own commit."""
     if user is not None:
         if workspace is None:
             raise ValidationError("Only an operator stops every workspace (manage.py).")
@@ -104,7 +106,10 @@ def _stop_once(*, workspace: Workspace | None, user, label: str) -> Stop:
     channels = list(
         _channels(workspace).select_for_update().order_by("id").values_list("id", "is_paused")
     )
-    already = [cid for cid, paused in channels if paused]
+    # A channel paused by another stop still in force (the instance's, or a workspace's
+    # under an instance stop) was not paused by its owner: it resumes with the last stop.
+    by_stops = _paused_by_active_stops()
+    already = [cid for cid, paused in channels if paused and cid not in by_stops]
     _channels(workspace).filter(is_paused=False).update(is_paused=True)
     stop = Stop.objects.create(
         workspace=workspace, by_user=user, by_label=label, already_paused=already
@@ -188,3 +193,12 @@ def _held_by_other_stops(stop: Stop) -> set[int]:
         return set(_channels(stop.workspace).values_list("id", flat=True))
     ws = list(others.values_list("workspace_id", flat=True))
     return set(Channel.objects.filter(workspace_id__in=ws).values_list("id", flat=True))
+
+
+def _paused_by_active_stops() -> set[int]:
+    """The channels the stops in force paused themselves (not those paused before them)."""
+    paused: set[int] = set()
+    for stop in Stop.objects.filter(resumed_at__isnull=True):
+        ids = set(_channels(stop.workspace).values_list("id", flat=True))
+        paused |= ids - set(stop.already_paused)
+    return paused

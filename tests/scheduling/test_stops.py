@@ -171,3 +171,15 @@ def test_pinned_slot_ahead_comes_back_on_resume():
     stops.publishing_resume(workspace=channel.workspace, label="ops")
     pin.refresh_from_db()
     assert pin.status == Timeslot.Status.SCHEDULED
+
+
+def test_overlapping_instance_and_workspace_stops_resume_every_channel():
+    channel = ChannelFactory()
+    stops.publishing_stop(workspace=None, label="operator")
+    stops.publishing_stop(workspace=channel.workspace, label="owner")
+    stops.publishing_resume(workspace=None, label="operator")
+    channel.refresh_from_db()
+    assert channel.is_paused  # the workspace's own stop still holds it
+    stops.publishing_resume(workspace=channel.workspace, label="owner")
+    channel.refresh_from_db()
+    assert not channel.is_paused
