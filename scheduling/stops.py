@@ -15,10 +15,17 @@ status = 'scheduled'`), so after the stop commits:
   or it waits for the stop's row lock and, once the stop committed, re-reads the row
   (PostgreSQL re-checks the WHERE of an UPDATE on the newest row version) and fails.
 
-The cutoff is read from the database after the commit (`Now()` in a statement that starts
-after it: PostgreSQL's statement_timestamp()), so it is at or after the commit instant: no
-claim of the scope can succeed after it. Only what the answer lists as claimed before the
-stop may still arrive at a network.
+The cutoff is read from the database's clock. Called on its own (the web page, the command,
+the API without an Idempotency-Key) the stop commits first and the cutoff is read by a
+statement that starts after the commit (`Now()`: PostgreSQL's statement_timestamp()), so it
+is at or after the commit instant. Inside a caller's transaction (the API's idempotency
+record commits together with the stop's rows) the commit is not ours to wait for: the
+cutoff is then `clock_timestamp()` after the stop's last statement. That instant is sound
+too: by then every claim of the scope has either committed (it is listed) or waits for the
+stop's row and channel locks and fails once the stop commits; if the transaction rolls back
+instead there was no stop, and the caller gets an error, not an answer. Either way no claim
+of the scope succeeds after the cutoff, and only what the answer lists as claimed before
+the stop may still arrive at a network.
 
 Resume re-plans from now and never catches up: the stop's canceled slots whose time is
 still ahead come back with a new token; those whose time passed during the stop stay
@@ -34,8 +41,9 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import OperationalError, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -70,24 +78,30 @@ def publishing_stop(*, workspace: Workspace | None, user=None, label: str = "") 
     through the command). Returns the Stop with its `cutoff_at` and `claimed_before`.
 
     `user` must be an owner of the workspace (PermissionDenied otherwise); the operator's
-    command passes no user and a `label` instead. Call it outside any transaction (the web
-    view, the API without an idempotency record, the command): the cutoff must be read after
-    the stop's own commit."""
+    command passes no user and a `label` instead. Outside a transaction the cutoff is read
+    after the stop's commit; inside one, after its last statement (module docstring)."""
     if user is not None:
         if workspace is None:
             raise ValidationError("Only an operator stops every workspace (manage.py).")
         require_owner(workspace=workspace, user=user)
     if active_stop(workspace=workspace) is not None:
         raise ValidationError("Publishing is already stopped here; resume it first.")
-    for attempt in range(ATTEMPTS):
-        try:
-            stop = _stop_once(workspace=workspace, user=user, label=_label(user, label))
-            break
-        except OperationalError:
-            if attempt == ATTEMPTS - 1:
-                raise
-    # Read after the commit, from the database's clock: at or after the commit instant.
-    Stop.objects.filter(pk=stop.pk).update(cutoff_at=Now())
+    if connection.in_atomic_block:
+        # The caller's transaction commits the stop (module docstring): no retry, which an
+        # aborted outer transaction could not run, and the cutoff read at the stop's end.
+        stop = _stop_once(workspace=workspace, user=user, label=_label(user, label))
+        clock = RawSQL("clock_timestamp()", ()) if connection.vendor == "postgresql" else Now()
+        Stop.objects.filter(pk=stop.pk).update(cutoff_at=clock)
+    else:
+        for attempt in range(ATTEMPTS):
+            try:
+                stop = _stop_once(workspace=workspace, user=user, label=_label(user, label))
+                break
+            except OperationalError:
+                if attempt == ATTEMPTS - 1:
+                    raise
+        # Read after the commit, from the database's clock: at or after the commit instant.
+        Stop.objects.filter(pk=stop.pk).update(cutoff_at=Now())
     stop.refresh_from_db(fields=["cutoff_at"])
     return stop
 

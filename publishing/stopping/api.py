@@ -3,9 +3,10 @@
 `POST /api/v1/stops/` `{"workspace": slug}` stops all publishing of the workspace and answers
 with the cutoff instant and the deliveries claimed before it (publishing/stop_answer.py);
 `POST /api/v1/stops/resume/` resumes; `GET /api/v1/stops/` lists the stops of your
-workspaces. The stop takes no Idempotency-Key: its cutoff is read after its own commit,
-which an idempotency record's transaction would hold open; a repeat is answered 409 with the
-stop in force, so sending it twice is safe.
+workspaces. Both writes take an Idempotency-Key like every write (a repeat with the same key
+returns the stored answer); a second stop under another key is answered 409 with the stop
+in force. Under a key, the stop commits with the key's record, so its cutoff is read at its
+last statement rather than after its commit (scheduling/stops.py says why both hold).
 
 `/api/v1/blackouts/`: list, create (`workspace`, `name`, `starts_on`, `ends_on`, optional
 `timezone`; the workspace's channels' usual zone by default) and delete blackout dates.
@@ -21,6 +22,7 @@ from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from accounts.api_idempotency import IdempotentViewMixin
 from accounts.api_scoping import WorkspaceScopedViewSet, roles_for
 from accounts.models import Workspace
 from ground.rest import API_PARSERS, django_error_to_drf
@@ -67,7 +69,7 @@ class ResumedSerializer(StopSerializer):
     revived_slots = serializers.IntegerField()
 
 
-class StopViewSet(viewsets.GenericViewSet):
+class StopViewSet(IdempotentViewMixin, viewsets.GenericViewSet):
     permission_classes = [IsAuthenticated]
     parser_classes = API_PARSERS
     serializer_class = StopSerializer

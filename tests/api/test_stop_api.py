@@ -71,3 +71,15 @@ def test_blackouts_through_the_api():
     assert stranger.delete(f"{API}/blackouts/{blackout_id}/").status_code == 404
     assert api.delete(f"{API}/blackouts/{blackout_id}/").status_code == 204
     assert not Blackout.objects.exists()
+
+
+def test_the_stop_takes_an_idempotency_key_and_replays_its_answer():
+    channel = ChannelFactory()
+    api = client_for(member(channel.workspace, Membership.Role.OWNER))
+    body = {"workspace": channel.workspace.slug}
+    key = {"Idempotency-Key": "stop-2026-12-07-a"}
+    first = api.post(f"{API}/stops/", body, format="json", headers=key)
+    assert first.status_code == 201 and first.json()["cutoff_at"]
+    again = api.post(f"{API}/stops/", body, format="json", headers=key)
+    assert again.status_code == 201 and again.json() == first.json()
+    assert Stop.objects.count() == 1
