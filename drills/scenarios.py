@@ -21,6 +21,7 @@ from drills.harness import Ctx, common_checks, write_result
 from drills.kills import s1_worker_killed, s1b_killed_before_settle, s1c_killed_mid_claim
 from drills.outages import s2_redis_restarted, s3_beat_down, s4_postgres_restarted, s5_two_beats
 from drills.readback import s6_read_back
+from drills.stop import s7_stop_mid_claim
 
 # --- Registry -------------------------------------------------------------------------------
 
@@ -54,6 +55,7 @@ SCENARIOS = {
     "4": ("PostgreSQL restarted during publishing", s4_postgres_restarted),
     "5": ("two beat processes by mistake", s5_two_beats),
     "6": ("worker SIGKILLed mid-call, read-back resolves the unconfirmed", s6_read_back),
+    "7": ("emergency stop pressed while a batch is claimed", s7_stop_mid_claim),
 }
 
 

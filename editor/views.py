@@ -29,7 +29,7 @@ from networks.webhook import image_url_problem
 from networks.x.adapter import provider as x_provider
 from posts import media
 from posts.models import MAX_THREAD_PARTS, Post, word_preview
-from scheduling import selectors
+from scheduling import blackouts, selectors
 
 PAGE_SIZE = 50
 SHARE_MENU_MAX = 20  # channels a row's "Share now" lists when the post is in no queue
@@ -103,6 +103,9 @@ def _saved_message(request, form: PostForm, post: Post, share_now: bool) -> None
             request,
             f"Pinned to {pin_at:%a %d %b %Y %H:%M} ({form.zone_name()}) on {', '.join(channels)}.",
         )
+        pins = post.pinned_timeslots.select_related("channel").filter(status="scheduled")
+        if flag := blackouts.flag_for(pins):  # a pin inside a blackout date
+            messages.warning(request, flag)
     elif channels:
         messages.success(request, f"Saved and queued in {', '.join(channels)}.")
     else:

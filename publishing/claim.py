@@ -46,7 +46,7 @@ from publishing import delivery as deliveries
 from publishing import sql
 from publishing.models import Delivery
 from publishing.settle import slot_facts
-from scheduling import enqueue, reasons
+from scheduling import blackouts, enqueue, reasons
 from scheduling.enqueue import EARLY_TOLERANCE
 from scheduling.models import Timeslot
 from scheduling.reasons import Reason
@@ -317,6 +317,11 @@ def _choose_and_fan_out(claimed: list[_Claimed], *, now: dt.datetime) -> dict[in
     entries, entry_of = _entries(claimed, pinned_ids, now=now)
     accounts = _accounts(set(channels))
 
+    # Slots inside a blackout of their workspace (scheduling/blackouts.py): one query.
+    blacked = blackouts.reasons_for_claimed(
+        [(c.id, channels[c.channel_id].workspace_id, c.publish_at) for c in claimed]
+    )
+
     used: dict[int, queue_sql.Entry] = {}
     plans: list[_Plan] = []
     for slot in claimed:
@@ -325,6 +330,9 @@ def _choose_and_fan_out(claimed: list[_Claimed], *, now: dt.datetime) -> dict[in
         plans.append(plan)
         if channel.is_paused:
             plan.end(Timeslot.Status.SKIPPED, Reason.PAUSED)
+            continue
+        if slot.id in blacked:
+            plan.status, plan.reason = Timeslot.Status.SKIPPED, blacked[slot.id]
             continue
         if slot.post_id:
             post = pinned[slot.post_id]

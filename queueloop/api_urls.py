@@ -28,6 +28,7 @@ from editor.api import PostViewSet
 from integrations.api import EndpointViewSet
 from networks.api import AccountConnectViewSet
 from publishing.api import DeliveryViewSet, NoticeViewSet, ProblemViewSet
+from publishing.stopping.api import BlackoutViewSet, StopViewSet
 from scheduling.api import CalendarViewSet, ScheduleViewSet, TimeslotViewSet
 
 app_name = "api"
@@ -50,6 +51,8 @@ router.register("accounts/connect", AccountConnectViewSet, basename="account-con
 router.register("calendar", CalendarViewSet, basename="calendar")
 router.register("notices", NoticeViewSet, basename="notice")
 router.register("problems", ProblemViewSet, basename="problem")
+router.register("stops", StopViewSet, basename="stop")
+router.register("blackouts", BlackoutViewSet, basename="blackout")
 
 urlpatterns = [
     path("auth/token/", ObtainToken.as_view(), name="token"),

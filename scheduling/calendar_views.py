@@ -27,8 +27,8 @@ from channels.models import Channel
 from ground.validation import error_messages
 from ground.zones import iana_zone_names, zone_choices
 from posts.models import Post, word_preview
+from scheduling import blackouts, calendar_reads, selectors, services
 from scheduling import calendar_grid as grid
-from scheduling import calendar_reads, selectors, services
 from scheduling.forms import SlotPostForm, TimeslotMoveForm
 from scheduling.models import Schedule, Timeslot
 
@@ -359,7 +359,8 @@ def calendar_slot_move(request: HttpRequest, key: str) -> HttpResponse:
         request,
         slot,
         tz_name,
-        f"{grid.slot_name(moved)} moved from {grid.when(before, tz)} to {_describe(moved, tz)}.",
+        f"{grid.slot_name(moved)} moved from {grid.when(before, tz)} to {_describe(moved, tz)}."
+        + (f" {flag}" if (flag := blackouts.flag_for([moved])) else ""),
     )
 
 

@@ -210,3 +210,69 @@ class CalendarFeed(models.Model):
 
     def __str__(self) -> str:
         return f"Feed {self.id} of {self.channel or 'every channel'}"
+
+
+class Stop(models.Model):
+    """An emergency stop of publishing: one workspace's, or the whole instance's (no
+    workspace). Written in the transaction that rotated the tokens and paused the channels
+    (scheduling/stops.py); `cutoff_at` is read from the database once that transaction
+    committed, so no claim can succeed after it."""
+
+    workspace = models.ForeignKey(
+        "accounts.Workspace", on_delete=models.CASCADE, null=True, blank=True, related_name="stops"
+    )
+    # Who pressed it: a user, or an operator's command (by_user empty, by_label set).
+    by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    by_label = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+    cutoff_at = models.DateTimeField(null=True, blank=True)
+    # Channels that were paused before the stop: resume leaves them paused.
+    already_paused = models.JSONField(default=list)
+    rotated = models.PositiveIntegerField(default=0)  # slots whose tokens rotated
+    # Slots claimed before the stop (their deliveries may still go out): timeslot ids.
+    claimed_before = models.JSONField(default=list)
+    resumed_at = models.DateTimeField(null=True, blank=True)
+    resumed_by_label = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Stop of {self.workspace or 'every workspace'} by {self.by_label}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.resumed_at is None
+
+
+class Blackout(models.Model):
+    """Dates on which no channel of the workspace publishes (a holiday, a crisis): from local
+    midnight of `starts_on` to local midnight after `ends_on`, in `timezone`. The instants are
+    stored in UTC so the planner and the claim compare them with slots directly."""
+
+    workspace = models.ForeignKey(
+        "accounts.Workspace", on_delete=models.CASCADE, related_name="blackouts"
+    )
+    name = models.CharField(max_length=100)
+    starts_on = models.DateField()
+    ends_on = models.DateField()
+    timezone = models.CharField(max_length=64, default="UTC")
+    start_at = models.DateTimeField(editable=False)
+    end_at = models.DateTimeField(editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["start_at", "id"]
+        indexes = [models.Index(fields=["workspace", "end_at"], name="blackout_ws_end_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.starts_on} to {self.ends_on}, {self.timezone})"

@@ -28,7 +28,7 @@ from channels import queue_rule
 from channels.models import Channel, QueueEntry
 from ground import events, opsrecord
 from queueloop.celery import send_many
-from scheduling import enqueue, reasons, rules, spacing
+from scheduling import blackouts, enqueue, reasons, rules, spacing
 from scheduling.models import PlannerChunk, PlannerState, Schedule, Timeslot
 from scheduling.reasons import Reason
 
@@ -193,6 +193,9 @@ def _plan_batch(
         ).values_list("schedule_id", "planned_for")
     )
     slots = [t for t in slots if (t.schedule_id, t.planned_for) not in existing]
+    # A slot inside a blackout is stored skipped, with the blackout's reason (not counted
+    # against the bound): the calendar shows the gap and why (scheduling/blackouts.py).
+    blackouts.skip_inside(slots, workspace_of={c.id: c.workspace_id for c in channels.values()})
     # A slot over its channel's bound is stored skipped, with the reason: the user sees why,
     # and the occurrence is not planned again (scheduling/spacing.py).
     skipped = spacing.admit(

@@ -32,6 +32,9 @@ class Reason(models.TextChoices):
     POST_GONE = "post_gone", "Pinned post gone"
     NO_ACCOUNTS = "no_accounts", "No active accounts"
     FOREIGN_POST = "foreign_post", "Post of another workspace"
+    # An owner's or operator's emergency stop, and a blackout date range (scheduling/stops.py).
+    STOPPED = "stopped", "Publishing stopped"
+    BLACKOUT = "blackout", "Blackout"
     # Settled failed or partial: the deliveries that were not sent, and why.
     DELIVERIES = "deliveries", "Deliveries not sent"
     # A text written before the codes that matches none of the above (data migration).
@@ -61,6 +64,8 @@ TEXTS: dict[Reason, str] = {
     Reason.POST_GONE: "Skipped: the pinned post was archived or has expired.",
     Reason.NO_ACCOUNTS: "Failed: the channel has no active accounts.",
     Reason.FOREIGN_POST: "Failed: the pinned post belongs to another workspace than the channel.",
+    Reason.STOPPED: "Canceled: publishing was stopped by {who} at {at:%Y-%m-%d %H:%M:%S} UTC.",
+    Reason.BLACKOUT: "Skipped: inside the blackout “{name}” ({start} to {end}, {zone}).",
     Reason.DELIVERIES: "{problems}",
     Reason.OTHER: "{text}",
 }

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import SocialAccount
@@ -22,8 +23,8 @@ from channels.models import NAME_TAKEN, Channel, channel_name_taken
 from ground import events
 from posts.images import post_check_images_ready
 from posts.models import Post
-from scheduling import enqueue, reasons, rules, spacing
-from scheduling.models import Schedule, Timeslot
+from scheduling import blackouts, enqueue, reasons, rules, spacing
+from scheduling.models import Schedule, Stop, Timeslot
 
 # The planner's entry points, re-exported: callers reach every scheduling write here.
 from scheduling.planner import PlanResult as PlanResult
@@ -120,6 +121,7 @@ def schedule_reconcile(*, schedule: Schedule, now: dt.datetime | None = None) ->
         for instant in sorted(wanted - known)
         if instant not in live_times
     ]
+    blackouts.skip_inside(new, workspace_of={channel.id: channel.workspace_id})
     # The channel's bound holds here too: a resumed channel or a new time zone re-plans
     # every schedule without the save check (scheduling/spacing.py).
     skipped = spacing.admit(
@@ -176,6 +178,9 @@ def channel_save(
             raise ValidationError({"accounts": "An account belongs to another workspace."})
     with transaction.atomic():
         before = Channel.objects.filter(pk=channel.pk).values("timezone", "is_paused").first()
+        if before and before["is_paused"] and not channel.is_paused and _stopped(channel):
+            # An emergency stop holds it: only its resume unpauses (scheduling/stops.py).
+            raise ValidationError({"is_paused": "Publishing is stopped; resume it first."})
         _channel_write(channel)
         if accounts is not None:
             channel.accounts.set(accounts)
@@ -187,6 +192,12 @@ def channel_save(
                 schedule.channel = channel
                 schedule_reconcile(schedule=schedule, now=now)
     return channel
+
+
+def _stopped(channel: Channel) -> bool:
+    return Stop.objects.filter(
+        Q(workspace_id=channel.workspace_id) | Q(workspace__isnull=True), resumed_at__isnull=True
+    ).exists()
 
 
 def _channel_write(channel: Channel) -> None:

@@ -18,8 +18,8 @@ from channels.models import Channel
 from ground.validation import error_messages
 from publishing import problems
 from publishing import selectors as publishing_selectors
+from scheduling import blackouts, rules, selectors, services, stops
 from scheduling import calendar_grid as grid
-from scheduling import rules, selectors, services
 from scheduling.forms import ScheduleForm, TimeslotMoveForm
 from scheduling.models import Schedule, Timeslot
 
@@ -57,6 +57,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "problem_deliveries": problems.problem_deliveries(workspace=workspace, now=now),
         "has_channels": Channel.objects.filter(workspace=workspace).exists(),
         "now": now,
+        "stopped": stops.active_stop(workspace=workspace) or stops.active_stop(workspace=None),
     }
     return render(request, "scheduling/dashboard.html", context)
 
@@ -196,6 +197,8 @@ def timeslot_move(request: HttpRequest, timeslot_id: int) -> HttpResponse:
                 f"{grid.slot_name(slot)} moved from {grid.when(before, tz)} to "
                 f"{grid.when(slot.publish_at, tz)}.",
             )
+            if flag := blackouts.flag_for([slot]):
+                messages.warning(request, flag)
     return redirect_back(request, "channel_detail", slot.channel_id)
 
 
