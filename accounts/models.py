@@ -17,6 +17,11 @@ class Workspace(models.Model):
 
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=100, unique=True)
+    # Every post must be approved by an owner or approver before a slot takes it
+    # (editor.review; the claim skips or ends the slot otherwise).
+    needs_approval = models.BooleanField(
+        default=False, help_text="Posts need an approver's approval before they publish."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -30,6 +35,9 @@ class Membership(models.Model):
     class Role(models.TextChoices):
         OWNER = "owner", "Owner"
         EDITOR = "editor", "Editor"
+        # Reads and approves posts (a client), never writes them: every write check
+        # treats an approver like a viewer.
+        APPROVER = "approver", "Approver"
         VIEWER = "viewer", "Viewer"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
@@ -37,6 +45,10 @@ class Membership(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.EDITOR)
+    # This member's posts need approval even when the workspace's do not.
+    needs_approval = models.BooleanField(
+        default=False, help_text="This member's posts need approval before they publish."
+    )
 
     class Meta:
         constraints = [
@@ -45,6 +57,12 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.workspace} ({self.role})"
+
+
+# Who may do what with posts (editor.review, editor.comments, the views and the API).
+POST_WRITE_ROLES = frozenset({Membership.Role.OWNER, Membership.Role.EDITOR})
+APPROVER_ROLES = frozenset({Membership.Role.OWNER, Membership.Role.APPROVER})
+COMMENT_ROLES = POST_WRITE_ROLES | APPROVER_ROLES
 
 
 class SocialAccount(WorkspacePinnedOnceLinked, models.Model):
@@ -136,6 +154,8 @@ class Notice(models.Model):
         TIMESLOT_UNCONFIRMED = "timeslot_unconfirmed", "Delivery unconfirmed"
         TIMESLOT_MISSED = "timeslot_missed", "Timeslot missed"
         QUEUE_EMPTY = "queue_empty", "Queue empty"
+        REVIEW_DUE = "review_due", "Post awaiting approval"
+        MENTIONED = "mentioned", "Mentioned in a comment"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="notices")
     kind = models.CharField(max_length=30, choices=Kind.choices)

@@ -110,11 +110,7 @@ def notice_email_send(*, notice_id: int) -> EmailOutcome:
     if not claimed:
         return EmailOutcome.SKIPPED
     notice = Notice.objects.select_related("workspace").get(id=notice_id)
-    recipients = list(
-        Membership.objects.filter(workspace_id=notice.workspace_id, role=Membership.Role.OWNER)
-        .exclude(user__email="")
-        .values_list("user__email", flat=True)
-    )
+    recipients = _notice_recipients(notice)
     if recipients:
         try:
             send_mail(
@@ -132,6 +128,20 @@ def notice_email_send(*, notice_id: int) -> EmailOutcome:
             return EmailOutcome.FAILED
     Notice.objects.filter(id=notice_id).update(emailed_at=timezone.now(), email_retry_at=None)
     return EmailOutcome.SENT if recipients else EmailOutcome.NO_RECIPIENTS
+
+
+# A notice about one person (a mention) has the subject "user:<id>": it is emailed to them.
+PERSON_SUBJECT = "user:"
+
+
+def _notice_recipients(notice: Notice) -> list[str]:
+    """The owners' addresses, or the one member's a personal notice is about."""
+    members = Membership.objects.filter(workspace_id=notice.workspace_id)
+    if notice.subject.startswith(PERSON_SUBJECT):
+        members = members.filter(user_id=notice.subject.removeprefix(PERSON_SUBJECT) or 0)
+    else:
+        members = members.filter(role=Membership.Role.OWNER)
+    return list(members.exclude(user__email="").values_list("user__email", flat=True))
 
 
 def notice_emails_retry(*, limit: int = 100) -> int:

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import services
 from accounts.forms import SandboxAccountForm, WebhookAccountForm
-from accounts.models import Membership, Notice, SocialAccount
+from accounts.models import POST_WRITE_ROLES, Membership, Notice, SocialAccount
 from channels.models import Channel
 from ground.zones import iana_zone_names
 
@@ -60,7 +60,9 @@ def workspace_view(view=None, *, viewers_may_post: bool = False):
         request.memberships = memberships
         request.membership = current
         request.workspace = current.workspace
-        request.can_edit = current.role != Membership.Role.VIEWER
+        # An approver reads and approves but writes like a viewer (its own POSTs are
+        # `viewers_may_post` views whose services check the role).
+        request.can_edit = current.role in POST_WRITE_ROLES
         if request.method not in SAFE_METHODS and not request.can_edit and not viewers_may_post:
             raise PermissionDenied("Viewers can look but not change anything.")
         request.display_tz = display_timezone(request)

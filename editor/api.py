@@ -7,14 +7,23 @@ from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status
+from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from accounts.api_scoping import VIEWER_MESSAGE, WorkspaceScopedViewSet, can_write
 from channels.models import QueueEntry
 from editor import services
-from editor.serializers import PostCreateSerializer, PostSerializer, PostUpdateSerializer
+from editor.serializers import (
+    PostCommentSerializer,
+    PostCreateSerializer,
+    PostSerializer,
+    PostUpdateSerializer,
+    ReviewChangesSerializer,
+)
 from ground.rest import filter_channel, query_choices
+from posts import comments, review
 from posts.models import Post
 from scheduling.models import Timeslot
 
@@ -130,3 +139,60 @@ class PostViewSet(
 
     def perform_destroy(self, instance):
         services.post_archive(post=instance)
+
+    # --- Review and comments: approvers and commenters act here though they write no
+    # post, so these actions let every member in and the services (posts.review,
+    # posts.comments) decide, with 403 for a role that may not.
+
+    @extend_schema(request=None, responses=PostSerializer)
+    @action(detail=True, methods=["post"], url_path="submit", permission_classes=[IsAuthenticated])
+    def submit_for_review(self, request, pk=None):
+        """Submit a draft (or a post with changes requested) for review. Owners, editors."""
+        post = self.get_object()
+        return self._output(review.post_submit_for_review(post=post, user=request.user))
+
+    @extend_schema(request=None, responses=PostSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated])
+    def approve(self, request, pk=None):
+        """Approve a post in review: slots may take it. Owners and approvers."""
+        post = self.get_object()
+        return self._output(review.post_approve(post=post, user=request.user))
+
+    @extend_schema(request=ReviewChangesSerializer, responses=PostSerializer)
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="request-changes",
+        permission_classes=[IsAuthenticated],
+    )
+    def request_changes(self, request, pk=None):
+        """Send a post in review back with a note (it lands in the comments)."""
+        post = self.get_object()
+        data = ReviewChangesSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._output(
+            review.post_request_changes(
+                post=post, user=request.user, note=data.validated_data["note"]
+            )
+        )
+
+    @extend_schema(methods=["GET"], request=None, responses=PostCommentSerializer(many=True))
+    @extend_schema(
+        methods=["POST"], request=PostCommentSerializer, responses={201: PostCommentSerializer}
+    )
+    @action(detail=True, methods=["get", "post"], permission_classes=[IsAuthenticated])
+    def comments(self, request, pk=None):
+        """The post's comments, oldest first; POST adds one (owners, editors, approvers)."""
+        post = self.get_object()
+        if request.method == "GET":
+            rows = comments.comments_of(post=post)
+            page = self.paginate_queryset(rows)
+            if page is not None:
+                return self.get_paginated_response(PostCommentSerializer(page, many=True).data)
+            return Response(PostCommentSerializer(rows, many=True).data)
+        data = PostCommentSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        comment = comments.comment_create(
+            post=post, user=request.user, text=data.validated_data["text"]
+        )
+        return Response(PostCommentSerializer(comment).data, status=status.HTTP_201_CREATED)

@@ -17,7 +17,7 @@ from channels.models import Channel, QueueEntry
 from editor.services import clean_thread_parts, text_errors, thread_errors
 from ground import timebounds
 from ground.rest import AwareDateTimeField, StringListField, WallClockDateTimeField
-from posts.models import MAX_TEXT, MAX_THREAD_PARTS, MAX_VARIATIONS, Post
+from posts.models import MAX_TEXT, MAX_THREAD_PARTS, MAX_VARIATIONS, Post, PostComment
 from scheduling.models import Timeslot
 from scheduling.rules import localize
 from scheduling.serializers import reason_code_field
@@ -92,11 +92,32 @@ class PostSerializer(serializers.ModelSerializer):
             "created_at",
             "queue",
             "pinned",
+            "needs_approval",
+            "review_state",
+            "reviewed_at",
         ]
         read_only_fields = fields
 
     def get_variations(self, obj: Post) -> list[str]:
         return [v.text for v in obj.variations.all()]
+
+
+class ReviewChangesSerializer(serializers.Serializer):
+    note = serializers.CharField(
+        max_length=5000, help_text="What should change; it lands in the post's comments."
+    )
+
+
+class PostCommentSerializer(serializers.ModelSerializer):
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    text = serializers.CharField(
+        max_length=5000, help_text="The note; @username tells that member of the workspace."
+    )
+
+    class Meta:
+        model = PostComment
+        fields = ["id", "author", "text", "is_review_note", "created_at"]
+        read_only_fields = ["id", "author", "is_review_note", "created_at"]
 
 
 def _text_field(**kwargs) -> serializers.CharField:

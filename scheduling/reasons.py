@@ -32,6 +32,7 @@ class Reason(models.TextChoices):
     POST_GONE = "post_gone", "Pinned post gone"
     NO_ACCOUNTS = "no_accounts", "No active accounts"
     FOREIGN_POST = "foreign_post", "Post of another workspace"
+    NOT_APPROVED = "not_approved", "Not approved by its time"
     # Settled failed or partial: the deliveries that were not sent, and why.
     DELIVERIES = "deliveries", "Deliveries not sent"
     # A text written before the codes that matches none of the above (data migration).
@@ -59,6 +60,7 @@ TEXTS: dict[Reason, str] = {
     Reason.PAUSED: "Skipped: the channel was paused.",
     Reason.QUEUE_EMPTY: "Skipped: queue empty (no active, unexpired post to publish).",
     Reason.POST_GONE: "Skipped: the pinned post was archived or has expired.",
+    Reason.NOT_APPROVED: "Skipped: the pinned post was not approved by its time.",
     Reason.NO_ACCOUNTS: "Failed: the channel has no active accounts.",
     Reason.FOREIGN_POST: "Failed: the pinned post belongs to another workspace than the channel.",
     Reason.DELIVERIES: "{problems}",
