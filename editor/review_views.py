@@ -147,7 +147,8 @@ def review_link(request: HttpRequest, token: str) -> HttpResponse:
             "posts/review_link.html",
             {"link": link, "done": "approved" if approve else "sent back with your note"},
         )
-    status = 200 if problem is None else (404 if link is None else 410)
+    # A link that never was: 404; one that was and no longer works: 410 Gone.
+    status = 200 if problem is None else (404 if problem == review.LinkProblem.INVALID else 410)
     return render(
         request,
         "posts/review_link.html",

@@ -157,7 +157,11 @@ def test_the_settings_decide_which_posts_need_approval():
 
 def approved_post(ws, **fields) -> Post:
     return PostFactory(
-        workspace=ws, needs_approval=True, review_state=State.APPROVED, thread_parts=["two"], **fields
+        workspace=ws,
+        needs_approval=True,
+        review_state=State.APPROVED,
+        thread_parts=["two"],
+        **fields,
     )
 
 
