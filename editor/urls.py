@@ -14,11 +14,16 @@ urlpatterns = [
     path("posts/<int:post_id>/", views.post_edit, name="post_edit"),
     path("posts/<int:post_id>/share/", views.post_share, name="post_share"),
     path("posts/<int:post_id>/images/", image_views.post_images, name="post_images"),
-    path(
-        "posts/<int:post_id>/review/<str:action>/",
-        review_views.post_review,
-        name="post_review",
-    ),
+    # One view per review action (submit, approve, changes), named apart for reverse().
+    *[
+        path(
+            f"posts/<int:post_id>/review/{action}/",
+            review_views.post_review,
+            {"action": action},
+            name=f"post_review_{action}",
+        )
+        for action in ("submit", "approve", "changes")
+    ],
     path("posts/<int:post_id>/comments/", review_views.post_comment, name="post_comment"),
     path("review/", review_views.review_queue, name="review_queue"),
     path("review/link/<str:token>/", review_views.review_link, name="review_link"),
