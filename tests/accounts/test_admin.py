@@ -16,6 +16,7 @@ from django.utils import timezone
 from accounts.models import ApiToken, MastodonApp, Membership, SocialAccount
 from bulk.models import ChannelFeed, ImportJob
 from channels.models import Channel
+from posts.models import PostComment
 from scheduling.models import Schedule, Timeslot
 from tests.factories import (
     ChannelFactory,
@@ -54,6 +55,7 @@ MAKERS = {
     "channels.QueueEntry": QueueEntryFactory,
     "posts.Post": PostFactory,
     "posts.Variation": VariationFactory,
+    "posts.PostComment": lambda: PostComment.objects.create(post=PostFactory(), text="A note"),
     "scheduling.Schedule": ScheduleFactory,
     "scheduling.Timeslot": TimeslotFactory,
     "scheduling.PlannerState": PlannerStateFactory,
@@ -81,6 +83,7 @@ NOT_ADDABLE = {
     "publishing.SandboxPost",
     "scheduling.PlannerState",
     "scheduling.Timeslot",
+    "posts.PostComment",  # written in the app, where mentions notify
 }
 
 
