@@ -19,7 +19,9 @@ from accounts.models import Membership
 from ground.rest import API_PARSERS, django_error_to_drf
 
 WRITE_ROLES = frozenset({Membership.Role.OWNER, Membership.Role.EDITOR})
-VIEWER_MESSAGE = "Your role in this workspace is viewer: you can read but not change anything."
+VIEWER_MESSAGE = (
+    "Your role in this workspace is viewer or approver: you can read but not change anything."
+)
 
 
 def roles_for(request) -> dict[int, str]:

@@ -18,7 +18,7 @@ class Workspace(models.Model):
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=100, unique=True)
     # Every post must be approved by an owner or approver before a slot takes it
-    # (editor.review; the claim skips or ends the slot otherwise).
+    # (posts.review; the claim skips or ends the slot otherwise).
     needs_approval = models.BooleanField(
         default=False, help_text="Posts need an approver's approval before they publish."
     )
@@ -59,7 +59,7 @@ class Membership(models.Model):
         return f"{self.user} in {self.workspace} ({self.role})"
 
 
-# Who may do what with posts (editor.review, editor.comments, the views and the API).
+# Who may do what with posts (posts.review, posts.comments, the views and the API).
 POST_WRITE_ROLES = frozenset({Membership.Role.OWNER, Membership.Role.EDITOR})
 APPROVER_ROLES = frozenset({Membership.Role.OWNER, Membership.Role.APPROVER})
 COMMENT_ROLES = POST_WRITE_ROLES | APPROVER_ROLES

@@ -9,7 +9,9 @@ from accounts.models import SocialAccount, Workspace
 
 
 class WorkspaceSerializer(serializers.ModelSerializer):
-    role = serializers.SerializerMethodField(help_text="Your role: owner, editor or viewer.")
+    role = serializers.SerializerMethodField(
+        help_text="Your role: owner, editor, approver or viewer."
+    )
 
     class Meta:
         model = Workspace

@@ -48,8 +48,8 @@ class Post(WorkspacePinnedOnceLinked, models.Model):
         null=True, blank=True, help_text="After this moment the post is never published again."
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    # Approval (editor.review): `needs_approval` says whether the workspace or the author's
-    # membership asks for it (kept by editor.review when either setting changes), so the
+    # Approval (posts.review): `needs_approval` says whether the workspace or the author's
+    # membership asks for it (kept by posts.review when either setting changes), so the
     # claim reads it from the post's own row; a post that needs approval is taken by a slot
     # only in the `approved` state.
     needs_approval = models.BooleanField(default=False)
@@ -121,7 +121,8 @@ class PostComment(models.Model):
 
 
 class ReviewLink(models.Model):
-    """An approver's one-time link to approve a post from an email (editor.review).
+    """An approver's one-time link to approve a post from an email (posts.review; sent by
+    editor.review_mail).
 
     The link carries (link id, nonce) signed with SECRET_KEY (django.core.signing), so the
     stored row alone is no link (invariant §7.5). It works once (`used_at`), until

@@ -50,7 +50,7 @@ app.conf.beat_schedule = {
     "recover-deliveries": {"task": "publishing.recover_deliveries", "schedule": 60.0},
     # Notice emails SMTP refused (or whose task never ran) are sent again, with backoff.
     "retry-notice-emails": {"task": "accounts.retry_notice_emails", "schedule": 60.0},
-    # Approvers told of posts in review due within REVIEW_LEAD_TIME (editor.review).
+    # Approvers told of posts in review due within REVIEW_LEAD_TIME (editor.review_mail).
     "notify-reviews-due": {"task": "editor.notify_reviews_due", "schedule": 300.0},
     # RSS/Atom feeds: every 5 minutes, the feeds not read for 15 (bulk.feeds) are read.
     "poll-feeds": {"task": "bulk.poll_feeds", "schedule": 300.0},

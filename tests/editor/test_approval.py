@@ -285,3 +285,32 @@ def test_the_claim_costs_the_same_queries_with_approval():
     # Skipping (a pinned slot ends, a queue takes the next entry) adds no query either;
     # it writes its final status in one UPDATE per (status, reason), as every skip does.
     assert unapproved <= without + 1
+
+
+def test_share_now_of_an_unapproved_post_is_refused_with_the_way_out(ws):
+    from scheduling.services import post_share_now
+
+    channel = ChannelFactory(workspace=ws)
+    post = PostFactory(workspace=ws, needs_approval=True, review_state=State.IN_REVIEW)
+    with pytest.raises(ValidationError, match="needs approval"):
+        post_share_now(post=post, channel=channel)
+    assert not Timeslot.objects.filter(post=post).exists()
+    Post.objects.filter(id=post.id).update(review_state=State.APPROVED)
+    assert post_share_now(post=post, channel=channel).post_id == post.id
+
+
+def test_an_approver_changes_no_slot_and_makes_no_feed(client, ws):
+    channel = ChannelFactory(workspace=ws)
+    post = PostFactory(workspace=ws)
+    slot = Timeslot.objects.create(
+        channel=channel, post=post, publish_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    )
+    approver = MembershipFactory(workspace=ws, role=Role.APPROVER)
+    client.force_login(approver.user)
+    assert client.post(f"/slots/{slot.id}/cancel/").status_code == 403
+    assert client.post(f"/posts/{post.id}/share/", {"channel": channel.id}).status_code == 403
+    assert Timeslot.objects.get(id=slot.id).status == Timeslot.Status.SCHEDULED
+    from scheduling.feeds import feed_create
+
+    with pytest.raises(PermissionDenied):
+        feed_create(workspace=ws, membership=approver)
