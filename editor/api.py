@@ -38,6 +38,11 @@ from scheduling.models import Timeslot
             OpenApiParameter(
                 "status", OpenApiTypes.STR, description="draft, ready, archived (comma-separated)."
             ),
+            OpenApiParameter(
+                "review_state",
+                OpenApiTypes.STR,
+                description="draft, in_review, approved, changes_requested (comma-separated).",
+            ),
         ]
     ),
     create=extend_schema(
@@ -89,6 +94,8 @@ class PostViewSet(
             qs = filter_channel(qs, params, field="entries__channel").distinct()
         if statuses := query_choices(params, "status", Post.Status.choices):
             qs = qs.filter(status__in=statuses)
+        if states := query_choices(params, "review_state", Post.ReviewState.choices):
+            qs = qs.filter(review_state__in=states)
         return qs
 
     def _output(self, post: Post, *, code: int = status.HTTP_200_OK) -> Response:

@@ -1,7 +1,9 @@
 """A post's comment thread: notes of owners, editors and approvers (viewers read them).
 
 "@username" mentions a member of the post's workspace: they get a notice of their own
-(subject "user:<id>", emailed to them after commit by accounts.services), once per comment.
+(subject "user:<id>", emailed to them after commit by accounts.services). As with every
+notice, later mentions fold into their open one until they dismiss it: one email per
+incident, not one per comment.
 A name that is no member of the workspace is left as text and tells nobody.
 """
 

@@ -229,3 +229,14 @@ def test_only_owners_change_the_approval_settings(client):
     ws.refresh_from_db()
     assert ws.needs_approval
     assert not Membership.objects.get(id=editor.id).needs_approval
+
+
+def test_the_api_lists_posts_by_review_state_and_refuses_an_unknown_one(ws):
+    user = person(ws, Role.VIEWER)
+    waiting = PostFactory(workspace=ws, needs_approval=True, review_state=State.IN_REVIEW)
+    PostFactory(workspace=ws, needs_approval=True, review_state=State.APPROVED)
+    listed = api(user).get("/api/v1/posts/", {"review_state": "in_review"}).json()
+    rows = listed["results"] if isinstance(listed, dict) else listed
+    assert [p["id"] for p in rows] == [waiting.id]
+    bad = api(user).get("/api/v1/posts/", {"review_state": "maybe"})
+    assert bad.status_code == 400 and "review_state" in bad.json()
