@@ -156,6 +156,7 @@ class Notice(models.Model):
         QUEUE_EMPTY = "queue_empty", "Queue empty"
         REVIEW_DUE = "review_due", "Post awaiting approval"
         MENTIONED = "mentioned", "Mentioned in a comment"
+        CHANGES_REQUESTED = "changes_requested", "Changes requested on your post"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="notices")
     kind = models.CharField(max_length=30, choices=Kind.choices)

@@ -24,8 +24,9 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from accounts.models import APPROVER_ROLES, POST_WRITE_ROLES, Membership, Workspace
-from posts.models import Post, PostComment, ReviewLink
+from accounts.models import APPROVER_ROLES, POST_WRITE_ROLES, Membership, Notice, Workspace
+from accounts.services import PERSON_SUBJECT, notice_create
+from posts.models import Post, PostComment, ReviewLink, word_preview
 
 State = Post.ReviewState
 MAX_NOTE = 5000
@@ -169,6 +170,17 @@ def post_request_changes(*, post: Post, user, note: str) -> Post:
     if not _move(post, Transition.REQUEST_CHANGES, user=user):
         _refuse(post, "only a post in review gets changes requested")
     PostComment.objects.create(post=post, author=user, text=note, is_review_note=True)
+    if post.author_id and post.author_id != user.id:
+        # The author hears of it (a notice of their own, emailed to them after commit).
+        notice_create(
+            workspace_id=post.workspace_id,
+            kind=Notice.Kind.CHANGES_REQUESTED,
+            message=(
+                f"{user.get_username()} asked for changes to “{word_preview(post.text)}”: "
+                f"{word_preview(note, 200)}"
+            ),
+            subject=f"{PERSON_SUBJECT}{post.author_id}",
+        )
     return post
 
 

@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import Membership
+from accounts.models import Membership, Notice
 from editor import services as editor
 from posts import images, review
 from posts.models import Post, PostComment
@@ -58,6 +58,8 @@ def test_draft_in_review_approved_and_changes_requested_with_a_note(ws):
     assert post.reviewed_by == approver
     note = PostComment.objects.get(post=post)
     assert (note.text, note.author, note.is_review_note) == ("Say which day", approver, True)
+    told = Notice.objects.get(kind=Notice.Kind.CHANGES_REQUESTED)
+    assert told.subject == f"user:{editor_user.id}" and "Say which day" in told.message
 
     review.post_submit_for_review(post=post, user=editor_user)
     review.post_approve(post=post, user=approver)
