@@ -11,7 +11,7 @@ from enum import StrEnum
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import ApiToken, Membership, Notice, Profile, SocialAccount, Workspace
@@ -21,12 +21,15 @@ from queueloop.celery import send_many
 log = logging.getLogger(__name__)
 
 
-def notice_create(*, workspace_id: int, kind: str, message: str, subject: str = "") -> Notice:
+def notice_create(
+    *, workspace_id: int, kind: str, message: str, subject: str = "", fold: bool = True
+) -> Notice:
     """Record a notice and email it to the workspace's owners after commit.
 
     One incident, one email: while a notice of the same kind and subject is still open (not
     dismissed), a new occurrence is folded into it (count, time, latest message) instead of
-    adding a notice and an email per skipped or failed slot.
+    adding a notice and an email per skipped or failed slot. `fold=False` for an event that
+    is news each time (a mention, a review note to its author): a notice and email each.
     """
     now = timezone.now()
     # No lock: callers (the publisher's claim) already hold channel row locks, and a
@@ -39,6 +42,8 @@ def notice_create(*, workspace_id: int, kind: str, message: str, subject: str = 
             )
             .order_by("-created_at")
             .first()
+            if fold
+            else None
         )
         if open_notice is not None:
             Notice.objects.filter(pk=open_notice.pk).update(
@@ -170,11 +175,23 @@ def notice_dismiss(*, notice: Notice) -> Notice:
     return notice
 
 
-def notices_dismiss_all(*, workspace: Workspace) -> int:
-    """Hide every notice of the workspace that is still shown; returns how many."""
-    return Notice.objects.filter(workspace=workspace, dismissed_at__isnull=True).update(
-        dismissed_at=timezone.now()
+def notices_visible(*, workspace: Workspace, user) -> QuerySet[Notice]:
+    """The workspace's notices a member sees: everyone's, and their own personal ones
+    (a mention of another member is theirs alone)."""
+    return Notice.objects.filter(workspace=workspace).filter(
+        ~Q(subject__startswith=PERSON_SUBJECT) | Q(subject=f"{PERSON_SUBJECT}{user.id}")
     )
+
+
+def notices_dismiss_all(*, workspace: Workspace, user=None) -> int:
+    """Hide every notice of the workspace that is still shown (to `user`, when given);
+    returns how many."""
+    shown = (
+        notices_visible(workspace=workspace, user=user)
+        if user is not None
+        else Notice.objects.filter(workspace=workspace)
+    )
+    return shown.filter(dismissed_at__isnull=True).update(dismissed_at=timezone.now())
 
 
 # --- Social accounts ------------------------------------------------------------------------

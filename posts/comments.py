@@ -1,9 +1,8 @@
 """A post's comment thread: notes of owners, editors and approvers (viewers read them).
 
 "@username" mentions a member of the post's workspace: they get a notice of their own
-(subject "user:<id>", emailed to them after commit by accounts.services). As with every
-notice, later mentions fold into their open one until they dismiss it: one email per
-incident, not one per comment.
+(subject "user:<id>", seen by them alone, emailed to them after commit by
+accounts.services), one per comment that mentions them.
 A name that is no member of the workspace is left as text and tells nobody.
 """
 
@@ -58,6 +57,7 @@ def comment_create(*, post: Post, user, text: str) -> PostComment:
                     f"{word_preview(text, 200)}"
                 ),
                 subject=f"{PERSON_SUBJECT}{user_id}",
+                fold=False,  # each mention is news: its own notice and email
             )
     return comment
 

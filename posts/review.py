@@ -180,6 +180,7 @@ def post_request_changes(*, post: Post, user, note: str) -> Post:
                 f"{word_preview(note, 200)}"
             ),
             subject=f"{PERSON_SUBJECT}{post.author_id}",
+            fold=False,
         )
     return post
 

@@ -240,3 +240,27 @@ def test_the_api_lists_posts_by_review_state_and_refuses_an_unknown_one(ws):
     assert [p["id"] for p in rows] == [waiting.id]
     bad = api(user).get("/api/v1/posts/", {"review_state": "maybe"})
     assert bad.status_code == 400 and "review_state" in bad.json()
+
+
+def test_a_mention_is_news_each_time_and_seen_by_that_member_alone(
+    client, ws, django_capture_on_commit_callbacks
+):
+    writer = person(ws, Role.OWNER, user__username="writer")
+    alice = person(ws, Role.APPROVER, user__username="alice")
+    post = PostFactory(workspace=ws)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        comments.comment_create(post=post, user=writer, text="@alice first")
+        comments.comment_create(post=post, user=writer, text="@alice second")
+    assert len(callbacks) == 2  # two emails, not one folded notice
+    first, _second = Notice.objects.filter(kind=Notice.Kind.MENTIONED).order_by("id")
+
+    client.force_login(writer)
+    assert "@alice first" not in client.get("/").content.decode()
+    assert client.post(f"/notices/{first.id}/dismiss/").status_code == 404
+
+    client.force_login(alice)
+    page = client.get("/").content.decode()
+    assert "alice first" in page and "alice second" in page
+    assert client.post(f"/notices/{first.id}/dismiss/").status_code == 302  # an approver may
+    first.refresh_from_db()
+    assert first.dismissed_at is not None
