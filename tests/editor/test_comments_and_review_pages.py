@@ -264,3 +264,18 @@ def test_a_mention_is_news_each_time_and_seen_by_that_member_alone(
     assert client.post(f"/notices/{first.id}/dismiss/").status_code == 302  # an approver may
     first.refresh_from_db()
     assert first.dismissed_at is not None
+
+
+def test_the_composer_offers_each_role_its_own_actions(client, ws):
+    post = PostFactory(workspace=ws, needs_approval=True)
+    PostComment.objects.create(post=post, text="Read me")
+    expected = {
+        Role.EDITOR: ("/review/submit/", "/comments/"),
+        Role.VIEWER: (),
+    }
+    for role, present in expected.items():
+        client.force_login(person(ws, role))
+        page = client.get(f"/posts/{post.id}/").content.decode()
+        assert "Read me" in page, role  # everyone reads the thread
+        for path in ("/review/submit/", "/review/approve/", "/comments/"):
+            assert (f"/posts/{post.id}{path}" in page) == (path in present), (role, path)
