@@ -36,6 +36,7 @@ WORKSPACE_PATHS: dict[str, str] = {
     "channels.QueueEntry": "channel__workspace",
     "posts.Post": "workspace",
     "posts.Variation": "post__workspace",
+    "posts.PostComment": "post__workspace",
     "scheduling.Schedule": "channel__workspace",
     "scheduling.Timeslot": "channel__workspace",
     "publishing.Delivery": "account__workspace",

@@ -17,6 +17,11 @@ class Workspace(models.Model):
 
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=100, unique=True)
+    # Every post must be approved by an owner or approver before a slot takes it
+    # (posts.review; the claim skips or ends the slot otherwise).
+    needs_approval = models.BooleanField(
+        default=False, help_text="Posts need an approver's approval before they publish."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -30,7 +35,8 @@ class Membership(models.Model):
     class Role(models.TextChoices):
         OWNER = "owner", "Owner"
         EDITOR = "editor", "Editor"
-        # A client who reads and (with approvals) approves, but never writes a post.
+        # Reads and approves posts (a client), never writes them: every write check
+        # treats an approver like a viewer.
         APPROVER = "approver", "Approver"
         VIEWER = "viewer", "Viewer"
 
@@ -39,6 +45,10 @@ class Membership(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.EDITOR)
+    # This member's posts need approval even when the workspace's do not.
+    needs_approval = models.BooleanField(
+        default=False, help_text="This member's posts need approval before they publish."
+    )
 
     class Meta:
         constraints = [
@@ -96,6 +106,12 @@ class Invitation(models.Model):
     def is_pending(self, now=None) -> bool:
         now = now or timezone.now()
         return self.accepted_at is None and self.revoked_at is None and self.expires_at > now
+
+
+# Who may do what with posts (posts.review, posts.comments, the views and the API).
+POST_WRITE_ROLES = WRITE_ROLES
+APPROVER_ROLES = frozenset({Membership.Role.OWNER, Membership.Role.APPROVER})
+COMMENT_ROLES = POST_WRITE_ROLES | APPROVER_ROLES
 
 
 class SocialAccount(WorkspacePinnedOnceLinked, models.Model):
@@ -187,6 +203,9 @@ class Notice(models.Model):
         TIMESLOT_UNCONFIRMED = "timeslot_unconfirmed", "Delivery unconfirmed"
         TIMESLOT_MISSED = "timeslot_missed", "Timeslot missed"
         QUEUE_EMPTY = "queue_empty", "Queue empty"
+        REVIEW_DUE = "review_due", "Post awaiting approval"
+        MENTIONED = "mentioned", "Mentioned in a comment"
+        CHANGES_REQUESTED = "changes_requested", "Changes requested on your post"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="notices")
     kind = models.CharField(max_length=30, choices=Kind.choices)

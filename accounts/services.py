@@ -11,7 +11,7 @@ from enum import StrEnum
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import (
@@ -30,12 +30,15 @@ from queueloop.celery import send_many
 log = logging.getLogger(__name__)
 
 
-def notice_create(*, workspace_id: int, kind: str, message: str, subject: str = "") -> Notice:
+def notice_create(
+    *, workspace_id: int, kind: str, message: str, subject: str = "", fold: bool = True
+) -> Notice:
     """Record a notice and email it to the workspace's owners after commit.
 
     One incident, one email: while a notice of the same kind and subject is still open (not
     dismissed), a new occurrence is folded into it (count, time, latest message) instead of
-    adding a notice and an email per skipped or failed slot.
+    adding a notice and an email per skipped or failed slot. `fold=False` for an event that
+    is news each time (a mention, a review note to its author): a notice and email each.
     """
     now = timezone.now()
     # No lock: callers (the publisher's claim) already hold channel row locks, and a
@@ -48,6 +51,8 @@ def notice_create(*, workspace_id: int, kind: str, message: str, subject: str = 
             )
             .order_by("-created_at")
             .first()
+            if fold
+            else None
         )
         if open_notice is not None:
             Notice.objects.filter(pk=open_notice.pk).update(
@@ -131,11 +136,7 @@ def notice_email_send(*, notice_id: int) -> EmailOutcome:
     if not claimed:
         return EmailOutcome.SKIPPED
     notice = Notice.objects.select_related("workspace").get(id=notice_id)
-    recipients = list(
-        Membership.objects.filter(workspace_id=notice.workspace_id, role=Membership.Role.OWNER)
-        .exclude(user__email="")
-        .values_list("user__email", flat=True)
-    )
+    recipients = _notice_recipients(notice)
     if recipients:
         try:
             send_mail(
@@ -153,6 +154,20 @@ def notice_email_send(*, notice_id: int) -> EmailOutcome:
             return EmailOutcome.FAILED
     Notice.objects.filter(id=notice_id).update(emailed_at=timezone.now(), email_retry_at=None)
     return EmailOutcome.SENT if recipients else EmailOutcome.NO_RECIPIENTS
+
+
+# A notice about one person (a mention) has the subject "user:<id>": it is emailed to them.
+PERSON_SUBJECT = "user:"
+
+
+def _notice_recipients(notice: Notice) -> list[str]:
+    """The owners' addresses, or the one member's a personal notice is about."""
+    members = Membership.objects.filter(workspace_id=notice.workspace_id)
+    if notice.subject.startswith(PERSON_SUBJECT):
+        members = members.filter(user_id=notice.subject.removeprefix(PERSON_SUBJECT) or 0)
+    else:
+        members = members.filter(role=Membership.Role.OWNER)
+    return list(members.exclude(user__email="").values_list("user__email", flat=True))
 
 
 def notice_emails_retry(*, limit: int = 100) -> int:
@@ -181,11 +196,23 @@ def notice_dismiss(*, notice: Notice) -> Notice:
     return notice
 
 
-def notices_dismiss_all(*, workspace: Workspace) -> int:
-    """Hide every notice of the workspace that is still shown; returns how many."""
-    return Notice.objects.filter(workspace=workspace, dismissed_at__isnull=True).update(
-        dismissed_at=timezone.now()
+def notices_visible(*, workspace: Workspace, user) -> QuerySet[Notice]:
+    """The workspace's notices a member sees: everyone's, and their own personal ones
+    (a mention of another member is theirs alone)."""
+    return Notice.objects.filter(workspace=workspace).filter(
+        ~Q(subject__startswith=PERSON_SUBJECT) | Q(subject=f"{PERSON_SUBJECT}{user.id}")
     )
+
+
+def notices_dismiss_all(*, workspace: Workspace, user=None) -> int:
+    """Hide every notice of the workspace that is still shown (to `user`, when given);
+    returns how many."""
+    shown = (
+        notices_visible(workspace=workspace, user=user)
+        if user is not None
+        else Notice.objects.filter(workspace=workspace)
+    )
+    return shown.filter(dismissed_at__isnull=True).update(dismissed_at=timezone.now())
 
 
 # --- Social accounts ------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import services
 from accounts.forms import SandboxAccountForm, WebhookAccountForm
-from accounts.models import WRITE_ROLES, Membership, Notice, SocialAccount
+from accounts.models import WRITE_ROLES, Membership, SocialAccount
 from channels.models import Channel
 from ground.zones import iana_zone_names
 
@@ -203,10 +203,15 @@ def account_enable(request: HttpRequest, account_id: int) -> HttpResponse:
     return _set_status(request, account_id, SocialAccount.Status.ACTIVE, "enabled")
 
 
-@workspace_view
+@workspace_view(viewers_may_post=True)
 @require_POST
 def notice_dismiss(request: HttpRequest, notice_id: int) -> HttpResponse:
-    notice = get_object_or_404(Notice, id=notice_id, workspace=request.workspace)
+    notice = get_object_or_404(
+        services.notices_visible(workspace=request.workspace, user=request.user), id=notice_id
+    )
+    # Anyone dismisses their own personal notice (a mention); the workspace's, its writers.
+    if not request.can_edit and notice.subject != f"{services.PERSON_SUBJECT}{request.user.id}":
+        raise PermissionDenied("Viewers can look but not change anything.")
     services.notice_dismiss(notice=notice)
     if request.headers.get("HX-Request"):
         return HttpResponse("")
@@ -216,6 +221,6 @@ def notice_dismiss(request: HttpRequest, notice_id: int) -> HttpResponse:
 @workspace_view
 @require_POST
 def notices_dismiss_all(request: HttpRequest) -> HttpResponse:
-    count = services.notices_dismiss_all(workspace=request.workspace)
+    count = services.notices_dismiss_all(workspace=request.workspace, user=request.user)
     messages.success(request, f"Dismissed {count} notice(s).")
     return redirect_back(request, "dashboard")

@@ -33,10 +33,13 @@ if TYPE_CHECKING:
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # Post.Status.READY, spelled out so this module needs no import from `posts` at run time.
 _READY = "ready"
+# Post.ReviewState.APPROVED: a post that needs approval is usable only once approved.
+_APPROVED = "approved"
 
 
 def usable(entry: QueueEntry, *, at: dt.datetime) -> bool:
-    """Can this entry still publish at `at`? Active, post ready and unexpired, not spent."""
+    """Can this entry still publish at `at`? Active, post ready, unexpired and approved
+    (when it needs approval), not spent."""
     post = entry.post
     cap = entry.max_publications
     return (
@@ -44,6 +47,7 @@ def usable(entry: QueueEntry, *, at: dt.datetime) -> bool:
         and post.status == _READY
         and (post.expires_at is None or post.expires_at > at)
         and (cap is None or entry.times_published < cap)
+        and (not post.needs_approval or post.review_state == _APPROVED)
     )
 
 
@@ -57,6 +61,7 @@ def usable_q(*, at: dt.datetime, prefix: str = "") -> Q:
             Q(**{f"{p}max_publications__isnull": True})
             | Q(**{f"{p}times_published__lt": F(f"{p}max_publications")})
         )
+        & (Q(**{f"{p}post__needs_approval": False}) | Q(**{f"{p}post__review_state": _APPROVED}))
     )
 
 

@@ -25,6 +25,8 @@ from ground.db import Ids, any_of, aware, db_datetime, fetch, table
 
 # Post.Status.READY, spelt out as queue_rule does (no import from `posts` at run time).
 _READY = "ready"
+# Post.ReviewState.APPROVED: a post that needs approval is usable only once approved.
+_APPROVED = "approved"
 
 
 @dataclass(slots=True, eq=False)
@@ -66,9 +68,10 @@ def _usable(*, at: dt.datetime) -> tuple[str, list]:
     """queue_rule.usable as SQL on `e` (the entry) and `p` (its post)."""
     sql = (
         "e.is_active AND p.status = %s AND (p.expires_at IS NULL OR p.expires_at > %s) "
-        "AND (e.max_publications IS NULL OR e.times_published < e.max_publications)"
+        "AND (e.max_publications IS NULL OR e.times_published < e.max_publications) "
+        "AND (NOT p.needs_approval OR p.review_state = %s)"
     )
-    return sql, [_READY, db_datetime(at)]
+    return sql, [_READY, db_datetime(at), _APPROVED]
 
 
 def order_sql(order: Sequence[tuple[str, bool]], alias: str) -> str:

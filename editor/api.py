@@ -17,6 +17,7 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from accounts.api_scoping import (
@@ -29,6 +30,7 @@ from accounts.api_scoping import (
 from channels.models import Channel, QueueEntry
 from editor import services
 from editor.serializers import (
+    PostCommentSerializer,
     PostCreateSerializer,
     PostImageAddSerializer,
     PostImageAltSerializer,
@@ -37,9 +39,10 @@ from editor.serializers import (
     PostSerializer,
     PostShareSerializer,
     PostUpdateSerializer,
+    ReviewChangesSerializer,
 )
 from ground.rest import Conflict, filter_channel, query_choices
-from posts import images, media
+from posts import comments, images, media, review
 from posts.models import Post, PostImage
 from publishing import removal
 from scheduling.models import Timeslot
@@ -55,6 +58,11 @@ from scheduling.serializers import TimeslotSerializer
             ),
             OpenApiParameter(
                 "status", OpenApiTypes.STR, description="draft, ready, archived (comma-separated)."
+            ),
+            OpenApiParameter(
+                "review_state",
+                OpenApiTypes.STR,
+                description="draft, in_review, approved, changes_requested (comma-separated).",
             ),
         ]
     ),
@@ -111,6 +119,8 @@ class PostViewSet(
             qs = filter_channel(qs, params, field="entries__channel").distinct()
         if statuses := query_choices(params, "status", Post.Status.choices):
             qs = qs.filter(status__in=statuses)
+        if states := query_choices(params, "review_state", Post.ReviewState.choices):
+            qs = qs.filter(review_state__in=states)
         return qs
 
     def _output(self, post: Post, *, code: int = status.HTTP_200_OK) -> Response:
@@ -297,3 +307,60 @@ class PostViewSet(
         channel = self._channel(post, data["channel"])
         slot = services.post_pin(post=post, channel=channel, publish_at=data["publish_at"])
         return self._slot_output(slot)
+
+    # --- Review and comments: approvers and commenters act here though they write no
+    # post, so these actions let every member in and the services (posts.review,
+    # posts.comments) decide, with 403 for a role that may not.
+
+    @extend_schema(request=None, responses=PostSerializer)
+    @action(detail=True, methods=["post"], url_path="submit", permission_classes=[IsAuthenticated])
+    def submit_for_review(self, request, pk=None):
+        """Submit a draft (or a post with changes requested) for review. Owners, editors."""
+        post = self.get_object()
+        return self._output(review.post_submit_for_review(post=post, user=request.user))
+
+    @extend_schema(request=None, responses=PostSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated])
+    def approve(self, request, pk=None):
+        """Approve a post in review: slots may take it. Owners and approvers."""
+        post = self.get_object()
+        return self._output(review.post_approve(post=post, user=request.user))
+
+    @extend_schema(request=ReviewChangesSerializer, responses=PostSerializer)
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="request-changes",
+        permission_classes=[IsAuthenticated],
+    )
+    def request_changes(self, request, pk=None):
+        """Send a post in review back with a note (it lands in the comments)."""
+        post = self.get_object()
+        data = ReviewChangesSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._output(
+            review.post_request_changes(
+                post=post, user=request.user, note=data.validated_data["note"]
+            )
+        )
+
+    @extend_schema(methods=["GET"], request=None, responses=PostCommentSerializer(many=True))
+    @extend_schema(
+        methods=["POST"], request=PostCommentSerializer, responses={201: PostCommentSerializer}
+    )
+    @action(detail=True, methods=["get", "post"], permission_classes=[IsAuthenticated])
+    def comments(self, request, pk=None):
+        """The post's comments, oldest first; POST adds one (owners, editors, approvers)."""
+        post = self.get_object()
+        if request.method == "GET":
+            rows = comments.comments_of(post=post)
+            page = self.paginate_queryset(rows)
+            if page is not None:
+                return self.get_paginated_response(PostCommentSerializer(page, many=True).data)
+            return Response(PostCommentSerializer(rows, many=True).data)
+        data = PostCommentSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        comment = comments.comment_create(
+            post=post, user=request.user, text=data.validated_data["text"]
+        )
+        return Response(PostCommentSerializer(comment).data, status=status.HTTP_201_CREATED)

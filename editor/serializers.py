@@ -25,6 +25,7 @@ from posts.models import (
     MAX_THREAD_PARTS,
     MAX_VARIATIONS,
     Post,
+    PostComment,
     PostImage,
 )
 from scheduling.models import Timeslot
@@ -122,6 +123,9 @@ class PostSerializer(serializers.ModelSerializer):
             "created_at",
             "queue",
             "pinned",
+            "needs_approval",
+            "review_state",
+            "reviewed_at",
         ]
         read_only_fields = fields
 
@@ -131,6 +135,24 @@ class PostSerializer(serializers.ModelSerializer):
     @extend_schema_field(PostImageSerializer(many=True))
     def get_images(self, obj: Post) -> list[dict]:
         return PostImageSerializer(obj.images.all(), many=True).data
+
+
+class ReviewChangesSerializer(serializers.Serializer):
+    note = serializers.CharField(
+        max_length=5000, help_text="What should change; it lands in the post's comments."
+    )
+
+
+class PostCommentSerializer(serializers.ModelSerializer):
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    text = serializers.CharField(
+        max_length=5000, help_text="The note; @username tells that member of the workspace."
+    )
+
+    class Meta:
+        model = PostComment
+        fields = ["id", "author", "text", "is_review_note", "created_at"]
+        read_only_fields = ["id", "author", "is_review_note", "created_at"]
 
 
 def _text_field(**kwargs) -> serializers.CharField:

@@ -23,6 +23,7 @@ from channels.models import Channel
 from channels.services import queue_entry_add
 from networks import get_provider, limit_for, registry, validate_for
 from posts.models import MAX_COMMENT_DELAY, MAX_TEXT, MAX_THREAD_PARTS, Post, Variation
+from posts.review import approval_required, post_edited
 from scheduling.models import Timeslot
 from scheduling.services import post_archive, post_share_now, timeslot_pin
 
@@ -249,6 +250,10 @@ def post_create(
         first_comment_delay=first_comment_delay,
         status=status,
         expires_at=expires_at,
+        # Starts as a draft of the review: submitted by its author (posts.review).
+        needs_approval=approval_required(
+            workspace=workspace, author_id=author.id if author else None
+        ),
     )
     Variation.objects.bulk_create(
         [Variation(post=post, text=v, position=i) for i, v in enumerate(variations, start=1)]
@@ -293,6 +298,11 @@ def post_update(
     delay = first_comment_delay if first_comment_delay is not None else post.first_comment_delay
     _validate_texts([text, *new_variations], channels, new_parts, comment=comment, delay=delay)
     archiving = status == Post.Status.ARCHIVED and post.status != Post.Status.ARCHIVED
+    content_changed = (
+        text != post.text
+        or list(new_parts) != list(post.thread_parts or [])
+        or (variations is not None and new_variations != [v.text for v in post.variations.all()])
+    )
     post.text = text
     post.thread_parts = new_parts
     post.first_comment = comment
@@ -301,6 +311,9 @@ def post_update(
     if status is not None and not archiving:
         post.status = status
     post.save()
+    if content_changed:
+        # What an approver approved changed: it is reviewed again (posts.review).
+        post_edited(post=post)
     if archiving:
         # One way to archive, whichever form or endpoint asked: its pinned slots go too.
         post_archive(post=post)

@@ -4,7 +4,7 @@ post's images. Included by queueloop/urls.py without a namespace, so the names s
 
 from django.urls import path
 
-from editor import image_views, views
+from editor import image_views, review_views, views
 
 urlpatterns = [
     path("posts/", views.post_list, name="post_list"),
@@ -14,6 +14,19 @@ urlpatterns = [
     path("posts/<int:post_id>/", views.post_edit, name="post_edit"),
     path("posts/<int:post_id>/share/", views.post_share, name="post_share"),
     path("posts/<int:post_id>/images/", image_views.post_images, name="post_images"),
+    # One view per review action (submit, approve, changes), named apart for reverse().
+    *[
+        path(
+            f"posts/<int:post_id>/review/{action}/",
+            review_views.post_review,
+            {"action": action},
+            name=f"post_review_{action}",
+        )
+        for action in ("submit", "approve", "changes")
+    ],
+    path("posts/<int:post_id>/comments/", review_views.post_comment, name="post_comment"),
+    path("review/", review_views.review_queue, name="review_queue"),
+    path("review/link/<str:token>/", review_views.review_link, name="review_link"),
     path(
         "posts/<int:post_id>/images/<int:image_id>/alt/",
         image_views.post_image_alt,

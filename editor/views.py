@@ -28,6 +28,7 @@ from networks import get_provider, needs_image
 from networks.webhook import image_url_problem
 from networks.x.adapter import provider as x_provider
 from posts import media
+from posts.comments import thread_context
 from posts.models import MAX_THREAD_PARTS, Post, word_preview
 from scheduling import blackouts, selectors
 
@@ -81,6 +82,8 @@ def _compose_response(request, form: PostForm, post: Post | None) -> HttpRespons
             "images": list(post.images.all()) if post is not None else [],
             "max_images": media.MAX_IMAGES,
             "max_alt": media.MAX_ALT_TEXT,
+            # Its review state and comment thread (posts/_review.html).
+            "review": (thread_context(post=post, role=request.membership.role) if post else None),
         },
         status=400 if form.errors else 200,
     )

@@ -13,7 +13,7 @@ from accounts.admin_mixins import (
     truncate,
 )
 from ground import timebounds
-from posts.models import Post, Variation
+from posts.models import Post, PostComment, Variation
 from scheduling.services import post_archive
 
 
@@ -150,6 +150,29 @@ class VariationAdmin(WorkspaceScopedAdmin):
     list_select_related = ("post",)
     autocomplete_fields = ("post",)
     ordering = ("post", "position", "id")
+
+    @admin.display(description="text", ordering="text")
+    def text_short(self, obj):
+        return truncate(obj.text, 70)
+
+    @admin.display(description="post")
+    def post_link(self, obj):
+        return admin_link(obj.post, truncate(obj.post.text, 50))
+
+
+@admin.register(PostComment)
+class PostCommentAdmin(WorkspaceScopedAdmin):
+    """A post's comments, for looking up a thread; written in the app (mentions notify)."""
+
+    list_display = ("id", "text_short", "post_link", "author", "is_review_note", "created_at")
+    list_filter = ("is_review_note",)
+    search_fields = ("text", "post__text", "author__username")
+    list_select_related = ("post", "author")
+    readonly_fields = ("post", "author", "is_review_note", "created_at")
+    fields = ("post", "author", "text", "is_review_note", "created_at")
+
+    def has_add_permission(self, request):
+        return False
 
     @admin.display(description="text", ordering="text")
     def text_short(self, obj):

@@ -27,7 +27,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from ground.http_transport import curl
-from posts import media
+from posts import media, review
 from posts.models import Post, PostImage
 from queueloop.celery import send_many
 
@@ -69,7 +69,7 @@ def post_image_add(*, post: Post, data: bytes, filename: str, alt_text: str = ""
         raise ValidationError(str(exc)) from None
     with transaction.atomic():
         # Lock the post so two uploads at once cannot both take the fourth place.
-        Post.objects.select_for_update().only("id").get(id=post.id)
+        locked = Post.objects.select_for_update().only("id", "needs_approval").get(id=post.id)
         count = PostImage.objects.filter(post=post).count()
         if count >= media.MAX_IMAGES:
             raise ValidationError(f"A post has at most {media.MAX_IMAGES} images.")
@@ -89,6 +89,7 @@ def post_image_add(*, post: Post, data: bytes, filename: str, alt_text: str = ""
         # No image extension: it is never served as an image.
         image.original.save(f"{uuid.uuid4().hex}.upload", ContentFile(data), save=False)
         image.save()
+        review.post_edited(post=locked)  # an approved post's images changed: review again
         transaction.on_commit(lambda: _send([image.id]))
     return image
 
@@ -220,8 +221,9 @@ def image_warnings(*, post: Post) -> list[str]:
 def post_image_remove(*, image: PostImage) -> None:
     """Delete the image and its files; the images after it move up one place."""
     with transaction.atomic():
-        Post.objects.select_for_update().only("id").get(id=image.post_id)
+        locked = Post.objects.select_for_update().only("id", "needs_approval").get(id=image.post_id)
         PostImage.objects.filter(id=image.id).delete()
+        review.post_edited(post=locked)
         for position, later in enumerate(PostImage.objects.filter(post_id=image.post_id)):
             if later.position != position:
                 PostImage.objects.filter(id=later.id).update(position=position)

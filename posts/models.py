@@ -26,6 +26,12 @@ class Post(WorkspacePinnedOnceLinked, models.Model):
         READY = "ready", "Ready"
         ARCHIVED = "archived", "Archived"
 
+    class ReviewState(models.TextChoices):
+        DRAFT = "draft", "Not submitted"
+        IN_REVIEW = "in_review", "In review"
+        APPROVED = "approved", "Approved"
+        CHANGES_REQUESTED = "changes_requested", "Changes requested"
+
     workspace = models.ForeignKey(
         "accounts.Workspace", on_delete=models.CASCADE, related_name="posts"
     )
@@ -54,12 +60,35 @@ class Post(WorkspacePinnedOnceLinked, models.Model):
         null=True, blank=True, help_text="After this moment the post is never published again."
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Approval (posts.review): `needs_approval` says whether the workspace or the author's
+    # membership asks for it (kept by posts.review when either setting changes), so the
+    # claim reads it from the post's own row; a post that needs approval is taken by a slot
+    # only in the `approved` state.
+    needs_approval = models.BooleanField(default=False)
+    review_state = models.CharField(
+        max_length=20, choices=ReviewState.choices, default=ReviewState.DRAFT
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    # When the approvers were told it is due soon (once per review round).
+    review_due_notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return self.text[:50]
+
+    @property
+    def awaits_approval(self) -> bool:
+        """A slot may not take it: it needs approval and is not approved."""
+        return self.needs_approval and self.review_state != self.ReviewState.APPROVED
 
     def texts(self) -> list[str]:
         """The main text then the variations, in rotation order. Uses the variations a
@@ -82,6 +111,51 @@ class Variation(models.Model):
 
     def __str__(self) -> str:
         return self.text[:50]
+
+
+class PostComment(models.Model):
+    """A note in a post's thread (editor.comments): who, when, what. A "changes requested"
+    note of a review lands here too (`is_review_note`)."""
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    text = models.TextField(max_length=5000)
+    is_review_note = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.text[:50]
+
+
+class ReviewLink(models.Model):
+    """An approver's one-time link to approve a post from an email (posts.review; sent by
+    editor.review_mail).
+
+    The link carries (link id, nonce) signed with SECRET_KEY (django.core.signing), so the
+    stored row alone is no link (invariant §7.5). It works once (`used_at`), until
+    `expires_at`, and only while the post is still in the review round it was made for.
+    Its email is sent by a background job after commit and retried with backoff, like the
+    notices' emails.
+    """
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="review_links")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # Random; the link is it signed with SECRET_KEY (a row alone makes no link).
+    nonce = models.CharField(max_length=64)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    email_attempts = models.PositiveSmallIntegerField(default=0)
+    email_retry_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Review link of post {self.post_id} for {self.user}"
 
 
 class PostImage(models.Model):

@@ -342,6 +342,10 @@ def _choose_and_fan_out(claimed: list[_Claimed], *, now: dt.datetime) -> dict[in
             if post.status == Post.Status.ARCHIVED or (post.expires_at and post.expires_at <= now):
                 plan.end(Timeslot.Status.SKIPPED, Reason.POST_GONE)
                 continue
+            if post.awaits_approval:
+                # Read from the post's own row (needs_approval, review_state): no query.
+                plan.end(Timeslot.Status.SKIPPED, Reason.NOT_APPROVED)
+                continue
             entry = entry_of.get((channel.id, post.id))
         else:
             # Only the channel's own workspace's posts: a post moved to another workspace

@@ -60,6 +60,8 @@ app.conf.beat_schedule = {
     "retry-notice-emails": {"task": "accounts.retry_notice_emails", "schedule": 60.0},
     # Invitation emails likewise (accounts.members).
     "retry-invitation-emails": {"task": "accounts.retry_invitation_emails", "schedule": 60.0},
+    # Approvers told of posts in review due within REVIEW_LEAD_TIME (editor.review_mail).
+    "notify-reviews-due": {"task": "editor.notify_reviews_due", "schedule": 300.0},
     # RSS/Atom feeds: every 5 minutes, the feeds not read for 15 (bulk.feeds) are read.
     "poll-feeds": {"task": "bulk.poll_feeds", "schedule": 300.0},
     # Post images whose processing message was lost are sent again (posts.images).

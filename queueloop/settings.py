@@ -283,6 +283,11 @@ PLANNER_HORIZON = env_seconds("PLANNER_HORIZON", 75 * 60, minimum=60)
 MISSED_AFTER = env_seconds("MISSED_AFTER", 30 * 60, minimum=60)
 WATCHDOG_GRACE = env_seconds("WATCHDOG_GRACE", 60, minimum=1)
 SEND_TIMEOUT = env_seconds("SEND_TIMEOUT", 120, minimum=5)
+# Approval (posts.review, editor.review_mail): approvers are told (a notice and an email
+# with a one-time link) when a post in review is due within REVIEW_LEAD_TIME; the link
+# works for REVIEW_LINK_MAX_AGE.
+REVIEW_LEAD_TIME = env_seconds("REVIEW_LEAD_TIME", 24 * 3600, minimum=60)
+REVIEW_LINK_MAX_AGE = env_seconds("REVIEW_LINK_MAX_AGE", 3 * 24 * 3600, minimum=60)
 PLANNER_BATCH_SIZE = env_int("PLANNER_BATCH_SIZE", 500, minimum=1)
 # Engine v2 (DESIGN §3-§4): slots per publish message (all due in one second), deliveries
 # per deliver_batch message, and SDK provider calls one chunk makes at once (a chunk's

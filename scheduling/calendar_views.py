@@ -26,6 +26,7 @@ from accounts.views import workspace_view
 from channels.models import Channel
 from ground.validation import error_messages
 from ground.zones import iana_zone_names, zone_choices
+from posts.comments import thread_context
 from posts.models import Post, word_preview
 from scheduling import blackouts, calendar_reads, selectors, services
 from scheduling import calendar_grid as grid
@@ -300,6 +301,10 @@ def _panel(request, slot: _Slot, tz_name: str, *, move_form=None, post_form=None
         "post_form": post_form,
         "back": _back(request, tz_name, slot),
     }
+    # The slot's post (pinned, or the one it published): its review and comments.
+    post = slot.timeslot and (slot.timeslot.post or slot.timeslot.published_post)
+    if post:
+        context["review"] = thread_context(post=post, role=request.membership.role)
     return render(request, "scheduling/calendar_slot.html", context, status=status)
 
 

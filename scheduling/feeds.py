@@ -25,7 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 from icalendar import Calendar, Event
 
-from accounts.models import Membership, Workspace
+from accounts.models import POST_WRITE_ROLES, Membership, Workspace
 from channels.models import Channel
 from scheduling import calendar_grid as grid
 from scheduling import calendar_reads
@@ -67,7 +67,7 @@ def feed_create(
 ) -> CalendarFeed:
     """A new feed of the workspace (channel_id None) or of one of its channels. Members who
     may edit make feeds; a viewer may not (a feed is a standing copy of the plans)."""
-    if membership.workspace_id != workspace.id or membership.role == Membership.Role.VIEWER:
+    if membership.workspace_id != workspace.id or membership.role not in POST_WRITE_ROLES:
         raise PermissionDenied("Viewers cannot make calendar feeds.")
     channel = None
     if channel_id is not None:

@@ -35,6 +35,7 @@ class Reason(models.TextChoices):
     # An owner's or operator's emergency stop, and a blackout date range (scheduling/stops.py).
     STOPPED = "stopped", "Publishing stopped"
     BLACKOUT = "blackout", "Blackout"
+    NOT_APPROVED = "not_approved", "Not approved by its time"
     # Settled failed or partial: the deliveries that were not sent, and why.
     DELIVERIES = "deliveries", "Deliveries not sent"
     # A text written before the codes that matches none of the above (data migration).
@@ -62,6 +63,7 @@ TEXTS: dict[Reason, str] = {
     Reason.PAUSED: "Skipped: the channel was paused.",
     Reason.QUEUE_EMPTY: "Skipped: queue empty (no active, unexpired post to publish).",
     Reason.POST_GONE: "Skipped: the pinned post was archived or has expired.",
+    Reason.NOT_APPROVED: "Skipped: the pinned post was not approved by its time.",
     Reason.NO_ACCOUNTS: "Failed: the channel has no active accounts.",
     Reason.FOREIGN_POST: "Failed: the pinned post belongs to another workspace than the channel.",
     Reason.STOPPED: "Canceled: publishing was stopped by {who} at {at:%Y-%m-%d %H:%M:%S} UTC.",

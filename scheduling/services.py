@@ -279,6 +279,13 @@ def timeslot_pin(
 
 def post_share_now(*, post: Post, channel: Channel, now: dt.datetime | None = None) -> Timeslot:
     now = now or timezone.now()
+    # A post waiting for approval would only be skipped at once (posts.review): say so.
+    post.refresh_from_db(fields=["needs_approval", "review_state"])
+    if post.awaits_approval:
+        raise ValidationError(
+            "This post needs approval before it is published: submit it for review, "
+            "and share it once an approver approved it."
+        )
     return timeslot_pin(post=post, channel=channel, publish_at=now, now=now)
 
 

@@ -11,7 +11,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.models import Notice, SocialAccount
+from accounts.models import SocialAccount
+from accounts.services import notices_visible
 from accounts.views import redirect_back, workspace_view
 from channels import fit
 from channels.models import Channel
@@ -42,9 +43,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "upcoming": upcoming,
         "deliveries": publishing_selectors.recent_deliveries(workspace=workspace, limit=10),
         "notices": list(
-            Notice.objects.filter(workspace=workspace, dismissed_at__isnull=True).order_by(
-                "-created_at"
-            )[:20]
+            notices_visible(workspace=workspace, user=request.user)
+            .filter(dismissed_at__isnull=True)
+            .order_by("-created_at")[:20]
         ),
         "reconnect": list(
             SocialAccount.objects.filter(

@@ -26,6 +26,7 @@ from accounts.models import (
 from bulk.models import ChannelFeed, ImportJob
 from channels.models import Channel
 from integrations.models import Endpoint, EventDelivery
+from posts.models import PostComment
 from scheduling.models import Schedule, Timeslot
 from tests.factories import (
     ChannelFactory,
@@ -70,6 +71,7 @@ MAKERS = {
     "channels.QueueEntry": QueueEntryFactory,
     "posts.Post": PostFactory,
     "posts.Variation": VariationFactory,
+    "posts.PostComment": lambda: PostComment.objects.create(post=PostFactory(), text="A note"),
     "scheduling.Schedule": ScheduleFactory,
     "scheduling.Timeslot": TimeslotFactory,
     "scheduling.PlannerState": PlannerStateFactory,
@@ -120,6 +122,7 @@ NOT_ADDABLE = {
     "publishing.SandboxPost",
     "scheduling.PlannerState",
     "scheduling.Timeslot",
+    "posts.PostComment",  # written in the app, where mentions notify
 }
 
 
