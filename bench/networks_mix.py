@@ -3,12 +3,14 @@ still holds its targets with a channel mixing all networks in the hot second").
 
 One channel in every MIX_EVERY of the hot second holds, beside its webhook account (whose
 POST to the receiver is what the hot second's lateness measures), one account on each other
-registered network, each on that network's loopback fake: the fakes the tests use
-(tests/networks/fake_*.py) and the drills' X (drills/fake_x.py, a real HTTP server; the tests'
-X fake is an in-process transport). They run as threads of this orchestrator process, which
-only waits while the workers publish; the workers reach them over 127.0.0.1 through the
-settings a deployment would set (X_API_BASE, TELEGRAM_API_BASE, the allowed hosts), which the
-orchestrator exports before it starts any worker.
+registered network, each on that network's loopback fake; Instagram, whose every post needs
+an image, sits in as many other channels whose posts carry one (the drills' fake X takes no
+media). The fakes are the tests' (tests/networks/fake_*.py) and the drills' X
+(drills/fake_x.py, a real HTTP server; the tests' X fake is an in-process transport). They
+run as threads of this orchestrator process, which only waits while the workers publish; the
+workers reach them over 127.0.0.1 through the settings a deployment would set (the networks'
+*_API_BASE, the allowed hosts; X through the drills' transport hook, bench/settings.py),
+which the orchestrator exports before it starts any worker.
 
 What it reports per network: deliveries sent, the posts its fake holds (more than sent is a
 double post), and the lateness of `sent_at` after the slot's time (p50/p99). A registered
@@ -41,8 +43,11 @@ def start() -> Fakes:
     from drills.fake_x import FakeX
     from tests.networks.fake_bluesky import FakeBluesky
     from tests.networks.fake_discord import FakeDiscord
+    from tests.networks.fake_linkedin import FakeLinkedIn
     from tests.networks.fake_mastodon import FakeMastodon
+    from tests.networks.fake_meta_graph import FakeMetaGraph
     from tests.networks.fake_telegram import FakeTelegram
+    from tests.networks.fake_threads import FakeThreads
 
     fakes = Fakes(
         {
@@ -51,6 +56,10 @@ def start() -> Fakes:
             "bluesky": FakeBluesky().start(),
             "telegram": FakeTelegram().start(),
             "discord": FakeDiscord().start(),
+            "linkedin": FakeLinkedIn().start(),
+            "threads": FakeThreads().start(),
+            # Facebook Pages and Instagram: one Graph API.
+            "meta": FakeMetaGraph().start(),
         }
     )
     os.environ.update(worker_env(fakes))
@@ -59,7 +68,20 @@ def start() -> Fakes:
 
 
 def worker_env(fakes: Fakes) -> dict[str, str]:
+    from tests.networks import fake_linkedin, fake_meta_graph, fake_threads
+
     return {
+        "LINKEDIN_API_BASE": fakes.servers["linkedin"].url,
+        "LINKEDIN_CLIENT_ID": fake_linkedin.CLIENT_ID,
+        "LINKEDIN_CLIENT_SECRET": fake_linkedin.CLIENT_SECRET,
+        "THREADS_API_BASE": fakes.servers["threads"].url + "/v1.0",
+        "THREADS_APP_ID": fake_threads.APP_ID,
+        "THREADS_APP_SECRET": fake_threads.APP_SECRET,
+        "META_GRAPH_BASE": f"{fakes.servers['meta'].url}/{fake_meta_graph.VERSION}",
+        "META_APP_ID": fake_meta_graph.APP_ID,
+        "META_APP_SECRET": fake_meta_graph.APP_SECRET,
+        # Threads and Instagram are given the images' addresses; the fakes never fetch them.
+        "PUBLIC_BASE_URL": "http://127.0.0.1:9",
         # tweepy calls X's own host: bench/settings.py routes it here (as the drills do).
         "DRILL_FAKE_X_URL": fakes.servers["x"].url,
         "TELEGRAM_API_BASE": fakes.servers["telegram"].url,
@@ -76,6 +98,7 @@ def _apply_here(fakes: Fakes) -> None:
 
     settings.INSTANCE_ALLOWED_HOSTS = ["127.0.0.1"]
     settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+    settings.PUBLIC_BASE_URL = "http://127.0.0.1:9"
 
 
 # --- One seat per network: an account on its fake, and what its fake holds as posted --------
@@ -85,6 +108,9 @@ def _apply_here(fakes: Fakes) -> None:
 class Seat:
     account: Callable  # (fakes, workspace, i) -> unsaved SocialAccount
     posted: Callable  # (fakes) -> list of the texts the fake holds
+    # Every post needs an image (Instagram): its accounts sit in the mix's image channels,
+    # whose posts carry one (the drills' fake X takes no media, so X sits in the others).
+    needs_image: bool = False
 
 
 def _x_account(fakes, workspace, i):
@@ -184,6 +210,66 @@ def _discord_account(fakes, workspace, i):
     )
 
 
+def _linkedin_account(fakes, workspace, i):
+    from accounts.models import SocialAccount
+    from networks.linkedin import tokens
+
+    fake = fakes.servers["linkedin"]
+    sub = fake.add_member(f"Bench {i}")
+    author = f"urn:li:person:{sub}"
+    return SocialAccount(
+        workspace=workspace,
+        provider="linkedin",
+        handle=f"Bench {i}",
+        external_id=author,
+        credentials=tokens.credentials_from_token(fake.issue(sub)),
+        options={"author": author, "kind": "member", "name": f"Bench {i}", "member": author},
+    )
+
+
+def _threads_account(fakes, workspace, i):
+    from accounts.models import SocialAccount
+
+    user_id, token = fakes.servers["threads"].add_user(f"bench{i}")
+    return SocialAccount(
+        workspace=workspace,
+        provider="threads",
+        handle=f"bench{i}",
+        external_id=user_id,
+        credentials={"access_token": token},
+        options={"user_id": user_id, "username": f"bench{i}"},
+    )
+
+
+def _facebook_account(fakes, workspace, i):
+    from accounts.models import SocialAccount
+
+    page = fakes.servers["meta"].add_page(f"Bench page {i}")
+    return SocialAccount(
+        workspace=workspace,
+        provider="facebook",
+        handle=page["name"],
+        external_id=page["id"],
+        credentials={"page_token": page["token"]},
+        options={"page_id": page["id"], "page_name": page["name"]},
+    )
+
+
+def _instagram_account(fakes, workspace, i):
+    from accounts.models import SocialAccount
+
+    page = fakes.servers["meta"].add_page(f"Bench IG page {i}", instagram=f"bench{i}")
+    ig_id = page["instagram"]
+    return SocialAccount(
+        workspace=workspace,
+        provider="instagram",
+        handle=f"bench{i}",
+        external_id=ig_id,
+        credentials={"page_token": page["token"]},
+        options={"ig_user_id": ig_id, "username": f"bench{i}", "page_id": page["id"]},
+    )
+
+
 def _sandbox_account(fakes, workspace, i):
     from accounts.models import SocialAccount
 
@@ -211,6 +297,17 @@ SEATS: dict[str, Seat] = {
     "discord": Seat(
         _discord_account, lambda f: [m["content"] for m in f.servers["discord"].messages]
     ),
+    "linkedin": Seat(_linkedin_account, lambda f: [p["text"] for p in f.servers["linkedin"].posts]),
+    "threads": Seat(
+        _threads_account,
+        lambda f: [p["text"] for p in f.servers["threads"].posts if not p["reply_to_id"]],
+    ),
+    "facebook": Seat(_facebook_account, lambda f: [p["message"] for p in f.servers["meta"].posts]),
+    "instagram": Seat(
+        _instagram_account,
+        lambda f: [m["caption"] for m in f.servers["meta"].media],
+        needs_image=True,
+    ),
     "sandbox": Seat(_sandbox_account, _sandbox_posted),
 }
 
@@ -222,17 +319,46 @@ def not_in_the_mix() -> list[str]:
     return [name for name in registry.NETWORKS if name not in SEATS and name != "webhook"]
 
 
+def _jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 80, 40)).save(out, format="JPEG")
+    return out.getvalue()
+
+
+def _give_an_image(channels) -> None:
+    """A ready JPEG on the queued post of each of these channels (the upload and the worker's
+    re-encoding, run here)."""
+    from channels.models import QueueEntry
+    from posts.images import post_image_add
+    from posts.tasks import process_image
+
+    data = _jpeg()
+    for entry in QueueEntry.objects.filter(channel__in=channels).select_related("post"):
+        image = post_image_add(post=entry.post, data=data, filename="b.jpg", alt_text="Bench")
+        process_image(image.id)
+
+
 def add_accounts(fakes: Fakes, workspace, channels) -> list[int]:
-    """One account per network in every MIX_EVERY-th channel; returns those channels' ids."""
+    """In every MIX_EVERY-th channel one account per network (Instagram's in the image
+    channels, half-way between); returns those channels' ids."""
     from accounts.models import SocialAccount
     from channels.models import Channel
 
-    mixed = channels[::MIX_EVERY]
+    text_mix = channels[::MIX_EVERY]
+    image_mix = channels[MIX_EVERY // 2 :: MIX_EVERY][: len(text_mix)]
+    _give_an_image(image_mix)
     accounts, owners = [], []
-    for i, channel in enumerate(mixed):
-        for seat in SEATS.values():
-            accounts.append(seat.account(fakes, workspace, i))
-            owners.append(channel.id)
+    for group, wants_image in ((text_mix, False), (image_mix, True)):
+        for i, channel in enumerate(group):
+            for seat in SEATS.values():
+                if seat.needs_image == wants_image:
+                    accounts.append(seat.account(fakes, workspace, i + 1000 * wants_image))
+                    owners.append(channel.id)
+    mixed = [*text_mix, *image_mix]
     made = SocialAccount.objects.bulk_create(accounts)
     Channel.accounts.through.objects.bulk_create(
         [
@@ -269,12 +395,13 @@ def readings(fakes: Fakes, channel_ids: list[int], before: dict[str, int]) -> di
     for name, seat in SEATS.items():
         held = seat.posted(fakes)[before.get(name, 0) :]
         sent = statuses[name].get("sent", 0)
+        made = sum(statuses[name].values())
         out[name] = {
             "deliveries": dict(statuses[name]),
             "posts_on_fake": len(held),
             "duplicates": len(held) - len(set(held)),
             **({"sent_at": lateness_stats(late[name])} if late[name] else {}),
-            "all_sent": sent == len(channel_ids) and len(held) == sent,
+            "all_sent": made > 0 and sent == made and len(held) == sent,
         }
     return {
         "channels": len(channel_ids),
