@@ -211,8 +211,9 @@ def test_a_failed_comment_leaves_the_post_sent_with_the_error_shown():
 # The claim and the chunk of one pinned slot to one sandbox account, without a first comment:
 # what they cost before first comments existed (22, measured on the tree before them), plus
 # the settle's transaction and its one outbox INSERT for the `timeslot.published` event
-# (integrations, 3). A comment must add no query to a post that has none.
-QUERIES_WITHOUT_COMMENT = 25
+# (integrations, 3) and the claim's read of the workspace's blackouts (1). A comment must
+# add no query to a post that has none.
+QUERIES_WITHOUT_COMMENT = 26
 
 
 @pytest.mark.django_db

@@ -107,7 +107,17 @@ def world():
         invited_by=member.user,
         expires_at=timezone.now() + dt.timedelta(days=7),
     )
+    from scheduling.blackouts import blackout_add
+
     ids = {
+        "blackout_id": blackout_add(
+            workspace=ws,
+            user=member.user,
+            name="Holiday",
+            starts_on=dt.date(2030, 12, 24),
+            ends_on=dt.date(2030, 12, 26),
+            zone="UTC",
+        )[0].id,
         "invitation_id": invitation.id,
         "membership_id": member.id,
         "endpoint_id": endpoint.id,
