@@ -30,7 +30,6 @@ How each is classified (networks/contract.py's errors):
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from typing import Any
 
 import requests
@@ -41,6 +40,7 @@ from ground import address_policy as netpolicy
 from ground.http_transport import sdk as netclients
 from networks.base import AuthFailed, RateLimited, Rejected, Transient
 from networks.http_errors import connection_error_before_send
+from networks.pooled import PooledSession
 
 RESTLI_PROTOCOL = "2.0.0"
 # LinkedIn sends no reset time with a 429 (see the module docstring).
@@ -57,29 +57,15 @@ class Unauthorized(Exception):
 
 # --- The session ----------------------------------------------------------------------
 
-_session: requests.Session | None = None
-_session_lock = threading.Lock()
+_pool = PooledSession(timeout=lambda: settings.LINKEDIN_HTTP_TIMEOUT)
 
 
 def session() -> requests.Session:
-    """One pooled session for every LinkedIn call of this process (each call carries its
-    own token), shared by the worker's threads."""
-    global _session
-    with _session_lock:
-        if _session is None:
-            _session = netclients.requests_session(
-                netpolicy.NETWORKS, timeout=settings.LINKEDIN_HTTP_TIMEOUT, refuse_redirects=True
-            )
-        return _session
+    return _pool.get()
 
 
 def reset_session() -> None:
-    """Close the pooled session; the next call opens a new one (tests, between fakes)."""
-    global _session
-    with _session_lock:
-        if _session is not None:
-            _session.close()
-        _session = None
+    _pool.reset()
 
 
 def rest_url(path: str) -> str:

@@ -29,9 +29,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import logging
 import re
-import threading
 
 import requests
 from django.conf import settings
@@ -41,6 +39,7 @@ from ground import address_policy as netpolicy
 from ground.http_transport import sdk as netclients
 from networks.base import AuthFailed, RateLimited, Rejected, Transient
 from networks.http_errors import connection_error_before_send
+from networks.pooled import PooledSession, mask_urllib3_log
 
 HTTP_TIMEOUT = 30
 # When a rate limit names no time: Meta's call-rate windows are an hour at most.
@@ -65,47 +64,18 @@ def mask(text: str) -> str:
     return _SECRET_IN_QUERY.sub(r"\1<secret>", text)
 
 
-class _MaskSecrets(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = mask(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(mask(a) if isinstance(a, str) else a for a in record.args)
-        return True
-
-
-def _install_log_filter() -> None:
-    logger = logging.getLogger("urllib3.connectionpool")
-    if not any(isinstance(f, _MaskSecrets) for f in logger.filters):
-        logger.addFilter(_MaskSecrets())
-
-
-_install_log_filter()
-
 # --- The session ----------------------------------------------------------------------
 
-_session: requests.Session | None = None
-_session_lock = threading.Lock()
+_pool = PooledSession(timeout=lambda: HTTP_TIMEOUT)
+mask_urllib3_log(mask)
 
 
 def session() -> requests.Session:
-    """One pooled session for every Graph call of this process (tokens go per request)."""
-    global _session
-    with _session_lock:
-        if _session is None:
-            _session = netclients.requests_session(
-                netpolicy.NETWORKS, timeout=HTTP_TIMEOUT, refuse_redirects=True
-            )
-        return _session
+    return _pool.get()
 
 
 def reset_session() -> None:
-    """Close the pooled session (tests, between fakes)."""
-    global _session
-    with _session_lock:
-        if _session is not None:
-            _session.close()
-        _session = None
+    _pool.reset()
 
 
 def url(path: str) -> str:

@@ -9,15 +9,14 @@ networks' policy allows and follows no redirect). Telegram answers
 
 The bot token is part of the URL path, so neither the URL nor a requests exception's text
 (which repeats the URL) is ever put into a message, and urllib3's DEBUG line (the request
-line, path included) has the token masked by a filter on its logger (`_MaskBotTokens`).
+line, path included) has the token masked by a filter on its logger
+(networks/pooled.py, `mask_urllib3_log`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import re
-import threading
 from typing import Any
 
 import requests
@@ -28,6 +27,7 @@ from ground import address_policy as netpolicy
 from ground.http_transport import sdk as netclients
 from networks.base import AuthFailed, RateLimited, Rejected, Transient
 from networks.http_errors import connection_error_before_send
+from networks.pooled import PooledSession, mask_urllib3_log
 
 # Seconds per call (connect and each read). A module constant rather than a setting: the
 # Bot API answers within a second or two, and tests change it here.
@@ -46,51 +46,18 @@ def mask(text: str) -> str:
     return _TOKEN_IN_PATH.sub("/bot<token>/", text)
 
 
-class _MaskBotTokens(logging.Filter):
-    """urllib3 logs each request line (`"POST /bot<token>/sendMessage HTTP/1.1" 200`) at
-    DEBUG: the token is masked in the record before any handler sees it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = mask(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(mask(a) if isinstance(a, str) else a for a in record.args)
-        return True
-
-
-def _install_log_filter() -> None:
-    logger = logging.getLogger("urllib3.connectionpool")
-    if not any(isinstance(f, _MaskBotTokens) for f in logger.filters):
-        logger.addFilter(_MaskBotTokens())
-
-
-_install_log_filter()
-
 # --- The session ----------------------------------------------------------------------
 
-_session: requests.Session | None = None
-_session_lock = threading.Lock()
+_pool = PooledSession(timeout=lambda: HTTP_TIMEOUT)
+mask_urllib3_log(mask)
 
 
 def session() -> requests.Session:
-    """One pooled session for every Telegram call of this process (the token is in each
-    URL, not in the session), shared by the worker's threads."""
-    global _session
-    with _session_lock:
-        if _session is None:
-            _session = netclients.requests_session(
-                netpolicy.NETWORKS, timeout=HTTP_TIMEOUT, refuse_redirects=True
-            )
-        return _session
+    return _pool.get()
 
 
 def reset_session() -> None:
-    """Close the pooled session; the next call opens a new one (tests, between fakes)."""
-    global _session
-    with _session_lock:
-        if _session is not None:
-            _session.close()
-        _session = None
+    _pool.reset()
 
 
 def method_url(token: str, method: str) -> str:

@@ -7,14 +7,12 @@ setting) with the user's token in an `Authorization: Bearer` header, never in th
 token endpoints (`/oauth/access_token`, `/access_token`, `/refresh_access_token`) sit at
 the same host's root and take the token or the app secret as query parameters, as Meta
 documents them; urllib3 logs each request line at DEBUG, so those values are masked in its
-log records (`_MaskSecrets`), and no exception's text (which repeats the URL) is shown.
+log records (networks/pooled.py), and no exception's text (which repeats the URL) is shown.
 """
 
 from __future__ import annotations
 
-import logging
 import re
-import threading
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,6 +23,7 @@ from ground import address_policy as netpolicy
 from ground.http_transport import sdk as netclients
 from networks.base import Rejected, Transient
 from networks.http_errors import connection_error_before_send
+from networks.pooled import PooledSession, mask_urllib3_log
 from networks.threads.errors import classify
 
 # --- Logging: token endpoints carry secrets in the query -------------------------------
@@ -36,47 +35,18 @@ def mask(text: str) -> str:
     return _SECRET_IN_QUERY.sub(r"\1<hidden>", text)
 
 
-class _MaskSecrets(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = mask(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(mask(a) if isinstance(a, str) else a for a in record.args)
-        return True
-
-
-def _install_log_filter() -> None:
-    logger = logging.getLogger("urllib3.connectionpool")
-    if not any(isinstance(f, _MaskSecrets) for f in logger.filters):
-        logger.addFilter(_MaskSecrets())
-
-
-_install_log_filter()
-
 # --- The session ----------------------------------------------------------------------
 
-_session: requests.Session | None = None
-_session_lock = threading.Lock()
+_pool = PooledSession(timeout=lambda: settings.THREADS_HTTP_TIMEOUT)
+mask_urllib3_log(mask)
 
 
 def session() -> requests.Session:
-    """One pooled session for every Threads call of this process (the token travels in
-    each request's header, not in the session)."""
-    global _session
-    with _session_lock:
-        if _session is None:
-            _session = netclients.requests_session(
-                netpolicy.NETWORKS, timeout=settings.THREADS_HTTP_TIMEOUT, refuse_redirects=True
-            )
-        return _session
+    return _pool.get()
 
 
 def reset_session() -> None:
-    global _session
-    with _session_lock:
-        if _session is not None:
-            _session.close()
-        _session = None
+    _pool.reset()
 
 
 def graph_url(path: str) -> str:
