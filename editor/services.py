@@ -18,11 +18,13 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 
-from accounts.models import SocialAccount, Workspace
+from accounts.activity import activity_record
+from accounts.models import ActivityAction, SocialAccount, Workspace
 from channels.models import Channel
 from channels.services import queue_entry_add
 from networks import get_provider, limit_for, registry, validate_for
-from posts.models import MAX_THREAD_PARTS, Post, Variation
+from posts.labels import post_labels_set
+from posts.models import MAX_THREAD_PARTS, Label, Post, Variation
 from scheduling.models import Timeslot
 from scheduling.services import post_archive, timeslot_pin
 
@@ -181,6 +183,7 @@ def post_create(
     expires_at: dt.datetime | None = None,
     publish_at: dt.datetime | None = None,
     publish_at_by_channel: Mapping[int, dt.datetime] | None = None,
+    labels: Sequence[Label] = (),
 ) -> Post:
     """Create a post; queue it in each channel, or pin it to `publish_at` on each channel.
 
@@ -205,6 +208,9 @@ def post_create(
     Variation.objects.bulk_create(
         [Variation(post=post, text=v, position=i) for i, v in enumerate(variations, start=1)]
     )
+    activity_record(workspace_id=workspace.id, action=ActivityAction.POST_CREATED, post=post)
+    if labels:
+        post_labels_set(post=post, labels=labels)
     for channel in channels:
         at = publish_at_by_channel.get(channel.id) if publish_at_by_channel else publish_at
         if at is not None:
@@ -223,6 +229,7 @@ def post_update(
     thread_parts: Sequence[str] | None = None,
     expires_at=None,
     status=None,
+    labels: Sequence[Label] | None = None,
 ) -> Post:
     # Every channel the post can still reach: its queues and its scheduled pinned slots.
     channels = list(
@@ -245,6 +252,9 @@ def post_update(
     if status is not None and not archiving:
         post.status = status
     post.save()
+    activity_record(workspace_id=post.workspace_id, action=ActivityAction.POST_EDITED, post=post)
+    if labels is not None:
+        post_labels_set(post=post, labels=labels)
     if archiving:
         # One way to archive, whichever form or endpoint asked: its pinned slots go too.
         post_archive(post=post)

@@ -1,0 +1,109 @@
+"""Label writes (issue 27, item 5): a workspace's coloured labels and the labels of a post.
+
+The web pages, the API and the composer call these; each writes its activity entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from accounts.activity import activity_record
+from accounts.models import ActivityAction, Workspace
+from posts.models import MAX_LABEL_NAME, Label, LabelColor, Post
+
+NAME_TAKEN = "This workspace already has a label with that name."
+
+
+def _clean(*, workspace_id: int, name: str, color: str, exclude_id: int | None = None) -> str:
+    name = " ".join((name or "").split())
+    errors: dict[str, str] = {}
+    if not name:
+        errors["name"] = "A label needs a name."
+    elif len(name) > MAX_LABEL_NAME:
+        errors["name"] = f"A label's name has at most {MAX_LABEL_NAME} characters."
+    elif "\x00" in name:
+        errors["name"] = "The name contains a NUL character."
+    elif (
+        Label.objects.filter(workspace_id=workspace_id, name__iexact=name)
+        .exclude(pk=exclude_id)
+        .exists()
+    ):
+        errors["name"] = NAME_TAKEN
+    if color not in LabelColor.values:
+        errors["color"] = "Pick one of the palette's colours: " + ", ".join(LabelColor.values)
+    if errors:
+        raise ValidationError(errors)
+    return name
+
+
+def _save(label: Label) -> None:
+    try:
+        with transaction.atomic():
+            label.save()
+    except IntegrityError:  # a concurrent save took the name since the check
+        raise ValidationError({"name": NAME_TAKEN}) from None
+
+
+@transaction.atomic
+def label_create(*, workspace: Workspace, name: str, color: str = LabelColor.BLUE) -> Label:
+    name = _clean(workspace_id=workspace.id, name=name, color=color)
+    label = Label(workspace=workspace, name=name, color=color)
+    _save(label)
+    activity_record(
+        workspace_id=workspace.id,
+        action=ActivityAction.LABEL_CREATED,
+        target=name,
+        details={"label_id": label.pk, "color": color},
+    )
+    return label
+
+
+@transaction.atomic
+def label_update(*, label: Label, name: str, color: str) -> Label:
+    name = _clean(workspace_id=label.workspace_id, name=name, color=color, exclude_id=label.pk)
+    before = {"name": label.name, "color": label.color}
+    label.name, label.color = name, color
+    _save(label)
+    activity_record(
+        workspace_id=label.workspace_id,
+        action=ActivityAction.LABEL_EDITED,
+        target=name,
+        details={"label_id": label.pk, "before": before, "color": color},
+    )
+    return label
+
+
+@transaction.atomic
+def label_delete(*, label: Label) -> None:
+    """Delete a label; the posts keep everything else."""
+    activity_record(
+        workspace_id=label.workspace_id,
+        action=ActivityAction.LABEL_DELETED,
+        target=label.name,
+        details={"label_id": label.pk},
+    )
+    label.delete()
+
+
+@transaction.atomic
+def post_labels_set(*, post: Post, labels: Iterable[Label]) -> bool:
+    """Put exactly these labels on the post (all of its workspace); True when they changed."""
+    labels = list(labels)
+    foreign = [lb.name for lb in labels if lb.workspace_id != post.workspace_id]
+    if foreign:
+        raise ValidationError({"labels": f"Unknown label(s): {', '.join(foreign)}"})
+    wanted = {lb.pk for lb in labels}
+    current = set(post.labels.values_list("pk", flat=True))
+    if wanted == current:
+        return False
+    post.labels.set(labels)
+    activity_record(
+        workspace_id=post.workspace_id,
+        action=ActivityAction.POST_LABELED,
+        post=post,
+        details={"labels": sorted(lb.name for lb in labels)},
+    )
+    return True
