@@ -82,7 +82,7 @@ def activity_record(
     channel=None,
     target: str = "",
     details: dict | None = None,
-    actor_id: int | None | object = _UNSET,
+    actor_id: int | object | None = _UNSET,
     source: ActivitySource | None = None,
 ) -> ActivityEntry:
     """Append one entry. `post`/`channel`: the objects it is about (their ids are kept, and

@@ -30,6 +30,8 @@ WORKSPACE_PATHS: dict[str, str] = {
     "accounts.Membership": "workspace",
     "accounts.SocialAccount": "workspace",
     "accounts.Notice": "workspace",
+    "accounts.ActivityEntry": "workspace",
+    "posts.Label": "workspace",
     "channels.Channel": "workspace",
     "channels.QueueEntry": "channel__workspace",
     "posts.Post": "workspace",

@@ -14,7 +14,8 @@ from accounts.api_scoping import VIEWER_MESSAGE, WorkspaceScopedViewSet, can_wri
 from channels.models import QueueEntry
 from editor import services
 from editor.serializers import PostCreateSerializer, PostSerializer, PostUpdateSerializer
-from ground.rest import filter_channel, query_choices
+from ground.rest import filter_channel, query_choices, query_int
+from posts.labels import labels_resolve
 from posts.models import Post
 from scheduling.models import Timeslot
 
@@ -29,6 +30,7 @@ from scheduling.models import Timeslot
             OpenApiParameter(
                 "status", OpenApiTypes.STR, description="draft, ready, archived (comma-separated)."
             ),
+            OpenApiParameter("label", OpenApiTypes.INT, description="Carries this label (id)."),
         ]
     ),
     create=extend_schema(
@@ -60,6 +62,7 @@ class PostViewSet(
     def base_queryset(self):
         return Post.objects.select_related("workspace", "author").prefetch_related(
             "variations",
+            "labels",
             Prefetch("entries", queryset=QueueEntry.objects.select_related("channel")),
             Prefetch(
                 "pinned_timeslots",
@@ -80,6 +83,8 @@ class PostViewSet(
             qs = filter_channel(qs, params, field="entries__channel").distinct()
         if statuses := query_choices(params, "status", Post.Status.choices):
             qs = qs.filter(status__in=statuses)
+        if (label := query_int(params, "label")) is not None:
+            qs = qs.filter(labels__id=label)
         return qs
 
     def _output(self, post: Post, *, code: int = status.HTTP_200_OK) -> Response:
@@ -103,6 +108,7 @@ class PostViewSet(
             expires_at=data.get("expires_at"),
             publish_at=data.get("publish_at"),
             publish_at_by_channel=data.get("publish_at_by_channel"),
+            labels=labels_resolve(workspace_id=data["workspace"].id, ids=data.get("labels") or []),
         )
         return self._output(post, code=status.HTTP_201_CREATED)
 
@@ -123,6 +129,9 @@ class PostViewSet(
                     thread_parts=data.get("thread_parts"),
                     expires_at=data.get("expires_at", post.expires_at),
                     status=data.get("status"),
+                    labels=labels_resolve(workspace_id=post.workspace_id, ids=data["labels"])
+                    if "labels" in data
+                    else None,
                 )
             if archive:
                 post = services.post_archive(post=post)

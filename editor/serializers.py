@@ -17,7 +17,8 @@ from channels.models import Channel, QueueEntry
 from editor.services import clean_thread_parts, text_errors, thread_errors
 from ground import timebounds
 from ground.rest import AwareDateTimeField, StringListField, WallClockDateTimeField
-from posts.models import MAX_TEXT, MAX_THREAD_PARTS, MAX_VARIATIONS, Post
+from posts.labels import MAX_LABELS_PER_POST
+from posts.models import MAX_TEXT, MAX_THREAD_PARTS, MAX_VARIATIONS, Label, Post
 from scheduling.models import Timeslot
 from scheduling.rules import localize
 from scheduling.serializers import reason_code_field
@@ -71,8 +72,26 @@ class PinnedTimeslotSerializer(serializers.ModelSerializer):
         return obj.publish_at.astimezone(obj.channel.tz).isoformat()
 
 
+class LabelSummarySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Label
+        fields = ["id", "name", "color"]
+        read_only_fields = fields
+
+
+def _labels_field() -> serializers.ListField:
+    return StringListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        required=False,
+        max_length=MAX_LABELS_PER_POST,
+        help_text="Label ids of the post's workspace (GET /api/v1/labels/); on an update, the "
+        "post's labels become exactly these ([] removes them all).",
+    )
+
+
 class PostSerializer(serializers.ModelSerializer):
     workspace = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    labels = LabelSummarySerializer(many=True, read_only=True)
     author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     variations = serializers.SerializerMethodField()
     queue = QueueEntrySummarySerializer(source="entries", many=True, read_only=True)
@@ -92,6 +111,7 @@ class PostSerializer(serializers.ModelSerializer):
             "created_at",
             "queue",
             "pinned",
+            "labels",
         ]
         read_only_fields = fields
 
@@ -136,6 +156,7 @@ class PostCreateSerializer(serializers.Serializer):
     )
     variations = _variations_field()
     thread_parts = _thread_field()
+    labels = _labels_field()
     publish_at = WallClockDateTimeField(
         required=False,
         allow_null=True,
@@ -253,3 +274,4 @@ class PostUpdateSerializer(serializers.Serializer):
     thread_parts = _thread_field()
     expires_at = AwareDateTimeField(required=False, allow_null=True)
     status = serializers.ChoiceField(choices=Post.Status.choices, required=False)
+    labels = _labels_field()

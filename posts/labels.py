@@ -107,3 +107,19 @@ def post_labels_set(*, post: Post, labels: Iterable[Label]) -> bool:
         details={"labels": sorted(lb.name for lb in labels)},
     )
     return True
+
+
+MAX_LABELS_PER_POST = 20
+
+
+def labels_resolve(*, workspace_id: int, ids) -> list[Label]:
+    """The workspace's labels with these ids (API and forms); an unknown or foreign id is a
+    ValidationError on `labels`, so another workspace's label is never put on a post."""
+    ids = list(dict.fromkeys(ids))
+    if len(ids) > MAX_LABELS_PER_POST:
+        raise ValidationError({"labels": f"A post has at most {MAX_LABELS_PER_POST} labels."})
+    found = {lb.pk: lb for lb in Label.objects.filter(workspace_id=workspace_id, pk__in=ids)}
+    unknown = [str(i) for i in ids if i not in found]
+    if unknown:
+        raise ValidationError({"labels": f"Unknown label(s): {', '.join(unknown)}."})
+    return [found[i] for i in ids]

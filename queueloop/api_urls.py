@@ -16,10 +16,12 @@ from drf_spectacular.views import (
 )
 from rest_framework.routers import DefaultRouter
 
+from accounts.activity_api import ActivityViewSet
 from accounts.api import ObtainToken, SocialAccountViewSet, WorkspaceViewSet
 from channels.api import ChannelViewSet
 from editor.api import PostViewSet
 from integrations.api import EndpointViewSet
+from posts.label_api import LabelViewSet
 from publishing.api import DeliveryViewSet
 from scheduling.api import ScheduleViewSet, TimeslotViewSet
 
@@ -35,6 +37,8 @@ router.register("schedules", ScheduleViewSet, basename="schedule")
 router.register("timeslots", TimeslotViewSet, basename="timeslot")
 router.register("deliveries", DeliveryViewSet, basename="delivery")
 router.register("endpoints", EndpointViewSet, basename="endpoint")
+router.register("activity", ActivityViewSet, basename="activity")
+router.register("labels", LabelViewSet, basename="label")
 
 urlpatterns = [
     path("auth/token/", ObtainToken.as_view(), name="token"),

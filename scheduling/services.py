@@ -190,7 +190,9 @@ def _record_channel_change(channel: Channel, before: dict | None) -> None:
     if before is None:
         action = ActivityAction.CHANNEL_CREATED
     elif before["is_paused"] != channel.is_paused:
-        action = ActivityAction.CHANNEL_PAUSED if channel.is_paused else ActivityAction.CHANNEL_RESUMED
+        action = (
+            ActivityAction.CHANNEL_PAUSED if channel.is_paused else ActivityAction.CHANNEL_RESUMED
+        )
     else:
         action = ActivityAction.CHANNEL_EDITED
     activity_record(workspace_id=channel.workspace_id, action=action, channel=channel)
@@ -221,12 +223,8 @@ def post_archive(*, post: Post, now: dt.datetime | None = None) -> Post:
     in rotation again (pinned slots stay canceled).
     """
     now = now or timezone.now()
-    if Post.objects.filter(pk=post.pk).exclude(status=Post.Status.ARCHIVED).update(
-        status=Post.Status.ARCHIVED
-    ):
-        activity_record(
-            workspace_id=post.workspace_id, action=ActivityAction.POST_ARCHIVED, post=post
-        )
+    Post.objects.filter(pk=post.pk).update(status=Post.Status.ARCHIVED)
+    activity_record(workspace_id=post.workspace_id, action=ActivityAction.POST_ARCHIVED, post=post)
     _retire(
         Timeslot.objects.filter(post=post, status=Timeslot.Status.SCHEDULED),
         status=Timeslot.Status.CANCELED,
