@@ -123,3 +123,10 @@ def labels_resolve(*, workspace_id: int, ids) -> list[Label]:
     if unknown:
         raise ValidationError({"labels": f"Unknown label(s): {', '.join(unknown)}."})
     return [found[i] for i in ids]
+
+
+def label_from_query(params, labels: Iterable[Label]) -> Label | None:
+    """The `label` filter of a page's query string: one of the workspace's `labels` (already
+    loaded for the filter's menu), or None when absent, unreadable or another workspace's."""
+    raw = (params.get("label") or "").strip()
+    return next((lb for lb in labels if str(lb.pk) == raw), None) if raw.isdigit() else None
