@@ -26,7 +26,7 @@ from ground.zones import iana_zone_names
 from networks import registry
 from posts import media
 from posts.images import post_image_add
-from posts.models import MAX_TEXT, Post
+from posts.models import MAX_TEXT, Label, Post
 from scheduling.rules import localize
 from scheduling.services import timeslot_pin
 
@@ -100,6 +100,9 @@ class PostForm(forms.Form):
     channels = forms.ModelMultipleChoiceField(
         queryset=Channel.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
     )
+    labels = forms.ModelMultipleChoiceField(
+        queryset=Label.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
+    )
     status = forms.ChoiceField(
         choices=[(Post.Status.READY, "Ready"), (Post.Status.DRAFT, "Draft (not published)")],
         initial=Post.Status.READY,
@@ -134,6 +137,7 @@ class PostForm(forms.Form):
                 "variations": [v.text for v in post.variations.all()],
                 "thread": f"\n{services.THREAD_SEPARATOR}\n".join(post.thread_parts or []),
                 "channels": self._current_channels(post),
+                "labels": list(post.labels.all()),
                 "status": post.status,
                 "expires_at": post.expires_at.astimezone(zone).replace(tzinfo=None)
                 if post.expires_at
@@ -143,6 +147,8 @@ class PostForm(forms.Form):
         self.fields["channels"].queryset = Channel.objects.filter(workspace=workspace).order_by(
             "name"
         )
+        # Only this workspace's labels can be ticked (another's id is an invalid choice).
+        self.fields["labels"].queryset = Label.objects.filter(workspace=workspace)
         if post is not None:
             self.fields["status"].choices = [*self.fields["status"].choices, ARCHIVED_CHOICE]
 
@@ -261,6 +267,7 @@ class PostForm(forms.Form):
                 status=data["status"],
                 expires_at=self._aware(data.get("expires_at")),
                 publish_at=publish_at,
+                labels=list(data.get("labels") or []),
             )
         return self._update(channels, publish_at)
 
@@ -292,6 +299,7 @@ class PostForm(forms.Form):
             thread_parts=data["thread"],
             expires_at=self._aware(data.get("expires_at")),
             status=data["status"],
+            labels=list(data.get("labels") or []),
         )
         if publish_at is not None:
             for channel in channels:

@@ -18,6 +18,7 @@ from accounts.models import ApiToken, EventType, MastodonApp, Membership, Outbox
 from bulk.models import ChannelFeed, ImportJob
 from channels.models import Channel
 from integrations.models import Endpoint, EventDelivery
+from posts.models import Label
 from scheduling.models import Schedule, Timeslot
 from tests.factories import (
     ChannelFactory,
@@ -72,7 +73,18 @@ MAKERS = {
     ),
     "integrations.Endpoint": lambda: _endpoint(),
     "integrations.EventDelivery": lambda: _event_delivery(),
+    "accounts.ActivityEntry": lambda: _activity_entry(),
+    "posts.Label": lambda: Label.objects.create(workspace=WorkspaceFactory(), name="evergreen"),
 }
+
+
+def _activity_entry():
+    from accounts.activity import activity_record
+    from accounts.models import ActivityAction
+
+    return activity_record(
+        workspace_id=WorkspaceFactory().id, action=ActivityAction.SETTINGS_CHANGED, target="x"
+    )
 
 
 def _endpoint():
@@ -95,6 +107,7 @@ OUR_MODELS = {label for label in MAKERS if label.split(".")[0] != "auth"}
 # Records of what happened (and the planner's watermark) are never created by hand;
 # timeslots come from schedules or from pinning a post in the app.
 NOT_ADDABLE = {
+    "accounts.ActivityEntry",  # append-only: written by the services that made the change
     "accounts.ApiToken",  # made by its person, who sees the key once
     "bulk.ImportJob",
     "bulk.ChannelFeed",
