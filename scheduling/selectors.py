@@ -518,7 +518,9 @@ def posts_for_list(
     if status:
         qs = qs.filter(status=status)
     if label_id is not None:
-        qs = qs.filter(id__in=Post.labels.through.objects.filter(label_id=label_id).values("post_id"))
+        qs = qs.filter(
+            id__in=Post.labels.through.objects.filter(label_id=label_id).values("post_id")
+        )
     if search:
         # Two semi-joins, not a join: no duplicate rows (no DISTINCT over every match), and
         # each side is one scan of the trigram index on its text (posts migration 0005;
