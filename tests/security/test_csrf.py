@@ -92,6 +92,8 @@ def world():
         post=entry.post, file="posts/x.png", content_type="image/png", width=1, height=1, size=1
     )
     from bulk.imports import import_preview
+    from integrations.models import Endpoint
+    from posts.models import Label
     from bulk.models import ChannelFeed
 
     job = import_preview(workspace=ws, user=member.user, filename="a.csv", data=b"text\nhi\n")
@@ -109,6 +111,10 @@ def world():
         "notice_id": notice.id,
         "post_id": entry.post_id,
         "delivery_id": DeliveryFactory(timeslot=slot, status="unconfirmed").id,
+        "label_id": Label.objects.create(workspace=ws, name="launch").id,
+        "endpoint_id": Endpoint.objects.create(
+            workspace=ws, url="https://hooks.example.com/x", credentials={"secret": "s"}
+        ).id,
         # Password reset links: any value makes the page (an invalid link) answer.
         "uidb64": "MQ",
         "token": "set-password",

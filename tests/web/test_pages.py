@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.models import Membership, Notice, SocialAccount
 from channels.models import QueueEntry
-from posts.models import Post
+from posts.models import Label, Post
 from scheduling.forms import build_rule_text, simple_from_recurrence
 from scheduling.models import Schedule, Timeslot
 from tests.factories import (
@@ -87,6 +87,7 @@ def foreign():
         "slot": TimeslotFactory(channel=channel, schedule=schedule),
         "account": channel.accounts.get(),
         "notice": NoticeFactory(workspace=workspace),
+        "label": Label.objects.create(workspace=workspace, name="theirs"),
     }
 
 
@@ -108,6 +109,10 @@ def page_urls(w) -> list[str]:
         reverse("post_preview") + f"?text=hello&channels={w['channel'].id}",
         reverse("account_list"),
         reverse("sandbox_timeline", args=[w["account"].id]),
+        reverse("activity_list"),
+        reverse("post_activity", args=[w["post"].id]),
+        reverse("channel_activity", args=[w["channel"].id]),
+        reverse("label_list"),
     ]
 
 
@@ -158,6 +163,8 @@ def test_another_workspaces_objects_are_404(web, world, foreign):
         reverse("schedule_edit", args=[s.id]),
         reverse("post_edit", args=[foreign["post"].id]),
         reverse("sandbox_timeline", args=[foreign["account"].id]),
+        reverse("post_activity", args=[foreign["post"].id]),
+        reverse("channel_activity", args=[c.id]),
     ]
     for url in gets:
         assert web.get(url).status_code == 404, url
@@ -174,6 +181,8 @@ def test_another_workspaces_objects_are_404(web, world, foreign):
         reverse("account_disable", args=[foreign["account"].id]),
         reverse("account_enable", args=[foreign["account"].id]),
         reverse("notice_dismiss", args=[foreign["notice"].id]),
+        reverse("label_edit", args=[foreign["label"].id]),
+        reverse("label_delete", args=[foreign["label"].id]),
     ]
     for url in posts:
         assert web.post(url, {"direction": "up", "publish_at": "2030-01-01T10:00"}).status_code in (
@@ -242,6 +251,7 @@ def test_viewers_can_look_but_every_change_is_403(client, world):
         (reverse("post_create"), {"text": "hello", "status": "ready"}),
         (reverse("schedule_create", args=[c.id]), {"name": "x", "frequency": "daily"}),
         (reverse("account_add_sandbox"), {"handle": "sneaky"}),
+        (reverse("label_list"), {"name": "sneaky", "color": "#B91C1C"}),
     ]:
         assert client.post(url, data).status_code == 403, url
     world["slot"].refresh_from_db()
