@@ -91,14 +91,14 @@ def _queue_context(
     )
     # The label filter is kept in the page's URL (one query for the menu, one per page for
     # the chips, the filter itself a semi-join in the same queries).
+    # A queue action (htmx POST) sends back the page it was on, with its label filter.
+    params = request.POST if request.method == "POST" else request.GET
     labels = list(Label.objects.filter(workspace_id=channel.workspace_id))
-    label = label_from_query(request.GET, labels)
+    label = label_from_query(params, labels)
     if label is not None:
         entries = entries.filter(
             post_id__in=Post.labels.through.objects.filter(label_id=label.id).values("post_id")
         )
-    # A queue action (htmx POST) sends back the page it was on.
-    params = request.POST if request.method == "POST" else request.GET
     queue = Paginator(entries.filter(is_active=True), QUEUE_PAGE).get_page(params.get("queue_page"))
     finished = Paginator(entries.filter(is_active=False), FINISHED_PAGE).get_page(
         params.get("finished_page")

@@ -372,3 +372,24 @@ def test_calendar_filters_by_label_kept_in_its_links(client, owner):
             QueueEntryFactory(channel=channel, post=more)
         _, more_n = _get(client, f"{WEEK}&label={label.id}")
     assert more_n == filtered_n
+
+
+def test_a_queue_action_on_a_filtered_queue_sends_back_the_filtered_queue(client, owner):
+    from django.urls import reverse
+
+    client.force_login(owner.user)
+    channel = ChannelFactory(workspace=owner.workspace)
+    label = services.label_create(workspace=owner.workspace, name="launch")
+    QueueEntryFactory(channel=channel)
+    tagged = [QueueEntryFactory(channel=channel) for _ in range(2)]
+    for entry in tagged:
+        services.post_labels_set(post=entry.post, labels=[label])
+    page = client.get(f"/channels/{channel.id}/?label={label.id}").content.decode()
+    assert f'name="label" value="{label.id}"' in page  # each queue form carries the filter
+    response = client.post(
+        reverse("queue_move", args=[channel.id, tagged[1].id]),
+        {"direction": "up", "label": label.id},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200
+    assert {e.id for e in response.context["active_entries"]} == {e.id for e in tagged}

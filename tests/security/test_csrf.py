@@ -92,9 +92,9 @@ def world():
         post=entry.post, file="posts/x.png", content_type="image/png", width=1, height=1, size=1
     )
     from bulk.imports import import_preview
+    from bulk.models import ChannelFeed
     from integrations.models import Endpoint
     from posts.models import Label
-    from bulk.models import ChannelFeed
 
     job = import_preview(workspace=ws, user=member.user, filename="a.csv", data=b"text\nhi\n")
     feed = ChannelFeed.objects.create(channel=channel, url="http://127.0.0.1:9/feed")
