@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from accounts.models import ActivityAction, ActivityEntry, ActivitySource
@@ -41,7 +42,7 @@ _ENGINE = Actor(lambda: (None, "", ActivitySource.ENGINE))
 _current: ContextVar[Actor] = ContextVar("queueloop_activity_actor", default=_ENGINE)
 
 
-def _name_of(user) -> str:
+def display_name(user) -> str:
     if user is None:
         return ""
     return (user.get_full_name() or user.get_username())[:150]
@@ -50,7 +51,7 @@ def _name_of(user) -> str:
 @contextlib.contextmanager
 def activity_context(*, source: ActivitySource, user=None) -> Iterator[None]:
     """Everything recorded inside is by `user` (None: nobody in particular) from `source`."""
-    uid, name = (user.pk, _name_of(user)) if user is not None else (None, "")
+    uid, name = (user.pk, display_name(user)) if user is not None else (None, "")
     token = _current.set(Actor(lambda: (uid, name, ActivitySource(source))))
     try:
         yield
@@ -89,8 +90,9 @@ def activity_record(
     the post's first words or the channel's name as `target` unless one is given).
     `actor_id`/`source` default to the current context (see the module's docstring)."""
     uid, name, ctx_source = current_actor()
-    if actor_id is not _UNSET:
-        uid, name = actor_id, name if actor_id == uid else ""
+    if actor_id is not _UNSET and actor_id != uid:
+        # Someone other than the context's person (an approval by a signed email link).
+        uid, name = actor_id, display_name(get_user_model().objects.filter(pk=actor_id).first())
     if not target:
         if post is not None:
             target = " ".join(post.text.split())[:80]

@@ -8,7 +8,7 @@ site → admin, any other page (and the API with a session) → web / api by URL
 
 from __future__ import annotations
 
-from accounts.activity import _name_of, activity_context_lazy, activity_context_reset
+from accounts.activity import activity_context_lazy, activity_context_reset, display_name
 from accounts.models import ActivitySource, ApiToken
 
 
@@ -24,7 +24,7 @@ def _resolver(request):
             source = ActivitySource.ADMIN
         else:
             source = ActivitySource.WEB
-        return (user.pk if signed_in else None, _name_of(user) if signed_in else "", source)
+        return (user.pk if signed_in else None, display_name(user) if signed_in else "", source)
 
     return resolve
 

@@ -343,3 +343,19 @@ def test_the_admin_is_read_only_even_for_superusers(client):
     )
     assert changed.status_code == 403
     assert ActivityEntry.objects.get().target == "Hello"
+
+
+def test_a_service_may_name_the_actor_and_source_itself(owner):
+    approver = MembershipFactory(workspace=owner.workspace, role=Membership.Role.EDITOR).user
+    with activity_context(source=ActivitySource.WEB, user=owner.user):
+        entry = activity_record(
+            workspace_id=owner.workspace_id,
+            action=ActivityAction.POST_APPROVED,
+            actor_id=approver.id,
+            source=ActivitySource.WEB,
+        )
+    assert (entry.actor_id, entry.actor_name) == (approver.id, approver.username)
+    nobody = activity_record(
+        workspace_id=owner.workspace_id, action=ActivityAction.POST_APPROVED, actor_id=None
+    )
+    assert (nobody.actor_id, nobody.actor_name, nobody.source) == (None, "", "engine")
