@@ -155,7 +155,21 @@ def _label_deleted(m):
     label_services.label_delete(label=label)
 
 
+def _post_deleted(m):
+    from publishing.removal import post_delete
+
+    post_delete(post=PostFactory(workspace=m.workspace))
+
+
+def _channel_deleted(m):
+    from publishing.removal import channel_delete
+
+    channel_delete(channel=ChannelFactory(workspace=m.workspace))
+
+
 ACTIONS = {
+    ActivityAction.POST_DELETED: _post_deleted,
+    ActivityAction.CHANNEL_DELETED: _channel_deleted,
     ActivityAction.POST_CREATED: _post_created,
     ActivityAction.POST_EDITED: _post_edited,
     ActivityAction.POST_ARCHIVED: _post_archived,
