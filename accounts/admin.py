@@ -14,6 +14,7 @@ from accounts.admin_mixins import (
     truncate,
 )
 from accounts.models import (
+    ActivityEntry,
     ApiToken,
     Invitation,
     MastodonApp,
@@ -151,6 +152,31 @@ class SocialAccountAdmin(WorkspaceScopedAdmin):
     @admin.display(description="last error")
     def last_error_short(self, obj):
         return truncate(obj.last_error, 80) or "-"
+
+
+@admin.register(ActivityEntry)
+class ActivityEntryAdmin(WorkspaceScopedAdmin):
+    """Read-only for everyone, superusers too: the log is append-only (accounts.activity)."""
+
+    list_display = ("at", "action", "actor_name", "source", "target", "workspace_link")
+    list_filter = ("action", "source", ("workspace", ScopedRelatedFilter))
+    search_fields = ("target", "actor_name")
+    list_select_related = ("workspace",)
+    date_hierarchy = "at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request, *args, **kwargs):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="workspace", ordering="workspace__name")
+    def workspace_link(self, obj):
+        return admin_link(obj.workspace)
 
 
 @admin.register(Notice)

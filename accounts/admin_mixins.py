@@ -32,6 +32,8 @@ WORKSPACE_PATHS: dict[str, str] = {
     "accounts.SocialAccount": "workspace",
     "accounts.Notice": "workspace",
     "accounts.Invitation": "workspace",
+    "accounts.ActivityEntry": "workspace",
+    "posts.Label": "workspace",
     "channels.Channel": "workspace",
     "channels.QueueEntry": "channel__workspace",
     "posts.Post": "workspace",

@@ -379,3 +379,125 @@ class OutboxEvent(models.Model):
     def event_id(self) -> str:
         """The id receivers see (webhook-id and the body's `id`)."""
         return f"evt_{self.public_id.hex}"
+
+
+# --- Activity (issue 27, item 4) -------------------------------------------------------------
+
+
+class ActivitySource(models.TextChoices):
+    """Where a change came from (accounts.activity says how each one is known)."""
+
+    WEB = "web", "Web"
+    API = "api", "API token"
+    ADMIN = "admin", "Admin"
+    COMMAND = "command", "Command"
+    ENGINE = "engine", "Engine"
+
+
+class ActivityAction(models.TextChoices):
+    """What a person (or the engine) did. Some are written by other features' services
+    (members, approval, workspace settings): each is one activity_record(...) call there."""
+
+    POST_CREATED = "post.created", "Post created"
+    POST_EDITED = "post.edited", "Post edited"
+    POST_APPROVED = "post.approved", "Post approved"
+    POST_CHANGES_REQUESTED = "post.changes_requested", "Changes requested on a post"
+    POST_ARCHIVED = "post.archived", "Post archived"
+    POST_LABELED = "post.labeled", "Post labels changed"
+    POST_DELETED = "post.deleted", "Post deleted"
+    SLOT_PINNED = "slot.pinned", "Post pinned to a time"
+    SLOT_MOVED = "slot.moved", "Slot moved"
+    SLOT_CANCELED = "slot.canceled", "Slot canceled"
+    SLOT_SHARED_NOW = "slot.shared_now", "Post shared now"
+    SLOT_POST_SET = "slot.post_set", "Slot's post changed"
+    SCHEDULE_EDITED = "schedule.edited", "Schedule edited"
+    CHANNEL_CREATED = "channel.created", "Channel created"
+    CHANNEL_PAUSED = "channel.paused", "Channel paused"
+    CHANNEL_RESUMED = "channel.resumed", "Channel resumed"
+    CHANNEL_EDITED = "channel.edited", "Channel settings changed"
+    CHANNEL_DELETED = "channel.deleted", "Channel deleted"
+    ACCOUNT_CONNECTED = "account.connected", "Account connected"
+    ACCOUNT_DISCONNECTED = "account.disconnected", "Account disconnected"
+    MEMBER_INVITED = "member.invited", "Member invited"
+    MEMBER_REMOVED = "member.removed", "Member removed"
+    MEMBER_ROLE_CHANGED = "member.role_changed", "Member's role changed"
+    SETTINGS_CHANGED = "settings.changed", "Workspace settings changed"
+    LABEL_CREATED = "label.created", "Label created"
+    LABEL_EDITED = "label.edited", "Label edited"
+    LABEL_DELETED = "label.deleted", "Label deleted"
+
+
+class ActivityEntryQuerySet(models.QuerySet):
+    """Append-only: the app can add and read entries, never change or remove them. (A
+    workspace's deletion still takes its log with it: Django's cascade deletes below the
+    QuerySet API.)"""
+
+    def update(self, **kwargs):
+        raise TypeError("Activity entries are append-only: they cannot be updated.")
+
+    def delete(self):
+        raise TypeError("Activity entries are append-only: they cannot be deleted.")
+
+    def bulk_update(self, *args, **kwargs):
+        raise TypeError("Activity entries are append-only: they cannot be updated.")
+
+    def update_or_create(self, *args, **kwargs):
+        raise TypeError("Activity entries are append-only: they cannot be updated.")
+
+
+class ActivityEntry(models.Model):
+    """One thing someone did, when and from where; written by the services that did it
+    (accounts.activity.activity_record), never edited.
+
+    The post and the channel are kept as plain ids (no foreign key): deleting a post or a
+    channel must neither delete its history nor rewrite it. `target` is what the entry is
+    about as it read at the time (a post's first words, a channel's name), so the log reads
+    the same after a rename or a deletion; `actor_name` likewise for the person.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    source = models.CharField(max_length=10, choices=ActivitySource.choices)
+    action = models.CharField(max_length=30, choices=ActivityAction.choices)
+    post_id = models.BigIntegerField(null=True, blank=True)
+    channel_id = models.BigIntegerField(null=True, blank=True)
+    target = models.CharField(max_length=200, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    objects = ActivityEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "activity entries"
+        indexes = [
+            models.Index(fields=["workspace", "-id"], name="activity_workspace_idx"),
+            models.Index(
+                fields=["post_id", "-id"],
+                condition=models.Q(post_id__isnull=False),
+                name="activity_post_idx",
+            ),
+            models.Index(
+                fields=["channel_id", "-id"],
+                condition=models.Q(channel_id__isnull=False),
+                name="activity_channel_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} by {self.actor_name or 'Queue Loop'}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise TypeError("Activity entries are append-only: they cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("Activity entries are append-only: they cannot be deleted.")

@@ -14,7 +14,9 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from accounts.activity import activity_record
 from accounts.models import (
+    ActivityAction,
     ApiToken,
     EventType,
     Membership,
@@ -220,10 +222,23 @@ def notices_dismiss_all(*, workspace: Workspace, user=None) -> int:
 # OAuth flow (networks.x.views), not here.
 
 
+def account_record(*, account: SocialAccount, action: ActivityAction, **details) -> None:
+    """The activity entry of an account change (also called by networks' own connect flows)."""
+    activity_record(
+        workspace_id=account.workspace_id,
+        action=action,
+        target=str(account),
+        details={"account_id": account.pk, "provider": account.provider, **details},
+    )
+
+
+@transaction.atomic
 def account_create_sandbox(*, workspace: Workspace, handle: str) -> SocialAccount:
-    return SocialAccount.objects.create(
+    account = SocialAccount.objects.create(
         workspace=workspace, provider=SocialAccount.Provider.SANDBOX, handle=handle
     )
+    account_record(account=account, action=ActivityAction.ACCOUNT_CONNECTED)
+    return account
 
 
 def account_create_webhook(
@@ -231,12 +246,15 @@ def account_create_webhook(
 ) -> SocialAccount:
     """A webhook account: each post is POSTed to `url`, signed with `secret` (both stored
     encrypted in credentials)."""
-    return SocialAccount.objects.create(
-        workspace=workspace,
-        provider=SocialAccount.Provider.WEBHOOK,
-        handle=handle,
-        credentials={"url": url, "secret": secret},
-    )
+    with transaction.atomic():
+        account = SocialAccount.objects.create(
+            workspace=workspace,
+            provider=SocialAccount.Provider.WEBHOOK,
+            handle=handle,
+            credentials={"url": url, "secret": secret},
+        )
+        account_record(account=account, action=ActivityAction.ACCOUNT_CONNECTED)
+    return account
 
 
 def account_set_status(*, account: SocialAccount, status: str) -> SocialAccount:
@@ -249,8 +267,19 @@ def account_set_status(*, account: SocialAccount, status: str) -> SocialAccount:
     """
     if status not in SocialAccount.Status.values:
         raise ValueError(f"Unknown account status {status!r}")
-    SocialAccount.objects.filter(pk=account.pk).update(status=status)
-    account.status = status
+    with transaction.atomic():
+        changed = (
+            SocialAccount.objects.filter(pk=account.pk).exclude(status=status).update(status=status)
+        )
+        account.status = status
+        if changed and status != SocialAccount.Status.NEEDS_RECONNECT:
+            # Disabled by a person: disconnected; enabled again: connected (not a reconnect).
+            action = (
+                ActivityAction.ACCOUNT_DISCONNECTED
+                if status == SocialAccount.Status.DISABLED
+                else ActivityAction.ACCOUNT_CONNECTED
+            )
+            account_record(account=account, action=action, status=status)
     return account
 
 
@@ -273,7 +302,7 @@ def account_connect(
             .first()
         )
         if account is None:
-            return SocialAccount.objects.create(
+            account = SocialAccount.objects.create(
                 workspace=workspace,
                 provider=provider,
                 handle=handle,
@@ -281,6 +310,8 @@ def account_connect(
                 credentials=credentials,
                 options=options,
             )
+            account_record(account=account, action=ActivityAction.ACCOUNT_CONNECTED)
+            return account
         account.handle = handle
         account.credentials = credentials
         account.options = {**account.options, **options}
@@ -297,6 +328,7 @@ def account_connect(
                 "reconnect_notified_at",
             ]
         )
+        account_record(account=account, action=ActivityAction.ACCOUNT_CONNECTED, reconnected=True)
         return account
 
 

@@ -26,7 +26,8 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from accounts.models import EventType, Workspace
+from accounts.activity import activity_context
+from accounts.models import ActivitySource, EventType, Workspace
 from accounts.outbox import record_event
 from bulk import import_rows
 from bulk.models import ImportJob, ImportRow
@@ -268,9 +269,12 @@ def import_chunk_run(*, job_id: int, first_line: int, last_line: int) -> ChunkRe
         .values_list("id", flat=True)
     )
     result = ChunkResult()
-    for i in range(0, len(row_ids), COMMIT_EVERY):
-        _import_rows(job, row_ids[i : i + COMMIT_EVERY], result)
-        _update_progress(job.pk)
+    # The worker writes on behalf of the person who started the import on the web page:
+    # the activity log names them, not the engine.
+    with activity_context(source=ActivitySource.WEB, user=job.user):
+        for i in range(0, len(row_ids), COMMIT_EVERY):
+            _import_rows(job, row_ids[i : i + COMMIT_EVERY], result)
+            _update_progress(job.pk)
     _finish_if_last(job.pk)
     return result
 

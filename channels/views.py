@@ -26,7 +26,8 @@ from channels.services import (
     queue_entry_set_max,
 )
 from ground.validation import error_messages
-from posts.models import word_preview
+from posts.labels import label_from_query
+from posts.models import Label, Post, word_preview
 from publishing import selectors as publishing_selectors
 from scheduling import rules, selectors
 from scheduling.models import Schedule
@@ -84,11 +85,20 @@ def _queue_context(
     entries = (
         QueueEntry.objects.filter(channel=channel)
         .select_related("post")
+        .prefetch_related("post__labels")
         .annotate(variation_count=Count("post__variations"))
         .order_by("position", "id")
     )
-    # A queue action (htmx POST) sends back the page it was on.
+    # The label filter is kept in the page's URL (one query for the menu, one per page for
+    # the chips, the filter itself a semi-join in the same queries).
+    # A queue action (htmx POST) sends back the page it was on, with its label filter.
     params = request.POST if request.method == "POST" else request.GET
+    labels = list(Label.objects.filter(workspace_id=channel.workspace_id))
+    label = label_from_query(params, labels)
+    if label is not None:
+        entries = entries.filter(
+            post_id__in=Post.labels.through.objects.filter(label_id=label.id).values("post_id")
+        )
     queue = Paginator(entries.filter(is_active=True), QUEUE_PAGE).get_page(params.get("queue_page"))
     finished = Paginator(entries.filter(is_active=False), FINISHED_PAGE).get_page(
         params.get("finished_page")
@@ -105,6 +115,9 @@ def _queue_context(
         "active_entries": queue.object_list,
         "inactive_entries": finished.object_list,
         "finished_page": finished,
+        "labels": labels,
+        "label": label,
+        "label_query": f"&label={label.id}" if label else "",
     }
 
 

@@ -41,8 +41,9 @@ from editor.serializers import (
     PostUpdateSerializer,
     ReviewChangesSerializer,
 )
-from ground.rest import Conflict, filter_channel, query_choices
+from ground.rest import Conflict, filter_channel, query_choices, query_int
 from posts import comments, images, media, review
+from posts.labels import labels_resolve
 from posts.models import Post, PostImage
 from publishing import removal
 from scheduling.models import Timeslot
@@ -64,6 +65,7 @@ from scheduling.serializers import TimeslotSerializer
                 OpenApiTypes.STR,
                 description="draft, in_review, approved, changes_requested (comma-separated).",
             ),
+            OpenApiParameter("label", OpenApiTypes.INT, description="Carries this label (id)."),
         ]
     ),
     create=extend_schema(
@@ -99,6 +101,7 @@ class PostViewSet(
         return qs.select_related("workspace", "author").prefetch_related(
             "variations",
             "images",
+            "labels",
             Prefetch("entries", queryset=QueueEntry.objects.select_related("channel")),
             Prefetch(
                 "pinned_timeslots",
@@ -121,6 +124,8 @@ class PostViewSet(
             qs = qs.filter(status__in=statuses)
         if states := query_choices(params, "review_state", Post.ReviewState.choices):
             qs = qs.filter(review_state__in=states)
+        if (label := query_int(params, "label")) is not None:
+            qs = qs.filter(labels__id=label)
         return qs
 
     def _output(self, post: Post, *, code: int = status.HTTP_200_OK) -> Response:
@@ -146,6 +151,7 @@ class PostViewSet(
             expires_at=data.get("expires_at"),
             publish_at=data.get("publish_at"),
             publish_at_by_channel=data.get("publish_at_by_channel"),
+            labels=labels_resolve(workspace_id=data["workspace"].id, ids=data.get("labels") or []),
         )
         return self._output(post, code=status.HTTP_201_CREATED)
 
@@ -168,6 +174,9 @@ class PostViewSet(
                     first_comment_delay=data.get("first_comment_delay"),
                     expires_at=data.get("expires_at", post.expires_at),
                     status=data.get("status"),
+                    labels=labels_resolve(workspace_id=post.workspace_id, ids=data["labels"])
+                    if "labels" in data
+                    else None,
                 )
             if archive:
                 post = services.post_archive(post=post)

@@ -26,7 +26,7 @@ from ground.zones import iana_zone_names
 from networks import registry
 from posts import media
 from posts.images import post_image_add
-from posts.models import MAX_COMMENT_DELAY, MAX_TEXT, Post
+from posts.models import MAX_COMMENT_DELAY, MAX_TEXT, Label, Post
 from scheduling.rules import localize
 from scheduling.services import timeslot_pin
 
@@ -116,6 +116,9 @@ class PostForm(forms.Form):
     channels = forms.ModelMultipleChoiceField(
         queryset=Channel.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
     )
+    labels = forms.ModelMultipleChoiceField(
+        queryset=Label.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
+    )
     status = forms.ChoiceField(
         choices=[(Post.Status.READY, "Ready"), (Post.Status.DRAFT, "Draft (not published)")],
         initial=Post.Status.READY,
@@ -152,6 +155,7 @@ class PostForm(forms.Form):
                 "first_comment": post.first_comment,
                 "first_comment_delay": post.first_comment_delay,
                 "channels": self._current_channels(post),
+                "labels": list(post.labels.all()),
                 "status": post.status,
                 "expires_at": post.expires_at.astimezone(zone).replace(tzinfo=None)
                 if post.expires_at
@@ -161,6 +165,8 @@ class PostForm(forms.Form):
         self.fields["channels"].queryset = Channel.objects.filter(workspace=workspace).order_by(
             "name"
         )
+        # Only this workspace's labels can be ticked (another's id is an invalid choice).
+        self.fields["labels"].queryset = Label.objects.filter(workspace=workspace)
         if post is not None:
             self.fields["status"].choices = [*self.fields["status"].choices, ARCHIVED_CHOICE]
 
@@ -284,6 +290,7 @@ class PostForm(forms.Form):
                 publish_at=publish_at,
                 first_comment=data["first_comment"],
                 first_comment_delay=data["first_comment_delay"],
+                labels=list(data.get("labels") or []),
             )
         return self._update(channels, publish_at)
 
@@ -320,6 +327,7 @@ class PostForm(forms.Form):
             status=data["status"],
             first_comment=data["first_comment"],
             first_comment_delay=data["first_comment_delay"],
+            labels=list(data.get("labels") or []),
         )
         if publish_at is not None:
             for channel in channels:

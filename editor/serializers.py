@@ -19,11 +19,13 @@ from editor.services import clean_thread_parts, comment_errors, text_errors, thr
 from ground import timebounds
 from ground.rest import AwareDateTimeField, StringListField, WallClockDateTimeField
 from posts import media
+from posts.labels import MAX_LABELS_PER_POST
 from posts.models import (
     MAX_COMMENT_DELAY,
     MAX_TEXT,
     MAX_THREAD_PARTS,
     MAX_VARIATIONS,
+    Label,
     Post,
     PostComment,
     PostImage,
@@ -98,8 +100,26 @@ class PostImageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class LabelSummarySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Label
+        fields = ["id", "name", "color"]
+        read_only_fields = fields
+
+
+def _labels_field() -> serializers.ListField:
+    return StringListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        required=False,
+        max_length=MAX_LABELS_PER_POST,
+        help_text="Label ids of the post's workspace (GET /api/v1/labels/); on an update, the "
+        "post's labels become exactly these ([] removes them all).",
+    )
+
+
 class PostSerializer(serializers.ModelSerializer):
     workspace = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    labels = LabelSummarySerializer(many=True, read_only=True)
     author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     variations = serializers.SerializerMethodField()
     queue = QueueEntrySummarySerializer(source="entries", many=True, read_only=True)
@@ -126,6 +146,7 @@ class PostSerializer(serializers.ModelSerializer):
             "needs_approval",
             "review_state",
             "reviewed_at",
+            "labels",
         ]
         read_only_fields = fields
 
@@ -215,6 +236,7 @@ class PostCreateSerializer(serializers.Serializer):
     thread_parts = _thread_field()
     first_comment = _first_comment_field()
     first_comment_delay = _first_comment_delay_field()
+    labels = _labels_field()
     publish_at = WallClockDateTimeField(
         required=False,
         allow_null=True,
@@ -380,3 +402,4 @@ class PostShareSerializer(serializers.Serializer):
 class PostPinSerializer(serializers.Serializer):
     channel = serializers.CharField(max_length=100, help_text="Channel id or slug.")
     publish_at = AwareDateTimeField(help_text="When: ISO 8601 with an offset.")
+    labels = _labels_field()

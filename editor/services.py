@@ -18,11 +18,13 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 
-from accounts.models import SocialAccount, Workspace
+from accounts.activity import activity_record
+from accounts.models import ActivityAction, SocialAccount, Workspace
 from channels.models import Channel
 from channels.services import queue_entry_add
 from networks import get_provider, limit_for, registry, validate_for
-from posts.models import MAX_COMMENT_DELAY, MAX_TEXT, MAX_THREAD_PARTS, Post, Variation
+from posts.labels import post_labels_set
+from posts.models import MAX_COMMENT_DELAY, MAX_TEXT, MAX_THREAD_PARTS, Label, Post, Variation
 from posts.review import approval_required, post_edited
 from scheduling.models import Timeslot
 from scheduling.services import post_archive, post_share_now, timeslot_pin
@@ -219,6 +221,7 @@ def post_create(
     publish_at_by_channel: Mapping[int, dt.datetime] | None = None,
     first_comment: str = "",
     first_comment_delay: int = 0,
+    labels: Sequence[Label] = (),
 ) -> Post:
     """Create a post; queue it in each channel, or pin it to `publish_at` on each channel.
 
@@ -258,6 +261,9 @@ def post_create(
     Variation.objects.bulk_create(
         [Variation(post=post, text=v, position=i) for i, v in enumerate(variations, start=1)]
     )
+    activity_record(workspace_id=workspace.id, action=ActivityAction.POST_CREATED, post=post)
+    if labels:
+        post_labels_set(post=post, labels=labels)
     for channel in channels:
         at = publish_at_by_channel.get(channel.id) if publish_at_by_channel else publish_at
         if at is not None:
@@ -278,6 +284,7 @@ def post_update(
     status=None,
     first_comment: str | None = None,
     first_comment_delay: int | None = None,
+    labels: Sequence[Label] | None = None,
 ) -> Post:
     """Change a post; None leaves the variations, thread, first comment or delay as they
     are. A delivery already made keeps the texts it was made with."""
@@ -314,6 +321,9 @@ def post_update(
     if content_changed:
         # What an approver approved changed: it is reviewed again (posts.review).
         post_edited(post=post)
+    activity_record(workspace_id=post.workspace_id, action=ActivityAction.POST_EDITED, post=post)
+    if labels is not None:
+        post_labels_set(post=post, labels=labels)
     if archiving:
         # One way to archive, whichever form or endpoint asked: its pinned slots go too.
         post_archive(post=post)

@@ -29,7 +29,8 @@ from networks.webhook import image_url_problem
 from networks.x.adapter import provider as x_provider
 from posts import media
 from posts.comments import thread_context
-from posts.models import MAX_THREAD_PARTS, Post, word_preview
+from posts.labels import label_from_query
+from posts.models import MAX_THREAD_PARTS, Label, Post, word_preview
 from scheduling import blackouts, selectors
 
 PAGE_SIZE = 50
@@ -42,7 +43,14 @@ def post_list(request: HttpRequest) -> HttpResponse:
     if status not in Post.Status.values:
         status = ""
     search = request.GET.get("q", "").strip()
-    posts = selectors.posts_for_list(workspace=request.workspace, status=status, search=search)
+    labels = list(Label.objects.filter(workspace=request.workspace))
+    label = label_from_query(request.GET, labels)
+    posts = selectors.posts_for_list(
+        workspace=request.workspace,
+        status=status,
+        search=search,
+        label_id=label.id if label else None,
+    )
     page = Paginator(posts, PAGE_SIZE).get_page(request.GET.get("page"))
     counts = selectors.variation_counts(post_ids=[p.id for p in page.object_list])
     # A drop-down of every channel on every row was 50 x 150 options at agency size: a
@@ -67,6 +75,8 @@ def post_list(request: HttpRequest) -> HttpResponse:
             "q": search,
             "statuses": Post.Status.choices,
             "share_via_editor": many,
+            "labels": labels,
+            "label": label,
         },
     )
 

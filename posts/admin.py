@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
+from accounts.activity import activity_record
 from accounts.admin_mixins import (
     ScopedRelatedFilter,
     WorkspaceScopedAdmin,
@@ -12,8 +13,10 @@ from accounts.admin_mixins import (
     count_subquery,
     truncate,
 )
+from accounts.models import ActivityAction
 from ground import timebounds
-from posts.models import Post, PostComment, Variation
+from posts import labels as label_services
+from posts.models import Label, Post, PostComment, Variation
 from scheduling.services import post_archive
 
 
@@ -107,6 +110,11 @@ class PostAdmin(WorkspaceScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
+        activity_record(
+            workspace_id=obj.workspace_id,
+            action=ActivityAction.POST_EDITED if change else ActivityAction.POST_CREATED,
+            post=obj,
+        )
         if "status" in form.changed_data and obj.status == Post.Status.ARCHIVED:
             # The same archive as the web form and the API: pinned slots are canceled too.
             post_archive(post=obj)
@@ -181,3 +189,37 @@ class PostCommentAdmin(WorkspaceScopedAdmin):
     @admin.display(description="post")
     def post_link(self, obj):
         return admin_link(obj.post, truncate(obj.post.text, 50))
+
+
+@admin.register(Label)
+class LabelAdmin(WorkspaceScopedAdmin):
+    """Labels are written through posts.labels (its checks and its activity entry)."""
+
+    list_display = ("name", "color", "workspace_link")
+    list_filter = (("workspace", ScopedRelatedFilter),)
+    search_fields = ("name",)
+    list_select_related = ("workspace",)
+    fields = ("workspace", "name", "color")
+
+    def save_model(self, request, obj, form, change):
+        from django.core.exceptions import ValidationError
+
+        try:
+            if change:
+                label_services.label_update(label=obj, name=obj.name, color=obj.color)
+            else:
+                saved = label_services.label_create(
+                    workspace=obj.workspace, name=obj.name, color=obj.color
+                )
+                obj.pk = saved.pk
+        except ValidationError as exc:  # checked again by the service: a message, not a 500
+            from django.contrib import messages
+
+            messages.error(request, "; ".join(exc.messages))
+
+    def delete_model(self, request, obj):
+        label_services.label_delete(label=obj)
+
+    @admin.display(description="workspace", ordering="workspace__name")
+    def workspace_link(self, obj):
+        return admin_link(obj.workspace)

@@ -17,6 +17,47 @@ MAX_VARIATIONS = 20
 MAX_COMMENT_DELAY = 60
 
 
+class LabelColor(models.TextChoices):
+    """The fixed palette: each colour carries white text at a WCAG AA contrast of at least
+    4.5:1 (tests/posts/test_labels.py computes it), so no label is unreadable."""
+
+    RED = "#B91C1C", "Red"
+    ORANGE = "#C2410C", "Orange"
+    AMBER = "#A16207", "Amber"
+    GREEN = "#15803D", "Green"
+    TEAL = "#0F766E", "Teal"
+    BLUE = "#1D4ED8", "Blue"
+    INDIGO = "#4338CA", "Indigo"
+    PURPLE = "#7E22CE", "Purple"
+    PINK = "#BE185D", "Pink"
+    GRAY = "#4B5563", "Gray"
+
+
+LABEL_TEXT_COLOR = "#FFFFFF"
+MAX_LABEL_NAME = 50
+
+
+class Label(models.Model):
+    """A coloured label of a workspace ("campaign: launch", "evergreen"), put on posts to
+    find and filter them (posts list, channel queue, calendar)."""
+
+    workspace = models.ForeignKey(
+        "accounts.Workspace", on_delete=models.CASCADE, related_name="labels"
+    )
+    name = models.CharField(max_length=MAX_LABEL_NAME)
+    color = models.CharField(max_length=7, choices=LabelColor.choices, default=LabelColor.BLUE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="label_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Post(WorkspacePinnedOnceLinked, models.Model):
     # Rows that pin the workspace (ground.workspace_pin).
     workspace_links = ("entries", "pinned_timeslots", "deliveries")
@@ -78,6 +119,7 @@ class Post(WorkspacePinnedOnceLinked, models.Model):
     reviewed_at = models.DateTimeField(null=True, blank=True)
     # When the approvers were told it is due soon (once per review round).
     review_due_notified_at = models.DateTimeField(null=True, blank=True)
+    labels = models.ManyToManyField(Label, blank=True, related_name="posts")
 
     class Meta:
         ordering = ["-created_at"]

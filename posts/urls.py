@@ -5,9 +5,13 @@ is never served as a directory. Empty with SERVE_MEDIA=false, when a bucket serv
 from django.conf import settings
 from django.urls import path
 
-from posts import media_views
+from posts import label_views, media_views
 
-urlpatterns = []
+urlpatterns = [
+    path("labels/", label_views.label_list, name="label_list"),
+    path("labels/<int:label_id>/", label_views.label_edit, name="label_edit"),
+    path("labels/<int:label_id>/delete/", label_views.label_delete, name="label_delete"),
+]
 
 if settings.SERVE_MEDIA:
     urlpatterns.append(

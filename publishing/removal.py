@@ -11,6 +11,8 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from accounts.activity import activity_record
+from accounts.models import ActivityAction
 from channels.models import Channel
 from posts.models import Post, PostImage
 from publishing.models import Delivery
@@ -25,6 +27,10 @@ def channel_delete(*, channel: Channel) -> None:
                 f"{locked.name} has published before, so it is kept with its history. "
                 "Pause it instead: nothing is planned or published while it is paused."
             )
+        # Recorded first, with its id and name: the log keeps it after the row is gone.
+        activity_record(
+            workspace_id=locked.workspace_id, action=ActivityAction.CHANNEL_DELETED, channel=locked
+        )
         locked.delete()
 
 
@@ -39,6 +45,9 @@ def post_delete(*, post: Post) -> None:
                 "Archive it instead: it leaves every queue and its pinned slots are canceled."
             )
         files = [image.file for image in PostImage.objects.filter(post=locked)]
+        activity_record(
+            workspace_id=locked.workspace_id, action=ActivityAction.POST_DELETED, post=locked
+        )
         locked.delete()
         for file in files:
             transaction.on_commit(lambda file=file: file.delete(save=False))

@@ -16,6 +16,7 @@ from drf_spectacular.views import (
 )
 from rest_framework.routers import DefaultRouter
 
+from accounts.activity_api import ActivityViewSet
 from accounts.api import (
     InvitationViewSet,
     MemberViewSet,
@@ -27,6 +28,7 @@ from channels.api import ChannelViewSet
 from editor.api import PostViewSet
 from integrations.api import EndpointViewSet
 from networks.api import AccountConnectViewSet
+from posts.label_api import LabelViewSet
 from publishing.api import DeliveryViewSet, NoticeViewSet, ProblemViewSet
 from publishing.stopping.api import BlackoutViewSet, StopViewSet
 from scheduling.api import CalendarViewSet, ScheduleViewSet, TimeslotViewSet
@@ -53,6 +55,8 @@ router.register("notices", NoticeViewSet, basename="notice")
 router.register("problems", ProblemViewSet, basename="problem")
 router.register("stops", StopViewSet, basename="stop")
 router.register("blackouts", BlackoutViewSet, basename="blackout")
+router.register("activity", ActivityViewSet, basename="activity")
+router.register("labels", LabelViewSet, basename="label")
 
 urlpatterns = [
     path("auth/token/", ObtainToken.as_view(), name="token"),

@@ -87,6 +87,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # The signed-in person's display zone, active for the whole request (one clock).
     "accounts.zone_middleware.DisplayZoneMiddleware",
+    # Who is acting and from where, for the activity log (accounts.activity).
+    "accounts.activity_middleware.ActivityActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: turns a locked-out login (any of them) into a 429 (accounts.auth).

@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("bulk.urls")),  # import, export, feeds
     path("", include("integrations.urls")),  # webhook endpoints for outbound events
     path("", include("accounts.urls")),
+    path("", include("accounts.activity_urls")),  # the activity log's pages
     path("", include("publishing.urls")),
     path("", include("scheduling.urls")),  # the dashboard and the calendar
     path("", include("channels.urls")),

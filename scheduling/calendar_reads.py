@@ -16,10 +16,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from django.db.models import Count, F, QuerySet, Window
+from django.db.models import Count, F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber, TruncDate
 
 from channels.models import Channel
+from posts.models import Post
 from scheduling.models import Schedule, Timeslot
 from scheduling.selectors import (
     _UNREAD_ROW_FIELDS,
@@ -244,6 +245,7 @@ def slots_between(
     account_ids: Sequence[int] = (),
     statuses: Sequence[str] = (),
     cap: DayCap | HourCap | None = None,
+    label_id: int | None = None,
 ) -> list[UpcomingSlot]:
     """Every slot of the workspace in [start, end): past ones as they ended, coming ones
     with their predicted post (including rule occurrences not planned yet).
@@ -254,7 +256,15 @@ def slots_between(
     channel publishing to one of them) and statuses (Timeslot statuses and PROJECTED) narrow
     it, each when not empty, in the same queries: the calendar's filters cost no query.
     With `cap`, only each cell's first slots are returned, the others counted (see DayCap,
-    HourCap)."""
+    HourCap).
+
+    `label_id` keeps the slots whose post (published, pinned or predicted) carries the
+    label: a finished slot's in its own query, a coming one after its post is predicted
+    (so a labelled page predicts its posts here and is not capped; one more query)."""
+    labeled = None
+    if label_id is not None:
+        texts, cap = True, None
+        labeled = Post.labels.through.objects.filter(label_id=label_id).values("post_id")
     channels_qs = Channel.objects.filter(workspace=workspace)
     if channel_ids:
         channels_qs = channels_qs.filter(id__in=list(channel_ids))
@@ -278,6 +288,8 @@ def slots_between(
     )
     if statuses:
         past = past.filter(status__in=[s for s in statuses if s != PROJECTED])
+    if labeled is not None:
+        past = past.filter(Q(published_post_id__in=labeled) | Q(post_id__in=labeled))
     if texts:
         past = past.select_related("post", "published_post")
     else:
@@ -308,6 +320,7 @@ def slots_between(
                 post_unread=not texts and bool(row.published_post_id or row.post_id),
             )
         )
+    n_past = len(out)
     if end > _window_start(now):
         # Predict posts up to PREDICT_AHEAD; a week further out lists its slots only.
         since = start if start - now > PREDICT_AHEAD else None
@@ -337,5 +350,8 @@ def slots_between(
                 if s.publish_at >= start and (not statuses or slot_status(s) in statuses)
             ]
         )
+    if labeled is not None:  # the past ones were filtered in their query
+        ids = set(labeled.values_list("post_id", flat=True))
+        out[n_past:] = [s for s in out[n_past:] if s.post is not None and s.post.id in ids]
     out.sort(key=lambda s: (s.publish_at, s.channel.name))
     return out

@@ -27,7 +27,7 @@ from channels.models import Channel
 from ground.validation import error_messages
 from ground.zones import iana_zone_names, zone_choices
 from posts.comments import thread_context
-from posts.models import Post, word_preview
+from posts.models import Label, Post, word_preview
 from scheduling import blackouts, calendar_reads, selectors, services
 from scheduling import calendar_grid as grid
 from scheduling.forms import SlotPostForm, TimeslotMoveForm
@@ -70,6 +70,7 @@ class Filters:
     channel_ids: list[int]
     account_ids: list[int]
     statuses: list[str]
+    label_id: int | None = None
 
     @classmethod
     def read(cls, request: HttpRequest) -> Filters:
@@ -83,7 +84,8 @@ class Filters:
 
         known = {value for value, _ in STATUS_CHOICES}
         statuses = [s for s in request.GET.getlist("status") if s in known]
-        return cls(ids("channel"), ids("account"), statuses)
+        labels = ids("label")
+        return cls(ids("channel"), ids("account"), statuses, labels[0] if labels else None)
 
     @property
     def query(self) -> str:
@@ -91,6 +93,8 @@ class Filters:
         pairs = [("channel", i) for i in self.channel_ids]
         pairs += [("account", i) for i in self.account_ids]
         pairs += [("status", s) for s in self.statuses]
+        if self.label_id is not None:
+            pairs.append(("label", self.label_id))
         return f"&{urlencode(pairs)}" if pairs else ""
 
 
@@ -141,6 +145,7 @@ def calendar(request: HttpRequest) -> HttpResponse:
         account_ids=filters.account_ids,
         statuses=filters.statuses,
         cap=cap,
+        label_id=filters.label_id,
     )
     hidden = cap.hidden if cap else {}
     if view != "month":  # a month decorates the slots its cells show only, below
@@ -159,6 +164,7 @@ def calendar(request: HttpRequest) -> HttpResponse:
     here = request.get_full_path()
     context = {
         "filters": filters,
+        "filter_labels": list(Label.objects.filter(workspace=request.workspace)),
         "filter_query": q,
         "filter_accounts": accounts,
         "filter_statuses": STATUS_CHOICES,

@@ -489,7 +489,9 @@ def upcoming_by_channel(
     return slots
 
 
-def posts_for_list(*, workspace: Workspace, status: str = "", search: str = "") -> QuerySet[Post]:
+def posts_for_list(
+    *, workspace: Workspace, status: str = "", search: str = "", label_id: int | None = None
+) -> QuerySet[Post]:
     """Newest first; each with its queue entries (+ channel) and coming pinned slots: a
     constant number of queries for any page size. The number of variations is counted for
     the shown page only (`variation_counts`): annotated here, it grouped every post of the
@@ -509,11 +511,16 @@ def posts_for_list(*, workspace: Workspace, status: str = "", search: str = "") 
                 .order_by("publish_at"),
                 to_attr="pinned_upcoming",
             ),
+            "labels",
         )
         .order_by("-created_at", "-id")
     )
     if status:
         qs = qs.filter(status=status)
+    if label_id is not None:
+        qs = qs.filter(
+            id__in=Post.labels.through.objects.filter(label_id=label_id).values("post_id")
+        )
     if search:
         # Two semi-joins, not a join: no duplicate rows (no DISTINCT over every match), and
         # each side is one scan of the trigram index on its text (posts migration 0005;

@@ -18,7 +18,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import SocialAccount
+from accounts.activity import activity_record
+from accounts.models import ActivityAction, SocialAccount
 from channels.models import NAME_TAKEN, Channel, channel_name_taken
 from ground import events
 from posts.images import post_check_images_ready
@@ -158,8 +159,16 @@ def schedule_save(*, schedule: Schedule, now: dt.datetime | None = None) -> Sche
     with transaction.atomic():
         _lock_channel(schedule.channel_id)
         spacing.schedule_check(schedule=schedule, now=now)
+        created = schedule.pk is None
         schedule.save()
         schedule_reconcile(schedule=schedule, now=now)
+        activity_record(
+            workspace_id=schedule.channel.workspace_id,
+            action=ActivityAction.SCHEDULE_EDITED,
+            channel=schedule.channel,
+            target=f"{schedule.channel.name}: {schedule.name}",
+            details={"schedule_id": schedule.pk, "created": created},
+        )
     return schedule
 
 
@@ -184,6 +193,7 @@ def channel_save(
         _channel_write(channel)
         if accounts is not None:
             channel.accounts.set(accounts)
+        _record_channel_change(channel, before)
         if before is None or before != {
             "timezone": channel.timezone,
             "is_paused": channel.is_paused,
@@ -198,6 +208,18 @@ def _stopped(channel: Channel) -> bool:
     return Stop.objects.filter(
         Q(workspace_id=channel.workspace_id) | Q(workspace__isnull=True), resumed_at__isnull=True
     ).exists()
+
+
+def _record_channel_change(channel: Channel, before: dict | None) -> None:
+    if before is None:
+        action = ActivityAction.CHANNEL_CREATED
+    elif before["is_paused"] != channel.is_paused:
+        action = (
+            ActivityAction.CHANNEL_PAUSED if channel.is_paused else ActivityAction.CHANNEL_RESUMED
+        )
+    else:
+        action = ActivityAction.CHANNEL_EDITED
+    activity_record(workspace_id=channel.workspace_id, action=action, channel=channel)
 
 
 def _channel_write(channel: Channel) -> None:
@@ -226,6 +248,7 @@ def post_archive(*, post: Post, now: dt.datetime | None = None) -> Post:
     """
     now = now or timezone.now()
     Post.objects.filter(pk=post.pk).update(status=Post.Status.ARCHIVED)
+    activity_record(workspace_id=post.workspace_id, action=ActivityAction.POST_ARCHIVED, post=post)
     _retire(
         Timeslot.objects.filter(post=post, status=Timeslot.Status.SCHEDULED),
         status=Timeslot.Status.CANCELED,
@@ -262,6 +285,24 @@ def timeslot_pin(
     *, post: Post, channel: Channel, publish_at: dt.datetime, now: dt.datetime | None = None
 ) -> Timeslot:
     """Pin a post to one exact time on a channel."""
+    slot = _pin(post=post, channel=channel, publish_at=publish_at, now=now)
+    _record_slot(ActivityAction.SLOT_PINNED, slot, post=post)
+    return slot
+
+
+def _record_slot(action: ActivityAction, slot: Timeslot, *, post: Post | None, **details) -> None:
+    activity_record(
+        workspace_id=slot.channel.workspace_id,
+        action=action,
+        post=post,
+        channel=slot.channel,
+        details={"timeslot_id": slot.pk, "publish_at": slot.publish_at.isoformat(), **details},
+    )
+
+
+def _pin(
+    *, post: Post, channel: Channel, publish_at: dt.datetime, now: dt.datetime | None
+) -> Timeslot:
     now = now or timezone.now()
     check_publish_time(publish_at, now=now)
     if post.workspace_id != channel.workspace_id:
@@ -277,6 +318,7 @@ def timeslot_pin(
     return slot
 
 
+@transaction.atomic
 def post_share_now(*, post: Post, channel: Channel, now: dt.datetime | None = None) -> Timeslot:
     now = now or timezone.now()
     # A post waiting for approval would only be skipped at once (posts.review): say so.
@@ -286,7 +328,9 @@ def post_share_now(*, post: Post, channel: Channel, now: dt.datetime | None = No
             "This post needs approval before it is published: submit it for review, "
             "and share it once an approver approved it."
         )
-    return timeslot_pin(post=post, channel=channel, publish_at=now, now=now)
+    slot = _pin(post=post, channel=channel, publish_at=now, now=now)
+    _record_slot(ActivityAction.SLOT_SHARED_NOW, slot, post=post)
+    return slot
 
 
 @transaction.atomic
@@ -316,11 +360,16 @@ def timeslot_reschedule(
         raise ValidationError("This schedule already has a slot at that time.") from None
     if not moved:
         raise ValidationError("This slot is already publishing or finished; it cannot be moved.")
+    before = timeslot.publish_at
     timeslot.refresh_from_db()
     _message_if_near(timeslot, now=now)
+    _record_slot(
+        ActivityAction.SLOT_MOVED, timeslot, post=timeslot.post, moved_from=before.isoformat()
+    )
     return timeslot
 
 
+@transaction.atomic
 def timeslot_cancel(*, timeslot: Timeslot, now: dt.datetime | None = None) -> Timeslot:
     """Cancel a scheduled slot; every message already queued for it becomes a no-op."""
     now = now or timezone.now()
@@ -333,6 +382,7 @@ def timeslot_cancel(*, timeslot: Timeslot, now: dt.datetime | None = None) -> Ti
     if not canceled:
         raise ValidationError("This slot is already publishing or finished; it cannot be canceled.")
     timeslot.refresh_from_db()
+    _record_slot(ActivityAction.SLOT_CANCELED, timeslot, post=timeslot.post)
     return timeslot
 
 
@@ -380,6 +430,7 @@ def projected_slot_plan(
     return slot
 
 
+@transaction.atomic
 def timeslot_set_post(
     *, timeslot: Timeslot, post: Post | None, now: dt.datetime | None = None
 ) -> Timeslot:
@@ -406,6 +457,7 @@ def timeslot_set_post(
     if not changed:
         raise ValidationError("This slot is already publishing or finished; it cannot change.")
     timeslot.refresh_from_db()
+    _record_slot(ActivityAction.SLOT_POST_SET, timeslot, post=post)
     return timeslot
 
 

@@ -23,7 +23,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from accounts.models import Membership, SocialAccount, Workspace
+from accounts.models import ActivityAction, Membership, SocialAccount, Workspace
+from accounts.services import account_record
 from networks.base import AuthFailed, ProviderError
 from networks.x import adapter as x_provider
 
@@ -200,7 +201,7 @@ def account_store(*, workspace: Workspace, me: dict, credentials: dict) -> Socia
     """Create or update the workspace's account for this X user, active again."""
     credentials = {**credentials, "user_id": me["id"]}
     with transaction.atomic():
-        account, _ = SocialAccount.objects.update_or_create(
+        account, created = SocialAccount.objects.update_or_create(
             workspace=workspace,
             provider=SocialAccount.Provider.X,
             external_id=me["id"],
@@ -212,5 +213,8 @@ def account_store(*, workspace: Workspace, me: dict, credentials: dict) -> Socia
                 "last_error": "",
                 "last_checked_at": timezone.now(),
             },
+        )
+        account_record(
+            account=account, action=ActivityAction.ACCOUNT_CONNECTED, reconnected=not created
         )
     return account

@@ -26,7 +26,7 @@ from accounts.models import (
 from bulk.models import ChannelFeed, ImportJob
 from channels.models import Channel
 from integrations.models import Endpoint, EventDelivery
-from posts.models import PostComment
+from posts.models import Label, PostComment
 from scheduling.models import Schedule, Timeslot
 from tests.factories import (
     ChannelFactory,
@@ -88,7 +88,18 @@ MAKERS = {
     ),
     "integrations.Endpoint": lambda: _endpoint(),
     "integrations.EventDelivery": lambda: _event_delivery(),
+    "accounts.ActivityEntry": lambda: _activity_entry(),
+    "posts.Label": lambda: Label.objects.create(workspace=WorkspaceFactory(), name="evergreen"),
 }
+
+
+def _activity_entry():
+    from accounts.activity import activity_record
+    from accounts.models import ActivityAction
+
+    return activity_record(
+        workspace_id=WorkspaceFactory().id, action=ActivityAction.SETTINGS_CHANGED, target="x"
+    )
 
 
 def _endpoint():
@@ -112,6 +123,7 @@ OUR_MODELS = {label for label in MAKERS if label.split(".")[0] != "auth"}
 # timeslots come from schedules or from pinning a post in the app.
 NOT_ADDABLE = {
     "accounts.Invitation",  # made on the Members page, which emails the link
+    "accounts.ActivityEntry",  # append-only: written by the services that made the change
     "accounts.ApiToken",  # made by its person, who sees the key once
     "bulk.ImportJob",
     "bulk.ChannelFeed",

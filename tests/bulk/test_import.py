@@ -237,6 +237,12 @@ def test_a_chunk_run_twice_creates_no_post_twice(member, tech, broker):
     assert (job.status, job.done, job.imported) == ("done", 250, 250)
     assert Post.objects.count() == 250 == QueueEntry.objects.count()
     assert imports.import_chunk_run(job_id=job.id, first_line=2, last_line=101) is None
+    # The activity log names the person who started the import, not the worker.
+    from accounts.models import ActivityEntry
+
+    created = ActivityEntry.objects.filter(action="post.created")
+    assert created.count() == 250
+    assert set(created.values_list("actor_id", "source")) == {(member.user.id, "web")}
 
 
 @pytest.mark.postgres(reason="the fault is a PL/pgSQL trigger")

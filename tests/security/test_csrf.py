@@ -93,11 +93,12 @@ def world():
     )
     from bulk.imports import import_preview
     from bulk.models import ChannelFeed
+    from integrations.models import Endpoint
+    from posts.models import Label
 
     job = import_preview(workspace=ws, user=member.user, filename="a.csv", data=b"text\nhi\n")
     feed = ChannelFeed.objects.create(channel=channel, url="http://127.0.0.1:9/feed")
     from accounts.models import Invitation
-    from integrations.models import Endpoint
 
     endpoint = Endpoint.objects.create(workspace=ws, url="https://hooks.example/in")
     invitation = Invitation.objects.create(
@@ -133,6 +134,7 @@ def world():
         "notice_id": notice.id,
         "post_id": entry.post_id,
         "delivery_id": DeliveryFactory(timeslot=slot, status="unconfirmed").id,
+        "label_id": Label.objects.create(workspace=ws, name="launch").id,
         # Password reset links: any value makes the page (an invalid link) answer.
         "uidb64": "MQ",
         "token": "set-password",

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from accounts.models import Invitation, Membership, Notice, SocialAccount
 from channels.models import QueueEntry
-from posts.models import Post
+from posts.models import Label, Post
 from scheduling.forms import build_rule_text, simple_from_recurrence
 from scheduling.models import Schedule, Timeslot
 from tests.factories import (
@@ -95,6 +95,7 @@ def foreign():
             role=Membership.Role.EDITOR,
             expires_at=timezone.now() + dt.timedelta(days=7),
         ),
+        "label": Label.objects.create(workspace=workspace, name="theirs"),
     }
 
 
@@ -117,6 +118,10 @@ def page_urls(w) -> list[str]:
         reverse("account_list"),
         reverse("sandbox_timeline", args=[w["account"].id]),
         reverse("member_list"),
+        reverse("activity_list"),
+        reverse("post_activity", args=[w["post"].id]),
+        reverse("channel_activity", args=[w["channel"].id]),
+        reverse("label_list"),
     ]
 
 
@@ -167,6 +172,8 @@ def test_another_workspaces_objects_are_404(web, world, foreign):
         reverse("schedule_edit", args=[s.id]),
         reverse("post_edit", args=[foreign["post"].id]),
         reverse("sandbox_timeline", args=[foreign["account"].id]),
+        reverse("post_activity", args=[foreign["post"].id]),
+        reverse("channel_activity", args=[c.id]),
     ]
     for url in gets:
         assert web.get(url).status_code == 404, url
@@ -187,6 +194,8 @@ def test_another_workspaces_objects_are_404(web, world, foreign):
         reverse("member_remove", args=[foreign["membership"].id]),
         reverse("invitation_resend", args=[foreign["invitation"].id]),
         reverse("invitation_revoke", args=[foreign["invitation"].id]),
+        reverse("label_edit", args=[foreign["label"].id]),
+        reverse("label_delete", args=[foreign["label"].id]),
     ]
     for url in posts:
         assert web.post(url, {"direction": "up", "publish_at": "2030-01-01T10:00"}).status_code in (
@@ -266,6 +275,7 @@ def test_viewers_can_look_but_every_change_is_403(client, world, role):
         (reverse("account_add_sandbox"), {"handle": "sneaky"}),
         (reverse("invitation_create"), {"email": "friend@example.com", "role": "owner"}),
         (reverse("workspace_rename"), {"name": "hijacked"}),
+        (reverse("label_list"), {"name": "sneaky", "color": "#B91C1C"}),
     ]:
         assert client.post(url, data).status_code == 403, url
     world["slot"].refresh_from_db()

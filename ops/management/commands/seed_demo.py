@@ -28,7 +28,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from accounts.models import Membership, SocialAccount, Workspace
+from accounts.activity import activity_context
+from accounts.models import ActivitySource, Membership, SocialAccount, Workspace
 from channels.models import Channel
 from editor.services import post_create
 from posts.images import post_image_add
@@ -171,7 +172,12 @@ class Command(BaseCommand):
             help="Make the demo user a superuser (by default it is staff only).",
         )
 
-    def handle(self, *args, reset: bool = False, superuser: bool = False, **options):
+    def handle(self, *args, **options):
+        # What the seed creates shows in the activity log as done by a command.
+        with activity_context(source=ActivitySource.COMMAND):
+            return self._handle(*args, **options)
+
+    def _handle(self, *args, reset: bool = False, superuser: bool = False, **options):
         password = demo_password()
         if not password.strip():
             raise CommandError("DEMO_PASSWORD is set but empty: unset it or give a password.")
