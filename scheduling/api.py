@@ -6,15 +6,16 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from accounts.api_scoping import VIEWER_MESSAGE, WorkspaceScopedViewSet, can_write
 from ground.pagination import TimeslotPagination
 from ground.rest import filter_channel, query_choices, query_datetime, query_int
-from scheduling import services
+from scheduling import preview, services
 from scheduling.models import Schedule, Timeslot
 from scheduling.serializers import (
+    SchedulePreviewSerializer,
     ScheduleSerializer,
     TimeslotRescheduleSerializer,
     TimeslotSerializer,
@@ -78,6 +79,38 @@ class ScheduleViewSet(
         for name, value in serializer.validated_data.items():
             setattr(schedule, name, value)
         services.schedule_save(schedule=schedule)
+
+    def _preview(self, schedule: Schedule, serializer) -> Response:
+        for name, value in serializer.validated_data.items():
+            setattr(schedule, name, value)
+        found = preview.schedule_preview_changes(schedule=schedule)
+        if found.errors:
+            raise ValidationError({"non_field_errors": found.errors})
+        return Response(SchedulePreviewSerializer(found).data)
+
+    @extend_schema(request=ScheduleSerializer, responses=SchedulePreviewSerializer)
+    @action(detail=False, methods=["post"], url_path="preview")
+    def preview_new(self, request):
+        """What creating this schedule would plan, without saving it (same body as create)."""
+        serializer = ScheduleSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        if not can_write(request, serializer.validated_data["channel"].workspace_id):
+            raise PermissionDenied(VIEWER_MESSAGE)
+        return self._preview(Schedule(), serializer)
+
+    @extend_schema(request=ScheduleSerializer, responses=SchedulePreviewSerializer)
+    @action(detail=True, methods=["post"])
+    def preview(self, request, pk=None):
+        """What saving this edit would do (same body as PATCH), without saving it: the slots
+        canceled, created, skipped and revived by the save's own reconciliation, the moved
+        and pinned slots it leaves alone, and the rule's times added/removed in the 7 days
+        after the planned window."""
+        schedule = self.get_object()
+        serializer = ScheduleSerializer(
+            schedule, data=request.data, partial=True, context=self.get_serializer_context()
+        )
+        serializer.is_valid(raise_exception=True)
+        return self._preview(schedule, serializer)
 
 
 @extend_schema_view(

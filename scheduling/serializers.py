@@ -144,3 +144,30 @@ class TimeslotSerializer(serializers.ModelSerializer):
 
 class TimeslotRescheduleSerializer(serializers.Serializer):
     publish_at = AwareDateTimeField(help_text="The new time, ISO 8601 with offset.")
+
+
+class PreviewSlotSerializer(serializers.Serializer):
+    """One slot of a schedule-edit preview: a row's id (null for one that would be
+    created), its time and, for a skipped one, why."""
+
+    id = serializers.IntegerField(allow_null=True)
+    publish_at = serializers.DateTimeField()
+    planned_for = serializers.DateTimeField(allow_null=True)
+    reason = serializers.CharField()
+
+
+class SchedulePreviewSerializer(serializers.Serializer):
+    """What saving the posted schedule would do: computed by the save's own reconciliation
+    (scheduling/preview.py), nothing saved."""
+
+    planned_until = serializers.DateTimeField(help_text="End of the planned window compared.")
+    canceled = PreviewSlotSerializer(many=True)
+    created = PreviewSlotSerializer(many=True)
+    skipped = PreviewSlotSerializer(many=True, help_text="Would be created skipped (bound).")
+    revived = PreviewSlotSerializer(many=True)
+    moved = PreviewSlotSerializer(many=True, help_text="Moved by a user: left alone.")
+    pinned = PreviewSlotSerializer(many=True, help_text="The channel's pins: left alone.")
+    later_added = serializers.ListField(child=serializers.DateTimeField())
+    later_removed = serializers.ListField(child=serializers.DateTimeField())
+    later_added_count = serializers.IntegerField()
+    later_removed_count = serializers.IntegerField()
