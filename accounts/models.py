@@ -136,6 +136,8 @@ class Notice(models.Model):
         TIMESLOT_UNCONFIRMED = "timeslot_unconfirmed", "Delivery unconfirmed"
         TIMESLOT_MISSED = "timeslot_missed", "Timeslot missed"
         QUEUE_EMPTY = "queue_empty", "Queue empty"
+        SLOT_WARNINGS = "slot_warnings", "Problems in the coming slots"
+        PIN_TIME_KEPT = "pin_time_kept", "A pinned time kept across a time-zone change"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="notices")
     kind = models.CharField(max_length=30, choices=Kind.choices)

@@ -28,7 +28,7 @@ from channels.services import (
 from ground.validation import error_messages
 from posts.models import word_preview
 from publishing import selectors as publishing_selectors
-from scheduling import rules, selectors
+from scheduling import lint, rules, selectors
 from scheduling.models import Schedule
 from scheduling.services import channel_save
 
@@ -138,6 +138,8 @@ def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
     misfits = fit.queue_misfits(channel=channel, post_ids=shown)
     for slot in upcoming:
         slot.misfit = misfits.get(slot.post.id) if slot.post else None
+    warnings = lint.warnings_ahead(workspace=request.workspace, now=now, channel_ids=[channel.id])
+    lint.attach(upcoming, warnings)
     schedule_page = Paginator(
         channel.schedules.order_by("-is_active", "name", "id"), SCHEDULES_PAGE
     )
@@ -153,6 +155,8 @@ def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
     context = {
         **queue,
         "upcoming": upcoming,
+        "lint_warnings": warnings[: lint.SHOWN],
+        "lint_count": len(warnings),
         "show_more": not more and len(upcoming) >= UPCOMING_LIMIT,
         "schedules": schedules,
         "schedule_page": schedule_page,

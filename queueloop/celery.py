@@ -47,6 +47,8 @@ app.conf.beat_schedule = {
     "plan-upcoming": {"task": "scheduling.plan_upcoming", "schedule": crontab(minute=0)},
     # The database is the truth; the watchdog repairs lost, late and stuck work.
     "watchdog": {"task": "scheduling.watchdog", "schedule": 60.0},
+    # Problems in the next 24 hours' slots (scheduling/lint.py): a notice, emailed daily.
+    "lint-upcoming": {"task": "scheduling.lint_upcoming", "schedule": crontab(minute=7)},
     "recover-deliveries": {"task": "publishing.recover_deliveries", "schedule": 60.0},
     # Unconfirmed deliveries are looked for on their networks (publishing/read_back.py).
     # Low priority: a run is bounded (30 s of checks) and its messages expire unrun rather

@@ -31,3 +31,11 @@ def enqueue_range(since: str | None, until: str) -> dict:
 def watchdog() -> dict:
     result = services.watchdog_run()
     return vars(result)
+
+
+@shared_task(name="scheduling.lint_upcoming", soft_time_limit=600, time_limit=660)
+def lint_upcoming() -> dict:
+    """Beat, hourly: the next 24 hours' problems, one notice (and email) per workspace."""
+    from scheduling import lint
+
+    return {"workspaces": lint.lint_notify()}

@@ -19,7 +19,7 @@ from ground.validation import error_messages
 from publishing import problems
 from publishing import selectors as publishing_selectors
 from scheduling import calendar_grid as grid
-from scheduling import preview, rules, selectors, services
+from scheduling import lint, preview, rules, selectors, services
 from scheduling.forms import ScheduleForm, TimeslotMoveForm
 from scheduling.models import Schedule, Timeslot
 
@@ -38,7 +38,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     )
     for slot in upcoming:
         slot.misfit = misfits.get(slot.channel.id, {}).get(slot.post.id) if slot.post else None
+    warnings = lint.warnings_ahead(workspace=workspace, now=now)
+    lint.attach(upcoming, warnings)
     context = {
+        "lint_warnings": warnings[: lint.SHOWN],
+        "lint_count": len(warnings),
         "upcoming": upcoming,
         "deliveries": publishing_selectors.recent_deliveries(workspace=workspace, limit=10),
         "notices": list(
