@@ -20,7 +20,7 @@ from channels.models import NAME_TAKEN, Channel, channel_name_taken
 from ground import events
 from posts.images import post_check_images_ready
 from posts.models import Post
-from scheduling import enqueue, reasons, rules, spacing
+from scheduling import enqueue, reasons, rules, spacing, wall_times
 from scheduling.models import Schedule, Timeslot
 
 # The planner's entry points, re-exported: callers reach every scheduling write here.
@@ -280,7 +280,12 @@ def timeslot_pin(
     publish_at = max(publish_at, now)
     _lock_channel(channel.pk)
     spacing.timeslot_check(channel=channel, publish_at=publish_at, now=now)
-    slot = Timeslot.objects.create(channel=channel, post=post, publish_at=publish_at)
+    slot = Timeslot.objects.create(
+        channel=channel,
+        post=post,
+        publish_at=publish_at,
+        **wall_times.wall_fields(publish_at, channel.tz),  # kept across zone-law changes
+    )
     _message_if_near(slot, now=now)
     return slot
 
@@ -312,6 +317,7 @@ def timeslot_reschedule(
                 enqueued_at=None,
                 detached=timeslot.schedule_id is not None,
                 updated_at=now,
+                **wall_times.wall_fields(publish_at, timeslot.channel.tz),
             )
     except IntegrityError:
         raise ValidationError("This schedule already has a slot at that time.") from None

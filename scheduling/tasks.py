@@ -10,8 +10,12 @@ from scheduling import planner, services
 @shared_task(name="scheduling.plan_upcoming", soft_time_limit=600, time_limit=660)
 def plan_upcoming() -> dict:
     """Beat's hourly run: fan the planning out as one plan_chunk task per range of
-    schedules, so every worker plans (the last chunk moves the watermark)."""
-    return {"chunks": planner.planner_fan_out()}
+    schedules, so every worker plans (the last chunk moves the watermark). First, pinned
+    and moved slots keep their local time if the running tzdata changed a zone's rules."""
+    from scheduling import wall_times
+
+    kept = wall_times.wall_times_check()
+    return {"chunks": planner.planner_fan_out(), "wall_times_kept": kept}
 
 
 @shared_task(name="scheduling.plan_chunk", soft_time_limit=600, time_limit=660)
