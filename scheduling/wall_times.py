@@ -49,7 +49,8 @@ def intended_instant(slot: Timeslot) -> dt.datetime | None:
         tz = zoneinfo.ZoneInfo(slot.wall_zone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return None
-    return rules.localize(dt.datetime.strptime(slot.wall_clock, WALL_FORMAT), tz)
+    # A naive local time by design: rules.localize gives it the zone (its one DST rule).
+    return rules.localize(dt.datetime.fromisoformat(slot.wall_clock), tz)
 
 
 def wall_times_check(*, now: dt.datetime | None = None) -> int:
