@@ -88,7 +88,11 @@ class ScheduleViewSet(
             raise ValidationError({"non_field_errors": found.errors})
         return Response(SchedulePreviewSerializer(found).data)
 
-    @extend_schema(request=ScheduleSerializer, responses=SchedulePreviewSerializer)
+    @extend_schema(
+        request=ScheduleSerializer,
+        responses=SchedulePreviewSerializer,
+        operation_id="schedules_preview_new",
+    )
     @action(detail=False, methods=["post"], url_path="preview")
     def preview_new(self, request):
         """What creating this schedule would plan, without saving it (same body as create)."""
