@@ -145,10 +145,14 @@ def _publishing(slots: Sequence[UpcomingSlot]) -> list[UpcomingSlot]:
 
 def _rule_too_long(slots: Sequence[UpcomingSlot], ctx: _Context) -> list[SlotWarning]:
     out = []
+    checked: dict[tuple[int, str], list[str]] = {}  # a loop repeats few texts many times
     for slot in _publishing(slots):
         text = slot.text or slot.post.text
         for account in ctx.accounts.get(slot.channel.id, ()):
-            errors = validate_for(get_provider(account.provider), text, account)
+            errors = checked.get((account.id, text))
+            if errors is None:
+                errors = validate_for(get_provider(account.provider), text, account)
+                checked[(account.id, text)] = errors
             if errors:
                 out.append(
                     _warn(

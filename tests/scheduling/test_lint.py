@@ -31,7 +31,13 @@ from tests.factories import (
 )
 
 NOW = dt.datetime(2026, 6, 1, 8, 5, tzinfo=dt.UTC)
-pytestmark = pytest.mark.django_db
+# Two days ahead, so a daily slot's next day is checked too.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("two_days")]
+
+
+@pytest.fixture
+def two_days(settings):
+    settings.LINT_AHEAD = dt.timedelta(hours=48)
 
 
 def at(day: int, hour: int, minute: int = 0) -> dt.datetime:
