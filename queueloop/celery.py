@@ -7,7 +7,13 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
-from celery.signals import task_postrun, task_prerun, worker_process_init, worker_ready
+from celery.signals import (
+    beat_init,
+    task_postrun,
+    task_prerun,
+    worker_process_init,
+    worker_ready,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "queueloop.settings")
 
@@ -32,6 +38,18 @@ def _freeze_startup_objects(**kwargs) -> None:
     objects made later are collected as before. (A prefork child freezes its own, after
     the fork.)"""
     gc.freeze()
+
+
+@beat_init.connect
+def _check_wall_times_at_start(sender=None, **kwargs) -> None:
+    """At start-up (a deploy, often with a new tzdata), pinned and moved slots are checked
+    against the running zone rules at once rather than at the next hourly planner run."""
+    try:
+        app.send_task("scheduling.check_wall_times")
+    except Exception:  # broker down: the hourly planner run checks them anyway
+        import logging
+
+        logging.getLogger(__name__).warning("wall-time check not queued at start-up")
 
 
 app = Celery("queueloop")

@@ -43,3 +43,12 @@ def lint_upcoming() -> dict:
     from scheduling import lint
 
     return {"workspaces": lint.lint_notify()}
+
+
+@shared_task(name="scheduling.check_wall_times", soft_time_limit=600, time_limit=660)
+def check_wall_times() -> dict:
+    """At beat's start-up (queueloop/celery.py): pins keep their local time if the
+    running tzdata changed a zone's rules (also checked at every planner run)."""
+    from scheduling import wall_times
+
+    return {"kept": wall_times.wall_times_check()}
