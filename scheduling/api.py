@@ -9,14 +9,17 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
-from accounts.api_scoping import VIEWER_MESSAGE, WorkspaceScopedViewSet, can_write
+from accounts.api_scoping import VIEWER_MESSAGE, WorkspaceScopedViewSet, can_write, roles_for
+from accounts.models import Workspace
+from channels.models import Channel
 from ground.pagination import TimeslotPagination
 from ground.rest import filter_channel, query_choices, query_datetime, query_int
-from scheduling import preview, services
+from scheduling import lint, preview, services
 from scheduling.models import Schedule, Timeslot
 from scheduling.serializers import (
     SchedulePreviewSerializer,
     ScheduleSerializer,
+    SlotWarningSerializer,
     TimeslotRescheduleSerializer,
     TimeslotSerializer,
 )
@@ -192,6 +195,35 @@ class TimeslotViewSet(
             timeslot=timeslot, publish_at=serializer.validated_data["publish_at"]
         )
         return self._output(timeslot)
+
+    @extend_schema(
+        parameters=[WORKSPACE_PARAM, CHANNEL_PARAM],
+        responses=SlotWarningSerializer(many=True),
+    )
+    @action(detail=False, methods=["get"])
+    def warnings(self, request):
+        """Problems ahead: the coming slots (next LINT_AHEAD, planned or projected) that
+        will fail or be refused, each with its fix (scheduling/lint.py)."""
+        ids = list(roles_for(request))
+        workspaces = Workspace.objects.filter(id__in=ids).order_by("id")
+        if slug := request.query_params.get("workspace"):
+            workspaces = workspaces.filter(slug=slug)
+        channel_ids: list[int] = []
+        if value := request.query_params.get("channel"):
+            channels = Channel.objects.filter(workspace__in=workspaces)
+            key = {"id": query_int(request.query_params, "channel")} if value.isdigit() else {
+                "slug": value
+            }  # fmt: skip
+            channel_ids = list(channels.filter(**key).values_list("id", flat=True))
+            if not channel_ids:
+                return Response([])
+            workspaces = workspaces.filter(channels__id__in=channel_ids).distinct()
+        found = [
+            w
+            for workspace in workspaces
+            for w in lint.warnings_ahead(workspace=workspace, channel_ids=channel_ids)
+        ]
+        return Response(SlotWarningSerializer(found, many=True).data)
 
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):

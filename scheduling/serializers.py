@@ -171,3 +171,21 @@ class SchedulePreviewSerializer(serializers.Serializer):
     later_removed = serializers.ListField(child=serializers.DateTimeField())
     later_added_count = serializers.IntegerField()
     later_removed_count = serializers.IntegerField()
+
+
+class SlotWarningSerializer(serializers.Serializer):
+    """A problem ahead (scheduling/lint.py): the exact slot it is about and what fixes it."""
+
+    check = serializers.CharField(help_text="too_long, queue_dry, over_cap, duplicate, "
+                                  "reconnect or awaits_approval.")  # fmt: skip
+    channel = serializers.IntegerField(source="channel.id")
+    channel_name = serializers.CharField(source="channel.name")
+    publish_at = serializers.DateTimeField()
+    timeslot = serializers.IntegerField(
+        source="timeslot_id",
+        allow_null=True,
+        help_text="Null: projected from a rule, not planned yet.",
+    )
+    post = serializers.IntegerField(source="post.id", allow_null=True, default=None)
+    problem = serializers.CharField()
+    fix = serializers.CharField()

@@ -210,3 +210,20 @@ def test_pages_show_warnings_in_constant_queries(client, page):
         for ch in channels:  # the next size starts from a clean workspace
             ch.delete()
     assert counts[0] == counts[1]
+
+
+def test_api_lists_the_warnings_of_the_users_workspaces_only(client):
+    ch = x_channel("RRULE:FREQ=DAILY;BYHOUR=9;BYMINUTE=0")
+    QueueEntryFactory(channel=ch, post=PostFactory(workspace=ch.workspace, text="c" * 300))
+    member = MembershipFactory(workspace=ch.workspace, role="viewer")
+    other = x_channel("RRULE:FREQ=DAILY;BYHOUR=9;BYMINUTE=0")
+    QueueEntryFactory(channel=other, post=PostFactory(workspace=other.workspace, text="d" * 300))
+    client.force_login(member.user)
+    data = client.get("/api/v1/timeslots/warnings/").json()
+    assert {(w["check"], w["channel"], w["publish_at"]) for w in data} == {
+        ("too_long", ch.id, "2026-06-01T09:00:00Z"),
+        ("too_long", ch.id, "2026-06-02T09:00:00Z"),
+    }
+    assert data[0]["timeslot"] is None and "Shorten" in data[0]["fix"]
+    assert client.get(f"/api/v1/timeslots/warnings/?channel={other.id}").json() == []
+    assert len(client.get(f"/api/v1/timeslots/warnings/?channel={ch.slug}").json()) == 2
