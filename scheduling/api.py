@@ -200,7 +200,7 @@ class TimeslotViewSet(
         parameters=[WORKSPACE_PARAM, CHANNEL_PARAM],
         responses=SlotWarningSerializer(many=True),
     )
-    @action(detail=False, methods=["get"])
+    @action(detail=False, methods=["get"], pagination_class=None)
     def warnings(self, request):
         """Problems ahead: the coming slots (next LINT_AHEAD, planned or projected) that
         will fail or be refused, each with its fix (scheduling/lint.py)."""
