@@ -206,6 +206,8 @@ class Notice(models.Model):
         REVIEW_DUE = "review_due", "Post awaiting approval"
         MENTIONED = "mentioned", "Mentioned in a comment"
         CHANGES_REQUESTED = "changes_requested", "Changes requested on your post"
+        SLOT_WARNINGS = "slot_warnings", "Problems in the coming slots"
+        PIN_TIME_KEPT = "pin_time_kept", "A pinned time kept across a time-zone change"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="notices")
     kind = models.CharField(max_length=30, choices=Kind.choices)

@@ -29,7 +29,7 @@ from ground.validation import error_messages
 from posts.labels import label_from_query
 from posts.models import Label, Post, word_preview
 from publishing import selectors as publishing_selectors
-from scheduling import rules, selectors
+from scheduling import lint, rules, selectors
 from scheduling.models import Schedule
 from scheduling.services import channel_save
 
@@ -151,6 +151,8 @@ def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
     misfits = fit.queue_misfits(channel=channel, post_ids=shown)
     for slot in upcoming:
         slot.misfit = misfits.get(slot.post.id) if slot.post else None
+    warnings = lint.warnings_ahead(workspace=request.workspace, now=now, channel_ids=[channel.id])
+    lint.attach(upcoming, warnings)
     schedule_page = Paginator(
         channel.schedules.order_by("-is_active", "name", "id"), SCHEDULES_PAGE
     )
@@ -166,6 +168,8 @@ def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
     context = {
         **queue,
         "upcoming": upcoming,
+        "lint_warnings": warnings[: lint.SHOWN],
+        "lint_count": len(warnings),
         "show_more": not more and len(upcoming) >= UPCOMING_LIMIT,
         "schedules": schedules,
         "schedule_page": schedule_page,

@@ -7,7 +7,13 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
-from celery.signals import task_postrun, task_prerun, worker_process_init, worker_ready
+from celery.signals import (
+    beat_init,
+    task_postrun,
+    task_prerun,
+    worker_process_init,
+    worker_ready,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "queueloop.settings")
 
@@ -34,6 +40,18 @@ def _freeze_startup_objects(**kwargs) -> None:
     gc.freeze()
 
 
+@beat_init.connect
+def _check_wall_times_at_start(sender=None, **kwargs) -> None:
+    """At start-up (a deploy, often with a new tzdata), pinned and moved slots are checked
+    against the running zone rules at once rather than at the next hourly planner run."""
+    try:
+        app.send_task("scheduling.check_wall_times")
+    except Exception:  # broker down: the hourly planner run checks them anyway
+        import logging
+
+        logging.getLogger(__name__).warning("wall-time check not queued at start-up")
+
+
 app = Celery("queueloop")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # A library-bug workaround (a Redis restart with unacked messages stopped the worker):
@@ -47,6 +65,8 @@ app.conf.beat_schedule = {
     "plan-upcoming": {"task": "scheduling.plan_upcoming", "schedule": crontab(minute=0)},
     # The database is the truth; the watchdog repairs lost, late and stuck work.
     "watchdog": {"task": "scheduling.watchdog", "schedule": 60.0},
+    # Problems in the next 24 hours' slots (scheduling/lint.py): a notice, emailed daily.
+    "lint-upcoming": {"task": "scheduling.lint_upcoming", "schedule": crontab(minute=7)},
     "recover-deliveries": {"task": "publishing.recover_deliveries", "schedule": 60.0},
     # Unconfirmed deliveries are looked for on their networks (publishing/read_back.py).
     # Low priority: a run is bounded (30 s of checks) and its messages expire unrun rather

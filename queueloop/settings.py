@@ -311,6 +311,14 @@ PLANNER_ENQUEUE_RANGES = env_int("PLANNER_ENQUEUE_RANGES", 8, minimum=1)
 # seconds. Refused on save, enforced again by the planner (scheduling/spacing.py).
 CHANNEL_MAX_SLOTS_PER_HOUR = env_int("CHANNEL_MAX_SLOTS_PER_HOUR", 12, minimum=1)
 CHANNEL_MIN_INTERVAL = env_int("CHANNEL_MIN_INTERVAL", 60, minimum=0)
+# Problems ahead (scheduling/lint.py): coming slots are checked this far ahead. Each
+# network's cap on posts per account in any 24 hours (X: the Basic plan's 100 per user on
+# POST /2/tweets; Threads 250 and Instagram 100 as Meta documents them), and the window in
+# which a network refuses the same text twice from one account (X: 24 h).
+LINT_AHEAD = env_seconds("LINT_AHEAD", 24 * 3600, minimum=3600)
+X_DAILY_POST_CAP = env_int("X_DAILY_POST_CAP", 100, minimum=1)
+POSTS_PER_24H_CAP = {"x": X_DAILY_POST_CAP, "threads": 250, "instagram": 100}
+DUPLICATE_WINDOW_HOURS = {"x": 24}
 # Read-back of unconfirmed deliveries (publishing/read_back.py): the first look this long
 # after the call began (a network's listing may lag a post), then with backoff up to the
 # max interval, until the horizon after the delivery was made. The window searched starts

@@ -18,21 +18,26 @@ from accounts.api_scoping import (
     VIEWER_MESSAGE,
     WorkspaceScopedViewSet,
     can_write,
+    roles_for,
     workspace_for,
 )
+from accounts.models import Workspace
+from channels.models import Channel
 from channels.serializers import ChannelSummarySerializer
 from ground.pagination import TimeslotPagination
 from ground.rest import filter_channel, query_choices, query_datetime, query_int
 from posts.models import Post
 from scheduling import calendar_grid as grid
-from scheduling import calendar_reads, rules, selectors, services
+from scheduling import calendar_reads, lint, preview, rules, selectors, services
 from scheduling.models import Schedule, Timeslot
 from scheduling.serializers import (
     CalendarPageSerializer,
     CalendarSlotSerializer,
     RulePreviewResultSerializer,
     RulePreviewSerializer,
+    SchedulePreviewSerializer,
     ScheduleSerializer,
+    SlotWarningSerializer,
     TimeslotPostSerializer,
     TimeslotRescheduleSerializer,
     TimeslotSerializer,
@@ -98,8 +103,8 @@ class ScheduleViewSet(
         services.schedule_save(schedule=schedule)
 
     @extend_schema(request=RulePreviewSerializer, responses=RulePreviewResultSerializer)
-    @action(detail=False, methods=["post"])
-    def preview(self, request):
+    @action(detail=False, methods=["post"], url_path="rule-preview")
+    def rule_preview(self, request):
         """The rule's next times in the channel's zone, as the schedule editor shows them
         under the rule: nothing is saved. Use it to check a rule before creating it."""
         serializer = RulePreviewSerializer(data=request.data, context={"request": request})
@@ -127,6 +132,42 @@ class ScheduleViewSet(
                 ],
             }
         )
+
+    def _preview(self, schedule: Schedule, serializer) -> Response:
+        for name, value in serializer.validated_data.items():
+            setattr(schedule, name, value)
+        found = preview.schedule_preview_changes(schedule=schedule)
+        if found.errors:
+            raise ValidationError({"non_field_errors": found.errors})
+        return Response(SchedulePreviewSerializer(found).data)
+
+    @extend_schema(
+        request=ScheduleSerializer,
+        responses=SchedulePreviewSerializer,
+        operation_id="schedules_preview_new",
+    )
+    @action(detail=False, methods=["post"], url_path="preview")
+    def preview_new(self, request):
+        """What creating this schedule would plan, without saving it (same body as create)."""
+        serializer = ScheduleSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        if not can_write(request, serializer.validated_data["channel"].workspace_id):
+            raise PermissionDenied(VIEWER_MESSAGE)
+        return self._preview(Schedule(), serializer)
+
+    @extend_schema(request=ScheduleSerializer, responses=SchedulePreviewSerializer)
+    @action(detail=True, methods=["post"])
+    def preview(self, request, pk=None):
+        """What saving this edit would do (same body as PATCH), without saving it: the slots
+        canceled, created, skipped and revived by the save's own reconciliation, the moved
+        and pinned slots it leaves alone, and the rule's times added/removed in the 7 days
+        after the planned window."""
+        schedule = self.get_object()
+        serializer = ScheduleSerializer(
+            schedule, data=request.data, partial=True, context=self.get_serializer_context()
+        )
+        serializer.is_valid(raise_exception=True)
+        return self._preview(schedule, serializer)
 
 
 @extend_schema_view(
@@ -204,6 +245,35 @@ class TimeslotViewSet(
             timeslot=timeslot, publish_at=serializer.validated_data["publish_at"]
         )
         return self._output(timeslot)
+
+    @extend_schema(
+        parameters=[WORKSPACE_PARAM, CHANNEL_PARAM],
+        responses=SlotWarningSerializer(many=True),
+    )
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def warnings(self, request):
+        """Problems ahead: the coming slots (next LINT_AHEAD, planned or projected) that
+        will fail or be refused, each with its fix (scheduling/lint.py)."""
+        ids = list(roles_for(request))
+        workspaces = Workspace.objects.filter(id__in=ids).order_by("id")
+        if slug := request.query_params.get("workspace"):
+            workspaces = workspaces.filter(slug=slug)
+        channel_ids: list[int] = []
+        if value := request.query_params.get("channel"):
+            channels = Channel.objects.filter(workspace__in=workspaces)
+            key = {"id": query_int(request.query_params, "channel")} if value.isdigit() else {
+                "slug": value
+            }  # fmt: skip
+            channel_ids = list(channels.filter(**key).values_list("id", flat=True))
+            if not channel_ids:
+                return Response([])
+            workspaces = workspaces.filter(channels__id__in=channel_ids).distinct()
+        found = [
+            w
+            for workspace in workspaces
+            for w in lint.warnings_ahead(workspace=workspace, channel_ids=channel_ids)
+        ]
+        return Response(SlotWarningSerializer(found, many=True).data)
 
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):

@@ -12,6 +12,7 @@ import zoneinfo
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -28,7 +29,7 @@ from ground.validation import error_messages
 from ground.zones import iana_zone_names, zone_choices
 from posts.comments import thread_context
 from posts.models import Label, Post, word_preview
-from scheduling import blackouts, calendar_reads, selectors, services
+from scheduling import blackouts, calendar_reads, lint, selectors, services
 from scheduling import calendar_grid as grid
 from scheduling.forms import SlotPostForm, TimeslotMoveForm
 from scheduling.models import Schedule, Timeslot
@@ -148,6 +149,16 @@ def calendar(request: HttpRequest) -> HttpResponse:
         label_id=filters.label_id,
     )
     hidden = cap.hidden if cap else {}
+    warnings = []
+    if end > now and start < now + settings.LINT_AHEAD:
+        # Problems ahead (scheduling/lint.py) of the coming slots this period shows.
+        warnings = [
+            w
+            for w in lint.warnings_ahead(
+                workspace=request.workspace, now=now, channel_ids=filters.channel_ids
+            )
+            if start <= w.publish_at < end
+        ]
     if view != "month":  # a month decorates the slots its cells show only, below
         grid.decorate(slots, tz=tz, now=now)
     channels = list(Channel.objects.filter(workspace=request.workspace).order_by("name"))
@@ -190,13 +201,15 @@ def calendar(request: HttpRequest) -> HttpResponse:
         "slot_query": f"?tz={quote(tz_name)}&next={quote(here)}",
         "tz_q": quote(tz_name),
         "post_create_url": reverse("post_create"),
+        "lint_warnings": warnings[: lint.SHOWN],
+        "lint_count": len(warnings),
     }
     if view == "week":
         rows = grid.week_rows(
             slots, first=shown.first, today=today, now_local=now_local, hidden=hidden
         )
         context["rows"] = rows
-        _show([s for _, cells in rows for cell in cells for s in cell.slots])
+        _show([s for _, cells in rows for cell in cells for s in cell.slots], warnings)
     elif view == "month":
         weeks = grid.month_weeks(
             slots, first=shown.first, days=shown.days, today=today, tz=tz, hidden=hidden
@@ -204,13 +217,13 @@ def calendar(request: HttpRequest) -> HttpResponse:
         context["weeks"] = weeks
         cell_slots = [s for week in weeks for cell in week if cell for s in cell.slots]
         grid.decorate(cell_slots, tz=tz, now=now)
-        _show(cell_slots)
+        _show(cell_slots, warnings)
     else:
         appended = bool(request.headers.get("HX-Request") and request.GET.get("part"))
         page = grid.day_page(
             slots, first=request.GET.get("from"), hour=request.GET.get("hour"), appended=appended
         )
-        _show(page.slots)
+        _show(page.slots, warnings)
         base = calendar_url("day", shown.first, tz_name, q)
         context.update(
             slots=page.slots,
@@ -223,8 +236,9 @@ def calendar(request: HttpRequest) -> HttpResponse:
     return render(request, "scheduling/calendar.html", context)
 
 
-def _show(slots: list[selectors.UpcomingSlot]) -> None:
+def _show(slots: list[selectors.UpcomingSlot], warnings: list[lint.SlotWarning]) -> None:
     selectors.fill_texts(slots)
+    lint.attach(slots, warnings)
     grid.set_shown_text(slots)
 
 

@@ -96,6 +96,12 @@ class Timeslot(models.Model):
     entry_use = models.JSONField(null=True, blank=True, editable=False)
     published_at = models.DateTimeField(null=True, blank=True)
     detached = models.BooleanField(default=False)
+    # A pinned or moved slot's wall-clock intent: the local time a person chose ("2026-06-01
+    # T09:00:00") and the zone it was chosen in. Checked against the running tzdata at every
+    # planner run (scheduling/wall_times.py): when a zone's law changes, publish_at follows
+    # the local time, not the old UTC instant. Empty for rule slots (re-planned from rules).
+    wall_clock = models.CharField(max_length=19, blank=True, default="")
+    wall_zone = models.CharField(max_length=64, blank=True, default="")
     # Why it was skipped, failed, missed or canceled: the code logic reads, and the text
     # people read, always set together (scheduling/reasons.py).
     reason_code = models.CharField(max_length=20, choices=Reason.choices, blank=True, default="")
@@ -132,6 +138,12 @@ class Timeslot(models.Model):
             # The API list's keyset pages (read backwards for its ascending order) and the
             # problem lists' newest-first order.
             models.Index(fields=["-publish_at", "-id"], name="timeslot_recent_idx"),
+            # The wall-clock check reads only the coming slots that keep one.
+            models.Index(
+                fields=["publish_at"],
+                condition=Q(status="scheduled") & ~Q(wall_zone=""),
+                name="timeslot_wall_clock_idx",
+            ),
         ]
 
     def __str__(self) -> str:

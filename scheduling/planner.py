@@ -28,7 +28,7 @@ from channels import queue_rule
 from channels.models import Channel, QueueEntry
 from ground import events, opsrecord
 from queueloop.celery import send_many
-from scheduling import blackouts, enqueue, reasons, rules, spacing
+from scheduling import blackouts, enqueue, reasons, rules, spacing, wall_times
 from scheduling.models import PlannerChunk, PlannerState, Schedule, Timeslot
 from scheduling.reasons import Reason
 
@@ -293,6 +293,7 @@ def plan_upcoming(
     owners whose next slot will find an empty queue (kept out of planner_run so planning
     itself stays lean)."""
     now = now or timezone.now()
+    wall_times.wall_times_check(now=now)  # pins keep their local time across tzdata changes
     result = planner_run(now=now, until=until)
     result.warned_empty = channels_warn_empty_queues(now=now, until=result.end)
     return result

@@ -210,3 +210,48 @@ class CalendarPageSerializer(serializers.Serializer):
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
     results = CalendarSlotSerializer(many=True)
+
+
+class PreviewSlotSerializer(serializers.Serializer):
+    """One slot of a schedule-edit preview: a row's id (null for one that would be
+    created), its time and, for a skipped one, why."""
+
+    id = serializers.IntegerField(allow_null=True)
+    publish_at = serializers.DateTimeField()
+    planned_for = serializers.DateTimeField(allow_null=True)
+    reason = serializers.CharField()
+
+
+class SchedulePreviewSerializer(serializers.Serializer):
+    """What saving the posted schedule would do: computed by the save's own reconciliation
+    (scheduling/preview.py), nothing saved."""
+
+    planned_until = serializers.DateTimeField(help_text="End of the planned window compared.")
+    canceled = PreviewSlotSerializer(many=True)
+    created = PreviewSlotSerializer(many=True)
+    skipped = PreviewSlotSerializer(many=True, help_text="Would be created skipped (bound).")
+    revived = PreviewSlotSerializer(many=True)
+    moved = PreviewSlotSerializer(many=True, help_text="Moved by a user: left alone.")
+    pinned = PreviewSlotSerializer(many=True, help_text="The channel's pins: left alone.")
+    later_added = serializers.ListField(child=serializers.DateTimeField())
+    later_removed = serializers.ListField(child=serializers.DateTimeField())
+    later_added_count = serializers.IntegerField()
+    later_removed_count = serializers.IntegerField()
+
+
+class SlotWarningSerializer(serializers.Serializer):
+    """A problem ahead (scheduling/lint.py): the exact slot it is about and what fixes it."""
+
+    check = serializers.CharField(help_text="too_long, queue_dry, over_cap, duplicate, "
+                                  "reconnect or awaits_approval.")  # fmt: skip
+    channel = serializers.IntegerField(source="channel.id")
+    channel_name = serializers.CharField(source="channel.name")
+    publish_at = serializers.DateTimeField()
+    timeslot = serializers.IntegerField(
+        source="timeslot_id",
+        allow_null=True,
+        help_text="Null: projected from a rule, not planned yet.",
+    )
+    post = serializers.IntegerField(source="post.id", allow_null=True, default=None)
+    problem = serializers.CharField()
+    fix = serializers.CharField()

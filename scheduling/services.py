@@ -10,7 +10,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -24,7 +24,7 @@ from channels.models import NAME_TAKEN, Channel, channel_name_taken
 from ground import events
 from posts.images import post_check_images_ready
 from posts.models import Post
-from scheduling import blackouts, enqueue, reasons, rules, spacing
+from scheduling import blackouts, enqueue, reasons, rules, spacing, wall_times
 from scheduling.models import Schedule, Stop, Timeslot
 
 # The planner's entry points, re-exported: callers reach every scheduling write here.
@@ -54,33 +54,53 @@ def _retire(qs, *, status: str, reason: reasons.Stamp, now: dt.datetime) -> int:
 # --- Schedules ---------------------------------------------------------------------------
 
 
-@transaction.atomic
-def schedule_reconcile(*, schedule: Schedule, now: dt.datetime | None = None) -> dict[str, int]:
-    """Make the schedule's future, unpublished, non-detached slots match its rules.
+@dataclass
+class ReconcilePlan:
+    """What reconciling a schedule will do, computed without writing anything: the one
+    home of the decision, so the editor's preview (scheduling/preview.py) and the save
+    run the same code (plan, then `_reconcile_apply`)."""
 
-    Kept where still valid, canceled where not, created where new; slots a user moved
-    (detached) are left alone. Runs from `now`: a new schedule gets no past slots.
-    """
-    now = now or timezone.now()
+    schedule: Schedule
+    now: dt.datetime
+    end: dt.datetime
+    reason: reasons.Stamp
+    cancel: list[Timeslot] = field(default_factory=list)  # scheduled, no longer wanted
+    revive: list[Timeslot] = field(default_factory=list)  # canceled by an edit, wanted again
+    create: list[Timeslot] = field(default_factory=list)  # new rows (skipped: over the bound)
+    untouched: list[Timeslot] = field(default_factory=list)  # moved by a user: left alone
+
+
+def schedule_reconcile_plan(
+    *, schedule: Schedule, now: dt.datetime, lock: bool = False
+) -> ReconcilePlan:
+    """The plan of `schedule_reconcile`: reads only. `lock` takes the rows' locks (the
+    save path, inside its transaction); a preview reads them as they are."""
     end = planned_until(now=now)
     channel = schedule.channel
     wanted: set[dt.datetime] = set()
     if schedule.is_active and not channel.is_paused:
         wanted = {t.publish_at for t in _slots_for(schedule, start=now, end=end)}
 
-    existing = list(
-        Timeslot.objects.select_for_update().filter(
-            schedule=schedule, planned_for__gte=now, planned_for__lt=end
-        )
-    )
+    existing: list[Timeslot] = []
+    if schedule.pk is not None:  # a new schedule (a preview before the first save) has none
+        rows = Timeslot.objects.filter(schedule=schedule, planned_for__gte=now, planned_for__lt=end)
+        existing = list((rows.select_for_update() if lock else rows).order_by("planned_for"))
     known = {slot.planned_for for slot in existing}
     live_times = {s.publish_at for s in existing if s.status != Timeslot.Status.CANCELED}
-    to_cancel, to_revive = [], []
+    if channel.is_paused:
+        reason = reasons.stamp(Reason.CHANNEL_PAUSED)
+    elif not schedule.is_active:
+        reason = reasons.stamp(Reason.SCHEDULE_OFF)
+    else:
+        reason = reasons.stamp(Reason.SCHEDULE_CHANGED)
+    plan = ReconcilePlan(schedule=schedule, now=now, end=end, reason=reason)
     for slot in existing:
         if slot.detached:
+            if slot.status == Timeslot.Status.SCHEDULED:
+                plan.untouched.append(slot)
             continue
         if slot.status == Timeslot.Status.SCHEDULED and slot.planned_for not in wanted:
-            to_cancel.append(slot.id)
+            plan.cancel.append(slot)
         elif (
             slot.status == Timeslot.Status.CANCELED
             and slot.reason_code in reasons.REVIVABLE
@@ -88,31 +108,8 @@ def schedule_reconcile(*, schedule: Schedule, now: dt.datetime | None = None) ->
             and slot.planned_for not in live_times
         ):
             # An edit took this time away and a later edit gave it back.
-            to_revive.append(slot)
-
-    if channel.is_paused:
-        reason = reasons.stamp(Reason.CHANNEL_PAUSED)
-    elif not schedule.is_active:
-        reason = reasons.stamp(Reason.SCHEDULE_OFF)
-    else:
-        reason = reasons.stamp(Reason.SCHEDULE_CHANGED)
-    canceled = _retire(
-        Timeslot.objects.filter(id__in=to_cancel, status=Timeslot.Status.SCHEDULED),
-        status=Timeslot.Status.CANCELED,
-        reason=reason,
-        now=now,
-    )
-    for slot in to_revive:
-        slot.status = Timeslot.Status.SCHEDULED
-        slot.publish_at = slot.planned_for
-        slot.token = uuid.uuid4()
-        reasons.NONE.put_on(slot)
-        slot.enqueued_at = None
-    if to_revive:
-        Timeslot.objects.bulk_update(
-            to_revive, ["status", "publish_at", "token", "reason_code", "reason", "enqueued_at"]
-        )
-    new = [
+            plan.revive.append(slot)
+    plan.create = [
         Timeslot(
             channel=channel,
             schedule=schedule,
@@ -122,22 +119,59 @@ def schedule_reconcile(*, schedule: Schedule, now: dt.datetime | None = None) ->
         for instant in sorted(wanted - known)
         if instant not in live_times
     ]
-    blackouts.skip_inside(new, workspace_of={channel.id: channel.workspace_id})
+    # Times inside a blackout are created skipped, with the reason (scheduling/blackouts.py).
+    blackouts.skip_inside(plan.create, workspace_of={channel.id: channel.workspace_id})
     # The channel's bound holds here too: a resumed channel or a new time zone re-plans
-    # every schedule without the save check (scheduling/spacing.py).
-    skipped = spacing.admit(
-        new,
+    # every schedule without the save check (scheduling/spacing.py). `admit` only marks
+    # the new rows (skipped, with the reason), so the plan says which ones it skips.
+    spacing.admit(
+        plan.create,
         taken=spacing.counted_times([channel.id], start=now, end=end),
         tz_of=lambda _: channel.tz,
     )
-    created = Timeslot.objects.bulk_create(new, ignore_conflicts=True)
-    enqueue.enqueue_due(until=now + settings.PLANNER_HORIZON, now=now, schedule=schedule)
+    return plan
+
+
+def _reconcile_apply(plan: ReconcilePlan) -> dict[str, int]:
+    now = plan.now
+    canceled = _retire(
+        Timeslot.objects.filter(
+            id__in=[s.id for s in plan.cancel], status=Timeslot.Status.SCHEDULED
+        ),
+        status=Timeslot.Status.CANCELED,
+        reason=plan.reason,
+        now=now,
+    )
+    for slot in plan.revive:
+        slot.status = Timeslot.Status.SCHEDULED
+        slot.publish_at = slot.planned_for
+        slot.token = uuid.uuid4()
+        reasons.NONE.put_on(slot)
+        slot.enqueued_at = None
+    if plan.revive:
+        Timeslot.objects.bulk_update(
+            plan.revive, ["status", "publish_at", "token", "reason_code", "reason", "enqueued_at"]
+        )
+    skipped = sum(1 for s in plan.create if s.status == Timeslot.Status.SKIPPED)
+    created = Timeslot.objects.bulk_create(plan.create, ignore_conflicts=True)
+    enqueue.enqueue_due(until=now + settings.PLANNER_HORIZON, now=now, schedule=plan.schedule)
     return {
         "canceled": canceled,
         "created": len(created) - skipped,
-        "revived": len(to_revive),
+        "revived": len(plan.revive),
         "skipped": skipped,
     }
+
+
+@transaction.atomic
+def schedule_reconcile(*, schedule: Schedule, now: dt.datetime | None = None) -> dict[str, int]:
+    """Make the schedule's future, unpublished, non-detached slots match its rules.
+
+    Kept where still valid, canceled where not, created where new; slots a user moved
+    (detached) are left alone. Runs from `now`: a new schedule gets no past slots.
+    """
+    now = now or timezone.now()
+    return _reconcile_apply(schedule_reconcile_plan(schedule=schedule, now=now, lock=True))
 
 
 def _lock_channel(channel_id: int) -> None:
@@ -313,7 +347,12 @@ def _pin(
     publish_at = max(publish_at, now)
     _lock_channel(channel.pk)
     spacing.timeslot_check(channel=channel, publish_at=publish_at, now=now)
-    slot = Timeslot.objects.create(channel=channel, post=post, publish_at=publish_at)
+    slot = Timeslot.objects.create(
+        channel=channel,
+        post=post,
+        publish_at=publish_at,
+        **wall_times.wall_fields(publish_at, channel.tz),  # kept across zone-law changes
+    )
     _message_if_near(slot, now=now)
     return slot
 
@@ -355,6 +394,7 @@ def timeslot_reschedule(
                 enqueued_at=None,
                 detached=timeslot.schedule_id is not None,
                 updated_at=now,
+                **wall_times.wall_fields(publish_at, timeslot.channel.tz),
             )
     except IntegrityError:
         raise ValidationError("This schedule already has a slot at that time.") from None

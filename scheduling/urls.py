@@ -27,7 +27,13 @@ urlpatterns = [
         views.schedule_preview,
         name="schedule_preview",
     ),
+    path(
+        "channels/<int:channel_id>/schedules/changes/",
+        views.schedule_changes_new,
+        name="schedule_changes_new",
+    ),
     path("schedules/<int:schedule_id>/", views.schedule_edit, name="schedule_edit"),
+    path("schedules/<int:schedule_id>/changes/", views.schedule_changes, name="schedule_changes"),
     path("schedules/<int:schedule_id>/toggle/", views.schedule_toggle, name="schedule_toggle"),
     path("slots/<int:timeslot_id>/move/", views.timeslot_move, name="timeslot_move"),
     path("slots/<int:timeslot_id>/cancel/", views.timeslot_cancel, name="timeslot_cancel"),

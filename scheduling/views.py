@@ -19,7 +19,7 @@ from channels.models import Channel
 from ground.validation import error_messages
 from publishing import problems
 from publishing import selectors as publishing_selectors
-from scheduling import blackouts, rules, selectors, services, stops
+from scheduling import blackouts, lint, preview, rules, selectors, services, stops
 from scheduling import calendar_grid as grid
 from scheduling.forms import ScheduleForm, TimeslotMoveForm
 from scheduling.models import Schedule, Timeslot
@@ -39,7 +39,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     )
     for slot in upcoming:
         slot.misfit = misfits.get(slot.channel.id, {}).get(slot.post.id) if slot.post else None
+    warnings = lint.warnings_ahead(workspace=workspace, now=now)
+    lint.attach(upcoming, warnings)
     context = {
+        "lint_warnings": warnings[: lint.SHOWN],
+        "lint_count": len(warnings),
         "upcoming": upcoming,
         "deliveries": publishing_selectors.recent_deliveries(workspace=workspace, limit=10),
         "notices": list(
@@ -150,6 +154,35 @@ def schedule_preview(request: HttpRequest, channel_id: int) -> HttpResponse:
         "scheduling/_rule_preview.html",
         {"form": form, "channel": channel, "times": times},
     )
+
+
+def _changes_page(request, form: ScheduleForm, schedule: Schedule) -> HttpResponse:
+    found = None
+    if form.is_valid():
+        found = preview.schedule_preview_changes(schedule=form.apply(schedule))
+    return render(
+        request,
+        "scheduling/_schedule_changes.html",
+        {"form": form, "channel": schedule.channel, "found": found},
+        status=400 if form.errors else 200,
+    )
+
+
+@workspace_view
+@require_POST
+def schedule_changes_new(request: HttpRequest, channel_id: int) -> HttpResponse:
+    """htmx ("Preview changes"): the slots saving this new schedule would plan. Nothing saved."""
+    channel = _channel(request, channel_id)
+    return _changes_page(request, ScheduleForm(request.POST), Schedule(channel=channel))
+
+
+@workspace_view
+@require_POST
+def schedule_changes(request: HttpRequest, schedule_id: int) -> HttpResponse:
+    """htmx ("Preview changes"): what saving this edit would cancel, create, revive and leave
+    alone, by the save's own reconciliation (scheduling/preview.py). Nothing saved."""
+    schedule = _schedule(request, schedule_id)
+    return _changes_page(request, ScheduleForm(request.POST), schedule)
 
 
 @workspace_view

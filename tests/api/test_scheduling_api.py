@@ -74,7 +74,7 @@ def foreign():
 def test_preview_answers_the_next_times_in_the_channels_zone(api, channel):
     text = "RRULE:FREQ=WEEKLY;BYDAY=MO,WE;BYHOUR=14;BYMINUTE=0"
     response = api.post(
-        f"{API}/schedules/preview/", {"channel": channel.id, "rule": text, "count": 3}
+        f"{API}/schedules/rule-preview/", {"channel": channel.id, "rule": text, "count": 3}
     )
     assert response.status_code == 200, response.content
     body = response.json()
@@ -104,7 +104,9 @@ def test_preview_answers_the_next_times_in_the_channels_zone(api, channel):
     ],
 )
 def test_a_bad_preview_is_a_400_on_its_field(api, channel, body, field):
-    response = api.post(f"{API}/schedules/preview/", {"channel": channel.id, **body}, format="json")
+    response = api.post(
+        f"{API}/schedules/rule-preview/", {"channel": channel.id, **body}, format="json"
+    )
     assert response.status_code == 400, response.content
     assert field in response.json()
 
@@ -113,10 +115,10 @@ def test_preview_of_another_workspaces_channel_is_unknown_and_a_viewer_may_not(
     api, viewer, channel, foreign
 ):
     body = {"channel": foreign["channel"].id, "rule": "RRULE:FREQ=DAILY"}
-    response = api.post(f"{API}/schedules/preview/", body, format="json")
+    response = api.post(f"{API}/schedules/rule-preview/", body, format="json")
     assert response.status_code == 400 and "Unknown channel" in response.json()["channel"][0]
     mine = {"channel": channel.id, "rule": "RRULE:FREQ=DAILY"}
-    assert viewer.post(f"{API}/schedules/preview/", mine, format="json").status_code == 403
+    assert viewer.post(f"{API}/schedules/rule-preview/", mine, format="json").status_code == 403
 
 
 # --- A slot's post ----------------------------------------------------------------------------

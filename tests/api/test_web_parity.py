@@ -37,7 +37,7 @@ PARITY = {
     "schedule_create": ("post", "/schedules/"),
     "schedule_edit": ("patch", "/schedules/{id}/"),
     "schedule_toggle": ("patch", "/schedules/{id}/"),
-    "schedule_preview": ("post", "/schedules/preview/"),
+    "schedule_preview": ("post", "/schedules/rule-preview/"),
     "timeslot_move": ("patch", "/timeslots/{id}/"),
     "timeslot_cancel": ("post", "/timeslots/{id}/cancel/"),
     "calendar": ("get", "/calendar/"),
