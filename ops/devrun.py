@@ -331,7 +331,20 @@ def main() -> int:
         # fewer writer processes to serialise; four threads are plenty for a demo.
         celery = [python, "-m", "celery", "-A", "queueloop"]
         supervisor.start(
-            "worker", [*celery, "worker", "--pool", "threads", "--concurrency", "4", "-l", "INFO"]
+            "worker",
+            [
+                *celery,
+                "worker",
+                "--pool",
+                "threads",
+                "--concurrency",
+                "4",
+                "-l",
+                "INFO",
+                # The publishing queue and the metrics collector's (settings.RESULTS_QUEUE).
+                "-Q",
+                f"{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.RESULTS_QUEUE}",
+            ],
         )
         # Exactly one beat: two would plan and run the watchdog twice (harmless but noisy).
         beat_file = str(settings.VAR_DIR / "celerybeat-schedule")

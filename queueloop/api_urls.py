@@ -21,6 +21,7 @@ from channels.api import ChannelViewSet
 from editor.api import PostViewSet
 from integrations.api import EndpointViewSet
 from publishing.api import DeliveryViewSet
+from results.api import DeliveryResultsViewSet, PostResultsViewSet
 from scheduling.api import ScheduleViewSet, TimeslotViewSet
 
 app_name = "api"
@@ -35,6 +36,9 @@ router.register("schedules", ScheduleViewSet, basename="schedule")
 router.register("timeslots", TimeslotViewSet, basename="timeslot")
 router.register("deliveries", DeliveryViewSet, basename="delivery")
 router.register("endpoints", EndpointViewSet, basename="endpoint")
+# What each sent delivery earned (results/): read-only.
+router.register("results/deliveries", DeliveryResultsViewSet, basename="delivery-results")
+router.register("results/posts", PostResultsViewSet, basename="post-results")
 
 urlpatterns = [
     path("auth/token/", ObtainToken.as_view(), name="token"),

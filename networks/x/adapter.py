@@ -58,6 +58,7 @@ from networks.base import (
 )
 from networks.contract import Capabilities, LengthCounting, Published
 from networks.x import media as x_media
+from networks.x import metrics as x_metrics
 from networks.x import read_back as x_read_back
 from networks.x.errors import (
     DEFAULT_RATE_LIMIT_WAIT,  # noqa: F401 (re-exported)
@@ -477,6 +478,10 @@ class XProvider:
 
     def find_published(self, delivery, *, since: dt.datetime):
         return x_read_back.find_published(delivery, since=since, call_x=call_x, tweet_url=TWEET_URL)
+
+    def metrics(self, account, external_ids: list[str]):
+        """Public counts, 100 tweets a call (networks/x/metrics.py)."""
+        return x_metrics.metrics(account, external_ids, call_x=call_x)
 
     def check(self, account) -> str:
         user = _user_from(
