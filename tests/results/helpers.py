@@ -73,7 +73,13 @@ def x_tweets(fake_x, n: int, *, now: dt.datetime) -> list[str]:
     for i in range(n):
         tweet_id = str(next(fake_x._ids))
         user.tweets.append(
-            {"id": tweet_id, "text": f"tweet {i}", "media": [], "in_reply_to": None, "created_at": now}
+            {
+                "id": tweet_id,
+                "text": f"tweet {i}",
+                "media": [],
+                "in_reply_to": None,
+                "created_at": now,
+            }
         )
         ids.append(tweet_id)
     return ids
@@ -97,7 +103,11 @@ def bluesky_account(fake_bluesky) -> SocialAccount:
         provider=SocialAccount.Provider.BLUESKY,
         handle="alice.test",
         external_id=did,
-        credentials={"identifier": "alice.test", "app_password": APP_PASSWORD, "session": info["session"]},
+        credentials={
+            "identifier": "alice.test",
+            "app_password": APP_PASSWORD,
+            "session": info["session"],
+        },
         options={"service": fake_bluesky.url},
     )
 
