@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -47,6 +48,11 @@ LEASE = dt.timedelta(minutes=5)
 MAX_BACKOFF = dt.timedelta(days=1)
 # When the network answered but left an id out (not read this time).
 UNREAD_RETRY = dt.timedelta(minutes=30)
+# At most this many of one account's posts a run (Mastodon reads one status a call), and
+# no network call starts after the budget (the task's soft limit is 50 s): the rest are
+# released, due again at once, for the next run.
+PER_ACCOUNT = 100
+TIME_BUDGET = 30.0
 TRACKING_FIELDS = ["state", "next_age", "due_at", "age_due_at", "failures", "last_error"]
 
 
@@ -58,6 +64,7 @@ class Outcome:
     deleted: int = 0
     rate_limited: int = 0
     failed: int = 0
+    released: int = 0
     failures_by_network: Counter = field(default_factory=Counter)
 
 
@@ -153,7 +160,17 @@ def metrics_collect(*, now: dt.datetime, limit: int | None = None) -> Outcome:
     for tracking in claimed:
         by_account[tracking.delivery.account_id].append(tracking)
     snapshots: list[Snapshot] = []
+    started = time.monotonic()
     for trackings in by_account.values():
+        if time.monotonic() - started > TIME_BUDGET:
+            trackings, released = [], trackings
+        else:
+            trackings, released = trackings[:PER_ACCOUNT], trackings[PER_ACCOUNT:]
+        for tracking in released:
+            tracking.due_at = now
+            outcome.released += 1
+        if not trackings:
+            continue
         account = trackings[0].delivery.account
         try:
             network = get_provider(account.provider)

@@ -247,3 +247,15 @@ def _collect_queries(n: int) -> int:
 
 def test_a_batch_costs_the_same_queries_whatever_it_holds(clock):
     assert _collect_queries(3) == _collect_queries(40)
+
+
+def test_one_account_s_posts_beyond_the_per_run_cap_wait_for_the_next_run(clock, monkeypatch):
+    from results import collector
+
+    monkeypatch.setattr(collector, "PER_ACCOUNT", 5)
+    account = SocialAccountFactory()
+    sent_deliveries(account, sandbox_posts(account, 8), sent_at=T0)
+    outcome = metrics_collect(now=T0 + HOUR)
+    assert (outcome.snapshots, outcome.released) == (5, 3)
+    assert Tracking.objects.filter(due_at=T0 + HOUR).count() == 3
+    assert metrics_collect(now=T0 + HOUR).snapshots == 3
