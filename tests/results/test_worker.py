@@ -151,3 +151,17 @@ def test_a_publish_due_during_a_metrics_backlog_goes_out_on_time(both_queues_wor
     )
     delivery = Delivery.objects.get(timeslot=slot)
     assert (delivery.sent_at - at).total_seconds() < 3
+
+
+def test_make_run_s_and_compose_s_workers_consume_the_metrics_queue():
+    from pathlib import Path
+
+    import yaml
+
+    from ops.devrun import worker_command
+
+    command = worker_command("python")
+    queues = command[command.index("-Q") + 1].split(",")
+    assert queues == [settings.CELERY_TASK_DEFAULT_QUEUE, settings.RESULTS_QUEUE]
+    compose = yaml.safe_load((Path(settings.BASE_DIR) / "docker-compose.yml").read_text())
+    assert "-Q celery,metrics" in compose["services"]["worker"]["command"]
