@@ -47,6 +47,8 @@ WORKSPACE_PATHS: dict[str, str] = {
     "bulk.ChannelFeed": "channel__workspace",
     "integrations.Endpoint": "workspace",
     "integrations.EventDelivery": "endpoint__workspace",
+    "results.Snapshot": "delivery__account__workspace",
+    "results.Tracking": "delivery__account__workspace",
     # Users: the members of one's own workspaces (who can be an author or a member).
     settings.AUTH_USER_MODEL: "memberships__workspace",
 }

@@ -220,3 +220,44 @@ class ReadsBack(Protocol):
         the window. Never posts, never raises: every failure is an Undecidable with its
         reason."""
         ...
+
+
+# --- Metrics (issue 31: what each post earned) --------------------------------------------
+
+
+@dataclass(frozen=True)
+class Counts:
+    """A post's public counts as its network shows them now. None: the network has no such
+    count (Mastodon has no quotes) or does not show it to this token (impressions)."""
+
+    likes: int
+    reposts: int
+    replies: int
+    quotes: int | None = None
+    impressions: int | None = None
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """The network says the post is gone (deleted, or its id unknown to it)."""
+
+    reason: str = ""
+
+
+PostMetrics = Counts | Deleted
+
+
+@runtime_checkable
+class ReportsMetrics(Protocol):
+    """The call a network that can read its posts' public counts adds to `Network`
+    (results/collector.py asks isinstance(network, ReportsMetrics))."""
+
+    def metrics(self, account: SocialAccount, external_ids: list[str]) -> dict[str, PostMetrics]:
+        """The counts of the account's posts named by `external_ids` (Delivery.external_id),
+        read in as few calls as the network allows (X: 100 ids a call; Bluesky: 25 uris a
+        call; Mastodon: one status a call). An id missing from the answer was not read this
+        time (it is asked again later); Deleted only when the network says the post is gone.
+        Raises the contract's errors like check(): RateLimited(reset_at) delays the
+        account's collection, Transient retries later, AuthFailed and Rejected are counted
+        as failures. Never posts."""
+        ...

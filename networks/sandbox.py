@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 from django.urls import reverse
+from django.utils import timezone
 
 from networks import thread
 from networks.base import PlainTextProvider, Rejected
 from networks.contract import (
     Capabilities,
+    Counts,
+    Deleted,
     FoundPost,
     LengthCounting,
     NotFound,
+    PostMetrics,
     Published,
     ReadBack,
 )
@@ -82,8 +86,49 @@ class SandboxProvider(PlainTextProvider):
         url = reverse("sandbox_timeline", args=[delivery.account_id]) + f"#comment-{row.id}"
         return {"id": f"sandbox-{row.id}-comment", "url": url}
 
+    def metrics(self, account, external_ids: list[str]) -> dict[str, PostMetrics]:
+        """Made-up counts, the same for the same post at the same age, growing with its
+        age (so the demo's results page has data to draw): one query for the whole batch.
+        A timeline row that no longer exists is a deleted post."""
+        timeline = self._timeline()
+        wanted = {}
+        for external_id in external_ids:
+            number = external_id.removeprefix("sandbox-")
+            if number.isdigit():
+                wanted[int(number)] = external_id
+        rows = timeline.filter(id__in=list(wanted), account_id=account.id).values_list(
+            "id", "created_at"
+        )
+        found: dict[str, PostMetrics] = {}
+        now = timezone.now()
+        for row_id, created_at in rows:
+            hours = max(0, int((now - created_at).total_seconds() // 3600))
+            found[wanted[row_id]] = sandbox_counts(row_id, hours)
+        for external_id in external_ids:
+            found.setdefault(external_id, Deleted("the sandbox timeline has no such post"))
+        return found
+
+    def _timeline(self):
+        from django.apps import apps
+
+        return apps.get_model("publishing", "SandboxPost")._default_manager
+
     def check(self, account) -> str:
         return "The sandbox is always reachable."
+
+
+def sandbox_counts(row_id: int, hours: int) -> Counts:
+    """The sandbox's counts for post `row_id` at `hours` old: deterministic, growing fast in
+    the first day and slowly after, each post with its own appeal (1 to 5)."""
+    appeal = row_id % 5 + 1
+    grown = min(hours, 24) + max(0, min(hours, 24 * 7) - 24) // 12
+    return Counts(
+        likes=appeal * (2 + grown),
+        reposts=appeal * (1 + grown // 3),
+        replies=appeal * grown // 6,
+        quotes=appeal * grown // 12,
+        impressions=appeal * 40 * (1 + grown),
+    )
 
 
 network = SandboxProvider()

@@ -250,6 +250,20 @@ def _reenqueue_after_fresh_broker() -> int:
     return sent
 
 
+def worker_command(python: str) -> list[str]:
+    """The demo's one worker. threads pool: one light process instead of a pool of forked
+    ones, so SQLite has fewer writer processes to serialise; four threads are plenty for a
+    demo. It consumes the publishing queue and the metrics collector's
+    (settings.RESULTS_QUEUE): a worker with no -Q would leave the metrics unread."""
+    from django.conf import settings
+
+    return [
+        *(python, "-m", "celery", "-A", "queueloop", "worker"),
+        *("--pool", "threads", "--concurrency", "4", "-l", "INFO"),
+        *("-Q", f"{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.RESULTS_QUEUE}"),
+    ]
+
+
 def _print_box(lines: list[str]) -> None:
     width = max(len(line) for line in lines)
     bar = "+" + "-" * (width + 4) + "+"
@@ -327,12 +341,8 @@ def main() -> int:
         supervisor.check()
 
         supervisor.start("web", [python, manage, "runserver", f"{HOST}:{port}", "--noreload"])
-        # threads pool: one light process instead of a pool of forked ones, so SQLite has
-        # fewer writer processes to serialise; four threads are plenty for a demo.
         celery = [python, "-m", "celery", "-A", "queueloop"]
-        supervisor.start(
-            "worker", [*celery, "worker", "--pool", "threads", "--concurrency", "4", "-l", "INFO"]
-        )
+        supervisor.start("worker", worker_command(python))
         # Exactly one beat: two would plan and run the watchdog twice (harmless but noisy).
         beat_file = str(settings.VAR_DIR / "celerybeat-schedule")
         supervisor.start("beat", [*celery, "beat", "-l", "INFO", "--schedule", beat_file])

@@ -8,6 +8,8 @@ Checks (each a few milliseconds; the database ones use indexes):
 - worker: a Celery worker sent a heartbeat within HEALTH_WORKER_MAX_AGE;
 - overdue: no slot is still `scheduled` HEALTH_OVERDUE_AFTER past its time (the watchdog
   re-enqueues lost messages after WATCHDOG_GRACE, so an older one means no one publishes);
+- results: the metrics collector's lag (how long the oldest due snapshot has waited, at
+  most HEALTH_RESULTS_MAX_LAG) and its failed calls by network (results/collector.py);
 - email: whether this server sends email at all. Publishing does not need it, so a server
   without EMAIL_URL passes with a warning (password-reset and unlock links cannot be sent).
 
@@ -30,6 +32,8 @@ from django.views.decorators.cache import never_cache
 
 from ground import opsrecord
 from ground.mail import email_backend_name, email_can_send
+from networks.registry import names as network_names
+from results.selectors import collector_failures, collector_health
 from scheduling.models import PlannerState, Timeslot
 
 OVERDUE_CAP = 10_000
@@ -118,12 +122,26 @@ def check_email(now: dt.datetime) -> dict:
     return report
 
 
+def check_results(now: dt.datetime) -> dict:
+    health = collector_health(now=now)
+    limit = settings.HEALTH_RESULTS_MAX_LAG.total_seconds()
+    failures = {name: n for name, n in collector_failures(network_names()).items() if n}
+    return {
+        "ok": health["lag_seconds"] <= limit,
+        "due": health["due"],
+        "lag_seconds": health["lag_seconds"],
+        "max_lag_seconds": limit,
+        "failures_by_network": {k.removeprefix("failures:"): v for k, v in failures.items()},
+    }
+
+
 CHECKS: dict[str, Callable[[dt.datetime], dict]] = {
     "database": check_database,
     "broker": check_broker,
     "planner": check_planner,
     "worker": check_worker,
     "overdue": check_overdue,
+    "results": check_results,
     "email": check_email,
 }
 

@@ -29,9 +29,11 @@ from prometheus_client.registry import Collector
 
 from accounts.models import SocialAccount
 from ground import opsrecord
+from networks.registry import names as network_names
 from ops.health_views import broker_client
 from publishing.models import Delivery
 from queueloop.celery import app as celery_app
+from results.selectors import collector_failures, collector_health
 from scheduling.models import PlannerState, Timeslot
 
 # Seconds from a slot's publish_at to the provider's answer. We aim for "on the second".
@@ -58,6 +60,7 @@ class QueueLoopCollector(Collector):
         yield from self._planner()
         yield from self._watchdog()
         yield from self._broker()
+        yield from self._results()
 
     def _lateness(self) -> Iterator:
         window = settings.METRICS_WINDOW
@@ -227,6 +230,30 @@ class QueueLoopCollector(Collector):
             "Messages workers hold unacknowledged: mostly publish messages waiting for their ETA.",
             value=unacked,
         )
+
+    def _results(self) -> Iterator:
+        """The metrics collector (results/collector.py): two indexed queries."""
+        health = collector_health(now=self.now)
+        yield GaugeMetricFamily(
+            "queueloop_results_lag_seconds",
+            "How long the oldest due metrics snapshot has waited (0 when none is due).",
+            value=health["lag_seconds"],
+        )
+        yield GaugeMetricFamily(
+            "queueloop_results_due",
+            "Metrics snapshots due and not yet taken (at most 10000 counted).",
+            value=health["due"],
+        )
+        names = network_names()
+        failures = collector_failures(names)
+        family = CounterMetricFamily(
+            "queueloop_results_failures",
+            "Metrics calls that failed (rate limits included), by network.",
+            labels=["network"],
+        )
+        for name in names:
+            family.add_metric([name], failures[f"failures:{name}"])
+        yield family
 
 
 def _remote_allowed(request: HttpRequest) -> bool:

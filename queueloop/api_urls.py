@@ -31,6 +31,7 @@ from networks.api import AccountConnectViewSet
 from posts.label_api import LabelViewSet
 from publishing.api import DeliveryViewSet, NoticeViewSet, ProblemViewSet
 from publishing.stopping.api import BlackoutViewSet, StopViewSet
+from results.api import DeliveryResultsViewSet, PostResultsViewSet
 from scheduling.api import CalendarViewSet, ScheduleViewSet, TimeslotViewSet
 
 app_name = "api"
@@ -57,6 +58,9 @@ router.register("stops", StopViewSet, basename="stop")
 router.register("blackouts", BlackoutViewSet, basename="blackout")
 router.register("activity", ActivityViewSet, basename="activity")
 router.register("labels", LabelViewSet, basename="label")
+# What each sent delivery earned (results/): read-only.
+router.register("results/deliveries", DeliveryResultsViewSet, basename="delivery-results")
+router.register("results/posts", PostResultsViewSet, basename="post-results")
 
 urlpatterns = [
     path("auth/token/", ObtainToken.as_view(), name="token"),

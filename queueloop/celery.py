@@ -94,6 +94,13 @@ app.conf.beat_schedule = {
     },
     # Outbound events whose fan-out or send message was lost, and sends whose worker died.
     "sweep-events": {"task": "integrations.sweep_events", "schedule": 60.0},
+    # Sent deliveries' public counts at +1 h, +24 h, +7 days (results/collector.py): on its
+    # own queue (task_routes), lowest priority, and expiring unrun rather than piling up.
+    "collect-metrics": {
+        "task": "results.collect_metrics",
+        "schedule": 60.0,
+        "options": {"expires": 60.0, "priority": 9},
+    },
 }
 
 

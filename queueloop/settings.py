@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "bulk",
     "editor",
     "integrations",
+    "results",
     "ops",
     "queueloop.apps.QueueLoopConfig",
 ]
@@ -374,6 +375,17 @@ CELERY_WORKER_ENABLE_SOFT_SHUTDOWN_ON_IDLE = True
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 60, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 90, minimum=2)
 CELERY_TASK_ALWAYS_EAGER = False
+# The metrics collector (results/) has its own queue: a backlog of metrics calls never
+# waits in front of a publish message. Every worker consumes it too (ops/devrun.py,
+# docker-compose.yml: -Q celery,metrics); a big installation may give it its own worker.
+CELERY_TASK_DEFAULT_QUEUE = "celery"  # Celery's own default, named for the -Q lists
+RESULTS_QUEUE = env_str("RESULTS_QUEUE", "metrics")
+CELERY_TASK_ROUTES = {"results.*": {"queue": RESULTS_QUEUE}}
+# Due snapshots collected per run (one run a minute), and a failed call's first backoff.
+RESULTS_BATCH = env_int("RESULTS_BATCH", 500, minimum=1)
+RESULTS_RETRY = env_seconds("RESULTS_RETRY", 600)
+# /healthz fails when the oldest due snapshot has waited longer than this.
+HEALTH_RESULTS_MAX_LAG = env_seconds("HEALTH_RESULTS_MAX_LAG", 6 * 3600)
 # Celery's Django fixup closes every database connection before and after each task (a new
 # PostgreSQL connection per task, and a server fork: bench/README.md, "Where the time
 # goes"). With DB_CONN_MAX_AGE set, it closes them only every 1000 tasks, and

@@ -22,6 +22,7 @@ urlpatterns = [
     path("", include("publishing.urls")),
     path("", include("scheduling.urls")),  # the dashboard and the calendar
     path("", include("channels.urls")),
+    path("", include("results.urls")),  # a post's results page
     path("", include("editor.urls")),  # the post editor: posts and their images
     path("", include("posts.urls")),  # post images by signed URL
 ]

@@ -103,6 +103,8 @@ else:
 
 # Each run has its own Celery queue on the shared Redis, for the same reason.
 CELERY_TASK_DEFAULT_QUEUE = f"queueloop-test-{_RUN_ID}"
+RESULTS_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-metrics"
+CELERY_TASK_ROUTES = {"results.*": {"queue": RESULTS_QUEUE}}
 TEST_HOSTNAME = socket.gethostname()
 # ...and its own cache keys (login throttling counters).
 CACHES["default"]["KEY_PREFIX"] = f"queueloop-test-{_RUN_ID}"  # noqa: F405

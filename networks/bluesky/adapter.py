@@ -55,9 +55,12 @@ from networks.base import (
 from networks.bluesky import text as text_rules
 from networks.contract import (
     Capabilities,
+    Counts,
+    Deleted,
     FoundPost,
     LengthCounting,
     NotFound,
+    PostMetrics,
     Published,
     ReadBack,
     Undecidable,
@@ -67,6 +70,8 @@ from networks.media import fit_under
 log = logging.getLogger(__name__)
 
 POST_COLLECTION = "app.bsky.feed.post"
+# app.bsky.feed.getPosts: "uris: array of at-uri, maxLength 25".
+METRICS_URIS_PER_CALL = 25
 # app.bsky.embed.images: at most 4 images of at most 1,000,000 bytes each.
 MAX_IMAGE_BYTES = 1_000_000
 POST_URL = "https://bsky.app/profile/{actor}/post/{rkey}"
@@ -564,6 +569,37 @@ class BlueskyProvider:
             return {"id": ref["id"], "url": ref["url"], "uri": ref["uri"], "cid": ref["cid"]}
 
         return call(account, post, what=what)
+
+    def metrics(self, account, external_ids: list[str]) -> dict[str, PostMetrics]:
+        """Public counts from app.bsky.feed.getPosts, 25 uris a call. A post the answer
+        leaves out is gone: getPosts skips deleted (and unknown) posts."""
+        did = account.external_id
+        uris = {}
+        for external_id in external_ids:
+            if external_id.startswith("at://"):
+                uris[external_id] = external_id
+            elif did:  # a record key stored alone (uri over 100 characters)
+                uris[f"at://{did}/{POST_COLLECTION}/{external_id}"] = external_id
+        wanted = list(uris)
+
+        def read(client: Client):
+            found: dict[str, PostMetrics] = {}
+            for start in range(0, len(wanted), METRICS_URIS_PER_CALL):
+                chunk = wanted[start : start + METRICS_URIS_PER_CALL]
+                answer = client.get_posts(chunk)
+                for post in answer.posts:
+                    if post.uri in uris:
+                        found[uris[post.uri]] = Counts(
+                            likes=post.like_count or 0,
+                            reposts=post.repost_count or 0,
+                            replies=post.reply_count or 0,
+                            quotes=post.quote_count or 0,
+                        )
+                for uri in chunk:
+                    found.setdefault(uris[uri], Deleted("getPosts did not return it"))
+            return found
+
+        return call(account, read, what="the posts' counts")
 
     def check(self, account) -> str:
         def who(client: Client):

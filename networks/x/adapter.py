@@ -58,6 +58,7 @@ from networks.base import (
 )
 from networks.contract import Capabilities, LengthCounting, Published
 from networks.x import media as x_media
+from networks.x import metrics as x_metrics
 from networks.x import read_back as x_read_back
 from networks.x.errors import (
     DEFAULT_RATE_LIMIT_WAIT,  # noqa: F401 (re-exported)
@@ -497,6 +498,10 @@ class XProvider:
         tweet_id = str(data.get("id", "")) if isinstance(data, dict) else ""
         url = TWEET_URL.format(handle=account.handle, id=tweet_id) if tweet_id else ""
         return {"id": tweet_id, "url": url}
+
+    def metrics(self, account, external_ids: list[str]):
+        """Public counts, 100 tweets a call (networks/x/metrics.py)."""
+        return x_metrics.metrics(account, external_ids, call_x=call_x)
 
     def check(self, account) -> str:
         user = _user_from(

@@ -90,6 +90,8 @@ MAKERS = {
     "integrations.EventDelivery": lambda: _event_delivery(),
     "accounts.ActivityEntry": lambda: _activity_entry(),
     "posts.Label": lambda: Label.objects.create(workspace=WorkspaceFactory(), name="evergreen"),
+    "results.Snapshot": lambda: _snapshot(),
+    "results.Tracking": lambda: _tracking(),
 }
 
 
@@ -118,6 +120,26 @@ def _event_delivery():
     return EventDelivery.objects.create(endpoint=endpoint, event=event)
 
 
+def _snapshot():
+    from django.utils import timezone
+
+    from results.models import Snapshot
+
+    return Snapshot.objects.create(
+        delivery=DeliveryFactory(), taken_at=timezone.now(), age="1h", likes=1
+    )
+
+
+def _tracking():
+    from django.utils import timezone
+
+    from results.models import Tracking
+
+    return Tracking.objects.create(
+        delivery=DeliveryFactory(), sent_at=timezone.now(), next_age="1h", due_at=timezone.now()
+    )
+
+
 OUR_MODELS = {label for label in MAKERS if label.split(".")[0] != "auth"}
 # Records of what happened (and the planner's watermark) are never created by hand;
 # timeslots come from schedules or from pinning a post in the app.
@@ -132,6 +154,8 @@ NOT_ADDABLE = {
     "accounts.MastodonApp",
     "publishing.Delivery",
     "publishing.SandboxPost",
+    "results.Snapshot",
+    "results.Tracking",
     "scheduling.PlannerState",
     "scheduling.Timeslot",
     "posts.PostComment",  # written in the app, where mentions notify

@@ -56,6 +56,7 @@ class FakeBluesky(FakeServer):
         self.records: dict[str, dict] = {}  # at:// uri → record
         self.blobs: dict[str, dict] = {}  # cid → {"mimeType", "size", "bytes"}
         self.issued: list[str] = []
+        self.counts: dict[str, dict] = {}  # at:// uri → likeCount... (getPosts)
         self.pds: str | None = None  # the PDS URL the sessions' DID documents name
 
     # --- test helpers ---------------------------------------------------------------------
@@ -173,6 +174,8 @@ class FakeBluesky(FakeServer):
             )
         if nsid == "com.atproto.repo.createRecord":
             return self._create_record(request, did)
+        if nsid == "app.bsky.feed.getPosts":
+            return self._get_posts(request)
         if nsid == "com.atproto.repo.getRecord":
             q = request.query
             uri = f"at://{q.get('repo')}/{q.get('collection')}/{q.get('rkey')}"
@@ -180,6 +183,38 @@ class FakeBluesky(FakeServer):
                 return xrpc_error(400, "RecordNotFound", f"Could not locate record: {uri}")
             return Reply(200, {"uri": uri, "cid": CID, "value": self.records[uri]})
         return xrpc_error(501, "MethodNotImplemented", "Method Not Implemented")
+
+    def set_counts(self, uri: str, **counts: int) -> None:
+        """likeCount=3, repostCount=1, replyCount=2, quoteCount=1."""
+        self.counts.setdefault(uri, {}).update(counts)
+
+    def _get_posts(self, request: Request) -> Reply:
+        # The lexicon: uris, an array of at-uri, at most 25; deleted or unknown posts are
+        # left out of `posts`. (The PDS proxies app.bsky.* to the AppView; one server here.)
+        uris = [v for k, v in request.query_list if k == "uris"]
+        if not uris or len(uris) > 25:
+            return xrpc_error(400, "InvalidRequest", "uris must have between 1 and 25 items")
+        posts = []
+        for uri in uris:
+            record = self.records.get(uri)
+            if record is None:
+                continue
+            did = uri.removeprefix("at://").split("/", 1)[0]
+            posts.append(
+                {
+                    "uri": uri,
+                    "cid": CID,
+                    "author": {"did": did, "handle": self.accounts[did]["handle"]},
+                    "record": record,
+                    "indexedAt": record.get("createdAt"),
+                    "replyCount": 0,
+                    "repostCount": 0,
+                    "likeCount": 0,
+                    "quoteCount": 0,
+                    **self.counts.get(uri, {}),
+                }
+            )
+        return Reply(200, {"posts": posts})
 
     def _create_session(self, request: Request) -> Reply:
         body = request.json

@@ -36,6 +36,9 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    # Every (name, value) of the query string in order: a repeated name (XRPC's arrays,
+    # ?uris=a&uris=b) keeps all its values here, `query` only the last.
+    query_list: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def json(self) -> dict:
@@ -135,6 +138,7 @@ class FakeServer:
                     query=dict(parse_qsl(parts.query)),
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=body,
+                    query_list=parse_qsl(parts.query),
                 )
                 with fake.lock:
                     fake.calls.append(request)

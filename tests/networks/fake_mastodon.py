@@ -17,6 +17,9 @@ calls, in the shapes docs.joinmastodon.org documents.
   statuses only; a token whose scopes lack read:statuses is refused 403 as
   Mastodon's doorkeeper does) with limit (max 40), max_id, since_id and min_id (min_id:
   the page right after it), newest first.
+- GET /api/v1/statuses/:id (Bearer optional; public and unlisted statuses, or the token's
+  own): the Status with favourites_count, reblogs_count and replies_count (set them with
+  `set_counts()`); an unknown or deleted id is a 404 "Record not found".
 - GET /api/v1/statuses/:id/source (Bearer with read:statuses, own statuses): the text as
   posted.
 """
@@ -40,6 +43,7 @@ ERROR_401 = Reply(401, {"error": "The access token is invalid"})
 ERROR_403_SCOPE = Reply(403, {"error": "This action is outside the authorized scopes"})
 STATUSES = re.compile(r"/api/v1/accounts/(\d+)/statuses")
 SOURCE = re.compile(r"/api/v1/statuses/(\d+)/source")
+STATUS = re.compile(r"/api/v1/statuses/(\d+)")
 LINK = re.compile(r"https?://\S+")
 MENTION = re.compile(r"@(\w+)@([\w.-]+\w)")
 
@@ -121,6 +125,13 @@ class FakeMastodon(FakeServer):
     def _snowflake(self) -> str:
         return str((int(time.time() * 1000) << 16) + next(self._sequence) % 65536)
 
+    def set_counts(self, status_id: str, **counts: int) -> None:
+        """favourites_count=3, reblogs_count=1, replies_count=2."""
+        next(s for s in self.statuses if s["id"] == status_id).update(counts)
+
+    def delete_status(self, status_id: str) -> None:
+        self.statuses = [s for s in self.statuses if s["id"] != status_id]
+
     def statuses_of(self, account_id: str) -> list[dict]:
         return [s for s in self.statuses if s["account"]["id"] == account_id]
 
@@ -155,6 +166,20 @@ class FakeMastodon(FakeServer):
             if request.bearer and not self._may_read(request.bearer):
                 return ERROR_403_SCOPE
             return self._list_statuses(request, listing.group(1), viewer=account_id)
+        one = STATUS.fullmatch(request.path)
+        if request.method == "GET" and one:
+            if request.bearer and account_id is None:
+                return ERROR_401
+            found = [
+                s
+                for s in self.statuses
+                if s["id"] == one.group(1)
+                and (s["visibility"] in ("public", "unlisted") or s["account"]["id"] == account_id)
+            ]
+            if not found:
+                return Reply(404, {"error": "Record not found"})
+            shown = {k: v for k, v in found[0].items() if k not in ("text", "idempotency_key")}
+            return Reply(200, shown)
         source = SOURCE.fullmatch(request.path)
         if request.method == "GET" and source:
             if account_id is None:
@@ -356,6 +381,9 @@ class FakeMastodon(FakeServer):
             "mentions": [],
             "tags": [],
             "emojis": [],
+            "replies_count": 0,
+            "reblogs_count": 0,
+            "favourites_count": 0,
         }
         self.statuses.append({**status, "text": text, "idempotency_key": key})
         if key:

@@ -20,6 +20,11 @@ It implements what Queue Loop uses:
   tweet.fields created_at, attachments (media_keys), referenced_tweets (replied_to) and
   entities (urls). Like X, the text comes back with &, < and > escaped and every link
   shortened to a t.co address, the typed one in entities.urls[].expanded_url.
+- GET /2/tweets?ids=... (tweet lookup, 1 to 100 comma-separated ids, else X's 400) with
+  tweet.fields=public_metrics (retweet_count, reply_count, like_count, quote_count,
+  bookmark_count, impression_count): a tweet no longer there comes back in `errors` as
+  X's "Not Found Error" (type .../resource-not-found, resource_id the id), the others in
+  `data`. Set counts with `set_metrics()`, delete with `delete_tweet()`.
 
 Failures are scripted per endpoint with `script()`; `hang_on()` makes an endpoint never
 answer (it raises ReadTimeout, after checking the client asked for a timeout at all).
@@ -211,6 +216,15 @@ class FakeX(BaseAdapter):
     def calls_to(self, method: str, path: str) -> list[Call]:
         return [c for c in self.calls if c.method == method and c.path == path]
 
+    def set_metrics(self, tweet_id: str, **counts: int) -> None:
+        """Set a tweet's public_metrics (like_count=3, impression_count=40...)."""
+        tweet = next(t for t in self._all_tweets() if t["id"] == tweet_id)
+        tweet.setdefault("public_metrics", {}).update(counts)
+
+    def delete_tweet(self, tweet_id: str) -> None:
+        for user in self.users.values():
+            user.tweets = [t for t in user.tweets if t["id"] != tweet_id]
+
     def tweets(self, user_id: str = "1001") -> list[dict]:
         return self.users[user_id].tweets if user_id in self.users else []
 
@@ -303,6 +317,10 @@ class FakeX(BaseAdapter):
             return 201, {"data": {"id": tweet["id"], "text": text}}, {}
         if call.method == "POST" and call.path == "/2/media/upload":
             return self._media_upload(request, call)
+        if call.method == "GET" and call.path == "/2/tweets":
+            if self._authenticate(request, call) is None:
+                return self._unauthorized()
+            return self._lookup(dict(parse_qsl(urlsplit(request.url).query)))
         timeline = TIMELINE.fullmatch(call.path)
         if call.method == "GET" and timeline:
             if self._authenticate(request, call) is None:
@@ -345,6 +363,47 @@ class FakeX(BaseAdapter):
         body = {"meta": meta}
         if page:
             body["data"] = [self._listed(t, fields) for t in page]
+        return 200, body, {}
+
+    def _lookup(self, query: dict):
+        ids = [i for i in (query.get("ids") or "").split(",") if i]
+        if not 1 <= len(ids) <= 100:
+            return 400, self._invalid("ids", "between 1 and 100 ids"), {}
+        fields = set((query.get("tweet.fields") or "").split(","))
+        tweets = {t["id"]: t for t in self._all_tweets()}
+        data, errors = [], []
+        for tweet_id in ids:
+            tweet = tweets.get(tweet_id)
+            if tweet is None:
+                errors.append(
+                    {
+                        "value": tweet_id,
+                        "detail": f"Could not find tweet with ids: [{tweet_id}].",
+                        "title": "Not Found Error",
+                        "resource_type": "tweet",
+                        "parameter": "ids",
+                        "resource_id": tweet_id,
+                        "type": "https://api.twitter.com/2/problems/resource-not-found",
+                    }
+                )
+                continue
+            listed = self._listed(tweet, fields)
+            if "public_metrics" in fields:
+                listed["public_metrics"] = {
+                    "retweet_count": 0,
+                    "reply_count": 0,
+                    "like_count": 0,
+                    "quote_count": 0,
+                    "bookmark_count": 0,
+                    "impression_count": 0,
+                    **tweet.get("public_metrics", {}),
+                }
+            data.append(listed)
+        body = {}
+        if data:
+            body["data"] = data
+        if errors:
+            body["errors"] = errors
         return 200, body, {}
 
     def _listed(self, tweet: dict, fields: set[str]) -> dict:

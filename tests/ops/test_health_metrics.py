@@ -79,7 +79,15 @@ def test_healthy_is_200_with_every_check(client):
     status, body = get_health(client)
     assert status == 200, body
     assert body["status"] == "ok"
-    assert set(body["checks"]) == {"database", "broker", "planner", "worker", "overdue", "email"}
+    assert set(body["checks"]) == {
+        "database",
+        "broker",
+        "planner",
+        "worker",
+        "overdue",
+        "email",
+        "results",
+    }
     assert body["checks"]["worker"]["hostname"] == "celery@test"
     assert body["checks"]["planner"]["seconds_since_last_run"] < 60
 
@@ -154,8 +162,9 @@ def test_checks_can_be_chosen_and_need_no_login_host_or_https(client):
 
 def test_healthz_is_cheap(client, django_assert_max_num_queries):
     healthy_now(timezone.now())
-    # SELECT 1; the planner state; the overdue count and the oldest overdue slot.
-    with django_assert_max_num_queries(4):
+    # SELECT 1; the planner state; the overdue count and the oldest overdue slot; the
+    # metrics collector's due count and oldest due snapshot.
+    with django_assert_max_num_queries(6):
         assert get_health(client)[0] == 200
 
 
@@ -278,8 +287,9 @@ def test_metrics_with_the_broker_down_still_answer(client):
 def test_metrics_query_count_does_not_grow_with_rows(client, django_assert_max_num_queries):
     for _ in range(5):
         DeliveryFactory(status=Delivery.Status.SENT, sent_at=timezone.now())
-    # lateness, slots by status, overdue, deliveries, planner state: one query each.
-    with django_assert_max_num_queries(5):
+    # lateness, slots by status, overdue, deliveries, planner state, the metrics
+    # collector's due count and oldest due snapshot: one query each.
+    with django_assert_max_num_queries(7):
         scrape(client, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
 
 

@@ -134,7 +134,9 @@ def demo():
             sent_at=slot.publish_at if sent else None,
         )
         if sent:
-            SandboxPost.objects.create(account=account, delivery=delivery, text=post.text)
+            row = SandboxPost.objects.create(account=account, delivery=delivery, text=post.text)
+            # As the sandbox network records it (networks/sandbox.py): its results can be read.
+            Delivery.objects.filter(id=delivery.id).update(external_id=f"sandbox-{row.id}")
     Notice.objects.create(
         workspace=workspace,
         kind=Notice.Kind.QUEUE_EMPTY,
@@ -154,7 +156,13 @@ def demo():
         url="https://blog.example.com/feed.xml",
         last_error="The feed answered HTTP 404.",
     )
+    # The sent deliveries' first counts (the sandbox's), for the post's results page.
+    from results.collector import metrics_collect
+
+    metrics_collect(now=timezone.now())
+    sent_post = posts[2 % len(posts)]
     return {
+        "results_post": sent_post,
         "import_preview": preview,
         "import_done": finished,
         "workspace": workspace,
@@ -217,6 +225,7 @@ def main_pages(demo) -> list[tuple[str, str]]:
         ("import preview", f"/posts/import/{demo['import_preview'].id}/"),
         ("import report", f"/posts/import/{demo['import_done'].id}/"),
         ("feeds", f"/channels/{tech.id}/feeds/"),
+        ("post results", f"/posts/{demo['results_post'].id}/results/"),
     ]
 
 
