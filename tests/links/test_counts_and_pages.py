@@ -75,3 +75,50 @@ def test_a_post_without_short_links_has_no_clicks_section(web, member):
     delivery = _published(channel, "go https://a.example/")
     page = web.get(reverse("post_edit", args=[delivery.post_id])).content.decode()
     assert 'id="clicks"' not in page
+
+
+@pytest.mark.django_db
+def test_the_api_sets_a_channels_click_counting_and_utm_templates(member):
+    channel = ChannelFactory(workspace=member.workspace)
+    api = client_for(member.user)
+    got = api.get(f"{API}/channels/{channel.id}/").json()
+    assert got["count_clicks"] is False and got["utm_campaign"] == "{channel}"
+    response = api.patch(
+        f"{API}/channels/{channel.id}/",
+        {"count_clicks": True, "utm_medium": "", "utm_campaign": "spring-{channel}"},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    channel.refresh_from_db()
+    assert channel.count_clicks and channel.utm_medium == ""
+    assert channel.utm_campaign == "spring-{channel}"
+    bad = api.patch(f"{API}/channels/{channel.id}/", {"utm_source": "x" * 101}, format="json")
+    assert bad.status_code == 400 and "utm_source" in bad.json()
+
+
+@pytest.mark.django_db
+def test_the_channel_settings_form_turns_click_counting_on(web, member):
+    from accounts.models import Membership
+
+    member.role = Membership.Role.OWNER
+    member.save()
+    channel = ChannelFactory(workspace=member.workspace, name="#tech")
+    url = reverse("channel_settings", args=[channel.id])
+    form = web.get(url).content.decode()
+    assert 'name="count_clicks"' in form and 'value="{channel}"' in form
+    response = web.post(
+        url,
+        {
+            "name": "#tech",
+            "timezone": "UTC",
+            "mode": "loop",
+            "count_clicks": "on",
+            "utm_source": "{network}",
+            "utm_medium": "social",
+            "utm_campaign": "{channel}-q",
+            "utm_content": "{post}",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    channel.refresh_from_db()
+    assert channel.count_clicks and channel.utm_campaign == "{channel}-q"
