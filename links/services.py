@@ -24,6 +24,7 @@ class DeliveryLinks:
     post_id: int
     text: str
     thread_parts: list[str]
+    comment: str = ""
     links: list[tuple[str, str]] = field(default_factory=list)  # (code, target)
 
 
@@ -35,17 +36,22 @@ def utm_for(
 
 
 def rewrite_delivery(
-    *, post_id: int, text: str, thread_parts: list[str], utm: dict[str, str]
+    *, post_id: int, text: str, thread_parts: list[str], comment: str = "", utm: dict[str, str]
 ) -> DeliveryLinks:
-    """Every link of the delivery's text and thread parts as a new short link. Without a
-    PUBLIC_BASE_URL there is no address to send people to: the texts stay as they are."""
+    """Every link of the delivery's text, thread parts and first comment as a new short
+    link. Without a PUBLIC_BASE_URL there is no address to send people to: the texts stay
+    as they are."""
     if not base_url():
-        return DeliveryLinks(post_id, text, thread_parts)
+        return DeliveryLinks(post_id, text, thread_parts, comment)
     first = rewrite(text, utm=utm)
-    made = DeliveryLinks(post_id, first.text, [], list(first.links))
+    made = DeliveryLinks(post_id, first.text, [], links=list(first.links))
     for part in thread_parts:
         done = rewrite(part, utm=utm)
         made.thread_parts.append(done.text)
+        made.links += done.links
+    if comment:
+        done = rewrite(comment, utm=utm)
+        made.comment = done.text
         made.links += done.links
     return made
 

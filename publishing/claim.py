@@ -11,6 +11,8 @@ costs a constant number of queries, however many slots and channels it holds (DE
    queue entries and accounts read in one query each, each slot's post chosen in memory by
    the queue rule (channels/queue_rule.py), and the uses, slots and deliveries written in
    bulk; the deliveries are dispatched in chunks after commit (publishing/delivery.py).
+   A channel that counts clicks has its deliveries' links rewritten to short links here
+   (links/), their rows inserted in one more query; a batch without one pays nothing.
 
 Every pair is judged on its own (invariant §7.1): a stale token in a batch changes nothing
 for the others. The whole batch may run twice, concurrently, or after a crash: the claim is
@@ -483,11 +485,14 @@ def _count_clicks(
             post_id=row["post_id"],
             text=row["text"],
             thread_parts=row["thread_parts"],
+            comment=row.get("comment", ""),  # copied by _with_comments when the post has one
             utm=links.utm_for(
                 channel.utm, network=provider, channel=channel.slug, post_id=row["post_id"]
             ),
         )
         row["text"], row["thread_parts"] = made.text, made.thread_parts
+        if "comment" in row:
+            row["comment"] = made.comment
         per_row.append(made)
     return per_row
 

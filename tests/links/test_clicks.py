@@ -69,21 +69,23 @@ def test_the_claim_rewrites_links_of_a_counting_channel_only():
 
 
 @pytest.mark.django_db
-def test_thread_parts_are_rewritten_too():
+def test_thread_parts_and_the_first_comment_are_rewritten_too():
     channel = ChannelFactory(count_clicks=True)
     post = PostFactory(
         workspace=channel.workspace,
         text="one https://a.example",
         thread_parts=["https://b.example/2"],
+        first_comment="More: https://c.example/3!",
     )
     now = timezone.now()
     slot = due_slot(channel, now, post=post)
     publishing.timeslots_publish(pairs=[(slot.id, str(slot.token))], now=now)
     delivery = Delivery.objects.get(timeslot=slot)
-    codes = dict(delivery.short_links.values_list("target", "code"))
-    assert len(codes) == 2
-    b_code = next(c for t, c in codes.items() if t.startswith("https://b.example/2?"))
-    assert delivery.thread_parts == [f"https://ql.example/l/{b_code}"]
+    codes = {t.split("?")[0]: c for t, c in delivery.short_links.values_list("target", "code")}
+    assert set(codes) == {"https://a.example", "https://b.example/2", "https://c.example/3"}
+    assert delivery.text == f"one https://ql.example/l/{codes['https://a.example']}"
+    assert delivery.thread_parts == [f"https://ql.example/l/{codes['https://b.example/2']}"]
+    assert delivery.comment == f"More: https://ql.example/l/{codes['https://c.example/3']}!"
 
 
 def _claim_queries(channel, text: str, slots: int = 1) -> int:
