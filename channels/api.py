@@ -26,6 +26,7 @@ from accounts.models import SocialAccount
 from channels import services as queue
 from channels.models import NAME_TAKEN, Channel, QueueEntry, channel_name_taken
 from channels.serializers import (
+    UTM_FIELDS,
     ChannelSerializer,
     ChannelWriteSerializer,
     QueueEntrySerializer,
@@ -119,7 +120,7 @@ class ChannelViewSet(
             workspace_id=channel.workspace_id, name=data["name"], exclude_id=channel.pk
         ):
             raise ValidationError({"name": [NAME_TAKEN]})
-        for name in ("name", "timezone", "mode", "is_paused"):
+        for name in ("name", "timezone", "mode", "is_paused", "count_clicks", *UTM_FIELDS):
             if name in data:
                 setattr(channel, name, data[name])
         accounts = _accounts(channel.workspace_id, data["accounts"]) if "accounts" in data else None

@@ -25,7 +25,18 @@ class ChannelForm(forms.ModelForm):
 
     class Meta:
         model = Channel
-        fields = ["name", "timezone", "mode", "accounts", "is_paused"]
+        fields = [
+            "name",
+            "timezone",
+            "mode",
+            "accounts",
+            "is_paused",
+            "count_clicks",
+            "utm_source",
+            "utm_medium",
+            "utm_campaign",
+            "utm_content",
+        ]
         widgets = {"mode": forms.RadioSelect}
         labels = {"is_paused": "Paused (no slots are planned or published)"}
 

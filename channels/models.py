@@ -42,6 +42,17 @@ class Channel(WorkspacePinnedOnceLinked, models.Model):
     accounts = models.ManyToManyField("accounts.SocialAccount", related_name="channels", blank=True)
     is_paused = models.BooleanField(default=False)
     mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.LOOP)
+    # Links that count clicks (links/): each link of a delivery becomes a short link on this
+    # instance, redirecting with these UTM parameters ({network}, {channel}, {post}).
+    count_clicks = models.BooleanField(
+        "Count clicks on links",
+        default=False,
+        help_text="Each link in a post becomes a short link on this site that counts clicks.",
+    )
+    utm_source = models.CharField(max_length=100, default="{network}", blank=True)
+    utm_medium = models.CharField(max_length=100, default="social", blank=True)
+    utm_campaign = models.CharField(max_length=100, default="{channel}", blank=True)
+    utm_content = models.CharField(max_length=100, default="{post}", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -22,6 +22,10 @@ class ChannelSummarySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# A channel's UTM templates for its short links ({network}, {channel}, {post}; links/).
+UTM_FIELDS = ["utm_source", "utm_medium", "utm_campaign", "utm_content"]
+
+
 class ChannelSerializer(serializers.ModelSerializer):
     workspace = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     accounts = SocialAccountSummarySerializer(many=True, read_only=True)
@@ -42,6 +46,8 @@ class ChannelSerializer(serializers.ModelSerializer):
             "mode",
             "accounts",
             "queue_size",
+            "count_clicks",
+            *UTM_FIELDS,
             "created_at",
         ]
         read_only_fields = ["id", "workspace", "slug", "mode", "created_at"]
@@ -82,6 +88,13 @@ class ChannelWriteSerializer(serializers.Serializer):
         max_length=MAX_ACCOUNTS,
         help_text="Ids of the workspace's social accounts to publish to (replaces the list).",
     )
+    count_clicks = FormBooleanField(
+        required=False, help_text="Links become short links on this site that count clicks."
+    )
+    utm_source = serializers.CharField(max_length=100, allow_blank=True, required=False)
+    utm_medium = serializers.CharField(max_length=100, allow_blank=True, required=False)
+    utm_campaign = serializers.CharField(max_length=100, allow_blank=True, required=False)
+    utm_content = serializers.CharField(max_length=100, allow_blank=True, required=False)
 
     def validate_name(self, value: str) -> str:
         name = value.strip()

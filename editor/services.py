@@ -22,6 +22,7 @@ from accounts.activity import activity_record
 from accounts.models import ActivityAction, SocialAccount, Workspace
 from channels.models import Channel
 from channels.services import queue_entry_add
+from links.rewrite import as_sent
 from networks import get_provider, limit_for, registry, validate_for
 from posts.labels import post_labels_set
 from posts.models import MAX_COMMENT_DELAY, MAX_TEXT, MAX_THREAD_PARTS, Label, Post, Variation
@@ -41,6 +42,20 @@ def accounts_to_check(*, channels: Sequence[Channel]) -> list[SocialAccount]:
     )
 
 
+def sent_forms(text: str, channels: Sequence[Channel]) -> list[str]:
+    """The text as each of these channels will send it: a channel that counts clicks sends
+    every link as a short link of a fixed length (links/), which the networks count like
+    any link (X's and Mastodon's 23) and the others by its characters. Both forms when the
+    channels differ: a text must fit either way."""
+    counting = {bool(c.count_clicks) for c in channels}
+    if True not in counting:
+        return [text]
+    short = as_sent(text)
+    if short == text:
+        return [text]
+    return [short] if counting == {True} else [text, short]
+
+
 def text_errors(
     *,
     text: str,
@@ -58,13 +73,15 @@ def text_errors(
         return ["The text contains a NUL character (\\x00); remove it."]
     if accounts is None:
         accounts = accounts_to_check(channels=channels)
+    forms = sent_forms(text, channels)
     errors: list[str] = []
     for account in accounts:
         # Per account: a Mastodon instance sets its own limit (validate_for passes the
         # account to providers whose rules depend on it).
-        for error in validate_for(get_provider(account.provider), text, account):
-            if error not in errors:
-                errors.append(error)
+        for form in forms:
+            for error in validate_for(get_provider(account.provider), form, account):
+                if error not in errors:
+                    errors.append(error)
     return errors
 
 
@@ -113,17 +130,24 @@ def network_counts(*, texts: Sequence[str], channels: Sequence[Channel]) -> list
         key = (account.provider, name, limit)
         if key in rows:
             continue
-        parts = tuple(
-            PartCount(
-                count=provider.text_length(text) if text else 0,
-                limit=limit,
-                errors=tuple(validate_for(provider, text, account)) if text.strip() else (),
-            )
-            for text in texts
-        )
+        parts = tuple(_part_count(provider, text, account, limit, channels) for text in texts)
         how = provider.capabilities.length_counting.description
         rows[key] = NetworkCount(account.provider, name, how, parts)
     return list(rows.values())
+
+
+def _part_count(provider, text: str, account, limit: int, channels) -> PartCount:
+    """The longest of the text's sent forms (sent_forms), and every form's errors."""
+    forms = sent_forms(text, channels) if text else [text]
+    errors: list[str] = []
+    if text.strip():
+        for form in forms:
+            errors += [e for e in validate_for(provider, form, account) if e not in errors]
+    return PartCount(
+        count=max(provider.text_length(f) for f in forms) if text else 0,
+        limit=limit,
+        errors=tuple(errors),
+    )
 
 
 # --- Threads ------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from editor.services import (
 )
 from ground.validation import error_messages
 from ground.zones import iana_zone_names
+from links.services import clicks_annotation
 from networks import get_provider, needs_image
 from networks.webhook import image_url_problem
 from networks.x.adapter import provider as x_provider
@@ -31,6 +32,7 @@ from posts import media
 from posts.comments import thread_context
 from posts.labels import label_from_query
 from posts.models import MAX_THREAD_PARTS, Label, Post, word_preview
+from publishing.models import Delivery
 from scheduling import blackouts, selectors
 
 PAGE_SIZE = 50
@@ -94,8 +96,24 @@ def _compose_response(request, form: PostForm, post: Post | None) -> HttpRespons
             "max_alt": media.MAX_ALT_TEXT,
             # Its review state and comment thread (posts/_review.html).
             "review": (thread_context(post=post, role=request.membership.role) if post else None),
+            "clicks": _clicks(post) if post is not None else [],
         },
         status=400 if form.errors else 200,
+    )
+
+
+MAX_CLICK_ROWS = 50
+
+
+def _clicks(post: Post) -> list[Delivery]:
+    """The post's deliveries that hold short links (links/), newest first, each with its
+    counted clicks: the page's "Clicks" section (empty without click counting)."""
+    return list(
+        Delivery.objects.filter(post=post, short_links__isnull=False)
+        .distinct()
+        .select_related("account", "timeslot__channel")
+        .annotate(clicks=clicks_annotation())
+        .order_by("-created_at", "-id")[:MAX_CLICK_ROWS]
     )
 
 

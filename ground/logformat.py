@@ -74,3 +74,16 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
+
+
+class NoClientAddress(logging.Filter):
+    """Drops the client's address from log records. Django's development server hands its
+    socket (its repr holds the peer's address) to every access line as `request`, which
+    the JSON format writes out; no log line of ours names a client address (the short
+    links count clicks without storing one, links/)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request = getattr(record, "request", None)
+        if request is not None and not hasattr(request, "META"):
+            record.request = None  # a socket, not an HttpRequest (whose repr is its path)
+        return True

@@ -23,6 +23,7 @@ from accounts.api_scoping import WorkspaceScopedViewSet, workspace_for
 from accounts.models import Notice
 from ground.pagination import DeliveryPagination
 from ground.rest import Conflict, filter_channel, query_choices, query_datetime, query_int
+from links.services import clicks_annotation
 from publishing import problems
 from publishing.models import Delivery
 from publishing.serializers import (
@@ -66,7 +67,11 @@ class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Workspac
     workspace_field = "timeslot__channel__workspace"
 
     def base_queryset(self):
-        return Delivery.objects.select_related("timeslot", "account").order_by("-created_at", "-id")
+        return (
+            Delivery.objects.select_related("timeslot", "account")
+            .annotate(clicks=clicks_annotation())
+            .order_by("-created_at", "-id")
+        )
 
     def filter_list(self, qs, params):
         qs = super().filter_list(qs, params)

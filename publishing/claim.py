@@ -11,6 +11,8 @@ costs a constant number of queries, however many slots and channels it holds (DE
    queue entries and accounts read in one query each, each slot's post chosen in memory by
    the queue rule (channels/queue_rule.py), and the uses, slots and deliveries written in
    bulk; the deliveries are dispatched in chunks after commit (publishing/delivery.py).
+   A channel that counts clicks has its deliveries' links rewritten to short links here
+   (links/), their rows inserted in one more query; a batch without one pays nothing.
 
 Every pair is judged on its own (invariant §7.1): a stale token in a batch changes nothing
 for the others. The whole batch may run twice, concurrently, or after a crash: the claim is
@@ -40,6 +42,7 @@ from channels import sql as queue_sql
 from channels.models import Channel, QueueEntry
 from ground import events
 from ground.db import db_datetime, insert_returning_ids, update_from_values
+from links import services as links
 from networks import get_provider
 from posts.models import Post
 from publishing import delivery as deliveries
@@ -451,10 +454,47 @@ def _write(
     _notify(plans, channels=channels)
     if any(p.post is not None and p.post.first_comment for p in plans):
         _with_comments(new, plans, providers)
+    counted = _count_clicks(new, plans, channels, providers)
     if new:
         ids = insert_returning_ids(Delivery, new)
+        if counted:
+            # One INSERT of every short link of the batch, now their deliveries have ids.
+            links.short_links_create(delivery_ids=ids, per_row=counted)
         deliveries.dispatch_on_commit(zip(ids, providers, strict=True))
     return outcomes
+
+
+def _count_clicks(
+    new: list[dict],
+    plans: list[_Plan],
+    channels: dict[int, sql.LockedChannel],
+    providers: list[str],
+) -> list | None:
+    """Rewrite the links of the deliveries of channels that count clicks (links/), in the
+    rows about to be inserted; None (and no work) when no channel of the batch does."""
+    if not any(c.count_clicks for c in channels.values()):
+        return None
+    channel_of = {p.slot.id: channels[p.slot.channel_id] for p in plans}
+    per_row = []
+    for row, provider in zip(new, providers, strict=True):
+        channel = channel_of[row["timeslot_id"]]
+        if not channel.count_clicks:
+            per_row.append(None)
+            continue
+        made = links.rewrite_delivery(
+            post_id=row["post_id"],
+            text=row["text"],
+            thread_parts=row["thread_parts"],
+            comment=row.get("comment", ""),  # copied by _with_comments when the post has one
+            utm=links.utm_for(
+                channel.utm, network=provider, channel=channel.slug, post_id=row["post_id"]
+            ),
+        )
+        row["text"], row["thread_parts"] = made.text, made.thread_parts
+        if "comment" in row:
+            row["comment"] = made.comment
+        per_row.append(made)
+    return per_row
 
 
 def _with_comments(new: list[dict], plans: list[_Plan], providers: list[str]) -> None:

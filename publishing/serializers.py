@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from accounts.models import Notice
 from accounts.serializers import SocialAccountSummarySerializer
+from links.services import clicks_by_delivery
 from publishing.models import Delivery
 from publishing.problems import ProblemKind
 
@@ -53,6 +54,10 @@ class DeliverySerializer(serializers.ModelSerializer):
     comment_url = serializers.SerializerMethodField(
         help_text="The first comment's address on the network, once posted."
     )
+    clicks = serializers.SerializerMethodField(
+        help_text="Clicks on the delivery's short links (channels that count clicks; bots "
+        "are not counted)."
+    )
 
     class Meta:
         model = Delivery
@@ -76,8 +81,15 @@ class DeliverySerializer(serializers.ModelSerializer):
             "comment_status",
             "comment_url",
             "comment_error",
+            "clicks",
         ]
         read_only_fields = fields
+
+    def get_clicks(self, obj: Delivery) -> int:
+        clicks = getattr(obj, "clicks", None)  # annotated by the deliveries' list
+        if clicks is None:
+            clicks = clicks_by_delivery([obj.id]).get(obj.id, 0)
+        return clicks
 
     def get_comment_url(self, obj: Delivery) -> str | None:
         ref = (obj.network_state or {}).get("comment") or {}

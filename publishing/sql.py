@@ -28,6 +28,10 @@ class LockedChannel:
     name: str
     is_paused: bool
     mode: str
+    # Links that count clicks (links/): read with the lock, so the option costs no query.
+    slug: str = ""
+    count_clicks: bool = False
+    utm: tuple[str, str, str, str] = ("", "", "", "")
 
 
 def channels_locked(ids: Iterable[int]) -> dict[int, LockedChannel]:
@@ -37,11 +41,15 @@ def channels_locked(ids: Iterable[int]) -> dict[int, LockedChannel]:
     writes are serialised anyway); the ORM's select_for_update does nothing there either."""
     lock = " FOR UPDATE" if connection.vendor == "postgresql" else ""
     sql = (
-        "SELECT id, workspace_id, name, is_paused, mode "  # noqa: S608 (constants and %s)
+        "SELECT id, workspace_id, name, is_paused, mode, slug, count_clicks, "  # noqa: S608
+        "utm_source, utm_medium, utm_campaign, utm_content "
         f"FROM {table(Channel)} WHERE {any_of('id')} ORDER BY id{lock}"
     )
     rows = fetch(sql, [Ids.of(sorted(set(ids)))])
-    return {r[0]: LockedChannel(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows}
+    return {
+        r[0]: LockedChannel(r[0], r[1], r[2], bool(r[3]), r[4], r[5], bool(r[6]), tuple(r[7:11]))
+        for r in rows
+    }
 
 
 @dataclass(slots=True, frozen=True)

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "channels",
     "posts",
     "scheduling",
+    "links",
     "publishing",
     "bulk",
     "editor",
@@ -559,7 +560,14 @@ LOGGING = {
         "text": {"()": "ground.logformat.TextFormatter"},
         "json": {"()": "ground.logformat.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "filters": {"no_client_address": {"()": "ground.logformat.NoClientAddress"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["no_client_address"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 # Celery replaces the root logger's handlers in its worker and beat with its own text

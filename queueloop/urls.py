@@ -25,6 +25,7 @@ urlpatterns = [
     path("", include("results.urls")),  # a post's results page
     path("", include("editor.urls")),  # the post editor: posts and their images
     path("", include("posts.urls")),  # post images by signed URL
+    path("", include("links.urls")),  # short links that count clicks: /l/<code>
 ]
 
 

@@ -27,7 +27,11 @@ def test_locked_channels_are_the_orms_and_locked_in_id_order():
     rnd = random.Random(4)
     made = [
         ChannelFactory(
-            with_sandbox=False, is_paused=rnd.random() < 0.5, mode=rnd.choice(["loop", "once"])
+            with_sandbox=False,
+            is_paused=rnd.random() < 0.5,
+            mode=rnd.choice(["loop", "once"]),
+            count_clicks=rnd.random() < 0.5,
+            utm_campaign=rnd.choice(["{channel}", "spring"]),
         )
         for _ in range(5)
     ]
@@ -44,6 +48,12 @@ def test_locked_channels_are_the_orms_and_locked_in_id_order():
             channel.mode,
         )
         assert type(row.is_paused) is bool
+        assert (row.slug, row.count_clicks, row.utm) == (
+            channel.slug,
+            channel.count_clicks,
+            (channel.utm_source, channel.utm_medium, channel.utm_campaign, channel.utm_content),
+        )
+        assert type(row.count_clicks) is bool
     assert len(queries) == 1
     statement = queries[0]["sql"]
     assert "ORDER BY id" in statement

@@ -86,8 +86,8 @@ def test_no_reason_text_is_written_anywhere_but_its_home():
         ROOT / "scheduling" / "migrations" / "0006_timeslot_reason_codes.py",
     }
     apps_dirs = [
-        "ground", "accounts", "networks", "posts", "channels", "scheduling", "publishing",
-        "bulk", "editor", "ops", "queueloop",
+        "ground", "accounts", "networks", "posts", "channels", "scheduling", "links",
+        "publishing", "bulk", "editor", "ops", "queueloop",
     ]  # fmt: skip
     for folder in apps_dirs:
         for path in (ROOT / folder).rglob("*.py"):

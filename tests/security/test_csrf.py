@@ -138,6 +138,8 @@ def world():
         # Password reset links: any value makes the page (an invalid link) answer.
         "uidb64": "MQ",
         "token": "set-password",
+        # A short link's code (links/): an unknown one answers 404 and counts nothing.
+        "code": "nosuchcode",
     }
     return member.user, ids
 
