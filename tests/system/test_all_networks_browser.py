@@ -92,6 +92,8 @@ def test_one_post_reaches_every_network_with_its_first_comment(
     page,  # noqa: F811
     worker,
     everywhere,
+    fake_meta,  # noqa: F811
+    fake_threads,  # noqa: F811
     tmp_path,
 ):
     channel, harnesses = everywhere["channel"], everywhere["harnesses"]
@@ -210,6 +212,16 @@ def test_one_post_reaches_every_network_with_its_first_comment(
             assert harness.replies(comment_on(delivery)) == [COMMENT], name
         else:
             assert delivery.comment_status == Delivery.CommentStatus.NOT_HERE, name
+
+    # Instagram and Threads were given the image's public address (they fetch it from
+    # there); the media URL is signed with an expiry, so its path is compared.
+    public = "https://queueloop.example" + PostImage.objects.get(id=image.id).file.url
+    instagram, threads = harnesses["instagram"].account, harnesses["threads"].account
+    given = [
+        *(i["url"] for i in fake_meta.media_of(instagram.external_id)[0]["images"]),
+        *(url for url, _alt in fake_threads.posts_of(threads.external_id)[0]["images"]),
+    ]
+    assert [url.split("?")[0] for url in given] == [public.split("?")[0]] * 2, given
 
     # The sandbox's timeline shows the post with its first comment under it.
     sandbox = harnesses["sandbox"].account
