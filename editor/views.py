@@ -310,6 +310,8 @@ def post_preview(request: HttpRequest) -> HttpResponse:
         {
             "rows": rows,
             "images": images,
+            # The previews show the comment's text under each post that gets it.
+            "comment": comment,
             "has_channels": bool(channels),
             "image_problem": image_problem,
             "image_needed": image_needed,

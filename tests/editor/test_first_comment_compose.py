@@ -84,6 +84,19 @@ def test_the_preview_counts_the_comment_per_network_and_names_those_without(web,
     assert "first comment" not in quiet.content.decode().lower()
 
 
+def test_the_preview_shows_the_comments_text_under_the_post(web, member):
+    channel = ChannelFactory(workspace=member.workspace, with_sandbox=False)
+    channel.accounts.add(XAccountFactory(workspace=member.workspace))
+
+    body = web.get(
+        reverse("post_preview"),
+        {"text": "Hi", "first_comment": "Links <below>", "channels": [channel.id]},
+    ).content.decode()
+
+    comment = body[body.index('class="net-part net-comment') :]
+    assert '<p class="net-text">Links &lt;below&gt;</p>' in comment[: comment.index("</div>")]
+
+
 def test_the_api_creates_edits_and_shows_a_first_comment(member, x_channel):
     api = client_for(member.user)
     response = api.post(
