@@ -30,7 +30,15 @@ from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from accounts.models import ApiToken, Invitation, Membership, Profile, Workspace
+from accounts.activity import activity_record
+from accounts.models import (
+    ActivityAction,
+    ApiToken,
+    Invitation,
+    Membership,
+    Profile,
+    Workspace,
+)
 from accounts.services import EMAIL_LEASE, EMAIL_MAX_ATTEMPTS, EmailOutcome, _email_backoff
 from queueloop.celery import send_many
 
@@ -110,7 +118,15 @@ def workspace_rename(*, actor, workspace: Workspace, name: str) -> Workspace:
         raise ValidationError({"name": "A workspace needs a name."})
     if len(name) > Workspace._meta.get_field("name").max_length:
         raise ValidationError({"name": "At most 100 characters."})
-    Workspace.objects.filter(id=workspace.id).update(name=name)
+    with transaction.atomic():
+        Workspace.objects.filter(id=workspace.id).update(name=name)
+        activity_record(
+            workspace_id=workspace.id,
+            action=ActivityAction.SETTINGS_CHANGED,
+            target=name,
+            details={"name": name},
+            actor_id=actor.pk,
+        )
     workspace.name = name
     return workspace
 
@@ -151,6 +167,13 @@ def invitation_create(
             origin=origin[:200],
             created_at=now,
             expires_at=now + INVITATION_AGE,
+        )
+        activity_record(
+            workspace_id=workspace.id,
+            action=ActivityAction.MEMBER_INVITED,
+            target=email,
+            details={"role": role},
+            actor_id=actor.pk,
         )
         transaction.on_commit(lambda: invitation_email_later(invitation.id))
     return invitation
@@ -329,6 +352,13 @@ def member_set_role(*, actor, membership: Membership, role: str) -> Membership:
             raise ValidationError({"role": LAST_OWNER_MESSAGE})
         Membership.objects.filter(id=membership.id).update(role=role)
         membership.role = role
+        activity_record(
+            workspace_id=membership.workspace_id,
+            action=ActivityAction.MEMBER_ROLE_CHANGED,
+            target=membership.user.get_username(),
+            details={"role": role},
+            actor_id=actor.pk,
+        )
     return membership
 
 
@@ -358,6 +388,13 @@ def member_remove(*, actor, membership: Membership) -> None:
                 "The last owner cannot leave or be removed: make another member an owner first."
             )
         Membership.objects.filter(id=membership.id).delete()
+        activity_record(
+            workspace_id=membership.workspace_id,
+            action=ActivityAction.MEMBER_REMOVED,
+            target=membership.user.get_username(),
+            details={"left": actor.pk == membership.user_id},
+            actor_id=actor.pk,
+        )
         if actor.pk != membership.user_id:  # leaving by oneself keeps one's own session
             _end_access(user=membership.user)
 

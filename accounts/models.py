@@ -330,7 +330,7 @@ class IdempotencyKey(models.Model):
 
 class EventType(models.TextChoices):
     """What an outbound event says happened (issue 29, "events out"); receivers pick the
-    types they want. The two post.* types are reserved for the approval flow (teams)."""
+    types they want. The two post.* types are an approver's decisions (posts.review)."""
 
     TIMESLOT_PUBLISHED = "timeslot.published", "A slot published on every account"
     TIMESLOT_PARTIAL = "timeslot.partial", "A slot published on some accounts"

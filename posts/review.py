@@ -24,7 +24,17 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from accounts.models import APPROVER_ROLES, POST_WRITE_ROLES, Membership, Notice, Workspace
+from accounts.activity import activity_record
+from accounts.models import (
+    APPROVER_ROLES,
+    POST_WRITE_ROLES,
+    ActivityAction,
+    EventType,
+    Membership,
+    Notice,
+    Workspace,
+)
+from accounts.outbox import record_event
 from accounts.services import PERSON_SUBJECT, notice_create
 from posts.models import Post, PostComment, ReviewLink, word_preview
 
@@ -87,6 +97,13 @@ def workspace_set_needs_approval(*, workspace: Workspace, user, needs_approval: 
         raise PermissionDenied("Only owners change the workspace's settings.")
     Workspace.objects.filter(id=workspace.id).update(needs_approval=needs_approval)
     workspace.needs_approval = needs_approval
+    activity_record(
+        workspace_id=workspace.id,
+        action=ActivityAction.SETTINGS_CHANGED,
+        target="Posts need approval",
+        details={"needs_approval": needs_approval},
+        actor_id=user.pk,
+    )
     _refresh(Post.objects.filter(workspace=workspace))
     return workspace
 
@@ -98,6 +115,13 @@ def member_set_needs_approval(*, member: Membership, user, needs_approval: bool)
         raise PermissionDenied("Only owners change a member's settings.")
     Membership.objects.filter(id=member.id).update(needs_approval=needs_approval)
     member.needs_approval = needs_approval
+    activity_record(
+        workspace_id=member.workspace_id,
+        action=ActivityAction.SETTINGS_CHANGED,
+        target=f"{member.user.get_username()}'s posts need approval",
+        details={"needs_approval": needs_approval, "member": member.user_id},
+        actor_id=user.pk,
+    )
     _refresh(Post.objects.filter(workspace_id=member.workspace_id, author_id=member.user_id))
     return member
 
@@ -135,6 +159,23 @@ def _move(post: Post, transition: Transition, *, user=None) -> bool:
     return True
 
 
+def _reviewed(
+    post: Post, *, user, action: ActivityAction, event: EventType, note: str = ""
+) -> None:
+    """An approver's decision: one activity entry, and one outbound event (integrations),
+    in the decision's transaction."""
+    activity_record(workspace_id=post.workspace_id, action=action, post=post, actor_id=user.pk)
+    facts = {
+        "post": post.id,
+        "review_state": post.review_state,
+        "reviewed_by": user.get_username(),
+        "reviewed_at": post.reviewed_at.isoformat() if post.reviewed_at else None,
+    }
+    if note:
+        facts["note"] = note
+    record_event(workspace_id=post.workspace_id, type=event, payload=facts)
+
+
 def _refuse(post: Post, action: str) -> None:
     raise ValidationError(f"This post is {post.get_review_state_display().lower()}: {action}.")
 
@@ -154,6 +195,7 @@ def post_approve(*, post: Post, user) -> Post:
     post.refresh_from_db(fields=["review_state"])
     if not _move(post, Transition.APPROVE, user=user):
         _refuse(post, "only a post in review is approved")
+    _reviewed(post, user=user, action=ActivityAction.POST_APPROVED, event=EventType.POST_APPROVED)
     return post
 
 
@@ -170,6 +212,13 @@ def post_request_changes(*, post: Post, user, note: str) -> Post:
     if not _move(post, Transition.REQUEST_CHANGES, user=user):
         _refuse(post, "only a post in review gets changes requested")
     PostComment.objects.create(post=post, author=user, text=note, is_review_note=True)
+    _reviewed(
+        post,
+        user=user,
+        action=ActivityAction.POST_CHANGES_REQUESTED,
+        event=EventType.POST_CHANGES_REQUESTED,
+        note=note,
+    )
     if post.author_id and post.author_id != user.id:
         # The author hears of it (a notice of their own, emailed to them after commit).
         notice_create(

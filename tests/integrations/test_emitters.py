@@ -162,6 +162,35 @@ def test_import_finished():
     }
 
 
+@pytest.mark.parametrize(
+    "decide, kind",
+    [
+        (lambda review, post, user: review.post_approve(post=post, user=user), "approved"),
+        (
+            lambda review, post, user: review.post_request_changes(
+                post=post, user=user, note="Shorter, please."
+            ),
+            "changes_requested",
+        ),
+    ],
+)
+def test_an_approvers_decision(decide, kind):
+    from posts import review
+    from tests.factories import PostFactory
+
+    member = MembershipFactory(role="owner")
+    post = PostFactory(workspace=member.workspace, needs_approval=True, review_state="in_review")
+
+    decide(review, post, member.user)
+    with pytest.raises(Exception, match="only a post in review"):
+        decide(review, post, member.user)  # a second decision changes nothing: no event
+
+    [event] = events(EventType(f"post.{kind}"))
+    assert event.workspace_id == member.workspace_id
+    assert event.facts["post"] == post.id and event.facts["review_state"] == kind
+    assert event.facts["reviewed_by"] == member.user.get_username()
+
+
 def test_the_body_is_frozen_at_fan_out(receiver):
     channel = ChannelFactory()
     endpoint_for(channel.workspace, receiver.hook)
