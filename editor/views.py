@@ -25,7 +25,7 @@ from editor.services import (
 from ground.validation import error_messages
 from ground.zones import iana_zone_names
 from links.services import clicks_annotation
-from networks import get_provider, needs_image
+from networks import get_provider, image_type_problem, needs_image
 from networks.webhook import image_url_problem
 from networks.x.adapter import provider as x_provider
 from posts import media
@@ -304,11 +304,21 @@ def post_preview(request: HttpRequest) -> HttpResponse:
             )
         )
     )
+    # Saved images of a type a network does not take (Instagram: JPEG only).
+    kinds = [image.content_type for image in images]
+    image_types = list(
+        dict.fromkeys(
+            problem
+            for net in networks
+            if (problem := image_type_problem(get_provider(net.provider), kinds))
+        )
+    )
     return render(
         request,
         "posts/_networks.html",
         {
             "rows": rows,
+            "image_types": image_types,
             "images": images,
             # The previews show the comment's text under each post that gets it.
             "comment": comment,

@@ -94,6 +94,20 @@ def needs_image(provider: Provider) -> str:
     return f"{provider.label} needs an image: every post there has one, and this post has none."
 
 
+def image_type_problem(provider: Provider, content_types: list[str]) -> str:
+    """Why these images (their content types, in order) cannot go to this network ("" when
+    they can): one sentence for the composer's warning; publish() refuses them too."""
+    accepted = getattr(provider.capabilities, "image_types", frozenset())
+    if not accepted:
+        return ""
+    refused = [n for n, kind in enumerate(content_types, 1) if kind not in accepted]
+    if not refused:
+        return ""
+    names = " and ".join(sorted(k.split("/")[-1].upper() for k in accepted))
+    which = ", ".join(str(n) for n in refused)
+    return f"{provider.label} takes {names} images only: image {which} will fail there."
+
+
 def delivery_images(delivery) -> list:
     """The images of the delivery's post, in order. A delivery chunk loads them for all its
     deliveries in one query into `delivery.image_list` (publishing.delivery.load_images);

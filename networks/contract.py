@@ -110,6 +110,9 @@ class Capabilities:
     # Every post needs an image (Instagram): the composer says so before scheduling, and a
     # queued post without one is skipped for the account when its slot comes.
     requires_image: bool = False
+    # The image types it takes (content types); empty: every type Queue Loop stores. The
+    # composer warns of an image of another type before the post is scheduled.
+    image_types: frozenset[str] = frozenset()
 
 
 @runtime_checkable

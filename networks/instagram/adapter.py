@@ -107,6 +107,7 @@ class InstagramNetwork(PlainTextProvider):
         length_counting=LengthCounting.CHARACTERS,
         alt_text=True,
         requires_image=True,
+        image_types=frozenset({"image/jpeg"}),
     )
 
     def validate(self, text: str, *, account=None) -> list[str]:
@@ -212,7 +213,7 @@ class InstagramNetwork(PlainTextProvider):
         if len(images) > MAX_IMAGES:
             raise Rejected(f"Instagram takes at most {MAX_IMAGES} images in one post.")
         for image in images:
-            if image.content_type != "image/jpeg":
+            if image.content_type not in self.capabilities.image_types:
                 raise Rejected(
                     f"Image {image.position + 1} is {image.content_type.split('/')[-1].upper()}: "
                     "Instagram publishes JPEG images only."

@@ -176,6 +176,7 @@ class ThreadsNetwork:
         read_back=False,
         length_counting=LengthCounting.EMOJI_BYTES,
         alt_text=True,
+        image_types=frozenset(IMAGE_TYPES),
     )
 
     def limit_for(self, account=None) -> int:

@@ -68,6 +68,19 @@ def test_the_composers_preview_says_instagram_needs_an_image(web, channel):
     assert SAID not in web.get(reverse("post_preview"), query).content.decode()
 
 
+def test_the_composers_preview_says_a_png_will_fail_on_instagram(web, channel):
+    from channels.models import QueueEntry
+
+    post = QueueEntry.objects.get(channel=channel).post
+    query = {"text": post.text, "channels": [channel.id], "post": post.id}
+    said = "Instagram takes JPEG images only: image 1 will fail there."
+    assert said not in web.get(reverse("post_preview"), query).content.decode()
+
+    add_image(post=post, data=png(40, 30), filename="a.png", alt_text="A")
+
+    assert said in web.get(reverse("post_preview"), query).content.decode()
+
+
 def test_the_queue_says_the_post_will_fail_on_instagram(web, channel):
     [misfit] = queue_misfits(channel=channel).values()
     assert misfit.errors == [f"@queueloop: {SAID}"]
