@@ -74,11 +74,26 @@ def enqueue(ids: list[int], *, eta: dt.datetime | None = None) -> None:
     transaction.on_commit(send)
 
 
+POST_NOT_SENT = "Not sent: the post itself did not go out whole, so there is nothing to reply to."
+
+
 def after_chunk(rows: Iterable[Delivery], statuses: dict[int, str], *, deadline: float) -> None:
     """The chunk recorded these posts: their due comments go now (no delay, while the
     chunk's call budget lasts) or by a message at their moment."""
     now_ids: list[int] = []
     later: dict[dt.timedelta, list[int]] = {}
+    # A post that failed for good (or went out only in part) takes no comment: say why
+    # rather than leave it due forever. An unconfirmed one waits: read-back may find it.
+    ended = [
+        d.id
+        for d in rows
+        if d.comment_status == C.DUE
+        and statuses.get(d.id) in (Delivery.Status.FAILED, Delivery.Status.PARTIAL)
+    ]
+    if ended:
+        Delivery.objects.filter(id__in=ended, comment_status=C.DUE).update(
+            comment_status=C.FAILED, comment_error=POST_NOT_SENT
+        )
     for d in rows:
         if d.comment_status != C.DUE or statuses.get(d.id) != Delivery.Status.SENT:
             continue

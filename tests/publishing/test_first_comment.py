@@ -208,6 +208,20 @@ def test_a_failed_comment_leaves_the_post_sent_with_the_error_shown():
     assert "first comment did not go out" in notice.message
 
 
+@pytest.mark.django_db
+def test_a_post_that_failed_takes_no_comment_and_says_why():
+    channel = ChannelFactory()
+    # The post itself over the sandbox's 500 characters: refused for good.
+    post = PostFactory(workspace=channel.workspace, text="y" * 501, first_comment="#c")
+
+    slot = publish(post, channel, timezone.now())
+
+    delivery = Delivery.objects.get(timeslot=slot)
+    assert (delivery.status, delivery.comment_status) == ("failed", C.FAILED)
+    assert "the post itself did not go out" in delivery.comment_error
+    assert not SandboxPost.objects.exists()
+
+
 # The claim and the chunk of one pinned slot to one sandbox account, without a first comment:
 # what they cost before first comments existed (22, measured on the tree before them), plus
 # the settle's transaction and its one outbox INSERT for the `timeslot.published` event
