@@ -29,10 +29,10 @@ from drills.steps import SECOND, now, plan_now, publish_checks, seconds, watchdo
 def _press_stop(workspace, out: dict) -> None:
     from django.db import connection
 
-    from scheduling import stops
+    from publishing.stopping.services import publishing_stop
 
     try:
-        out["stop"] = stops.publishing_stop(workspace=workspace, label="drill owner")
+        out["stop"] = publishing_stop(workspace=workspace, label="drill owner")
     except Exception as exc:  # reported as the drill's error below
         out["error"] = repr(exc)
     finally:

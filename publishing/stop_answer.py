@@ -13,7 +13,9 @@ GUARANTEE = (
     "Nothing of this scope can be claimed after the cutoff: every scheduled slot got a new "
     "token and was canceled in the stop's transaction, so a message already on the broker or "
     "held by a worker fails the claim's conditional UPDATE (token and status must match). "
-    "Only the slots claimed before the stop, listed here, may still go out."
+    "Of the slots claimed before it, every delivery no worker had taken was stopped in the "
+    "same transaction (the delivery's own conditional UPDATE then takes nothing): only the "
+    "calls already under way, listed here, may still reach a network."
 )
 
 

@@ -10,10 +10,15 @@ status = 'scheduled'`), so after the stop commits:
 - a message already on the broker, or already held by a worker, carries the old token and
   asks for a `scheduled` row: its UPDATE matches nothing and the slot is a no-op;
 - a batch mid-claim either committed its claim before the stop locked the row (the stop's
-  UPDATE waits for it, then sees `publishing` and leaves the row alone: such slots are
-  listed in the answer as "claimed before the stop" — their deliveries may still go out),
-  or it waits for the stop's row lock and, once the stop committed, re-reads the row
-  (PostgreSQL re-checks the WHERE of an UPDATE on the newest row version) and fails.
+  UPDATE waits for it, then sees `publishing`), or it waits for the stop's row lock and,
+  once the stop committed, re-reads the row (PostgreSQL re-checks the WHERE of an UPDATE on
+  the newest row version) and fails;
+- of a slot claimed before the stop, a delivery goes out only through the delivery chunk's
+  own conditional UPDATE (`pending → sending`, publishing/delivery.py). The stop (with
+  publishing's `hold`, publishing/stopping/services.py) turns every still `pending`
+  delivery of those slots to `failed` with the stop's reason in the same transaction, so a
+  chunk that comes later takes nothing. Only a call a worker had already begun (`sending`)
+  can reach a network after the cutoff: its slot is listed as "claimed before the stop".
 
 The cutoff is read from the database's clock. Called on its own (the web page, the command,
 the API without an Idempotency-Key) the stop commits first and the cutoff is read by a
@@ -21,11 +26,11 @@ statement that starts after the commit (`Now()`: PostgreSQL's statement_timestam
 is at or after the commit instant. Inside a caller's transaction (the API's idempotency
 record commits together with the stop's rows) the commit is not ours to wait for: the
 cutoff is then `clock_timestamp()` after the stop's last statement. That instant is sound
-too: by then every claim of the scope has either committed (it is listed) or waits for the
-stop's row and channel locks and fails once the stop commits; if the transaction rolls back
-instead there was no stop, and the caller gets an error, not an answer. Either way no claim
-of the scope succeeds after the cutoff, and only what the answer lists as claimed before
-the stop may still arrive at a network.
+too: by then every claim of the scope has either committed or waits for the stop's row and
+channel locks and fails once the stop commits; if the transaction rolls back instead there
+was no stop, and the caller gets an error, not an answer. Either way no claim of the scope
+succeeds after the cutoff, and only the calls the answer lists as already under way may
+still arrive at a network.
 
 Resume re-plans from now and never catches up: the stop's canceled slots whose time is
 still ahead come back with a new token; those whose time passed during the stop stay
@@ -37,6 +42,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -73,7 +79,15 @@ def active_stop(*, workspace: Workspace | None) -> Stop | None:
     return Stop.objects.filter(workspace=workspace, resumed_at__isnull=True).first()
 
 
-def publishing_stop(*, workspace: Workspace | None, user=None, label: str = "") -> Stop:
+# Called inside the stop's transaction with the slots claimed before it and the stop's
+# reason; returns those of them whose publication is already under way (publishing's
+# stop_hold: it stops their deliveries no worker has taken yet).
+Hold = Callable[[list[int], reasons.Stamp], list[int]]
+
+
+def publishing_stop(
+    *, workspace: Workspace | None, user=None, label: str = "", hold: Hold | None = None
+) -> Stop:
     """Stop every publication of the workspace (None: of every workspace; operators only,
     through the command). Returns the Stop with its `cutoff_at` and `claimed_before`.
 
@@ -89,13 +103,15 @@ def publishing_stop(*, workspace: Workspace | None, user=None, label: str = "") 
     if connection.in_atomic_block:
         # The caller's transaction commits the stop (module docstring): no retry, which an
         # aborted outer transaction could not run, and the cutoff read at the stop's end.
-        stop = _stop_once(workspace=workspace, user=user, label=_label(user, label))
+        stop = _stop_once(workspace=workspace, user=user, label=_label(user, label), hold=hold)
         clock = RawSQL("clock_timestamp()", ()) if connection.vendor == "postgresql" else Now()
         Stop.objects.filter(pk=stop.pk).update(cutoff_at=clock)
     else:
         for attempt in range(ATTEMPTS):
             try:
-                stop = _stop_once(workspace=workspace, user=user, label=_label(user, label))
+                stop = _stop_once(
+                    workspace=workspace, user=user, label=_label(user, label), hold=hold
+                )
                 break
             except OperationalError:
                 if attempt == ATTEMPTS - 1:
@@ -107,7 +123,7 @@ def publishing_stop(*, workspace: Workspace | None, user=None, label: str = "") 
 
 
 @transaction.atomic
-def _stop_once(*, workspace: Workspace | None, user, label: str) -> Stop:
+def _stop_once(*, workspace: Workspace | None, user, label: str, hold: Hold | None) -> Stop:
     scope = Q(channel__workspace=workspace) if workspace else Q()
     scheduled = Timeslot.objects.filter(scope, status=Timeslot.Status.SCHEDULED)
     # 1. Lock the scope's scheduled slots in id order, the order the claim's UPDATE takes
@@ -144,6 +160,10 @@ def _stop_once(*, workspace: Workspace | None, user, label: str) -> Stop:
         .order_by("id")
         .values_list("id", flat=True)
     )
+    if hold is not None:
+        # 4. Of those, the deliveries no worker has taken yet are stopped too (publishing):
+        #    what is left is what a worker was already sending.
+        stop.claimed_before = hold(stop.claimed_before, stamp)
     stop.save(update_fields=["rotated", "claimed_before"])
     return stop
 

@@ -27,6 +27,7 @@ from accounts.api_scoping import WorkspaceScopedViewSet, roles_for
 from accounts.models import Workspace
 from ground.rest import API_PARSERS, django_error_to_drf
 from publishing.stop_answer import as_dict
+from publishing.stopping import services as stop_services
 from scheduling import blackouts, stops
 from scheduling.models import Blackout, Stop
 
@@ -95,7 +96,7 @@ class StopViewSet(IdempotentViewMixin, viewsets.GenericViewSet):
     def create(self, request):
         workspace = _workspace(request)
         try:
-            stop = stops.publishing_stop(workspace=workspace, user=request.user)
+            stop = stop_services.publishing_stop(workspace=workspace, user=request.user)
         except DjangoValidationError as exc:
             active = stops.active_stop(workspace=workspace)
             if active is not None:

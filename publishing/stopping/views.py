@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from accounts.models import Membership
 from accounts.views import workspace_view
 from publishing.stop_answer import GUARANTEE, in_flight
+from publishing.stopping import services as stop_services
 from scheduling import blackouts, stops
 from scheduling.models import Blackout, Stop
 
@@ -72,7 +73,7 @@ def publishing_stop(request: HttpRequest) -> HttpResponse:
         messages.error(request, "Type the workspace's short name to confirm the stop.")
         return render(request, "publishing/confirm_stop.html", {}, status=400)
     try:
-        stop = stops.publishing_stop(workspace=request.workspace, user=request.user)
+        stop = stop_services.publishing_stop(workspace=request.workspace, user=request.user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect("publishing_controls")

@@ -70,6 +70,49 @@ def test_slots_claimed_before_the_stop_are_listed():
     assert stop.rotated == 0
 
 
+def test_a_claimed_slots_deliveries_no_worker_took_are_stopped_too():
+    """publishing's part of the stop (publishing/stopping/services.py): the slot was claimed
+    before the stop, its delivery still `pending`: it ends failed with the stop's reason,
+    the chunk that comes later takes nothing, and nothing is listed as under way."""
+    from publishing.delivery import deliveries_send
+    from publishing.models import Delivery, SandboxPost
+    from publishing.stopping.services import publishing_stop
+
+    channel = ChannelFactory()
+    QueueEntryFactory(channel=channel)
+    slot = due_slot(channel, timezone.now())
+    assert timeslots_publish(pairs=[(slot.id, str(slot.token))])[slot.id] == Outcome.DISPATCHED
+    delivery = Delivery.objects.get(timeslot=slot)
+
+    stop = publishing_stop(workspace=channel.workspace, label="ops")
+
+    assert stop.claimed_before == []
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.FAILED and "stopped" in delivery.last_error
+    slot.refresh_from_db()
+    assert (slot.status, slot.reason_code) == (Timeslot.Status.CANCELED, Reason.STOPPED)
+    deliveries_send(delivery_ids=[delivery.id])  # the chunk's message, after the cutoff
+    assert not SandboxPost.objects.exists()
+
+
+def test_a_delivery_a_worker_already_took_is_listed_as_under_way():
+    from publishing.models import Delivery
+    from publishing.stopping.services import publishing_stop
+
+    channel = ChannelFactory()
+    QueueEntryFactory(channel=channel)
+    slot = due_slot(channel, timezone.now())
+    timeslots_publish(pairs=[(slot.id, str(slot.token))])
+    Delivery.objects.filter(timeslot=slot).update(status=Delivery.Status.SENDING)
+
+    stop = publishing_stop(workspace=channel.workspace, label="ops")
+
+    assert stop.claimed_before == [slot.id]
+    assert Delivery.objects.get(timeslot=slot).status == Delivery.Status.SENDING
+    slot.refresh_from_db()
+    assert slot.status == Timeslot.Status.PUBLISHING
+
+
 def test_resume_replans_from_now_and_never_catches_up():
     channel = ChannelFactory(timezone="UTC")
     QueueEntryFactory(channel=channel)

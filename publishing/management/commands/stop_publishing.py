@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Workspace
 from publishing.stop_answer import GUARANTEE, in_flight
+from publishing.stopping import services as stop_services
 from scheduling import stops
 
 
@@ -36,7 +37,7 @@ class Command(BaseCommand):
                     "the stop is published late."
                 )
                 return
-            stop = stops.publishing_stop(workspace=ws, label=label)
+            stop = stop_services.publishing_stop(workspace=ws, label=label)
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
         self.stdout.write(f"Stopped {scope}. Cutoff: {stop.cutoff_at.isoformat()}")
