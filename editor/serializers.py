@@ -360,6 +360,7 @@ class PostUpdateSerializer(serializers.Serializer):
     first_comment_delay = _first_comment_delay_field()
     expires_at = AwareDateTimeField(required=False, allow_null=True)
     status = serializers.ChoiceField(choices=Post.Status.choices, required=False)
+    labels = _labels_field()
 
 
 # --- Images, share now, pin (editor.api) ---------------------------------------------------
@@ -402,4 +403,3 @@ class PostShareSerializer(serializers.Serializer):
 class PostPinSerializer(serializers.Serializer):
     channel = serializers.CharField(max_length=100, help_text="Channel id or slug.")
     publish_at = AwareDateTimeField(help_text="When: ISO 8601 with an offset.")
-    labels = _labels_field()
