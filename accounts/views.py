@@ -56,6 +56,12 @@ def workspace_view(view=None, *, viewers_may_post: bool = False):
         if not memberships:
             return render(request, "accounts/no_workspace.html")
         wanted = request.session.get(SESSION_WORKSPACE)
+        # A link may name one of the person's own workspaces (`?workspace=<slug>` on a GET:
+        # the API's connect start hands out such links); it becomes the current one.
+        named = request.GET.get("workspace", "") if request.method == "GET" else ""
+        chosen = next((m for m in memberships if named and m.workspace.slug == named), None)
+        if chosen is not None and chosen.workspace_id != wanted:
+            request.session[SESSION_WORKSPACE] = wanted = chosen.workspace_id
         current = next((m for m in memberships if m.workspace_id == wanted), memberships[0])
         request.memberships = memberships
         request.membership = current

@@ -221,7 +221,25 @@ def _variations_field() -> StringListField:
 
 
 class PostCreateSerializer(serializers.Serializer):
-    """Create a post and queue it in its channels, or pin it to `publish_at` on each."""
+    """Create a post and queue it in its channels, or pin it to `publish_at` on each. The
+    original dispatcher's field names are taken too: `message` for `text`, `time` for
+    `publish_at` (its old scripts change only the URL and add the token)."""
+
+    ALIASES = {"message": "text", "time": "publish_at"}
+
+    def to_internal_value(self, data):
+        given = [alias for alias in self.ALIASES if alias in data]
+        if given:
+            data = data.copy()  # a QueryDict (form data) is immutable
+            for alias in given:
+                field = self.ALIASES[alias]
+                if field in data:
+                    raise serializers.ValidationError(
+                        {alias: [f"Give `{field}` or `{alias}` (its old name), not both."]}
+                    )
+                data[field] = data[alias]
+                del data[alias]
+        return super().to_internal_value(data)
 
     text = _text_field()
     channels = StringListField(

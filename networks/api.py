@@ -34,10 +34,16 @@ from networks.telegram.connect import telegram_account_connect
 from networks.telegram.forms import TelegramConnectForm
 
 # Networks whose connect needs the person's consent in a browser (OAuth): the API answers
-# the page to open, signed in, where the flow starts for the workspace it names. (Mastodon's
-# and Bluesky's pages act in the browser session's workspace and take no ?workspace=, so
-# they are not offered here yet.)
-BROWSER_CONNECT = {"x": "x_connect_start"}
+# the page to open, signed in, where the flow starts for the workspace it names
+# (`?workspace=<slug>`: accounts.views.workspace_view makes it the current one).
+BROWSER_CONNECT = {
+    "x": "x_connect_start",
+    "mastodon": "mastodon_connect",
+    "linkedin": "linkedin_connect",
+    "threads": "threads_connect",
+    "facebook": "facebook_connect",
+    "instagram": "instagram_connect",
+}
 
 
 class _WorkspaceField(serializers.Serializer):
@@ -242,10 +248,11 @@ class AccountConnectViewSet(WorkspaceScopedViewSet):
     @extend_schema(request=ConnectStartSerializer, responses=ConnectUrlSerializer)
     @action(detail=False, methods=["post"])
     def start(self, request):
-        """Start a browser connect (X's OAuth): the answer is
-        the URL to open in a browser signed in to Queue Loop as you. The consent happens
-        there (the OAuth state is bound to that browser's session, so a link cannot be
-        replayed by someone else); the account then appears in GET /accounts/."""
+        """Start a browser connect (OAuth: X, Mastodon, LinkedIn, Threads, Facebook,
+        Instagram): the answer is the URL to open in a browser signed in to Queue Loop as
+        you. The consent happens there (the OAuth state is bound to that browser's session,
+        so a link cannot be replayed by someone else); the account then appears in
+        GET /accounts/."""
         workspace, data = self._input(ConnectStartSerializer)
         path = reverse(BROWSER_CONNECT[data["network"]])
         url = request.build_absolute_uri(f"{path}?{urlencode({'workspace': workspace.slug})}")

@@ -138,6 +138,32 @@ def test_start_answers_the_url_that_begins_x_oauth_in_a_browser(api, ws):
     assert api.post(f"{CONNECT}/start/", {"network": "myspace"}, format="json").status_code == 400
 
 
+@pytest.mark.parametrize("network", ["mastodon", "linkedin", "threads", "facebook", "instagram"])
+def test_start_answers_each_oauth_networks_page_in_the_named_workspace(ws, network, settings):
+    from django.test import Client
+
+    from accounts.views import SESSION_WORKSPACE
+
+    # Keys set, so each page shows its flow's start (Threads' redirects to its consent page).
+    settings.THREADS_APP_ID, settings.THREADS_APP_SECRET = "1234", "threads-secret"
+    owner = member(ws, Membership.Role.OWNER)
+    other = WorkspaceFactory(slug="zeta")
+    Membership.objects.create(workspace=other, user=owner, role=Membership.Role.OWNER)
+    api = client_for(owner)
+    response = api.post(
+        f"{CONNECT}/start/", {"network": network, "workspace": "zeta"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    url = response.json()["url"]
+    assert url == f"http://testserver/connect/{network}/?workspace=zeta"
+    # Opened in a browser signed in as the same person: the page acts in that workspace.
+    browser = Client()
+    browser.force_login(owner)
+    page = browser.get(url.removeprefix("http://testserver"))
+    assert page.status_code in (200, 302), page.status_code
+    assert browser.session[SESSION_WORKSPACE] == other.id
+
+
 @pytest.mark.parametrize("role", ["owner", "editor", "viewer"])
 def test_each_role_and_another_workspace(ws, role, settings):
     api = client_for(member(ws, role))

@@ -76,6 +76,25 @@ def test_the_curl_one_liner_pins_at_1330_berlin(api, berlin):
     assert Timeslot.objects.get().publish_at == dt.datetime(2027, 3, 10, 12, 30, tzinfo=UTC)
 
 
+def test_the_original_dispatchers_field_names_still_work(api, berlin):
+    """Its old scripts send `message` and `time`: only the URL and the token change."""
+    response = form_post(
+        api, "message=I'm scheduling a message!&channels=tech&time=2027-03-10 13:30:00"
+    )
+    slot = pinned(response)["tech"]
+    assert slot["publish_at_local"] == "2027-03-10T13:30:00+01:00"
+    assert response.json()["text"] == "I'm scheduling a message!"
+    as_json = api.post("/api/v1/posts/", {"message": "Hi", "channels": ["tech"]}, format="json")
+    assert as_json.status_code == 201 and as_json.json()["text"] == "Hi"
+
+
+def test_a_name_and_its_old_name_together_are_a_400(api, berlin):
+    response = form_post(api, "text=a&message=b&channels=tech")
+    assert response.status_code == 400
+    assert "not both" in response.json()["message"][0]
+    assert not Timeslot.objects.exists()
+
+
 def test_a_naive_time_is_each_channels_own_wall_clock(api, berlin, new_york):
     response = form_post(api, "text=hi&channels=tech,news&publish_at=2027-03-10 13:30")
     slots = pinned(response)
