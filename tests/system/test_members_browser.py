@@ -27,7 +27,8 @@ def test_owner_invites_an_editor_who_creates_their_login_and_lands_in_the_worksp
     MembershipFactory(user=owner, workspace=workspace, role=Membership.Role.OWNER)
 
     login(page, "olga")
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Members").click()
+    page.get_by_text("Team").click()  # the team's pages are in the bar's Team menu
+    page.get_by_role("navigation", name="Team").get_by_role("link", name="Members").click()
     page.wait_for_url(page.base_url + "/members/")
     page.fill("#id_email", "eddie@example.com")
     page.select_option("#id_role", "editor")
@@ -56,7 +57,7 @@ def test_owner_invites_an_editor_who_creates_their_login_and_lands_in_the_worksp
     assert membership.workspace_id == workspace.id and membership.role == Membership.Role.EDITOR
     # An editor sees no Members link (owners manage members).
     assert (
-        page.get_by_role("navigation", name="Main").get_by_role("link", name="Members").count() == 0
+        page.get_by_role("navigation", name="Team").get_by_role("link", name="Members").count() == 0
     )
 
 
