@@ -202,7 +202,7 @@ def run(args) -> int:
         "CHANNEL_MAX_SLOTS_PER_HOUR": "100000",
     }
     loglevel = args.log_level or ("INFO" if args.quick else "DEBUG")
-    selected = [s.strip() for s in (args.only or "1,1b,1c,2,3,4,5,6").split(",") if s.strip()]
+    selected = [s.strip() for s in (args.only or "1,1b,1c,2,3,4,5,6,7").split(",") if s.strip()]
     results: list[dict] = []
     all_secrets = [env["SECRET_KEY"], env["FIELD_ENCRYPTION_KEY"]]
     started = time.monotonic()
