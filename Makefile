@@ -21,12 +21,18 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(VENV)/.runtime
 	$(BIN)/python -m ops.devrun
 
+# Test files run in TEST_WORKERS processes (pytest-xdist), each file whole in one of them:
+# the drills, the browser walks and the worker tests run beside the rest instead of after
+# it. Each process has its own test database, Celery queue and cache prefix
+# (tests/settings.py). `make test TEST_WORKERS=0` runs them in this process.
+TEST_WORKERS ?= 2
+
 test: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	# The import contracts in pyproject.toml (README, "Architecture").
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The API under schemathesis with many random examples per operation (`make test` runs the
 # same test with 10 fixed ones). README, "Proving it: drills and benchmarks", has the figures.
