@@ -23,7 +23,7 @@ import time
 from drills.harness import Ctx, build_world, check, db_retry, measure, rdate_schedules
 from drills.infra import wait_until
 from drills.kills import lock_waiters
-from drills.steps import SECOND, now, plan_now, publish_checks, seconds, watchdog_period
+from drills.steps import SECOND, now, plan_now, seconds, watchdog_period
 
 
 def _press_stop(workspace, out: dict) -> None:
@@ -43,6 +43,7 @@ def s7_stop_mid_claim(ctx: Ctx, result: dict) -> None:
     import psycopg2
 
     from accounts.models import Workspace
+    from publishing.models import Delivery
     from scheduling import stops
     from scheduling.models import Timeslot
     from scheduling.reasons import Reason
@@ -85,7 +86,7 @@ def s7_stop_mid_claim(ctx: Ctx, result: dict) -> None:
     claimed = set(stop.claimed_before)
     result["fault"] = (
         f"emergency stop of {channels * per} slots due within {gap * (per - 1) + 6} s, pressed "
-        f"while a batch had claimed {len(claimed)} slot(s) and waited inside its transaction"
+        "while a batch had claimed its slots and waited inside its transaction"
     )
     result["cutoff"] = stop.cutoff_at.isoformat()
 
@@ -112,10 +113,20 @@ def s7_stop_mid_claim(ctx: Ctx, result: dict) -> None:
     after_resume = [r for r in arrivals if r.arrived > resumed_at]
     slots = db_retry(lambda: list(Timeslot.objects.values("id", "status", "reason_code")))
     not_claimed = [s for s in slots if s["id"] not in claimed]
+    deliveries = db_retry(
+        lambda: list(Delivery.objects.values("id", "timeslot_id", "status", "last_error"))
+    )
+    # The batch's deliveries no worker had taken when the stop committed: stopped with it.
+    held = [
+        d for d in deliveries if d["status"] == "failed" and d["last_error"].startswith("Not sent:")
+    ]
+    sent = [d for d in deliveries if d["status"] == "sent"]
+    keys = {r.key for r in arrivals}
     result["measure"] = measure(ctx, due_before=times[-1])
     result["stop"] = {
         "cutoff": result["cutoff"],
         "claimed_before": len(claimed),
+        "deliveries_held_by_the_stop": len(held),
         "rotated": stop.rotated,
         "arrivals": len(arrivals),
         "arrivals_after_cutoff_listed": len(after) - len(after_unlisted),
@@ -125,12 +136,21 @@ def s7_stop_mid_claim(ctx: Ctx, result: dict) -> None:
             round(max(r.arrived for r in arrivals) - cutoff, 3) if arrivals else None
         ),
     }
-    publish_checks(result)
     check(
         result,
-        "the stop was pressed while a batch was mid-claim (its slots listed as claimed before)",
-        len(claimed) > 0,
-        f"claimed before the stop: {len(claimed)}",
+        "the stop was pressed while a batch was mid-claim (its deliveries held by the stop, "
+        "or listed as under way)",
+        len(held) + len(claimed) > 0,
+        f"held: {len(held)} delivery(ies); under way, listed: {len(claimed)} slot(s)",
+    )
+    check(
+        result,
+        "every delivery ends sent (a call under way at the stop) or held with the stop's "
+        "reason, and each sent one was received once",
+        len(sent) + len(held) == len(deliveries)
+        and keys == {str(d["id"]) for d in sent}
+        and all(d["timeslot_id"] in claimed for d in sent),
+        f"sent={len(sent)} held={len(held)} of {len(deliveries)}; keys received={len(keys)}",
     )
     check(
         result,

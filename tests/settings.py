@@ -107,6 +107,10 @@ RESULTS_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-metrics"
 CELERY_TASK_ROUTES = {"results.*": {"queue": RESULTS_QUEUE}}
 TEST_HOSTNAME = socket.gethostname()
 # ...and its own cache keys (login throttling counters).
+# A test's in-process worker (celery.contrib.testing.worker.start_worker) must not take over
+# the root logger: with the test files spread over processes, later tests in the same
+# process would print through Celery's handler what the project's own logging keeps quiet.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CACHES["default"]["KEY_PREFIX"] = f"queueloop-test-{_RUN_ID}"  # noqa: F405
 # collectstatic's target exists (empty) so WhiteNoise does not warn on every request.
 STATIC_ROOT = Path(tempfile.mkdtemp(prefix="ql-static-"))

@@ -148,10 +148,12 @@ def test_retries_stop_at_missed_after_with_a_reason(receiver):
 
 
 @pytest.mark.django_db
-@override_settings(PUBLIC_BASE_URL="https://queueloop.example.com")
 def test_images_go_as_absolute_urls_with_their_alt_text(receiver, settings, tmp_path):
     from tests.posts.test_images import add_image, png
 
+    # Through the `settings` fixture, never @override_settings beside it: the fixture's undo
+    # would restore the decorator's values after the decorator ended (a leak into later tests).
+    settings.PUBLIC_BASE_URL = "https://queueloop.example.com"
     settings.MEDIA_ROOT = tmp_path / "media"
     channel, _ = webhook_channel(receiver)
     post = channel.entries.get().post
@@ -199,12 +201,12 @@ def test_a_threads_later_parts_are_copied_to_the_delivery_and_sent(receiver):
 
 
 @pytest.mark.django_db
-@override_settings(PUBLIC_BASE_URL="")
 def test_images_without_a_public_base_url_fail_with_the_setting_to_set(
     receiver, settings, tmp_path
 ):
     from tests.posts.test_images import add_image, png
 
+    settings.PUBLIC_BASE_URL = ""
     settings.MEDIA_ROOT = tmp_path / "media"
     channel, _ = webhook_channel(receiver)
     add_image(post=channel.entries.get().post, data=png(), filename="a.png")
@@ -247,10 +249,10 @@ def _chunk_queries(receiver, tmp_path, settings, k: int) -> int:
 
 
 @pytest.mark.django_db
-@override_settings(PUBLIC_BASE_URL="https://queueloop.example.com")
 def test_a_chunks_queries_do_not_grow_with_its_posts_images(receiver, settings, tmp_path):
     """The chunk loads every post's images in one query (providers.delivery_images reads
     them), not one per delivery."""
+    settings.PUBLIC_BASE_URL = "https://queueloop.example.com"
     two = _chunk_queries(receiver, tmp_path, settings, 2)
     Delivery.objects.all().delete()
     Timeslot.objects.all().delete()

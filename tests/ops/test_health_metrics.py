@@ -208,8 +208,10 @@ def test_metrics_allow_list(client, settings):
     scrape(client, REMOTE_ADDR="10.1.3.4")
 
 
-@override_settings(METRICS_TOKEN=TOKEN)
 def test_metrics_report_slots_deliveries_planner_watchdog_and_broker(client, settings):
+    # Through the fixture (never @override_settings beside it: its undo would bring the
+    # decorator's values back after the test).
+    settings.METRICS_TOKEN = TOKEN
     now = timezone.now()
     TimeslotFactory(status=Timeslot.Status.FAILED, publish_at=now - dt.timedelta(minutes=10))
     # Outside METRICS_WINDOW: not in the counts (a scrape reads a window, not the history).
