@@ -143,6 +143,7 @@ class PostViewSet(
             text=data["text"],
             channels=data["channels"],
             author=request.user,
+            acting_user=request.user,
             variations=data.get("variations") or (),
             thread_parts=data.get("thread_parts") or (),
             first_comment=data.get("first_comment") or "",
@@ -177,6 +178,7 @@ class PostViewSet(
                     labels=labels_resolve(workspace_id=post.workspace_id, ids=data["labels"])
                     if "labels" in data
                     else None,
+                    acting_user=request.user,
                 )
             if archive:
                 post = services.post_archive(post=post)

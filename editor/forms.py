@@ -283,6 +283,7 @@ class PostForm(forms.Form):
                 text=data["text"],
                 channels=channels,
                 author=author,
+                acting_user=author,
                 variations=data["variations"],
                 thread_parts=data["thread"],
                 status=data["status"],
@@ -292,9 +293,9 @@ class PostForm(forms.Form):
                 first_comment_delay=data["first_comment_delay"],
                 labels=list(data.get("labels") or []),
             )
-        return self._update(channels, publish_at)
+        return self._update(channels, publish_at, author)
 
-    def _update(self, channels: list[Channel], publish_at: dt.datetime | None) -> Post:
+    def _update(self, channels: list[Channel], publish_at: dt.datetime | None, author) -> Post:
         data = self.cleaned_data
         post = self.post
         current = {e.channel_id: e for e in post.entries.all()}
@@ -328,6 +329,7 @@ class PostForm(forms.Form):
             first_comment=data["first_comment"],
             first_comment_delay=data["first_comment_delay"],
             labels=list(data.get("labels") or []),
+            acting_user=author,
         )
         if publish_at is not None:
             for channel in channels:

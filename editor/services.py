@@ -26,7 +26,7 @@ from links.rewrite import as_sent
 from networks import get_provider, limit_for, registry, validate_for
 from posts.labels import post_labels_set
 from posts.models import MAX_COMMENT_DELAY, MAX_TEXT, MAX_THREAD_PARTS, Label, Post, Variation
-from posts.review import approval_required, post_edited
+from posts.review import approval_required, check_can_write, post_edited
 from scheduling.models import Timeslot
 from scheduling.services import post_archive, post_share_now, timeslot_pin
 
@@ -237,6 +237,7 @@ def post_create(
     text: str,
     channels: Sequence[Channel] = (),
     author=None,
+    acting_user=None,
     variations: Sequence[str] = (),
     thread_parts: Sequence[str] = (),
     status: str = Post.Status.READY,
@@ -255,6 +256,9 @@ def post_create(
     `first_comment` is posted under the post `first_comment_delay` minutes after it, on the
     networks that have comments.
     """
+    if acting_user is not None:
+        # The person asking may write posts here (an approver or a viewer never does).
+        check_can_write(workspace_id=workspace.id, user=acting_user)
     foreign = [c.slug for c in channels if c.workspace_id != workspace.id]
     if foreign:
         raise ValidationError(f"Unknown channel(s): {', '.join(foreign)}")
@@ -309,9 +313,14 @@ def post_update(
     first_comment: str | None = None,
     first_comment_delay: int | None = None,
     labels: Sequence[Label] | None = None,
+    acting_user=None,
 ) -> Post:
     """Change a post; None leaves the variations, thread, first comment or delay as they
-    are. A delivery already made keeps the texts it was made with."""
+    are. A delivery already made keeps the texts it was made with. `acting_user`: the person
+    asking (the composer, the API), refused unless they may write posts here (an approver
+    or a viewer never does); None for the engine, an import or a command."""
+    if acting_user is not None:
+        check_can_write(workspace_id=post.workspace_id, user=acting_user)
     # Every channel the post can still reach: its queues and its scheduled pinned slots.
     channels = list(
         Channel.objects.filter(

@@ -317,3 +317,24 @@ def test_an_approver_changes_no_slot_and_makes_no_feed(client, ws):
 
     with pytest.raises(PermissionDenied):
         feed_create(workspace=ws, membership=approver)
+
+
+@pytest.mark.parametrize("role", [Membership.Role.APPROVER, Membership.Role.VIEWER])
+def test_the_post_services_refuse_a_person_who_may_not_write(role):
+    """Checked in the services, not only in the views: whatever page or endpoint calls
+    them, an approver or a viewer never writes a post."""
+    from django.core.exceptions import PermissionDenied
+
+    from editor import services as editor_services
+
+    member = MembershipFactory(role=role)
+    post = PostFactory(workspace=member.workspace, text="As it was")
+    with pytest.raises(PermissionDenied):
+        editor_services.post_create(
+            workspace=member.workspace, text="New", author=member.user, acting_user=member.user
+        )
+    with pytest.raises(PermissionDenied):
+        editor_services.post_update(post=post, text="Changed", acting_user=member.user)
+    post.refresh_from_db()
+    assert post.text == "As it was"
+    assert Post.objects.count() == 1
