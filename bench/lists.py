@@ -85,11 +85,11 @@ def seed_history(*, slots: int) -> dict:
             INSERT INTO scheduling_timeslot
               (channel_id, schedule_id, post_id, publish_at, planned_for, token, status,
                published_post_id, published_text, enqueued_at, entry_use, published_at,
-               detached, reason, reason_code, created_at, updated_at)
+               detached, reason, reason_code, created_at, updated_at, wall_clock, wall_zone)
             SELECT b.channel_id, b.schedule_id, NULL, t.at, t.at, gen_random_uuid(),
                    CASE WHEN g %% 50 = 0 THEN 'partial' ELSE 'published' END,
                    b.post_id, 'history', t.at - interval '1 hour', NULL, t.at,
-                   false, '', '', t.at - interval '1 hour', t.at
+                   false, '', '', t.at - interval '1 hour', t.at, '', ''
             FROM generate_series(1, %s) g
             CROSS JOIN LATERAL (SELECT %s::timestamptz
                                        - make_interval(secs => g * %s) AS at) t
@@ -104,14 +104,14 @@ def seed_history(*, slots: int) -> dict:
             INSERT INTO publishing_delivery
               (timeslot_id, account_id, post_id, text, thread_parts, thread_sent, status,
                external_id, url, attempts, last_error, next_attempt_at, dispatched_at,
-               claimed_at, sending_started_at, sent_at, created_at)
+               claimed_at, sending_started_at, sent_at, created_at, network_state)
             SELECT t.id, ca.socialaccount_id, t.published_post_id, 'history', '[]', '[]',
                    s.status, '', '', 1,
                    CASE WHEN s.status = 'sent' THEN '' ELSE 'The network said no.' END,
                    NULL, t.publish_at, t.publish_at, t.publish_at,
                    CASE WHEN s.status = 'sent'
                         THEN t.publish_at + interval '1.2 seconds' END,
-                   t.publish_at + interval '0.1 seconds'
+                   t.publish_at + interval '0.1 seconds', '{}'
             FROM scheduling_timeslot t
             JOIN channels_channel_accounts ca ON ca.channel_id = t.channel_id
             CROSS JOIN LATERAL (SELECT CASE

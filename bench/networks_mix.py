@@ -20,6 +20,7 @@ did not cover.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -113,13 +114,19 @@ class Seat:
     needs_image: bool = False
 
 
+_X_USERS = itertools.count()
+
+
 def _x_account(fakes, workspace, i):
     import time
 
     from accounts.models import SocialAccount
 
-    user_id = str(8_000_000 + i)
-    token = f"bench-x-{i}"
+    # A new user each scenario: the fake X, like X, refuses the same text twice from one
+    # user, and every scenario's queues hold the same texts.
+    n = next(_X_USERS)
+    user_id = str(8_000_000 + n)
+    token = f"bench-x-{n}"
     fakes.servers["x"].add_user(token, user_id)
     return SocialAccount(
         workspace=workspace,
