@@ -80,7 +80,7 @@ def run_all(args) -> None:
         call_command("migrate", verbosity=0)
         receiver = Receiver(logdir)
         # Before any worker starts: the workers reach the fakes through the settings it exports.
-        mix = networks_mix.start()
+        mix = None if args.no_mix else networks_mix.start()
         pool = Workers(logdir)
         scenarios = {
             "planner": lambda: scenario_planner(n, logdir, 1 if quick else 3),
@@ -120,7 +120,8 @@ def run_all(args) -> None:
                     run(name)
         finally:
             pool.stop()
-            mix.stop()
+            if mix is not None:
+                mix.stop()
     finally:
         if receiver:
             receiver.stop()
@@ -162,6 +163,11 @@ def main() -> None:
     parser.add_argument("--held", type=int, help="ETA tasks held for the memory figure")
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument(
+        "--no-mix",
+        action="store_true",
+        help="the hot second without its channels mixing every network (to compare)",
+    )
+    parser.add_argument(
         "--only", nargs="+", help="run only these scenarios (planner, hot_minute_1, ...)"
     )
     once = sub.add_parser("plan-once")
@@ -185,6 +191,9 @@ def main() -> None:
         help="delivery lanes in this thread (profilers see them; default) or in the app's pool",
     )
     prof.add_argument("--no-profiler", action="store_true")
+    prof.add_argument(
+        "--mix", action="store_true", help="channels mixing every network, as the hot second's"
+    )
     prof.add_argument("--cprofile", action="store_true", help="CPU-time profile (cProfile)")
     args = parser.parse_args()
     if args.command == "plan-once":

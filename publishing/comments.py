@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
-from django.db.models import DateTimeField, ExpressionWrapper, F, Q
+from django.db.models import DateTimeField, Exists, ExpressionWrapper, F, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -44,6 +44,7 @@ from publishing.lanes import backoff
 from publishing.models import Delivery
 from queueloop.celery import send_many
 from scheduling.enqueue import EARLY_TOLERANCE
+from scheduling.models import Stop
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,9 @@ UNCONFIRMED_COMMENT = (
     "The worker stopped while posting the first comment: it may or may not be there. "
     "Check the post; it is never posted twice."
 )
+
+_STOPS = Stop.objects.filter(resumed_at__isnull=True)
+_WS = OuterRef("account__workspace_id")
 
 # The moment a due comment may go: a retry's own moment, else the post's plus the delay.
 _DUE = Coalesce(
@@ -117,6 +121,8 @@ def _claim(ids: list[int], *, now: dt.datetime) -> list[int]:
             Delivery.objects.filter(id__in=ids, status=Delivery.Status.SENT, comment_status=C.DUE)
             .alias(due=_DUE)
             .filter(due__lte=now + EARLY_TOLERANCE)
+            # Not under an emergency stop in force (publishing/stopping/services.py).
+            .exclude(Exists(_STOPS.filter(Q(workspace__isnull=True) | Q(workspace_id=_WS))))
             .select_for_update(skip_locked=True)
             .values_list("id", flat=True)
         )

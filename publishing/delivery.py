@@ -39,12 +39,14 @@ from publishing import comments
 from publishing.lanes import CallOutcome, Result, call_budget, run_lanes
 from publishing.models import Delivery
 from publishing.settle import timeslots_settle
+from publishing.sql import deliveries_begin, deliveries_fail_stopped
 from queueloop.celery import send_many
 from scheduling.enqueue import EARLY_TOLERANCE
 
 log = logging.getLogger(__name__)
 
 DELIVER_TASK = "publishing.deliver_batch"
+NOT_SENT_STOPPED = "Not sent: publishing was stopped before its call began."
 UNCONFIRMED_WORKER_LOST = (
     "The worker stopped mid-call: it may or may not have posted. Check the account."
 )
@@ -142,14 +144,15 @@ def deliveries_send(*, delivery_ids: list[int], now: dt.datetime | None = None) 
     deadline = time.monotonic() + call_budget()
     rows = _chunk(claimed)
     load_images(rows)
-    # An idempotent provider may be called again whatever happened: its deliveries count
-    # as begun from the claim (one UPDATE), the others one by one as each call begins.
+    # An idempotent provider may be called again whatever happened: its deliveries begin
+    # together (one conditional UPDATE), the others one by one as each call begins (lanes).
+    # Either way an emergency stop in force keeps them from beginning (publishing/sql.py).
     again = [d.id for d in rows if get_provider(d.account.provider).idempotent]
-    if again:
-        Delivery.objects.filter(id__any=again).update(sending_started_at=now)
+    kept_back = set(again) - set(deliveries_begin(again, now=now)) if again else set()
+    calls = [d for d in rows if d.id not in kept_back] if kept_back else rows
     results: list[Result] = []
     lanes: dict[int, list[Delivery]] = defaultdict(list)
-    for d in rows:
+    for d in calls:
         channel = d.timeslot.channel
         if d.account.workspace_id != channel.workspace_id:
             results.append(
@@ -167,6 +170,10 @@ def deliveries_send(*, delivery_ids: list[int], now: dt.datetime | None = None) 
             lanes[d.account_id].append(d)
     results += run_lanes(list(lanes.values()))
     statuses = _record(results, now=now)
+    if unbegun := set(claimed) - {r.delivery.id for r in results}:
+        # Claimed but never begun: a stop came first (or recovery took one back).
+        stopped = deliveries_fail_stopped(unbegun, error=NOT_SENT_STOPPED)
+        statuses.update(dict.fromkeys(stopped, Delivery.Status.FAILED))
     timeslots_settle(timeslot_ids={d.timeslot_id for d in rows}, now=now)
     if any(d.comment_status == Delivery.CommentStatus.DUE for d in rows):
         # Only chunks with a first comment pay for it (publishing/comments.py).

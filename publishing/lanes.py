@@ -39,6 +39,7 @@ from networks import (
 from networks.contract import Network as Provider
 from networks.thread import PartlySent
 from publishing.models import Delivery
+from publishing.sql import deliveries_begin
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +174,7 @@ class _Lane:
             delivery = self.deliveries[self.next]
             self.next += 1
             if not self.provider.idempotent and not _begin(delivery):
-                continue  # recovery took it back (never begun): another chunk sends it
+                continue  # recovery took it back, or a stop: never begun, no call
             self.started.add(delivery.id)
             return delivery
         return None
@@ -234,12 +235,9 @@ def _run_multiplexed(lanes: list[_Lane]) -> list[Result]:
 
 def _begin(delivery: Delivery) -> bool:
     """Record that the call is about to begin (non-idempotent providers only): from here on
-    a lost worker leaves the delivery `unconfirmed`; before, it was never sent."""
-    return bool(
-        Delivery.objects.filter(
-            id=delivery.id, status=Delivery.Status.SENDING, sending_started_at__isnull=True
-        ).update(sending_started_at=timezone.now())
-    )
+    a lost worker leaves the delivery `unconfirmed`; before, it was never sent. False when
+    recovery took it back or an emergency stop is in force (publishing/sql.py): no call."""
+    return bool(deliveries_begin([delivery.id], now=timezone.now()))
 
 
 def _run_strand(lanes: list[_Lane]) -> list[Result]:

@@ -1,5 +1,6 @@
 """The publish claim's hot reads as plain SQL, mapped to small dataclasses: a batch's
-channels, locked, and its posts' variation texts (the queue's own reads are channels/sql.py's).
+channels, locked, and its posts' variation texts (the queue's own reads are channels/sql.py's);
+and the conditional UPDATE that begins a delivery's call.
 
 Plain SQL through the documented cursor: building a model instance per row through the ORM
 was a tenth of the publish step's CPU (bench/README.md). tests/publishing/test_sql.py
@@ -14,9 +15,12 @@ from dataclasses import dataclass
 
 from django.db import connection
 
+from accounts.models import SocialAccount
 from channels.models import Channel
-from ground.db import Ids, any_of, fetch, table
+from ground.db import Ids, any_of, db_datetime, fetch, table
 from posts.models import Variation
+from publishing.models import Delivery
+from scheduling.models import Stop
 
 
 @dataclass(slots=True, frozen=True)
@@ -73,3 +77,46 @@ def variations_by_post(post_ids: Iterable[int]) -> dict[int, list[VariationText]
     for post_id, text in fetch(sql, [keys]):
         by_post[post_id].append(VariationText(post_id, text))
     return by_post
+
+
+def _not_stopped() -> str:
+    """SQL: no emergency stop is in force for the delivery row's account's workspace, nor
+    for the whole instance (scheduling.models.Stop)."""
+    d, stop, account = table(Delivery), table(Stop), table(SocialAccount)
+    return (
+        f"NOT EXISTS (SELECT 1 FROM {stop} WHERE {stop}.resumed_at IS NULL "  # noqa: S608
+        f"AND ({stop}.workspace_id IS NULL OR {stop}.workspace_id = "
+        f"(SELECT {account}.workspace_id FROM {account} WHERE {account}.id = {d}.account_id)))"
+    )
+
+
+def deliveries_begin(ids: Iterable[int], *, now) -> list[int]:
+    """Mark these claimed deliveries' calls begun (`sending_started_at`), RETURNING those
+    that may now be called: still `sending`, not begun yet, and under no emergency stop
+    in force (their account's workspace's, or the instance's).
+
+    The stop's check is part of this UPDATE, not a read before it: a stop that committed
+    before the statement began is seen, so nothing begins after it; one that commits while
+    it runs waits (scheduling/stops.py) for the calls this statement began, which the stop
+    finds `sending` and begun. The stop's own UPDATE fails a claimed delivery not begun yet
+    (`sending_started_at IS NULL`) — whichever of the two takes the row first wins."""
+    sql = (
+        f"UPDATE {table(Delivery)} SET sending_started_at = %s "  # noqa: S608 (see _not_stopped)
+        f"WHERE {any_of('id')} AND status = %s AND sending_started_at IS NULL "
+        f"AND {_not_stopped()} RETURNING id"
+    )
+    rows = fetch(sql, [db_datetime(now), Ids.of(sorted(set(ids))), Delivery.Status.SENDING])
+    return [r[0] for r in rows]
+
+
+def deliveries_fail_stopped(ids: Iterable[int], *, error: str) -> list[int]:
+    """Of these claimed deliveries a chunk did not begin, those an emergency stop in force
+    kept from beginning: `failed` with `error`, RETURNING them. (One that recovery took
+    back, or that the stop failed itself, is no longer `sending`: left as it is.)"""
+    sql = (
+        f"UPDATE {table(Delivery)} SET status = %s, last_error = %s, "  # noqa: S608
+        f"next_attempt_at = NULL WHERE {any_of('id')} AND status = %s "
+        f"AND sending_started_at IS NULL AND NOT {_not_stopped()} RETURNING id"
+    )
+    params = [Delivery.Status.FAILED, error, Ids.of(sorted(set(ids))), Delivery.Status.SENDING]
+    return [r[0] for r in fetch(sql, params)]

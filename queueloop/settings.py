@@ -287,6 +287,9 @@ PLANNER_HORIZON = env_seconds("PLANNER_HORIZON", 75 * 60, minimum=60)
 MISSED_AFTER = env_seconds("MISSED_AFTER", 30 * 60, minimum=60)
 WATCHDOG_GRACE = env_seconds("WATCHDOG_GRACE", 60, minimum=1)
 SEND_TIMEOUT = env_seconds("SEND_TIMEOUT", 120, minimum=5)
+# How long an emergency stop waits for the calls already under way to be answered before
+# it states its cutoff (publishing/stopping/services.py).
+STOP_DRAIN = env_seconds("STOP_DRAIN", 20, minimum=0)
 # Approval (posts.review, editor.review_mail): approvers are told (a notice and an email
 # with a one-time link) when a post in review is due within REVIEW_LEAD_TIME; the link
 # works for REVIEW_LINK_MAX_AGE.

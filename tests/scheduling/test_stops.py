@@ -95,7 +95,9 @@ def test_a_claimed_slots_deliveries_no_worker_took_are_stopped_too():
     assert not SandboxPost.objects.exists()
 
 
-def test_a_delivery_a_worker_already_took_is_listed_as_under_way():
+def test_a_delivery_a_chunk_claimed_but_has_not_begun_is_stopped_too():
+    """Claimed by a chunk (`sending`) whose call has not begun: the stop fails it, and the
+    chunk's begin UPDATE then takes nothing (publishing/sql.py)."""
     from publishing.models import Delivery
     from publishing.stopping.services import publishing_stop
 
@@ -104,6 +106,27 @@ def test_a_delivery_a_worker_already_took_is_listed_as_under_way():
     slot = due_slot(channel, timezone.now())
     timeslots_publish(pairs=[(slot.id, str(slot.token))])
     Delivery.objects.filter(timeslot=slot).update(status=Delivery.Status.SENDING)
+
+    stop = publishing_stop(workspace=channel.workspace, label="ops")
+
+    assert stop.claimed_before == []
+    delivery = Delivery.objects.get(timeslot=slot)
+    assert delivery.status == Delivery.Status.FAILED and "stopped" in delivery.last_error
+    slot.refresh_from_db()
+    assert (slot.status, slot.reason_code) == (Timeslot.Status.CANCELED, Reason.STOPPED)
+
+
+def test_a_call_already_begun_is_listed_as_under_way():
+    from publishing.models import Delivery
+    from publishing.stopping.services import publishing_stop
+
+    channel = ChannelFactory()
+    QueueEntryFactory(channel=channel)
+    slot = due_slot(channel, timezone.now())
+    timeslots_publish(pairs=[(slot.id, str(slot.token))])
+    Delivery.objects.filter(timeslot=slot).update(
+        status=Delivery.Status.SENDING, sending_started_at=timezone.now()
+    )
 
     stop = publishing_stop(workspace=channel.workspace, label="ops")
 
