@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from results.charts import _nice_top
 from results.reports import Bucket
 
-# A narrow view box: the chart is drawn at a phone's width too, and its 11-unit labels must
-# stay readable when the box shrinks to ~340 px.
+# A narrow view box: the chart is drawn at a phone's width too, and its 12-unit labels must
+# stay readable when the box shrinks to ~320 px.
 WIDTH, HEIGHT = 360, 200
 LEFT, RIGHT, TOP, BOTTOM = 40, 10, 12, 30
 # At most this many x labels (first, last and evenly between): more would overlap.
@@ -39,7 +39,7 @@ class TimelineChart:
     base: float  # the y of zero
     ticks: list[tuple[int, float]]  # y-axis values and their y
     bars: list[Bar]
-    labels: list[tuple[str, float]]  # x-axis labels and their x
+    labels: list[tuple[str, float, str]]  # x-axis labels, their x and text-anchor
     empty: bool
 
 
@@ -74,10 +74,15 @@ def timeline_chart(rows: list[dict], bucket: Bucket) -> TimelineChart:
     ]
     step = max(1, -(-(len(rows) - 1) // (X_LABELS - 1))) if len(rows) > 1 else 1
     picked = sorted({*range(0, len(rows), step), len(rows) - 1}) if rows else []
-    if len(picked) > 1 and picked[-1] - picked[-2] < step:
+    if len(picked) > 1 and picked[-1] - picked[-2] < step / 2:
         picked.pop(-2)  # the last label would crowd the one before it
+    # The first label starts at its bar and the last ends at its bar: neither leaves the box.
     labels = [
-        (bucket_label(rows[i]["when"], bucket).removeprefix("Week of "), LEFT + (i + 0.5) * slot)
+        (
+            bucket_label(rows[i]["when"], bucket).removeprefix("Week of "),
+            LEFT + (i + 0.5) * slot,
+            "start" if i == 0 and len(rows) > 1 else "end" if i == len(rows) - 1 > 0 else "middle",
+        )
         for i in picked
     ]
     return TimelineChart(

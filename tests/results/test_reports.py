@@ -16,6 +16,8 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.models import SocialAccount
 from posts.models import Label
+from results.report_charts import LEFT, WIDTH, timeline_chart
+from results.reports import Bucket
 from tests.factories import (
     ChannelFactory,
     MembershipFactory,
@@ -265,3 +267,29 @@ def test_10000_deliveries_cost_the_same_queries(web, member):
         _queries(web, "/results/"),
         _queries(web, f"/channels/{large['tech'].id}/results/"),
     ) == counts
+
+
+def test_the_chart_labels_a_few_buckets_and_keeps_them_in_its_box():
+    rows = [
+        {"when": dt.date(2026, 11, 8) + dt.timedelta(days=i), "engagement": i, "publications": 1}
+        for i in range(30)
+    ]
+    chart = timeline_chart(rows, Bucket.DAY)
+    assert [(label, anchor) for label, _, anchor in chart.labels] == [
+        ("8 Nov", "start"),
+        ("18 Nov", "middle"),
+        ("28 Nov", "middle"),
+        ("7 Dec", "end"),
+    ]
+    assert len(chart.bars) == 30 and chart.bars[-1].height > chart.bars[1].height > 0
+    assert all(LEFT <= bar.x and bar.x + bar.width <= WIDTH for bar in chart.bars)
+
+
+@pytest.mark.parametrize(
+    ("days", "bucket", "points"), [(30, "day", 30), (90, "week", 14), (400, "month", 14)]
+)
+def test_a_longer_range_is_drawn_by_week_or_month(web, member, days, bucket, points):
+    start = NOW.date() - dt.timedelta(days=days - 1)
+    response = web.get("/results/", {"from": start.isoformat(), "to": NOW.date().isoformat()})
+    assert response.context["filters"].bucket == bucket
+    assert len(response.context["timeline"]) == points
