@@ -1,7 +1,11 @@
 from django.urls import path
 
-from results import views
+from results import report_views, views
 
 urlpatterns = [
     path("posts/<int:post_id>/results/", views.post_results, name="post_results"),
+    path("results/", report_views.workspace_results, name="workspace_results"),
+    path(
+        "channels/<int:channel_id>/results/", report_views.channel_results, name="channel_results"
+    ),
 ]
