@@ -1,7 +1,19 @@
 from django.urls import path
 
-from results import views
+from results import audience_views, views
 
 urlpatterns = [
     path("posts/<int:post_id>/results/", views.post_results, name="post_results"),
+]
+urlpatterns += [
+    path(
+        "channels/<int:channel_id>/audience/",
+        audience_views.channel_audience,
+        name="channel_audience",
+    ),
+    path(
+        "channels/<int:channel_id>/audience/suggest/",
+        audience_views.channel_audience_suggest,
+        name="channel_audience_suggest",
+    ),
 ]
