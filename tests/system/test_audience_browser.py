@@ -56,3 +56,47 @@ def test_the_heat_map_at_375px_is_axe_clean(browser):  # noqa: F811
     page.click("text=Use these times")
     assert page.is_checked("input[name=frequency][value=weekly]")
     assert page.input_value("#id_times") == "09:00, 14:00"
+
+
+def test_the_evergreen_mark_at_375px_is_axe_clean_and_stops_looping(browser):  # noqa: F811
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from channels.models import QueueEntry
+    from tests.factories import QueueEntryFactory
+    from tests.results.audience_seed import publish_many
+
+    user = UserFactory(username="maria")
+    membership = MembershipFactory(user=user, role=Membership.Role.OWNER)
+    workspace = membership.workspace
+    channel = ChannelFactory(workspace=workspace, name="#tech", with_sandbox=False)
+    account = SocialAccountFactory(workspace=workspace)
+    now = timezone.now()
+    rows, entries = [], {}
+    for name, values in {"fading": [3, 2, 4], "strong": [40, 50, 60], "mid": [20, 30, 25]}.items():
+        post = PostFactory(workspace=workspace, text=f"The {name} evergreen post")
+        times = [now - dt.timedelta(days=30 - i * 7) for i in range(len(values))]
+        entries[name] = QueueEntryFactory(
+            channel=channel, post=post, times_published=len(values), last_published_at=times[-1]
+        )
+        rows += [(post, at, v) for at, v in zip(times, values, strict=True)]
+    publish_many(channel, account, rows)
+
+    page = new_page(browser, PHONE)
+    login(page, "maria")
+    page.goto(f"{page.base_url}/channels/{channel.id}/")
+    mark = page.locator(".evergreen-mark")
+    assert mark.count() == 1
+    assert "earned 4, 2, 3" in mark.inner_text()
+    page.locator(f"#entry-{entries['fading'].id}").scroll_into_view_if_needed()
+    result = check_page(page)
+    page.locator(f"#entry-{entries['fading'].id}").screenshot(
+        path=str(SHOT.with_name("evergreen-mark.png"))
+    )
+    assert result["violations"] == [], describe(result["violations"])
+    assert result["scrollWidth"] <= result["innerWidth"]
+
+    page.click(f"#entry-{entries['fading'].id} button:has-text('Stop looping')")
+    page.wait_for_selector(".evergreen-mark", state="detached")
+    assert not QueueEntry.objects.get(id=entries["fading"].id).is_active
