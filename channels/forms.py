@@ -29,6 +29,7 @@ class ChannelForm(forms.ModelForm):
             "name",
             "timezone",
             "mode",
+            "hygiene_lookback",
             "accounts",
             "is_paused",
             "count_clicks",

@@ -3,6 +3,7 @@ from __future__ import annotations
 import zoneinfo
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 
@@ -53,6 +54,16 @@ class Channel(WorkspacePinnedOnceLinked, models.Model):
     utm_medium = models.CharField(max_length=100, default="social", blank=True)
     utm_campaign = models.CharField(max_length=100, default="{channel}", blank=True)
     utm_content = models.CharField(max_length=100, default="{post}", blank=True)
+    # Evergreen hygiene (results/audience.py): a queued post is marked when this many of its
+    # latest publications each did worse than the channel's median; empty = the default (3).
+    hygiene_lookback = models.PositiveSmallIntegerField(
+        "Publications to judge a looping post by",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(20)],
+        help_text="A queued post is marked when this many of its latest publications each did "
+        "worse than the channel's median. Empty: 3.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -63,6 +63,15 @@ def queue_entry_reactivate(*, entry: QueueEntry) -> QueueEntry:
     return entry
 
 
+def queue_entry_stop(*, entry: QueueEntry) -> QueueEntry:
+    """Stop looping a post: it leaves the rotation but keeps its place and history, listed
+    with the finished posts (queue_entry_reactivate puts it back)."""
+    if entry.is_active:
+        QueueEntry.objects.filter(pk=entry.pk).update(is_active=False)
+        entry.is_active = False
+    return entry
+
+
 def queue_entry_remove(*, entry: QueueEntry) -> None:
     """Take a post out of a channel's queue; its publication count there goes with it."""
     entry.delete()

@@ -21,6 +21,11 @@ urlpatterns = [
         name="queue_remove",
     ),
     path(
+        "channels/<int:channel_id>/queue/<int:entry_id>/stop/",
+        views.queue_stop,
+        name="queue_stop",
+    ),
+    path(
         "channels/<int:channel_id>/queue/<int:entry_id>/requeue/",
         views.queue_requeue,
         name="queue_requeue",

@@ -24,11 +24,13 @@ from channels.services import (
     queue_entry_reactivate,
     queue_entry_remove,
     queue_entry_set_max,
+    queue_entry_stop,
 )
 from ground.validation import error_messages
 from posts.labels import label_from_query
 from posts.models import Label, Post, word_preview
 from publishing import selectors as publishing_selectors
+from results import audience
 from scheduling import lint, rules, selectors
 from scheduling.models import Schedule
 from scheduling.services import channel_save
@@ -109,6 +111,7 @@ def _queue_context(
             first_use.setdefault(slot.post.id, slot)
     for entry in queue.object_list:
         entry.next_slot = first_use.get(entry.post_id)
+    _mark_underperformers(channel, queue.object_list)
     return {
         "channel": channel,
         "queue_page": queue,
@@ -119,6 +122,21 @@ def _queue_context(
         "label": label,
         "label_query": f"&label={label.id}" if label else "",
     }
+
+
+def _mark_underperformers(channel: Channel, entries) -> None:
+    """Evergreen hygiene: in a looping queue, flag the posts whose last N publications each
+    earned less than the channel's median (one query whatever the queue's size)."""
+    for entry in entries:
+        entry.underperformer = None
+    if channel.mode != Channel.Mode.LOOP or not entries:
+        return
+    marks = audience.underperformers(
+        audience.channel_publications(channel_id=channel.id, now=timezone.now()),
+        lookback=channel.hygiene_lookback or audience.DEFAULT_LOOKBACK,
+    )
+    for entry in entries:
+        entry.underperformer = marks.get(entry.post_id)
 
 
 def _history_cursor(value: str) -> tuple[dt.datetime, int] | None:
@@ -345,4 +363,17 @@ def queue_max(request: HttpRequest, channel_id: int, entry_id: int) -> HttpRespo
         queue_entry_set_max(entry=entry, max_publications=form.cleaned_data["max_publications"])
     else:
         messages.error(request, "Max publications must be a whole number from 1 (or empty).")
+    return _queue_response(request, entry.channel)
+
+
+@workspace_view
+@require_POST
+def queue_stop(request: HttpRequest, channel_id: int, entry_id: int) -> HttpResponse:
+    """Stop looping a post (evergreen hygiene's action): out of rotation, not deleted."""
+    entry = _entry(request, channel_id, entry_id)
+    queue_entry_stop(entry=entry)
+    if not request.headers.get("HX-Request"):
+        messages.success(
+            request, f"“{entry.post}” stopped looping in {entry.channel.name}: see finished posts."
+        )
     return _queue_response(request, entry.channel)

@@ -6,7 +6,7 @@ import datetime as dt
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -21,7 +21,7 @@ from publishing import problems
 from publishing import selectors as publishing_selectors
 from scheduling import blackouts, lint, preview, rules, selectors, services, stops
 from scheduling import calendar_grid as grid
-from scheduling.forms import ScheduleForm, TimeslotMoveForm
+from scheduling.forms import ScheduleForm, TimeslotMoveForm, simple_from_recurrence
 from scheduling.models import Schedule, Timeslot
 
 PROBLEM_WINDOW = dt.timedelta(days=7)
@@ -97,6 +97,24 @@ def _save_schedule(request: HttpRequest, form: ScheduleForm, schedule: Schedule)
     return True
 
 
+def _prefilled(
+    request: HttpRequest, form: ScheduleForm
+) -> tuple[ScheduleForm, HttpResponse | None]:
+    """`?rule=<RFC 5545 text>` (the suggested times' link) fills the editor with that rule,
+    in the simple editor when it can show it; nothing is saved until Save."""
+    text = request.GET.get("rule", "")
+    if not text:
+        return form, None
+    try:
+        value = rules.parse(text)
+    except ValidationError as exc:
+        message = "The rule to fill in is not valid: " + " ".join(error_messages(exc))
+        return form, HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+    initial = {**form.initial, "advanced": text.strip()}
+    initial.update(simple_from_recurrence(value) or {"frequency": "advanced"})
+    return ScheduleForm(initial=initial), None
+
+
 def _schedule_page(request, form, channel, schedule) -> HttpResponse:
     return render(
         request,
@@ -114,7 +132,9 @@ def schedule_create(request: HttpRequest, channel_id: int) -> HttpResponse:
         if _save_schedule(request, form, Schedule(channel=channel)):
             return redirect("channel_detail", channel.id)
     else:
-        form = ScheduleForm()
+        form, bad = _prefilled(request, ScheduleForm())
+        if bad:
+            return bad
     return _schedule_page(request, form, channel, None)
 
 
@@ -127,7 +147,9 @@ def schedule_edit(request: HttpRequest, schedule_id: int) -> HttpResponse:
             return redirect("channel_detail", schedule.channel_id)
         schedule = _schedule(request, schedule_id)  # the unsaved edit must not leak back
     else:
-        form = ScheduleForm.for_schedule(schedule)
+        form, bad = _prefilled(request, ScheduleForm.for_schedule(schedule))
+        if bad:
+            return bad
     return _schedule_page(request, form, schedule.channel, schedule)
 
 
