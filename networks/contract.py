@@ -231,10 +231,11 @@ class ReadsBack(Protocol):
 @dataclass(frozen=True)
 class Counts:
     """A post's public counts as its network shows them now. None: the network has no such
-    count (Mastodon has no quotes) or does not show it to this token (impressions)."""
+    count (Mastodon has no quotes, Instagram and LinkedIn's reading API no reposts) or does
+    not show it to this token (impressions)."""
 
     likes: int
-    reposts: int
+    reposts: int | None
     replies: int
     quotes: int | None = None
     impressions: int | None = None
@@ -258,7 +259,8 @@ class ReportsMetrics(Protocol):
     def metrics(self, account: SocialAccount, external_ids: list[str]) -> dict[str, PostMetrics]:
         """The counts of the account's posts named by `external_ids` (Delivery.external_id),
         read in as few calls as the network allows (X: 100 ids a call; Bluesky: 25 uris a
-        call; Mastodon: one status a call). An id missing from the answer was not read this
+        call; Facebook and Instagram: 50 ids a call; LinkedIn: 50 urns a call; Mastodon and
+        Threads: one post a call). An id missing from the answer was not read this
         time (it is asked again later); Deleted only when the network says the post is gone.
         Raises the contract's errors like check(): RateLimited(reset_at) delays the
         account's collection, Transient retries later, AuthFailed and Rejected are counted

@@ -28,9 +28,10 @@ import logging
 import re
 
 from networks.base import AuthFailed, PlainTextProvider, Rejected, delivery_images
-from networks.contract import Capabilities, LengthCounting, Published
+from networks.contract import Capabilities, Counts, LengthCounting, PostMetrics, Published
 from networks.media import fit_under
 from networks.meta import graph, tokens
+from networks.meta import metrics as meta_metrics
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,25 @@ MAX_IMAGES = 10
 # Page photos: at most 10 MB per file (JPEG, PNG, GIF...).
 PHOTO_MAX_BYTES = 10 * 1024 * 1024
 FIRST_LINK = re.compile(r"https?://[^\s<>\"]+")
+# A post's counts: the edges' summaries only (limit(0): no reactor or comment is listed).
+# `shares` is absent from a post nobody shared.
+METRICS_FIELDS = (
+    "reactions.limit(0).summary(total_count),comments.limit(0).summary(total_count),shares"
+)
+
+
+def _summary_total(edge) -> int:
+    summary = edge.get("summary") if isinstance(edge, dict) else None
+    return int(summary.get("total_count") or 0) if isinstance(summary, dict) else 0
+
+
+def post_counts(entry: dict) -> Counts:
+    shares = entry.get("shares")
+    return Counts(
+        likes=_summary_total(entry.get("reactions")),
+        reposts=int(shares.get("count") or 0) if isinstance(shares, dict) else 0,
+        replies=_summary_total(entry.get("comments")),
+    )
 
 
 def _keys(account) -> tuple[str, str]:
@@ -163,6 +183,14 @@ class FacebookNetwork(PlainTextProvider):
         if not comment_id:
             raise Rejected("Facebook accepted the comment but named no comment id.")
         return {"id": comment_id, "url": f"https://www.facebook.com/{comment_id}"}
+
+    def metrics(self, account, external_ids: list[str]) -> dict[str, PostMetrics]:
+        """Reactions, comments and shares, 50 posts a call (`GET /?ids=...`,
+        networks/meta/metrics.py); the Page token reads them (pages_read_engagement)."""
+        token, _ = _keys(account)
+        return meta_metrics.read(
+            external_ids, token=token, fields=METRICS_FIELDS, counts=post_counts, network=LABEL
+        )
 
     def check(self, account) -> str:
         token, page_id = _keys(account)

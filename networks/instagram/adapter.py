@@ -47,8 +47,9 @@ from networks.base import (
     Transient,
     delivery_images,
 )
-from networks.contract import Capabilities, LengthCounting, Published
+from networks.contract import Capabilities, Counts, LengthCounting, PostMetrics, Published
 from networks.meta import graph, tokens
+from networks.meta import metrics as meta_metrics
 from networks.progress import recall, remember
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,16 @@ NEEDS_PUBLIC_URL = (
     "Instagram fetches images from this site, which has no public address: set "
     "PUBLIC_BASE_URL (e.g. https://queueloop.example.com)."
 )
+
+
+def media_counts(entry: dict) -> Counts:
+    """like_count is left out when the owner hid the post's likes; Instagram shows no
+    reshare count: reposts None."""
+    return Counts(
+        likes=int(entry.get("like_count") or 0),
+        reposts=None,
+        replies=int(entry.get("comments_count") or 0),
+    )
 
 
 def _keys(account) -> tuple[str, str]:
@@ -341,6 +352,20 @@ class InstagramNetwork(PlainTextProvider):
         ref = {"id": comment_id, "url": on.get("url", "")}
         remember(delivery, ig_comment=ref)
         return ref
+
+    # --- metrics ----------------------------------------------------------------------
+
+    def metrics(self, account, external_ids: list[str]) -> dict[str, PostMetrics]:
+        """like_count and comments_count, 50 posts a call (`GET /?ids=...`,
+        networks/meta/metrics.py)."""
+        token, _ = _keys(account)
+        return meta_metrics.read(
+            external_ids,
+            token=token,
+            fields="like_count,comments_count",
+            counts=media_counts,
+            network=LABEL,
+        )
 
     def check(self, account) -> str:
         token, ig_user = _keys(account)

@@ -35,6 +35,7 @@ from networks import thread
 from networks.base import AuthFailed, PlainTextProvider, Rejected, Transient
 from networks.contract import Capabilities, LengthCounting, Published
 from networks.linkedin import api, images, text, tokens
+from networks.linkedin import metrics as linkedin_metrics
 
 log = logging.getLogger(__name__)
 
@@ -269,6 +270,11 @@ class LinkedInNetwork(PlainTextProvider):
                 "LinkedIn accepted the comment but its answer names no comment.", maybe_sent=True
             )
         return {"id": comment, "url": comment_url(post_urn, comment)}
+
+    def metrics(self, account, external_ids: list[str]) -> dict:
+        """Reactions and comments from the Social Metadata API, 50 urns a call
+        (networks/linkedin/metrics.py)."""
+        return linkedin_metrics.read(account, external_ids, call_with=call_with)
 
     def check(self, account) -> str:
         options = account.options or {}

@@ -182,10 +182,12 @@ def error_for(response: requests.Response, *, what: str, makes: bool) -> Excepti
     if status == 401:
         return Unauthorized(said)
     if status == 403:
-        return AuthFailed(
+        refused = AuthFailed(
             f"LinkedIn refused {what} (403: {said}): the account lacks a permission (or is no "
             "longer the page's administrator). Reconnect it and allow what LinkedIn asks."
         )
+        refused.status = 403  # a missing permission, not a bad token (metrics.py tells them)
+        return refused
     if status == 429:
         reset_at = rate_limit_reset(timezone.now())
         return RateLimited(

@@ -34,7 +34,7 @@ from networks.base import AuthFailed, ProviderError
 from networks.linkedin import adapter, api, tokens
 
 MEMBER_SCOPES = ("openid", "profile", "w_member_social")
-PAGE_SCOPES = ("w_organization_social", "r_organization_admin")
+PAGE_SCOPES = ("w_organization_social", "r_organization_admin", "r_organization_social")
 SESSION_KEY = "linkedin_oauth_pending"
 CHOICE_KEY = "linkedin_oauth_choice"
 FLOW_MAX_AGE = 10 * 60  # seconds a started connect flow, or a pending choice, stays valid

@@ -47,6 +47,7 @@ from networks.base import ProviderError, RateLimited, Rejected, Transient, deliv
 from networks.contract import Capabilities, LengthCounting, Published
 from networks.progress import recall, remember
 from networks.threads import api, tokens
+from networks.threads import metrics as threads_metrics
 
 log = logging.getLogger(__name__)
 
@@ -426,7 +427,12 @@ class ThreadsNetwork:
             maybe_sent=True,
         )
 
-    # --- The account ----------------------------------------------------------------------
+    # --- Metrics and the account -------------------------------------------------------------
+
+    def metrics(self, account, external_ids: list[str]) -> dict:
+        """Likes, replies, reposts, quotes and views from each post's insights, one call a
+        post (networks/threads/metrics.py)."""
+        return threads_metrics.read(external_ids, token=tokens.fresh_token(account))
 
     def check(self, account) -> str:
         token = tokens.fresh_token(account)

@@ -25,7 +25,13 @@ from accounts.services import account_connect
 from networks.base import ProviderError
 from networks.threads import api, tokens
 
-SCOPES = ("threads_basic", "threads_content_publish", "threads_manage_replies")
+# threads_manage_insights: the posts' counts (networks/threads/metrics.py).
+SCOPES = (
+    "threads_basic",
+    "threads_content_publish",
+    "threads_manage_replies",
+    "threads_manage_insights",
+)
 SESSION_KEY = "threads_oauth_pending"
 FLOW_MAX_AGE = 10 * 60
 WRITE_ROLES = (Membership.Role.OWNER, Membership.Role.EDITOR)

@@ -72,4 +72,7 @@ def classify(status: int, body: object, *, what: str, maybe_sent: bool) -> Provi
         )
     if status >= 500:
         return Transient(f"Threads answered {status} for {what} ({said}).", maybe_sent=maybe_sent)
-    return Rejected(f"Threads refused {what}: {said}")
+    refused = Rejected(f"Threads refused {what}: {said}")
+    # Kept for a caller that tells a missing object (100/33) from another refusal.
+    refused.meta_code = (code, subcode)
+    return refused

@@ -360,7 +360,11 @@ def linkedin_harness(request, **fields) -> Harness:
         provider="linkedin",
         handle="Ada Lovelace",
         external_id=author,
-        credentials=tokens.credentials_from_token(fake.issue(sub)),
+        # r_member_social (granted to approved apps only) lets the contract read the post's
+        # counts; publishing needs only w_member_social.
+        credentials=tokens.credentials_from_token(
+            fake.issue(sub, scope="openid profile w_member_social r_member_social")
+        ),
         options={"author": author, "kind": "member", "name": "Ada Lovelace", "member": author},
         **fields,
     )

@@ -23,6 +23,12 @@ Images API, Comments API, Organization Access Control, little text format) descr
   parser does), images by urn in `content.media` or `content.multiImage` (2 to 20).
 - `POST /rest/socialActions/{urn}/comments` → 201 with the comment (`id`, `$URN`) and its urn
   in `x-restli-id`.
+- `GET /rest/socialMetadata?ids=List(<urn>,<urn>)` (a batch get) → `{"results": {urn:
+  {"reactionSummaries": {"LIKE": {"reactionType": "LIKE", "count": 3}}, "commentSummary":
+  {"count", "topLevelCount"}, "commentsState": "OPEN", "entity": urn}}, "statuses": {urn:
+  200 | 404}, "errors": {urn: {"status": 404, "message"}}}`; a page's posts need
+  r_organization_social (and an administrator), a member's r_member_social (403 without).
+  `set_reactions(urn, LIKE=3, PRAISE=1)` sets a post's reactions; its comments are counted.
 
 Posts are kept in `posts`, comments in `comments`, uploads in `images`. Scripted failures come
 from FakeServer: `script("POST", "/rest/posts", Scripted(...))`.
@@ -90,6 +96,7 @@ class FakeLinkedIn(FakeServer):
         self.uploads: dict[str, str] = {}  # upload key → image urn
         self.posts: list[dict] = []
         self.comments: list[dict] = []
+        self.reactions: dict[str, dict[str, int]] = {}  # post urn → {reaction type: count}
         self.issued: list[str] = []  # every token handed out (for the log scans)
         self.signed_in: str | None = None
         self.grant_refresh = True
@@ -156,6 +163,12 @@ class FakeLinkedIn(FakeServer):
             answer |= {"refresh_token": refresh, "refresh_token_expires_in": left}
         return answer
 
+    def set_reactions(self, urn: str, **counts: int) -> None:
+        self.reactions[urn] = {**self.reactions.get(urn, {}), **counts}
+
+    def delete_post(self, urn: str) -> None:
+        self.posts = [p for p in self.posts if p["urn"] != urn]
+
     def revoke(self, access_token: str) -> None:
         self.tokens.pop(access_token, None)
 
@@ -215,6 +228,8 @@ class FakeLinkedIn(FakeServer):
             return self._initialize_upload(request, token)
         if rest == "posts" and request.method == "POST":
             return self._create_post(request, token)
+        if rest == "socialMetadata" and request.method == "GET":
+            return self._social_metadata(request, token)
         match = re.fullmatch(r"socialActions/([^/]+)/comments", rest)
         if match and request.method == "POST":
             return self._create_comment(request, token, unquote(match.group(1)))
@@ -441,6 +456,47 @@ class FakeLinkedIn(FakeServer):
             }
         )
         return Reply(201, None, {"x-restli-id": urn, "x-linkedin-id": urn})
+
+    def _social_metadata(self, request: Request, token: dict) -> Reply:
+        listed = re.fullmatch(r"List\((.*)\)", request.query.get("ids", ""))
+        if listed is None:
+            return rest_error(400, "ids must be a List(...) of urns", "ILLEGAL_ARGUMENT")
+        urns = [u for u in listed.group(1).split(",") if u]
+        scopes = set(token["scope"].split())
+        results, statuses, errors = {}, {}, {}
+        for urn in urns:
+            post = next((p for p in self.posts if p["urn"] == urn), None)
+            if post is None:
+                statuses[urn] = 404
+                errors[urn] = {"status": 404, "message": f"Entity {urn} not found"}
+                continue
+            author = post["author"]
+            if author.startswith("urn:li:organization:"):
+                allowed = "r_organization_social" in scopes and self._administers(
+                    token["sub"], author
+                )
+            else:
+                allowed = "r_member_social" in scopes and author == f"urn:li:person:{token['sub']}"
+            if not allowed:
+                return rest_error(
+                    403,
+                    "Not enough permissions to access: socialMetadata.BATCH_GET.20260901",
+                    "ACCESS_DENIED",
+                    serviceErrorCode=100,
+                )
+            comments = [c for c in self.comments if c["object"] == urn]
+            results[urn] = {
+                "reactionSummaries": {
+                    kind: {"reactionType": kind, "count": n}
+                    for kind, n in self.reactions.get(urn, {}).items()
+                    if n
+                },
+                "commentsState": "OPEN",
+                "commentSummary": {"count": len(comments), "topLevelCount": len(comments)},
+                "entity": urn,
+            }
+            statuses[urn] = 200
+        return Reply(200, {"statuses": statuses, "results": results, "errors": errors})
 
     def _create_comment(self, request: Request, token: dict, target: str) -> Reply:
         body = request.json

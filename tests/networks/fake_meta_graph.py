@@ -15,6 +15,16 @@ Meta documents, for Facebook Pages and Instagram (Facebook Login):
   CAROUSEL with children) → {"id"}, `GET /{container-id}?fields=status_code`,
   `POST /{ig-user-id}/media_publish` {creation_id} → {"id"}, `GET /{media-id}` (permalink),
   `GET /{ig-user-id}/media`, `GET|POST /{media-id}/comments`.
+- Counts, many objects a call: `GET /?ids=a,b&fields=...` → `{"a": {...}, "b": {...}}`
+  (at most 50 ids). A Page post answers `reactions.limit(0).summary(total_count)` as
+  `{"reactions": {"data": [], "summary": {"total_count", "viewer_reaction": "NONE"}}}`,
+  `comments...` likewise (`{"order": "ranked", "total_count", "can_comment"}`) and `shares`
+  as `{"count"}` (absent when nobody shared it); an Instagram media answers `like_count` and
+  `comments_count`. An id the token cannot see spoils the call: 400 `(#803) Some of the
+  aliases you requested do not exist: <ids>`, or for an id asked alone `(#100) Object with ID
+  '<id>' does not exist...` (subcode 33). `set_counts(id, reactions=3, shares=1)` (Facebook)
+  or `set_counts(id, like_count=3)` (Instagram); comments count the comments made;
+  `delete(id)` removes a post or media.
 
 Errors are `{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}`.
 Tokens come in `Authorization: Bearer` or `access_token`. What is posted is kept in
@@ -67,6 +77,7 @@ class FakeMetaGraph(FakeServer):
         self.media: list[dict] = []
         self.comments: list[dict] = []
         self.quota_usage: dict[str, int] = {}
+        self.counts: dict[str, dict[str, int]] = {}  # post or media id → its counts
         self.issued: list[str] = []  # every token handed out (for the log scan)
         self._ids = itertools.count(17_841_400_000_000_001)
 
@@ -116,6 +127,13 @@ class FakeMetaGraph(FakeServer):
         self.page_tokens.pop(token, None)
         self.users.pop(token, None)
 
+    def set_counts(self, object_id: str, **counts: int) -> None:
+        self.counts[object_id] = {**self.counts.get(object_id, {}), **counts}
+
+    def delete(self, object_id: str) -> None:
+        self.posts = [p for p in self.posts if p["id"] != object_id]
+        self.media = [m for m in self.media if m["id"] != object_id]
+
     def posts_of(self, page_id: str) -> list[dict]:
         return [p for p in self.posts if p["page_id"] == page_id]
 
@@ -125,6 +143,8 @@ class FakeMetaGraph(FakeServer):
     # --- the API ----------------------------------------------------------------------
     def handle(self, request: Request) -> Reply:
         prefix = f"/{VERSION}/"
+        if request.path == f"/{VERSION}" and request.method == "GET":
+            return self._many(request, self._params(request))
         if not request.path.startswith(prefix):
             return error(400, 2635, "Unsupported or missing API version.")
         parts = request.path[len(prefix) :].split("/")
@@ -166,6 +186,74 @@ class FakeMetaGraph(FakeServer):
             subcode=33,
             kind="GraphMethodException",
         )
+
+    def _many(self, request: Request, params: dict) -> Reply:
+        """`GET /?ids=a,b&fields=...`: every id's fields, or an error naming the missing."""
+        page_id = self.page_tokens.get(request.bearer or params.get("access_token", ""))
+        if page_id is None:
+            return BAD_TOKEN
+        ids = [i for i in params.get("ids", "").split(",") if i]
+        if not ids or len(ids) > 50:
+            return error(400, 100, "(#100) ids must name 1 to 50 objects.")
+        fields = params.get("fields", "")
+        ig_id = self.pages[page_id]["instagram"]
+        answer, missing = {}, []
+        for object_id in ids:
+            counts = self.counts.get(object_id, {})
+            comments = sum(1 for c in self.comments if c["on"] == object_id)
+            post = next(
+                (p for p in self.posts if p["id"] == object_id and p["page_id"] == page_id), None
+            )
+            media = next(
+                (m for m in self.media if m["id"] == object_id and m["ig_user"] == ig_id), None
+            )
+            if post is not None:
+                entry = {"id": object_id}
+                if "reactions" in fields:
+                    entry["reactions"] = {
+                        "data": [],
+                        "summary": {
+                            "total_count": counts.get("reactions", 0),
+                            "viewer_reaction": "NONE",
+                        },
+                    }
+                if "comments" in fields:
+                    entry["comments"] = {
+                        "data": [],
+                        "summary": {
+                            "order": "ranked",
+                            "total_count": comments + counts.get("comments", 0),
+                            "can_comment": True,
+                        },
+                    }
+                if "shares" in fields and counts.get("shares"):
+                    entry["shares"] = {"count": counts["shares"]}
+                answer[object_id] = entry
+            elif media is not None:
+                entry = {"id": object_id}
+                if "like_count" in fields:
+                    entry["like_count"] = counts.get("like_count", 0)
+                if "comments_count" in fields:
+                    entry["comments_count"] = comments + counts.get("comments_count", 0)
+                answer[object_id] = entry
+            else:
+                missing.append(object_id)
+        if missing and len(ids) == 1:
+            return error(
+                400,
+                100,
+                f"Unsupported get request. Object with ID '{missing[0]}' does not exist, cannot "
+                "be loaded due to missing permissions, or does not support this operation.",
+                subcode=33,
+                kind="GraphMethodException",
+            )
+        if missing:
+            return error(
+                404,
+                803,
+                f"(#803) Some of the aliases you requested do not exist: {','.join(missing)}",
+            )
+        return Reply(200, answer)
 
     def _params(self, request: Request) -> dict:
         found = dict(request.query)

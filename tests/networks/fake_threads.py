@@ -25,6 +25,11 @@ shapes developers.facebook.com/docs/threads documents. THREADS_API_BASE points a
   threads_publish is refused with code 4 (a rate limit).
 - GET /v1.0/{user-id}/threads and /replies?fields=id,permalink,text,timestamp → {"data": [...]},
   newest first; GET /v1.0/{media-id}?fields=permalink → the post.
+- GET /v1.0/{media-id}/insights?metric=likes,replies,reposts,quotes,views → {"data": [{"name",
+  "period": "lifetime", "values": [{"value"}], "title", "description", "id":
+  "<media>/insights/<name>/lifetime"}]}, the metrics asked for (the token's own posts;
+  another's or a deleted one: code 100, subcode 33). `set_insights(id, likes=3, views=90)`;
+  replies count the replies made; `delete_post(id)`.
 
 Errors are Meta's `{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}`;
 a bad token is 400 with code 190 (OAuthException).
@@ -70,6 +75,7 @@ class FakeThreads(FakeServer):
         self.quota_total = 250
         self.extra_usage: dict[str, int] = {}  # posts made elsewhere in the last 24 h
         self.image_status = "FINISHED"
+        self.insights: dict[str, dict[str, int]] = {}  # media id → {metric: value}
         self.redirect_uri = ""
         self._ids = itertools.count(17_889_615_691_921_648)
 
@@ -95,6 +101,12 @@ class FakeThreads(FakeServer):
         code = secrets.token_urlsafe(24)
         self.codes[code] = user_id
         return code
+
+    def set_insights(self, media_id: str, **values: int) -> None:
+        self.insights[media_id] = {**self.insights.get(media_id, {}), **values}
+
+    def delete_post(self, media_id: str) -> None:
+        self.posts = [p for p in self.posts if p["id"] != media_id]
 
     def posts_of(self, user_id: str) -> list[dict]:
         return [p for p in self.posts if p["user_id"] == user_id]
@@ -164,6 +176,8 @@ class FakeThreads(FakeServer):
                     if bool(p["reply_to_id"]) == replies
                 ]
                 return Reply(200, {"data": rows[: int(params.get("limit") or 25)]})
+        if len(parts) == 2 and parts[1] == "insights" and request.method == "GET":
+            return self._insights(me, parts[0], params)
         if len(parts) == 1:
             return self._read(me, parts[0])
         return error(400, "Unsupported request", code=100)
@@ -191,6 +205,42 @@ class FakeThreads(FakeServer):
             f"Unsupported get request. Object with ID '{object_id}' does not exist",
             code=100,
             subcode=33,
+        )
+
+    def _insights(self, me: str, media_id: str, params: dict) -> Reply:
+        post = next((p for p in self.posts if p["id"] == media_id and p["user_id"] == me), None)
+        if post is None:
+            return error(
+                400,
+                f"Unsupported get request. Object with ID '{media_id}' does not exist, cannot "
+                "be loaded due to missing permissions, or does not support this operation",
+                code=100,
+                subcode=33,
+            )
+        names = [m for m in params.get("metric", "").split(",") if m]
+        known = ("views", "likes", "replies", "reposts", "quotes", "shares")
+        if not names or any(m not in known for m in names):
+            return error(400, "(#100) metric must be one of " + ", ".join(known), code=100)
+        values = {
+            **self.insights.get(media_id, {}),
+            "replies": sum(1 for p in self.posts if p["reply_to_id"] == media_id)
+            + self.insights.get(media_id, {}).get("replies", 0),
+        }
+        return Reply(
+            200,
+            {
+                "data": [
+                    {
+                        "name": name,
+                        "period": "lifetime",
+                        "values": [{"value": values.get(name, 0)}],
+                        "title": name.capitalize(),
+                        "description": f"The number of {name} of your post.",
+                        "id": f"{media_id}/insights/{name}/lifetime",
+                    }
+                    for name in names
+                ]
+            },
         )
 
     def _create(self, me: str, params: dict) -> Reply:

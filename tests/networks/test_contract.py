@@ -19,7 +19,14 @@ from PIL import Image
 from accounts import providers
 from accounts.models import SocialAccount
 from networks import ProviderError, Rejected, Transient, get_provider, registry
-from networks.contract import Capabilities, CommentsOnPosts, LengthCounting, Network
+from networks.contract import (
+    Capabilities,
+    CommentsOnPosts,
+    Counts,
+    LengthCounting,
+    Network,
+    ReportsMetrics,
+)
 from networks.thread import comment_on
 from posts.media import MAX_IMAGES
 from publishing.delivery import delivery_send
@@ -164,6 +171,31 @@ def test_publish_posts_once_on_the_fake(name, request):
         # A repeated call (a retry after a lost answer) cannot post twice.
         network.publish(delivery)
         assert len(harness.posted()) == 1
+
+
+# The networks whose APIs give a bot or a webhook no counts of its messages.
+NO_METRICS = {"telegram", "discord", "webhook"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_network_with_metrics_reads_the_post_it_published(name, request):
+    network = get_provider(name)
+    if name in NO_METRICS:
+        # results/collector.py marks their deliveries unsupported (no call is made).
+        assert not isinstance(network, ReportsMetrics)
+        return
+    assert isinstance(network, ReportsMetrics), f"{name} reads no counts (ReportsMetrics)"
+    harness = harness_for(name, request)
+    published = network.publish(make_delivery(harness.account, f"Counted on {name}"))
+
+    answer = network.metrics(harness.account, [published.external_id])
+
+    counts = answer[published.external_id]
+    assert isinstance(counts, Counts)
+    # Nobody reacted on a fake (the sandbox makes its counts up): whole numbers, never None
+    # for likes and replies.
+    assert isinstance(counts.likes, int) and counts.likes >= 0
+    assert isinstance(counts.replies, int) and counts.replies >= 0
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -87,7 +87,8 @@ def test_a_page_is_picked_from_the_pages_the_member_administers(web, owner, fake
     response, asked = sign_in(web, fake_linkedin, pages=True)
 
     assert asked["scope"] == (
-        "openid profile w_member_social w_organization_social r_organization_admin"
+        "openid profile w_member_social w_organization_social r_organization_admin "
+        "r_organization_social"
     )
     assert response.status_code == 302
     assert response["Location"] == reverse("linkedin_connect_choose")

@@ -75,7 +75,9 @@ def test_connect_signs_in_with_oauth_and_stores_a_long_lived_token_encrypted(
     sent = urlsplit(start["Location"])
     query = parse_qs(sent.query)
     assert f"{sent.scheme}://{sent.netloc}{sent.path}" == "https://threads.net/oauth/authorize"
-    assert query["scope"] == ["threads_basic,threads_content_publish,threads_manage_replies"]
+    assert query["scope"] == [
+        "threads_basic,threads_content_publish,threads_manage_replies,threads_manage_insights"
+    ]
     assert query["response_type"] == ["code"]
     fake_threads.redirect_uri = query["redirect_uri"][0]
     code = fake_threads.authorization_code(user_id)

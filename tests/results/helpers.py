@@ -117,3 +117,119 @@ def sandbox_posts(account: SocialAccount, n: int) -> list[str]:
         [SandboxPost(account=account, text=f"sandbox {i}") for i in range(n)]
     )
     return [f"sandbox-{row.id}" for row in rows]
+
+
+# --- The networks added last: LinkedIn pages, Threads, Facebook Pages, Instagram ------------
+
+LINKEDIN_PAGE_SCOPES = (
+    "openid profile w_member_social w_organization_social r_organization_admin "
+    "r_organization_social"
+)
+
+
+def linkedin_page_account(fake_linkedin, name: str = "Queue Loop Inc") -> SocialAccount:
+    from networks.linkedin import tokens
+
+    sub = fake_linkedin.add_member("Ada Lovelace")
+    page = fake_linkedin.add_page(name, name.lower().replace(" ", "-"), admins=[sub])
+    return SocialAccountFactory(
+        provider="linkedin",
+        handle=name,
+        external_id=page,
+        credentials=tokens.credentials_from_token(
+            fake_linkedin.issue(sub, scope=LINKEDIN_PAGE_SCOPES)
+        ),
+        options={
+            "author": page,
+            "kind": "organization",
+            "name": name,
+            "member": f"urn:li:person:{sub}",
+        },
+    )
+
+
+def linkedin_posts(fake_linkedin, account: SocialAccount, n: int) -> list[str]:
+    """n posts on the fake by the account's author (as POST /rest/posts makes them)."""
+    urns = []
+    for i in range(n):
+        urn = f"urn:li:share:{next(fake_linkedin._ids)}"
+        fake_linkedin.posts.append(
+            {"urn": urn, "author": account.external_id, "commentary": f"post {i}", "images": []}
+        )
+        urns.append(urn)
+    return urns
+
+
+def threads_account(fake_threads, username: str = "queueloop") -> SocialAccount:
+    user_id, token = fake_threads.add_user(username)
+    return SocialAccountFactory(
+        provider="threads",
+        handle=username,
+        external_id=user_id,
+        credentials={"access_token": token},
+        options={"user_id": user_id, "username": username},
+    )
+
+
+def threads_posts(fake_threads, account: SocialAccount, n: int) -> list[str]:
+    ids = []
+    for i in range(n):
+        media_id = str(next(fake_threads._ids))
+        fake_threads.posts.append(
+            {
+                "id": media_id,
+                "user_id": account.external_id,
+                "text": f"post {i}",
+                "reply_to_id": None,
+                "permalink": f"https://www.threads.net/@{account.handle}/post/{media_id}",
+                "at": 0,
+                "images": [],
+            }
+        )
+        ids.append(media_id)
+    return ids
+
+
+def facebook_account(fake_meta, name: str = "Queue Loop News") -> SocialAccount:
+    page = fake_meta.add_page(name)
+    return SocialAccountFactory(
+        provider="facebook",
+        handle=page["name"],
+        external_id=page["id"],
+        credentials={"page_token": page["token"]},
+        options={"page_id": page["id"], "page_name": page["name"]},
+    )
+
+
+def facebook_posts(fake_meta, account: SocialAccount, n: int) -> list[str]:
+    page = fake_meta.pages[account.external_id]
+    return [fake_meta._post(page, message=f"post {i}", photos=[])["id"] for i in range(n)]
+
+
+def instagram_account(fake_meta, username: str = "queueloop") -> SocialAccount:
+    page = fake_meta.add_page(f"{username} page", instagram=username)
+    ig_id = page["instagram"]
+    return SocialAccountFactory(
+        provider="instagram",
+        handle=username,
+        external_id=ig_id,
+        credentials={"page_token": page["token"]},
+        options={"ig_user_id": ig_id, "username": username, "page_id": page["id"]},
+    )
+
+
+def instagram_media(fake_meta, account: SocialAccount, n: int) -> list[str]:
+    ids = []
+    for i in range(n):
+        media_id = fake_meta._id()
+        fake_meta.media.append(
+            {
+                "id": media_id,
+                "ig_user": account.external_id,
+                "caption": f"post {i}",
+                "images": [],
+                "permalink": f"https://www.instagram.com/p/{media_id}/",
+            }
+        )
+        ids.append(media_id)
+    return ids

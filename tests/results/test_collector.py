@@ -51,6 +51,7 @@ def snapshots_of(delivery) -> list[Snapshot]:
 
 
 def test_x_mastodon_bluesky_and_the_sandbox_report_metrics():
+    # The networks added later: tests/results/test_collector_networks.py.
     reporting = {n for n in NETWORKS if isinstance(get_provider(n), ReportsMetrics)}
     assert reporting >= {"x", "mastodon", "bluesky", "sandbox"}
     assert "webhook" not in reporting

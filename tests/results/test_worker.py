@@ -20,13 +20,24 @@ from scheduling.models import Timeslot
 from tests.conftest import wait_for
 from tests.factories import ChannelFactory, QueueEntryFactory, SocialAccountFactory
 from tests.networks import fake_bluesky as bluesky_fakes
+from tests.networks import fake_linkedin as linkedin_fakes
 from tests.networks import fake_mastodon as mastodon_fakes
+from tests.networks import fake_meta_graph as meta_fakes
+from tests.networks import fake_threads as threads_fakes
 from tests.networks import fake_x as x_fakes
 from tests.results.helpers import (
     bluesky_account,
+    facebook_account,
+    facebook_posts,
+    instagram_account,
+    instagram_media,
+    linkedin_page_account,
+    linkedin_posts,
     mastodon_account,
     sandbox_posts,
     sent_deliveries,
+    threads_account,
+    threads_posts,
     x_account,
     x_tweets,
 )
@@ -34,6 +45,9 @@ from tests.results.helpers import (
 fake_x = x_fakes.fake_x
 fake_mastodon = mastodon_fakes.fake_mastodon
 fake_bluesky = bluesky_fakes.fake_bluesky
+fake_linkedin = linkedin_fakes.fake_linkedin
+fake_threads = threads_fakes.fake_threads
+fake_meta = meta_fakes.fake_meta
 TASK = "results.collect_metrics"
 
 
@@ -80,8 +94,8 @@ def test_the_collector_is_routed_to_its_own_queue(broker, metrics_queue, db):
 
 
 @pytest.mark.worker
-def test_a_worker_collects_x_mastodon_bluesky_and_sandbox_at_the_three_ages(
-    both_queues_worker, fake_x, fake_mastodon, fake_bluesky
+def test_a_worker_collects_every_network_s_counts_at_the_three_ages(
+    both_queues_worker, fake_x, fake_mastodon, fake_bluesky, fake_linkedin, fake_threads, fake_meta
 ):
     start = timezone.now()
     x = x_account(fake_x, now=start)
@@ -99,11 +113,27 @@ def test_a_worker_collects_x_mastodon_bluesky_and_sandbox_at_the_three_ages(
     uri = f"at://{bluesky.external_id}/app.bsky.feed.post/3lworker00001"
     fake_bluesky.records[uri] = {"$type": "app.bsky.feed.post", "text": "hi", "createdAt": "x"}
     fake_bluesky.set_counts(uri, likeCount=6)
+    linkedin = linkedin_page_account(fake_linkedin)
+    [share] = linkedin_posts(fake_linkedin, linkedin, 1)
+    fake_linkedin.set_reactions(share, LIKE=3)
+    threads = threads_account(fake_threads)
+    [thread] = threads_posts(fake_threads, threads, 1)
+    fake_threads.set_insights(thread, likes=5)
+    facebook = facebook_account(fake_meta)
+    [page_post] = facebook_posts(fake_meta, facebook, 1)
+    fake_meta.set_counts(page_post, reactions=8)
+    instagram = instagram_account(fake_meta)
+    [media] = instagram_media(fake_meta, instagram, 1)
+    fake_meta.set_counts(media, like_count=9)
     sandbox = SocialAccountFactory()
     deliveries = [
         *sent_deliveries(x, [tweet], sent_at=start),
         *sent_deliveries(mastodon, [status], sent_at=start),
         *sent_deliveries(bluesky, [uri], sent_at=start),
+        *sent_deliveries(linkedin, [share], sent_at=start),
+        *sent_deliveries(threads, [thread], sent_at=start),
+        *sent_deliveries(facebook, [page_post], sent_at=start),
+        *sent_deliveries(instagram, [media], sent_at=start),
         *sent_deliveries(sandbox, sandbox_posts(sandbox, 1), sent_at=start),
     ]
     ids = [d.id for d in deliveries]
@@ -118,7 +148,7 @@ def test_a_worker_collects_x_mastodon_bluesky_and_sandbox_at_the_three_ages(
         with time_machine.travel(start + later + dt.timedelta(minutes=1), tick=True):
             celery_app.send_task(TASK)
             wait_for(
-                lambda n=n: Snapshot.objects.filter(delivery_id__in=ids).count() == 4 * n,
+                lambda n=n: Snapshot.objects.filter(delivery_id__in=ids).count() == 8 * n,
                 what=f"the {age} snapshots",
             )
     got = {
@@ -128,6 +158,10 @@ def test_a_worker_collects_x_mastodon_bluesky_and_sandbox_at_the_three_ages(
     assert {got[("x", a)] for a in Age} == {4}
     assert {got[("mastodon", a)] for a in Age} == {2}
     assert {got[("bluesky", a)] for a in Age} == {6}
+    assert {got[("linkedin", a)] for a in Age} == {3}
+    assert {got[("threads", a)] for a in Age} == {5}
+    assert {got[("facebook", a)] for a in Age} == {8}
+    assert {got[("instagram", a)] for a in Age} == {9}
     assert len({got[("sandbox", a)] for a in Age}) == 3  # growing
     assert set(Tracking.objects.filter(delivery_id__in=ids).values_list("state", flat=True)) == {
         Tracking.State.DONE
