@@ -57,16 +57,10 @@ def profile_publish(args) -> None:
 
     call_command("migrate", verbosity=0)
     receiver = Receiver(Path(tempfile.mkdtemp(prefix="ql-bench-prof-")), delay=0)
-    mix = None
     try:
         ws = make_workspace("profile")
         channels = make_channels(ws, args.m)
         make_publishable(ws, channels, receiver.url)
-        if args.mix:
-            from bench import networks_mix
-
-            mix = networks_mix.start()
-            networks_mix.add_accounts(mix, ws, channels)
         now = dt.datetime.now(UTC).replace(microsecond=0)
         make_schedules(channels, lambda i: [now + dt.timedelta(minutes=20)])
         planner_run(now=now, until=now + dt.timedelta(minutes=21))
@@ -165,7 +159,5 @@ def profile_publish(args) -> None:
         }
         print(json.dumps(summary))
     finally:
-        if mix is not None:
-            mix.stop()
         receiver.stop()
         database_drop()

@@ -191,9 +191,6 @@ def main() -> None:
         help="delivery lanes in this thread (profilers see them; default) or in the app's pool",
     )
     prof.add_argument("--no-profiler", action="store_true")
-    prof.add_argument(
-        "--mix", action="store_true", help="channels mixing every network, as the hot second's"
-    )
     prof.add_argument("--cprofile", action="store_true", help="CPU-time profile (cProfile)")
     args = parser.parse_args()
     if args.command == "plan-once":
