@@ -53,7 +53,7 @@ class Chart:
     empty: bool
 
 
-def _nice_top(value: int) -> int:
+def nice_top(value: int) -> int:
     """The axis' top: the smallest 1, 2 or 5 times a power of ten at or above value."""
     scale = 1
     while True:
@@ -76,7 +76,7 @@ def post_chart(deliveries) -> Chart:
             for name, *_ in SERIES:
                 sums[Age(snapshot.age)][name] += getattr(snapshot, name) or 0
     ages = [age for age in AGES if age in seen]
-    top = _nice_top(max([v for age in ages for v in sums[age].values()] or [1]))
+    top = nice_top(max([v for age in ages for v in sums[age].values()] or [1]))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     step = plot_w / max(len(AGES) - 1, 1)
     xs = {age: LEFT + i * step for i, age in enumerate(AGES)}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from results.charts import _nice_top
+from results.charts import nice_top
 from results.reports import Bucket
 
 # A narrow view box: the chart is drawn at a phone's width too, and its 12-unit labels must
@@ -52,7 +52,7 @@ def bucket_label(when: dt.date, bucket: Bucket) -> str:
 
 def timeline_chart(rows: list[dict], bucket: Bucket) -> TimelineChart:
     """Bars of `rows` (reports.timeline: {"when", "engagement", ...} per bucket)."""
-    top = _nice_top(max([row["engagement"] for row in rows] or [1]))
+    top = nice_top(max([row["engagement"] for row in rows] or [1]))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     slot = plot_w / max(len(rows), 1)
     bar_w = max(slot * 0.7, 1.0)

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from results.charts import _nice_top
+from results.charts import nice_top
 from results.models import Age, Snapshot
 from tests.factories import MembershipFactory, PostFactory, SocialAccountFactory
 from tests.results.helpers import sandbox_posts, sent_deliveries
@@ -97,7 +97,7 @@ def test_the_page_costs_the_same_queries_with_more_deliveries(web, member):
 
 
 def test_the_axis_top_is_a_round_number():
-    assert [_nice_top(v) for v in (0, 1, 3, 7, 10, 11, 180, 4000)] == [
+    assert [nice_top(v) for v in (0, 1, 3, 7, 10, 11, 180, 4000)] == [
         1,
         1,
         5,
