@@ -100,6 +100,8 @@ def _read_context(slots: Sequence[UpcomingSlot], *, now: dt.datetime) -> _Contex
         Channel.accounts.through.objects.filter(channel_id__in=channel_ids)
         .exclude(socialaccount__status=SocialAccount.Status.DISABLED)
         .select_related("socialaccount")
+        # The rules read names and states, never the credentials (decrypted per row).
+        .defer("socialaccount__credentials")
         .order_by("socialaccount__provider", "socialaccount__handle")
     )
     by_account: dict[int, list[int]] = defaultdict(list)

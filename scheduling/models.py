@@ -3,12 +3,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-import recurrence.fields
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
 from ground.fields import EncryptedJSONField
+from scheduling.fields import RecurrenceField
 from scheduling.reasons import Reason
 
 
@@ -23,7 +23,7 @@ class Schedule(models.Model):
         "channels.Channel", on_delete=models.CASCADE, related_name="schedules"
     )
     name = models.CharField(max_length=100)
-    recurrence = recurrence.fields.RecurrenceField()
+    recurrence = RecurrenceField()
     starts_on = models.DateField(default=dt.date(2020, 1, 6))  # a Monday: weekly rules anchor here
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-import recurrence
 from django.conf import settings
 from django.db.models import Count, Prefetch, Q, QuerySet
 
@@ -33,6 +32,7 @@ from channels import queue_rule
 from channels.models import Channel, QueueEntry
 from posts.models import Post, Variation
 from scheduling import rules, sql
+from scheduling.fields import rule_text
 from scheduling.models import Schedule, Timeslot
 
 
@@ -218,9 +218,7 @@ def _instants(
             schedule.recurrence, tz=zoneinfo.ZoneInfo(tz_name), starts_on=schedule.starts_on,
             start=start, end=end,
         )  # fmt: skip
-    text = getattr(schedule, "_rule_text", None)
-    if text is None:
-        text = schedule._rule_text = recurrence.serialize(schedule.recurrence)
+    text = rule_text(schedule.recurrence)
     first = start.astimezone(dt.UTC).date()
     last = (end.astimezone(dt.UTC) - dt.timedelta(microseconds=1)).date() + dt.timedelta(days=1)
     key = (text, tz_name, schedule.starts_on, first, last, _TZDATA)
