@@ -1,6 +1,7 @@
 // Calendar: move a coming slot by dragging it to another cell, or from the keyboard.
 //
-// A slot that can move has data-move (its move URL) and data-time (its local HH:MM). A week
+// A slot that can move has data-move; its move URL is its own path + "move/", its local
+// HH:MM the text of its <time> (the page carries each once: a week shows hundreds). A week
 // cell is a day and an hour, a month cell a day: the slot keeps its minute (week) or its
 // time of day (month) and takes the cell's date and hour. The move is the same POST as the
 // slot panel's Move form (the server rotates the slot's token), then the page reloads with
@@ -20,7 +21,7 @@
   function grid() { return document.querySelector(".cal-grid"); }
 
   function newTime(slot, cell) {
-    var time = slot.getAttribute("data-time").split(":");
+    var time = slot.querySelector("time").textContent.trim().split(":");
     var hour = cell.hasAttribute("data-hour") ? ("0" + cell.getAttribute("data-hour")).slice(-2) : time[0];
     return cell.getAttribute("data-day") + "T" + hour + ":" + time[1];
   }
@@ -38,7 +39,7 @@
     body.set("tz", table.getAttribute("data-tz"));
     body.set("csrfmiddlewaretoken", document.getElementById("cal-csrf").value);
     announce("Moving…");
-    return fetch(slot.getAttribute("data-move"), {
+    return fetch(slot.pathname + "move/", {
       method: "POST",
       body: body,
       headers: { Accept: "application/json", "X-CSRFToken": document.getElementById("cal-csrf").value },
