@@ -108,12 +108,16 @@ def _read_context(slots: Sequence[UpcomingSlot], *, now: dt.datetime) -> _Contex
     for link in links:
         ctx.accounts.setdefault(link.channel_id, []).append(link.socialaccount)
         by_account[link.socialaccount_id].append(link.channel_id)
-    hours = max([24, *settings.DUPLICATE_WINDOW_HOURS.values()])
+    since = now - dt.timedelta(hours=max([24, *settings.DUPLICATE_WINDOW_HOURS.values()]))
     rows = (
         Timeslot.objects.filter(
             channel_id__in=channel_ids,
             status__in=PUBLISHED,
-            published_at__gte=now - dt.timedelta(hours=hours),
+            published_at__gte=since,
+            # The same rows, bounded by an indexed column (timeslot_channel_time_idx): a
+            # slot publishes within MISSED_AFTER of its time, when its retries stop. Without
+            # it a year of history was scanned whole on every page showing warnings.
+            publish_at__gte=since - settings.MISSED_AFTER,
         )
         .order_by("published_at")
         .values_list("channel_id", "published_at", "published_text")
