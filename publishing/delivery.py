@@ -68,12 +68,16 @@ def dispatch(delivery_ids: list[int], *, eta: dt.datetime | None = None) -> None
 
 
 def dispatch_on_commit(created: Iterable[tuple[int, str]]) -> None:
-    """After commit, dispatch new deliveries — (id, provider) — in chunks of one provider
-    each, so a slow network never holds a fast one's chunk."""
-    by_provider: dict[str, list[int]] = defaultdict(list)
+    """After commit, dispatch new deliveries — (id, provider) — in chunks: the webhook's
+    (its calls multiplexed in the task's own thread, hundreds a second) apart from the
+    other networks', so a slow network never holds the fast path's chunk. The other
+    networks share chunks: each account is a lane of its own running beside the others
+    (publishing/lanes.py), and a chunk per network made a channel reaching ten networks
+    cost ten tasks, each claiming, loading, recording and settling (bench: networks mix)."""
+    groups: dict[bool, list[int]] = defaultdict(list)
     for delivery_id, provider in created:
-        by_provider[provider].append(delivery_id)
-    for ids in by_provider.values():
+        groups[bool(getattr(get_provider(provider), "multiplexed", False))].append(delivery_id)
+    for ids in groups.values():
         transaction.on_commit(lambda ids=ids: dispatch(ids))
 
 
