@@ -10,8 +10,9 @@ states its cutoff, read from the database's clock on this machine.
 
 Checks, from the receiver's own arrival times (time.time() on the same machine clock):
 no webhook arrives after the stated cutoff (the stop waits for the calls already under way,
-publishing/stopping/services.py, and no other call begins); every other slot ends canceled with the stop's reason; after resume nothing of
-the stopped window arrives (no catch-up), and the watchdog revives nothing.
+publishing/stopping/services.py, and no other call begins); every other slot ends canceled
+with the stop's reason; after resume nothing of the stopped window arrives (no catch-up),
+and the watchdog revives nothing.
 """
 
 from __future__ import annotations
