@@ -226,11 +226,14 @@ def metrics_collect(*, now: dt.datetime, limit: int | None = None) -> Outcome:
                 _advance(tracking, age)
             else:
                 tracking.due_at = now + UNREAD_RETRY
-    # Unique per (delivery, age): a run whose lease ran out while another wrote is harmless.
-    Snapshot.objects.bulk_create(snapshots, ignore_conflicts=True)
+    # One transaction: a snapshot is never seen without its tracking moved on (a reader, or
+    # a collector killed between the two writes, would take the same age twice).
+    with transaction.atomic():
+        # Unique per (delivery, age): a run whose lease ran out while another wrote is harmless.
+        Snapshot.objects.bulk_create(snapshots, ignore_conflicts=True)
+        if claimed:
+            Tracking.objects.bulk_update(claimed, TRACKING_FIELDS)
     outcome.snapshots = len(snapshots)
-    if claimed:
-        Tracking.objects.bulk_update(claimed, TRACKING_FIELDS)
     for provider, n in outcome.failures_by_network.items():
         opsrecord.counter_add(f"{TASK}:failures:{provider}", n)
     if outcome.snapshots:
