@@ -226,6 +226,9 @@ def main_pages(demo) -> list[tuple[str, str]]:
         ("import report", f"/posts/import/{demo['import_done'].id}/"),
         ("feeds", f"/channels/{tech.id}/feeds/"),
         ("post results", f"/posts/{demo['results_post'].id}/results/"),
+        ("results", "/results/"),
+        ("channel results", f"/channels/{tech.id}/results/"),
+        ("channel audience", f"/channels/{tech.id}/audience/"),
     ]
 
 
