@@ -63,9 +63,8 @@ def seed(*, scale: float) -> dict:
     from accounts.models import Membership
     from bench.lists import seed_history
     from bench.pages import seed as seed_pages
-    from scheduling import services
-
     from channels.views import QUEUE_PAGE
+    from scheduling import services
 
     per_channel = max(1, round(POSTS_PER_CHANNEL * scale))
     # The measured channel fills at least one page of its queue at every size: at 10 % it
