@@ -9,13 +9,18 @@ out to the workspace's endpoints; a lost message is caught by its sweep
 (integrations.sweep_events), because the row is the truth.
 
 A batch of slots records its events with one INSERT (`record_events`), never one per slot.
+An event of a workspace with no active endpoint is not recorded at all: nobody would ever
+receive it (an endpoint gets the events after its creation, never earlier ones), and it was
+a fifth of the hot second's worker CPU (bench/README.md). Which workspaces listen is asked
+of the integrations app, which registers its answer at start-up (`listeners_set`): this
+app sits below it and cannot import it.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -37,8 +42,31 @@ class NewEvent:
     payload: dict
 
 
+# Which of the given workspaces have an active endpoint (one query). Until the integrations
+# app registers its answer (a process that never loads it), every workspace listens.
+Listeners = Callable[[set[int]], set[int]]
+
+
+def _everyone(workspace_ids: set[int]) -> set[int]:
+    return workspace_ids
+
+
+_listeners: Listeners = _everyone
+
+
+def listeners_set(answer: Listeners) -> None:
+    """Register who listens (integrations.apps, at start-up)."""
+    global _listeners
+    _listeners = answer
+
+
 def record_events(events: Iterable[NewEvent]) -> list[int]:
-    """Record the events (one INSERT) and fan them out after commit; return their row ids."""
+    """Record the events of the workspaces that listen (one query to ask, one INSERT) and
+    fan them out after commit; return their row ids."""
+    events = list(events)
+    if not events:
+        return []
+    listening = _listeners({e.workspace_id for e in events})
     now = timezone.now()
     rows = [
         OutboxEvent(
@@ -49,6 +77,7 @@ def record_events(events: Iterable[NewEvent]) -> list[int]:
             created_at=now,
         )
         for e in events
+        if e.workspace_id in listening
     ]
     if not rows:
         return []
@@ -57,9 +86,10 @@ def record_events(events: Iterable[NewEvent]) -> list[int]:
     return ids
 
 
-def record_event(*, workspace_id: int, type: EventType, payload: dict) -> int:
-    """Record one event in the caller's transaction; return its row id."""
-    return record_events([NewEvent(workspace_id, type, payload)])[0]
+def record_event(*, workspace_id: int, type: EventType, payload: dict) -> int | None:
+    """Record one event in the caller's transaction; its row id (None: nobody listens)."""
+    ids = record_events([NewEvent(workspace_id, type, payload)])
+    return ids[0] if ids else None
 
 
 def fan_out_later(ids: list[int]) -> None:

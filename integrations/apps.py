@@ -9,3 +9,10 @@ class IntegrationsConfig(AppConfig):
 
     name = "integrations"
     verbose_name = "Integrations (outbound events)"
+
+    def ready(self) -> None:
+        from accounts import outbox
+        from integrations.sending import workspaces_listening
+
+        # The emitters below record an event only for a workspace with an active endpoint.
+        outbox.listeners_set(workspaces_listening)

@@ -57,6 +57,16 @@ def backoff(attempts: int) -> dt.timedelta:
 # --- Fan-out --------------------------------------------------------------------------------
 
 
+def workspaces_listening(workspace_ids: set[int]) -> set[int]:
+    """Those of the workspaces with an active endpoint (accounts.outbox asks, one query)."""
+    return set(
+        Endpoint.objects.filter(workspace_id__in=workspace_ids, is_active=True)
+        .order_by()
+        .values_list("workspace_id", flat=True)
+        .distinct()
+    )
+
+
 def events_fan_out(*, event_ids: Iterable[int]) -> list[int]:
     """Make the events' deliveries (once) and send them after commit; their ids."""
     now = timezone.now()

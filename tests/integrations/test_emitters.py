@@ -16,6 +16,7 @@ from accounts.services import account_mark_needs_reconnect
 from bulk import imports
 from channels.models import Channel
 from integrations import payloads, sending
+from integrations.models import Endpoint
 from publishing import services as publishing
 from publishing.models import Delivery
 from publishing.settle import timeslots_settle
@@ -34,6 +35,13 @@ from tests.publishing.slots import due_slot
 pytestmark = pytest.mark.django_db
 
 
+def listens(workspace) -> Endpoint:
+    """An active endpoint, so that the workspace's events are recorded (never sent here)."""
+    return Endpoint.objects.create(
+        workspace=workspace, url="https://hooks.example.com/in", credentials={"secret": "s"}
+    )
+
+
 def events(kind: EventType) -> list[OutboxEvent]:
     return list(OutboxEvent.objects.filter(type=kind).order_by("id"))
 
@@ -47,6 +55,7 @@ def publish(slots, now):
 
 def test_published_with_the_slot_as_the_api_shows_it():
     channel = ChannelFactory()
+    listens(channel.workspace)
     QueueEntryFactory(channel=channel)
     now = timezone.now()
     slot = due_slot(channel, now)
@@ -66,6 +75,7 @@ def test_published_with_the_slot_as_the_api_shows_it():
 
 def test_partial_when_one_account_refused(receiver):
     channel = ChannelFactory()  # a sandbox account, and a webhook that answers 400
+    listens(channel.workspace)
     channel.accounts.add(
         SocialAccountFactory(
             workspace=channel.workspace,
@@ -88,6 +98,7 @@ def test_failed_and_skipped_at_the_claim():
     lonely = ChannelFactory(with_sandbox=False)  # no account: failed
     QueueEntryFactory(channel=lonely)
     empty = ChannelFactory()  # no post: skipped
+    listens(lonely.workspace), listens(empty.workspace)
     now = timezone.now()
     failed, skipped = due_slot(lonely, now), due_slot(empty, now)
     publish([failed, skipped], now)
@@ -100,6 +111,7 @@ def test_failed_and_skipped_at_the_claim():
 
 def test_missed_by_the_watchdog():
     channel = ChannelFactory()
+    listens(channel.workspace)
     now = timezone.now()
     slot = due_slot(channel, now - dt.timedelta(hours=2))
     assert timeslots_mark_missed(now=now) == 1
@@ -110,6 +122,7 @@ def test_missed_by_the_watchdog():
 
 def test_unconfirmed_when_a_worker_died_mid_call():
     channel = ChannelFactory(with_sandbox=False)
+    listens(channel.workspace)
     channel.accounts.add(SocialAccountFactory(workspace=channel.workspace, provider="x"))
     QueueEntryFactory(channel=channel)
     now = timezone.now()
@@ -128,6 +141,7 @@ def test_unconfirmed_when_a_worker_died_mid_call():
 
 def test_needs_reconnect_once_per_incident():
     account = SocialAccountFactory(provider="x")
+    listens(account.workspace)
     now = timezone.now()
     account_mark_needs_reconnect(account=account, error="401 from X", now=now)
     account_mark_needs_reconnect(account=account, error="401 again", now=now)
@@ -142,6 +156,7 @@ def test_needs_reconnect_once_per_incident():
 
 def test_import_finished():
     member = MembershipFactory(role="owner")
+    listens(member.workspace)
     ChannelFactory(workspace=member.workspace, slug="tech")
     data = b"text,channels\nHello,tech\nWorld,tech\n"
     job = imports.import_preview(
@@ -179,6 +194,7 @@ def test_an_approvers_decision(decide, kind):
     from tests.factories import PostFactory
 
     member = MembershipFactory(role="owner")
+    listens(member.workspace)
     post = PostFactory(workspace=member.workspace, needs_approval=True, review_state="in_review")
 
     decide(review, post, member.user)
@@ -208,8 +224,12 @@ def test_the_body_is_frozen_at_fan_out(receiver):
 # --- The hot path's cost -------------------------------------------------------------------
 
 
-def _settle_queries(n: int) -> list[str]:
+def _settle_queries(n: int, *, listening: int) -> list[str]:
+    """Settle n published slots of n workspaces, the first `listening` of them with an
+    endpoint; the queries it made."""
     channels = [ChannelFactory() for _ in range(n)]
+    for channel in channels[:listening]:
+        listens(channel.workspace)
     now = timezone.now()
     slots = [due_slot(c, now) for c in channels]
     Timeslot.objects.filter(id__in=[s.id for s in slots]).update(status="publishing")
@@ -228,16 +248,38 @@ def _settle_queries(n: int) -> list[str]:
 
 @pytest.mark.parametrize("n", [1, 25])
 def test_settling_a_chunk_adds_one_insert_whatever_its_size(n):
-    queries = _settle_queries(n)
+    queries = _settle_queries(n, listening=n)
     table = OutboxEvent._meta.db_table
     inserts = [q for q in queries if q.startswith(f'INSERT INTO "{table}"')]
     assert len(inserts) == 1
-    # The close (an UPDATE returning each slot's workspace) and the events' INSERT: two.
-    assert len(queries) == 2, queries
+    # The close (an UPDATE returning each slot's workspace), which workspaces listen, and
+    # the events' INSERT: three.
+    assert len(queries) == 3, queries
     assert OutboxEvent.objects.filter(type=EventType.TIMESLOT_PUBLISHED).count() == n
     assert set(OutboxEvent.objects.values_list("workspace_id", flat=True)) == set(
         Channel.objects.values_list("workspace_id", flat=True)
     )
+
+
+def test_only_the_workspaces_with_an_active_endpoint_get_events():
+    queries = _settle_queries(4, listening=2)
+    listening = set(Endpoint.objects.values_list("workspace_id", flat=True))
+    assert len(listening) == 2
+    assert set(OutboxEvent.objects.values_list("workspace_id", flat=True)) == listening
+    assert len(queries) == 3
+    # A workspace whose endpoint is switched off stops getting them.
+    Endpoint.objects.update(is_active=False)
+    account = SocialAccountFactory(provider="x", workspace_id=min(listening))
+    account_mark_needs_reconnect(account=account, error="401 from X", now=timezone.now())
+    assert not events(EventType.ACCOUNT_NEEDS_RECONNECT)
+
+
+def test_nobody_listening_costs_one_select_and_no_insert():
+    queries = _settle_queries(25, listening=0)
+    assert not OutboxEvent.objects.exists()
+    # The close and the question who listens: no INSERT, no fan-out message.
+    assert len(queries) == 2, queries
+    assert not any(q.startswith("INSERT") for q in queries)
 
 
 def test_missed_for_an_outages_gap_at_planning():
@@ -248,6 +290,7 @@ def test_missed_for_an_outages_gap_at_planning():
 
     start = dt.datetime(2026, 6, 1, 10, 0, tzinfo=dt.UTC)
     schedule = ScheduleFactory(recurrence=rule("RRULE:FREQ=HOURLY;BYMINUTE=0"))
+    listens(schedule.channel.workspace)
     with time_machine.travel(start, tick=False):
         scheduling.planner_run()
     assert not OutboxEvent.objects.exists()
