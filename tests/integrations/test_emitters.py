@@ -38,7 +38,7 @@ pytestmark = pytest.mark.django_db
 def listens(workspace) -> Endpoint:
     """An active endpoint, so that the workspace's events are recorded (never sent here)."""
     return Endpoint.objects.create(
-        workspace=workspace, url="https://hooks.example.com/in", credentials={"secret": "s"}
+        workspace=workspace, url="http://127.0.0.2/in", credentials={"secret": "s"}
     )
 
 
