@@ -1,12 +1,25 @@
-"""Making an image fit a network's byte limit (Bluesky: 1,000,000 bytes; X: 5 MB; a
-Mastodon instance's image_size_limit). The networks shrink the post's stored image just
-before uploading it; posts.media re-exports this for the upload checks."""
+"""Reading a post's stored image, and making it fit a network's byte limit (Bluesky:
+1,000,000 bytes; X: 5 MB; a Mastodon instance's image_size_limit). The networks shrink the
+post's stored image just before uploading it; posts.media re-exports `fit_under` for the
+upload checks."""
 
 from __future__ import annotations
 
 import io
 
 from PIL import Image
+
+
+def image_bytes(image) -> bytes:
+    """The stored image's bytes, read through a file handle of its own.
+
+    The lanes of one chunk run in threads, and the deliveries of one post share its image
+    rows (publishing.delivery.load_images), so several networks read the same image at
+    once. Opening and closing the row's one FieldFile from two threads races: one lane's
+    close lands between another's open and seek ("I/O operation on closed file"), and that
+    delivery fails. The storage hands each reader its own file."""
+    with image.file.storage.open(image.file.name, "rb") as handle:
+        return handle.read()
 
 
 def fit_under(data: bytes, content_type: str, *, max_bytes: int) -> tuple[bytes, str]:

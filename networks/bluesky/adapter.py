@@ -65,7 +65,7 @@ from networks.contract import (
     ReadBack,
     Undecidable,
 )
-from networks.media import fit_under
+from networks.media import fit_under, image_bytes
 
 log = logging.getLogger(__name__)
 
@@ -356,9 +356,9 @@ def images_embed(client: Client, delivery):
         return None
     embedded = []
     for image in images:
-        with image.file.open("rb") as handle:
-            raw = handle.read()
-        data, content_type = fit_under(raw, image.content_type, max_bytes=MAX_IMAGE_BYTES)
+        data, content_type = fit_under(
+            image_bytes(image), image.content_type, max_bytes=MAX_IMAGE_BYTES
+        )
         blob = client.com.atproto.repo.upload_blob(data, headers={"Content-Type": content_type})
         embedded.append(
             models.AppBskyEmbedImages.Image(

@@ -53,7 +53,7 @@ from networks.base import (
 from networks.contract import Capabilities, LengthCounting, Published
 from networks.discord import address as discord_address
 from networks.discord.address import WebhookAddress
-from networks.media import fit_under
+from networks.media import fit_under, image_bytes
 
 log = logging.getLogger(__name__)
 
@@ -235,8 +235,7 @@ def options_from(hook: dict, address: WebhookAddress) -> dict:
 
 
 def read_image(image) -> bytes:
-    with image.file.open("rb") as handle:
-        return handle.read()
+    return image_bytes(image)
 
 
 def attachment_files(images: list) -> list[tuple[str, bytes, str, str]]:

@@ -29,7 +29,7 @@ import re
 
 from networks.base import AuthFailed, PlainTextProvider, Rejected, delivery_images
 from networks.contract import Capabilities, Counts, LengthCounting, PostMetrics, Published
-from networks.media import fit_under
+from networks.media import fit_under, image_bytes
 from networks.meta import graph, tokens
 from networks.meta import metrics as meta_metrics
 
@@ -79,8 +79,7 @@ def post_url(post_id: str) -> str:
 
 
 def _source(image) -> tuple[str, bytes, str]:
-    with image.file.open("rb") as handle:
-        data = handle.read()
+    data = image_bytes(image)
     data, content_type = fit_under(data, image.content_type, max_bytes=PHOTO_MAX_BYTES)
     extension = content_type.rsplit("/", 1)[-1].replace("jpeg", "jpg")
     return (f"image{image.position + 1}.{extension}", data, content_type)

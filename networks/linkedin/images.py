@@ -22,6 +22,7 @@ from PIL import Image
 from networks import progress
 from networks.base import Transient, delivery_images
 from networks.linkedin import api
+from networks.media import image_bytes
 
 MAX_IMAGES = 20  # a multiImage post: 2 to 20
 MAX_PIXELS = 36_152_320
@@ -33,8 +34,7 @@ STATE_KEY = "linkedin_images"
 
 def upload_bytes(image) -> tuple[bytes, str]:
     """The image as LinkedIn takes it: (bytes, content type)."""
-    with image.file.open("rb") as handle:
-        data = handle.read()
+    data = image_bytes(image)
     content_type = image.content_type
     pixels = image.width * image.height
     frames = 1

@@ -62,7 +62,7 @@ from networks.base import (
 from networks.contract import Capabilities, Counts, Deleted, LengthCounting, Published
 from networks.http_errors import connection_error_before_send as _connection_error_before_send
 from networks.mastodon import read_back as mastodon_read_back
-from networks.media import fit_under
+from networks.media import fit_under, image_bytes
 
 log = logging.getLogger(__name__)
 
@@ -415,8 +415,7 @@ def post_images(delivery) -> list:
 
 
 def read_image(image) -> bytes:
-    with image.file.open("rb") as handle:
-        return handle.read()
+    return image_bytes(image)
 
 
 def upload_image(api: Mastodon, image, *, instance: str, limit: int | None) -> str:

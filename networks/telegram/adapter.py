@@ -31,7 +31,7 @@ from PIL import Image
 from networks import thread
 from networks.base import AuthFailed, PlainTextProvider, Rejected, Transient, delivery_images
 from networks.contract import Capabilities, LengthCounting, Published
-from networks.media import fit_under
+from networks.media import fit_under, image_bytes
 from networks.telegram import api
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,7 @@ CHAT_TYPES = ("channel", "group", "supergroup")
 def photo_bytes(image) -> tuple[bytes, str]:
     """The image as sendPhoto takes it: a JPEG or PNG (an animation as its first frame),
     width + height at most 10,000, at most 10 MB. Refused when its sides are beyond 20:1."""
-    with image.file.open("rb") as handle:
-        data = handle.read()
+    data = image_bytes(image)
     content_type = image.content_type
     long_side, short_side = max(image.width, image.height), max(1, min(image.width, image.height))
     if long_side / short_side > PHOTO_MAX_RATIO:

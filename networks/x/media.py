@@ -18,7 +18,7 @@ import io
 from PIL import Image
 
 from networks.base import Rejected, Transient, delivery_images
-from networks.media import fit_under
+from networks.media import fit_under, image_bytes
 
 MAX_IMAGES = 4
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
@@ -37,8 +37,7 @@ def _still_png(data: bytes) -> bytes:
 
 def prepared(image) -> tuple[bytes, str]:
     """The image's bytes and type as X takes them: not a GIF, at most 5 MB."""
-    with image.file.open("rb") as handle:
-        data = handle.read()
+    data = image_bytes(image)
     content_type = image.content_type
     if content_type == "image/gif":
         data, content_type = _still_png(data), "image/png"

@@ -148,6 +148,19 @@ def test_fit_under_reencodes_and_never_drops():
     assert same == png()
 
 
+def test_two_lanes_read_one_image_row_without_closing_each_others_file(post):
+    """The deliveries of one post share its image rows across the lanes' threads: one
+    network finishing its read must not close the file another is still reading (CI saw X
+    fail with "I/O operation on closed file" while Mastodon and Bluesky read the same row)."""
+    from networks.media import image_bytes
+
+    image = add_image(post=post, data=jpeg(), filename="a.jpg", alt_text="A")
+    reading = image.file.open("rb")  # a lane that opened the row's file and reads on
+    other = image_bytes(image)  # another lane reads the same row, start to end
+    assert reading.read() == other and len(other) == image.size
+    reading.close()
+
+
 # --- Each network's upload -------------------------------------------------------------------
 
 
