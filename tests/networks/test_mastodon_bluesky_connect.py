@@ -153,6 +153,7 @@ def test_mastodon_bad_instances_are_refused_without_a_request(
         raise AssertionError("a connection was attempted")
 
     monkeypatch.setattr(socket, "create_connection", no_connection)
+    monkeypatch.setattr(socket, "getaddrinfo", no_connection)  # not even a DNS question
     response = client.post(
         reverse("mastodon_connect"), {"instance": instance, "visibility": "public"}
     )
