@@ -92,6 +92,19 @@ def worker_env(fakes: Fakes) -> dict[str, str]:
     }
 
 
+def route_this_process(fakes: Fakes) -> None:
+    """Point this process's settings at the fakes as the workers' environment does (the
+    profile runs the worker's path in-process: `profile-publish --mix`)."""
+    from django.conf import settings
+
+    for key, value in worker_env(fakes).items():
+        if key.endswith("_HOSTS"):
+            setattr(settings, key, value.split(","))
+        elif key != "DRILL_FAKE_X_URL":
+            setattr(settings, key, value)
+    import drills.celeryapp  # noqa: F401 (mounts the fake X: DRILL_FAKE_X_URL is exported)
+
+
 def _apply_here(fakes: Fakes) -> None:
     """The same settings in this process (Django is set up already): the Bluesky sign-in
     that makes its accounts runs here."""

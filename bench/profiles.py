@@ -8,6 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import networks_mix
 from bench.data import make_channels, make_publishable, make_schedules, make_workspace
 from bench.harness import UTC, Receiver, database_create, database_drop, redis_cleanup
 
@@ -57,10 +58,18 @@ def profile_publish(args) -> None:
 
     call_command("migrate", verbosity=0)
     receiver = Receiver(Path(tempfile.mkdtemp(prefix="ql-bench-prof-")), delay=0)
+    # --mix: the hot second's channels mixing every network (bench/networks_mix.py), each
+    # network's fake in this process (its CPU counts in `cpu_ms_per_slot`, not in the
+    # profile of this thread).
+    mix = networks_mix.start() if args.mix else None
+    if mix is not None:
+        networks_mix.route_this_process(mix)
     try:
         ws = make_workspace("profile")
         channels = make_channels(ws, args.m)
         make_publishable(ws, channels, receiver.url)
+        if mix is not None:
+            networks_mix.add_accounts(mix, ws, channels)
         now = dt.datetime.now(UTC).replace(microsecond=0)
         make_schedules(channels, lambda i: [now + dt.timedelta(minutes=20)])
         planner_run(now=now, until=now + dt.timedelta(minutes=21))
@@ -97,6 +106,10 @@ def profile_publish(args) -> None:
         t = time.perf_counter()
         get_provider("webhook")  # imports every provider module (x: twitter_text)
         provider_import = time.perf_counter() - t
+        # The URLconf, loaded at the worker's start (queueloop/celery.py).
+        from django.urls import reverse
+
+        reverse("dashboard")
         profiler = Profiler(interval=0.001)
         cprofile = None
         if args.cprofile:
@@ -133,6 +146,8 @@ def profile_publish(args) -> None:
 
                 cprofile.disable()
                 pstats.Stats(cprofile).sort_stats("cumulative").print_stats(45)
+                if args.cprofile_out:
+                    cprofile.dump_stats(args.cprofile_out)
             elif not args.no_profiler:
                 profiler.stop()
                 print(profiler.output_text(unicode=False, color=False, show_all=False))
@@ -160,4 +175,6 @@ def profile_publish(args) -> None:
         print(json.dumps(summary))
     finally:
         receiver.stop()
+        if mix is not None:
+            mix.stop()
         database_drop()

@@ -192,6 +192,10 @@ def main() -> None:
     )
     prof.add_argument("--no-profiler", action="store_true")
     prof.add_argument("--cprofile", action="store_true", help="CPU-time profile (cProfile)")
+    prof.add_argument("--cprofile-out", help="also write the cProfile stats to this file")
+    prof.add_argument(
+        "--mix", action="store_true", help="one channel in 100 also reaches every network"
+    )
     args = parser.parse_args()
     if args.command == "plan-once":
         plan_once(args)

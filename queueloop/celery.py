@@ -32,11 +32,18 @@ def _recycle_database_connections(**kwargs) -> None:
 @worker_ready.connect
 @worker_process_init.connect
 def _freeze_startup_objects(**kwargs) -> None:
-    """Put every object alive after start-up (Django, Celery, the networks' SDKs) out of
-    the garbage collector's reach. A full collection walked them all in the middle of a
-    hot second, with every thread stopped (bench/README.md, "Engine v2, third follow-up");
-    objects made later are collected as before. (A prefork child freezes its own, after
-    the fork.)"""
+    """Load the URLconf, then put every object alive after start-up (Django, Celery, the
+    networks' SDKs, the URLconf's views) out of the garbage collector's reach.
+
+    The URLconf: a delivery's link is made with reverse() (the sandbox's timeline, the
+    calendar's feed), and the first reverse() in a process imports every view and builds
+    the whole reverse table, inside a hot second after each worker start.
+    The freeze: a full collection walked them all in the middle of a hot second, with every
+    thread stopped (bench/README.md, "Engine v2, third follow-up"); objects made later are
+    collected as before. (A prefork child freezes its own, after the fork.)"""
+    from django.urls import reverse
+
+    reverse("dashboard")
     gc.freeze()
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import ipaddress
+import os
 import ssl
 import typing
 from collections.abc import Iterator
@@ -131,6 +132,16 @@ def requests_session(
             never_redirect=True,
             default_timeout=timeout,
         )
+    )
+    # Not from the environment: a proxy named there (HTTPS_PROXY) would make the connection
+    # to the proxy rather than to the address checked above, and ~/.netrc would hand its
+    # credentials to whichever host we call. requests reads both, scanning os.environ, on
+    # every call (Session.trust_env, its documented switch; the hot second's networks paid
+    # more for that scan than for the rest of requests). The CA bundle an operator names
+    # there is still used, read once here.
+    session.trust_env = False
+    session.verify = (
+        os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
     )
     session.mount("http://", _GuardedAdapter(policy, is_https=False))
     session.mount("https://", _GuardedAdapter(policy, is_https=True))

@@ -614,6 +614,22 @@ class BlueskyProvider:
         return f"Signed in to Bluesky as @{session.handle} ({session.did})."
 
 
+# The record's models build their validators on first use (their forward references
+# import the embeds' modules): in the worker that was inside its first post after each
+# start, in the middle of a hot second. Built when this module is imported (at the worker's
+# start) instead, with pydantic's documented rebuild.
+for _model in (
+    models.AppBskyFeedPost.Record,
+    models.AppBskyFeedPost.ReplyRef,
+    models.ComAtprotoRepoStrongRef.Main,
+    models.ComAtprotoRepoCreateRecord.Data,
+    models.ComAtprotoRepoCreateRecord.Response,
+    models.ComAtprotoRepoGetRecord.Response,
+    models.AppBskyEmbedImages.Main,
+    models.AppBskyRichtextFacet.Main,
+):
+    _model.model_rebuild()
+
 network = BlueskyProvider()
 # The name the code used before networks/ had a contract.
 provider = network

@@ -271,3 +271,44 @@ def test_check_accounts_signs_in_with_the_stored_session(account, fake_bluesky):
     call_command("check_accounts", "--account", str(account.id), stdout=out)
     assert f"Signed in to Bluesky as @alice.test ({account.external_id})" in out.getvalue()
     assert sessions_started(fake_bluesky) == 1
+
+
+# --- A worker's first post -------------------------------------------------------------------
+
+FIRST_POST_PROBE = """
+import json, sys
+import django
+django.setup()
+import networks.bluesky.adapter
+from atproto import models
+print(json.dumps({
+    "built": models.AppBskyFeedPost.Record.__pydantic_complete__
+    and models.ComAtprotoRepoCreateRecord.Data.__pydantic_complete__,
+    "embeds_imported": "atproto_client.models.app.bsky.embed.external" in sys.modules,
+}))
+"""
+
+
+def test_the_post_records_models_are_built_when_the_network_is_loaded():
+    """The record's models used to build their validators (and import the embeds' modules)
+    on first use: inside a worker's first post after each start. Loading the network (the
+    worker's start) builds them."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    result = subprocess.run(
+        [sys.executable, "-c", FIRST_POST_PROBE],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {
+        "built": True,
+        "embeds_imported": True,
+    }

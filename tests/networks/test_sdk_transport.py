@@ -318,6 +318,33 @@ def test_guarded_clients_keep_their_connections_between_calls(fake_mastodon, mon
     assert attempts == ["127.0.0.1", "127.0.0.1"]
 
 
+def test_the_guarded_session_takes_no_proxy_or_netrc_from_the_environment(
+    fake_mastodon, monkeypatch, tmp_path, canary
+):
+    """A proxy named in the environment would receive the connection meant for the checked
+    address (and forward it anywhere), and ~/.netrc's password would go to whichever host we
+    call: the guarded session reads neither. Its CA bundle setting is still honoured."""
+    monkeypatch.setenv("HTTP_PROXY", canary.url)
+    monkeypatch.setenv("http_proxy", canary.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password hunter2\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "ca.pem"))
+    attempts = record_connects(monkeypatch)
+
+    session = netclients.requests_session(netpolicy.NETWORKS, timeout=5)
+    answer = session.get(f"{fake_mastodon.url}/api/v1/instance")
+
+    assert answer.status_code == 200
+    assert "Authorization" not in answer.request.headers
+    assert attempts == ["127.0.0.1"] and canary.connections == 0
+    assert session.verify == str(tmp_path / "ca.pem")
+    session.close()
+
+
 def test_guarded_clients_refuse_an_address_the_operator_did_not_allow(
     settings, monkeypatch, canary
 ):
