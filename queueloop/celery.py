@@ -35,9 +35,10 @@ def _freeze_startup_objects(**kwargs) -> None:
     """Load the URLconf, then put every object alive after start-up (Django, Celery, the
     networks' SDKs, the URLconf's views) out of the garbage collector's reach.
 
-    The URLconf: a delivery's link is made with reverse() (the sandbox's timeline, the
-    calendar's feed), and the first reverse() in a process imports every view and builds
-    the whole reverse table, inside a hot second after each worker start.
+    The URLconf: links made in tasks come from reverse() (a sandbox post's, an email's),
+    and the first reverse() in a process imports every view and builds the whole table:
+    inside the first hot second after each worker start. (A renamed URL name fails here at
+    once: tests/project/test_celery_config.py sends this signal.)
     The freeze: a full collection walked them all in the middle of a hot second, with every
     thread stopped (bench/README.md, "Engine v2, third follow-up"); objects made later are
     collected as before. (A prefork child freezes its own, after the fork.)"""

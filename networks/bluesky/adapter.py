@@ -629,6 +629,7 @@ for _model in (
     models.AppBskyRichtextFacet.Main,
 ):
     _model.model_rebuild()
+del _model
 
 network = BlueskyProvider()
 # The name the code used before networks/ had a contract.
