@@ -186,9 +186,14 @@ class FacebookNetwork(PlainTextProvider):
     def metrics(self, account, external_ids: list[str]) -> dict[str, PostMetrics]:
         """Reactions, comments and shares, 50 posts a call (`GET /?ids=...`,
         networks/meta/metrics.py); the Page token reads them (pages_read_engagement)."""
-        token, _ = _keys(account)
+        token, page_id = _keys(account)
         return meta_metrics.read(
-            external_ids, token=token, fields=METRICS_FIELDS, counts=post_counts, network=LABEL
+            external_ids,
+            token=token,
+            fields=METRICS_FIELDS,
+            counts=post_counts,
+            network=LABEL,
+            owner_posts=f"{page_id}/posts",
         )
 
     def check(self, account) -> str:

@@ -358,13 +358,14 @@ class InstagramNetwork(PlainTextProvider):
     def metrics(self, account, external_ids: list[str]) -> dict[str, PostMetrics]:
         """like_count and comments_count, 50 posts a call (`GET /?ids=...`,
         networks/meta/metrics.py)."""
-        token, _ = _keys(account)
+        token, ig_user = _keys(account)
         return meta_metrics.read(
             external_ids,
             token=token,
             fields="like_count,comments_count",
             counts=media_counts,
             network=LABEL,
+            owner_posts=f"{ig_user}/media",
         )
 
     def check(self, account) -> str:

@@ -8,6 +8,14 @@ aliases you requested do not exist: b` (code 100 or 803) naming it, or, for an i
 `Object with ID 'b' does not exist` (code 100, subcode 33). Those ids are Deleted and the rest
 are asked again (one more call). Rate limits (codes 4, 17, 32, 613 or HTTP 429) raise
 RateLimited from networks/meta/graph.py, so the collector delays only this account.
+
+Meta gives the same answer for an object the token may no longer read ("does not exist,
+cannot be loaded due to missing permissions"): a Page whose app access was taken away would
+see every post it made marked deleted, for good. So, unless some post of this account was
+read in the same run, the token first lists the owner's posts (`owner_posts`: a Page's
+`/posts`, an Instagram account's `/media`, one post): if Meta refuses that, its refusal is
+raised (the collector retries later, with Meta's reason), and only if it answers are the
+named posts Deleted.
 """
 
 from __future__ import annotations
@@ -34,6 +42,18 @@ def _missing(message: str, asked: list[str]) -> list[str]:
     return [i for i in asked if i in named]
 
 
+def _can_read_posts(owner_posts: str, *, token: str, network: str) -> None:
+    """Raise Meta's refusal unless the token can list the owner's posts."""
+    graph.call(
+        "GET",
+        owner_posts,
+        token=token,
+        what="the account's posts",
+        params={"fields": "id", "limit": 1},
+        network=network,
+    )
+
+
 def read(
     ids: list[str],
     *,
@@ -41,8 +61,10 @@ def read(
     fields: str,
     counts: Callable[[dict], Counts],
     network: str,
+    owner_posts: str,
 ) -> dict[str, PostMetrics]:
     found: dict[str, PostMetrics] = {}
+    readable = False  # the token was seen reading this account's posts in this run
     for start in range(0, len(ids), IDS_PER_CALL):
         asked = ids[start : start + IDS_PER_CALL]
         # Each round either answers or names at least one missing id: at most len(asked).
@@ -60,6 +82,9 @@ def read(
                 gone = _missing(exc.message, asked)
                 if not gone:
                     raise
+                if not readable:
+                    _can_read_posts(owner_posts, token=token, network=network)
+                    readable = True
                 for media_id in gone:
                     found[media_id] = Deleted(f"{network} says it does not exist")
                 asked = [i for i in asked if i not in gone]
@@ -68,5 +93,6 @@ def read(
                 entry = answer.get(media_id)
                 if isinstance(entry, dict):
                     found[media_id] = counts(entry)
+                    readable = True
             break
     return found

@@ -6,7 +6,8 @@ Meta documents, for Facebook Pages and Instagram (Facebook Login):
 - `GET /me/accounts` → {"data": [{id, name, access_token, tasks,
   instagram_business_account}], "paging"}; `GET /debug_token` → {"data": {is_valid,
   expires_at, scopes...}};
-- Pages: `GET /{page-id}`, `POST /{page-id}/feed` {message, link, attached_media[n]} →
+- Pages: `GET /{page-id}`, `GET /{page-id}/posts` (refused with code 10 for a Page in
+  `reads_revoked`), `POST /{page-id}/feed` {message, link, attached_media[n]} →
   {"id": "<page>_<post>"}, `POST /{page-id}/photos` (multipart `source`, caption,
   published) → {"id", "post_id"} (or {"id"} unpublished), `POST /{post-id}/comments`;
 - Instagram: `GET /{ig-user-id}`, `GET /{ig-user-id}/content_publishing_limit` →
@@ -78,6 +79,10 @@ class FakeMetaGraph(FakeServer):
         self.comments: list[dict] = []
         self.quota_usage: dict[str, int] = {}
         self.counts: dict[str, dict[str, int]] = {}  # post or media id → its counts
+        # Pages whose token may no longer read (the app's access was taken away in the
+        # Page's settings): Meta then says of each post that it "does not exist, cannot be
+        # loaded due to missing permissions", and refuses the post lists with code 10.
+        self.reads_revoked: set[str] = set()
         self.issued: list[str] = []  # every token handed out (for the log scan)
         self._ids = itertools.count(17_841_400_000_000_001)
 
@@ -198,6 +203,8 @@ class FakeMetaGraph(FakeServer):
         fields = params.get("fields", "")
         ig_id = self.pages[page_id]["instagram"]
         answer, missing = {}, []
+        if page_id in self.reads_revoked:
+            ids, missing = [], list(ids)
         for object_id in ids:
             counts = self.counts.get(object_id, {})
             comments = sum(1 for c in self.comments if c["on"] == object_id)
@@ -238,7 +245,7 @@ class FakeMetaGraph(FakeServer):
                 answer[object_id] = entry
             else:
                 missing.append(object_id)
-        if missing and len(ids) == 1:
+        if missing and len(missing) + len(answer) == 1:
             return error(
                 400,
                 100,
@@ -353,6 +360,17 @@ class FakeMetaGraph(FakeServer):
     def _page(self, request: Request, params: dict, page: dict, edge: str) -> Reply:
         if request.method == "GET" and not edge:
             return Reply(200, {"id": page["id"], "name": page["name"]})
+        if request.method == "GET" and edge == "posts":
+            if page["id"] in self.reads_revoked:
+                return error(
+                    400,
+                    10,
+                    "(#10) This endpoint requires the 'pages_read_engagement' permission or "
+                    "the 'Page Public Content Access' feature.",
+                )
+            mine = [p for p in reversed(self.posts) if p["page_id"] == page["id"]]
+            limit = int(params.get("limit") or 25)
+            return Reply(200, {"data": [{"id": p["id"]} for p in mine[:limit]]})
         if request.method == "POST" and edge == "photos":
             data = params.get("source")
             if not isinstance(data, bytes) and not params.get("url"):
@@ -428,6 +446,8 @@ class FakeMetaGraph(FakeServer):
                 },
             )
         if request.method == "GET" and edge == "media":
+            if ig["page_id"] in self.reads_revoked:
+                return error(400, 10, "(#10) Application does not have permission for this action")
             return Reply(
                 200,
                 {

@@ -309,3 +309,50 @@ def test_a_network_without_counts_is_marked_unsupported_once(provider, clock):
     tracking = Tracking.objects.get(delivery=delivery)
     assert tracking.state == Tracking.State.UNSUPPORTED and tracking.due_at is None
     assert metrics_collect(now=T0 + dt.timedelta(days=8)).claimed == 0
+
+
+@pytest.mark.parametrize("network", ["facebook", "instagram"])
+def test_a_meta_token_that_may_no_longer_read_is_not_taken_for_deleted_posts(
+    network, fake_meta, clock
+):
+    """Meta says of a post the token may no longer read that it "does not exist, cannot be
+    loaded due to missing permissions". The posts are not marked deleted: the account's own
+    post list, refused with Meta's reason, is what the owner is told; once access is given
+    back, the counts are read."""
+    if network == "facebook":
+        account = facebook_account(fake_meta)
+        posts = facebook_posts(fake_meta, account, 2)
+        page_id = account.options["page_id"]
+        permission = "pages_read_engagement"
+    else:
+        account = instagram_account(fake_meta)
+        posts = instagram_media(fake_meta, account, 2)
+        page_id = account.options["page_id"]
+        permission = "does not have permission"
+    deliveries = sent_deliveries(account, posts, sent_at=T0)
+    fake_meta.reads_revoked.add(page_id)
+
+    outcome = metrics_collect(now=T0 + HOUR)
+
+    assert (outcome.deleted, outcome.snapshots, outcome.failed) == (0, 0, 2)
+    for delivery in deliveries:
+        tracking = Tracking.objects.get(delivery=delivery)
+        assert tracking.state != Tracking.State.DELETED
+        assert permission in tracking.last_error and tracking.due_at > T0 + HOUR
+    fake_meta.reads_revoked.clear()
+    later = Tracking.objects.get(delivery=deliveries[0]).due_at
+    clock.move_to(later)
+    outcome = metrics_collect(now=later)
+    assert (outcome.deleted, outcome.snapshots) == (0, 2)
+
+
+def test_a_meta_post_gone_while_the_token_reads_the_rest_costs_one_check(fake_meta, clock):
+    account = facebook_account(fake_meta)
+    [gone] = facebook_posts(fake_meta, account, 1)
+    fake_meta.delete(gone)
+
+    answer = get_provider("facebook").metrics(account, [gone])
+
+    assert isinstance(answer[gone], Deleted)
+    page_id = account.options["page_id"]
+    assert len(fake_meta.calls_to("GET", f"{META_GRAPH}/{page_id}/posts")) == 1
