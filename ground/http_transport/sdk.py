@@ -136,9 +136,9 @@ def requests_session(
     # Not from the environment: a proxy named there (HTTPS_PROXY) would make the connection
     # to the proxy rather than to the address checked above, and ~/.netrc would hand its
     # credentials to whichever host we call. requests reads both, scanning os.environ, on
-    # every call (Session.trust_env, its documented switch; the hot second's networks paid
-    # more for that scan than for the rest of requests). The CA bundle an operator names
-    # there is still used, read once here.
+    # every call (Session.trust_env, its documented switch; that scan was nearly half of what
+    # requests cost the networks in a hot second). The CA bundle an operator names there is
+    # still used, read once here.
     session.trust_env = False
     session.verify = (
         os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
